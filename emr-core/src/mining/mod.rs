@@ -1,0 +1,1 @@
+//! Proof-of-work search (work in progress).
