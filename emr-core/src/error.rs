@@ -1,0 +1,79 @@
+//! The error kinds of SPEC section 7, shared by every area's error enum.
+//!
+//! Each area has its own `thiserror` enum (`RecordError`, `KeyError`,
+//! `BlockError`, ...); every variant maps to exactly one [`ErrorKind`], which
+//! is what the bindings translate into exceptions and status codes.
+
+/// One kind per failure the protocol names, with a stable spelling.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// `dr_hash` or `patient_hash` is not 20 bytes.
+    HashLength,
+    /// `H160(dr_public_key) != dr_hash`.
+    PublicKeyMismatch,
+    /// The prescription is not text or exceeds 200 UTF-8 bytes.
+    InvalidPrescription,
+    /// The record nonce is not the doctor's previous nonce + 1.
+    InvalidNonce,
+    /// The txid is not the SHA-256 of the record's fields.
+    InvalidTxid,
+    /// The public key is not a DER SPKI of a point on a supported curve.
+    InvalidPublicKey,
+    /// The signature is not strict DER or does not verify.
+    InvalidSignature,
+    /// The block's difficulty is not the one expected.
+    DifficultyMismatch,
+    /// The block id is not 32 bytes or not the hash of the header.
+    InvalidBlockId,
+    /// The block holds more than 25 records.
+    TooManyRecords,
+    /// The miner hash is not 20 bytes.
+    InvalidMiner,
+    /// The previous block id is not 32 bytes.
+    InvalidPrevious,
+    /// The block id does not meet the difficulty's target.
+    InsufficientWork,
+    /// A record of the block failed; the error carries its index and kind.
+    Record,
+    /// An argument outside its documented range.
+    InvalidArgument,
+    /// A private key that cannot be parsed or used.
+    InvalidKey,
+    /// Bytes that are not a canonical encoding.
+    Decode,
+    /// Work stopped by the caller before it finished.
+    Cancelled,
+}
+
+impl ErrorKind {
+    /// The kind's name as the specification spells it (`"hash_length"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            ErrorKind::HashLength => "hash_length",
+            ErrorKind::PublicKeyMismatch => "public_key_mismatch",
+            ErrorKind::InvalidPrescription => "invalid_prescription",
+            ErrorKind::InvalidNonce => "invalid_nonce",
+            ErrorKind::InvalidTxid => "invalid_txid",
+            ErrorKind::InvalidPublicKey => "invalid_public_key",
+            ErrorKind::InvalidSignature => "invalid_signature",
+            ErrorKind::DifficultyMismatch => "difficulty_mismatch",
+            ErrorKind::InvalidBlockId => "invalid_block_id",
+            ErrorKind::TooManyRecords => "too_many_records",
+            ErrorKind::InvalidMiner => "invalid_miner",
+            ErrorKind::InvalidPrevious => "invalid_previous",
+            ErrorKind::InsufficientWork => "insufficient_work",
+            ErrorKind::Record => "record",
+            ErrorKind::InvalidArgument => "invalid_argument",
+            ErrorKind::InvalidKey => "invalid_key",
+            ErrorKind::Decode => "decode",
+            ErrorKind::Cancelled => "cancelled",
+        }
+    }
+}
+
+impl core::fmt::Display for ErrorKind {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}

@@ -1,0 +1,473 @@
+//! Doctors' keys: generation, PKCS#8 / SEC1 import and export, public keys,
+//! and the ECDSA operations of SPEC section 2.
+//!
+//! secp256k1 goes through libsecp256k1 (the `secp256k1` crate); P-256 through
+//! ring, with `p256` only to validate and decompress points, which ring
+//! cannot do on its own.
+
+use core::fmt;
+
+use base64::Engine as _;
+use ring::rand::{SecureRandom, SystemRandom};
+use ring::signature as ring_sig;
+use zeroize::{Zeroize, Zeroizing};
+
+use crate::der;
+use crate::error::ErrorKind;
+use crate::hash::{sha1, Hash160, Hash256};
+
+/// An elliptic curve this library signs and verifies on.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Curve {
+    /// secp256k1 (OID 1.3.132.0.10).
+    Secp256k1,
+    /// NIST P-256 / secp256r1 (OID 1.2.840.10045.3.1.7).
+    P256,
+}
+
+impl Curve {
+    /// The curve's name as the APIs spell it: `"secp256k1"` or `"P-256"`.
+    pub const fn name(self) -> &'static str {
+        match self {
+            Curve::Secp256k1 => "secp256k1",
+            Curve::P256 => "P-256",
+        }
+    }
+
+    /// Parses a curve name. Accepts the names pyca/cryptography and OpenSSL
+    /// use too (`secp256r1`, `prime256v1`), case-insensitively.
+    pub fn from_name(name: &str) -> Result<Curve, KeyError> {
+        match name.to_ascii_lowercase().as_str() {
+            "secp256k1" => Ok(Curve::Secp256k1),
+            "p-256" | "p256" | "secp256r1" | "prime256v1" => Ok(Curve::P256),
+            _ => Err(KeyError::UnsupportedCurve),
+        }
+    }
+}
+
+impl fmt::Display for Curve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Why a private key was refused. Every variant is of kind `invalid_key`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum KeyError {
+    /// Not PKCS#8 or SEC1 DER, or not PEM with one of those labels.
+    #[error("invalid key: not a PKCS#8 or SEC1 EC private key")]
+    Malformed,
+    /// Encrypted PEM or PKCS#8; decrypt it first.
+    #[error("invalid key: encrypted keys are not supported, decrypt it first")]
+    Encrypted,
+    /// A curve other than secp256k1 and P-256.
+    #[error("invalid key: unsupported curve (secp256k1 and P-256 are supported)")]
+    UnsupportedCurve,
+    /// The scalar is zero or not below the curve order.
+    #[error("invalid key: private scalar out of range")]
+    ScalarOutOfRange,
+    /// The file's public key does not belong to its private key.
+    #[error("invalid key: stored public key does not match the private key")]
+    PublicKeyMismatch,
+    /// The system random number generator failed.
+    #[error("invalid key: the system random number generator failed")]
+    Rng,
+}
+
+impl KeyError {
+    /// Always [`ErrorKind::InvalidKey`].
+    pub const fn kind(&self) -> ErrorKind {
+        ErrorKind::InvalidKey
+    }
+}
+
+/// A doctor's private signing key. The scalar is zeroized on drop and never
+/// printed: `Debug` shows the curve and public key hash only.
+///
+/// ring keeps its own copy of a P-256 scalar inside `EcdsaKeyPair`, which it
+/// does not zeroize; that copy lives exactly as long as this key.
+pub struct SigningKey {
+    curve: Curve,
+    scalar: Zeroizing<[u8; 32]>,
+    public_key: PublicKey,
+    public_key_der: Vec<u8>,
+    p256: Option<ring_sig::EcdsaKeyPair>,
+}
+
+fn random_scalar_bytes(rng: &SystemRandom) -> Result<Zeroizing<[u8; 32]>, KeyError> {
+    let mut bytes = Zeroizing::new([0u8; 32]);
+    rng.fill(&mut bytes[..]).map_err(|_| KeyError::Rng)?;
+    Ok(bytes)
+}
+
+impl SigningKey {
+    /// Generates a fresh key from the operating system's random source.
+    pub fn generate(curve: Curve) -> Result<SigningKey, KeyError> {
+        let rng = SystemRandom::new();
+        // A uniformly random 256-bit string is a valid scalar with
+        // overwhelming probability (about 1 - 2^-32 for P-256, 1 - 2^-128
+        // for secp256k1); retry the rare miss.
+        loop {
+            let scalar = random_scalar_bytes(&rng)?;
+            match SigningKey::from_scalar(curve, scalar, None) {
+                Err(KeyError::ScalarOutOfRange) => continue,
+                other => return other,
+            }
+        }
+    }
+
+    fn from_scalar(
+        curve: Curve,
+        scalar: Zeroizing<[u8; 32]>,
+        stored_public: Option<&[u8]>,
+    ) -> Result<SigningKey, KeyError> {
+        let public_key = match curve {
+            Curve::Secp256k1 => {
+                let mut secret =
+                    secp256k1::SecretKey::from_slice(&scalar[..]).map_err(|_| KeyError::ScalarOutOfRange)?;
+                let public = secp256k1::PublicKey::from_secret_key_global(&secret);
+                secret.non_secure_erase();
+                PublicKey { curve, point: PublicPoint::Secp256k1(public) }
+            }
+            Curve::P256 => {
+                let secret = p256::SecretKey::from_slice(&scalar[..]).map_err(|_| KeyError::ScalarOutOfRange)?;
+                let encoded = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+                let mut point = [0u8; 65];
+                point.copy_from_slice(encoded.as_bytes());
+                PublicKey { curve, point: PublicPoint::P256(point) }
+            }
+        };
+        let uncompressed = public_key.uncompressed_point();
+        if let Some(stored) = stored_public {
+            let stored = PublicKey::from_point(curve, stored).map_err(|_| KeyError::PublicKeyMismatch)?;
+            if stored.uncompressed_point() != uncompressed {
+                return Err(KeyError::PublicKeyMismatch);
+            }
+        }
+        let p256 = match curve {
+            Curve::Secp256k1 => None,
+            Curve::P256 => Some(
+                ring_sig::EcdsaKeyPair::from_private_key_and_public_key(
+                    &ring_sig::ECDSA_P256_SHA256_FIXED_SIGNING,
+                    &scalar[..],
+                    &uncompressed,
+                    &SystemRandom::new(),
+                )
+                .map_err(|_| KeyError::ScalarOutOfRange)?,
+            ),
+        };
+        let public_key_der = der::encode_spki(curve, &uncompressed);
+        Ok(SigningKey { curve, scalar, public_key, public_key_der, p256 })
+    }
+
+    fn from_parsed(parsed: der::EcPrivateKey) -> Result<SigningKey, KeyError> {
+        SigningKey::from_scalar(parsed.curve, parsed.scalar, parsed.public_point.as_deref())
+    }
+
+    /// Imports PKCS#8 DER (pyca's default) or SEC1 `ECPrivateKey` DER.
+    pub fn from_der(der: &[u8]) -> Result<SigningKey, KeyError> {
+        match der::parse_pkcs8(der) {
+            Ok(parsed) => SigningKey::from_parsed(parsed),
+            Err(_) => SigningKey::from_parsed(der::parse_sec1(der).map_err(|_| classify_malformed(der))?),
+        }
+    }
+
+    /// Imports PEM: `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1).
+    pub fn from_pem(pem: &[u8]) -> Result<SigningKey, KeyError> {
+        let text = core::str::from_utf8(pem).map_err(|_| KeyError::Malformed)?;
+        let (label, der) = pem_decode(text)?;
+        match label.as_str() {
+            "PRIVATE KEY" => SigningKey::from_parsed(der::parse_pkcs8(&der).map_err(|_| classify_malformed(&der))?),
+            "EC PRIVATE KEY" => SigningKey::from_parsed(der::parse_sec1(&der).map_err(|_| KeyError::Malformed)?),
+            "ENCRYPTED PRIVATE KEY" => Err(KeyError::Encrypted),
+            _ => Err(KeyError::Malformed),
+        }
+    }
+
+    /// Imports PEM or DER, whichever `bytes` is.
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<SigningKey, KeyError> {
+        if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            SigningKey::from_pem(bytes)
+        } else {
+            SigningKey::from_der(bytes)
+        }
+    }
+
+    /// PKCS#8 DER, byte for byte what pyca/cryptography writes for the same key.
+    pub fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
+        der::encode_pkcs8(self.curve, &self.scalar, &self.public_key.uncompressed_point())
+    }
+
+    /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as pyca/cryptography writes it.
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        pem_encode("PRIVATE KEY", &self.to_pkcs8_der())
+    }
+
+    /// The key's curve.
+    pub fn curve(&self) -> Curve {
+        self.curve
+    }
+
+    /// The public half.
+    pub fn public_key(&self) -> &PublicKey {
+        &self.public_key
+    }
+
+    /// The public key as uncompressed DER SubjectPublicKeyInfo (the record's `dr_public_key`).
+    pub fn public_key_der(&self) -> &[u8] {
+        &self.public_key_der
+    }
+
+    /// `H160(public_key_der)`, the record's `dr_hash`.
+    pub fn public_key_hash(&self) -> Hash160 {
+        sha1(&[&self.public_key_der])
+    }
+
+    /// Signs `SHA-256(preimage)` and returns a strict-DER, low-S signature.
+    /// `digest` must be `SHA-256(preimage)`; both are passed because ring
+    /// hashes the message itself while libsecp256k1 takes the digest.
+    pub(crate) fn sign_prehashed(&self, preimage: &[u8], digest: &Hash256) -> Result<Vec<u8>, KeyError> {
+        let mut compact = [0u8; 64];
+        match &self.p256 {
+            None => {
+                let mut secret =
+                    secp256k1::SecretKey::from_slice(&self.scalar[..]).map_err(|_| KeyError::ScalarOutOfRange)?;
+                let message = secp256k1::Message::from_digest(digest.to_bytes());
+                // RFC 6979 deterministic nonces; libsecp256k1 always emits low-S.
+                let signature = secp256k1::SECP256K1.sign_ecdsa(&message, &secret);
+                secret.non_secure_erase();
+                compact = signature.serialize_compact();
+            }
+            Some(pair) => {
+                let signature = pair.sign(&SystemRandom::new(), preimage).map_err(|_| KeyError::Rng)?;
+                compact.copy_from_slice(signature.as_ref());
+                normalize_low_s_p256(&mut compact);
+            }
+        }
+        Ok(der::encode_ecdsa_signature(&compact))
+    }
+}
+
+impl fmt::Debug for SigningKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SigningKey")
+            .field("curve", &self.curve)
+            .field("public_key_hash", &self.public_key_hash())
+            .finish_non_exhaustive()
+    }
+}
+
+fn classify_malformed(der: &[u8]) -> KeyError {
+    // PKCS#8 EncryptedPrivateKeyInfo starts SEQUENCE { SEQUENCE { OID ... } }
+    // where a PrivateKeyInfo starts SEQUENCE { INTEGER ... }.
+    match der {
+        [0x30, 0x82, _, _, 0x30, ..] | [0x30, 0x81, _, 0x30, ..] => KeyError::Encrypted,
+        _ => KeyError::Malformed,
+    }
+}
+
+/// The P-256 group order n, big-endian.
+const P256_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad,
+    0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+];
+/// floor(n / 2) for P-256, big-endian.
+const P256_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d, 0x56,
+    0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+];
+
+/// Replaces s by n - s when s > n/2; (r, n - s) is the same signature's
+/// other valid form, and low-S is the one this library emits.
+fn normalize_low_s_p256(compact: &mut [u8; 64]) {
+    let s = &mut compact[32..];
+    if *s <= P256_HALF_ORDER[..] {
+        return;
+    }
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let diff = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+        borrow = i16::from(diff < 0);
+        s[i] = diff.rem_euclid(256) as u8;
+    }
+}
+
+fn pem_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>), KeyError> {
+    let text = text.trim();
+    let first_line_end = text.find('\n').ok_or(KeyError::Malformed)?;
+    let label = text[..first_line_end]
+        .trim_end()
+        .strip_prefix("-----BEGIN ")
+        .and_then(|l| l.strip_suffix("-----"))
+        .ok_or(KeyError::Malformed)?;
+    let end_marker = format!("-----END {label}-----");
+    let body = text[first_line_end..].trim_end().strip_suffix(end_marker.as_str()).ok_or(KeyError::Malformed)?;
+    if body.contains("Proc-Type:") {
+        return Err(KeyError::Encrypted);
+    }
+    let mut compact = Zeroizing::new(String::with_capacity(body.len()));
+    compact.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
+    let der = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).map_err(|_| KeyError::Malformed)?;
+    Ok((label.to_owned(), Zeroizing::new(der)))
+}
+
+fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
+    let mut encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
+    let mut out = Zeroizing::new(String::with_capacity(encoded.len() + encoded.len() / 64 + 64));
+    out.push_str(&format!("-----BEGIN {label}-----\n"));
+    for line in encoded.as_bytes().chunks(64) {
+        // base64 output is ASCII, so any chunk boundary is a char boundary.
+        out.push_str(core::str::from_utf8(line).unwrap_or_default());
+        out.push('\n');
+    }
+    out.push_str(&format!("-----END {label}-----\n"));
+    encoded.zeroize();
+    out
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum PublicPoint {
+    Secp256k1(secp256k1::PublicKey),
+    /// Validated, uncompressed SEC1 point.
+    P256([u8; 65]),
+}
+
+/// A validated EC public key on a supported curve.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct PublicKey {
+    curve: Curve,
+    point: PublicPoint,
+}
+
+/// The public key is not a DER SPKI of a point on a supported curve.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid public key")]
+pub struct InvalidPublicKey;
+
+/// The signature is not strict DER or does not verify.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("invalid signature")]
+pub struct InvalidSignature;
+
+impl PublicKey {
+    /// Parses a DER SubjectPublicKeyInfo with an uncompressed or compressed point.
+    pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
+        let (curve, point) = der::parse_spki(der).map_err(|_| InvalidPublicKey)?;
+        PublicKey::from_point(curve, point)
+    }
+
+    fn from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
+        let point = match curve {
+            Curve::Secp256k1 => {
+                PublicPoint::Secp256k1(secp256k1::PublicKey::from_slice(point).map_err(|_| InvalidPublicKey)?)
+            }
+            Curve::P256 => {
+                let key = p256::PublicKey::from_sec1_bytes(point).map_err(|_| InvalidPublicKey)?;
+                let encoded = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, false);
+                let mut uncompressed = [0u8; 65];
+                uncompressed.copy_from_slice(encoded.as_bytes());
+                PublicPoint::P256(uncompressed)
+            }
+        };
+        Ok(PublicKey { curve, point })
+    }
+
+    /// The key's curve.
+    pub fn curve(&self) -> Curve {
+        self.curve
+    }
+
+    /// The uncompressed SEC1 point (65 bytes).
+    pub fn uncompressed_point(&self) -> [u8; 65] {
+        match &self.point {
+            PublicPoint::Secp256k1(key) => key.serialize_uncompressed(),
+            PublicPoint::P256(point) => *point,
+        }
+    }
+
+    /// Uncompressed DER SubjectPublicKeyInfo (88 bytes for secp256k1, 91 for P-256).
+    pub fn to_spki_der(&self) -> Vec<u8> {
+        der::encode_spki(self.curve, &self.uncompressed_point())
+    }
+
+    /// Verifies a strict-DER ECDSA signature over `digest = SHA-256(preimage)`.
+    /// High-S signatures are accepted.
+    pub(crate) fn verify_prehashed(
+        &self,
+        preimage: &[u8],
+        digest: &Hash256,
+        signature_der: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        let compact = der::parse_ecdsa_signature(signature_der).map_err(|_| InvalidSignature)?;
+        match &self.point {
+            PublicPoint::Secp256k1(key) => {
+                let mut signature =
+                    secp256k1::ecdsa::Signature::from_compact(&compact).map_err(|_| InvalidSignature)?;
+                // libsecp256k1 verifies low-S only; the protocol accepts both forms.
+                signature.normalize_s();
+                let message = secp256k1::Message::from_digest(digest.to_bytes());
+                secp256k1::SECP256K1.verify_ecdsa(&message, &signature, key).map_err(|_| InvalidSignature)
+            }
+            PublicPoint::P256(point) => ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
+                .verify(preimage, &compact)
+                .map_err(|_| InvalidSignature),
+        }
+    }
+}
+
+impl fmt::Debug for PublicKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "PublicKey({}, {})", self.curve, hex::encode(self.uncompressed_point()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_round_trip_through_pkcs8() {
+        for curve in [Curve::Secp256k1, Curve::P256] {
+            let key = SigningKey::generate(curve).unwrap();
+            let der = key.to_pkcs8_der();
+            let back = SigningKey::from_der(&der).unwrap();
+            assert_eq!(back.public_key_der(), key.public_key_der());
+            let pem = key.to_pkcs8_pem();
+            assert!(pem.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+            let back = SigningKey::from_pem(pem.as_bytes()).unwrap();
+            assert_eq!(back.public_key_hash(), key.public_key_hash());
+            assert_eq!(back.to_pkcs8_der(), der);
+        }
+    }
+
+    #[test]
+    fn debug_never_shows_the_scalar() {
+        let key = SigningKey::generate(Curve::P256).unwrap();
+        let shown = format!("{key:?}");
+        assert!(!shown.contains(&hex::encode(&key.scalar[..])));
+        assert!(shown.contains("P256"));
+    }
+
+    #[test]
+    fn low_s_normalization() {
+        let mut compact = [0u8; 64];
+        compact[32..].copy_from_slice(&P256_ORDER);
+        compact[63] -= 1; // s = n - 1, high
+        normalize_low_s_p256(&mut compact);
+        let mut one = [0u8; 32];
+        one[31] = 1;
+        assert_eq!(compact[32..], one);
+    }
+
+    #[test]
+    fn rejects_garbage_keys() {
+        assert_eq!(SigningKey::from_der(b"").unwrap_err(), KeyError::Malformed);
+        assert_eq!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n").unwrap_err(), KeyError::Malformed);
+        assert_eq!(
+            SigningKey::from_pem(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")
+                .unwrap_err(),
+            KeyError::Encrypted
+        );
+        assert_eq!(Curve::from_name("P-384"), Err(KeyError::UnsupportedCurve));
+    }
+}
