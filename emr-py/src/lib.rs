@@ -1,1 +1,36 @@
+//! `cryptoemr._native`: the Python surface of `emr-core`.
+//!
+//! Every rule lives in `emr-core`; this crate only converts Python values to
+//! the core's field views (`convert`), calls the core, and turns core errors
+//! into the exception classes of `cryptoemr/_errors.py` (`errors`). The
+//! public package is `python/cryptoemr/`, which re-exports everything here.
+//!
+//! Adding a function (for example `mine_block`): write it in its own module
+//! as a `#[pyfunction]`, add it to `_native` below, re-export it from
+//! `python/cryptoemr/__init__.py` and declare it in `_native.pyi`.
 
+use pyo3::prelude::*;
+
+mod block;
+mod convert;
+mod errors;
+mod keys;
+mod record;
+
+#[pymodule]
+fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
+    m.add_class::<record::Emr>()?;
+    m.add_class::<keys::PySigningKey>()?;
+    m.add_class::<block::PyUserState>()?;
+    m.add_class::<block::PyBlock>()?;
+    m.add_function(wrap_pyfunction!(record::create_signed_record, m)?)?;
+    m.add_function(wrap_pyfunction!(record::calculate_sha1_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;
+    m.add_function(wrap_pyfunction!(record::calculate_signature_hash, m)?)?;
+    m.add_function(wrap_pyfunction!(record::verify_records, m)?)?;
+    m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;
+    m.add("DEFAULT_BLOCK_REWARD", emr_core::DEFAULT_BLOCK_REWARD)?;
+    m.add("MAX_PRESCRIPTION_BYTES", emr_core::record::MAX_PRESCRIPTION_BYTES)?;
+    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    Ok(())
+}

@@ -1,0 +1,125 @@
+"""cryptoemr: tamper-evident electronic medical records.
+
+Doctors sign prescription records (:class:`EMR`); records are grouped into
+proof-of-work blocks (:class:`Block`) whose verification yields the changed
+per-user states (:class:`UserState`). Every rule is implemented once, in the
+Rust core; this package is its Python surface and keeps the original Python
+design's names::
+
+    import cryptoemr
+
+    key = cryptoemr.SigningKey.generate("secp256k1")
+    patient = cryptoemr.calculate_sha1_hash(b"patient public key")
+    emr = cryptoemr.create_signed_record(key, patient, "Amoxicillin 500mg", 1)
+    emr.verify(0)                      # None, or raises a RecordError subclass
+
+Errors are :class:`EMRError` subclasses, one per kind (see
+``cryptoemr._errors`` for the tree); each has ``.kind``, the specification's
+spelling (``"hash_length"``, ...).
+"""
+
+from ._errors import (
+    AddressError,
+    BlockError,
+    BlockRecordError,
+    CancelledError,
+    ChainError,
+    DecodeError,
+    DifficultyMismatchError,
+    EMRError,
+    HashLengthError,
+    InsufficientWorkError,
+    InvalidArgumentError,
+    InvalidBlockIdError,
+    InvalidCharacterError,
+    InvalidChecksumError,
+    InvalidKeyError,
+    InvalidLengthError,
+    InvalidMinerError,
+    InvalidNonceError,
+    InvalidPrescriptionError,
+    InvalidPreviousError,
+    InvalidPublicKeyError,
+    InvalidSignatureError,
+    InvalidTxidError,
+    IoError,
+    MixedCaseError,
+    NotFoundError,
+    PublicKeyMismatchError,
+    RecordError,
+    TimestampTooEarlyError,
+    TimestampTooLateError,
+    TooManyRecordsError,
+    UnknownParentError,
+    WrongHeightError,
+    WrongRoleError,
+)
+from ._native import (
+    DEFAULT_BLOCK_REWARD,
+    EMR,
+    MAX_PRESCRIPTION_BYTES,
+    MAX_RECORDS,
+    Block,
+    SigningKey,
+    UserState,
+    __version__,
+    calculate_signature_hash,
+    calculate_sha1_hash,
+    calculate_txid,
+    create_signed_record,
+    verify_records,
+)
+
+__all__ = [
+    # records
+    "EMR",
+    "create_signed_record",
+    "calculate_sha1_hash",
+    "calculate_txid",
+    "calculate_signature_hash",
+    "verify_records",
+    "MAX_PRESCRIPTION_BYTES",
+    # keys
+    "SigningKey",
+    # blocks
+    "Block",
+    "UserState",
+    "MAX_RECORDS",
+    "DEFAULT_BLOCK_REWARD",
+    # errors
+    "EMRError",
+    "RecordError",
+    "HashLengthError",
+    "PublicKeyMismatchError",
+    "InvalidPrescriptionError",
+    "InvalidNonceError",
+    "InvalidTxidError",
+    "InvalidPublicKeyError",
+    "InvalidSignatureError",
+    "BlockError",
+    "DifficultyMismatchError",
+    "InvalidBlockIdError",
+    "TooManyRecordsError",
+    "InvalidMinerError",
+    "InvalidPreviousError",
+    "InsufficientWorkError",
+    "BlockRecordError",
+    "ChainError",
+    "WrongHeightError",
+    "UnknownParentError",
+    "TimestampTooEarlyError",
+    "TimestampTooLateError",
+    "AddressError",
+    "InvalidChecksumError",
+    "WrongRoleError",
+    "InvalidLengthError",
+    "InvalidCharacterError",
+    "MixedCaseError",
+    "DecodeError",
+    "InvalidKeyError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "CancelledError",
+    "IoError",
+    "__version__",
+]

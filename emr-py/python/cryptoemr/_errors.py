@@ -1,0 +1,313 @@
+"""The exception hierarchy of SPEC section 7.
+
+Every exception the package raises for a protocol failure is an
+:class:`EMRError`. Each concrete class stands for one error *kind* and has
+its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
+"hash_length"``); the native module raises them by looking ``kind`` up in
+:data:`BY_KIND`.
+
+::
+
+    EMRError
+    +-- RecordError
+    |   +-- HashLengthError, PublicKeyMismatchError, InvalidPrescriptionError,
+    |       InvalidNonceError, InvalidTxidError, InvalidPublicKeyError,
+    |       InvalidSignatureError
+    +-- BlockError
+    |   +-- DifficultyMismatchError, InvalidBlockIdError, TooManyRecordsError,
+    |       InvalidMinerError, InvalidPreviousError, InsufficientWorkError,
+    |       BlockRecordError (.index, __cause__ = the record's error)
+    +-- ChainError
+    |   +-- WrongHeightError, UnknownParentError, TimestampTooEarlyError,
+    |       TimestampTooLateError
+    +-- AddressError
+    |   +-- InvalidChecksumError, WrongRoleError, InvalidLengthError,
+    |       InvalidCharacterError, MixedCaseError
+    +-- DecodeError
+    +-- InvalidKeyError
+    +-- InvalidArgumentError (also a ValueError)
+    +-- NotFoundError, CancelledError, IoError
+
+Values of the wrong Python *type* raise ``TypeError``, and integers outside
+their range ``OverflowError`` (or ``InvalidArgumentError``, a ``ValueError``,
+where the specification calls the value an invalid argument).
+"""
+
+from typing import Dict, Optional, Type
+
+__all__ = [
+    "EMRError",
+    "RecordError",
+    "HashLengthError",
+    "PublicKeyMismatchError",
+    "InvalidPrescriptionError",
+    "InvalidNonceError",
+    "InvalidTxidError",
+    "InvalidPublicKeyError",
+    "InvalidSignatureError",
+    "BlockError",
+    "DifficultyMismatchError",
+    "InvalidBlockIdError",
+    "TooManyRecordsError",
+    "InvalidMinerError",
+    "InvalidPreviousError",
+    "InsufficientWorkError",
+    "BlockRecordError",
+    "ChainError",
+    "WrongHeightError",
+    "UnknownParentError",
+    "TimestampTooEarlyError",
+    "TimestampTooLateError",
+    "AddressError",
+    "InvalidChecksumError",
+    "WrongRoleError",
+    "InvalidLengthError",
+    "InvalidCharacterError",
+    "MixedCaseError",
+    "DecodeError",
+    "InvalidKeyError",
+    "InvalidArgumentError",
+    "NotFoundError",
+    "CancelledError",
+    "IoError",
+    "BY_KIND",
+]
+
+
+class EMRError(Exception):
+    """Base class of every cryptoemr error."""
+
+    #: The error's kind as SPEC section 7 spells it (``None`` on the
+    #: abstract area classes, which are never raised themselves).
+    kind: Optional[str] = None
+
+
+# --- records -------------------------------------------------------------
+
+
+class RecordError(EMRError):
+    """A record does not verify (or cannot be signed or encoded as given)."""
+
+    #: The record's position when raised by ``verify_records``, else ``None``.
+    index: Optional[int] = None
+
+
+class HashLengthError(RecordError):
+    """``Dr_hash`` or ``Patient_hash`` is not 20 bytes."""
+
+    kind = "hash_length"
+
+
+class PublicKeyMismatchError(RecordError):
+    """``Dr_hash`` is not the SHA-1 of ``Dr_public_key``."""
+
+    kind = "public_key_mismatch"
+
+
+class InvalidPrescriptionError(RecordError):
+    """The prescription is not text, or is more than 200 UTF-8 bytes."""
+
+    kind = "invalid_prescription"
+
+
+class InvalidNonceError(RecordError):
+    """The nonce is not the doctor's previous nonce + 1."""
+
+    kind = "invalid_nonce"
+
+
+class InvalidTxidError(RecordError):
+    """The txid is not the SHA-256 of the record's fields."""
+
+    kind = "invalid_txid"
+
+
+class InvalidPublicKeyError(RecordError):
+    """``Dr_public_key`` is not a DER SPKI of a point on secp256k1 or P-256."""
+
+    kind = "invalid_public_key"
+
+
+class InvalidSignatureError(RecordError):
+    """The signature is not strict DER or does not verify."""
+
+    kind = "invalid_signature"
+
+
+# --- blocks --------------------------------------------------------------
+
+
+class BlockError(EMRError):
+    """A block does not verify."""
+
+
+class DifficultyMismatchError(BlockError):
+    """The block's difficulty is not the expected one."""
+
+    kind = "difficulty_mismatch"
+
+
+class InvalidBlockIdError(BlockError):
+    """``block_id`` is not 32 bytes or not the hash of the header."""
+
+    kind = "invalid_block_id"
+
+
+class TooManyRecordsError(BlockError):
+    """The block holds more than 25 records."""
+
+    kind = "too_many_records"
+
+
+class InvalidMinerError(BlockError):
+    """``miner`` is not 20 bytes."""
+
+    kind = "invalid_miner"
+
+
+class InvalidPreviousError(BlockError):
+    """``previous`` is not 32 bytes."""
+
+    kind = "invalid_previous"
+
+
+class InsufficientWorkError(BlockError):
+    """The block id does not meet the difficulty's target."""
+
+    kind = "insufficient_work"
+
+
+class BlockRecordError(BlockError):
+    """A record of the block failed.
+
+    ``index`` is its position in ``block.records``; ``__cause__`` is the
+    record's own error (an :class:`InvalidNonceError`, ...).
+    """
+
+    kind = "record"
+    index: int = -1
+
+
+# --- chain (SPEC section 5) ----------------------------------------------
+
+
+class ChainError(EMRError):
+    """A block cannot be added to the chain."""
+
+
+class WrongHeightError(ChainError):
+    """The block's height is not its parent's height + 1."""
+
+    kind = "wrong_height"
+
+
+class UnknownParentError(ChainError):
+    """No known block has the id in ``previous``."""
+
+    kind = "unknown_parent"
+
+
+class TimestampTooEarlyError(ChainError):
+    """The block's timestamp is before its parent's."""
+
+    kind = "timestamp_too_early"
+
+
+class TimestampTooLateError(ChainError):
+    """The block's timestamp is more than 7200 s ahead of the current time."""
+
+    kind = "timestamp_too_late"
+
+
+# --- addresses (SPEC section 6) ------------------------------------------
+
+
+class AddressError(EMRError):
+    """An address string does not decode."""
+
+
+class InvalidChecksumError(AddressError):
+    """The Bech32m checksum does not match."""
+
+    kind = "invalid_checksum"
+
+
+class WrongRoleError(AddressError):
+    """The address is of another role (doctor, patient, miner)."""
+
+    kind = "wrong_role"
+
+
+class InvalidLengthError(AddressError):
+    """The address does not hold a 20-byte hash."""
+
+    kind = "invalid_length"
+
+
+class InvalidCharacterError(AddressError):
+    """The address has a character outside the Bech32 alphabet."""
+
+    kind = "invalid_character"
+
+
+class MixedCaseError(AddressError):
+    """The address mixes upper and lower case."""
+
+    kind = "mixed_case"
+
+
+# --- the rest --------------------------------------------------------------
+
+
+class DecodeError(EMRError):
+    """Bytes that are not a canonical encoding (``from_bytes``)."""
+
+    kind = "decode"
+
+
+class InvalidKeyError(EMRError):
+    """A private key that cannot be parsed or used (garbage, encrypted,
+    unsupported curve, out-of-range scalar)."""
+
+    kind = "invalid_key"
+
+
+class InvalidArgumentError(EMRError, ValueError):
+    """An argument outside its documented range (also a ``ValueError``)."""
+
+    kind = "invalid_argument"
+
+
+class NotFoundError(EMRError):
+    """The requested item does not exist."""
+
+    kind = "not_found"
+
+
+class CancelledError(EMRError):
+    """Work stopped by the caller before it finished."""
+
+    kind = "cancelled"
+
+
+class IoError(EMRError):
+    """Storage failed."""
+
+    kind = "io"
+
+
+def _concrete(base: Type[EMRError]) -> Dict[str, Type[EMRError]]:
+    table: Dict[str, Type[EMRError]] = {}
+    for cls in base.__subclasses__():
+        if cls.kind is not None:
+            table[cls.kind] = cls
+        table.update(_concrete(cls))
+    return table
+
+
+#: Kind spelling -> exception class.
+BY_KIND: Dict[str, Type[EMRError]] = _concrete(EMRError)
+
+for _cls in (EMRError, *BY_KIND.values(), RecordError, BlockError, ChainError, AddressError):
+    _cls.__module__ = "cryptoemr"
+del _cls

@@ -1,0 +1,207 @@
+"""Type stubs for the Rust extension ``cryptoemr._native`` (re-exported by ``cryptoemr``)."""
+
+from typing import Any, Iterable, Literal, Mapping, Optional, Tuple, Union, final
+
+from typing_extensions import Self, TypeAlias, disjoint_base
+
+_BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
+_CurveName: TypeAlias = Literal["secp256k1", "P-256", "secp256r1", "prime256v1", "p-256", "p256"]
+# A pyca/cryptography EllipticCurvePrivateKey (anything with its private_bytes()).
+_PrivateKey: TypeAlias = Union["SigningKey", bytes, bytearray, memoryview, str, Any]
+
+__all__ = [
+    "EMR",
+    "SigningKey",
+    "UserState",
+    "Block",
+    "create_signed_record",
+    "calculate_sha1_hash",
+    "calculate_txid",
+    "calculate_signature_hash",
+    "verify_records",
+    "MAX_RECORDS",
+    "DEFAULT_BLOCK_REWARD",
+    "MAX_PRESCRIPTION_BYTES",
+    "__version__",
+]
+
+__version__: str
+MAX_RECORDS: int
+DEFAULT_BLOCK_REWARD: int
+MAX_PRESCRIPTION_BYTES: int
+
+@disjoint_base
+class EMR:
+    """A signed prescription record (the original design's ``EMR``).
+
+    Fields hold any assigned value; ``verify`` reports what is wrong, in
+    specification order, as a ``RecordError`` subclass. Values of the wrong
+    type raise ``TypeError`` (``OverflowError`` for an out-of-range nonce)
+    when verified.
+    """
+
+    # The original names.
+    Dr_hash: Any
+    Patient_hash: Any
+    Dr_public_key: Any
+    prescription: Any
+    nonce: Any
+    signature: Any
+    txid: Any
+    # snake_case aliases of the three above.
+    dr_hash: Any
+    patient_hash: Any
+    dr_public_key: Any
+
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        Dr_hash: _BytesLike,
+        Patient_hash: _BytesLike,
+        Dr_public_key: _BytesLike,
+        prescription: str,
+        nonce: int,
+        signature: _BytesLike,
+        txid: _BytesLike,
+    ) -> Self: ...
+    def verify(self, Dr_previous_nonce: int) -> None:
+        """Raise the first failing check's ``RecordError`` subclass, else return ``None``."""
+    def calculate_txid(self) -> bytes:
+        """The 32-byte txid the other six fields call for."""
+    def calculate_signature_hash(self) -> bytes:
+        """The 32-byte digest the doctor signs."""
+    def to_bytes(self) -> bytes:
+        """The canonical encoding (raises a ``RecordError`` if a field's shape cannot be encoded)."""
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> EMR:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+@final
+class SigningKey:
+    """A doctor's EC private key (secp256k1 or P-256).
+
+    Never shows the secret in ``repr``; refuses pickling (``TypeError``): use
+    ``to_der``/``to_pem`` and ``from_der``/``from_pem`` explicitly.
+    """
+
+    @staticmethod
+    def generate(curve: _CurveName = "secp256k1") -> SigningKey: ...
+    @staticmethod
+    def from_pem(data: Union[_BytesLike, str]) -> SigningKey:
+        """PKCS#8 ``PRIVATE KEY`` or SEC1 ``EC PRIVATE KEY`` PEM; ``InvalidKeyError`` otherwise."""
+    @staticmethod
+    def from_der(data: _BytesLike) -> SigningKey:
+        """PKCS#8 or SEC1 DER; ``InvalidKeyError`` otherwise."""
+    def to_pem(self) -> bytes:
+        """Unencrypted PKCS#8 PEM, as pyca/cryptography writes it."""
+    def to_der(self) -> bytes:
+        """Unencrypted PKCS#8 DER, as pyca/cryptography writes it."""
+    @property
+    def public_key_der(self) -> bytes:
+        """Uncompressed DER SubjectPublicKeyInfo (a record's ``Dr_public_key``)."""
+    @property
+    def public_key_hash(self) -> bytes:
+        """SHA-1 of ``public_key_der`` (a record's ``Dr_hash``)."""
+    @property
+    def curve(self) -> Literal["secp256k1", "P-256"]: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __copy__(self) -> Self: ...
+    def __deepcopy__(self, memo: Any) -> Self: ...
+
+@disjoint_base
+class UserState:
+    """A user's ``balance`` and record ``nonce`` (ints in 0..2**64-1)."""
+
+    balance: int
+    nonce: int
+    __hash__: None  # type: ignore[assignment]
+    def __new__(cls, balance: int = 0, nonce: int = 0) -> Self: ...
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[int, int]]: ...
+
+@disjoint_base
+class Block:
+    """A block of records with its proof of work.
+
+    Fields hold any assigned value (``records`` is kept as the very list
+    given); ``verify_and_get_changes`` reports what is wrong, in
+    specification order, as a ``BlockError`` subclass.
+    """
+
+    previous: Any
+    height: Any
+    miner: Any
+    records: Any
+    timestamp: Any
+    difficulty: Any
+    block_id: Any
+    nonce: Any
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        previous: _BytesLike,
+        height: int,
+        miner: _BytesLike,
+        records: Iterable[EMR],
+        timestamp: int,
+        difficulty: int,
+        block_id: _BytesLike,
+        nonce: int,
+    ) -> Self: ...
+    def verify_and_get_changes(
+        self,
+        difficulty: int,
+        previous_user_states: Mapping[bytes, UserState],
+        *,
+        block_reward: int = 10000,
+        threads: Optional[int] = None,
+    ) -> dict[bytes, UserState]:
+        """Verify the block; return the changed states (doctors and miner). Releases the GIL."""
+    def calculate_block_id(self) -> bytes:
+        """The 32-byte id the header calls for."""
+    def to_bytes(self) -> bytes:
+        """The canonical encoding (raises a ``BlockError`` if a field's shape cannot be encoded)."""
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> Block:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+def create_signed_record(
+    Dr_private_key: _PrivateKey,
+    patient_hash: _BytesLike,
+    prescription: str,
+    nonce: int,
+) -> EMR:
+    """Sign a new record with a ``SigningKey``, PKCS#8/SEC1 DER or PEM bytes,
+    or a pyca/cryptography EC private key object."""
+
+def calculate_sha1_hash(data: _BytesLike) -> bytes:
+    """SHA-1 of ``data`` (20 bytes)."""
+
+def calculate_txid(
+    Dr_hash: _BytesLike,
+    Patient_hash: _BytesLike,
+    Dr_public_key: _BytesLike,
+    prescription: str,
+    nonce: int,
+    signature: _BytesLike,
+) -> bytes:
+    """SHA-256 of the concatenated fields (32 bytes), over the values as given."""
+
+def calculate_signature_hash(patient_hash: _BytesLike, prescription: str, nonce: int) -> bytes:
+    """SHA-256(patient_hash || UTF8(prescription) || LE64(nonce)) (32 bytes)."""
+
+def verify_records(
+    records: Iterable[EMR],
+    previous_nonces: Iterable[int],
+    *,
+    threads: Optional[int] = None,
+) -> None:
+    """Verify many records in parallel with the GIL released; raise the lowest
+    failing index's ``RecordError`` subclass with ``.index`` set."""

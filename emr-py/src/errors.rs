@@ -1,0 +1,117 @@
+//! Core errors -> Python exceptions.
+//!
+//! The exception classes live in `cryptoemr/_errors.py` (plain Python, so that
+//! `InvalidArgumentError` can subclass both `EMRError` and `ValueError`); each
+//! has a `kind` class attribute with the SPEC section 7 spelling, and
+//! `_errors.BY_KIND` maps that spelling to the class. This module only looks
+//! the class up by `ErrorKind::as_str()` and instantiates it with the core's
+//! message: no rule is decided here.
+
+use emr_core::{BatchError, BlockError, DecodeError, ErrorKind, KeyError, RecordError, SignError};
+use pyo3::prelude::*;
+use pyo3::sync::PyOnceLock;
+use pyo3::types::{PyDict, PyType};
+
+static BY_KIND: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
+
+fn by_kind(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
+    BY_KIND
+        .get_or_try_init(py, || -> PyResult<Py<PyDict>> {
+            let table = py.import("cryptoemr._errors")?.getattr("BY_KIND")?;
+            Ok(table.cast_into::<PyDict>()?.unbind())
+        })
+        .map(|table| table.bind(py))
+}
+
+/// The exception class for a kind (`EMRError` for a kind the package does not
+/// know yet, which cannot happen while `_errors.py` covers `ErrorKind`).
+fn class_for<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyType>> {
+    let table = by_kind(py)?;
+    let class = match table.get_item(kind)? {
+        Some(class) => class,
+        None => py.import("cryptoemr._errors")?.getattr("EMRError")?,
+    };
+    Ok(class.cast_into::<PyType>()?)
+}
+
+/// A new exception instance of `kind`'s class with `message`.
+fn instance<'py>(py: Python<'py>, kind: ErrorKind, message: String) -> PyResult<Bound<'py, PyAny>> {
+    class_for(py, kind.as_str())?.call1((message,))
+}
+
+/// Turns "building the exception failed" into that failure, so a broken
+/// install still raises something meaningful.
+fn raise(built: PyResult<Bound<'_, PyAny>>) -> PyErr {
+    match built {
+        Ok(exception) => PyErr::from_value(exception),
+        Err(error) => error,
+    }
+}
+
+/// An exception of `kind` with `message`.
+pub fn of_kind(py: Python<'_>, kind: ErrorKind, message: impl Into<String>) -> PyErr {
+    raise(instance(py, kind, message.into()))
+}
+
+/// `InvalidArgumentError` (an `EMRError` and a `ValueError`).
+pub fn invalid_argument(py: Python<'_>, message: impl Into<String>) -> PyErr {
+    of_kind(py, ErrorKind::InvalidArgument, message)
+}
+
+/// The record error's own class (`HashLengthError`, ...).
+pub fn record(py: Python<'_>, error: RecordError) -> PyErr {
+    of_kind(py, error.kind(), error.to_string())
+}
+
+/// The record error's class with `.index` set: the failing position in a batch.
+pub fn record_at(py: Python<'_>, error: RecordError, index: usize) -> PyErr {
+    raise(instance(py, error.kind(), format!("record {index}: {error}")).and_then(|e| {
+        e.setattr("index", index)?;
+        Ok(e)
+    }))
+}
+
+/// A block error; `record` becomes `BlockRecordError` with `.index` and the
+/// record's exception as `__cause__`.
+pub fn block(py: Python<'_>, error: BlockError) -> PyErr {
+    match error {
+        BlockError::Record { index, error: record_error } => {
+            let built = (|| {
+                let cause = instance(py, record_error.kind(), record_error.to_string())?;
+                let exception = instance(py, ErrorKind::Record, error.to_string())?;
+                exception.setattr("index", index)?;
+                exception.setattr("__cause__", cause)?;
+                Ok(exception)
+            })();
+            raise(built)
+        }
+        other => of_kind(py, other.kind(), other.to_string()),
+    }
+}
+
+/// A batch error: the failing record's class with `.index`, or
+/// `InvalidArgumentError` for mismatched lengths.
+pub fn batch(py: Python<'_>, error: BatchError) -> PyErr {
+    match error {
+        BatchError::Record { index, error } => record_at(py, error, index),
+        other => of_kind(py, other.kind(), other.to_string()),
+    }
+}
+
+/// `InvalidKeyError`.
+pub fn key(py: Python<'_>, error: &KeyError) -> PyErr {
+    of_kind(py, error.kind(), error.to_string())
+}
+
+/// `DecodeError`.
+pub fn decode(py: Python<'_>, error: DecodeError) -> PyErr {
+    of_kind(py, error.kind(), error.to_string())
+}
+
+/// A signing failure: the record kind it would fail with, or `InvalidKeyError`.
+pub fn sign(py: Python<'_>, error: &SignError) -> PyErr {
+    match error {
+        SignError::Record(e) => record(py, *e),
+        SignError::Key(e) => key(py, e),
+    }
+}

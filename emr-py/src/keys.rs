@@ -1,0 +1,179 @@
+//! `SigningKey` and the conversion of every accepted private-key form.
+
+use emr_core::{Curve, SigningKey};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
+use zeroize::Zeroizing;
+
+use crate::convert;
+use crate::errors;
+
+/// A doctor's EC private key (secp256k1 or P-256).
+///
+/// The secret never appears in ``repr`` (which shows the curve and the public
+/// key hash) and is zeroized when the object is freed. Keys are immutable,
+/// compare equal and hash alike when their public keys are equal.
+///
+/// Pickling is refused with ``TypeError``: a pickle would silently write the
+/// secret wherever pickles go (caches, queues, logs). Export it explicitly
+/// with :meth:`to_der` / :meth:`to_pem` and import it with :meth:`from_der` /
+/// :meth:`from_pem`. ``copy.copy`` and ``copy.deepcopy`` return the same
+/// (immutable) object.
+#[pyclass(module = "cryptoemr", name = "SigningKey", frozen)]
+pub struct PySigningKey {
+    inner: SigningKey,
+}
+
+/// A key borrowed from a `SigningKey` object or imported for one call.
+pub enum AnyKey {
+    Object(Py<PySigningKey>),
+    Imported(Box<SigningKey>),
+}
+
+impl AnyKey {
+    /// Accepts a `SigningKey`, PKCS#8/SEC1 DER or PEM (bytes-like or `str`),
+    /// or a pyca/cryptography private key object (exported with its
+    /// `private_bytes(DER, PKCS8, NoEncryption())`, then imported here).
+    pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<AnyKey> {
+        let py = value.py();
+        if let Ok(key) = value.cast::<PySigningKey>() {
+            return Ok(AnyKey::Object(key.clone().unbind()));
+        }
+        let is_bytes = value.is_instance_of::<PyBytes>()
+            || value.is_instance_of::<PyByteArray>()
+            || value.is_instance_of::<PyMemoryView>()
+            || value.is_instance_of::<PyString>();
+        if is_bytes {
+            let bytes = Zeroizing::new(convert::bytes_or_text(value, "Dr_private_key")?);
+            return SigningKey::from_pem_or_der(&bytes)
+                .map(|k| AnyKey::Imported(Box::new(k)))
+                .map_err(|e| errors::key(py, &e));
+        }
+        if value.hasattr("private_bytes")? {
+            let serialization = py.import("cryptography.hazmat.primitives.serialization")?;
+            let der = value.call_method1(
+                "private_bytes",
+                (
+                    serialization.getattr("Encoding")?.getattr("DER")?,
+                    serialization.getattr("PrivateFormat")?.getattr("PKCS8")?,
+                    serialization.getattr("NoEncryption")?.call0()?,
+                ),
+            )?;
+            let der = Zeroizing::new(convert::bytes_like(&der, "private_bytes()")?);
+            return SigningKey::from_der(&der).map(|k| AnyKey::Imported(Box::new(k))).map_err(|e| errors::key(py, &e));
+        }
+        Err(PyTypeError::new_err(format!(
+            "Dr_private_key must be a SigningKey, PKCS#8/SEC1 DER or PEM bytes, or a \
+             cryptography EC private key, not {}",
+            convert::type_name(value)
+        )))
+    }
+
+    pub fn get(&self) -> &SigningKey {
+        match self {
+            AnyKey::Object(key) => &key.get().inner,
+            AnyKey::Imported(key) => key,
+        }
+    }
+}
+
+#[pymethods]
+impl PySigningKey {
+    /// A fresh key from the operating system's random source.
+    ///
+    /// ``curve`` is ``"secp256k1"`` (default) or ``"P-256"`` (also spelled
+    /// ``"secp256r1"`` / ``"prime256v1"``); another curve raises
+    /// ``InvalidKeyError``.
+    #[staticmethod]
+    #[pyo3(signature = (curve = "secp256k1"))]
+    fn generate(py: Python<'_>, curve: &str) -> PyResult<PySigningKey> {
+        let curve = Curve::from_name(curve).map_err(|e| errors::key(py, &e))?;
+        let inner = SigningKey::generate(curve).map_err(|e| errors::key(py, &e))?;
+        Ok(PySigningKey { inner })
+    }
+
+    /// Imports PEM: ``PRIVATE KEY`` (PKCS#8) or ``EC PRIVATE KEY`` (SEC1),
+    /// unencrypted. ``InvalidKeyError`` otherwise.
+    #[staticmethod]
+    fn from_pem(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PySigningKey> {
+        let bytes = Zeroizing::new(convert::bytes_or_text(data, "data")?);
+        let inner = SigningKey::from_pem(&bytes).map_err(|e| errors::key(py, &e))?;
+        Ok(PySigningKey { inner })
+    }
+
+    /// Imports DER: PKCS#8 ``PrivateKeyInfo`` or SEC1 ``ECPrivateKey``,
+    /// unencrypted. ``InvalidKeyError`` otherwise.
+    #[staticmethod]
+    fn from_der(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PySigningKey> {
+        let bytes = Zeroizing::new(convert::bytes_like(data, "data")?);
+        let inner = SigningKey::from_der(&bytes).map_err(|e| errors::key(py, &e))?;
+        Ok(PySigningKey { inner })
+    }
+
+    /// Unencrypted PKCS#8 PEM, byte for byte what pyca/cryptography writes.
+    fn to_pem<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.to_pkcs8_pem().as_bytes())
+    }
+
+    /// Unencrypted PKCS#8 DER, byte for byte what pyca/cryptography writes.
+    fn to_der<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, &self.inner.to_pkcs8_der())
+    }
+
+    /// The public key as uncompressed DER SubjectPublicKeyInfo (a record's ``Dr_public_key``).
+    #[getter]
+    fn public_key_der<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.public_key_der())
+    }
+
+    /// SHA-1 of :attr:`public_key_der` (a record's ``Dr_hash``), 20 bytes.
+    #[getter]
+    fn public_key_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.inner.public_key_hash().as_bytes())
+    }
+
+    /// ``"secp256k1"`` or ``"P-256"``.
+    #[getter]
+    fn curve(&self) -> &'static str {
+        self.inner.curve().name()
+    }
+
+    fn __repr__(&self) -> String {
+        format!("SigningKey(curve='{}', public_key_hash={})", self.inner.curve().name(), self.inner.public_key_hash())
+    }
+
+    fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = other.py();
+        match other.cast::<PySigningKey>() {
+            Ok(other) => {
+                let equal = self.inner.public_key_der() == other.get().inner.public_key_der();
+                Ok(equal.into_pyobject(py)?.to_owned().into_any().unbind())
+            }
+            Err(_) => Ok(py.NotImplemented()),
+        }
+    }
+
+    fn __hash__(&self) -> u64 {
+        let hash = self.inner.public_key_hash();
+        let mut first = [0u8; 8];
+        first.copy_from_slice(&hash.as_bytes()[..8]);
+        u64::from_le_bytes(first)
+    }
+
+    /// Refused: see the class docstring.
+    fn __reduce__(&self) -> PyResult<()> {
+        Err(PyTypeError::new_err(
+            "SigningKey objects are not picklable, so that the secret is never written implicitly; \
+             use key.to_der() / SigningKey.from_der() (or the PEM forms) to store it deliberately",
+        ))
+    }
+
+    fn __copy__(slf: Py<Self>) -> Py<Self> {
+        slf
+    }
+
+    fn __deepcopy__(slf: Py<Self>, _memo: &Bound<'_, PyAny>) -> Py<Self> {
+        slf
+    }
+}

@@ -1,0 +1,403 @@
+//! `EMR` (the original design's record class) and the record functions.
+
+use emr_core::hash::sha1;
+use emr_core::{Record, RecordFields};
+use pyo3::gc::PyVisit;
+use pyo3::prelude::*;
+use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::PyTraverseError;
+
+use crate::convert::{self, OwnedRecord};
+use crate::errors;
+use crate::keys::AnyKey;
+
+/// A signed prescription record (the original design's ``EMR``).
+///
+/// The fields hold whatever Python values they were given or later assigned
+/// (``emr.Dr_hash = b"x" * 19`` is allowed); :meth:`verify` reports what is
+/// wrong, in the order of the specification, with the matching exception:
+/// a 19-byte ``Dr_hash`` is a :class:`HashLengthError`, a prescription that
+/// is not a ``str`` (or has more than 200 UTF-8 bytes) an
+/// :class:`InvalidPrescriptionError`, and so on. A value of the wrong *type*
+/// for a byte field (not ``bytes``/``bytearray``/``memoryview``) raises
+/// ``TypeError``, and a nonce that is not an int in 0..2**64-1 raises
+/// ``TypeError``/``OverflowError``, before any check runs.
+///
+/// Fields are readable and assignable under the original names
+/// (``Dr_hash``, ``Patient_hash``, ``Dr_public_key``, ``prescription``,
+/// ``nonce``, ``signature``, ``txid``) and as ``dr_hash``, ``patient_hash``,
+/// ``dr_public_key``.
+///
+/// EMR objects compare equal when all seven fields do; they are mutable and
+/// so unhashable; they pickle (field by field) and copy.
+#[pyclass(module = "cryptoemr", name = "EMR", subclass)]
+pub struct Emr {
+    #[pyo3(get, set, name = "Dr_hash")]
+    dr_hash: Option<Py<PyAny>>,
+    #[pyo3(get, set, name = "Patient_hash")]
+    patient_hash: Option<Py<PyAny>>,
+    #[pyo3(get, set, name = "Dr_public_key")]
+    dr_public_key: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    prescription: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    nonce: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    signature: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    txid: Option<Py<PyAny>>,
+}
+
+/// A field's value (`None` once the garbage collector cleared it).
+fn value<'py>(py: Python<'py>, field: &Option<Py<PyAny>>) -> Bound<'py, PyAny> {
+    match field {
+        Some(v) => v.bind(py).clone(),
+        None => py.None().into_bound(py),
+    }
+}
+
+impl Emr {
+    /// A new `EMR` holding a core record's fields as `bytes`, `str` and `int`.
+    pub fn from_record(py: Python<'_>, record: &Record) -> PyResult<Emr> {
+        let bytes = |b: &[u8]| Some(PyBytes::new(py, b).into_any().unbind());
+        Ok(Emr {
+            dr_hash: bytes(record.dr_hash.as_bytes()),
+            patient_hash: bytes(record.patient_hash.as_bytes()),
+            dr_public_key: bytes(&record.dr_public_key),
+            prescription: Some(record.prescription.as_str().into_pyobject(py)?.into_any().unbind()),
+            nonce: Some(record.nonce.into_pyobject(py)?.into_any().unbind()),
+            signature: bytes(&record.signature),
+            txid: bytes(record.txid.as_bytes()),
+        })
+    }
+
+    /// The seven field values in constructor order.
+    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 7] {
+        [
+            value(py, &self.dr_hash),
+            value(py, &self.patient_hash),
+            value(py, &self.dr_public_key),
+            value(py, &self.prescription),
+            value(py, &self.nonce),
+            value(py, &self.signature),
+            value(py, &self.txid),
+        ]
+    }
+
+    /// Copies the fields into owned Rust values (see `convert`): the only
+    /// failures are `TypeError`/`OverflowError` for values of the wrong type.
+    /// The object is borrowed only to take its field values, so that no
+    /// borrow is held while Python code runs or the GIL is released (another
+    /// thread may assign a field meanwhile).
+    pub fn extract(slf: &Bound<'_, Emr>) -> PyResult<OwnedRecord> {
+        let [dr_hash, patient_hash, dr_public_key, prescription, nonce, signature, txid] =
+            slf.borrow().values(slf.py());
+        Ok(OwnedRecord {
+            dr_hash: convert::bytes_like(&dr_hash, "Dr_hash")?,
+            patient_hash: convert::bytes_like(&patient_hash, "Patient_hash")?,
+            dr_public_key: convert::bytes_like(&dr_public_key, "Dr_public_key")?,
+            prescription: convert::optional_text(&prescription),
+            nonce: convert::uint64(&nonce, "nonce")?,
+            signature: convert::bytes_like(&signature, "signature")?,
+            txid: convert::bytes_like(&txid, "txid")?,
+        })
+    }
+}
+
+/// Extracts an `EMR` from any object, `TypeError` for anything else.
+pub fn extract_emr(item: &Bound<'_, PyAny>, what: &str) -> PyResult<OwnedRecord> {
+    match item.cast::<Emr>() {
+        Ok(emr) => Emr::extract(emr),
+        Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
+            "{what} must be an EMR, not {}",
+            convert::type_name(item)
+        ))),
+    }
+}
+
+#[pymethods]
+impl Emr {
+    #[new]
+    #[allow(non_snake_case)]
+    #[pyo3(signature = (Dr_hash, Patient_hash, Dr_public_key, prescription, nonce, signature, txid))]
+    fn new(
+        Dr_hash: Py<PyAny>,
+        Patient_hash: Py<PyAny>,
+        Dr_public_key: Py<PyAny>,
+        prescription: Py<PyAny>,
+        nonce: Py<PyAny>,
+        signature: Py<PyAny>,
+        txid: Py<PyAny>,
+    ) -> Emr {
+        Emr {
+            dr_hash: Some(Dr_hash),
+            patient_hash: Some(Patient_hash),
+            dr_public_key: Some(Dr_public_key),
+            prescription: Some(prescription),
+            nonce: Some(nonce),
+            signature: Some(signature),
+            txid: Some(txid),
+        }
+    }
+
+    /// Alias of ``Dr_hash``.
+    #[getter(dr_hash)]
+    fn get_dr_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        value(py, &self.dr_hash)
+    }
+
+    #[setter(dr_hash)]
+    fn set_dr_hash(&mut self, value: Py<PyAny>) {
+        self.dr_hash = Some(value);
+    }
+
+    /// Alias of ``Patient_hash``.
+    #[getter(patient_hash)]
+    fn get_patient_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        value(py, &self.patient_hash)
+    }
+
+    #[setter(patient_hash)]
+    fn set_patient_hash(&mut self, value: Py<PyAny>) {
+        self.patient_hash = Some(value);
+    }
+
+    /// Alias of ``Dr_public_key``.
+    #[getter(dr_public_key)]
+    fn get_dr_public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
+        value(py, &self.dr_public_key)
+    }
+
+    #[setter(dr_public_key)]
+    fn set_dr_public_key(&mut self, value: Py<PyAny>) {
+        self.dr_public_key = Some(value);
+    }
+
+    /// Verifies the record against the doctor's previous nonce.
+    ///
+    /// Checks, in order, raising the first failure: ``HashLengthError``,
+    /// ``PublicKeyMismatchError``, ``InvalidPrescriptionError``,
+    /// ``InvalidNonceError``, ``InvalidTxidError``, ``InvalidPublicKeyError``,
+    /// ``InvalidSignatureError`` (all ``RecordError``). Returns ``None``.
+    /// The signature check runs with the GIL released.
+    #[allow(non_snake_case)]
+    #[pyo3(signature = (Dr_previous_nonce))]
+    fn verify(slf: &Bound<'_, Self>, Dr_previous_nonce: &Bound<'_, PyAny>) -> PyResult<()> {
+        let py = slf.py();
+        let previous_nonce = convert::uint64(Dr_previous_nonce, "Dr_previous_nonce")?;
+        let owned = Emr::extract(slf)?;
+        py.detach(|| owned.view().verify(previous_nonce)).map_err(|e| errors::record(py, e))
+    }
+
+    /// The txid the other six fields call for (what ``verify`` compares ``txid`` with).
+    fn calculate_txid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let [dr_hash, patient_hash, dr_public_key, prescription, nonce, signature, _] = self.values(py);
+        calculate_txid(py, &dr_hash, &patient_hash, &dr_public_key, &prescription, &nonce, &signature)
+    }
+
+    /// The 32-byte digest the doctor signs:
+    /// ``SHA-256(patient_hash || UTF8(prescription) || LE64(nonce))``.
+    fn calculate_signature_hash<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
+        let [_, patient_hash, _, prescription, nonce, _, _] = self.values(py);
+        calculate_signature_hash(py, &patient_hash, &prescription, &nonce)
+    }
+
+    /// The canonical binary encoding (``docs/FORMAT.md``).
+    ///
+    /// Raises the record error a field's shape calls for when the record
+    /// cannot be encoded (``HashLengthError`` for a 19-byte hash, ...).
+    fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
+        let py = slf.py();
+        let owned = Emr::extract(slf)?;
+        let record = Record::from_fields(&owned.view()).map_err(|e| errors::record(py, e))?;
+        Ok(PyBytes::new(py, &record.to_bytes()))
+    }
+
+    /// Decodes :meth:`to_bytes` output; ``DecodeError`` for anything else.
+    /// Decoding does not verify.
+    #[staticmethod]
+    fn from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<Emr> {
+        let bytes = convert::bytes_like(data, "data")?;
+        let record = Record::from_bytes(&bytes).map_err(|e| errors::decode(py, e))?;
+        Emr::from_record(py, &record)
+    }
+
+    fn __eq__<'py>(slf: &Bound<'py, Self>, other: &Bound<'py, PyAny>) -> PyResult<Py<PyAny>> {
+        let py = slf.py();
+        let Ok(other) = other.cast::<Emr>() else {
+            return Ok(py.NotImplemented());
+        };
+        let mine = PyTuple::new(py, slf.borrow().values(py))?;
+        let theirs = PyTuple::new(py, other.borrow().values(py))?;
+        Ok(mine.eq(theirs)?.into_pyobject(py)?.to_owned().into_any().unbind())
+    }
+
+    /// Mutable, hence unhashable.
+    #[classattr]
+    const __hash__: Option<Py<PyAny>> = None;
+
+    fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
+        let py = slf.py();
+        let fields = PyTuple::new(py, slf.borrow().values(py))?;
+        PyTuple::new(py, [slf.get_type().into_any(), fields.into_any()])
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        let [dr_hash, patient_hash, dr_public_key, prescription, nonce, signature, txid] = self.values(py);
+        // Long prescriptions are cut to their first 40 characters.
+        let prescription = match prescription.cast::<PyString>() {
+            Ok(text) if text.to_string_lossy().chars().count() > 40 => {
+                let shown: String = text.to_string_lossy().chars().take(40).collect();
+                format!("{}...", convert::short_repr(PyString::new(py, &shown).as_any()))
+            }
+            _ => convert::short_repr(&prescription),
+        };
+        format!(
+            "EMR(dr_hash={}, patient_hash={}, dr_public_key={}, prescription={}, nonce={}, signature={}, txid={})",
+            convert::short_repr(&dr_hash),
+            convert::short_repr(&patient_hash),
+            convert::length_repr(&dr_public_key),
+            prescription,
+            convert::short_repr(&nonce),
+            convert::length_repr(&signature),
+            convert::short_repr(&txid),
+        )
+    }
+
+    fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
+        for field in [
+            &self.dr_hash,
+            &self.patient_hash,
+            &self.dr_public_key,
+            &self.prescription,
+            &self.nonce,
+            &self.signature,
+            &self.txid,
+        ] {
+            visit.call(field)?;
+        }
+        Ok(())
+    }
+
+    fn __clear__(&mut self) {
+        self.dr_hash = None;
+        self.patient_hash = None;
+        self.dr_public_key = None;
+        self.prescription = None;
+        self.nonce = None;
+        self.signature = None;
+        self.txid = None;
+    }
+}
+
+/// SHA-1 of ``data`` (the protocol's H160): 20 bytes.
+#[pyfunction]
+pub fn calculate_sha1_hash<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyBytes>> {
+    let data = convert::bytes_like(data, "data")?;
+    Ok(PyBytes::new(py, sha1(&[&data]).as_bytes()))
+}
+
+/// ``SHA-256(Dr_hash || Patient_hash || Dr_public_key || UTF8(prescription) || LE64(nonce) || signature)``,
+/// over the values as given (no length checks): 32 bytes.
+#[pyfunction]
+#[allow(non_snake_case)]
+#[pyo3(signature = (Dr_hash, Patient_hash, Dr_public_key, prescription, nonce, signature))]
+pub fn calculate_txid<'py>(
+    py: Python<'py>,
+    Dr_hash: &Bound<'py, PyAny>,
+    Patient_hash: &Bound<'py, PyAny>,
+    Dr_public_key: &Bound<'py, PyAny>,
+    prescription: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+    signature: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let txid = emr_core::calculate_txid(
+        &convert::bytes_like(Dr_hash, "Dr_hash")?,
+        &convert::bytes_like(Patient_hash, "Patient_hash")?,
+        &convert::bytes_like(Dr_public_key, "Dr_public_key")?,
+        &convert::text(prescription, "prescription")?,
+        convert::uint64(nonce, "nonce")?,
+        &convert::bytes_like(signature, "signature")?,
+    );
+    Ok(PyBytes::new(py, txid.as_bytes()))
+}
+
+/// ``SHA-256(patient_hash || UTF8(prescription) || LE64(nonce))``, the digest
+/// the doctor signs, over the values as given: 32 bytes.
+#[pyfunction]
+pub fn calculate_signature_hash<'py>(
+    py: Python<'py>,
+    patient_hash: &Bound<'py, PyAny>,
+    prescription: &Bound<'py, PyAny>,
+    nonce: &Bound<'py, PyAny>,
+) -> PyResult<Bound<'py, PyBytes>> {
+    let digest = emr_core::calculate_signature_hash(
+        &convert::bytes_like(patient_hash, "patient_hash")?,
+        &convert::text(prescription, "prescription")?,
+        convert::uint64(nonce, "nonce")?,
+    );
+    Ok(PyBytes::new(py, digest.as_bytes()))
+}
+
+/// Signs a new record with the doctor's private key.
+///
+/// ``Dr_private_key`` is a :class:`SigningKey`, PKCS#8 or SEC1 private key
+/// bytes (DER or PEM; ``str`` PEM too), or a pyca/cryptography EC private key
+/// object. Refuses inputs that could never verify: a ``patient_hash`` that is
+/// not 20 bytes (``HashLengthError``), a prescription over 200 UTF-8 bytes
+/// (``InvalidPrescriptionError``), nonce 0 (``InvalidNonceError``: a
+/// doctor's first record has nonce 1). Signatures are low-S.
+#[pyfunction]
+#[allow(non_snake_case)]
+#[pyo3(signature = (Dr_private_key, patient_hash, prescription, nonce))]
+pub fn create_signed_record(
+    py: Python<'_>,
+    Dr_private_key: &Bound<'_, PyAny>,
+    patient_hash: &Bound<'_, PyAny>,
+    prescription: &Bound<'_, PyAny>,
+    nonce: &Bound<'_, PyAny>,
+) -> PyResult<Emr> {
+    let key = AnyKey::from_python(Dr_private_key)?;
+    let patient_hash = convert::bytes_like(patient_hash, "patient_hash")?;
+    let prescription = convert::text(prescription, "prescription")?;
+    let nonce = convert::uint64(nonce, "nonce")?;
+    let record = py
+        .detach(|| emr_core::create_signed_record(key.get(), &patient_hash, &prescription, nonce))
+        .map_err(|e| errors::sign(py, &e))?;
+    Emr::from_record(py, &record)
+}
+
+/// Verifies ``records[i]`` against ``previous_nonces[i]`` for every ``i``,
+/// on ``threads`` threads (default: every core) with the GIL released.
+///
+/// Raises the failure with the lowest index, exactly as a loop calling
+/// ``records[i].verify(previous_nonces[i])`` would, as its record exception
+/// with ``.index`` set. Different lengths raise ``InvalidArgumentError``.
+#[pyfunction]
+#[pyo3(signature = (records, previous_nonces, *, threads = None))]
+pub fn verify_records(
+    py: Python<'_>,
+    records: &Bound<'_, PyAny>,
+    previous_nonces: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+) -> PyResult<()> {
+    let parallelism = convert::parallelism(py, threads)?;
+    let owned = records
+        .try_iter()?
+        .enumerate()
+        .map(|(i, item)| extract_emr(&item?, &format!("records[{i}]")))
+        .collect::<PyResult<Vec<OwnedRecord>>>()?;
+    let nonces = previous_nonces
+        .try_iter()?
+        .enumerate()
+        .map(|(i, item)| convert::uint64(&item?, &format!("previous_nonces[{i}]")))
+        .collect::<PyResult<Vec<u64>>>()?;
+    let views: Vec<RecordFields<'_>> = owned.iter().map(OwnedRecord::view).collect();
+    py.detach(|| emr_core::verify_records(&views, &nonces, parallelism)).map_err(|e| errors::batch(py, e))
+}
+
+/// A list of new `EMR` objects for core records.
+pub fn emr_list<'py>(py: Python<'py>, records: &[Record]) -> PyResult<Bound<'py, PyList>> {
+    let items = records.iter().map(|r| Bound::new(py, Emr::from_record(py, r)?)).collect::<PyResult<Vec<_>>>()?;
+    PyList::new(py, items)
+}
