@@ -1,0 +1,358 @@
+//! Status codes, the thread-local last error message, and the panic boundary.
+
+use core::ffi::{c_char, CStr};
+use std::any::Any;
+use std::cell::RefCell;
+use std::ffi::CString;
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use emr_core::block::BlockError;
+use emr_core::keys::KeyError;
+use emr_core::record::{BatchError, RecordError, SignError};
+use emr_core::{DecodeError, ErrorKind};
+
+/// The outcome of a call: `EMR_OK` (0) or the kind of failure.
+///
+/// Every code's number is stable: it never changes and is never reused, so
+/// it may be stored, logged and compared across library versions. New kinds
+/// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 100-199
+/// general kinds, 200-299 kinds of the C interface itself.
+pub type emr_status = u32;
+
+/// Success.
+pub const EMR_OK: emr_status = 0;
+
+/// Record: `dr_hash` or `patient_hash` is not 20 bytes.
+pub const EMR_HASH_LENGTH: emr_status = 1;
+/// Record: `dr_hash` is not the SHA-1 of `dr_public_key`.
+pub const EMR_PUBLIC_KEY_MISMATCH: emr_status = 2;
+/// Record: the prescription is not text (not UTF-8) or exceeds 200 bytes.
+pub const EMR_INVALID_PRESCRIPTION: emr_status = 3;
+/// Record: the nonce is not the doctor's previous nonce + 1.
+pub const EMR_INVALID_NONCE: emr_status = 4;
+/// Record: the txid is not 32 bytes or not the hash of the record's fields.
+pub const EMR_INVALID_TXID: emr_status = 5;
+/// Record: the public key is not a DER SPKI of a point on secp256k1 or P-256.
+pub const EMR_INVALID_PUBLIC_KEY: emr_status = 6;
+/// Record: the signature is not strict DER or does not verify.
+pub const EMR_INVALID_SIGNATURE: emr_status = 7;
+
+/// Block: the block's difficulty is not the expected difficulty.
+pub const EMR_DIFFICULTY_MISMATCH: emr_status = 20;
+/// Block: `block_id` is not 32 bytes or not the hash of the header.
+pub const EMR_INVALID_BLOCK_ID: emr_status = 21;
+/// Block: more than 25 records.
+pub const EMR_TOO_MANY_RECORDS: emr_status = 22;
+/// Block: `miner` is not 20 bytes.
+pub const EMR_INVALID_MINER: emr_status = 23;
+/// Block: `previous` is not 32 bytes.
+pub const EMR_INVALID_PREVIOUS: emr_status = 24;
+/// Block: the block id does not meet the difficulty's target.
+pub const EMR_INSUFFICIENT_WORK: emr_status = 25;
+/// Block: a record failed. Functions returning it also report the record's
+/// index and its own record status through out-parameters.
+pub const EMR_RECORD: emr_status = 26;
+
+/// An argument outside its documented range (a zero difficulty, an index
+/// past the end, an unknown curve, ...).
+pub const EMR_INVALID_ARGUMENT: emr_status = 100;
+/// A private key that cannot be parsed or used (malformed, encrypted,
+/// unsupported curve, scalar out of range, mismatched public key).
+pub const EMR_INVALID_KEY: emr_status = 101;
+/// Bytes that are not a canonical encoding of a record or block.
+pub const EMR_DECODE: emr_status = 102;
+// 103 is reserved for `not_found`.
+/// Work stopped by the caller before it finished.
+pub const EMR_CANCELLED: emr_status = 104;
+// 105 is reserved for `io`.
+
+/// C interface: a required pointer argument is NULL (or a (pointer, length)
+/// pair has a NULL pointer and a non-zero length).
+pub const EMR_NULL_ARGUMENT: emr_status = 200;
+/// C interface: the caller's output buffer is too small; the size needed
+/// was written to the in/out length, and nothing else was written.
+pub const EMR_BUFFER_TOO_SMALL: emr_status = 201;
+/// C interface: a bug inside the library was caught at the boundary (a Rust
+/// panic). Objects passed to the failed call should only be freed.
+pub const EMR_PANIC: emr_status = 202;
+
+fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'static CStr)> {
+    /// (code, kind name, description) for every status.
+    static STATUSES: &[(emr_status, &CStr, &CStr)] = &[
+        (EMR_OK, c"ok", c"success"),
+        (EMR_HASH_LENGTH, c"hash_length", c"dr_hash or patient_hash is not 20 bytes"),
+        (EMR_PUBLIC_KEY_MISMATCH, c"public_key_mismatch", c"dr_hash is not the SHA-1 of dr_public_key"),
+        (EMR_INVALID_PRESCRIPTION, c"invalid_prescription", c"prescription is not UTF-8 text of at most 200 bytes"),
+        (EMR_INVALID_NONCE, c"invalid_nonce", c"record nonce is not the doctor's previous nonce + 1"),
+        (EMR_INVALID_TXID, c"invalid_txid", c"txid does not match the record"),
+        (EMR_INVALID_PUBLIC_KEY, c"invalid_public_key", c"dr_public_key is not an EC public key on a supported curve"),
+        (EMR_INVALID_SIGNATURE, c"invalid_signature", c"signature is not strict DER or does not verify"),
+        (EMR_DIFFICULTY_MISMATCH, c"difficulty_mismatch", c"block difficulty is not the expected difficulty"),
+        (EMR_INVALID_BLOCK_ID, c"invalid_block_id", c"block_id does not match the block"),
+        (EMR_TOO_MANY_RECORDS, c"too_many_records", c"a block holds at most 25 records"),
+        (EMR_INVALID_MINER, c"invalid_miner", c"miner is not 20 bytes"),
+        (EMR_INVALID_PREVIOUS, c"invalid_previous", c"previous is not 32 bytes"),
+        (EMR_INSUFFICIENT_WORK, c"insufficient_work", c"block_id does not meet the difficulty's target"),
+        (EMR_RECORD, c"record", c"a record of the block failed"),
+        (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
+        (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
+        (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
+        (EMR_CANCELLED, c"cancelled", c"the work was cancelled"),
+        (EMR_NULL_ARGUMENT, c"null_argument", c"a required pointer argument is NULL"),
+        (EMR_BUFFER_TOO_SMALL, c"buffer_too_small", c"the output buffer is too small"),
+        (EMR_PANIC, c"panic", c"internal error: a panic was caught at the library boundary"),
+    ];
+    STATUSES.iter().find(|(code, _, _)| *code == status)
+}
+
+/// A static, human-readable description of a status.
+///
+/// Returns: a NUL-terminated string in static storage (never NULL, never
+///          freed); "unknown status" for a number that is not a status.
+/// In:      status: any value.
+/// Thread-safety: safe to call from any thread.
+#[no_mangle]
+pub extern "C" fn emr_status_str(status: emr_status) -> *const c_char {
+    ffi_boundary!(default: c"unknown status".as_ptr(); {
+        lookup(status).map_or(c"unknown status", |(_, _, text)| *text).as_ptr()
+    })
+}
+
+/// The status's kind as the specification spells it: "ok", "hash_length",
+/// "invalid_txid", "record", "null_argument", ...
+///
+/// Returns: a NUL-terminated string in static storage (never NULL, never
+///          freed); "unknown" for a number that is not a status.
+/// In:      status: any value.
+/// Thread-safety: safe to call from any thread.
+#[no_mangle]
+pub extern "C" fn emr_status_name(status: emr_status) -> *const c_char {
+    ffi_boundary!(default: c"unknown".as_ptr(); {
+        lookup(status).map_or(c"unknown", |(_, name, _)| *name).as_ptr()
+    })
+}
+
+thread_local! {
+    static LAST_ERROR: RefCell<CString> = RefCell::new(CString::default());
+}
+
+/// Stores `message` as this thread's last error. Never panics.
+fn set_last_error(message: &str) {
+    let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
+    let _ = LAST_ERROR.try_with(|slot| {
+        if let Ok(mut slot) = slot.try_borrow_mut() {
+            *slot = message;
+        }
+    });
+}
+
+/// The detail of the most recent failure on the calling thread: which
+/// argument was NULL, which check failed and why, the size a buffer needs.
+///
+/// Returns: a NUL-terminated string, "" if no call on this thread has failed
+///          yet; never NULL. It is owned by the library and stays valid
+///          until the next call into the library on the same thread.
+/// Thread-safety: safe to call from any thread; each thread has its own
+///          message.
+#[no_mangle]
+pub extern "C" fn emr_last_error_message() -> *const c_char {
+    ffi_boundary!(default: c"".as_ptr(); {
+        LAST_ERROR
+            .try_with(|slot| match slot.try_borrow() {
+                // The CString's heap buffer stays put until the next failure
+                // on this thread replaces it.
+                Ok(message) => message.as_ptr(),
+                Err(_) => c"".as_ptr(),
+            })
+            .unwrap_or(c"".as_ptr())
+    })
+}
+
+/// A failure on its way to C: the status and the detail for
+/// `emr_last_error_message`.
+#[derive(Debug)]
+pub struct Error {
+    pub(crate) status: emr_status,
+    pub(crate) message: String,
+}
+
+impl Error {
+    pub(crate) fn new(status: emr_status, message: impl Into<String>) -> Error {
+        Error { status, message: message.into() }
+    }
+
+    pub(crate) fn null(argument: impl core::fmt::Display) -> Error {
+        Error::new(EMR_NULL_ARGUMENT, format!("null_argument: `{argument}` is NULL"))
+    }
+
+    pub(crate) fn invalid_argument(message: impl core::fmt::Display) -> Error {
+        Error::new(EMR_INVALID_ARGUMENT, format!("invalid_argument: {message}"))
+    }
+
+    pub(crate) fn kind(kind: ErrorKind, message: impl core::fmt::Display) -> Error {
+        Error::new(status_of(kind), message.to_string())
+    }
+}
+
+/// The stable code of a core error kind.
+pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
+    match kind {
+        ErrorKind::HashLength => EMR_HASH_LENGTH,
+        ErrorKind::PublicKeyMismatch => EMR_PUBLIC_KEY_MISMATCH,
+        ErrorKind::InvalidPrescription => EMR_INVALID_PRESCRIPTION,
+        ErrorKind::InvalidNonce => EMR_INVALID_NONCE,
+        ErrorKind::InvalidTxid => EMR_INVALID_TXID,
+        ErrorKind::InvalidPublicKey => EMR_INVALID_PUBLIC_KEY,
+        ErrorKind::InvalidSignature => EMR_INVALID_SIGNATURE,
+        ErrorKind::DifficultyMismatch => EMR_DIFFICULTY_MISMATCH,
+        ErrorKind::InvalidBlockId => EMR_INVALID_BLOCK_ID,
+        ErrorKind::TooManyRecords => EMR_TOO_MANY_RECORDS,
+        ErrorKind::InvalidMiner => EMR_INVALID_MINER,
+        ErrorKind::InvalidPrevious => EMR_INVALID_PREVIOUS,
+        ErrorKind::InsufficientWork => EMR_INSUFFICIENT_WORK,
+        ErrorKind::Record => EMR_RECORD,
+        ErrorKind::InvalidArgument => EMR_INVALID_ARGUMENT,
+        ErrorKind::InvalidKey => EMR_INVALID_KEY,
+        ErrorKind::Decode => EMR_DECODE,
+        ErrorKind::Cancelled => EMR_CANCELLED,
+        // A kind added to the core without a code here is a bug of this
+        // crate; `tests::every_kind_has_its_own_code` guards the known ones.
+        _ => EMR_PANIC,
+    }
+}
+
+macro_rules! from_core_error {
+    ($($ty:ty),*) => {$(
+        impl From<$ty> for Error {
+            fn from(error: $ty) -> Error {
+                Error::kind(error.kind(), &error)
+            }
+        }
+    )*};
+}
+
+from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError);
+
+fn panic_message(payload: &(dyn Any + Send)) -> &str {
+    if let Some(text) = payload.downcast_ref::<&'static str>() {
+        text
+    } else if let Some(text) = payload.downcast_ref::<String>() {
+        text
+    } else {
+        "(no message)"
+    }
+}
+
+fn report_panic(payload: Box<dyn Any + Send>) {
+    set_last_error(&format!("panic: {}", panic_message(&*payload)));
+    // Dropping a payload can itself panic; never let that unwind into C.
+    let _ = catch_unwind(AssertUnwindSafe(move || drop(payload)));
+}
+
+/// The body of [`ffi_boundary!`] for functions returning a status.
+pub(crate) fn run(body: impl FnOnce() -> Result<(), Error>) -> emr_status {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(Ok(())) => EMR_OK,
+        Ok(Err(error)) => {
+            set_last_error(&error.message);
+            error.status
+        }
+        Err(payload) => {
+            report_panic(payload);
+            EMR_PANIC
+        }
+    }
+}
+
+/// The body of [`ffi_boundary!`] for functions returning something else.
+pub(crate) fn run_or<T>(default: T, body: impl FnOnce() -> T) -> T {
+    match catch_unwind(AssertUnwindSafe(body)) {
+        Ok(value) => value,
+        Err(payload) => {
+            report_panic(payload);
+            default
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn last_error() -> String {
+        // SAFETY: the library returns a valid NUL-terminated string.
+        unsafe { CStr::from_ptr(emr_last_error_message()) }.to_str().unwrap().to_owned()
+    }
+
+    #[test]
+    fn a_panic_inside_the_boundary_becomes_emr_panic() {
+        let status = ffi_boundary!({
+            if std::hint::black_box(true) {
+                panic!("test panic {}", 42);
+            }
+            Ok(())
+        });
+        assert_eq!(status, EMR_PANIC);
+        assert_eq!(last_error(), "panic: test panic 42");
+        let value = ffi_boundary!(default: 7u32; { panic!("static message") });
+        assert_eq!(value, 7);
+        assert_eq!(last_error(), "panic: static message");
+    }
+
+    #[test]
+    fn errors_set_the_last_error_and_success_returns_ok() {
+        assert_eq!(ffi_boundary!({ Ok(()) }), EMR_OK);
+        assert_eq!(ffi_boundary!({ Err(Error::null("out")) }), EMR_NULL_ARGUMENT);
+        assert_eq!(last_error(), "null_argument: `out` is NULL");
+        assert_eq!(ffi_boundary!({ Err(Error::new(EMR_DECODE, "a\0b")) }), EMR_DECODE);
+        assert_eq!(last_error(), "a\\0b");
+    }
+
+    #[test]
+    fn every_kind_has_its_own_code() {
+        let kinds = [
+            ErrorKind::HashLength,
+            ErrorKind::PublicKeyMismatch,
+            ErrorKind::InvalidPrescription,
+            ErrorKind::InvalidNonce,
+            ErrorKind::InvalidTxid,
+            ErrorKind::InvalidPublicKey,
+            ErrorKind::InvalidSignature,
+            ErrorKind::DifficultyMismatch,
+            ErrorKind::InvalidBlockId,
+            ErrorKind::TooManyRecords,
+            ErrorKind::InvalidMiner,
+            ErrorKind::InvalidPrevious,
+            ErrorKind::InsufficientWork,
+            ErrorKind::Record,
+            ErrorKind::InvalidArgument,
+            ErrorKind::InvalidKey,
+            ErrorKind::Decode,
+            ErrorKind::Cancelled,
+        ];
+        let mut seen = std::collections::HashSet::new();
+        for kind in kinds {
+            let code = status_of(kind);
+            assert_ne!(code, EMR_PANIC, "{kind} has no code");
+            assert!(seen.insert(code), "{kind} shares code {code}");
+            let (_, name, _) = lookup(code).unwrap();
+            assert_eq!(name.to_str().unwrap(), kind.as_str(), "name of {kind}");
+        }
+    }
+
+    #[test]
+    fn status_table_is_consistent() {
+        let mut names = std::collections::HashSet::new();
+        for code in 0..1000 {
+            if let Some((c, name, text)) = lookup(code) {
+                assert_eq!(*c, code);
+                assert!(names.insert(*name), "duplicate name {name:?}");
+                assert!(!text.is_empty());
+            }
+        }
+        assert_eq!(names.len(), 22);
+        // SAFETY: static NUL-terminated strings.
+        let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
+        assert_eq!(unknown, c"unknown status");
+    }
+}
