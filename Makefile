@@ -73,10 +73,10 @@ test-python: wheel
 
 ## --- demo and benchmarks ---------------------------------------------------
 
-demo: wheel
-	$(VPY) examples/demo.py
+demo:
+	cargo run --release --quiet -p emr-core --example demo
 
-bench: wheel
+bench: venv
 	$(VPY) benches/bench.py
 
 clean:

@@ -27,10 +27,13 @@ use crate::pow::Difficulty;
 
 mod lanes;
 mod plan;
+mod template;
 #[cfg(target_arch = "x86_64")]
 mod shani;
 #[cfg(test)]
 mod tests;
+
+pub use template::{mine_block, BlockTemplate, MineOutcome, MineResult};
 
 use plan::{AnyOneBlock, AnyTwoBlocks, At12, At44, Layout, LayoutKind, Plan};
 
