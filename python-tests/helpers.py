@@ -94,7 +94,8 @@ def signature_s(signature):
 
 def make_block(records, *, difficulty=1, miner=MINER, previous=bytes(32), height=0, timestamp=1_700_000_000):
     """A block whose id is right; with difficulty 1 every id meets the target,
-    otherwise nonces are tried from 0 (the library has no miner yet)."""
+    otherwise nonces are tried from 0 in Python, independently of the
+    library's mine_block (which test_mining.py covers)."""
     block = cryptoemr.Block(previous, height, miner, list(records), timestamp, difficulty, b"", 0)
     target = 2**256 // difficulty
     while True:

@@ -132,7 +132,8 @@ def test_package_ships_stubs_and_marker():
     assert (root / "py.typed").is_file()
     stub = (root / "_native.pyi").read_text()
     for name in ("class EMR", "class SigningKey", "class Block", "class UserState", "def create_signed_record",
-                 "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash"):
+                 "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash",
+                 "def mine_block", "def mining_engines"):
         assert name in stub
     assert isinstance(cryptoemr.__version__, str)
     assert cryptoemr.MAX_RECORDS == 25 and cryptoemr.DEFAULT_BLOCK_REWARD == 10_000
@@ -141,5 +142,6 @@ def test_package_ships_stubs_and_marker():
         assert hasattr(cryptoemr, name), name
     for cls in (cryptoemr.EMR, cryptoemr.Block, cryptoemr.UserState, cryptoemr.SigningKey):
         assert cls.__doc__ and cls.__module__ == "cryptoemr"
-    for fn in (cryptoemr.create_signed_record, cryptoemr.verify_records, cryptoemr.calculate_txid):
+    for fn in (cryptoemr.create_signed_record, cryptoemr.verify_records, cryptoemr.calculate_txid,
+               cryptoemr.mine_block, cryptoemr.mining_engines):
         assert fn.__doc__ and fn.__module__.startswith("cryptoemr")

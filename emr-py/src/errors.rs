@@ -7,6 +7,7 @@
 //! the class up by `ErrorKind::as_str()` and instantiates it with the core's
 //! message: no rule is decided here.
 
+use emr_core::mining::MiningError;
 use emr_core::{BatchError, BlockError, DecodeError, ErrorKind, KeyError, RecordError, SignError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
@@ -113,5 +114,16 @@ pub fn sign(py: Python<'_>, error: &SignError) -> PyErr {
     match error {
         SignError::Record(e) => record(py, *e),
         SignError::Key(e) => key(py, e),
+    }
+}
+
+/// A mining failure: `InvalidArgumentError` for what the core refuses (more
+/// than 25 records, too many threads, an engine this CPU cannot run), the
+/// operating system's `OSError` when a thread cannot start.
+pub fn mining(py: Python<'_>, error: MiningError) -> PyErr {
+    match error {
+        MiningError::InvalidArgument(message) => invalid_argument(py, message),
+        unavailable @ MiningError::EngineUnavailable(_) => invalid_argument(py, unavailable.to_string()),
+        MiningError::ThreadSpawn(io) => PyErr::from(io),
     }
 }

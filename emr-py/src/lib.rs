@@ -5,7 +5,7 @@
 //! into the exception classes of `cryptoemr/_errors.py` (`errors`). The
 //! public package is `python/cryptoemr/`, which re-exports everything here.
 //!
-//! Adding a function (for example `mine_block`): write it in its own module
+//! Adding a function: write it in its own module (as `mining` holds `mine_block`)
 //! as a `#[pyfunction]`, add it to `_native` below, re-export it from
 //! `python/cryptoemr/__init__.py` and declare it in `_native.pyi`.
 
@@ -15,6 +15,7 @@ mod block;
 mod convert;
 mod errors;
 mod keys;
+mod mining;
 mod record;
 
 #[pymodule]
@@ -28,6 +29,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_signature_hash, m)?)?;
     m.add_function(wrap_pyfunction!(record::verify_records, m)?)?;
+    m.add_function(wrap_pyfunction!(mining::mine_block, m)?)?;
+    m.add_function(wrap_pyfunction!(mining::mining_engines, m)?)?;
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;
     m.add("DEFAULT_BLOCK_REWARD", emr_core::DEFAULT_BLOCK_REWARD)?;
     m.add("MAX_PRESCRIPTION_BYTES", emr_core::record::MAX_PRESCRIPTION_BYTES)?;

@@ -67,6 +67,8 @@ from ._native import (
     calculate_sha1_hash,
     calculate_txid,
     create_signed_record,
+    mine_block,
+    mining_engines,
     verify_records,
 )
 
@@ -86,6 +88,9 @@ __all__ = [
     "UserState",
     "MAX_RECORDS",
     "DEFAULT_BLOCK_REWARD",
+    # mining
+    "mine_block",
+    "mining_engines",
     # errors
     "EMRError",
     "RecordError",

@@ -1,12 +1,13 @@
 """Type stubs for the Rust extension ``cryptoemr._native`` (re-exported by ``cryptoemr``)."""
 
-from typing import Any, Iterable, Literal, Mapping, Optional, Tuple, Union, final
+from typing import Any, Callable, Iterable, List, Literal, Mapping, Optional, Tuple, Union, final
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
 _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
 _CurveName: TypeAlias = Literal["secp256k1", "P-256", "secp256r1", "prime256v1", "p-256", "p256"]
 # A pyca/cryptography EllipticCurvePrivateKey (anything with its private_bytes()).
+_EngineName: TypeAlias = Literal["scalar", "avx2", "sha-ni", "avx512"]
 _PrivateKey: TypeAlias = Union["SigningKey", bytes, bytearray, memoryview, str, Any]
 
 __all__ = [
@@ -19,6 +20,8 @@ __all__ = [
     "calculate_txid",
     "calculate_signature_hash",
     "verify_records",
+    "mine_block",
+    "mining_engines",
     "MAX_RECORDS",
     "DEFAULT_BLOCK_REWARD",
     "MAX_PRESCRIPTION_BYTES",
@@ -205,3 +208,29 @@ def verify_records(
 ) -> None:
     """Verify many records in parallel with the GIL released; raise the lowest
     failing index's ``RecordError`` subclass with ``.index`` set."""
+
+def mine_block(
+    previous: _BytesLike,
+    height: int,
+    miner: _BytesLike,
+    records: Iterable[EMR],
+    timestamp: int,
+    difficulty: int,
+    *,
+    threads: Optional[int] = None,
+    nonce_start: int = 0,
+    nonce_count: Optional[int] = None,
+    timeout: Optional[float] = None,
+    progress: Optional[Callable[[int, float], object]] = None,
+    engine: Optional[_EngineName] = None,
+) -> Optional[Block]:
+    """Search nonces ``nonce_start``, ... (``nonce_count`` of them, default up to
+    2**64-1) for a block id meeting ``difficulty``; return a new ``Block`` (new
+    ``EMR`` objects, records not verified) or ``None`` when the range is
+    exhausted or ``timeout`` seconds pass. One thread finds the lowest nonce.
+    ``progress(hashes, hashes_per_second)`` is called about every 250 ms on the
+    calling thread; its exception stops mining and propagates. Releases the
+    GIL; Ctrl-C stops every mining thread and raises ``KeyboardInterrupt``."""
+
+def mining_engines() -> List[_EngineName]:
+    """The hash engines this CPU can run (the default, fastest, first)."""

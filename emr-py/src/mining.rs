@@ -1,0 +1,287 @@
+//! `mine_block` and `mining_engines`: the core's proof-of-work search
+//! (SPEC section 4), run with the GIL released and interruptible by Ctrl-C.
+//!
+//! The core's `mine_block` blocks its calling thread until the search ends
+//! and calls its progress callback from that thread only every 250 ms, which
+//! is too slow a heartbeat to notice Ctrl-C "promptly". So the search runs on
+//! a helper thread (which starts the core's workers), and the Python thread
+//! that called `mine_block` waits for it on a channel with the GIL released,
+//! waking every `TICK` to take the GIL briefly and run `PyErr_CheckSignals`.
+//! A pending `KeyboardInterrupt` (or any exception a signal handler raises,
+//! or the user's progress callback raises) cancels the search through the
+//! core's `CancelHandle`; the helper thread and the core's workers are
+//! joined, and the exception is raised. The helper thread never touches
+//! Python: progress snapshots are forwarded through the same channel and the
+//! user's callback runs on the waiting thread, with the GIL held.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use emr_core::mining::{self, BlockTemplate, CancelHandle, HashEngine, MineOutcome, MineResult, MiningError, SearchOptions};
+use emr_core::{BlockFields, ErrorKind, Parallelism};
+use pyo3::exceptions::PyTypeError;
+use pyo3::prelude::*;
+
+use crate::block::PyBlock;
+use crate::convert::{self, OwnedRecord};
+use crate::errors;
+use crate::record::extract_emr;
+
+/// How often the waiting thread checks for signals: the bound on how long
+/// Ctrl-C waits before the search is told to stop (the core's workers then
+/// notice within a few milliseconds).
+const TICK: Duration = Duration::from_millis(25);
+
+/// What the helper thread reports to the waiting thread.
+enum Event {
+    /// A progress snapshot from the core (about every 250 ms).
+    Progress(mining::Progress),
+    /// The search ended; always the last event.
+    Done(Result<MineResult, MiningError>),
+}
+
+/// `engine=None` -> the core's default; a name -> that engine (the core
+/// refuses one this CPU cannot run).
+fn hash_engine(py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<Option<HashEngine>> {
+    let Some(name) = name.filter(|n| !n.is_none()) else {
+        return Ok(None);
+    };
+    let name = convert::text(name, "engine")?;
+    match HashEngine::all().iter().find(|e| e.name() == name) {
+        Some(engine) => Ok(Some(*engine)),
+        None => {
+            let known: Vec<&str> = HashEngine::all().iter().map(|e| e.name()).collect();
+            Err(errors::invalid_argument(py, format!("unknown engine {name:?}; engines are {}", known.join(", "))))
+        }
+    }
+}
+
+/// `timeout=None` (or infinite) -> no limit; seconds >= 0 -> that limit.
+fn time_limit(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+    let Some(timeout) = timeout.filter(|t| !t.is_none()) else {
+        return Ok(None);
+    };
+    let seconds: f64 = timeout.extract().map_err(|_| {
+        PyTypeError::new_err(format!("timeout must be None or a number of seconds, not {}", convert::type_name(timeout)))
+    })?;
+    if seconds.is_nan() || seconds < 0.0 {
+        return Err(errors::invalid_argument(py, "timeout must be None or a number of seconds >= 0"));
+    }
+    // Too long to represent (including infinity) is as good as no limit.
+    Ok(Duration::try_from_secs_f64(seconds).ok())
+}
+
+/// The template, checked exactly as `Block::from_fields` checks a block's
+/// fields (`InvalidMinerError`, `InvalidPreviousError`, `BlockRecordError`),
+/// with a placeholder id and nonce that the search replaces.
+fn template(
+    py: Python<'_>,
+    previous: Vec<u8>,
+    height: u64,
+    miner: Vec<u8>,
+    records: &[OwnedRecord],
+    timestamp: u64,
+    difficulty: emr_core::Difficulty,
+) -> PyResult<BlockTemplate> {
+    let fields = BlockFields {
+        previous: &previous,
+        height,
+        miner: &miner,
+        records: records.iter().map(OwnedRecord::view).collect(),
+        timestamp,
+        difficulty: difficulty.get(),
+        block_id: &[0; 32],
+        nonce: 0,
+    };
+    let block = emr_core::Block::from_fields(&fields).map_err(|e| errors::block(py, e))?;
+    Ok(BlockTemplate {
+        previous: block.previous,
+        height: block.height,
+        miner: block.miner,
+        records: block.records,
+        timestamp: block.timestamp,
+        difficulty: block.difficulty,
+    })
+}
+
+/// Mines a block: searches for a nonce whose block id meets ``difficulty``.
+///
+/// ``previous`` (32 bytes) and ``miner`` (20 bytes) are bytes-like;
+/// ``height`` and ``timestamp`` ints in 0..2**64-1; ``records`` an iterable
+/// of at most 25 :class:`EMR` (copied when the call starts, and **not
+/// verified**: a block of bad records is mined like any other and rejected by
+/// :meth:`Block.verify_and_get_changes`, so verify them first);
+/// ``difficulty`` an int in 1..2**128-1.
+///
+/// Returns a new :class:`Block` whose ``block_id`` and ``nonce`` agree and
+/// meet ``difficulty`` (fields as ``bytes``/``int``, ``records`` a new list of
+/// new :class:`EMR` objects equal to the given ones), or ``None`` when the
+/// nonce range is exhausted or ``timeout`` seconds pass first.
+///
+/// Nonces ``nonce_start``, ``nonce_start + 1``, ... are tried, ``nonce_count``
+/// of them (default: up to and including 2**64-1), on ``threads`` threads
+/// (default: every core) that split the range. With ``threads=1`` the result
+/// is the lowest valid nonce at or after ``nonce_start``; with more, a valid
+/// one. ``progress``, if given, is called about every 250 ms, on the calling
+/// thread, as ``progress(hashes, hashes_per_second)`` (an int and a float, all
+/// threads together); if it raises, mining stops and the exception
+/// propagates. ``engine`` forces one of :func:`mining_engines` (default: the
+/// fastest).
+///
+/// The GIL is released while mining. Ctrl-C (any exception a signal handler
+/// raises) stops every mining thread within about 25 ms and is raised
+/// (``KeyboardInterrupt``); signals are only seen when called from the main
+/// thread, as in Python itself.
+///
+/// Raises ``InvalidPreviousError``/``InvalidMinerError`` for a wrong-length
+/// hash, ``BlockRecordError`` (``.index``, the record's error as
+/// ``__cause__``) for a record whose fields cannot form a record (such as a
+/// 19-byte ``Dr_hash``), ``InvalidArgumentError`` for more than 25 records,
+/// a difficulty outside 1..2**128-1, ``threads`` below 1 or above 1024, a
+/// negative ``timeout``, or an unknown or unavailable ``engine``;
+/// ``TypeError``/``OverflowError`` for values of the wrong type or range.
+#[pyfunction]
+#[pyo3(signature = (
+    previous, height, miner, records, timestamp, difficulty, *,
+    threads = None, nonce_start = 0, nonce_count = None, timeout = None, progress = None, engine = None
+))]
+#[allow(clippy::too_many_arguments)]
+pub fn mine_block(
+    py: Python<'_>,
+    previous: &Bound<'_, PyAny>,
+    height: &Bound<'_, PyAny>,
+    miner: &Bound<'_, PyAny>,
+    records: &Bound<'_, PyAny>,
+    timestamp: &Bound<'_, PyAny>,
+    difficulty: &Bound<'_, PyAny>,
+    threads: Option<&Bound<'_, PyAny>>,
+    nonce_start: u64,
+    nonce_count: Option<&Bound<'_, PyAny>>,
+    timeout: Option<&Bound<'_, PyAny>>,
+    progress: Option<&Bound<'_, PyAny>>,
+    engine: Option<&Bound<'_, PyAny>>,
+) -> PyResult<Option<PyBlock>> {
+    // Types and ranges first, as the other functions do.
+    let previous = convert::bytes_like(previous, "previous")?;
+    let height = convert::uint64(height, "height")?;
+    let miner = convert::bytes_like(miner, "miner")?;
+    let records = records
+        .try_iter()
+        .map_err(|_| PyTypeError::new_err("records must be an iterable of EMR"))?
+        .enumerate()
+        .map(|(i, item)| extract_emr(&item?, &format!("records[{i}]")))
+        .collect::<PyResult<Vec<_>>>()?;
+    let timestamp = convert::uint64(timestamp, "timestamp")?;
+    let difficulty = convert::difficulty(difficulty)?;
+    let threads = match convert::parallelism(py, threads)? {
+        Parallelism::AllCores => None,
+        Parallelism::Threads(n) => Some(n.get()),
+    };
+    let nonce_count = match nonce_count.filter(|c| !c.is_none()) {
+        Some(count) => Some(convert::uint64(count, "nonce_count")?),
+        None => None,
+    };
+    let time_limit = time_limit(py, timeout)?;
+    let callback = match progress.filter(|p| !p.is_none()) {
+        Some(p) if p.is_callable() => Some(p.clone()),
+        Some(p) => {
+            return Err(PyTypeError::new_err(format!(
+                "progress must be None or a callable, not {}",
+                convert::type_name(p)
+            )))
+        }
+        None => None,
+    };
+    let engine = hash_engine(py, engine)?;
+    let template = template(py, previous, height, miner, &records, timestamp, difficulty)?;
+
+    let (sender, receiver) = mpsc::channel::<Event>();
+    let cancel = CancelHandle::new();
+    let options = SearchOptions {
+        threads,
+        nonce_start,
+        nonce_count,
+        cancel: Some(cancel.clone()),
+        time_limit,
+        progress: callback.as_ref().map(|_| {
+            let sender = sender.clone();
+            Box::new(move |p| {
+                let _ = sender.send(Event::Progress(p));
+            }) as Box<dyn Fn(mining::Progress) + Send + Sync>
+        }),
+        engine,
+    };
+    // `Receiver` is not `Sync`; the waits below borrow it from detached closures.
+    let receiver = Mutex::new(receiver);
+
+    let (ended, failure) = std::thread::scope(|scope| -> PyResult<_> {
+        let template = &template;
+        let worker = std::thread::Builder::new()
+            .name("emr-mine-block".to_owned())
+            .spawn_scoped(scope, move || {
+                let result = mining::mine_block(template, &options);
+                let _ = sender.send(Event::Done(result));
+            })?;
+        // The first exception raised while waiting; once set, mining is
+        // cancelled and the loop only waits for the search to end.
+        let mut failure: Option<PyErr> = None;
+        let ended = loop {
+            let event = py.detach(|| {
+                let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                receiver.recv_timeout(TICK)
+            });
+            match event {
+                Ok(Event::Done(result)) => break Some(result),
+                // The helper thread panicked (its panic is re-raised below).
+                Err(RecvTimeoutError::Disconnected) => break None,
+                Ok(Event::Progress(p)) => {
+                    if let (Some(callback), None) = (&callback, &failure) {
+                        if let Err(e) = callback.call1((p.hashes, p.hashes_per_second)) {
+                            cancel.cancel();
+                            failure = Some(e);
+                        }
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if failure.is_none() {
+                if let Err(e) = py.check_signals() {
+                    cancel.cancel();
+                    failure = Some(e);
+                }
+            }
+        };
+        // Join with the GIL released (the core joins its workers before
+        // `mine_block` returns, so every mining thread has ended after this).
+        if let Err(panic) = py.detach(|| worker.join()) {
+            std::panic::resume_unwind(panic);
+        }
+        Ok((ended, failure))
+    })?;
+
+    if let Some(error) = failure {
+        return Err(error);
+    }
+    let Some(result) = ended else {
+        unreachable!("the helper thread either sends its result or panics");
+    };
+    match result.map_err(|e| errors::mining(py, e))?.outcome {
+        MineOutcome::Found(block) => Ok(Some(PyBlock::from_core(py, &block)?)),
+        MineOutcome::Exhausted | MineOutcome::TimedOut => Ok(None),
+        // Only this function cancels, and then `failure` is set.
+        MineOutcome::Cancelled => Err(errors::of_kind(py, ErrorKind::Cancelled, "mining was cancelled")),
+    }
+}
+
+/// The names of the hash engines this CPU can run, the default (fastest)
+/// first; any of them can be passed to :func:`mine_block` as ``engine``.
+/// All engines find the same nonces.
+#[pyfunction]
+pub fn mining_engines() -> Vec<&'static str> {
+    let best = HashEngine::best();
+    std::iter::once(best)
+        .chain(HashEngine::available().into_iter().filter(|e| *e != best))
+        .map(HashEngine::name)
+        .collect()
+}
