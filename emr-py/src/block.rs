@@ -8,9 +8,9 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyDict, PyTuple};
 use pyo3::PyTraverseError;
 
-use crate::convert::{self, OwnedRecord};
+use crate::convert::{self, field_value, OwnedRecord};
 use crate::errors;
-use crate::record::{emr_list, extract_emr};
+use crate::record::{emr_list, extract_block_records};
 
 /// One user's state: a miner's reward ``balance`` and a doctor's record
 /// counter ``nonce`` (both ints in 0..2**64-1; assigning a value outside
@@ -48,10 +48,8 @@ impl PyUserState {
     }
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let py = slf.py();
         let state = *slf.borrow();
-        let args = PyTuple::new(py, [state.balance, state.nonce])?;
-        PyTuple::new(py, [slf.get_type().into_any(), args.into_any()])
+        convert::reduce(slf.as_any(), [state.balance, state.nonce])
     }
 }
 
@@ -91,13 +89,6 @@ pub struct PyBlock {
 // The signature above spells the default out so that it shows in
 // `help()` and `__text_signature__`; it is the core's default.
 const _: () = assert!(DEFAULT_BLOCK_REWARD == 10000);
-
-fn value<'py>(py: Python<'py>, field: &Option<Py<PyAny>>) -> Bound<'py, PyAny> {
-    match field {
-        Some(v) => v.bind(py).clone(),
-        None => py.None().into_bound(py),
-    }
-}
 
 /// A block's fields, owned, as extracted from a Python `Block`.
 struct OwnedBlock {
@@ -164,14 +155,14 @@ fn user_states(py: Python<'_>, states: &Bound<'_, PyAny>) -> PyResult<UserStates
 impl PyBlock {
     fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 8] {
         [
-            value(py, &self.previous),
-            value(py, &self.height),
-            value(py, &self.miner),
-            value(py, &self.records),
-            value(py, &self.timestamp),
-            value(py, &self.difficulty),
-            value(py, &self.block_id),
-            value(py, &self.nonce),
+            field_value(py, &self.previous),
+            field_value(py, &self.height),
+            field_value(py, &self.miner),
+            field_value(py, &self.records),
+            field_value(py, &self.timestamp),
+            field_value(py, &self.difficulty),
+            field_value(py, &self.block_id),
+            field_value(py, &self.nonce),
         ]
     }
 
@@ -179,12 +170,7 @@ impl PyBlock {
     /// take its field values (iterating `records` may run Python code).
     fn extract(slf: &Bound<'_, PyBlock>) -> PyResult<OwnedBlock> {
         let [previous, height, miner, records, timestamp, difficulty, block_id, nonce] = slf.borrow().values(slf.py());
-        let records = records
-            .try_iter()
-            .map_err(|_| PyTypeError::new_err("records must be an iterable of EMR"))?
-            .enumerate()
-            .map(|(i, item)| extract_emr(&item?, &format!("records[{i}]")))
-            .collect::<PyResult<Vec<_>>>()?;
+        let records = extract_block_records(&records)?;
         Ok(OwnedBlock {
             previous: convert::bytes_like(&previous, "previous")?,
             height: convert::uint64(&height, "height")?,
@@ -312,9 +298,9 @@ impl PyBlock {
         let Ok(other) = other.cast::<PyBlock>() else {
             return Ok(py.NotImplemented());
         };
-        let mine = PyTuple::new(py, slf.borrow().values(py))?;
-        let theirs = PyTuple::new(py, other.borrow().values(py))?;
-        Ok(mine.eq(theirs)?.into_pyobject(py)?.to_owned().into_any().unbind())
+        let mine = slf.borrow().values(py);
+        let theirs = other.borrow().values(py);
+        convert::fields_eq(py, mine, theirs)
     }
 
     /// Mutable, hence unhashable.
@@ -322,9 +308,8 @@ impl PyBlock {
     const __hash__: Option<Py<PyAny>> = None;
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let py = slf.py();
-        let fields = PyTuple::new(py, slf.borrow().values(py))?;
-        PyTuple::new(py, [slf.get_type().into_any(), fields.into_any()])
+        let fields = slf.borrow().values(slf.py());
+        convert::reduce(slf.as_any(), fields)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {

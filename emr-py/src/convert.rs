@@ -10,7 +10,7 @@ use std::num::NonZeroUsize;
 use emr_core::{Difficulty, Parallelism, RecordFields};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
-use pyo3::types::{PyByteArray, PyBytes, PyInt, PyMemoryView, PyString};
+use pyo3::types::{PyByteArray, PyBytes, PyInt, PyMemoryView, PyString, PyTuple};
 
 use crate::errors;
 
@@ -104,6 +104,41 @@ pub fn parallelism(py: Python<'_>, threads: Option<&Bound<'_, PyAny>>) -> PyResu
 
 pub fn type_name(value: &Bound<'_, PyAny>) -> String {
     value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned())
+}
+
+/// A pyclass field's value (`None` once the garbage collector cleared it).
+pub fn field_value<'py>(py: Python<'py>, field: &Option<Py<PyAny>>) -> Bound<'py, PyAny> {
+    match field {
+        Some(v) => v.bind(py).clone(),
+        None => py.None().into_bound(py),
+    }
+}
+
+/// `__eq__` of two objects of one class, given their field values: the
+/// fields compared as tuples. The caller takes the values (and drops its
+/// borrows) first, so no borrow is held while the fields' `__eq__` runs.
+pub fn fields_eq<'py, const N: usize>(
+    py: Python<'py>,
+    mine: [Bound<'py, PyAny>; N],
+    theirs: [Bound<'py, PyAny>; N],
+) -> PyResult<Py<PyAny>> {
+    let mine = PyTuple::new(py, mine)?;
+    let theirs = PyTuple::new(py, theirs)?;
+    Ok(mine.eq(theirs)?.into_pyobject(py)?.to_owned().into_any().unbind())
+}
+
+/// `__reduce__` of an object its class rebuilds from `args`: `(type(obj), args)`.
+pub fn reduce<'py, T, U>(
+    obj: &Bound<'py, PyAny>,
+    args: impl IntoIterator<Item = T, IntoIter = U>,
+) -> PyResult<Bound<'py, PyTuple>>
+where
+    T: IntoPyObject<'py>,
+    U: ExactSizeIterator<Item = T>,
+{
+    let py = obj.py();
+    let args = PyTuple::new(py, args)?;
+    PyTuple::new(py, [obj.get_type().into_any(), args.into_any()])
 }
 
 /// A record's fields, owned, as extracted from a Python `EMR`.

@@ -26,7 +26,7 @@ use pyo3::prelude::*;
 use crate::block::PyBlock;
 use crate::convert::{self, OwnedRecord};
 use crate::errors;
-use crate::record::extract_emr;
+use crate::record::extract_block_records;
 
 /// How often the waiting thread checks for signals: the bound on how long
 /// Ctrl-C waits before the search is told to stop (the core's workers then
@@ -166,12 +166,7 @@ pub fn mine_block(
     let previous = convert::bytes_like(previous, "previous")?;
     let height = convert::uint64(height, "height")?;
     let miner = convert::bytes_like(miner, "miner")?;
-    let records = records
-        .try_iter()
-        .map_err(|_| PyTypeError::new_err("records must be an iterable of EMR"))?
-        .enumerate()
-        .map(|(i, item)| extract_emr(&item?, &format!("records[{i}]")))
-        .collect::<PyResult<Vec<_>>>()?;
+    let records = extract_block_records(records)?;
     let timestamp = convert::uint64(timestamp, "timestamp")?;
     let difficulty = convert::difficulty(difficulty)?;
     let threads = match convert::parallelism(py, threads)? {

@@ -2,12 +2,13 @@
 
 use emr_core::hash::sha1;
 use emr_core::{Record, RecordFields};
+use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyList, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyIterator, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
-use crate::convert::{self, OwnedRecord};
+use crate::convert::{self, field_value, OwnedRecord};
 use crate::errors;
 use crate::keys::AnyKey;
 
@@ -48,14 +49,6 @@ pub struct Emr {
     txid: Option<Py<PyAny>>,
 }
 
-/// A field's value (`None` once the garbage collector cleared it).
-fn value<'py>(py: Python<'py>, field: &Option<Py<PyAny>>) -> Bound<'py, PyAny> {
-    match field {
-        Some(v) => v.bind(py).clone(),
-        None => py.None().into_bound(py),
-    }
-}
-
 impl Emr {
     /// A new `EMR` holding a core record's fields as `bytes`, `str` and `int`.
     pub fn from_record(py: Python<'_>, record: &Record) -> PyResult<Emr> {
@@ -74,13 +67,13 @@ impl Emr {
     /// The seven field values in constructor order.
     fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 7] {
         [
-            value(py, &self.dr_hash),
-            value(py, &self.patient_hash),
-            value(py, &self.dr_public_key),
-            value(py, &self.prescription),
-            value(py, &self.nonce),
-            value(py, &self.signature),
-            value(py, &self.txid),
+            field_value(py, &self.dr_hash),
+            field_value(py, &self.patient_hash),
+            field_value(py, &self.dr_public_key),
+            field_value(py, &self.prescription),
+            field_value(py, &self.nonce),
+            field_value(py, &self.signature),
+            field_value(py, &self.txid),
         ]
     }
 
@@ -105,14 +98,22 @@ impl Emr {
 }
 
 /// Extracts an `EMR` from any object, `TypeError` for anything else.
-pub fn extract_emr(item: &Bound<'_, PyAny>, what: &str) -> PyResult<OwnedRecord> {
+fn extract_emr(item: &Bound<'_, PyAny>, what: &str) -> PyResult<OwnedRecord> {
     match item.cast::<Emr>() {
         Ok(emr) => Emr::extract(emr),
-        Err(_) => Err(pyo3::exceptions::PyTypeError::new_err(format!(
-            "{what} must be an EMR, not {}",
-            convert::type_name(item)
-        ))),
+        Err(_) => Err(PyTypeError::new_err(format!("{what} must be an EMR, not {}", convert::type_name(item)))),
     }
+}
+
+/// Extracts every item as an `EMR`, `TypeError` naming `records[i]` for anything else.
+fn extract_emrs(items: Bound<'_, PyIterator>) -> PyResult<Vec<OwnedRecord>> {
+    items.enumerate().map(|(i, item)| extract_emr(&item?, &format!("records[{i}]"))).collect()
+}
+
+/// A block's `records` (of `Block` and `mine_block`): `TypeError` unless an iterable of `EMR`.
+pub fn extract_block_records(records: &Bound<'_, PyAny>) -> PyResult<Vec<OwnedRecord>> {
+    let items = records.try_iter().map_err(|_| PyTypeError::new_err("records must be an iterable of EMR"))?;
+    extract_emrs(items)
 }
 
 #[pymethods]
@@ -143,7 +144,7 @@ impl Emr {
     /// Alias of ``Dr_hash``.
     #[getter(dr_hash)]
     fn get_dr_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        value(py, &self.dr_hash)
+        field_value(py, &self.dr_hash)
     }
 
     #[setter(dr_hash)]
@@ -154,7 +155,7 @@ impl Emr {
     /// Alias of ``Patient_hash``.
     #[getter(patient_hash)]
     fn get_patient_hash<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        value(py, &self.patient_hash)
+        field_value(py, &self.patient_hash)
     }
 
     #[setter(patient_hash)]
@@ -165,7 +166,7 @@ impl Emr {
     /// Alias of ``Dr_public_key``.
     #[getter(dr_public_key)]
     fn get_dr_public_key<'py>(&self, py: Python<'py>) -> Bound<'py, PyAny> {
-        value(py, &self.dr_public_key)
+        field_value(py, &self.dr_public_key)
     }
 
     #[setter(dr_public_key)]
@@ -227,9 +228,9 @@ impl Emr {
         let Ok(other) = other.cast::<Emr>() else {
             return Ok(py.NotImplemented());
         };
-        let mine = PyTuple::new(py, slf.borrow().values(py))?;
-        let theirs = PyTuple::new(py, other.borrow().values(py))?;
-        Ok(mine.eq(theirs)?.into_pyobject(py)?.to_owned().into_any().unbind())
+        let mine = slf.borrow().values(py);
+        let theirs = other.borrow().values(py);
+        convert::fields_eq(py, mine, theirs)
     }
 
     /// Mutable, hence unhashable.
@@ -237,9 +238,8 @@ impl Emr {
     const __hash__: Option<Py<PyAny>> = None;
 
     fn __reduce__<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyTuple>> {
-        let py = slf.py();
-        let fields = PyTuple::new(py, slf.borrow().values(py))?;
-        PyTuple::new(py, [slf.get_type().into_any(), fields.into_any()])
+        let fields = slf.borrow().values(slf.py());
+        convert::reduce(slf.as_any(), fields)
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
@@ -382,11 +382,7 @@ pub fn verify_records(
     threads: Option<&Bound<'_, PyAny>>,
 ) -> PyResult<()> {
     let parallelism = convert::parallelism(py, threads)?;
-    let owned = records
-        .try_iter()?
-        .enumerate()
-        .map(|(i, item)| extract_emr(&item?, &format!("records[{i}]")))
-        .collect::<PyResult<Vec<OwnedRecord>>>()?;
+    let owned = extract_emrs(records.try_iter()?)?;
     let nonces = previous_nonces
         .try_iter()?
         .enumerate()
