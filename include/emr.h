@@ -28,13 +28,18 @@
  *   and the size written on output; if the buffer is too small the call
  *   returns EMR_BUFFER_TOO_SMALL, writes the size needed to *len and nothing
  *   else (pass *len == 0, buf == NULL to ask for the size).
- * - Ownership. Objects (emr_key, emr_record, emr_block, emr_user_states) are
- *   opaque and owned by the caller, who frees each exactly once with its
- *   *_free function; every *_free accepts NULL. Inputs are copied, never
- *   retained, unless documented otherwise.
+ * - Ownership. Objects (emr_key, emr_record, emr_block, emr_user_states,
+ *   emr_cancel) are opaque and owned by the caller, who frees each exactly
+ *   once with its *_free function; every *_free accepts NULL. Inputs are
+ *   copied, never retained, unless documented otherwise.
  * - Threads. Objects are immutable except emr_user_states under its
  *   setters: any number of threads may read the same object at once. A
  *   function that changes or frees an object needs exclusive use of it.
+ *   The exception is emr_cancel, made to be triggered from any thread
+ *   while a search runs.
+ * - Mining. emr_mine_block returns EMR_OK whenever the search ran; whether
+ *   it found a block, exhausted its range, was cancelled or timed out is
+ *   its outcome (EMR_MINE_*), not a status.
  * - Panics. No Rust panic crosses this interface; a caught one is reported
  *   as EMR_PANIC (a bug in the library).
  * - Text. Prescriptions are UTF-8 bytes with an explicit length, not
@@ -61,11 +66,33 @@
 #define EMR_MAX_RECORDS 25
 
 /**
+ * The most worker threads a search accepts (emr_mine_options.threads).
+ */
+#define EMR_MAX_MINING_THREADS 1024
+
+/**
+ * The layout of emr_mine_options that this header declares. Pass it to
+ * emr_mine_options_default; a later header that adds fields raises it, and
+ * the library keeps reading the fields of the version a caller was built
+ * with.
+ */
+#define EMR_MINE_OPTIONS_VERSION 1
+
+/**
  * A block: header fields, up to 25 records, block id and proof-of-work
  * nonce. Opaque; immutable once made, so one block may be read and
  * verified by several threads at once.
  */
 typedef struct emr_block emr_block;
+
+/**
+ * A flag that stops a running emr_mine_block from another thread. Opaque.
+ *
+ * Once triggered it stays triggered (there is no reset: make a new handle
+ * for the next search); a search started with a triggered handle ends at
+ * once with EMR_MINE_CANCELLED. Any number of searches may share a handle.
+ */
+typedef struct emr_cancel emr_cancel;
 
 /**
  * A doctor's private signing key (secp256k1 or P-256). Opaque.
@@ -243,6 +270,128 @@ typedef struct emr_block_fields {
 } emr_block_fields;
 
 /**
+ * A hash engine, one of the EMR_ENGINE_* values: an implementation of the
+ * per-nonce hashing loop. Every engine finds the same nonces; they differ
+ * only in speed and in the CPU features they need.
+ */
+typedef uint32_t emr_engine;
+
+/**
+ * How a search that ran ended: one of the EMR_MINE_* values.
+ */
+typedef uint32_t emr_mine_outcome;
+
+/**
+ * A progress callback: the hashes done so far (all threads together), the
+ * hash rate so far, and the seconds since the search started, with the
+ * options' user_data. It is called about every 250 ms while a search runs,
+ * on the thread that called emr_mine_block (never concurrently with
+ * itself), and only after at least 250 ms have passed. It must return
+ * normally (no longjmp, no C++ exception); it may call into the library,
+ * for example emr_cancel_trigger to stop the search.
+ */
+typedef void (*emr_mine_progress_fn)(uint64_t hashes,
+                                     double hashes_per_second,
+                                     double elapsed_seconds,
+                                     void *user_data);
+
+/**
+ * How to run emr_mine_block. Initialize it with emr_mine_options_default
+ * (which sets version and every default), then set the fields you need:
+ *
+ * ```c
+ * emr_mine_options opts;
+ * emr_mine_options_default(&opts, EMR_MINE_OPTIONS_VERSION);
+ * opts.threads = 1;
+ * ```
+ *
+ * Every default is zero, false or NULL. The nonce range is nonce_start up
+ * to and including UINT64_MAX, or nonce_count nonces from nonce_start
+ * (clipped at UINT64_MAX) when has_nonce_count is true, so that
+ * has_nonce_count with nonce_count 0 is an empty range (EMR_MINE_EXHAUSTED
+ * at once).
+ */
+typedef struct emr_mine_options {
+    /**
+     * EMR_MINE_OPTIONS_VERSION of the header the caller was compiled with,
+     * set by emr_mine_options_default.
+     */
+    uint32_t version;
+    /**
+     * The engine: EMR_ENGINE_BEST (default) or an EMR_ENGINE_* value that
+     * emr_mining_engine_available reports as available.
+     */
+    emr_engine engine;
+    /**
+     * Worker threads, 1 ..= EMR_MAX_MINING_THREADS; 0 (default): one per
+     * available core. With one thread the result is the lowest valid nonce
+     * at or after nonce_start; with several, a valid nonce that need not be
+     * the lowest. Fewer are started when the range has fewer nonces.
+     */
+    size_t threads;
+    /**
+     * The first nonce tried (default 0).
+     */
+    uint64_t nonce_start;
+    /**
+     * false (default): try every nonce up to and including UINT64_MAX;
+     * true: try nonce_count nonces.
+     */
+    bool has_nonce_count;
+    /**
+     * How many nonces to try when has_nonce_count is true (0 is an empty
+     * range); ignored otherwise.
+     */
+    uint64_t nonce_count;
+    /**
+     * Stop after this many milliseconds (EMR_MINE_TIMED_OUT); 0 (default):
+     * no time limit.
+     */
+    uint64_t time_limit_ms;
+    /**
+     * A cancel handle (EMR_MINE_CANCELLED when triggered); NULL (default):
+     * none. It must stay valid until emr_mine_block returns.
+     */
+    const struct emr_cancel *cancel;
+    /**
+     * Called with progress about every 250 ms; NULL (default): none.
+     */
+    emr_mine_progress_fn progress;
+    /**
+     * Passed unchanged to progress; never dereferenced by the library.
+     */
+    void *user_data;
+} emr_mine_options;
+
+/**
+ * Measurements of a search that ran (emr_mine_block's stats_out). Its
+ * layout is fixed: later measurements will come in a new struct, never by
+ * growing this one.
+ */
+typedef struct emr_mine_stats {
+    /**
+     * Nonces hashed, all threads together.
+     */
+    uint64_t hashes;
+    /**
+     * Wall-clock seconds of the whole search.
+     */
+    double seconds;
+    /**
+     * hashes / seconds (0 when nothing was timed).
+     */
+    double hashes_per_second;
+    /**
+     * Worker threads started (0 when the range was empty).
+     */
+    size_t threads;
+    /**
+     * The engine that ran (never EMR_ENGINE_BEST).
+     */
+    emr_engine engine;
+} emr_mine_stats;
+
+/**
  * Success.
  */
 #define EMR_OK 0
@@ -336,9 +485,16 @@ typedef struct emr_block_fields {
 #define EMR_DECODE 102
 
 /**
- * Work stopped by the caller before it finished.
+ * Work stopped by the caller before it finished. (emr_mine_block reports
+ * a cancelled search as an outcome, EMR_MINE_CANCELLED, with EMR_OK.)
  */
 #define EMR_CANCELLED 104
+
+/**
+ * The operating system refused something the call needed (such as
+ * starting a thread).
+ */
+#define EMR_IO 105
 
 /**
  * C interface: a required pointer argument is NULL (or a (pointer, length)
@@ -367,6 +523,52 @@ typedef struct emr_block_fields {
  * NIST P-256 / secp256r1 / prime256v1 (OID 1.2.840.10045.3.1.7).
  */
 #define EMR_CURVE_P256 2
+
+/**
+ * The fastest engine this CPU can run (SHA-NI, else AVX-512, else AVX2,
+ * else scalar). Always available.
+ */
+#define EMR_ENGINE_BEST 0
+
+/**
+ * Portable code, one nonce at a time. Always available.
+ */
+#define EMR_ENGINE_SCALAR 1
+
+/**
+ * AVX2, 8 nonces at once (x86_64 with AVX2).
+ */
+#define EMR_ENGINE_AVX2 2
+
+/**
+ * The x86 SHA extensions (x86_64 with SHA, SSSE3 and SSE4.1).
+ */
+#define EMR_ENGINE_SHA_NI 3
+
+/**
+ * AVX-512F, 16 nonces at once (x86_64 with AVX-512F).
+ */
+#define EMR_ENGINE_AVX512 4
+
+/**
+ * A nonce was found: the block is returned.
+ */
+#define EMR_MINE_FOUND 1
+
+/**
+ * Every nonce of the range was tried and none meets the target.
+ */
+#define EMR_MINE_EXHAUSTED 2
+
+/**
+ * The cancel handle was triggered before a nonce was found.
+ */
+#define EMR_MINE_CANCELLED 3
+
+/**
+ * The time limit passed before a nonce was found.
+ */
+#define EMR_MINE_TIMED_OUT 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -1202,6 +1404,172 @@ emr_status emr_block_nonce(const struct emr_block *block, uint64_t *nonce);
  * Thread-safety: no other thread may use the block during or after the call.
  */
 void emr_block_free(struct emr_block *block);
+
+/**
+ * Whether this CPU can run an engine (detected at run time).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if engine is not an EMR_ENGINE_*
+ *          value; EMR_NULL_ARGUMENT if available is NULL.
+ * In:      engine:    an EMR_ENGINE_* value (EMR_ENGINE_BEST and
+ *                     EMR_ENGINE_SCALAR are always available).
+ * Out:     available: whether emr_mine_block may use it.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_mining_engine_available(emr_engine engine, bool *available);
+
+/**
+ * The engine EMR_ENGINE_BEST stands for on this CPU.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if engine is NULL.
+ * Out:     engine: an EMR_ENGINE_* value other than EMR_ENGINE_BEST.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_mining_engine_best(emr_engine *engine);
+
+/**
+ * An engine's short name: "best", "scalar", "avx2", "sha-ni", "avx512".
+ *
+ * Returns: a NUL-terminated string in static storage (never NULL, never
+ *          freed); "unknown" for a number that is not an engine.
+ * In:      engine: any value.
+ * Thread-safety: safe to call from any thread.
+ */
+const char *emr_mining_engine_name(emr_engine engine);
+
+/**
+ * An outcome's name: "found", "exhausted", "cancelled", "timed_out".
+ *
+ * Returns: a NUL-terminated string in static storage (never NULL, never
+ *          freed); "unknown" for a number that is not an outcome.
+ * In:      outcome: any value.
+ * Thread-safety: safe to call from any thread.
+ */
+const char *emr_mine_outcome_name(emr_mine_outcome outcome);
+
+/**
+ * Makes a cancel handle that is not triggered.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if out is NULL.
+ * Out:     out: a new handle, freed by the caller with emr_cancel_free;
+ *               NULL on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_cancel_new(struct emr_cancel **out);
+
+/**
+ * Triggers a cancel handle: every emr_mine_block using it stops within a
+ * few milliseconds with EMR_MINE_CANCELLED (a nonce already found is still
+ * returned). Triggering twice is harmless.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if cancel is NULL.
+ * Args:    cancel: the handle.
+ * Thread-safety: safe to call from any thread at any time, concurrently
+ *          with searches using the handle and with other triggers. With a
+ *          valid handle it only does an atomic store (no allocation, no
+ *          lock), so it may be called from a signal handler (Ctrl-C).
+ */
+emr_status emr_cancel_trigger(const struct emr_cancel *cancel);
+
+/**
+ * Whether a cancel handle was triggered.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if cancel or triggered is NULL.
+ * Args:    cancel:    the handle.
+ * Out:     triggered: whether emr_cancel_trigger was called on it.
+ * Thread-safety: safe to call from any thread at any time.
+ */
+emr_status emr_cancel_is_triggered(const struct emr_cancel *cancel, bool *triggered);
+
+/**
+ * Frees a cancel handle. NULL is a no-op.
+ *
+ * Args:    cancel: a handle from this library, or NULL. Not usable
+ *                  afterwards.
+ * Thread-safety: no other thread may use the handle during or after the
+ *          call, and no emr_mine_block using it may still be running.
+ */
+void emr_cancel_free(struct emr_cancel *cancel);
+
+/**
+ * Fills options with the defaults: every nonce from 0, all cores, the best
+ * engine, no time limit, no cancel handle, no progress callback.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
+ *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
+ *          is NULL.
+ * In:      version: EMR_MINE_OPTIONS_VERSION.
+ * Out:     options: the defaults, with options->version = version.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_mine_options_default(struct emr_mine_options *options, uint32_t version);
+
+/**
+ * Mines a block (SPEC section 4): searches the nonce range for a nonce
+ * whose block id, SHA-256(previous || miner || txids || LE64(timestamp) ||
+ * LE128(difficulty) || LE64(nonce)), meets the difficulty's target, hashing
+ * the constant header prefix once and splitting the range between threads.
+ *
+ * The status says whether the search could run; how it ended is
+ * *outcome_out, and only EMR_MINE_FOUND comes with a block:
+ *   EMR_OK, EMR_MINE_FOUND:     *block_out is a new block whose block id
+ *                               and nonce agree and meet difficulty;
+ *   EMR_OK, EMR_MINE_EXHAUSTED: every nonce of the range was tried;
+ *   EMR_OK, EMR_MINE_CANCELLED: options->cancel was triggered;
+ *   EMR_OK, EMR_MINE_TIMED_OUT: options->time_limit_ms passed;
+ * *block_out is NULL for all but EMR_MINE_FOUND.
+ *
+ * The records are not verified: a block of bad records is mined like any
+ * other and refused by emr_block_verify_and_get_changes. Verify records
+ * (emr_verify_records) before spending work on them.
+ *
+ * Returns: EMR_OK when the search ran, whatever its outcome;
+ *          EMR_INVALID_ARGUMENT if difficulty is 0, record_count is over
+ *          25 (EMR_MAX_RECORDS: such a block can never be valid, so the
+ *          search is refused, as the core refuses it), options->version is
+ *          not EMR_MINE_OPTIONS_VERSION, options->threads is over
+ *          EMR_MAX_MINING_THREADS, or options->engine is unknown or not
+ *          available on this CPU (the message says which);
+ *          EMR_IO if the operating system refused to start a thread;
+ *          EMR_NULL_ARGUMENT if previous32, miner20, outcome_out or
+ *          block_out is NULL, records is NULL while record_count > 0, or an
+ *          element of records is NULL.
+ * In:      previous32:   the parent's block id, 32 bytes (all zero at
+ *                        height 0).
+ *          height:       height in the chain.
+ *          miner20:      who is rewarded, 20 bytes.
+ *          records, record_count: the records in order, at most 25 (NULL
+ *                        allowed when record_count is 0); copied.
+ *          timestamp:    Unix seconds.
+ *          difficulty:   the difficulty to meet, 1 ..= 2^128-1.
+ *          options:      how to search (see emr_mine_options); NULL: the
+ *                        defaults (all cores, every nonce from 0, no limit,
+ *                        no cancel, no progress, the best engine).
+ * Out:     outcome_out:  how the search ended, written when EMR_OK is
+ *                        returned.
+ *          block_out:    the mined block with EMR_MINE_FOUND, freed by the
+ *                        caller with emr_block_free; NULL otherwise and on
+ *                        failure.
+ *          stats_out:    hashes, time, rate, threads and engine, written
+ *                        when EMR_OK is returned; may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread, several searches at once;
+ *          the records may be read by other threads meanwhile. The call
+ *          blocks until the search ends; it starts up to options->threads
+ *          worker threads and joins them all before it returns. The
+ *          progress callback runs on the calling thread. Besides the time
+ *          limit, only emr_cancel_trigger (from any thread, a signal
+ *          handler, or the callback) stops a search early.
+ */
+emr_status emr_mine_block(const uint8_t *previous32,
+                          uint64_t height,
+                          const uint8_t *miner20,
+                          const struct emr_record *const *records,
+                          size_t record_count,
+                          uint64_t timestamp,
+                          struct emr_difficulty difficulty,
+                          const struct emr_mine_options *options,
+                          emr_mine_outcome *outcome_out,
+                          struct emr_block **block_out,
+                          struct emr_mine_stats *stats_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -34,7 +34,7 @@ pub struct emr_difficulty {
 }
 
 impl emr_difficulty {
-    fn get(self) -> u128 {
+    pub(crate) fn get(self) -> u128 {
         (u128::from(self.hi) << 64) | u128::from(self.lo)
     }
 

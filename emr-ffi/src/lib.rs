@@ -4,13 +4,14 @@
 //! and typed values, the core's errors into stable status codes. Every
 //! protocol rule lives in `emr-core`.
 //!
-//! Structure, so that later areas (mining, chains) slot in the same way:
+//! Structure, so that later areas (chains) slot in the same way:
 //!
 //! - [`status`]: the status codes, the thread-local last error message and
 //!   the one panic boundary, [`ffi_boundary!`], that wraps the body of every
 //!   `extern "C"` function;
 //! - `ptr`: the only place raw pointers become references;
-//! - one module per area: [`key`], [`record`], [`block`], [`states`].
+//! - one module per area: [`key`], [`record`], [`block`], [`states`],
+//!   [`mining`].
 //!
 //! The exported functions are `unsafe extern "C"`: their safety contract is
 //! the C header's documentation (valid pointers to the stated number of
@@ -38,7 +39,7 @@ macro_rules! ffi_boundary {
 }
 
 // The header lists items in this order (one group per line, so that
-// rustfmt keeps it): statuses, keys, records, user states, blocks.
+// rustfmt keeps it): statuses, keys, records, user states, blocks, mining.
 pub mod status;
 
 pub mod key;
@@ -48,6 +49,8 @@ pub mod record;
 pub mod states;
 
 pub mod block;
+
+pub mod mining;
 
 mod ptr;
 

@@ -62,9 +62,12 @@ pub const EMR_INVALID_KEY: emr_status = 101;
 /// Bytes that are not a canonical encoding of a record or block.
 pub const EMR_DECODE: emr_status = 102;
 // 103 is reserved for `not_found`.
-/// Work stopped by the caller before it finished.
+/// Work stopped by the caller before it finished. (emr_mine_block reports
+/// a cancelled search as an outcome, EMR_MINE_CANCELLED, with EMR_OK.)
 pub const EMR_CANCELLED: emr_status = 104;
-// 105 is reserved for `io`.
+/// The operating system refused something the call needed (such as
+/// starting a thread).
+pub const EMR_IO: emr_status = 105;
 
 /// C interface: a required pointer argument is NULL (or a (pointer, length)
 /// pair has a NULL pointer and a non-zero length).
@@ -98,6 +101,7 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
         (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
         (EMR_CANCELLED, c"cancelled", c"the work was cancelled"),
+        (EMR_IO, c"io", c"the operating system refused an operation"),
         (EMR_NULL_ARGUMENT, c"null_argument", c"a required pointer argument is NULL"),
         (EMR_BUFFER_TOO_SMALL, c"buffer_too_small", c"the output buffer is too small"),
         (EMR_PANIC, c"panic", c"internal error: a panic was caught at the library boundary"),
@@ -350,7 +354,7 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        assert_eq!(names.len(), 22);
+        assert_eq!(names.len(), 23);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

@@ -89,6 +89,7 @@ static const struct {
     {"invalid_key", EMR_INVALID_KEY},
     {"decode", EMR_DECODE},
     {"cancelled", EMR_CANCELLED},
+    {"io", EMR_IO},
     {"null_argument", EMR_NULL_ARGUMENT},
     {"buffer_too_small", EMR_BUFFER_TOO_SMALL},
     {"panic", EMR_PANIC},

@@ -8,6 +8,9 @@
 #   statically with libemr.a, and dynamically with libemr.so;
 # - runs every binary under valgrind (memory errors and definite leaks fail
 #   the run), or, where valgrind is missing, built with AddressSanitizer;
+# - runs test_mining once more natively (statically linked): valgrind hides
+#   SHA-NI and AVX-512 and runs one thread at a time, so only a native run
+#   mines on every engine of this CPU with real thread scheduling;
 # - prints a closing line "N passed, M failed" (checks counted by the C
 #   programs) and exits non-zero on any failure.
 #
@@ -52,7 +55,9 @@ if [[ -z "$CHECKER" ]]; then
     fi
 fi
 if [[ "$CHECKER" == valgrind ]]; then
-    RUNNER=(valgrind -q --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+    # --fair-sched=yes: without it valgrind may never hand the CPU from busy
+    # mining threads to the thread that cancels them.
+    RUNNER=(valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
         --suppressions="$TESTS/valgrind.supp")
 elif [[ "$CHECKER" == asan ]]; then
     CFLAGS+=(-fsanitize=address,undefined -fno-omit-frame-pointer)
@@ -122,7 +127,7 @@ run() {
 }
 
 for link in static shared; do
-    for test in test_vectors test_api test_fuzz; do
+    for test in test_vectors test_api test_fuzz test_mining; do
         bin="$OUT/$test-$link"
         if [[ $link == static ]]; then
             "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -133,9 +138,17 @@ for link in static shared; do
         test_vectors) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
         test_api) run "$test ($link, $CHECKER)" "$bin" ;;
         test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
+        test_mining) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
         esac
     done
 done
+
+# Mining natively: every engine this CPU has, real thread scheduling.
+cp "$OUT/test_mining-static" "$OUT/test_mining-native"
+CHECKED_RUNNER=("${RUNNER[@]}")
+RUNNER=(env)
+run "test_mining (static, native)" "$OUT/test_mining-native" "$OUT/vectors"
+RUNNER=("${CHECKED_RUNNER[@]}")
 
 echo "C tests: $passed passed, $failed failed"
 echo "$passed passed, $failed failed"

@@ -663,7 +663,9 @@ static void test_every_kind_seen(void) {
     test_context = "coverage";
     for (size_t i = 0; i < STATUS_COUNT; i++) {
         emr_status s = STATUS_NAMES[i].status;
-        if (s == EMR_PANIC || s == EMR_CANCELLED) continue; /* see the report: not reachable from C */
+        /* Not reachable from C on demand: a library bug, work no function
+         * cancels by status yet, the OS refusing a mining thread. */
+        if (s == EMR_PANIC || s == EMR_CANCELLED || s == EMR_IO) continue;
         CHECK(status_seen[s], "status %s was never returned to C", STATUS_NAMES[i].name);
     }
 }

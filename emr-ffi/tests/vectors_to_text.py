@@ -24,6 +24,13 @@ blocks.txt, one block per group of lines:
   EXPECT_STATE hash balance nonce (expected changes, any number)
   EXPECT_ERROR kind               (or: EXPECT_ERROR record index record_kind)
   END
+
+mining.txt, the blocks whose nonce is the lowest valid one from 0
+(lowest_nonce_from_zero), one per group of lines:
+  MINE name_hex expected verify_hi verify_lo
+      (expected: "ok", or the kind of the block's expected error)
+  HEADER, STATE, RECORD as in blocks.txt
+  END
 """
 
 import json
@@ -146,9 +153,39 @@ def main() -> int:
         lines.append("END")
     with open(os.path.join(dst, "blocks.txt"), "w", encoding="ascii") as f:
         f.write("\n".join(lines) + "\n")
+
+    lines = []
+    for v in blocks["blocks"]:
+        if v.get("lowest_nonce_from_zero") is not True:
+            continue
+        b = v["block"]
+        expected = v["expected"].get("error", "ok").split(":")[0]
+        lines.append(f"MINE {text(v['name'])} {expected} {u128(v['verify_difficulty'])}")
+        lines.append(
+            " ".join(
+                [
+                    "HEADER",
+                    hx(b["previous"]),
+                    u64(b["height"]),
+                    hx(b["miner"]),
+                    u64(b["timestamp"]),
+                    u128(b["difficulty"]),
+                    hx(b["block_id"]),
+                    u64(b["nonce"]),
+                ]
+            )
+        )
+        for h, s in sorted(v["previous_user_states"].items()):
+            lines.append(f"STATE {hx(h)} {u64(s['balance'])} {u64(s['nonce'])}")
+        for r in b["records"]:
+            lines.append(f"RECORD {record(r)}")
+        lines.append("END")
+    mining = sum(1 for line in lines if line.startswith("MINE "))
+    with open(os.path.join(dst, "mining.txt"), "w", encoding="ascii") as f:
+        f.write("\n".join(lines) + "\n")
     print(
         f"vectors: {len(records['valid'])} valid and {len(records['invalid'])} invalid records, "
-        f"{len(blocks['blocks'])} blocks"
+        f"{len(blocks['blocks'])} blocks ({mining} with the lowest nonce from 0)"
     )
     return 0
 
