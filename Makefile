@@ -16,7 +16,7 @@ CBINDGEN := $(ROOT)/target/tools/bin/cbindgen
 CC ?= gcc
 LIBDIR := $(ROOT)/target/release
 
-.PHONY: all demo test bench test-rust test-c test-python header header-check wheel venv tools clean
+.PHONY: all demo test bench test-rust test-c test-python test-readme lib header header-check wheel venv tools clean
 
 all: test
 
@@ -59,7 +59,7 @@ wheel: venv
 
 ## --- tests --------------------------------------------------------------
 
-test: test-rust header-check test-c test-python
+test: test-rust header-check test-c test-readme test-python
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -70,6 +70,10 @@ test-c: tools lib
 
 test-python: wheel
 	cd python-tests && $(VPY) -m pytest -q
+
+# The README's quick starts, run exactly as written.
+test-readme: venv
+	$(VPY) scripts/check_readme.py
 
 ## --- demo and benchmarks ---------------------------------------------------
 

@@ -1,8 +1,10 @@
 //! Finding the first failure of many independent checks, on every core.
 
+use std::collections::HashMap;
 use std::num::NonZeroUsize;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use rayon::prelude::*;
 
 /// How many threads a parallel check uses.
 #[derive(Copy, Clone, Debug, Default, PartialEq, Eq)]
@@ -26,41 +28,40 @@ impl Parallelism {
     }
 }
 
+/// Worker pools by thread count, built once and kept: a 25-record block is
+/// about a millisecond of signature checks, so starting threads per call
+/// would eat a visible share of the gain.
+fn pool(threads: usize) -> Option<Arc<rayon::ThreadPool>> {
+    static POOLS: OnceLock<Mutex<HashMap<usize, Arc<rayon::ThreadPool>>>> = OnceLock::new();
+    let mut pools = POOLS.get_or_init(Default::default).lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    if let Some(pool) = pools.get(&threads) {
+        return Some(Arc::clone(pool));
+    }
+    let pool = Arc::new(rayon::ThreadPoolBuilder::new().num_threads(threads).build().ok()?);
+    pools.insert(threads, Arc::clone(&pool));
+    Some(pool)
+}
+
 /// Runs `check(i)` for `i in 0..count` and returns the failure with the
 /// lowest index, exactly as a sequential loop would, but spread over threads.
-/// Indices above a known failure are skipped.
+/// Indices above a known failure are skipped. Falls back to the calling
+/// thread alone if no worker thread can be started.
 pub(crate) fn first_failure<E, F>(count: usize, parallelism: Parallelism, check: F) -> Option<(usize, E)>
 where
     E: Send,
     F: Fn(usize) -> Result<(), E> + Sync,
 {
+    let sequential = || (0..count).find_map(|i| check(i).err().map(|e| (i, e)));
     let threads = parallelism.thread_count().min(count);
     if threads <= 1 {
-        return (0..count).find_map(|i| check(i).err().map(|e| (i, e)));
+        return sequential();
     }
-    let next = AtomicUsize::new(0);
-    let lowest_failed = AtomicUsize::new(usize::MAX);
-    let failure: Mutex<Option<(usize, E)>> = Mutex::new(None);
-    let worker = || loop {
-        let i = next.fetch_add(1, Ordering::Relaxed);
-        if i >= count || i > lowest_failed.load(Ordering::Relaxed) {
-            return;
-        }
-        if let Err(error) = check(i) {
-            lowest_failed.fetch_min(i, Ordering::Relaxed);
-            let mut slot = failure.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            if slot.as_ref().is_none_or(|(j, _)| i < *j) {
-                *slot = Some((i, error));
-            }
-        }
-    };
-    std::thread::scope(|scope| {
-        for _ in 1..threads {
-            scope.spawn(worker);
-        }
-        worker();
-    });
-    failure.into_inner().unwrap_or_else(|poisoned| poisoned.into_inner())
+    match pool(parallelism.thread_count()) {
+        Some(pool) => pool.install(|| {
+            (0..count).into_par_iter().with_max_len(1).find_map_first(|i| check(i).err().map(|e| (i, e)))
+        }),
+        None => sequential(),
+    }
 }
 
 #[cfg(test)]

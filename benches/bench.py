@@ -1,0 +1,124 @@
+"""`make bench`: cryptoemr's core beside the plain-Python baseline, in one run.
+
+Runs the Rust throughput benchmark (JSON lines), the baseline of
+../shared/bench/python_baseline.py (best of five runs each, as the Rust side takes the best of five windows) and OpenSSL's
+SHA-256 speed, then prints one Markdown table with ratios. Numbers depend on the machine; the header
+line says which one this was.
+"""
+import json
+import os
+import platform
+import re
+import subprocess
+import sys
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+SHARED = os.environ.get("EMR_SHARED_DIR", os.path.join(os.path.dirname(ROOT), "shared"))
+BASELINE = os.path.join(SHARED, "bench", "python_baseline.py")
+CURVES = ("secp256k1", "P-256")
+
+
+def run_json_lines(cmd, **kw):
+    out = subprocess.run(cmd, check=True, capture_output=True, text=True, **kw).stdout
+    return [json.loads(line) for line in out.splitlines() if line.startswith("{")]
+
+
+def baseline(key, *args, runs=5):
+    """The baseline's best of `runs` runs: noise only ever slows a run down."""
+    print("  baseline:", " ".join(args), file=sys.stderr, flush=True)
+    return max(run_json_lines([sys.executable, BASELINE, *args])[0][key] for _ in range(runs))
+
+
+def openssl_compressions_per_second():
+    try:
+        out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "3"],
+                             check=True, capture_output=True, text=True).stdout
+    except (OSError, subprocess.CalledProcessError):
+        return None
+    match = re.search(r"^sha256\s+([\d.]+)k", out, re.M)
+    return float(match.group(1)) * 1000 / 64 if match else None
+
+
+def machine():
+    model = "unknown CPU"
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.startswith("model name"):
+                    model = line.split(":", 1)[1].strip()
+                    break
+    except OSError:
+        pass
+    return f"{model}, {os.cpu_count()} cores, {platform.system()} {platform.machine()}"
+
+
+def fmt(x, unit=""):
+    if x is None:
+        return "n/a"
+    if x >= 1e6:
+        return f"{x / 1e6:.2f} M{unit}"
+    if x >= 1e4:
+        return f"{x / 1e3:.1f} k{unit}"
+    return f"{x:.1f}{unit}"
+
+
+def ratio(a, b):
+    return f"{a / b:.1f}x" if a and b else "n/a"
+
+
+def main():
+    cores = os.cpu_count() or 1
+    print("running the Rust benchmark (cargo bench, release)...", file=sys.stderr, flush=True)
+    rust = run_json_lines(["cargo", "bench", "-q", "-p", "emr-core", "--bench", "throughput"], cwd=ROOT)
+
+    def ours(what, threads, curve=None, engine=None):
+        for r in rust:
+            if r["what"] == what and r["threads"] == threads and r.get("curve") == curve and r.get("engine", None) == engine:
+                return r["per_second"]
+        return None
+
+    base = {}
+    for curve in CURVES:
+        base[("sign", curve)] = baseline("records_per_s", "sign", "1000", curve)
+        base[("verify", curve)] = baseline("records_per_s", "verify", "1000", curve)
+    base[("hash", 1)] = baseline("hashes_per_s", "hashrate", "300000", "1")
+    base[("hash", cores)] = baseline("hashes_per_s", "hashrate", str(300000 * cores), str(cores))
+    openssl = openssl_compressions_per_second()
+
+    rows = []
+    for curve in CURVES:
+        for what in ("sign", "verify"):
+            b = base[(what, curve)]
+            for t in sorted({1, cores}):
+                r = ours(what, t, curve)
+                rows.append((f"{what} {curve}", f"{t}", fmt(r, " rec/s"), fmt(b, " rec/s") + " (1 core)", ratio(r, b)))
+        b = base[("verify", curve)] / 25
+        for t in sorted({1, cores}):
+            r = ours("block25", t, curve)
+            rows.append((f"verify 25-record block {curve}", f"{t}", fmt(r, " blocks/s"),
+                         fmt(b, " blocks/s") + " (verify/25)", ratio(r, b)))
+    engines = sorted({r["engine"] for r in rust if r["what"] == "mine"})
+    for engine in engines:
+        for t in sorted({1, cores}):
+            r = ours("mine", t, engine=engine)
+            b = base[("hash", t)]
+            extra = f"; {ratio(r, openssl * t if openssl else None)} OpenSSL x{t}" if openssl else ""
+            rows.append((f"mine ({engine})", f"{t}", fmt(r, "H/s"), fmt(b, "H/s") + f" ({t} proc)", ratio(r, b) + extra))
+
+    print()
+    print(f"Machine: {machine()}")
+    if openssl:
+        print(f"OpenSSL SHA-256 (`openssl speed -evp sha256 -bytes 16384`): {fmt(openssl)} compressions/s per core")
+    print()
+    print("| operation | threads | cryptoemr | Python baseline | ratio |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in rows:
+        print("| " + " | ".join(row) + " |")
+    for curve in CURVES:
+        one, many = ours("verify", 1, curve), ours("verify", cores, curve)
+        if one and many:
+            print(f"\nbatch verify {curve}: {cores} threads = {many / one:.2f}x one thread")
+
+
+if __name__ == "__main__":
+    main()
