@@ -80,7 +80,7 @@ test-readme: venv
 demo:
 	cargo run --release --quiet -p emr-core --example demo
 
-bench: venv
+bench: wheel
 	$(VPY) benches/bench.py
 
 clean:

@@ -1,6 +1,7 @@
 """`make bench`: cryptoemr's core beside the plain-Python baseline, in one run.
 
-Runs the Rust throughput benchmark (JSON lines), the baseline of
+Runs the Rust throughput benchmark (JSON lines), the same operations through
+the Python package, the baseline of
 ../shared/bench/python_baseline.py (best of five runs each, as the Rust side takes the best of five windows) and OpenSSL's
 SHA-256 speed, then prints one Markdown table with ratios. Numbers depend on the machine; the header
 line says which one this was.
@@ -27,6 +28,35 @@ def baseline(key, *args, runs=5):
     """The baseline's best of `runs` runs: noise only ever slows a run down."""
     print("  baseline:", " ".join(args), file=sys.stderr, flush=True)
     return max(run_json_lines([sys.executable, BASELINE, *args])[0][key] for _ in range(runs))
+
+
+def best_rate(items, run, runs=5):
+    """Items per second of `run()`, the best of `runs` timings."""
+    import time
+    best = 0.0
+    for _ in range(runs):
+        start = time.perf_counter()
+        run()
+        best = max(best, items / (time.perf_counter() - start))
+    return best
+
+
+def python_binding_rates(cores):
+    """What a Python caller gets through the cryptoemr wheel, GIL and all."""
+    import cryptoemr
+    rates = {}
+    patient = cryptoemr.calculate_sha1_hash(b"patient")
+    for curve in CURVES:
+        key = cryptoemr.SigningKey.generate(curve)
+        texts = ["Medication %d: 10mg" % i for i in range(1000)]
+        records = []
+        rates[("sign", curve, 1)] = best_rate(len(texts), lambda: records.__setitem__(slice(None), [
+            cryptoemr.create_signed_record(key, patient, text, i + 1) for i, text in enumerate(texts)]))
+        nonces = list(range(len(records)))
+        for threads in sorted({1, cores}):
+            rates[("verify", curve, threads)] = best_rate(
+                len(records), lambda: cryptoemr.verify_records(records, nonces, threads=threads))
+    return rates
 
 
 def openssl_compressions_per_second():
@@ -84,6 +114,8 @@ def main():
     base[("hash", 1)] = baseline("hashes_per_s", "hashrate", "300000", "1")
     base[("hash", cores)] = baseline("hashes_per_s", "hashrate", str(300000 * cores), str(cores))
     openssl = openssl_compressions_per_second()
+    print("  cryptoemr from Python", file=sys.stderr, flush=True)
+    from_python = python_binding_rates(cores)
 
     rows = []
     for curve in CURVES:
@@ -92,6 +124,12 @@ def main():
             for t in sorted({1, cores}):
                 r = ours(what, t, curve)
                 rows.append((f"{what} {curve}", f"{t}", fmt(r, " rec/s"), fmt(b, " rec/s") + " (1 core)", ratio(r, b)))
+            api = "create_signed_record" if what == "sign" else "verify_records"
+            for t in sorted({1, cores}):
+                r = from_python.get((what, curve, t))
+                if r:
+                    rows.append((f"{what} {curve}, from Python (`{api}`)", f"{t}", fmt(r, " rec/s"),
+                                 fmt(b, " rec/s") + " (1 core)", ratio(r, b)))
         b = base[("verify", curve)] / 25
         for t in sorted({1, cores}):
             r = ours("block25", t, curve)

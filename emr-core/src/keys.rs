@@ -106,14 +106,16 @@ impl SigningKey {
         let rng = SystemRandom::new();
         // A uniformly random 256-bit string is a valid scalar with
         // overwhelming probability (about 1 - 2^-32 for P-256, 1 - 2^-128
-        // for secp256k1); retry the rare miss.
-        loop {
+        // for secp256k1); retry the rare miss. Sixteen misses in a row mean
+        // the random source is broken, not unlucky, so give up then.
+        for _ in 0..16 {
             let scalar = random_scalar_bytes(&rng)?;
             match SigningKey::from_scalar(curve, scalar, None) {
                 Err(KeyError::ScalarOutOfRange) => continue,
                 other => return other,
             }
         }
+        Err(KeyError::Rng)
     }
 
     fn from_scalar(
