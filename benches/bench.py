@@ -31,8 +31,13 @@ def baseline(key, *args, runs=5):
 
 
 def best_rate(items, run, runs=5):
-    """Items per second of `run()`, the best of `runs` timings."""
+    """Items per second of `run()`, the best of `runs` timings, after half a
+    second of warm-up: the first few hundred milliseconds of work on this VM
+    run up to a third slower, which would otherwise swallow short timings."""
     import time
+    warm_until = time.perf_counter() + 0.5
+    while time.perf_counter() < warm_until:
+        run()
     best = 0.0
     for _ in range(runs):
         start = time.perf_counter()
