@@ -76,6 +76,18 @@ def record(r) -> str:
     )
 
 
+def block_lines(v):
+    """The HEADER, STATE and RECORD lines of one block vector."""
+    b = v["block"]
+    header = [hx(b["previous"]), u64(b["height"]), hx(b["miner"]), u64(b["timestamp"]),
+              u128(b["difficulty"]), hx(b["block_id"]), u64(b["nonce"])]
+    yield "HEADER " + " ".join(header)
+    for h, s in sorted(v["previous_user_states"].items()):
+        yield f"STATE {hx(h)} {u64(s['balance'])} {u64(s['nonce'])}"
+    for r in b["records"]:
+        yield f"RECORD {record(r)}"
+
+
 def main() -> int:
     if len(sys.argv) != 3:
         print(__doc__, file=sys.stderr)
@@ -117,28 +129,10 @@ def main() -> int:
     lines = []
     reward = blocks["block_reward"]
     for v in blocks["blocks"]:
-        b = v["block"]
         lines.append(f"BLOCK {text(v['name'])}")
         lines.append(f"VERIFY_DIFFICULTY {u128(v['verify_difficulty'])}")
         lines.append(f"REWARD {u64(reward)}")
-        lines.append(
-            " ".join(
-                [
-                    "HEADER",
-                    hx(b["previous"]),
-                    u64(b["height"]),
-                    hx(b["miner"]),
-                    u64(b["timestamp"]),
-                    u128(b["difficulty"]),
-                    hx(b["block_id"]),
-                    u64(b["nonce"]),
-                ]
-            )
-        )
-        for h, s in sorted(v["previous_user_states"].items()):
-            lines.append(f"STATE {hx(h)} {u64(s['balance'])} {u64(s['nonce'])}")
-        for r in b["records"]:
-            lines.append(f"RECORD {record(r)}")
+        lines.extend(block_lines(v))
         expected = v["expected"]
         if "error" in expected:
             error = expected["error"]
@@ -158,27 +152,9 @@ def main() -> int:
     for v in blocks["blocks"]:
         if v.get("lowest_nonce_from_zero") is not True:
             continue
-        b = v["block"]
         expected = v["expected"].get("error", "ok").split(":")[0]
         lines.append(f"MINE {text(v['name'])} {expected} {u128(v['verify_difficulty'])}")
-        lines.append(
-            " ".join(
-                [
-                    "HEADER",
-                    hx(b["previous"]),
-                    u64(b["height"]),
-                    hx(b["miner"]),
-                    u64(b["timestamp"]),
-                    u128(b["difficulty"]),
-                    hx(b["block_id"]),
-                    u64(b["nonce"]),
-                ]
-            )
-        )
-        for h, s in sorted(v["previous_user_states"].items()):
-            lines.append(f"STATE {hx(h)} {u64(s['balance'])} {u64(s['nonce'])}")
-        for r in b["records"]:
-            lines.append(f"RECORD {record(r)}")
+        lines.extend(block_lines(v))
         lines.append("END")
     mining = sum(1 for line in lines if line.startswith("MINE "))
     with open(os.path.join(dst, "mining.txt"), "w", encoding="ascii") as f:
