@@ -297,6 +297,18 @@ macro_rules! quads {
     };
 }
 
+/// Message word `i` of the tail for one nonce: the nonce's own words
+/// (`nw`, two or three of them from `pos`) or the constant tail.
+#[inline(always)]
+fn tail_word(p: &Plan, pos: usize, three: bool, nw: &[u32; 3], i: usize) -> u32 {
+    let k = i.wrapping_sub(pos);
+    if k < 2 || (k == 2 && three) {
+        nw[k]
+    } else {
+        p.tail[i]
+    }
+}
+
 /// Final states for nonces `base + s` (wrapping), `s < S`.
 #[inline(always)]
 fn compress<L: Layout, const S: usize>(p: &Plan, c: &Consts, base: u64) -> [St; S] {
@@ -307,14 +319,7 @@ fn compress<L: Layout, const S: usize>(p: &Plan, c: &Consts, base: u64) -> [St; 
     for s in 0..S {
         // This stream's tail words; only the variable vectors are rebuilt.
         let nw = p.nonce_words(pos, three, base.wrapping_add(s as u64));
-        let word = |i: usize| {
-            let k = i.wrapping_sub(pos);
-            if k < 2 || (k == 2 && three) {
-                nw[k]
-            } else {
-                p.tail[i]
-            }
-        };
+        let word = |i: usize| tail_word(p, pos, three, &nw, i);
         for g in 0..4 {
             if group_var(L::SCHED1, g) {
                 m[s][g] = vec4([
@@ -338,14 +343,7 @@ fn compress<L: Layout, const S: usize>(p: &Plan, c: &Consts, base: u64) -> [St; 
     if L::P.var2 != 0 {
         for s in 0..S {
             let nw = p.nonce_words(pos, three, base.wrapping_add(s as u64));
-            let word = |i: usize| {
-                let k = i.wrapping_sub(pos);
-                if k < 2 || (k == 2 && three) {
-                    nw[k]
-                } else {
-                    p.tail[i]
-                }
-            };
+            let word = |i: usize| tail_word(p, pos, three, &nw, i);
             for g in 0..4 {
                 let i = 16 + 4 * g;
                 m[s][g] = vec4([word(i), word(i + 1), word(i + 2), word(i + 3)]);
