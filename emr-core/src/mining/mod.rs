@@ -603,7 +603,7 @@ fn work(ctx: &WorkerCtx<'_>, index: usize, lo: u64, hi: u64) -> WorkerEnd {
                     let lane = u64::from(mask.trailing_zeros());
                     mask &= mask - 1;
                     let nonce = base + lane;
-                    let id = crate::hash::sha256(&[ctx.prefix, &nonce.to_le_bytes()]);
+                    let id = crate::block::block_id_from_prefix(ctx.prefix, nonce);
                     if ctx.plan.meets(id.as_bytes()) {
                         shared.request_stop(FOUND);
                         shared.done[index].0.store(hashes, Ordering::Relaxed);
