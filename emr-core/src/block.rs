@@ -156,6 +156,15 @@ impl<'a> BlockFields<'a> {
         block_reward: u64,
         parallelism: Parallelism,
     ) -> Result<UserStates, BlockError> {
+        self.verify_and_get_changes_by(difficulty, previous_user_states, block_reward, |previous_nonces| {
+            first_failure(self.records.len(), parallelism, |i| self.records[i].verify(previous_nonces[i]))
+        })
+    }
+
+    /// Checks 1-6 of SPEC section 3: everything but the records. A chain
+    /// stores side-branch blocks after these alone; their records are
+    /// checked when the branch is connected.
+    pub fn verify_header(&self, difficulty: Difficulty) -> Result<(), BlockError> {
         if self.difficulty != difficulty.get() {
             return Err(BlockError::DifficultyMismatch);
         }
@@ -166,13 +175,32 @@ impl<'a> BlockFields<'a> {
         if self.records.len() > MAX_RECORDS {
             return Err(BlockError::TooManyRecords);
         }
-        let miner = Hash160::from_slice(self.miner).ok_or(BlockError::InvalidMiner)?;
+        if self.miner.len() != Hash160::LEN {
+            return Err(BlockError::InvalidMiner);
+        }
         if self.previous.len() != Hash256::LEN {
             return Err(BlockError::InvalidPrevious);
         }
         if !difficulty.is_met_by(&block_id) {
             return Err(BlockError::InsufficientWork);
         }
+        Ok(())
+    }
+
+    /// The whole of section 3, with the record checks left to
+    /// `first_record_failure`: given each record's previous nonce (as if
+    /// every record before it applied), it returns the lowest failing index.
+    /// The chain passes a check that reuses signatures it verified earlier;
+    /// the nonce sequencing stays here, once.
+    pub(crate) fn verify_and_get_changes_by(
+        &self,
+        difficulty: Difficulty,
+        previous_user_states: &UserStates,
+        block_reward: u64,
+        first_record_failure: impl FnOnce(&[u64]) -> Option<(usize, RecordError)>,
+    ) -> Result<UserStates, BlockError> {
+        self.verify_header(difficulty)?;
+        let miner = Hash160::from_slice(self.miner).ok_or(BlockError::InvalidMiner)?;
 
         // Each record's previous nonce, as if every record before it applied.
         // The lowest failing index is then exactly the sequential answer,
@@ -192,9 +220,7 @@ impl<'a> BlockFields<'a> {
                 None => previous_nonces.push(0),
             }
         }
-        if let Some((index, error)) =
-            first_failure(self.records.len(), parallelism, |i| self.records[i].verify(previous_nonces[i]))
-        {
+        if let Some((index, error)) = first_record_failure(&previous_nonces) {
             return Err(BlockError::Record { index, error });
         }
 

@@ -44,6 +44,23 @@ pub enum ErrorKind {
     Decode,
     /// Work stopped by the caller before it finished.
     Cancelled,
+    /// A block's height is not its parent's height + 1.
+    WrongHeight,
+    /// A block's `previous` is the id of no known block.
+    UnknownParent,
+    /// A block's timestamp is before its parent's.
+    TimestampTooEarly,
+    /// A block's timestamp is more than 7200 s after the caller's current time.
+    TimestampTooLate,
+    /// The thing asked for does not exist (undoing an empty chain, ...).
+    NotFound,
+    /// The operating system or the storage engine failed.
+    Io,
+    /// The chain is open for writing by another process or handle.
+    Locked,
+    /// Stored data is damaged: it does not hash to its id, does not decode,
+    /// or disagrees with the rest of the store.
+    Corrupt,
 }
 
 impl ErrorKind {
@@ -68,6 +85,14 @@ impl ErrorKind {
             ErrorKind::InvalidKey => "invalid_key",
             ErrorKind::Decode => "decode",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::WrongHeight => "wrong_height",
+            ErrorKind::UnknownParent => "unknown_parent",
+            ErrorKind::TimestampTooEarly => "timestamp_too_early",
+            ErrorKind::TimestampTooLate => "timestamp_too_late",
+            ErrorKind::NotFound => "not_found",
+            ErrorKind::Io => "io",
+            ErrorKind::Locked => "locked",
+            ErrorKind::Corrupt => "corrupt",
         }
     }
 }

@@ -11,6 +11,7 @@ mod der;
 mod parallel;
 
 pub mod block;
+pub mod chain;
 pub mod error;
 pub mod hash;
 pub mod keys;
@@ -19,6 +20,7 @@ pub mod pow;
 pub mod record;
 
 pub use block::{Block, BlockError, BlockFields, UserState, UserStates, DEFAULT_BLOCK_REWARD, MAX_RECORDS};
+pub use chain::{AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, ChainParams, Work};
 pub use codec::DecodeError;
 pub use error::ErrorKind;
 pub use hash::{Hash160, Hash256};

@@ -1,0 +1,200 @@
+//! `Chain::check`: re-validate the whole stored active chain from genesis.
+//!
+//! The calling thread reads stored blocks (it owns the connection); a
+//! decoder, the signature stage and an in-memory replay run on threads of
+//! their own (see `pipeline`). The replay repeats every rule of sections 3
+//! and 5 on the blocks as stored, then the store's states, total difficulty
+//! and record index are compared with what the replay produced.
+
+use std::collections::{HashMap, VecDeque};
+
+use crossbeam_channel::{bounded, Receiver};
+
+use crate::block::{Block, UserStates};
+use crate::hash::Hash256;
+use crate::mining::CancelHandle;
+
+use super::difficulty::{expected_difficulty, Sample};
+use super::pipeline::{self, Prechecked, RecordCheck};
+use super::work::Work;
+use super::{BatchOptions, Chain, ChainError, ChainParams, Reporter};
+
+/// The first block `check` found wrong.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BadBlock {
+    /// Its height in the active chain.
+    pub height: u64,
+    /// What is wrong: the block's error as adding it would report it, or
+    /// `corrupt` when its stored bytes are damaged.
+    pub error: ChainError,
+}
+
+/// What [`Chain::check`] found.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct CheckReport {
+    /// Blocks checked and found good.
+    pub blocks_ok: u64,
+    /// The first bad block, if any; blocks after it are not checked.
+    pub first_bad: Option<BadBlock>,
+}
+
+/// What the replay of good blocks left.
+struct Replayed {
+    blocks: u64,
+    states: UserStates,
+    work: Work,
+    records: u64,
+    first_bad: Option<BadBlock>,
+}
+
+impl Chain {
+    /// Re-validates every stored active block in order, every signature
+    /// included, from an empty state, as if each were added anew (without a
+    /// clock), and reports the first bad one. When all are good, the stored
+    /// states, total difficulty and record index must equal the replay's;
+    /// a mismatch is a `corrupt` error. `cancelled` when the handle is.
+    pub fn check(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
+        self.read(|c| c.check_snapshot(options))
+    }
+
+    fn check_snapshot(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
+        const PAGE: u64 = 64;
+        let total = self.len()?;
+        let params = self.params;
+        let (replayed, read_error) = std::thread::scope(|scope| {
+            let (stored_tx, stored_rx) = bounded(PAGE as usize);
+            let decoded = pipeline::spawn_decoder(scope, stored_rx);
+            let prechecked = pipeline::spawn_prechecker(scope, decoded, options.parallelism);
+            let progress = options.progress;
+            let cancel = options.cancel;
+            let replay = scope.spawn(move || replay(&params, prechecked, Reporter::new(progress, total), cancel));
+
+            let mut read_error = None;
+            let mut next = 0;
+            'pages: while next < total {
+                if options.cancelled() {
+                    break;
+                }
+                let page = match self.store.active_blocks(next, PAGE) {
+                    Ok(page) if !page.is_empty() => page,
+                    Ok(_) => break,
+                    Err(e) => {
+                        read_error = Some(e);
+                        break;
+                    }
+                };
+                for stored in page {
+                    next = stored.0.saturating_add(1);
+                    if stored_tx.send(stored).is_err() {
+                        break 'pages;
+                    }
+                }
+            }
+            drop(stored_tx);
+            let replayed = replay.join().unwrap_or_else(|_| Err(ChainError::Io("the check's replay thread panicked".into())));
+            (replayed, read_error)
+        });
+        let replayed = replayed?;
+        if replayed.first_bad.is_some() {
+            return Ok(CheckReport { blocks_ok: replayed.blocks, first_bad: replayed.first_bad });
+        }
+        if let Some(e) = read_error {
+            return Err(e);
+        }
+        if options.cancelled() {
+            return Err(ChainError::Cancelled);
+        }
+        self.compare_with_store(&replayed)?;
+        Ok(CheckReport { blocks_ok: replayed.blocks, first_bad: None })
+    }
+
+    /// The store's derived tables against the replay of its blocks.
+    fn compare_with_store(&self, replayed: &Replayed) -> Result<(), ChainError> {
+        let tip = self.store.tip()?;
+        if replayed.blocks != tip.map_or(0, |(height, _)| height.saturating_add(1)) {
+            return Err(ChainError::corrupt("active", None, "the active heights have a gap"));
+        }
+        if let Some((height, id)) = tip {
+            if self.row(&id, height)?.work != replayed.work {
+                return Err(ChainError::corrupt("blocks", Some(height), "the tip's total difficulty is wrong"));
+            }
+        }
+        let stored: HashMap<_, _> = self.store.all_states()?.into_iter().collect();
+        if stored != replayed.states {
+            return Err(ChainError::corrupt("states", None, "the user states differ from a replay of the blocks"));
+        }
+        if self.store.record_count()? != replayed.records {
+            return Err(ChainError::corrupt("records", None, "the record index differs from the blocks"));
+        }
+        Ok(())
+    }
+}
+
+/// The in-order stage: linkage, difficulty and states of each block as
+/// `add_block` would check them on the chain before it.
+fn replay(
+    params: &ChainParams,
+    blocks: Receiver<Prechecked<Block>>,
+    mut reporter: Reporter<'_>,
+    cancel: Option<&CancelHandle>,
+) -> Result<Replayed, ChainError> {
+    let window_len = usize::try_from(params.window.saturating_add(1)).unwrap_or(usize::MAX);
+    let mut window: VecDeque<Sample> = VecDeque::new();
+    let mut out =
+        Replayed { blocks: 0, states: UserStates::new(), work: Work::ZERO, records: 0, first_bad: None };
+    let mut parent: Option<(Hash256, u64)> = None;
+    for item in blocks {
+        if cancel.is_some_and(CancelHandle::is_cancelled) {
+            return Err(ChainError::Cancelled);
+        }
+        let height = out.blocks;
+        let samples: Vec<Sample> = window.iter().copied().collect();
+        let difficulty = expected_difficulty(params, height, &samples);
+        // Every error here is the block's: damage the decoder found, or a
+        // rule it breaks.
+        let verdict = item.and_then(|(block, passed)| {
+            check_linkage(&block, height, parent)?;
+            let check = RecordCheck::NonceOnlyFor(passed);
+            match pipeline::verify_block(&block, difficulty, &out.states, params.block_reward, check) {
+                Ok(changes) => Ok((block, changes)),
+                Err(error) => Err(ChainError::Block { height, block_id: block.block_id, error }),
+            }
+        });
+        let (block, changes) = match verdict {
+            Ok(good) => good,
+            Err(error) => {
+                out.first_bad = Some(BadBlock { height, error });
+                break;
+            }
+        };
+        out.states.extend(changes);
+        out.work = out.work.plus(block.difficulty.get());
+        out.records += block.records.len() as u64;
+        window.push_back(Sample { difficulty: block.difficulty, timestamp: block.timestamp });
+        if window.len() > window_len {
+            window.pop_front();
+        }
+        parent = Some((block.block_id, block.timestamp));
+        out.blocks += 1;
+        reporter.tick(out.blocks);
+    }
+    Ok(out)
+}
+
+/// `add_block`'s linkage checks for the block at `height` of a chain whose
+/// block below is `parent` (id and timestamp).
+fn check_linkage(block: &Block, height: u64, parent: Option<(Hash256, u64)>) -> Result<(), ChainError> {
+    let expected_previous = parent.map_or(Hash256::from_bytes([0; 32]), |(id, _)| id);
+    if block.previous != expected_previous {
+        return Err(ChainError::UnknownParent { previous: block.previous });
+    }
+    if block.height != height {
+        return Err(ChainError::WrongHeight { expected: height, found: block.height });
+    }
+    match parent {
+        Some((_, parent_time)) if block.timestamp < parent_time => {
+            Err(ChainError::TimestampTooEarly { parent: parent_time, timestamp: block.timestamp })
+        }
+        _ => Ok(()),
+    }
+}

@@ -1,0 +1,158 @@
+//! Why a chain operation failed.
+
+use crate::block::BlockError;
+use crate::error::ErrorKind;
+use crate::hash::Hash256;
+
+/// Why a chain operation failed; each variant maps to one [`ErrorKind`]
+/// (a block's own failure keeps its block kind).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ChainError {
+    /// A parameter outside its range (window, block time or clamp of 0).
+    #[error("invalid_argument: {0}")]
+    InvalidParams(&'static str),
+    /// The chain was created with other parameters than those given.
+    #[error("invalid_argument: the chain was created with other parameters")]
+    ParamsMismatch,
+    /// A write on a chain opened with [`super::Chain::open_readonly`].
+    #[error("invalid_argument: the chain is open read-only")]
+    ReadOnly,
+    /// `previous` is the id of no known block.
+    #[error("unknown_parent: no known block has id {previous}")]
+    UnknownParent {
+        /// The block's `previous`.
+        previous: Hash256,
+    },
+    /// The height is not the parent's height + 1 (0 for a genesis block).
+    #[error("wrong_height: expected height {expected}, block has {found}")]
+    WrongHeight {
+        /// The parent's height + 1.
+        expected: u64,
+        /// The block's height.
+        found: u64,
+    },
+    /// The timestamp is before the parent's.
+    #[error("timestamp_too_early: block time {timestamp} is before its parent's {parent}")]
+    TimestampTooEarly {
+        /// The parent's timestamp.
+        parent: u64,
+        /// The block's timestamp.
+        timestamp: u64,
+    },
+    /// The timestamp is more than 7200 s after the caller's current time.
+    #[error("timestamp_too_late: block time {timestamp} is after {limit}")]
+    TimestampTooLate {
+        /// The caller's time + 7200.
+        limit: u64,
+        /// The block's timestamp.
+        timestamp: u64,
+    },
+    /// A block failed section 3's checks. `height` and `block_id` name the
+    /// block that failed, which for a block refused because an ancestor of
+    /// its branch failed is that ancestor.
+    #[error("block {block_id} at height {height}: {error}")]
+    Block {
+        /// The failed block's height.
+        height: u64,
+        /// The failed block's id.
+        block_id: Hash256,
+        /// Its error.
+        #[source]
+        error: BlockError,
+    },
+    /// Nothing to act on (undoing an empty chain).
+    #[error("not_found: {0}")]
+    NotFound(&'static str),
+    /// The caller's cancel handle stopped the operation.
+    #[error("cancelled")]
+    Cancelled,
+    /// Another process (or another handle in this one) has the chain open
+    /// for writing.
+    #[error("locked: the chain {path} is open for writing by another process")]
+    Locked {
+        /// The database file.
+        path: String,
+    },
+    /// Stored data is damaged: a block that does not hash to its id or does
+    /// not decode, an index that disagrees with the blocks, SQLite's own
+    /// corruption reports.
+    #[error("corrupt: {table}{}: {detail}", at_height(*.height))]
+    Corrupt {
+        /// The table the damage was found in.
+        table: &'static str,
+        /// The height concerned, when there is one.
+        height: Option<u64>,
+        /// What was found.
+        detail: String,
+    },
+    /// The operating system or SQLite failed (disk full, permissions, ...).
+    #[error("io: {0}")]
+    Io(String),
+}
+
+fn at_height(height: Option<u64>) -> String {
+    height.map(|h| format!(" at height {h}")).unwrap_or_default()
+}
+
+impl ChainError {
+    /// The error's kind.
+    pub const fn kind(&self) -> ErrorKind {
+        match self {
+            ChainError::InvalidParams(_) | ChainError::ParamsMismatch | ChainError::ReadOnly => {
+                ErrorKind::InvalidArgument
+            }
+            ChainError::UnknownParent { .. } => ErrorKind::UnknownParent,
+            ChainError::WrongHeight { .. } => ErrorKind::WrongHeight,
+            ChainError::TimestampTooEarly { .. } => ErrorKind::TimestampTooEarly,
+            ChainError::TimestampTooLate { .. } => ErrorKind::TimestampTooLate,
+            ChainError::Block { error, .. } => error.kind(),
+            ChainError::NotFound(_) => ErrorKind::NotFound,
+            ChainError::Cancelled => ErrorKind::Cancelled,
+            ChainError::Locked { .. } => ErrorKind::Locked,
+            ChainError::Corrupt { .. } => ErrorKind::Corrupt,
+            ChainError::Io(_) => ErrorKind::Io,
+        }
+    }
+
+    pub(crate) fn corrupt(table: &'static str, height: Option<u64>, detail: impl Into<String>) -> ChainError {
+        ChainError::Corrupt { table, height, detail: detail.into() }
+    }
+}
+
+impl From<rusqlite::Error> for ChainError {
+    fn from(e: rusqlite::Error) -> ChainError {
+        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
+        match e.sqlite_error_code() {
+            Some(DatabaseCorrupt | NotADatabase) => ChainError::corrupt("sqlite", None, e.to_string()),
+            _ => ChainError::Io(e.to_string()),
+        }
+    }
+}
+
+impl From<std::io::Error> for ChainError {
+    fn from(e: std::io::Error) -> ChainError {
+        ChainError::Io(e.to_string())
+    }
+}
+
+/// Why [`super::Chain::add_blocks`] stopped: the error of block `index`,
+/// with the outcomes of the blocks before it, which are kept.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("block {index} of the batch: {error}")]
+pub struct AddBlocksError {
+    /// Position in the batch of the block that failed.
+    pub index: usize,
+    /// The outcomes of blocks `0..index`, all stored.
+    pub added: Vec<super::AddOutcome>,
+    /// Its error.
+    #[source]
+    pub error: ChainError,
+}
+
+impl AddBlocksError {
+    /// The kind of [`AddBlocksError::error`].
+    pub const fn kind(&self) -> ErrorKind {
+        self.error.kind()
+    }
+}

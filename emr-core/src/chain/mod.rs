@@ -1,0 +1,373 @@
+//! The chain of SPEC section 5: a tree of blocks, the heaviest branch as the
+//! active chain, the user states it leaves, and queries over it, stored in
+//! one SQLite database.
+//!
+//! SQLite is the only copy of the chain: nothing is replayed or cached on
+//! open, and every change (an added block, a reorganisation, an undo) is one
+//! transaction, so a failed reorganisation is a rollback and leaves the
+//! chain exactly as it was. The SQL is in `store`; the schema is documented
+//! in `docs/FORMAT.md`.
+
+mod check;
+mod difficulty;
+mod error;
+mod lock;
+mod params;
+mod pipeline;
+mod store;
+mod tree;
+mod undo;
+mod work;
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use crate::block::{Block, UserState};
+use crate::hash::{Hash160, Hash256};
+use crate::mining::CancelHandle;
+use crate::parallel::Parallelism;
+use crate::pow::Difficulty;
+use crate::record::Record;
+
+pub use check::{BadBlock, CheckReport};
+pub use error::{AddBlocksError, ChainError};
+pub use params::ChainParams;
+pub use work::Work;
+
+use lock::WriterLock;
+use store::{Location, Role, Store};
+
+/// How far ahead of the caller's clock a block's timestamp may be, in seconds.
+pub const MAX_FUTURE_SECONDS: u64 = 7200;
+
+/// What adding a block did.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum AddOutcome {
+    /// The block extends the active chain and is its new tip.
+    Extended,
+    /// The block is stored on a branch no heavier than the active chain; its
+    /// records are checked if that branch ever becomes the active one.
+    SideBranch,
+    /// The block's branch became strictly heavier: it is now the active
+    /// chain, with this block as its tip.
+    Reorganized,
+    /// The block was already stored; nothing changed.
+    AlreadyKnown,
+}
+
+/// A block's place in the active chain.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct BlockRef {
+    /// Its height.
+    pub height: u64,
+    /// Its id.
+    pub block_id: Hash256,
+}
+
+/// A record of the active chain with where it sits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct RecordEntry {
+    /// Height of its block.
+    pub height: u64,
+    /// Id of its block.
+    pub block_id: Hash256,
+    /// The record.
+    pub record: Record,
+}
+
+/// Progress of a long chain operation, reported to [`BatchOptions::progress`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub struct BatchProgress {
+    /// Blocks done so far.
+    pub done: u64,
+    /// Blocks in all.
+    pub total: u64,
+}
+
+/// How to run [`Chain::add_blocks`] and [`Chain::check`].
+#[derive(Clone, Copy, Default)]
+pub struct BatchOptions<'a> {
+    /// Called about every 100 ms and once at the end, never concurrently
+    /// with itself (from a worker thread for `check`).
+    pub progress: Option<&'a (dyn Fn(BatchProgress) + Sync)>,
+    /// Stops the operation between two blocks when cancelled.
+    pub cancel: Option<&'a CancelHandle>,
+    /// Threads for the record signature checks.
+    pub parallelism: Parallelism,
+}
+
+impl core::fmt::Debug for BatchOptions<'_> {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("BatchOptions")
+            .field("progress", &self.progress.is_some())
+            .field("cancel", &self.cancel)
+            .field("parallelism", &self.parallelism)
+            .finish()
+    }
+}
+
+impl BatchOptions<'_> {
+    fn cancelled(&self) -> bool {
+        self.cancel.is_some_and(CancelHandle::is_cancelled)
+    }
+}
+
+/// Calls a progress callback at a modest rate.
+struct Reporter<'a> {
+    callback: Option<&'a (dyn Fn(BatchProgress) + Sync)>,
+    total: u64,
+    last: Instant,
+}
+
+impl<'a> Reporter<'a> {
+    const INTERVAL: Duration = Duration::from_millis(100);
+
+    fn new(callback: Option<&'a (dyn Fn(BatchProgress) + Sync)>, total: u64) -> Self {
+        Reporter { callback, total, last: Instant::now() }
+    }
+
+    fn tick(&mut self, done: u64) {
+        if let Some(callback) = self.callback {
+            if done == self.total || self.last.elapsed() >= Self::INTERVAL {
+                self.last = Instant::now();
+                callback(BatchProgress { done, total: self.total });
+            }
+        }
+    }
+}
+
+/// A chain: its block tree, active chain and user states, in one SQLite
+/// database (a file, or SQLite's in-memory database).
+///
+/// `Send` but not `Sync`: one handle is used by one thread at a time. Any
+/// number of read-only handles ([`Chain::open_readonly`]) may run beside
+/// the one writer, in this process or others, and see every committed block.
+pub struct Chain {
+    // Declared before the lock so the connection closes first.
+    store: Store,
+    params: ChainParams,
+    read_only: bool,
+    _writer: Option<WriterLock>,
+}
+
+impl core::fmt::Debug for Chain {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("Chain").field("params", &self.params).field("read_only", &self.read_only).finish_non_exhaustive()
+    }
+}
+
+impl Chain {
+    /// Opens the chain stored at `path` for writing, creating it when the
+    /// file does not exist or is empty. `params`: `None` uses the stored
+    /// parameters (or the defaults for a new chain); `Some` must equal the
+    /// stored ones (`invalid_argument` otherwise).
+    ///
+    /// `locked` when another process or handle has the chain open for
+    /// writing.
+    pub fn open(path: impl AsRef<Path>, params: Option<ChainParams>) -> Result<Chain, ChainError> {
+        Chain::open_with_vfs(Location::File(path.as_ref()), params, false, None)
+    }
+
+    /// Opens an existing chain for reading only; it may run beside a writer
+    /// and sees each block once its add has returned. Writes fail with
+    /// `invalid_argument`.
+    pub fn open_readonly(path: impl AsRef<Path>) -> Result<Chain, ChainError> {
+        Chain::open_with_vfs(Location::File(path.as_ref()), None, true, None)
+    }
+
+    /// A chain in SQLite's in-memory database, through the same code as a
+    /// file; it is gone when dropped.
+    pub fn in_memory(params: ChainParams) -> Result<Chain, ChainError> {
+        Chain::open_with_vfs(Location::Memory, Some(params), false, None)
+    }
+
+    /// Every open goes through here; `vfs` names the SQLite VFS to open the
+    /// database with (`None`: SQLite's default).
+    fn open_with_vfs(
+        location: Location<'_>,
+        params: Option<ChainParams>,
+        read_only: bool,
+        vfs: Option<&str>,
+    ) -> Result<Chain, ChainError> {
+        if let Some(params) = &params {
+            params.validate()?;
+        }
+        let writer = match location {
+            Location::File(path) if !read_only => Some(WriterLock::acquire(path)?),
+            _ => None,
+        };
+        let store = Store::open(location, read_only, vfs)?;
+        let params = if read_only { store.read_params()? } else { store.init(params)? };
+        let chain = Chain { store, params, read_only, _writer: writer };
+        // A cheap look at the tip, so that a damaged newest block is
+        // reported at open; `check` looks at everything.
+        chain.read(|c| match c.store.tip()? {
+            Some((height, id)) => c.load_block(&id, height).map(drop),
+            None => Ok(()),
+        })?;
+        Ok(chain)
+    }
+
+    /// The chain's parameters.
+    pub fn params(&self) -> &ChainParams {
+        &self.params
+    }
+
+    /// Runs `f` in one read transaction, so that its statements see one
+    /// commit even while a writer commits beside it.
+    fn read<T>(&self, f: impl FnOnce(&Chain) -> Result<T, ChainError>) -> Result<T, ChainError> {
+        if self.store.in_transaction() {
+            return f(self);
+        }
+        self.store.begin_read()?;
+        let result = f(self);
+        self.store.rollback();
+        result
+    }
+
+    fn writable(&self) -> Result<(), ChainError> {
+        if self.read_only {
+            return Err(ChainError::ReadOnly);
+        }
+        Ok(())
+    }
+
+    /// Reads a stored block and checks it is the one its id names.
+    fn load_block(&self, id: &Hash256, height: u64) -> Result<Block, ChainError> {
+        let bytes = self
+            .store
+            .block_bytes(id)?
+            .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))?;
+        pipeline::decode_stored("blocks", (height, *id, bytes))
+    }
+
+    /// Blocks in the active chain.
+    pub fn len(&self) -> Result<u64, ChainError> {
+        Ok(self.store.tip()?.map_or(0, |(height, _)| height.saturating_add(1)))
+    }
+
+    /// Whether the active chain has no block.
+    pub fn is_empty(&self) -> Result<bool, ChainError> {
+        Ok(self.store.tip()?.is_none())
+    }
+
+    /// The active chain's last block.
+    pub fn tip(&self) -> Result<Option<BlockRef>, ChainError> {
+        Ok(self.store.tip()?.map(|(height, block_id)| BlockRef { height, block_id }))
+    }
+
+    /// The active block at `height`.
+    pub fn block_at(&self, height: u64) -> Result<Option<Block>, ChainError> {
+        self.read(|c| match c.store.active_id(height)? {
+            Some(id) => c.load_block(&id, height).map(Some),
+            None => Ok(None),
+        })
+    }
+
+    /// The active blocks at heights `start .. stop`, in order, read a few at
+    /// a time. Each item is checked against its id; damage ends the
+    /// iteration with a `corrupt` error.
+    pub fn blocks(&self, start: u64, stop: u64) -> Blocks<'_> {
+        Blocks { chain: self, next: start, stop, buffer: VecDeque::new(), done: start >= stop }
+    }
+
+    /// The sum of the active chain's difficulties.
+    pub fn total_difficulty(&self) -> Result<Work, ChainError> {
+        self.read(|c| match c.store.tip()? {
+            Some((height, id)) => Ok(c.row(&id, height)?.work),
+            None => Ok(Work::ZERO),
+        })
+    }
+
+    /// The difficulty the next block on the tip must carry.
+    pub fn next_difficulty(&self) -> Result<Difficulty, ChainError> {
+        self.read(|c| {
+            let tip = match c.store.tip()? {
+                Some((height, id)) => Some(c.row(&id, height)?),
+                None => None,
+            };
+            c.difficulty_after(tip.as_ref())
+        })
+    }
+
+    /// A user's state after the active chain (`UserState { 0, 0 }` for a
+    /// hash it never touched).
+    pub fn user_state(&self, hash: &Hash160) -> Result<UserState, ChainError> {
+        Ok(self.store.state(hash)?.unwrap_or_default())
+    }
+
+    /// Every record for `patient_hash` in the active chain, in chain order.
+    pub fn patient_history(&self, patient_hash: &Hash160) -> Result<Vec<RecordEntry>, ChainError> {
+        self.read(|c| c.entries(c.store.record_places(Role::Patient, patient_hash)?))
+    }
+
+    /// Every record by the doctor `dr_hash` in the active chain, in chain order.
+    pub fn doctor_records(&self, dr_hash: &Hash160) -> Result<Vec<RecordEntry>, ChainError> {
+        self.read(|c| c.entries(c.store.record_places(Role::Doctor, dr_hash)?))
+    }
+
+    /// The record with this txid in the active chain.
+    pub fn find_record(&self, txid: &Hash256) -> Result<Option<RecordEntry>, ChainError> {
+        self.read(|c| Ok(c.entries(c.store.record_place_by_txid(txid)?.into_iter().collect())?.pop()))
+    }
+
+    fn entries(&self, places: Vec<store::RecordPlace>) -> Result<Vec<RecordEntry>, ChainError> {
+        let mut out = Vec::with_capacity(places.len());
+        let mut block: Option<Block> = None;
+        for place in places {
+            if block.as_ref().is_none_or(|b| b.height != place.height) {
+                let id = self.store.active_id(place.height)?.ok_or_else(|| {
+                    ChainError::corrupt("records", Some(place.height), "a record indexed at no active block")
+                })?;
+                block = Some(self.load_block(&id, place.height)?);
+            }
+            let Some(b) = &block else { continue };
+            let record = b.records.get(place.index).cloned().ok_or_else(|| {
+                ChainError::corrupt("records", Some(place.height), "a record index past the block's records")
+            })?;
+            out.push(RecordEntry { height: place.height, block_id: b.block_id, record });
+        }
+        Ok(out)
+    }
+}
+
+/// Iterator over active blocks, from [`Chain::blocks`].
+#[derive(Debug)]
+pub struct Blocks<'a> {
+    chain: &'a Chain,
+    next: u64,
+    stop: u64,
+    buffer: VecDeque<Block>,
+    done: bool,
+}
+
+impl Iterator for Blocks<'_> {
+    type Item = Result<Block, ChainError>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        const PAGE: u64 = 64;
+        if self.buffer.is_empty() && !self.done {
+            let limit = PAGE.min(self.stop.saturating_sub(self.next));
+            let page = self.chain.read(|c| {
+                c.store.active_blocks(self.next, limit)?.into_iter().map(|s| pipeline::decode_stored("blocks", s)).collect()
+            });
+            match page {
+                Ok(page) => {
+                    let page: Vec<Block> = page;
+                    match page.last() {
+                        Some(last) => self.next = last.height.saturating_add(1),
+                        None => self.done = true,
+                    }
+                    self.done |= self.next >= self.stop || (page.len() as u64) < limit;
+                    self.buffer.extend(page);
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Some(Err(e));
+                }
+            }
+        }
+        self.buffer.pop_front().map(Ok)
+    }
+}

@@ -1,0 +1,112 @@
+//! The chain's parameters (SPEC section 5), fixed for a chain's life.
+
+use crate::block::DEFAULT_BLOCK_REWARD;
+use crate::pow::Difficulty;
+
+use super::error::ChainError;
+
+/// Parameters of a chain. Stored with the chain when it is created; reopening
+/// it with different explicit parameters is an error.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub struct ChainParams {
+    /// The difficulty of blocks `0 ..= window`.
+    pub initial_difficulty: Difficulty,
+    /// Retarget window W, in blocks; at least 1.
+    pub window: u64,
+    /// Target block time B, in seconds; at least 1.
+    pub block_time: u64,
+    /// Adjustment clamp C: one retarget moves the difficulty by at most a
+    /// factor of C either way; at least 1.
+    pub max_adjust: u64,
+    /// The miner's reward per block.
+    pub block_reward: u64,
+}
+
+impl Default for ChainParams {
+    /// SPEC section 5: initial difficulty 1000, W = 10, B = 12 s, C = 4,
+    /// reward 10_000.
+    fn default() -> ChainParams {
+        ChainParams {
+            // 1000 is not zero, so this never falls back.
+            initial_difficulty: Difficulty::new(1000).unwrap_or(Difficulty::MIN),
+            window: 10,
+            block_time: 12,
+            max_adjust: 4,
+            block_reward: DEFAULT_BLOCK_REWARD,
+        }
+    }
+}
+
+/// Bytes of [`ChainParams::to_bytes`].
+pub(crate) const PARAMS_LEN: usize = 16 + 4 * 8;
+
+impl ChainParams {
+    /// `invalid_argument` unless window, block time and clamp are at least 1.
+    pub fn validate(&self) -> Result<(), ChainError> {
+        if self.window == 0 {
+            return Err(ChainError::InvalidParams("window must be at least 1"));
+        }
+        if self.block_time == 0 {
+            return Err(ChainError::InvalidParams("block_time must be at least 1"));
+        }
+        if self.max_adjust == 0 {
+            return Err(ChainError::InvalidParams("max_adjust must be at least 1"));
+        }
+        Ok(())
+    }
+
+    /// How the parameters sit in the database's `meta` table:
+    /// `LE128(initial) ‖ LE64(window) ‖ LE64(block_time) ‖ LE64(max_adjust) ‖ LE64(reward)`.
+    pub(crate) fn to_bytes(self) -> [u8; PARAMS_LEN] {
+        let mut out = [0u8; PARAMS_LEN];
+        out[..16].copy_from_slice(&self.initial_difficulty.get().to_le_bytes());
+        for (i, v) in [self.window, self.block_time, self.max_adjust, self.block_reward].into_iter().enumerate() {
+            out[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
+        }
+        out
+    }
+
+    /// The inverse of [`Self::to_bytes`]; `None` for anything else.
+    pub(crate) fn from_bytes(bytes: &[u8]) -> Option<ChainParams> {
+        let bytes: &[u8; PARAMS_LEN] = bytes.try_into().ok()?;
+        let initial_difficulty = Difficulty::new(u128::from_le_bytes(bytes[..16].try_into().ok()?))?;
+        let word = |i: usize| bytes[16 + 8 * i..24 + 8 * i].try_into().ok().map(u64::from_le_bytes);
+        let params = ChainParams {
+            initial_difficulty,
+            window: word(0)?,
+            block_time: word(1)?,
+            max_adjust: word(2)?,
+            block_reward: word(3)?,
+        };
+        params.validate().ok()?;
+        Some(params)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::ErrorKind;
+
+    #[test]
+    fn defaults_and_validation() {
+        let p = ChainParams::default();
+        assert_eq!((p.initial_difficulty.get(), p.window, p.block_time, p.max_adjust, p.block_reward), (1000, 10, 12, 4, 10_000));
+        assert_eq!(p.validate(), Ok(()));
+        for bad in [
+            ChainParams { window: 0, ..p },
+            ChainParams { block_time: 0, ..p },
+            ChainParams { max_adjust: 0, ..p },
+        ] {
+            assert_eq!(bad.validate().map_err(|e| e.kind()), Err(ErrorKind::InvalidArgument));
+        }
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let p = ChainParams { window: 3, block_reward: 7, ..ChainParams::default() };
+        assert_eq!(ChainParams::from_bytes(&p.to_bytes()), Some(p));
+        assert_eq!(ChainParams::from_bytes(&p.to_bytes()[1..]), None);
+        assert_eq!(ChainParams::from_bytes(&ChainParams { window: 0, ..p }.to_bytes()), None);
+    }
+}

@@ -1,0 +1,492 @@
+//! Every SQL statement of the chain, and nothing else: the schema in
+//! `docs/FORMAT.md` is this file.
+//!
+//! Integers that are `u64` in the protocol are stored in SQLite's signed
+//! 64-bit INTEGER by reinterpreting the bits; heights never get near 2^63,
+//! and the other such columns are never compared in SQL.
+
+use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
+
+use crate::block::UserState;
+use crate::hash::{Hash160, Hash256};
+use crate::pow::Difficulty;
+use crate::record::RecordError;
+
+use super::error::ChainError;
+use super::params::ChainParams;
+use super::work::Work;
+
+/// The schema version this code reads and writes.
+const FORMAT_VERSION: i64 = 1;
+
+const SCHEMA: &str = "
+CREATE TABLE meta (
+    key   TEXT PRIMARY KEY,
+    value BLOB NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE blocks (
+    id            BLOB PRIMARY KEY,
+    parent        BLOB NOT NULL,
+    height        INTEGER NOT NULL,
+    timestamp     INTEGER NOT NULL,
+    difficulty    BLOB NOT NULL,
+    work          BLOB NOT NULL,
+    bytes         BLOB NOT NULL,
+    failed_id     BLOB,
+    failed_height INTEGER,
+    failed_index  INTEGER,
+    failed_kind   TEXT
+);
+CREATE INDEX blocks_parent ON blocks(parent);
+CREATE TABLE active (
+    height INTEGER PRIMARY KEY,
+    id     BLOB NOT NULL,
+    undo   BLOB NOT NULL
+);
+CREATE TABLE states (
+    hash    BLOB PRIMARY KEY,
+    balance INTEGER NOT NULL,
+    nonce   INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE TABLE records (
+    height  INTEGER NOT NULL,
+    idx     INTEGER NOT NULL,
+    txid    BLOB NOT NULL,
+    patient BLOB NOT NULL,
+    doctor  BLOB NOT NULL,
+    PRIMARY KEY (height, idx)
+) WITHOUT ROWID;
+CREATE INDEX records_patient ON records(patient, height, idx);
+CREATE INDEX records_doctor ON records(doctor, height, idx);
+CREATE INDEX records_txid ON records(txid);
+";
+
+/// Where a chain's database lives.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Location<'a> {
+    /// A database file.
+    File(&'a std::path::Path),
+    /// SQLite's private in-memory database.
+    Memory,
+}
+
+/// The first record of a branch that failed, remembered on it and on every
+/// block after it so that they are refused with this error when offered again.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Failure {
+    pub(crate) block_id: Hash256,
+    pub(crate) height: u64,
+    pub(crate) index: usize,
+    pub(crate) error: RecordError,
+}
+
+/// A stored block's header facts, without its records.
+#[derive(Copy, Clone, Debug)]
+pub(crate) struct BlockRow {
+    pub(crate) id: Hash256,
+    pub(crate) parent: Hash256,
+    pub(crate) height: u64,
+    pub(crate) timestamp: u64,
+    pub(crate) difficulty: Difficulty,
+    /// Total difficulty of the branch ending here.
+    pub(crate) work: Work,
+    pub(crate) failure: Option<Failure>,
+}
+
+/// One record's place in the active chain.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) struct RecordPlace {
+    pub(crate) height: u64,
+    pub(crate) index: usize,
+}
+
+fn int(v: u64) -> i64 {
+    v as i64
+}
+
+fn uint(v: i64) -> u64 {
+    v as u64
+}
+
+const RECORD_ERRORS: [RecordError; 7] = [
+    RecordError::HashLength,
+    RecordError::PublicKeyMismatch,
+    RecordError::InvalidPrescription,
+    RecordError::InvalidNonce,
+    RecordError::InvalidTxid,
+    RecordError::InvalidPublicKey,
+    RecordError::InvalidSignature,
+];
+
+fn record_error_named(name: &str) -> Option<RecordError> {
+    RECORD_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
+}
+
+fn hash256(table: &'static str, bytes: Vec<u8>) -> Result<Hash256, ChainError> {
+    Hash256::from_slice(&bytes).ok_or_else(|| ChainError::corrupt(table, None, "a 32-byte id has another length"))
+}
+
+/// The chain's SQLite connection.
+pub(crate) struct Store {
+    conn: Connection,
+}
+
+impl Store {
+    /// Opens the database at `location` through the SQLite VFS named `vfs`
+    /// (`None`: SQLite's default). A VFS that checks pages plugs in here and
+    /// nowhere else.
+    pub(crate) fn open(location: Location<'_>, read_only: bool, vfs: Option<&str>) -> Result<Store, ChainError> {
+        let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        flags |= if read_only {
+            OpenFlags::SQLITE_OPEN_READ_ONLY
+        } else {
+            OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
+        };
+        let path = match location {
+            Location::File(path) => path,
+            Location::Memory => std::path::Path::new(":memory:"),
+        };
+        let conn = match vfs {
+            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs)?,
+            None => Connection::open_with_flags(path, flags)?,
+        };
+        // A reader may meet a checkpoint in progress; wait rather than fail.
+        conn.busy_timeout(std::time::Duration::from_secs(10))?;
+        if !read_only {
+            // WAL: readers run beside the writer, and a torn last write is a
+            // WAL frame whose checksum fails, which SQLite drops on open.
+            // FULL: the WAL is synced at every commit, so a block is durable
+            // when add returns. (An in-memory database answers "memory".)
+            conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
+            conn.pragma_update(None, "synchronous", "FULL")?;
+        }
+        Ok(Store { conn })
+    }
+
+    /// Creates the schema on an empty database, or reads the stored
+    /// parameters; `given` must then equal them.
+    pub(crate) fn init(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
+        self.begin()?;
+        let result = self.init_in_transaction(given);
+        match result {
+            Ok(_) => self.commit()?,
+            Err(_) => self.rollback(),
+        }
+        result
+    }
+
+    fn init_in_transaction(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
+        let has_meta: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
+            [],
+            |row| row.get(0),
+        )?;
+        if has_meta {
+            let stored = self.read_params()?;
+            return match given {
+                Some(given) if given != stored => Err(ChainError::ParamsMismatch),
+                _ => Ok(stored),
+            };
+        }
+        let tables: i64 = self.conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
+        if tables != 0 {
+            return Err(ChainError::corrupt("meta", None, "the database holds tables but no chain"));
+        }
+        let params = given.unwrap_or_default();
+        self.conn.execute_batch(SCHEMA)?;
+        self.conn.execute("INSERT INTO meta (key, value) VALUES ('format', ?1)", [FORMAT_VERSION])?;
+        self.conn.execute("INSERT INTO meta (key, value) VALUES ('params', ?1)", [&params.to_bytes()[..]])?;
+        Ok(params)
+    }
+
+    /// The parameters stored at creation; checks the schema version.
+    pub(crate) fn read_params(&self) -> Result<ChainParams, ChainError> {
+        let format: Option<i64> =
+            self.conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| row.get(0)).optional()?;
+        if format != Some(FORMAT_VERSION) {
+            return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}")));
+        }
+        let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
+        ChainParams::from_bytes(&bytes).ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))
+    }
+
+    /// `BEGIN IMMEDIATE`: the write lock is taken now, so a transaction
+    /// never fails half-way for want of it.
+    pub(crate) fn begin(&self) -> Result<(), ChainError> {
+        Ok(self.conn.execute_batch("BEGIN IMMEDIATE")?)
+    }
+
+    /// A read transaction, so that a query's statements see one commit.
+    pub(crate) fn begin_read(&self) -> Result<(), ChainError> {
+        Ok(self.conn.execute_batch("BEGIN DEFERRED")?)
+    }
+
+    pub(crate) fn commit(&self) -> Result<(), ChainError> {
+        Ok(self.conn.execute_batch("COMMIT")?)
+    }
+
+    /// Rolls back; a failure here leaves SQLite rolling back on its own
+    /// (the transaction is abandoned), so there is nothing to report.
+    pub(crate) fn rollback(&self) {
+        let _ = self.conn.execute_batch("ROLLBACK");
+    }
+
+    pub(crate) fn in_transaction(&self) -> bool {
+        !self.conn.is_autocommit()
+    }
+
+    pub(crate) fn savepoint(&self, name: &str) -> Result<(), ChainError> {
+        Ok(self.conn.execute_batch(&format!("SAVEPOINT {name}"))?)
+    }
+
+    pub(crate) fn release(&self, name: &str) -> Result<(), ChainError> {
+        Ok(self.conn.execute_batch(&format!("RELEASE {name}"))?)
+    }
+
+    /// Undoes everything since the savepoint and ends it.
+    pub(crate) fn rollback_to(&self, name: &str) -> Result<(), ChainError> {
+        Ok(self.conn.execute_batch(&format!("ROLLBACK TO {name}; RELEASE {name}"))?)
+    }
+
+    pub(crate) fn block_row(&self, id: &Hash256) -> Result<Option<BlockRow>, ChainError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT parent, height, timestamp, difficulty, work, failed_id, failed_height, failed_index, failed_kind
+             FROM blocks WHERE id = ?1",
+        )?;
+        let row = stmt
+            .query_row([id.as_bytes()], |r| {
+                Ok((
+                    r.get::<_, Vec<u8>>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                    r.get::<_, Vec<u8>>(4)?,
+                    r.get::<_, Option<Vec<u8>>>(5)?,
+                    r.get::<_, Option<i64>>(6)?,
+                    r.get::<_, Option<i64>>(7)?,
+                    r.get::<_, Option<String>>(8)?,
+                ))
+            })
+            .optional()?;
+        let Some((parent, height, timestamp, difficulty, work, f_id, f_height, f_index, f_kind)) = row else {
+            return Ok(None);
+        };
+        let height = uint(height);
+        let damaged = |what: &str| ChainError::corrupt("blocks", Some(height), format!("{what} of block {id}"));
+        let difficulty = <[u8; 16]>::try_from(difficulty.as_slice())
+            .ok()
+            .and_then(|b| Difficulty::new(u128::from_be_bytes(b)))
+            .ok_or_else(|| damaged("difficulty"))?;
+        let work = <[u8; 32]>::try_from(work.as_slice()).map(Work::from_be_bytes).map_err(|_| damaged("work"))?;
+        let failure = match (f_id, f_height, f_index, f_kind) {
+            (None, None, None, None) => None,
+            (Some(f_id), Some(f_height), Some(f_index), Some(f_kind)) => Some(Failure {
+                block_id: Hash256::from_slice(&f_id).ok_or_else(|| damaged("failure id"))?,
+                height: uint(f_height),
+                index: usize::try_from(f_index).map_err(|_| damaged("failure index"))?,
+                error: record_error_named(&f_kind).ok_or_else(|| damaged("failure kind"))?,
+            }),
+            _ => return Err(damaged("failure columns")),
+        };
+        Ok(Some(BlockRow {
+            id: *id,
+            parent: Hash256::from_slice(&parent).ok_or_else(|| damaged("parent"))?,
+            height,
+            timestamp: uint(timestamp),
+            difficulty,
+            work,
+            failure,
+        }))
+    }
+
+    pub(crate) fn insert_block(&self, row: &BlockRow, bytes: &[u8]) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO blocks (id, parent, height, timestamp, difficulty, work, bytes)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        )?;
+        stmt.execute(params![
+            row.id.as_bytes(),
+            row.parent.as_bytes(),
+            int(row.height),
+            int(row.timestamp),
+            &row.difficulty.get().to_be_bytes()[..],
+            &row.work.to_be_bytes()[..],
+            bytes,
+        ])?;
+        Ok(())
+    }
+
+    pub(crate) fn block_bytes(&self, id: &Hash256) -> Result<Option<Vec<u8>>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM blocks WHERE id = ?1")?;
+        Ok(stmt.query_row([id.as_bytes()], |r| r.get(0)).optional()?)
+    }
+
+    /// Marks the failed block and every stored block after it invalid.
+    pub(crate) fn mark_invalid(&self, failure: &Failure) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare_cached(
+            "WITH RECURSIVE bad(id) AS (
+                 SELECT ?1 UNION SELECT blocks.id FROM blocks JOIN bad ON blocks.parent = bad.id
+             )
+             UPDATE blocks SET failed_id = ?1, failed_height = ?2, failed_index = ?3, failed_kind = ?4
+             WHERE id IN bad",
+        )?;
+        stmt.execute(params![
+            failure.block_id.as_bytes(),
+            int(failure.height),
+            i64::try_from(failure.index).unwrap_or(i64::MAX),
+            failure.error.kind().as_str(),
+        ])?;
+        Ok(())
+    }
+
+    /// Deletes a block and every stored block after it.
+    pub(crate) fn delete_subtree(&self, id: &Hash256) -> Result<(), ChainError> {
+        self.conn.execute(
+            "WITH RECURSIVE doomed(id) AS (
+                 SELECT ?1 UNION SELECT blocks.id FROM blocks JOIN doomed ON blocks.parent = doomed.id
+             )
+             DELETE FROM blocks WHERE id IN doomed",
+            [id.as_bytes()],
+        )?;
+        Ok(())
+    }
+
+    /// The active chain's last block: height and id.
+    pub(crate) fn tip(&self) -> Result<Option<(u64, Hash256)>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT height, id FROM active ORDER BY height DESC LIMIT 1")?;
+        let row = stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
+        row.map(|(h, id)| Ok((uint(h), hash256("active", id)?))).transpose()
+    }
+
+    pub(crate) fn active_id(&self, height: u64) -> Result<Option<Hash256>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT id FROM active WHERE height = ?1")?;
+        let id = stmt.query_row([int(height)], |r| r.get::<_, Vec<u8>>(0)).optional()?;
+        id.map(|id| hash256("active", id)).transpose()
+    }
+
+    /// Up to `limit` active blocks from `start` on: height, id, encoding.
+    pub(crate) fn active_blocks(&self, start: u64, limit: u64) -> Result<Vec<(u64, Hash256, Vec<u8>)>, ChainError> {
+        let mut stmt = self.conn.prepare_cached(
+            "SELECT active.height, active.id, blocks.bytes FROM active LEFT JOIN blocks ON blocks.id = active.id
+             WHERE active.height >= ?1 ORDER BY active.height LIMIT ?2",
+        )?;
+        let rows = stmt.query_map(params![int(start), int(limit)], |r| {
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
+        })?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (height, id, bytes) = row?;
+            let height = uint(height);
+            let bytes = bytes.ok_or_else(|| ChainError::corrupt("active", Some(height), "no stored block for the id"))?;
+            out.push((height, hash256("active", id)?, bytes));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn push_active(&self, height: u64, id: &Hash256, undo: &[u8]) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare_cached("INSERT INTO active (height, id, undo) VALUES (?1, ?2, ?3)")?;
+        stmt.execute(params![int(height), id.as_bytes(), undo])?;
+        Ok(())
+    }
+
+    /// Removes the active block at `height` with its records' index rows
+    /// and returns its undo data.
+    pub(crate) fn pop_active(&self, height: u64) -> Result<Vec<u8>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("DELETE FROM active WHERE height = ?1 RETURNING undo")?;
+        let undo = stmt
+            .query_row([int(height)], |r| r.get(0))
+            .optional()?
+            .ok_or_else(|| ChainError::corrupt("active", Some(height), "the tip vanished"))?;
+        self.conn.prepare_cached("DELETE FROM records WHERE height = ?1")?.execute([int(height)])?;
+        Ok(undo)
+    }
+
+    pub(crate) fn state(&self, hash: &Hash160) -> Result<Option<UserState>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT balance, nonce FROM states WHERE hash = ?1")?;
+        let row = stmt.query_row([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
+        Ok(row.map(|(balance, nonce)| UserState { balance: uint(balance), nonce: uint(nonce) }))
+    }
+
+    /// Sets a state, or removes it for `None` (a user the chain never touched).
+    pub(crate) fn put_state(&self, hash: &Hash160, state: Option<UserState>) -> Result<(), ChainError> {
+        match state {
+            Some(s) => self
+                .conn
+                .prepare_cached("INSERT OR REPLACE INTO states (hash, balance, nonce) VALUES (?1, ?2, ?3)")?
+                .execute(params![hash.as_bytes(), int(s.balance), int(s.nonce)])?,
+            None => self.conn.prepare_cached("DELETE FROM states WHERE hash = ?1")?.execute([hash.as_bytes()])?,
+        };
+        Ok(())
+    }
+
+    pub(crate) fn all_states(&self) -> Result<Vec<(Hash160, UserState)>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT hash, balance, nonce FROM states")?;
+        let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+        let mut out = Vec::new();
+        for row in rows {
+            let (hash, balance, nonce) = row?;
+            let hash = Hash160::from_slice(&hash)
+                .ok_or_else(|| ChainError::corrupt("states", None, "a 20-byte hash has another length"))?;
+            out.push((hash, UserState { balance: uint(balance), nonce: uint(nonce) }));
+        }
+        Ok(out)
+    }
+
+    pub(crate) fn index_record(
+        &self,
+        place: RecordPlace,
+        txid: &Hash256,
+        patient: &Hash160,
+        doctor: &Hash160,
+    ) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare_cached(
+            "INSERT INTO records (height, idx, txid, patient, doctor) VALUES (?1, ?2, ?3, ?4, ?5)",
+        )?;
+        let index = i64::try_from(place.index).unwrap_or(i64::MAX);
+        stmt.execute(params![int(place.height), index, txid.as_bytes(), patient.as_bytes(), doctor.as_bytes()])?;
+        Ok(())
+    }
+
+    /// Places of a patient's records, or a doctor's, in chain order.
+    pub(crate) fn record_places(&self, role: Role, hash: &Hash160) -> Result<Vec<RecordPlace>, ChainError> {
+        let sql = match role {
+            Role::Patient => "SELECT height, idx FROM records WHERE patient = ?1 ORDER BY height, idx",
+            Role::Doctor => "SELECT height, idx FROM records WHERE doctor = ?1 ORDER BY height, idx",
+        };
+        let mut stmt = self.conn.prepare_cached(sql)?;
+        let rows = stmt.query_map([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+        rows.map(|row| {
+            let (height, index) = row?;
+            let index = usize::try_from(index)
+                .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
+            Ok(RecordPlace { height: uint(height), index })
+        })
+        .collect()
+    }
+
+    /// The earliest place of a record with this txid.
+    pub(crate) fn record_place_by_txid(&self, txid: &Hash256) -> Result<Option<RecordPlace>, ChainError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT height, idx FROM records WHERE txid = ?1 ORDER BY height, idx LIMIT 1")?;
+        let row = stmt.query_row([txid.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
+        row.map(|(height, index)| {
+            let index = usize::try_from(index)
+                .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
+            Ok(RecordPlace { height: uint(height), index })
+        })
+        .transpose()
+    }
+
+    /// The number of indexed records, for `check`.
+    pub(crate) fn record_count(&self) -> Result<u64, ChainError> {
+        let n: i64 = self.conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
+        Ok(uint(n))
+    }
+}
+
+/// Which hash of a record an index query looks up.
+#[derive(Copy, Clone, Debug)]
+pub(crate) enum Role {
+    Patient,
+    Doctor,
+}

@@ -1,0 +1,353 @@
+//! Adding blocks to the tree, choosing the heaviest branch, connecting and
+//! disconnecting blocks, undo.
+//!
+//! Every write runs inside one SQLite transaction opened by the public
+//! method. Connecting a branch runs inside a savepoint: when one of its
+//! blocks fails, the savepoint is rolled back (the active chain, states and
+//! indexes are exactly as before) and only the invalid marks are kept.
+
+use std::collections::hash_map::Entry;
+
+use crate::block::{Block, BlockError, UserStates};
+use crate::error::ErrorKind;
+use crate::hash::Hash256;
+use crate::parallel::Parallelism;
+use crate::pow::Difficulty;
+
+use super::difficulty::{expected_difficulty, Sample};
+use super::pipeline::{self, RecordCheck};
+use super::store::{BlockRow, Failure, RecordPlace};
+use super::work::Work;
+use super::{undo, AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, Reporter, MAX_FUTURE_SECONDS};
+
+const ZERO_ID: Hash256 = Hash256::from_bytes([0; 32]);
+
+/// The error a block of a failed branch is refused with, now and later.
+fn failure_error(failure: &Failure) -> ChainError {
+    ChainError::Block {
+        height: failure.height,
+        block_id: failure.block_id,
+        error: BlockError::Record { index: failure.index, error: failure.error },
+    }
+}
+
+/// Errors that mean the storage, not the block, failed: the transaction is
+/// abandoned rather than committed.
+fn is_storage_error(e: &ChainError) -> bool {
+    matches!(e.kind(), ErrorKind::Io | ErrorKind::Corrupt)
+}
+
+impl Chain {
+    /// Adds a block (SPEC section 5). `now`: the caller's current Unix time,
+    /// to refuse blocks more than [`MAX_FUTURE_SECONDS`] ahead of it; `None`
+    /// skips that check (replaying history).
+    ///
+    /// Checks, in order: `unknown_parent`, `wrong_height`,
+    /// `timestamp_too_early`, `timestamp_too_late`, then section 3 with the
+    /// difficulty expected at the block's place in its own branch (records
+    /// only when the block joins the active chain). A block at height 0 with
+    /// an all-zero `previous` is a genesis; a second genesis starts a
+    /// competing branch. The block is durable when this returns `Ok`.
+    ///
+    /// A block whose records fail, or which completes a heavier branch in
+    /// which some block's records fail, is refused with that block's error
+    /// (`ChainError::Block` names it); the failed block and all blocks after
+    /// it are remembered as invalid and refused with the same error when
+    /// offered again. The active chain is then exactly as before.
+    pub fn add_block(&mut self, block: &Block, now: Option<u64>) -> Result<AddOutcome, ChainError> {
+        self.writable()?;
+        self.store.begin()?;
+        let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::AllCores));
+        self.finish(result)
+    }
+
+    /// Commits after a verdict (marks of invalid blocks included); rolls
+    /// back after a storage failure.
+    fn finish<T>(&self, result: Result<T, ChainError>) -> Result<T, ChainError> {
+        match &result {
+            Err(e) if is_storage_error(e) => self.store.rollback(),
+            _ => {
+                if let Err(e) = self.store.commit() {
+                    self.store.rollback();
+                    return Err(e);
+                }
+            }
+        }
+        result
+    }
+
+    /// Adds `blocks` in order, as a loop of [`Chain::add_block`] would, in
+    /// one transaction: record signatures are checked on all cores ahead of
+    /// the in-order stage (see `pipeline`).
+    ///
+    /// Stops at the first block that fails (or at cancellation) and reports
+    /// it with its index; the blocks before it are kept and durable, and so
+    /// are the invalid marks that block's failure left.
+    pub fn add_blocks(
+        &mut self,
+        blocks: &[Block],
+        now: Option<u64>,
+        options: &BatchOptions<'_>,
+    ) -> Result<Vec<AddOutcome>, AddBlocksError> {
+        let fail = |index, added, error| AddBlocksError { index, added, error };
+        if let Err(e) = self.writable().and_then(|()| self.store.begin()) {
+            return Err(fail(0, Vec::new(), e));
+        }
+        let mut outcomes = Vec::with_capacity(blocks.len());
+        let mut reporter = Reporter::new(options.progress, blocks.len() as u64);
+        let failed = std::thread::scope(|scope| {
+            let prechecked = pipeline::spawn_prechecker(scope, blocks.iter().map(Ok), options.parallelism);
+            for (index, received) in prechecked.iter().enumerate() {
+                if options.cancelled() {
+                    return Some((index, ChainError::Cancelled));
+                }
+                let (block, passed) = match received {
+                    Ok(item) => item,
+                    Err(e) => return Some((index, e)),
+                };
+                let result = self.store.savepoint("block").and_then(|()| {
+                    let result = self.add_in_transaction(block, now, RecordCheck::NonceOnlyFor(passed));
+                    match &result {
+                        Err(e) if is_storage_error(e) => self.store.rollback_to("block")?,
+                        _ => self.store.release("block")?,
+                    }
+                    result
+                });
+                match result {
+                    Ok(outcome) => outcomes.push(outcome),
+                    Err(e) => return Some((index, e)),
+                }
+                reporter.tick(outcomes.len() as u64);
+            }
+            None
+        });
+        if let Err(e) = self.finish(Ok(())) {
+            // Nothing of the batch was kept.
+            return Err(fail(failed.map_or(0, |(index, _)| index), Vec::new(), e));
+        }
+        match failed {
+            Some((index, error)) => Err(fail(index, outcomes, error)),
+            None => Ok(outcomes),
+        }
+    }
+
+    /// Takes the tip block off the active chain and out of the store (with
+    /// any side-branch blocks built on it), restoring the states before it,
+    /// and returns it. `not_found` on an empty chain.
+    ///
+    /// The block is forgotten, so adding it again verifies and connects it
+    /// anew. No other branch is switched to, even a heavier one: undo
+    /// steps back along the active chain only.
+    pub fn undo_last_block(&mut self) -> Result<Block, ChainError> {
+        self.writable()?;
+        self.store.begin()?;
+        let result = (|| {
+            let (height, id) = self.store.tip()?.ok_or(ChainError::NotFound("the chain has no block to undo"))?;
+            let block = self.load_block(&id, height)?;
+            self.disconnect(height)?;
+            self.store.delete_subtree(&id)?;
+            Ok(block)
+        })();
+        match result {
+            Ok(block) => self.store.commit().map(|()| block).inspect_err(|_| self.store.rollback()),
+            Err(e) => {
+                self.store.rollback();
+                Err(e)
+            }
+        }
+    }
+
+    /// A stored block's row, which must exist.
+    pub(super) fn row(&self, id: &Hash256, height: u64) -> Result<BlockRow, ChainError> {
+        self.store
+            .block_row(id)?
+            .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))
+    }
+
+    /// The difficulty a block on `parent` (`None`: a genesis) must carry.
+    pub(super) fn difficulty_after(&self, parent: Option<&BlockRow>) -> Result<Difficulty, ChainError> {
+        let Some(parent) = parent else {
+            return Ok(expected_difficulty(&self.params, 0, &[]));
+        };
+        let height = parent.height.saturating_add(1);
+        if height <= self.params.window {
+            return Ok(self.params.initial_difficulty);
+        }
+        // height > W, so the branch has W+1 blocks before this one.
+        let needed = self.params.window.saturating_add(1);
+        let mut samples = Vec::with_capacity(usize::try_from(needed).unwrap_or(usize::MAX).min(4096));
+        let mut current = *parent;
+        loop {
+            samples.push(Sample { difficulty: current.difficulty, timestamp: current.timestamp });
+            if samples.len() as u64 >= needed {
+                break;
+            }
+            current = self.row(&current.parent, current.height.saturating_sub(1))?;
+        }
+        samples.reverse();
+        Ok(expected_difficulty(&self.params, height, &samples))
+    }
+
+    fn add_in_transaction(
+        &self,
+        block: &Block,
+        now: Option<u64>,
+        check: RecordCheck,
+    ) -> Result<AddOutcome, ChainError> {
+        let id = block.block_id;
+        if let Some(known) = self.store.block_row(&id)? {
+            // Only when the offered block really is the stored one; a block
+            // claiming a known id without hashing to it goes on to fail below.
+            if block.calculate_block_id() == id {
+                return match known.failure {
+                    Some(failure) => Err(failure_error(&failure)),
+                    None => Ok(AddOutcome::AlreadyKnown),
+                };
+            }
+        }
+
+        let parent = if block.previous == ZERO_ID {
+            None
+        } else {
+            let parent =
+                self.store.block_row(&block.previous)?.ok_or(ChainError::UnknownParent { previous: block.previous })?;
+            if let Some(failure) = &parent.failure {
+                return Err(failure_error(failure));
+            }
+            Some(parent)
+        };
+        let expected = match &parent {
+            Some(p) => p.height.checked_add(1),
+            None => Some(0),
+        };
+        if expected != Some(block.height) {
+            return Err(ChainError::WrongHeight { expected: expected.unwrap_or(u64::MAX), found: block.height });
+        }
+        if let Some(p) = &parent {
+            if block.timestamp < p.timestamp {
+                return Err(ChainError::TimestampTooEarly { parent: p.timestamp, timestamp: block.timestamp });
+            }
+        }
+        if let Some(now) = now {
+            let limit = now.saturating_add(MAX_FUTURE_SECONDS);
+            if block.timestamp > limit {
+                return Err(ChainError::TimestampTooLate { limit, timestamp: block.timestamp });
+            }
+        }
+        let difficulty = self.difficulty_after(parent.as_ref())?;
+        let block_error = |error| ChainError::Block { height: block.height, block_id: id, error };
+        block.fields().verify_header(difficulty).map_err(block_error)?;
+
+        let row = BlockRow {
+            id,
+            parent: block.previous,
+            height: block.height,
+            timestamp: block.timestamp,
+            difficulty,
+            work: parent.map_or(Work::ZERO, |p| p.work).plus(difficulty.get()),
+            failure: None,
+        };
+        self.store.insert_block(&row, &block.to_bytes())?;
+
+        let tip = match self.store.tip()? {
+            Some((height, tip_id)) => Some(self.row(&tip_id, height)?),
+            None => None,
+        };
+        let extends_tip = match (&tip, &parent) {
+            (None, None) => true,
+            (Some(tip), Some(parent)) => tip.id == parent.id,
+            _ => false,
+        };
+        if !extends_tip && row.work <= tip.map_or(Work::ZERO, |t| t.work) {
+            // Ties keep the branch seen first.
+            return Ok(AddOutcome::SideBranch);
+        }
+
+        self.store.savepoint("branch")?;
+        match self.switch_to(&row, block, check, tip.map(|t| t.height)) {
+            Ok(()) => {
+                self.store.release("branch")?;
+                Ok(if extends_tip { AddOutcome::Extended } else { AddOutcome::Reorganized })
+            }
+            Err(e) => {
+                self.store.rollback_to("branch")?;
+                if let ChainError::Block { height, block_id, error: BlockError::Record { index, error } } = e {
+                    let failure = Failure { block_id, height, index, error };
+                    self.store.mark_invalid(&failure)?;
+                    return Err(failure_error(&failure));
+                }
+                Err(e)
+            }
+        }
+    }
+
+    /// Makes the branch ending at `new` (the block `block`, just stored) the
+    /// active chain: disconnects active blocks above the fork, connects the
+    /// branch's blocks in order. Leaves writes half done on error; the
+    /// caller rolls back.
+    fn switch_to(&self, new: &BlockRow, block: &Block, check: RecordCheck, tip: Option<u64>) -> Result<(), ChainError> {
+        let mut branch = vec![*new];
+        let mut fork: Option<u64> = None;
+        let mut current = *new;
+        while current.parent != ZERO_ID {
+            let parent = self.row(&current.parent, current.height.saturating_sub(1))?;
+            if self.store.active_id(parent.height)? == Some(parent.id) {
+                fork = Some(parent.height);
+                break;
+            }
+            branch.push(parent);
+            current = parent;
+        }
+        if let Some(tip) = tip {
+            let keep_below = fork.map_or(0, |f| f.saturating_add(1));
+            for height in (keep_below..=tip).rev() {
+                self.disconnect(height)?;
+            }
+        }
+        for row in branch.iter().rev() {
+            if row.id == new.id {
+                self.connect(block, row, check)?;
+            } else {
+                let stored = self.load_block(&row.id, row.height)?;
+                self.connect(&stored, row, RecordCheck::All(Parallelism::AllCores))?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Applies `block` (stored as `row`) on top of the active chain.
+    fn connect(&self, block: &Block, row: &BlockRow, check: RecordCheck) -> Result<(), ChainError> {
+        let mut before = UserStates::new();
+        let touched = block.records.iter().map(|r| r.dr_hash).chain([block.miner]);
+        for hash in touched {
+            if let Entry::Vacant(slot) = before.entry(hash) {
+                if let Some(state) = self.store.state(&hash)? {
+                    slot.insert(state);
+                }
+            }
+        }
+        let changes = pipeline::verify_block(block, row.difficulty, &before, self.params.block_reward, check)
+            .map_err(|error| ChainError::Block { height: row.height, block_id: row.id, error })?;
+        let undo = undo::encode(changes.keys().map(|hash| (hash, before.get(hash).copied())));
+        for (hash, state) in &changes {
+            self.store.put_state(hash, Some(*state))?;
+        }
+        self.store.push_active(row.height, &row.id, &undo)?;
+        for (index, record) in block.records.iter().enumerate() {
+            let place = RecordPlace { height: row.height, index };
+            self.store.index_record(place, &record.txid, &record.patient_hash, &record.dr_hash)?;
+        }
+        Ok(())
+    }
+
+    /// Takes the active block at `height` (the tip) off, restoring states.
+    fn disconnect(&self, height: u64) -> Result<(), ChainError> {
+        let bytes = self.store.pop_active(height)?;
+        let previous = undo::decode(&bytes)
+            .ok_or_else(|| ChainError::corrupt("active", Some(height), "undo data does not decode"))?;
+        for (hash, state) in previous {
+            self.store.put_state(&hash, state)?;
+        }
+        Ok(())
+    }
+}

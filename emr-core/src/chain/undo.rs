@@ -1,0 +1,63 @@
+//! Undo data: the states a connected block changed, as they were before it,
+//! so that disconnecting it needs no replay.
+//!
+//! Encoding: entries of 37 bytes, sorted by hash: `hash (20) ‖ present (1:
+//! 0 or 1) ‖ LE64(balance) ‖ LE64(nonce)`. "Not present" restores a user the
+//! chain had never touched, so the `states` table is exactly as before.
+
+use crate::block::UserState;
+use crate::hash::Hash160;
+
+const ENTRY_LEN: usize = 20 + 1 + 8 + 8;
+
+/// Encodes `(hash, state before)` pairs.
+pub(crate) fn encode<'a>(previous: impl IntoIterator<Item = (&'a Hash160, Option<UserState>)>) -> Vec<u8> {
+    let mut entries: Vec<_> = previous.into_iter().collect();
+    entries.sort_by_key(|(hash, _)| **hash);
+    let mut out = Vec::with_capacity(entries.len() * ENTRY_LEN);
+    for (hash, state) in entries {
+        out.extend_from_slice(hash.as_bytes());
+        out.push(u8::from(state.is_some()));
+        let state = state.unwrap_or_default();
+        out.extend_from_slice(&state.balance.to_le_bytes());
+        out.extend_from_slice(&state.nonce.to_le_bytes());
+    }
+    out
+}
+
+/// The inverse of [`encode`]; `None` when the bytes are not such entries.
+pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<(Hash160, Option<UserState>)>> {
+    if !bytes.len().is_multiple_of(ENTRY_LEN) {
+        return None;
+    }
+    bytes
+        .chunks_exact(ENTRY_LEN)
+        .map(|entry| {
+            let hash = Hash160::from_slice(&entry[..20])?;
+            let word = |at: usize| entry[at..at + 8].try_into().ok().map(u64::from_le_bytes);
+            let state = UserState { balance: word(21)?, nonce: word(29)? };
+            match entry[20] {
+                0 if state == UserState::default() => Some((hash, None)),
+                1 => Some((hash, Some(state))),
+                _ => None,
+            }
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn round_trip_and_rejects() {
+        let (a, b) = (Hash160::from_bytes([2; 20]), Hash160::from_bytes([1; 20]));
+        let bytes = encode([(&a, Some(UserState { balance: 5, nonce: u64::MAX })), (&b, None)]);
+        assert_eq!(decode(&bytes), Some(vec![(b, None), (a, Some(UserState { balance: 5, nonce: u64::MAX }))]));
+        assert_eq!(decode(&bytes[1..]), None);
+        let mut bad = bytes.clone();
+        bad[20] = 2;
+        assert_eq!(decode(&bad), None);
+        assert_eq!(decode(&[]), Some(vec![]));
+    }
+}
