@@ -1,0 +1,479 @@
+//! The chain of SPEC section 5: linkage, fork choice, invalid branches,
+//! undo, storage (reopen, one writer, readers beside it), batches, check.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use emr_core::chain::{BatchOptions, Chain, ChainError, ChainParams, Work};
+use emr_core::mining::CancelHandle;
+use emr_core::{AddOutcome, Block, BlockError, Curve, Difficulty, ErrorKind, Hash160, Hash256, Record, RecordError, SigningKey, UserState};
+
+const T0: u64 = 1_700_000_000;
+const ZERO: Hash256 = Hash256::from_bytes([0; 32]);
+
+/// Difficulty 1 accepts every id, and blocks 12 s apart keep it at 1.
+fn params() -> ChainParams {
+    ChainParams { initial_difficulty: Difficulty::MIN, window: 3, ..ChainParams::default() }
+}
+
+/// A block on `parent` (a genesis for `None`) 12 s later, with id set.
+fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Block {
+    let (previous, height, timestamp) = match parent {
+        Some(p) => (p.block_id, p.height + 1, p.timestamp + 12),
+        None => (ZERO, 0, T0),
+    };
+    let mut block = Block {
+        previous,
+        height,
+        miner: Hash160::from_bytes([miner; 20]),
+        records,
+        timestamp,
+        difficulty: Difficulty::MIN,
+        block_id: ZERO,
+        nonce: 0,
+    };
+    block.block_id = block.calculate_block_id();
+    block
+}
+
+fn rehash(mut block: Block) -> Block {
+    block.block_id = block.calculate_block_id();
+    block
+}
+
+/// `n` blocks after `parent`, each by `miner`, without records.
+fn run(parent: Option<&Block>, n: usize, miner: u8) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for _ in 0..n {
+        let next = block_on(out.last().or(parent), miner, vec![]);
+        out.push(next);
+    }
+    out
+}
+
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new() -> TempDb {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let name = format!("emr-chain-test-{}-{}.db", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        TempDb(std::env::temp_dir().join(name))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
+        }
+    }
+}
+
+fn kind<T: std::fmt::Debug>(r: Result<T, ChainError>) -> ErrorKind {
+    r.unwrap_err().kind()
+}
+
+#[test]
+fn linkage_errors_in_order() {
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let g = block_on(None, 1, vec![]);
+
+    let mut orphan = block_on(Some(&g), 1, vec![]);
+    orphan.previous = Hash256::from_bytes([7; 32]);
+    assert_eq!(kind(chain.add_block(&rehash(orphan), None)), ErrorKind::UnknownParent);
+
+    let mut high_genesis = g.clone();
+    high_genesis.height = 1;
+    assert_eq!(kind(chain.add_block(&rehash(high_genesis), None)), ErrorKind::WrongHeight);
+
+    assert_eq!(chain.add_block(&g, None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.add_block(&g, None), Ok(AddOutcome::AlreadyKnown));
+
+    let mut skip = block_on(Some(&g), 1, vec![]);
+    skip.height = 2;
+    assert_eq!(kind(chain.add_block(&rehash(skip), None)), ErrorKind::WrongHeight);
+
+    let mut early = block_on(Some(&g), 1, vec![]);
+    early.timestamp = T0 - 1;
+    assert_eq!(kind(chain.add_block(&rehash(early), None)), ErrorKind::TimestampTooEarly);
+
+    let late = block_on(Some(&g), 1, vec![]);
+    assert_eq!(kind(chain.add_block(&late, Some(late.timestamp - 7201))), ErrorKind::TimestampTooLate);
+
+    let mut hard = block_on(Some(&g), 1, vec![]);
+    hard.difficulty = Difficulty::new(2).unwrap();
+    assert_eq!(kind(chain.add_block(&rehash(hard), None)), ErrorKind::DifficultyMismatch);
+
+    let mut forged = block_on(Some(&g), 1, vec![]);
+    forged.nonce = 1;
+    assert_eq!(kind(chain.add_block(&forged, None)), ErrorKind::InvalidBlockId);
+
+    // Exactly 7200 s ahead is allowed.
+    assert_eq!(chain.add_block(&late, Some(late.timestamp - 7200)), Ok(AddOutcome::Extended));
+    assert_eq!(chain.len(), Ok(2));
+}
+
+#[test]
+fn records_states_and_queries() {
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let (p1, p2) = ([1u8; 20], [2u8; 20]);
+    let r1 = Record::sign(&doctor, &p1, "Amoxicillin 500mg", 1).unwrap();
+    let r2 = Record::sign(&doctor, &p2, "Ibuprofen 200mg", 2).unwrap();
+    let r3 = Record::sign(&doctor, &p1, "Follow-up", 3).unwrap();
+    let g = block_on(None, 9, vec![r1.clone()]);
+    let b1 = block_on(Some(&g), 9, vec![r2.clone(), r3.clone()]);
+    assert_eq!(chain.add_block(&g, None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.add_block(&b1, None), Ok(AddOutcome::Extended));
+
+    let dr = doctor.public_key_hash();
+    assert_eq!(chain.user_state(&dr), Ok(UserState { balance: 0, nonce: 3 }));
+    assert_eq!(chain.user_state(&Hash160::from_bytes([9; 20])), Ok(UserState { balance: 20_000, nonce: 0 }));
+    assert_eq!(chain.user_state(&Hash160::from_bytes([5; 20])), Ok(UserState::default()));
+
+    let history = chain.patient_history(&Hash160::from_bytes(p1)).unwrap();
+    let seen: Vec<_> = history.iter().map(|e| (e.height, e.block_id, e.record.nonce)).collect();
+    assert_eq!(seen, vec![(0, g.block_id, 1), (1, b1.block_id, 3)]);
+    assert_eq!(chain.doctor_records(&dr).unwrap().iter().map(|e| e.record.clone()).collect::<Vec<_>>(), vec![
+        r1.clone(),
+        r2.clone(),
+        r3
+    ]);
+    let found = chain.find_record(&r2.txid).unwrap().unwrap();
+    assert_eq!((found.height, found.block_id, found.record), (1, b1.block_id, r2));
+    assert_eq!(chain.find_record(&Hash256::from_bytes([3; 32])), Ok(None));
+
+    assert_eq!(chain.tip().unwrap().map(|t| (t.height, t.block_id)), Some((1, b1.block_id)));
+    assert_eq!(chain.block_at(0), Ok(Some(g.clone())));
+    assert_eq!(chain.block_at(2), Ok(None));
+    let all: Vec<Block> = chain.blocks(0, 10).collect::<Result<_, _>>().unwrap();
+    assert_eq!(all, vec![g, b1]);
+    assert_eq!(chain.total_difficulty(), Ok(Work::from(2)));
+    assert_eq!(chain.next_difficulty(), Ok(Difficulty::MIN));
+
+    // A doctor's record out of sequence: refused, nothing changes, and
+    // refused again with the same error.
+    let tip = chain.block_at(1).unwrap().unwrap();
+    let bad = block_on(Some(&tip), 9, vec![Record::sign(&doctor, &p1, "x", 5).unwrap()]);
+    let err = chain.add_block(&bad, None).unwrap_err();
+    assert_eq!(
+        err,
+        ChainError::Block {
+            height: 2,
+            block_id: bad.block_id,
+            error: BlockError::Record { index: 0, error: RecordError::InvalidNonce }
+        }
+    );
+    assert_eq!(chain.add_block(&bad, None), Err(err.clone()));
+    let child = block_on(Some(&bad), 9, vec![]);
+    assert_eq!(chain.add_block(&child, None), Err(err));
+    assert_eq!(chain.len(), Ok(2));
+    assert_eq!(chain.user_state(&dr), Ok(UserState { balance: 0, nonce: 3 }));
+}
+
+#[test]
+fn retarget_is_enforced() {
+    // W = 3: blocks 6 s apart double the work rate, so block 4 must carry 2.
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let mut blocks = vec![block_on(None, 1, vec![])];
+    for _ in 0..3 {
+        let mut b = block_on(blocks.last(), 1, vec![]);
+        b.timestamp -= 6;
+        blocks.push(rehash(b));
+    }
+    for b in &blocks {
+        assert_eq!(chain.add_block(b, None), Ok(AddOutcome::Extended));
+    }
+    // S = 3, B = 12, T = 18 s: floor(36 / 18) = 2.
+    assert_eq!(chain.next_difficulty(), Ok(Difficulty::new(2).unwrap()));
+    let one = block_on(blocks.last(), 1, vec![]);
+    assert_eq!(kind(chain.add_block(&one, None)), ErrorKind::DifficultyMismatch);
+    let mut two = one.clone();
+    two.difficulty = Difficulty::new(2).unwrap();
+    let two = loop {
+        let candidate = rehash(two.clone());
+        if two.difficulty.is_met_by(&candidate.block_id) {
+            break candidate;
+        }
+        two.nonce += 1;
+    };
+    assert_eq!(chain.add_block(&two, None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.total_difficulty(), Ok(Work::from(6)));
+}
+
+#[test]
+fn fork_choice_ties_keep_the_first_seen() {
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let g = block_on(None, 1, vec![]);
+    let a1 = block_on(Some(&g), 1, vec![]);
+    let b1 = block_on(Some(&g), 2, vec![]);
+    let b2 = block_on(Some(&b1), 2, vec![]);
+    let a2 = block_on(Some(&a1), 1, vec![]);
+    let a3 = block_on(Some(&a2), 1, vec![]);
+    let (m1, m2) = (Hash160::from_bytes([1; 20]), Hash160::from_bytes([2; 20]));
+
+    assert_eq!(chain.add_block(&g, None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.add_block(&a1, None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.add_block(&b1, None), Ok(AddOutcome::SideBranch));
+    assert_eq!(chain.tip().unwrap().unwrap().block_id, a1.block_id);
+    assert_eq!(chain.add_block(&b2, None), Ok(AddOutcome::Reorganized));
+    assert_eq!(chain.tip().unwrap().unwrap().block_id, b2.block_id);
+    assert_eq!(chain.user_state(&m1).unwrap().balance, 10_000);
+    assert_eq!(chain.user_state(&m2).unwrap().balance, 20_000);
+    assert_eq!(chain.add_block(&a2, None), Ok(AddOutcome::SideBranch));
+    assert_eq!(chain.tip().unwrap().unwrap().block_id, b2.block_id);
+    assert_eq!(chain.add_block(&a3, None), Ok(AddOutcome::Reorganized));
+    assert_eq!(chain.user_state(&m1).unwrap().balance, 40_000);
+    assert_eq!(chain.user_state(&m2), Ok(UserState::default()), "a user the active chain never touched");
+    assert_eq!(chain.block_at(1), Ok(Some(a1)));
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+
+    // A second genesis is a competing branch from nothing.
+    let h = run(None, 5, 3);
+    assert_eq!(chain.add_block(&h[0], None), Ok(AddOutcome::SideBranch));
+    for b in &h[1..4] {
+        assert_eq!(chain.add_block(b, None), Ok(AddOutcome::SideBranch));
+    }
+    assert_eq!(chain.add_block(&h[4], None), Ok(AddOutcome::Reorganized));
+    assert_eq!(chain.block_at(0), Ok(Some(h[0].clone())));
+    assert_eq!(chain.user_state(&m1), Ok(UserState::default()));
+    assert_eq!(chain.user_state(&Hash160::from_bytes([3; 20])).unwrap().balance, 50_000);
+}
+
+#[test]
+fn heavier_branch_with_a_bad_block_changes_nothing() {
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let doctor = SigningKey::generate(Curve::P256).unwrap();
+    let dr = doctor.public_key_hash();
+    let patient = [4u8; 20];
+    let good = Record::sign(&doctor, &patient, "rx 1", 1).unwrap();
+    let g = block_on(None, 1, vec![]);
+    let a1 = block_on(Some(&g), 1, vec![good]);
+    let a2 = block_on(Some(&a1), 1, vec![]);
+    for b in [&g, &a1, &a2] {
+        assert_eq!(chain.add_block(b, None), Ok(AddOutcome::Extended));
+    }
+
+    // Branch b: b1 fine, b2 carries a record with a skipped nonce, b3 b4 fine.
+    let b1 = block_on(Some(&g), 2, vec![]);
+    let b2 = block_on(Some(&b1), 2, vec![Record::sign(&doctor, &patient, "skip", 2).unwrap()]);
+    let b3 = block_on(Some(&b2), 2, vec![]);
+    let b4 = block_on(Some(&b3), 2, vec![]);
+    assert_eq!(chain.add_block(&b1, None), Ok(AddOutcome::SideBranch));
+    assert_eq!(chain.add_block(&b2, None), Ok(AddOutcome::SideBranch));
+
+    let before = (
+        chain.tip().unwrap(),
+        chain.user_state(&dr).unwrap(),
+        chain.user_state(&Hash160::from_bytes([1; 20])).unwrap(),
+        chain.patient_history(&Hash160::from_bytes(patient)).unwrap(),
+        chain.total_difficulty().unwrap(),
+    );
+    let expected = ChainError::Block {
+        height: 2,
+        block_id: b2.block_id,
+        error: BlockError::Record { index: 0, error: RecordError::InvalidNonce },
+    };
+    assert_eq!(chain.add_block(&b3, None), Err(expected.clone()));
+    let after = (
+        chain.tip().unwrap(),
+        chain.user_state(&dr).unwrap(),
+        chain.user_state(&Hash160::from_bytes([1; 20])).unwrap(),
+        chain.patient_history(&Hash160::from_bytes(patient)).unwrap(),
+        chain.total_difficulty().unwrap(),
+    );
+    assert_eq!(before, after);
+    assert_eq!(chain.user_state(&Hash160::from_bytes([2; 20])), Ok(UserState::default()));
+
+    // The failed block and everything after it stay refused; b1 is fine.
+    assert_eq!(chain.add_block(&b2, None), Err(expected.clone()));
+    assert_eq!(chain.add_block(&b3, None), Err(expected.clone()));
+    assert_eq!(chain.add_block(&b4, None), Err(expected));
+    assert_eq!(chain.add_block(&b1, None), Ok(AddOutcome::AlreadyKnown));
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().blocks_ok, 3);
+}
+
+#[test]
+fn undo_down_to_empty_and_back() {
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let r1 = Record::sign(&doctor, &[1; 20], "a", 1).unwrap();
+    let g = block_on(None, 1, vec![r1.clone()]);
+    let rest = run(Some(&g), 4, 1);
+    chain.add_block(&g, None).unwrap();
+    for b in &rest {
+        chain.add_block(b, None).unwrap();
+    }
+    // A side block on the tip's parent survives undoing the tip.
+    let side = block_on(Some(&rest[2]), 7, vec![]);
+    assert_eq!(chain.add_block(&side, None), Ok(AddOutcome::SideBranch));
+    for expected in rest.iter().rev() {
+        assert_eq!(chain.undo_last_block().as_ref(), Ok(expected));
+    }
+    assert_eq!(chain.user_state(&Hash160::from_bytes([1; 20])).unwrap().balance, 10_000);
+    assert_eq!(chain.undo_last_block(), Ok(g.clone()));
+    assert_eq!(chain.len(), Ok(0));
+    assert_eq!(chain.tip(), Ok(None));
+    assert_eq!(chain.total_difficulty(), Ok(Work::ZERO));
+    assert_eq!(chain.user_state(&doctor.public_key_hash()), Ok(UserState::default()));
+    assert_eq!(chain.user_state(&Hash160::from_bytes([1; 20])), Ok(UserState::default()));
+    assert_eq!(chain.find_record(&r1.txid), Ok(None));
+    assert_eq!(kind(chain.undo_last_block()), ErrorKind::NotFound);
+    // Undone blocks are forgotten: adding them again connects them.
+    assert_eq!(chain.add_block(&g, None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.add_block(&rest[0], None), Ok(AddOutcome::Extended));
+    assert_eq!(chain.user_state(&doctor.public_key_hash()).unwrap().nonce, 1);
+}
+
+#[test]
+fn reopen_gives_the_same_chain() {
+    let db = TempDb::new();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let r = Record::sign(&doctor, &[6; 20], "kept", 1).unwrap();
+    let g = block_on(None, 1, vec![r.clone()]);
+    let rest = run(Some(&g), 20, 2);
+    let snapshot = |c: &Chain| {
+        (
+            c.tip().unwrap(),
+            c.len().unwrap(),
+            c.user_state(&doctor.public_key_hash()).unwrap(),
+            c.user_state(&Hash160::from_bytes([2; 20])).unwrap(),
+            c.find_record(&r.txid).unwrap(),
+            c.total_difficulty().unwrap(),
+            c.next_difficulty().unwrap(),
+        )
+    };
+    let before = {
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        chain.add_block(&g, None).unwrap();
+        chain.add_blocks(&rest, None, &BatchOptions::default()).unwrap();
+        snapshot(&chain)
+    };
+    let chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(chain.params(), &params());
+    assert_eq!(snapshot(&chain), before);
+    assert_eq!(before.1, 21);
+    drop(chain);
+    let other = ChainParams { window: 4, ..params() };
+    assert_eq!(kind(Chain::open(&db.0, Some(other))), ErrorKind::InvalidArgument);
+    assert_eq!(kind(Chain::open(&db.0, Some(ChainParams { window: 0, ..params() }))), ErrorKind::InvalidArgument);
+    let chain = Chain::open(&db.0, Some(params())).unwrap();
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().blocks_ok, 21);
+}
+
+#[test]
+fn one_writer_and_readers_beside_it() {
+    let db = TempDb::new();
+    let mut writer = Chain::open(&db.0, Some(params())).unwrap();
+    let second = Chain::open(&db.0, None).unwrap_err();
+    assert_eq!(second.kind(), ErrorKind::Locked);
+    assert!(second.to_string().contains("open for writing by another process"));
+
+    let mut reader = Chain::open_readonly(&db.0).unwrap();
+    assert_eq!(reader.len(), Ok(0));
+    let blocks = run(None, 3, 1);
+    writer.add_block(&blocks[0], None).unwrap();
+    assert_eq!(reader.len(), Ok(1));
+    writer.add_blocks(&blocks[1..], None, &BatchOptions::default()).unwrap();
+    assert_eq!(reader.tip().unwrap().unwrap().block_id, blocks[2].block_id);
+    assert_eq!(reader.block_at(2), Ok(Some(blocks[2].clone())));
+    assert_eq!(kind(reader.add_block(&blocks[0], None)), ErrorKind::InvalidArgument);
+    assert_eq!(kind(reader.undo_last_block()), ErrorKind::InvalidArgument);
+
+    drop(writer);
+    let writer = Chain::open(&db.0, None).unwrap();
+    assert_eq!(writer.len(), Ok(3));
+}
+
+#[test]
+fn second_writer_in_another_process_is_refused() {
+    // The child re-runs this test binary on the helper test below.
+    if let Ok(path) = std::env::var("EMR_CHAIN_LOCK_PROBE") {
+        let result = Chain::open(&path, None).map(drop).map_err(|e| e.kind());
+        println!("probe: {result:?}");
+        return;
+    }
+    let db = TempDb::new();
+    let _writer = Chain::open(&db.0, Some(params())).unwrap();
+    let exe = std::env::current_exe().unwrap();
+    let out = std::process::Command::new(exe)
+        .args(["--exact", "second_writer_in_another_process_is_refused", "--nocapture"])
+        .env("EMR_CHAIN_LOCK_PROBE", &db.0)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(stdout.contains("probe: Err(Locked)"), "{stdout}");
+}
+
+#[test]
+fn add_blocks_batch_keeps_blocks_before_a_failure() {
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let mut blocks: Vec<Block> = Vec::new();
+    let mut nonce = 0;
+    for i in 0..30u8 {
+        let records = (0..(i % 4))
+            .map(|_| {
+                nonce += 1;
+                Record::sign(&doctor, &[i; 20], "batch", nonce).unwrap()
+            })
+            .collect();
+        blocks.push(block_on(blocks.last(), 1, records));
+    }
+    let progress = std::sync::Mutex::new(Vec::new());
+    let record = |p: emr_core::chain::BatchProgress| progress.lock().unwrap().push(p.done);
+    let options = BatchOptions { progress: Some(&record), ..BatchOptions::default() };
+    let outcomes = chain.add_blocks(&blocks[..20], None, &options).unwrap();
+    assert_eq!(outcomes, vec![AddOutcome::Extended; 20]);
+    assert_eq!(progress.lock().unwrap().last(), Some(&20));
+    assert_eq!(chain.user_state(&doctor.public_key_hash()).unwrap().nonce, (0..20).map(|i| i % 4).sum::<u64>());
+
+    // Block 25 gets a bad signature: 20..25 kept, the error is block 25's.
+    let mut tail = blocks[20..].to_vec();
+    let mut broken = tail[5].clone();
+    broken.records[0].signature[10] ^= 1;
+    broken.records[0].txid = broken.records[0].calculate_txid();
+    tail[5] = rehash(broken);
+    let err = chain.add_blocks(&tail, None, &BatchOptions::default()).unwrap_err();
+    assert_eq!(err.index, 5);
+    assert_eq!(err.added, vec![AddOutcome::Extended; 5]);
+    assert!(matches!(
+        err.error,
+        ChainError::Block { height: 25, error: BlockError::Record { index: 0, error: RecordError::InvalidSignature }, .. }
+    ));
+    assert_eq!(chain.len(), Ok(25));
+
+    // Already-known blocks in a batch; a cancelled batch adds nothing.
+    assert_eq!(chain.add_blocks(&blocks[23..25], None, &BatchOptions::default()), Ok(vec![AddOutcome::AlreadyKnown; 2]));
+    let cancel = CancelHandle::new();
+    cancel.cancel();
+    let options = BatchOptions { cancel: Some(&cancel), ..BatchOptions::default() };
+    let err = chain.add_blocks(&blocks[25..], None, &options).unwrap_err();
+    assert_eq!((err.index, err.kind()), (0, ErrorKind::Cancelled));
+    assert_eq!(chain.len(), Ok(25));
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().blocks_ok, 25);
+}
+
+#[test]
+fn damage_is_reported_with_its_height() {
+    let db = TempDb::new();
+    let blocks = run(None, 6, 1);
+    {
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+    }
+    {
+        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        let mut bytes: Vec<u8> =
+            conn.query_row("SELECT bytes FROM blocks WHERE height = 3", [], |r| r.get(0)).unwrap();
+        bytes[70] ^= 0x40; // the difficulty: still decodes, no longer hashes to the id
+        conn.execute("UPDATE blocks SET bytes = ?1 WHERE height = 3", [bytes]).unwrap();
+    }
+    let chain = Chain::open(&db.0, None).unwrap();
+    let report = chain.check(&BatchOptions::default()).unwrap();
+    assert_eq!(report.blocks_ok, 3);
+    let bad = report.first_bad.unwrap();
+    assert_eq!((bad.height, bad.error.kind()), (3, ErrorKind::Corrupt));
+    assert_eq!(kind(chain.block_at(3)), ErrorKind::Corrupt);
+    assert_eq!(chain.block_at(2), Ok(Some(blocks[2].clone())));
+}
