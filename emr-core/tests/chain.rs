@@ -477,3 +477,41 @@ fn damage_is_reported_with_its_height() {
     assert_eq!(kind(chain.block_at(3)), ErrorKind::Corrupt);
     assert_eq!(chain.block_at(2), Ok(Some(blocks[2].clone())));
 }
+
+#[test]
+fn damage_to_derived_tables_is_reported_by_check() {
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let mut blocks: Vec<Block> = Vec::new();
+    for n in 1..=5u64 {
+        let record = Record::sign(&doctor, &[n as u8; 20], "dose", n).unwrap();
+        blocks.push(block_on(blocks.last(), 1, vec![record]));
+    }
+    let cases: [(&str, ErrorKind, Option<u64>); 5] = [
+        ("UPDATE states SET nonce = nonce + 1 WHERE nonce > 0", ErrorKind::Corrupt, None),
+        ("UPDATE active SET undo = x'' WHERE height = 2", ErrorKind::Corrupt, Some(2)),
+        ("UPDATE records SET patient = zeroblob(20) WHERE height = 4", ErrorKind::Corrupt, None),
+        ("UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 1", ErrorKind::Corrupt, Some(1)),
+        ("DELETE FROM records WHERE height = 0", ErrorKind::Corrupt, None),
+    ];
+    for (sql, expected, at) in cases {
+        let db = TempDb::new();
+        Chain::open(&db.0, Some(params())).unwrap().add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+        rusqlite::Connection::open(&db.0).unwrap().execute(sql, []).unwrap();
+        let chain = Chain::open(&db.0, None).unwrap();
+        match (chain.check(&BatchOptions::default()), at) {
+            (Ok(report), Some(height)) => {
+                let bad = report.first_bad.expect(sql);
+                assert_eq!((bad.height, bad.error.kind()), (height, expected), "{sql}");
+            }
+            (Err(e), None) => assert_eq!(e.kind(), expected, "{sql}"),
+            (other, _) => panic!("{sql}: {other:?}"),
+        }
+    }
+}
+
+#[test]
+fn chain_is_send() {
+    fn send<T: Send>() {}
+    send::<Chain>();
+    send::<ChainError>();
+}

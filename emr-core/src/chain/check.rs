@@ -15,7 +15,8 @@ use crate::hash::Hash256;
 use crate::mining::CancelHandle;
 
 use super::difficulty::{expected_difficulty, Sample};
-use super::pipeline::{self, Prechecked, RecordCheck};
+use super::pipeline::{self, Decoded, Prechecked, RecordCheck};
+use super::undo;
 use super::work::Work;
 use super::{BatchOptions, Chain, ChainError, ChainParams, Reporter};
 
@@ -43,8 +44,17 @@ struct Replayed {
     blocks: u64,
     states: UserStates,
     work: Work,
-    records: u64,
+    /// SHA-256 of the record index the blocks call for (see `index_entry`).
+    records: ring::digest::Context,
     first_bad: Option<BadBlock>,
+}
+
+/// One record index row as `check` hashes it, from the blocks and from the
+/// `records` table alike.
+fn index_entry(digest: &mut ring::digest::Context, height: i64, index: i64, txid: &[u8], patient: &[u8], doctor: &[u8]) {
+    for part in [&height.to_le_bytes()[..], &index.to_le_bytes(), txid, patient, doctor] {
+        digest.update(part);
+    }
 }
 
 impl Chain {
@@ -52,9 +62,13 @@ impl Chain {
     /// included, from an empty state, as if each were added anew (without a
     /// clock), and reports the first bad one. When all are good, the stored
     /// states, total difficulty and record index must equal the replay's;
-    /// a mismatch is a `corrupt` error. `cancelled` when the handle is.
+    /// a mismatch is a `corrupt` error, as is damage SQLite's own `quick_check`
+    /// finds. `cancelled` when the handle is.
     pub fn check(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
-        self.read(|c| c.check_snapshot(options))
+        self.read(|c| {
+            c.store.quick_check()?;
+            c.check_snapshot(options)
+        })
     }
 
     fn check_snapshot(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
@@ -84,7 +98,7 @@ impl Chain {
                     }
                 };
                 for stored in page {
-                    next = stored.0.saturating_add(1);
+                    next = stored.height.saturating_add(1);
                     if stored_tx.send(stored).is_err() {
                         break 'pages;
                     }
@@ -114,16 +128,13 @@ impl Chain {
         if replayed.blocks != tip.map_or(0, |(height, _)| height.saturating_add(1)) {
             return Err(ChainError::corrupt("active", None, "the active heights have a gap"));
         }
-        if let Some((height, id)) = tip {
-            if self.row(&id, height)?.work != replayed.work {
-                return Err(ChainError::corrupt("blocks", Some(height), "the tip's total difficulty is wrong"));
-            }
-        }
         let stored: HashMap<_, _> = self.store.all_states()?.into_iter().collect();
         if stored != replayed.states {
             return Err(ChainError::corrupt("states", None, "the user states differ from a replay of the blocks"));
         }
-        if self.store.record_count()? != replayed.records {
+        let mut index = ring::digest::Context::new(&ring::digest::SHA256);
+        self.store.each_record(|height, i, txid, patient, doctor| index_entry(&mut index, height, i, txid, patient, doctor))?;
+        if index.finish().as_ref() != replayed.records.clone().finish().as_ref() {
             return Err(ChainError::corrupt("records", None, "the record index differs from the blocks"));
         }
         Ok(())
@@ -134,14 +145,19 @@ impl Chain {
 /// `add_block` would check them on the chain before it.
 fn replay(
     params: &ChainParams,
-    blocks: Receiver<Prechecked<Block>>,
+    blocks: Receiver<Prechecked<Decoded>>,
     mut reporter: Reporter<'_>,
     cancel: Option<&CancelHandle>,
 ) -> Result<Replayed, ChainError> {
     let window_len = usize::try_from(params.window.saturating_add(1)).unwrap_or(usize::MAX);
     let mut window: VecDeque<Sample> = VecDeque::new();
-    let mut out =
-        Replayed { blocks: 0, states: UserStates::new(), work: Work::ZERO, records: 0, first_bad: None };
+    let mut out = Replayed {
+        blocks: 0,
+        states: UserStates::new(),
+        work: Work::ZERO,
+        records: ring::digest::Context::new(&ring::digest::SHA256),
+        first_bad: None,
+    };
     let mut parent: Option<(Hash256, u64)> = None;
     for item in blocks {
         if cancel.is_some_and(CancelHandle::is_cancelled) {
@@ -152,13 +168,14 @@ fn replay(
         let difficulty = expected_difficulty(params, height, &samples);
         // Every error here is the block's: damage the decoder found, or a
         // rule it breaks.
-        let verdict = item.and_then(|(block, passed)| {
-            check_linkage(&block, height, parent)?;
+        let verdict = item.and_then(|(stored, passed)| {
+            let block = &stored.block;
+            check_linkage(block, height, parent)?;
             let check = RecordCheck::NonceOnlyFor(passed);
-            match pipeline::verify_block(&block, difficulty, &out.states, params.block_reward, check) {
-                Ok(changes) => Ok((block, changes)),
-                Err(error) => Err(ChainError::Block { height, block_id: block.block_id, error }),
-            }
+            let changes = pipeline::verify_block(block, difficulty, &out.states, params.block_reward, check)
+                .map_err(|error| ChainError::Block { height, block_id: block.block_id, error })?;
+            check_stored_beside(&stored, out.work, &out.states, &changes)?;
+            Ok((stored.block, changes))
         });
         let (block, changes) = match verdict {
             Ok(good) => good,
@@ -169,7 +186,10 @@ fn replay(
         };
         out.states.extend(changes);
         out.work = out.work.plus(block.difficulty.get());
-        out.records += block.records.len() as u64;
+        for (i, r) in block.records.iter().enumerate() {
+            let i = i64::try_from(i).unwrap_or(i64::MAX);
+            index_entry(&mut out.records, height as i64, i, r.txid.as_bytes(), r.patient_hash.as_bytes(), r.dr_hash.as_bytes());
+        }
         window.push_back(Sample { difficulty: block.difficulty, timestamp: block.timestamp });
         if window.len() > window_len {
             window.pop_front();
@@ -179,6 +199,26 @@ fn replay(
         reporter.tick(out.blocks);
     }
     Ok(out)
+}
+
+/// The block's row and undo data against the block and the replay: what
+/// `add_block` would have written for it.
+fn check_stored_beside(stored: &Decoded, work_before: Work, states: &UserStates, changes: &UserStates) -> Result<(), ChainError> {
+    let (block, row) = (&stored.block, &stored.row);
+    let height = Some(block.height);
+    let row_agrees = row.parent == block.previous
+        && row.height == block.height
+        && row.timestamp == block.timestamp
+        && row.difficulty == block.difficulty
+        && row.work == work_before.plus(block.difficulty.get())
+        && row.failure.is_none();
+    if !row_agrees {
+        return Err(ChainError::corrupt("blocks", height, "the block's row disagrees with the block"));
+    }
+    if stored.undo != undo::encode(changes.keys().map(|hash| (hash, states.get(hash).copied()))) {
+        return Err(ChainError::corrupt("active", height, "the undo data disagrees with the states before the block"));
+    }
+    Ok(())
 }
 
 /// `add_block`'s linkage checks for the block at `height` of a chain whose

@@ -239,7 +239,7 @@ impl Chain {
             .store
             .block_bytes(id)?
             .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))?;
-        pipeline::decode_stored("blocks", (height, *id, bytes))
+        pipeline::decode_block(height, id, &bytes)
     }
 
     /// Blocks in the active chain.
@@ -350,7 +350,7 @@ impl Iterator for Blocks<'_> {
         if self.buffer.is_empty() && !self.done {
             let limit = PAGE.min(self.stop.saturating_sub(self.next));
             let page = self.chain.read(|c| {
-                c.store.active_blocks(self.next, limit)?.into_iter().map(|s| pipeline::decode_stored("blocks", s)).collect()
+                c.store.active_blocks(self.next, limit)?.iter().map(|s| pipeline::decode_block(s.height, &s.id, &s.bytes)).collect()
             });
             match page {
                 Ok(page) => {

@@ -24,6 +24,7 @@ use crate::pow::Difficulty;
 use crate::record::{verify_records, BatchError, Record, RecordError};
 
 use super::error::ChainError;
+use super::store::{BlockRow, StoredBlock};
 
 /// Blocks in flight between two stages: enough to keep every stage busy,
 /// few enough that a batch's memory does not grow with its length.
@@ -82,20 +83,31 @@ pub(crate) fn verify_block(
     }
 }
 
-/// A stored block on its way to decoding: height, id, canonical bytes.
-pub(crate) type StoredBlock = (u64, Hash256, Vec<u8>);
-
 /// Decodes a stored block and checks it is the block its row names.
-pub(crate) fn decode_stored(table: &'static str, (height, id, bytes): StoredBlock) -> Result<Block, ChainError> {
-    let block = Block::from_bytes(&bytes)
-        .map_err(|e| ChainError::corrupt(table, Some(height), format!("block {id} does not decode: {e}")))?;
-    if block.block_id != id || block.calculate_block_id() != id {
-        return Err(ChainError::corrupt(table, Some(height), format!("block {id} does not hash to its id")));
+pub(crate) fn decode_block(height: u64, id: &Hash256, bytes: &[u8]) -> Result<Block, ChainError> {
+    let block = Block::from_bytes(bytes)
+        .map_err(|e| ChainError::corrupt("blocks", Some(height), format!("block {id} does not decode: {e}")))?;
+    if block.block_id != *id || block.calculate_block_id() != *id {
+        return Err(ChainError::corrupt("blocks", Some(height), format!("block {id} does not hash to its id")));
     }
     if block.height != height {
-        return Err(ChainError::corrupt(table, Some(height), format!("block {id} has height {}", block.height)));
+        return Err(ChainError::corrupt("blocks", Some(height), format!("block {id} has height {}", block.height)));
     }
     Ok(block)
+}
+
+/// An active block decoded, with what the store keeps beside it.
+#[derive(Debug)]
+pub(crate) struct Decoded {
+    pub(crate) block: Block,
+    pub(crate) row: BlockRow,
+    pub(crate) undo: Vec<u8>,
+}
+
+impl Borrow<Block> for Decoded {
+    fn borrow(&self) -> &Block {
+        &self.block
+    }
 }
 
 /// A block from the signature stage, with how many of its leading records
@@ -106,11 +118,13 @@ pub(crate) type Prechecked<B> = Result<(B, usize), ChainError>;
 pub(crate) fn spawn_decoder<'scope>(
     scope: &'scope Scope<'scope, '_>,
     stored: Receiver<StoredBlock>,
-) -> Receiver<Result<Block, ChainError>> {
+) -> Receiver<Result<Decoded, ChainError>> {
     let (tx, rx) = bounded(DEPTH);
     scope.spawn(move || {
         for item in stored {
-            if tx.send(decode_stored("blocks", item)).is_err() {
+            let decoded = decode_block(item.height, &item.id, &item.bytes)
+                .map(|block| Decoded { block, row: item.row, undo: item.undo });
+            if tx.send(decoded).is_err() {
                 break;
             }
         }

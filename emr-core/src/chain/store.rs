@@ -100,6 +100,79 @@ pub(crate) struct RecordPlace {
     pub(crate) index: usize,
 }
 
+/// An active block as stored: its row, encoding and undo data.
+#[derive(Clone, Debug)]
+pub(crate) struct StoredBlock {
+    pub(crate) height: u64,
+    pub(crate) id: Hash256,
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) undo: Vec<u8>,
+    pub(crate) row: BlockRow,
+}
+
+/// The columns [`RawRow`] reads, in its order.
+const ROW_COLUMNS: &str = "blocks.id, blocks.parent, blocks.height, blocks.timestamp, blocks.difficulty, blocks.work,
+     blocks.failed_id, blocks.failed_height, blocks.failed_index, blocks.failed_kind";
+
+/// A `blocks` row as SQLite returns it, before its values are checked.
+struct RawRow {
+    id: Vec<u8>,
+    parent: Vec<u8>,
+    height: i64,
+    timestamp: i64,
+    difficulty: Vec<u8>,
+    work: Vec<u8>,
+    failed: (Option<Vec<u8>>, Option<i64>, Option<i64>, Option<String>),
+}
+
+impl RawRow {
+    fn read(r: &rusqlite::Row<'_>) -> rusqlite::Result<RawRow> {
+        RawRow::read_at(r, 0)
+    }
+
+    /// Reads [`ROW_COLUMNS`] starting at column `at`.
+    fn read_at(r: &rusqlite::Row<'_>, at: usize) -> rusqlite::Result<RawRow> {
+        Ok(RawRow {
+            id: r.get(at)?,
+            parent: r.get(at + 1)?,
+            height: r.get(at + 2)?,
+            timestamp: r.get(at + 3)?,
+            difficulty: r.get(at + 4)?,
+            work: r.get(at + 5)?,
+            failed: (r.get(at + 6)?, r.get(at + 7)?, r.get(at + 8)?, r.get(at + 9)?),
+        })
+    }
+
+    fn parse(self) -> Result<BlockRow, ChainError> {
+        let height = uint(self.height);
+        let damaged = |what: &str| ChainError::corrupt("blocks", Some(height), format!("{what} of a block row"));
+        let difficulty = <[u8; 16]>::try_from(self.difficulty.as_slice())
+            .ok()
+            .and_then(|b| Difficulty::new(u128::from_be_bytes(b)))
+            .ok_or_else(|| damaged("difficulty"))?;
+        let work = <[u8; 32]>::try_from(self.work.as_slice()).map(Work::from_be_bytes).map_err(|_| damaged("work"))?;
+        let failure = match self.failed {
+            (None, None, None, None) => None,
+            (Some(f_id), Some(f_height), Some(f_index), Some(f_kind)) => Some(Failure {
+                block_id: Hash256::from_slice(&f_id).ok_or_else(|| damaged("failed_id"))?,
+                height: uint(f_height),
+                index: usize::try_from(f_index).map_err(|_| damaged("failed_index"))?,
+                error: record_error_named(&f_kind).ok_or_else(|| damaged("failed_kind"))?,
+            }),
+            _ => return Err(damaged("failure columns")),
+        };
+        Ok(BlockRow {
+            id: Hash256::from_slice(&self.id).ok_or_else(|| damaged("id"))?,
+            parent: Hash256::from_slice(&self.parent).ok_or_else(|| damaged("parent"))?,
+            height,
+            timestamp: uint(self.timestamp),
+            difficulty,
+            work,
+            failure,
+        })
+    }
+}
+
 fn int(v: u64) -> i64 {
     v as i64
 }
@@ -249,54 +322,9 @@ impl Store {
     }
 
     pub(crate) fn block_row(&self, id: &Hash256) -> Result<Option<BlockRow>, ChainError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT parent, height, timestamp, difficulty, work, failed_id, failed_height, failed_index, failed_kind
-             FROM blocks WHERE id = ?1",
-        )?;
-        let row = stmt
-            .query_row([id.as_bytes()], |r| {
-                Ok((
-                    r.get::<_, Vec<u8>>(0)?,
-                    r.get::<_, i64>(1)?,
-                    r.get::<_, i64>(2)?,
-                    r.get::<_, Vec<u8>>(3)?,
-                    r.get::<_, Vec<u8>>(4)?,
-                    r.get::<_, Option<Vec<u8>>>(5)?,
-                    r.get::<_, Option<i64>>(6)?,
-                    r.get::<_, Option<i64>>(7)?,
-                    r.get::<_, Option<String>>(8)?,
-                ))
-            })
-            .optional()?;
-        let Some((parent, height, timestamp, difficulty, work, f_id, f_height, f_index, f_kind)) = row else {
-            return Ok(None);
-        };
-        let height = uint(height);
-        let damaged = |what: &str| ChainError::corrupt("blocks", Some(height), format!("{what} of block {id}"));
-        let difficulty = <[u8; 16]>::try_from(difficulty.as_slice())
-            .ok()
-            .and_then(|b| Difficulty::new(u128::from_be_bytes(b)))
-            .ok_or_else(|| damaged("difficulty"))?;
-        let work = <[u8; 32]>::try_from(work.as_slice()).map(Work::from_be_bytes).map_err(|_| damaged("work"))?;
-        let failure = match (f_id, f_height, f_index, f_kind) {
-            (None, None, None, None) => None,
-            (Some(f_id), Some(f_height), Some(f_index), Some(f_kind)) => Some(Failure {
-                block_id: Hash256::from_slice(&f_id).ok_or_else(|| damaged("failure id"))?,
-                height: uint(f_height),
-                index: usize::try_from(f_index).map_err(|_| damaged("failure index"))?,
-                error: record_error_named(&f_kind).ok_or_else(|| damaged("failure kind"))?,
-            }),
-            _ => return Err(damaged("failure columns")),
-        };
-        Ok(Some(BlockRow {
-            id: *id,
-            parent: Hash256::from_slice(&parent).ok_or_else(|| damaged("parent"))?,
-            height,
-            timestamp: uint(timestamp),
-            difficulty,
-            work,
-            failure,
-        }))
+        let mut stmt = self.conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM blocks WHERE id = ?1"))?;
+        let raw = stmt.query_row([id.as_bytes()], RawRow::read).optional()?;
+        raw.map(RawRow::parse).transpose()
     }
 
     pub(crate) fn insert_block(&self, row: &BlockRow, bytes: &[u8]) -> Result<(), ChainError> {
@@ -364,21 +392,25 @@ impl Store {
         id.map(|id| hash256("active", id)).transpose()
     }
 
-    /// Up to `limit` active blocks from `start` on: height, id, encoding.
-    pub(crate) fn active_blocks(&self, start: u64, limit: u64) -> Result<Vec<(u64, Hash256, Vec<u8>)>, ChainError> {
-        let mut stmt = self.conn.prepare_cached(
-            "SELECT active.height, active.id, blocks.bytes FROM active LEFT JOIN blocks ON blocks.id = active.id
-             WHERE active.height >= ?1 ORDER BY active.height LIMIT ?2",
-        )?;
+    /// Up to `limit` active blocks from `start` on, in height order.
+    pub(crate) fn active_blocks(&self, start: u64, limit: u64) -> Result<Vec<StoredBlock>, ChainError> {
+        let mut stmt = self.conn.prepare_cached(&format!(
+            "SELECT active.height, active.id, active.undo, blocks.bytes, {ROW_COLUMNS}
+             FROM active LEFT JOIN blocks ON blocks.id = active.id
+             WHERE active.height >= ?1 ORDER BY active.height LIMIT ?2"
+        ))?;
         let rows = stmt.query_map(params![int(start), int(limit)], |r| {
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Option<Vec<u8>>>(2)?))
+            let raw = if r.get_ref(4)?.as_bytes_or_null()?.is_some() { Some(RawRow::read_at(r, 4)?) } else { None };
+            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?, raw))
         })?;
         let mut out = Vec::new();
         for row in rows {
-            let (height, id, bytes) = row?;
+            let (height, id, undo, bytes, raw) = row?;
             let height = uint(height);
-            let bytes = bytes.ok_or_else(|| ChainError::corrupt("active", Some(height), "no stored block for the id"))?;
-            out.push((height, hash256("active", id)?, bytes));
+            let missing = || ChainError::corrupt("active", Some(height), "no stored block for the id");
+            let row = raw.ok_or_else(missing)?.parse()?;
+            let bytes = bytes.ok_or_else(missing)?;
+            out.push(StoredBlock { height, id: hash256("active", id)?, bytes, undo, row });
         }
         Ok(out)
     }
@@ -477,10 +509,26 @@ impl Store {
         .transpose()
     }
 
-    /// The number of indexed records, for `check`.
-    pub(crate) fn record_count(&self) -> Result<u64, ChainError> {
-        let n: i64 = self.conn.query_row("SELECT count(*) FROM records", [], |r| r.get(0))?;
-        Ok(uint(n))
+    /// Feeds every index row, in chain order, to `each` as
+    /// `(height, index, txid, patient, doctor)` bytes; for `check`.
+    pub(crate) fn each_record(&self, mut each: impl FnMut(i64, i64, &[u8], &[u8], &[u8])) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare("SELECT height, idx, txid, patient, doctor FROM records ORDER BY height, idx")?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
+            each(r.get(0)?, r.get(1)?, blob(2)?, blob(3)?, blob(4)?);
+        }
+        Ok(())
+    }
+
+    /// SQLite's own consistency check of every page and index.
+    pub(crate) fn quick_check(&self) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+        let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        if problems != ["ok"] {
+            return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
+        }
+        Ok(())
     }
 }
 
