@@ -515,3 +515,33 @@ fn chain_is_send() {
     send::<Chain>();
     send::<ChainError>();
 }
+
+/// `cargo test -p emr-core --test chain -- --ignored --nocapture`: builds a
+/// 100,000-block chain, then times reopening it and a few queries.
+#[test]
+#[ignore = "builds a 100,000-block database; run by hand"]
+fn reopen_of_100k_blocks_is_fast() {
+    let db = TempDb::new();
+    let params = ChainParams { window: 10, ..params() };
+    let blocks = run(None, 100_000, 1);
+    let started = std::time::Instant::now();
+    {
+        let mut chain = Chain::open(&db.0, Some(params)).unwrap();
+        for batch in blocks.chunks(10_000) {
+            chain.add_blocks(batch, None, &BatchOptions::default()).unwrap();
+        }
+    }
+    println!("added 100,000 blocks in {:?}", started.elapsed());
+    let started = std::time::Instant::now();
+    let chain = Chain::open(&db.0, None).unwrap();
+    let tip = chain.tip().unwrap().unwrap();
+    let state = chain.user_state(&Hash160::from_bytes([1; 20])).unwrap();
+    let next = chain.next_difficulty().unwrap();
+    let opened = started.elapsed();
+    println!("reopened and queried in {opened:?}");
+    assert_eq!((tip.height, state.balance, next), (99_999, 1_000_000_000, Difficulty::MIN));
+    assert!(opened < std::time::Duration::from_millis(500), "{opened:?}");
+    let started = std::time::Instant::now();
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().blocks_ok, 100_000);
+    println!("checked in {:?}", started.elapsed());
+}
