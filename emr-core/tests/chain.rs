@@ -545,3 +545,82 @@ fn reopen_of_100k_blocks_is_fast() {
     assert_eq!(chain.check(&BatchOptions::default()).unwrap().blocks_ok, 100_000);
     println!("checked in {:?}", started.elapsed());
 }
+
+/// The child side of `killed_writer_loses_no_acknowledged_block`: adds
+/// blocks (one at a time and in batches of 5) and prints each height once
+/// its add has returned, until killed.
+fn crash_writer(path: &str) {
+    use std::io::Write;
+    let mut chain = loop {
+        match Chain::open(path, None) {
+            Ok(chain) => break chain,
+            Err(e) if e.kind() == ErrorKind::Locked => std::thread::sleep(std::time::Duration::from_millis(5)),
+            Err(e) => panic!("{e}"),
+        }
+    };
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let mut nonce = 0;
+    let mut tip = chain.tip().unwrap().map(|t| chain.block_at(t.height).unwrap().unwrap());
+    let mut stdout = std::io::stdout();
+    for round in 0u64.. {
+        let mut batch = Vec::new();
+        for _ in 0..if round % 2 == 0 { 1 } else { 5 } {
+            nonce += 1;
+            let record = Record::sign(&doctor, &[7; 20], "crash", nonce).unwrap();
+            let next = block_on(batch.last().or(tip.as_ref()), 1, vec![record]);
+            batch.push(next);
+        }
+        if batch.len() == 1 {
+            chain.add_block(&batch[0], None).unwrap();
+        } else {
+            chain.add_blocks(&batch, None, &BatchOptions::default()).unwrap();
+        }
+        tip = batch.pop();
+        writeln!(stdout, "ack {}", tip.as_ref().unwrap().height).unwrap();
+        stdout.flush().unwrap();
+    }
+}
+
+#[test]
+fn killed_writer_loses_no_acknowledged_block() {
+    if let Ok(path) = std::env::var("EMR_CHAIN_CRASH_WRITER") {
+        crash_writer(&path);
+        return;
+    }
+    use std::io::BufRead;
+    let db = TempDb::new();
+    drop(Chain::open(&db.0, Some(params())).unwrap());
+    let exe = std::env::current_exe().unwrap();
+    let mut acknowledged: Option<u64> = None;
+    for round in 0..8u64 {
+        let mut child = std::process::Command::new(&exe)
+            .args(["--exact", "killed_writer_loses_no_acknowledged_block", "--nocapture", "--test-threads=1"])
+            .env("EMR_CHAIN_CRASH_WRITER", &db.0)
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        let stdout = child.stdout.take().unwrap();
+        let reader = std::thread::spawn(move || {
+            std::io::BufReader::new(stdout)
+                .lines()
+                .map_while(Result::ok)
+                .filter_map(|line| line.strip_prefix("ack ").and_then(|h| h.parse::<u64>().ok()))
+                .max()
+        });
+        // Kill at a different moment each round, some 100-400 ms in.
+        let jitter = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().subsec_nanos() % 300;
+        std::thread::sleep(std::time::Duration::from_millis(100 + u64::from(jitter) + 13 * round));
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+        if let Some(h) = reader.join().unwrap() {
+            acknowledged = acknowledged.max(Some(h));
+        }
+        let chain = Chain::open(&db.0, None).unwrap();
+        let len = chain.len().unwrap();
+        assert!(acknowledged.is_none_or(|h| len > h), "round {round}: acknowledged {acknowledged:?}, len {len}");
+        let report = chain.check(&BatchOptions::default()).unwrap();
+        assert_eq!((report.first_bad, report.blocks_ok), (None, len), "round {round}");
+    }
+    assert!(acknowledged.is_some(), "the writer never acknowledged a block");
+    println!("acknowledged up to height {acknowledged:?}");
+}
