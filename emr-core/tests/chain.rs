@@ -486,7 +486,10 @@ fn damage_to_derived_tables_is_reported_by_check() {
         let record = Record::sign(&doctor, &[n as u8; 20], "dose", n).unwrap();
         blocks.push(block_on(blocks.last(), 1, vec![record]));
     }
-    let cases: [(&str, ErrorKind, Option<u64>); 5] = [
+    let side = block_on(Some(&blocks[0]), 2, vec![]);
+    let cases: [(&str, ErrorKind, Option<u64>); 7] = [
+        ("UPDATE blocks SET work = zeroblob(32) WHERE id NOT IN (SELECT id FROM active)", ErrorKind::Corrupt, None),
+        ("UPDATE blocks SET bytes = substr(bytes, 2) WHERE id NOT IN (SELECT id FROM active)", ErrorKind::Corrupt, None),
         ("UPDATE states SET nonce = nonce + 1 WHERE nonce > 0", ErrorKind::Corrupt, None),
         ("UPDATE active SET undo = x'' WHERE height = 2", ErrorKind::Corrupt, Some(2)),
         ("UPDATE records SET patient = zeroblob(20) WHERE height = 4", ErrorKind::Corrupt, None),
@@ -495,7 +498,11 @@ fn damage_to_derived_tables_is_reported_by_check() {
     ];
     for (sql, expected, at) in cases {
         let db = TempDb::new();
-        Chain::open(&db.0, Some(params())).unwrap().add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+        assert_eq!(chain.add_block(&side, None), Ok(AddOutcome::SideBranch));
+        assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+        drop(chain);
         rusqlite::Connection::open(&db.0).unwrap().execute(sql, []).unwrap();
         let chain = Chain::open(&db.0, None).unwrap();
         match (chain.check(&BatchOptions::default()), at) {

@@ -63,7 +63,8 @@ impl Chain {
     /// clock), and reports the first bad one. When all are good, the stored
     /// states, total difficulty and record index must equal the replay's;
     /// a mismatch is a `corrupt` error, as is damage SQLite's own `quick_check`
-    /// finds. `cancelled` when the handle is.
+    /// finds or a side-branch block that does not hash to its id or
+    /// disagrees with its row. `cancelled` when the handle is.
     pub fn check(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
         self.read(|c| {
             c.store.quick_check()?;
@@ -132,12 +133,37 @@ impl Chain {
         if stored != replayed.states {
             return Err(ChainError::corrupt("states", None, "the user states differ from a replay of the blocks"));
         }
+        self.check_side_blocks()?;
         let mut index = ring::digest::Context::new(&ring::digest::SHA256);
         self.store.each_record(|height, i, txid, patient, doctor| index_entry(&mut index, height, i, txid, patient, doctor))?;
         if index.finish().as_ref() != replayed.records.clone().finish().as_ref() {
             return Err(ChainError::corrupt("records", None, "the record index differs from the blocks"));
         }
         Ok(())
+    }
+}
+
+impl Chain {
+    /// Blocks off the active chain: each must hash to its id, and its row
+    /// must agree with it and with its parent's row, since fork choice
+    /// reads those rows.
+    fn check_side_blocks(&self) -> Result<(), ChainError> {
+        self.store.each_side_block(|row, bytes| {
+            let block = pipeline::decode_block(row.height, &row.id, bytes)?;
+            let parent_work = if row.parent == Hash256::from_bytes([0; 32]) {
+                Work::ZERO
+            } else {
+                self.row(&row.parent, row.height.saturating_sub(1))?.work
+            };
+            let agrees = row.parent == block.previous
+                && row.timestamp == block.timestamp
+                && row.difficulty == block.difficulty
+                && row.work == parent_work.plus(block.difficulty.get());
+            if !agrees {
+                return Err(ChainError::corrupt("blocks", Some(row.height), "a side block's row disagrees with it"));
+            }
+            Ok(())
+        })
     }
 }
 

@@ -1,6 +1,7 @@
 //! The chain's parameters (SPEC section 5), fixed for a chain's life.
 
 use crate::block::DEFAULT_BLOCK_REWARD;
+use crate::hash::sha256;
 use crate::pow::Difficulty;
 
 use super::error::ChainError;
@@ -37,8 +38,11 @@ impl Default for ChainParams {
     }
 }
 
-/// Bytes of [`ChainParams::to_bytes`].
-pub(crate) const PARAMS_LEN: usize = 16 + 4 * 8;
+/// Bytes of the values in [`ChainParams::to_bytes`].
+const VALUES_LEN: usize = 16 + 4 * 8;
+
+/// Bytes of [`ChainParams::to_bytes`]: the values and their SHA-256.
+pub(crate) const PARAMS_LEN: usize = VALUES_LEN + 32;
 
 impl ChainParams {
     /// `invalid_argument` unless window, block time and clamp are at least 1.
@@ -55,20 +59,28 @@ impl ChainParams {
         Ok(())
     }
 
-    /// How the parameters sit in the database's `meta` table:
-    /// `LE128(initial) ‖ LE64(window) ‖ LE64(block_time) ‖ LE64(max_adjust) ‖ LE64(reward)`.
+    /// How the parameters sit in the database's `meta` table: `v ‖
+    /// SHA-256(v)` with `v = LE128(initial) ‖ LE64(window) ‖
+    /// LE64(block_time) ‖ LE64(max_adjust) ‖ LE64(reward)`. The digest is
+    /// there because `check` can re-derive everything else from the
+    /// blocks, but not the parameters they were checked under.
     pub(crate) fn to_bytes(self) -> [u8; PARAMS_LEN] {
         let mut out = [0u8; PARAMS_LEN];
         out[..16].copy_from_slice(&self.initial_difficulty.get().to_le_bytes());
         for (i, v) in [self.window, self.block_time, self.max_adjust, self.block_reward].into_iter().enumerate() {
             out[16 + 8 * i..24 + 8 * i].copy_from_slice(&v.to_le_bytes());
         }
+        let digest = sha256(&[&out[..VALUES_LEN]]);
+        out[VALUES_LEN..].copy_from_slice(digest.as_bytes());
         out
     }
 
     /// The inverse of [`Self::to_bytes`]; `None` for anything else.
     pub(crate) fn from_bytes(bytes: &[u8]) -> Option<ChainParams> {
         let bytes: &[u8; PARAMS_LEN] = bytes.try_into().ok()?;
+        if sha256(&[&bytes[..VALUES_LEN]]).as_bytes() != &bytes[VALUES_LEN..] {
+            return None;
+        }
         let initial_difficulty = Difficulty::new(u128::from_le_bytes(bytes[..16].try_into().ok()?))?;
         let word = |i: usize| bytes[16 + 8 * i..24 + 8 * i].try_into().ok().map(u64::from_le_bytes);
         let params = ChainParams {
@@ -108,5 +120,8 @@ mod tests {
         assert_eq!(ChainParams::from_bytes(&p.to_bytes()), Some(p));
         assert_eq!(ChainParams::from_bytes(&p.to_bytes()[1..]), None);
         assert_eq!(ChainParams::from_bytes(&ChainParams { window: 0, ..p }.to_bytes()), None);
+        let mut flipped = p.to_bytes();
+        flipped[16] ^= 1;
+        assert_eq!(ChainParams::from_bytes(&flipped), None);
     }
 }

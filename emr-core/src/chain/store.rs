@@ -521,6 +521,25 @@ impl Store {
         Ok(())
     }
 
+    /// Calls `each` with every stored block that is not in the active chain
+    /// (side branches and invalid blocks), row and encoding, lowest first.
+    pub(crate) fn each_side_block(
+        &self,
+        mut each: impl FnMut(BlockRow, &[u8]) -> Result<(), ChainError>,
+    ) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare(&format!(
+            "SELECT {ROW_COLUMNS}, blocks.bytes FROM blocks
+             WHERE NOT EXISTS (SELECT 1 FROM active WHERE active.id = blocks.id) ORDER BY blocks.height"
+        ))?;
+        let mut rows = stmt.query([])?;
+        while let Some(r) = rows.next()? {
+            let row = RawRow::read(r)?.parse()?;
+            let bytes = r.get_ref(10)?.as_blob().map_err(rusqlite::Error::from)?;
+            each(row, bytes)?;
+        }
+        Ok(())
+    }
+
     /// SQLite's own consistency check of every page and index.
     pub(crate) fn quick_check(&self) -> Result<(), ChainError> {
         let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
