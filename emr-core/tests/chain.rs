@@ -631,3 +631,76 @@ fn killed_writer_loses_no_acknowledged_block() {
     assert!(acknowledged.is_some(), "the writer never acknowledged a block");
     println!("acknowledged up to height {acknowledged:?}");
 }
+
+/// Flips one bit at a time across a closed chain database and asserts that
+/// no flip yields a wrong answer: each is refused at open, reported by
+/// `check` or a query, or changes nothing any query returns.
+#[test]
+fn bit_flips_are_reported_or_harmless() {
+    let doctor = SigningKey::generate(Curve::P256).unwrap();
+    let mut blocks: Vec<Block> = Vec::new();
+    for n in 1..=12u64 {
+        let record = Record::sign(&doctor, &[n as u8 % 3; 20], "flip", n).unwrap();
+        blocks.push(block_on(blocks.last(), 1, vec![record]));
+    }
+    let side = block_on(Some(&blocks[5]), 2, vec![]);
+    let original = TempDb::new();
+    {
+        let mut chain = Chain::open(&original.0, Some(params())).unwrap();
+        chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+        chain.add_block(&side, None).unwrap();
+    }
+    let bytes = std::fs::read(&original.0).unwrap();
+    let answers = |chain: &Chain| -> Result<String, ChainError> {
+        let mut out = format!("{:?} {:?} {:?}", chain.tip()?, chain.total_difficulty()?, chain.next_difficulty()?);
+        for b in chain.blocks(0, u64::MAX) {
+            out += &format!("{:?}", b?.to_bytes());
+        }
+        for hash in [doctor.public_key_hash(), Hash160::from_bytes([1; 20]), Hash160::from_bytes([2; 20])] {
+            out += &format!("{:?}", chain.user_state(&hash)?);
+        }
+        for p in 0..3u8 {
+            out += &format!("{:?}", chain.patient_history(&Hash160::from_bytes([p; 20]))?);
+        }
+        out += &format!("{:?}", chain.doctor_records(&doctor.public_key_hash())?);
+        for b in &blocks {
+            out += &format!("{:?}", chain.find_record(&b.records[0].txid)?);
+        }
+        Ok(out)
+    };
+    let expected = answers(&Chain::open(&original.0, None).unwrap()).unwrap();
+
+    let (mut refused, mut reported, mut harmless) = (0, 0, 0);
+    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
+    for _ in 0..300 {
+        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        let at = (seed >> 33) as usize % bytes.len();
+        let mut damaged = bytes.clone();
+        damaged[at] ^= 1 << ((seed >> 20) % 8);
+        let db = TempDb::new();
+        std::fs::write(&db.0, &damaged).unwrap();
+        let chain = match Chain::open(&db.0, None) {
+            Ok(chain) => chain,
+            Err(e) => {
+                assert!(matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Io), "offset {at}: {e}");
+                refused += 1;
+                continue;
+            }
+        };
+        match chain.check(&BatchOptions::default()) {
+            Ok(report) if report.first_bad.is_none() => match answers(&chain) {
+                Ok(got) => {
+                    assert_eq!(got, expected, "offset {at}: a clean check but other answers");
+                    harmless += 1;
+                }
+                Err(e) => panic!("offset {at}: a clean check, then {e}"),
+            },
+            Ok(_) => reported += 1,
+            Err(e) => {
+                assert!(matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Io), "offset {at}: {e}");
+                reported += 1;
+            }
+        }
+    }
+    println!("bit flips: {refused} refused at open, {reported} reported by check, {harmless} harmless");
+}

@@ -62,12 +62,12 @@ impl Chain {
     /// included, from an empty state, as if each were added anew (without a
     /// clock), and reports the first bad one. When all are good, the stored
     /// states, total difficulty and record index must equal the replay's;
-    /// a mismatch is a `corrupt` error, as is damage SQLite's own `quick_check`
+    /// a mismatch is a `corrupt` error, as is damage SQLite's own `integrity_check`
     /// finds or a side-branch block that does not hash to its id or
     /// disagrees with its row. `cancelled` when the handle is.
     pub fn check(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
         self.read(|c| {
-            c.store.quick_check()?;
+            c.store.integrity_check()?;
             c.check_snapshot(options)
         })
     }

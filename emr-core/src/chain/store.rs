@@ -540,9 +540,11 @@ impl Store {
         Ok(())
     }
 
-    /// SQLite's own consistency check of every page and index.
-    pub(crate) fn quick_check(&self) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare("PRAGMA quick_check")?;
+    /// SQLite's own consistency check of every page, and of every index
+    /// against its table (which `quick_check` would skip: a damaged index
+    /// entry would answer queries wrongly while every block is intact).
+    pub(crate) fn integrity_check(&self) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
         let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
         if problems != ["ok"] {
             return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
