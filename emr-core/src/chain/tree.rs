@@ -164,6 +164,17 @@ impl Chain {
             .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))
     }
 
+    /// The row of `child`'s parent, which must exist one height below it
+    /// (so that a walk down damaged rows cannot go round in circles).
+    fn parent_row(&self, child: &BlockRow) -> Result<BlockRow, ChainError> {
+        let below = child.height.checked_sub(1);
+        let parent = self.row(&child.parent, below.unwrap_or(0))?;
+        if Some(parent.height) != below {
+            return Err(ChainError::corrupt("blocks", Some(child.height), "a block's parent is not one height below it"));
+        }
+        Ok(parent)
+    }
+
     /// The difficulty a block on `parent` (`None`: a genesis) must carry.
     pub(super) fn difficulty_after(&self, parent: Option<&BlockRow>) -> Result<Difficulty, ChainError> {
         let Some(parent) = parent else {
@@ -182,7 +193,7 @@ impl Chain {
             if samples.len() as u64 >= needed {
                 break;
             }
-            current = self.row(&current.parent, current.height.saturating_sub(1))?;
+            current = self.parent_row(&current)?;
         }
         samples.reverse();
         Ok(expected_difficulty(&self.params, height, &samples))
@@ -290,7 +301,7 @@ impl Chain {
         let mut fork: Option<u64> = None;
         let mut current = *new;
         while current.parent != ZERO_ID {
-            let parent = self.row(&current.parent, current.height.saturating_sub(1))?;
+            let parent = self.parent_row(&current)?;
             if self.store.active_id(parent.height)? == Some(parent.id) {
                 fork = Some(parent.height);
                 break;
