@@ -56,6 +56,11 @@
 #include <stdint.h>
 
 /**
+ * The most threads emr_verify_records accepts (its threads argument).
+ */
+#define EMR_MAX_VERIFY_THREADS 1024
+
+/**
  * The reward a miner's balance grows by when the caller sets no other.
  */
 #define EMR_DEFAULT_BLOCK_REWARD 10000
@@ -831,14 +836,19 @@ emr_status emr_record_fields_verify(const struct emr_record_fields *fields,
  *
  * Returns: EMR_OK if every record verifies; otherwise the failing record's
  *          own status (EMR_INVALID_NONCE, EMR_INVALID_SIGNATURE, ...) with
- *          its index in *failed_index; EMR_NULL_ARGUMENT if records or
+ *          its index in *failed_index; EMR_INVALID_ARGUMENT if threads is
+ *          above EMR_MAX_VERIFY_THREADS; EMR_NULL_ARGUMENT if records or
  *          previous_nonces is NULL while count > 0, or an element of
  *          records is NULL.
  * In:      records:         count record pointers.
  *          previous_nonces: count nonces, one per record.
  *          count:           the number of records (0 is valid).
- *          threads:         threads to use; 0 = one per available core,
- *                           1 = only the calling thread.
+ *          threads:         at most this many threads; 0 = one per
+ *                           available core, 1 = only the calling thread.
+ *                           Never more threads than records or cores are
+ *                           used, and no call starts threads of its own:
+ *                           the library keeps one pool per process (rebuilt
+ *                           in a child after fork()).
  * Out:     failed_index:    the lowest failing index, written only when a
  *                           record fails; may be NULL if not wanted.
  * Thread-safety: safe to call from any thread; the records may be used

@@ -13,7 +13,7 @@ BLOCKS = BLOCK_VECTORS["blocks"]
 
 def test_vector_files_are_the_expected_ones():
     assert RECORD_VECTORS["spec"].startswith("SPEC.md")
-    assert len(VALID) >= 30 and len(INVALID) >= 28 and len(BLOCKS) >= 18
+    assert len(VALID) >= 28 and len(INVALID) >= 32 and len(BLOCKS) >= 18
     assert {v["curve"] for v in VALID} == {"secp256k1", "P-256"}
     assert {v["expected_error"] for v in INVALID} == {
         "hash_length",
@@ -59,12 +59,9 @@ def test_valid_record(vector):
     assert key.to_der() == pkcs8
     assert key.curve == vector["curve"]
     assert cryptoemr.SigningKey.from_pem(key.to_pem()).to_der() == pkcs8
-    pub = bytes.fromhex(rec["dr_public_key"])
-    if len(pub) in (88, 91):  # uncompressed SPKI, as this library emits
-        assert key.public_key_der == pub
-        assert key.public_key_hash.hex() == rec["dr_hash"]
-    else:  # the compressed-point vectors: same key, other encoding
-        assert len(key.public_key_der) == {"secp256k1": 88, "P-256": 91}[vector["curve"]]
+    # One key, one encoding: every valid record's key is the uncompressed SPKI.
+    assert key.public_key_der == bytes.fromhex(rec["dr_public_key"])
+    assert key.public_key_hash.hex() == rec["dr_hash"]
 
     # Any other previous nonce is refused; the encoding round-trips.
     with pytest.raises(cryptoemr.InvalidNonceError):

@@ -20,7 +20,7 @@ fn cores() -> usize {
 }
 
 fn threads(n: usize) -> Parallelism {
-    Parallelism::Threads(NonZeroUsize::new(n).expect("at least one thread"))
+    Parallelism::threads(n).expect("a thread count within the cap")
 }
 
 /// Items per second of `round`, the best of `WINDOWS` windows.
@@ -42,7 +42,10 @@ fn rate(items_per_round: usize, mut round: impl FnMut()) -> f64 {
 fn sample_records(curve: Curve, count: u64) -> (SigningKey, Vec<Record>) {
     let key = SigningKey::generate(curve).expect("key generation");
     let records = (1..=count)
-        .map(|nonce| Record::sign(&key, &[7; 20], &format!("Medication {nonce}: 10mg"), nonce).expect("signing"))
+        .map(|nonce| {
+            Record::sign(&key, &[7; 20], &format!("Medication {nonce}: 10mg"), nonce)
+                .expect("signing")
+        })
         .collect();
     (key, records)
 }
@@ -69,7 +72,8 @@ fn bench_sign(curve: Curve) {
                 let key = &key;
                 s.spawn(move || {
                     for i in 0..64 {
-                        Record::sign(key, &[7; 20], "Medication: 10mg", (t * 64 + i + 1) as u64).expect("signing");
+                        Record::sign(key, &[7; 20], "Medication: 10mg", (t * 64 + i + 1) as u64)
+                            .expect("signing");
                     }
                 });
             }
@@ -83,7 +87,9 @@ fn bench_verify(curve: Curve) {
     let views: Vec<RecordFields<'_>> = records.iter().map(Record::fields).collect();
     let nonces: Vec<u64> = (0..records.len() as u64).collect();
     for n in [1, cores()] {
-        let per_second = rate(views.len(), || verify_records(&views, &nonces, threads(n)).expect("valid batch"));
+        let per_second = rate(views.len(), || {
+            verify_records(&views, &nonces, threads(n)).expect("valid batch")
+        });
         emit("verify", Some(curve), n, per_second, "records/s");
     }
 }
@@ -102,11 +108,16 @@ fn bench_block(curve: Curve) {
         nonce: 0,
     };
     let id = fields.calculate_block_id();
-    let fields = BlockFields { block_id: id.as_bytes(), ..fields };
+    let fields = BlockFields {
+        block_id: id.as_bytes(),
+        ..fields
+    };
     let states = UserStates::new();
     for n in [1, cores()] {
         let per_second = rate(1, || {
-            fields.verify_and_get_changes_with(difficulty, &states, 10_000, threads(n)).expect("valid block");
+            fields
+                .verify_and_get_changes_with(difficulty, &states, 10_000, threads(n))
+                .expect("valid block");
         });
         emit("block25", Some(curve), n, per_second, "blocks/s");
     }
@@ -115,7 +126,13 @@ fn bench_block(curve: Curve) {
 fn bench_mine() {
     // A 25-record header at the highest difficulty: nothing is found, so
     // every run hashes for exactly its time limit.
-    let prefix = emr_core::block::header_prefix(&[0; 32], &[1; 20], [[9u8; 32].as_slice(); 25], 1_700_000_000, u128::MAX);
+    let prefix = emr_core::block::header_prefix(
+        &[0; 32],
+        &[1; 20],
+        [[9u8; 32].as_slice(); 25],
+        1_700_000_000,
+        u128::MAX,
+    );
     let difficulty = Difficulty::new(u128::MAX).expect("non-zero");
     for &engine in HashEngine::available().iter() {
         for n in [1, cores()] {
@@ -127,8 +144,12 @@ fn bench_mine() {
                         time_limit: Some(WINDOW),
                         ..SearchOptions::default()
                     };
-                    let (outcome, stats) = search(&prefix, difficulty, &options).expect("search runs");
-                    assert!(!matches!(outcome, SearchOutcome::Found { .. }), "nothing meets difficulty 2^128-1 here");
+                    let (outcome, stats) =
+                        search(&prefix, difficulty, &options).expect("search runs");
+                    assert!(
+                        !matches!(outcome, SearchOutcome::Found { .. }),
+                        "nothing meets difficulty 2^128-1 here"
+                    );
                     stats.hashes_per_second
                 })
                 .fold(0.0, f64::max);
@@ -141,12 +162,21 @@ fn bench_mine() {
 
 fn main() {
     // `cargo bench` passes `--bench`; the first other argument picks sections.
-    let sections = std::env::args().skip(1).find(|a| !a.starts_with("--")).unwrap_or_else(|| "sign,verify,block,mine".into());
+    let sections = std::env::args()
+        .skip(1)
+        .find(|a| !a.starts_with("--"))
+        .unwrap_or_else(|| "sign,verify,block,mine".into());
     for section in sections.split(',') {
         match section {
-            "sign" => [Curve::Secp256k1, Curve::P256].into_iter().for_each(bench_sign),
-            "verify" => [Curve::Secp256k1, Curve::P256].into_iter().for_each(bench_verify),
-            "block" => [Curve::Secp256k1, Curve::P256].into_iter().for_each(bench_block),
+            "sign" => [Curve::Secp256k1, Curve::P256]
+                .into_iter()
+                .for_each(bench_sign),
+            "verify" => [Curve::Secp256k1, Curve::P256]
+                .into_iter()
+                .for_each(bench_verify),
+            "block" => [Curve::Secp256k1, Curve::P256]
+                .into_iter()
+                .for_each(bench_block),
             "mine" => bench_mine(),
             other => eprintln!("unknown section {other}"),
         }

@@ -1,8 +1,8 @@
 //! Blocks of records, their id and proof of work, and the per-user state
 //! they change: `verify_and_get_changes` of SPEC section 3.
 
-use std::collections::HashMap;
 use core::fmt;
+use std::collections::HashMap;
 
 use crate::codec::{DecodeError, Reader};
 use crate::error::ErrorKind;
@@ -145,7 +145,12 @@ impl<'a> BlockFields<'a> {
         previous_user_states: &UserStates,
         block_reward: u64,
     ) -> Result<UserStates, BlockError> {
-        self.verify_and_get_changes_with(difficulty, previous_user_states, block_reward, Parallelism::AllCores)
+        self.verify_and_get_changes_with(
+            difficulty,
+            previous_user_states,
+            block_reward,
+            Parallelism::ALL_CORES,
+        )
     }
 
     /// [`Self::verify_and_get_changes`] with a chosen number of threads.
@@ -210,9 +215,12 @@ impl<'a> BlockFields<'a> {
         for record in &self.records {
             match Hash160::from_slice(record.dr_hash) {
                 Some(doctor) => {
-                    let state = changes
-                        .entry(doctor)
-                        .or_insert_with(|| previous_user_states.get(&doctor).copied().unwrap_or_default());
+                    let state = changes.entry(doctor).or_insert_with(|| {
+                        previous_user_states
+                            .get(&doctor)
+                            .copied()
+                            .unwrap_or_default()
+                    });
                     previous_nonces.push(state.nonce);
                     state.nonce = record.nonce;
                 }
@@ -224,8 +232,12 @@ impl<'a> BlockFields<'a> {
             return Err(BlockError::Record { index, error });
         }
 
-        let miner_state =
-            changes.entry(miner).or_insert_with(|| previous_user_states.get(&miner).copied().unwrap_or_default());
+        let miner_state = changes.entry(miner).or_insert_with(|| {
+            previous_user_states
+                .get(&miner)
+                .copied()
+                .unwrap_or_default()
+        });
         miner_state.balance = miner_state.balance.saturating_add(block_reward);
         Ok(changes)
     }
@@ -260,7 +272,8 @@ impl Block {
     /// Builds a block from loose fields, checking only what the typed fields
     /// cannot hold, with the kinds verification would report.
     pub fn from_fields(fields: &BlockFields<'_>) -> Result<Block, BlockError> {
-        let difficulty = Difficulty::new(fields.difficulty).ok_or(BlockError::DifficultyMismatch)?;
+        let difficulty =
+            Difficulty::new(fields.difficulty).ok_or(BlockError::DifficultyMismatch)?;
         let block_id = Hash256::from_slice(fields.block_id).ok_or(BlockError::InvalidBlockId)?;
         let miner = Hash160::from_slice(fields.miner).ok_or(BlockError::InvalidMiner)?;
         let previous = Hash256::from_slice(fields.previous).ok_or(BlockError::InvalidPrevious)?;
@@ -268,7 +281,9 @@ impl Block {
             .records
             .iter()
             .enumerate()
-            .map(|(index, r)| Record::from_fields(r).map_err(|error| BlockError::Record { index, error }))
+            .map(|(index, r)| {
+                Record::from_fields(r).map_err(|error| BlockError::Record { index, error })
+            })
             .collect::<Result<_, _>>()?;
         Ok(Block {
             previous,
@@ -308,7 +323,8 @@ impl Block {
         previous_user_states: &UserStates,
         block_reward: u64,
     ) -> Result<UserStates, BlockError> {
-        self.fields().verify_and_get_changes(difficulty, previous_user_states, block_reward)
+        self.fields()
+            .verify_and_get_changes(difficulty, previous_user_states, block_reward)
     }
 
     /// The canonical encoding (`docs/FORMAT.md`).
@@ -338,16 +354,28 @@ impl Block {
         let height = reader.u64()?;
         let miner = Hash160::from_bytes(reader.array()?);
         let timestamp = reader.u64()?;
-        let difficulty = Difficulty::new(reader.u128()?).ok_or(DecodeError::OutOfRange("difficulty"))?;
+        let difficulty =
+            Difficulty::new(reader.u128()?).ok_or(DecodeError::OutOfRange("difficulty"))?;
         let nonce = reader.u64()?;
         let block_id = Hash256::from_bytes(reader.array()?);
         let count = reader.u64()?;
         if count > (reader.remaining() / MIN_ENCODED_RECORD_LEN) as u64 {
             return Err(DecodeError::LengthTooLarge(count));
         }
-        let records = (0..count).map(|_| Record::decode_from(&mut reader)).collect::<Result<_, _>>()?;
+        let records = (0..count)
+            .map(|_| Record::decode_from(&mut reader))
+            .collect::<Result<_, _>>()?;
         reader.finish()?;
-        Ok(Block { previous, height, miner, records, timestamp, difficulty, block_id, nonce })
+        Ok(Block {
+            previous,
+            height,
+            miner,
+            records,
+            timestamp,
+            difficulty,
+            block_id,
+            nonce,
+        })
     }
 }
 
@@ -396,18 +424,47 @@ mod tests {
     fn consecutive_records_of_one_doctor_and_reward() {
         let key = SigningKey::generate(Curve::Secp256k1).unwrap();
         let doctor = key.public_key_hash();
-        let records: Vec<_> = (4..=6).map(|n| Record::sign(&key, &[3; 20], "x", n).unwrap()).collect();
+        let records: Vec<_> = (4..=6)
+            .map(|n| Record::sign(&key, &[3; 20], "x", n).unwrap())
+            .collect();
         let miner = Hash160::from_bytes([9; 20]);
         let block = mined(records, 50, miner);
         let mut states = UserStates::new();
-        states.insert(doctor, UserState { balance: 5, nonce: 3 });
-        states.insert(miner, UserState { balance: u64::MAX - 1, nonce: 0 });
+        states.insert(
+            doctor,
+            UserState {
+                balance: 5,
+                nonce: 3,
+            },
+        );
+        states.insert(
+            miner,
+            UserState {
+                balance: u64::MAX - 1,
+                nonce: 0,
+            },
+        );
         let before = states.clone();
-        let changes = block.verify_and_get_changes(block.difficulty, &states, DEFAULT_BLOCK_REWARD).unwrap();
+        let changes = block
+            .verify_and_get_changes(block.difficulty, &states, DEFAULT_BLOCK_REWARD)
+            .unwrap();
         assert_eq!(states, before, "input map untouched");
         assert_eq!(changes.len(), 2);
-        assert_eq!(changes[&doctor], UserState { balance: 5, nonce: 6 });
-        assert_eq!(changes[&miner], UserState { balance: u64::MAX, nonce: 0 }, "balance saturates");
+        assert_eq!(
+            changes[&doctor],
+            UserState {
+                balance: 5,
+                nonce: 6
+            }
+        );
+        assert_eq!(
+            changes[&miner],
+            UserState {
+                balance: u64::MAX,
+                nonce: 0
+            },
+            "balance saturates"
+        );
         assert_eq!(Block::from_bytes(&block.to_bytes()), Ok(block.clone()));
         assert_eq!(Block::from_fields(&block.fields()), Ok(block));
     }
@@ -415,21 +472,33 @@ mod tests {
     #[test]
     fn mutated_block_is_rejected() {
         let key = SigningKey::generate(Curve::P256).unwrap();
-        let records = vec![Record::sign(&key, &[3; 20], "x", 1).unwrap(), Record::sign(&key, &[3; 20], "y", 2).unwrap()];
+        let records = vec![
+            Record::sign(&key, &[3; 20], "x", 1).unwrap(),
+            Record::sign(&key, &[3; 20], "y", 2).unwrap(),
+        ];
         let block = mined(records, 20, Hash160::from_bytes([1; 20]));
         let states = UserStates::new();
         let mut changed = block.clone();
         changed.timestamp += 1;
-        assert_eq!(changed.verify_and_get_changes(block.difficulty, &states, 1), Err(BlockError::InvalidBlockId));
+        assert_eq!(
+            changed.verify_and_get_changes(block.difficulty, &states, 1),
+            Err(BlockError::InvalidBlockId)
+        );
         let wrong = Difficulty::new(21).unwrap();
-        assert_eq!(block.verify_and_get_changes(wrong, &states, 1), Err(BlockError::DifficultyMismatch));
+        assert_eq!(
+            block.verify_and_get_changes(wrong, &states, 1),
+            Err(BlockError::DifficultyMismatch)
+        );
         let mut changed = block.clone();
         changed.records[1].prescription.push('!');
         changed.records[1].txid = changed.records[1].calculate_txid();
         let changed = mined(changed.records, 20, changed.miner);
         assert_eq!(
             changed.verify_and_get_changes(changed.difficulty, &states, 1),
-            Err(BlockError::Record { index: 1, error: RecordError::InvalidSignature })
+            Err(BlockError::Record {
+                index: 1,
+                error: RecordError::InvalidSignature
+            })
         );
     }
 
@@ -439,6 +508,9 @@ mod tests {
         let mut bytes = block.to_bytes();
         let count_at = bytes.len() - 8;
         bytes[count_at..].copy_from_slice(&u64::MAX.to_le_bytes());
-        assert_eq!(Block::from_bytes(&bytes), Err(DecodeError::LengthTooLarge(u64::MAX)));
+        assert_eq!(
+            Block::from_bytes(&bytes),
+            Err(DecodeError::LengthTooLarge(u64::MAX))
+        );
     }
 }

@@ -36,10 +36,6 @@ impl<'a> Reader<'a> {
         Reader { rest: input }
     }
 
-    fn is_empty(&self) -> bool {
-        self.rest.is_empty()
-    }
-
     fn peek_tag(&self) -> Option<u8> {
         self.rest.first().copied()
     }
@@ -102,7 +98,7 @@ fn write_tlv(out: &mut Vec<u8>, tag: u8, contents: &[u8]) {
     out.extend_from_slice(contents);
 }
 
-fn curve_oid(curve: Curve) -> &'static [u8] {
+pub(crate) fn curve_oid(curve: Curve) -> &'static [u8] {
     match curve {
         Curve::Secp256k1 => OID_SECP256K1,
         Curve::P256 => OID_P256,
@@ -174,8 +170,10 @@ pub(crate) fn encode_spki(curve: Curve, point: &[u8]) -> Vec<u8> {
 pub(crate) struct EcPrivateKey {
     pub curve: Curve,
     pub scalar: Zeroizing<[u8; 32]>,
-    /// The public point stored beside the scalar, if the file has one.
+    /// The public point stored beside the scalar in SEC1's `[1]`, if any.
     pub public_point: Option<Vec<u8>>,
+    /// The public point in PKCS#8 v2's own `[1]`, if any.
+    pub outer_public_point: Option<Vec<u8>>,
 }
 
 /// Parses the SEC1 `ECPrivateKey` structure. `outer_curve` is the curve named
@@ -216,30 +214,40 @@ fn parse_ec_private_key(der: &[u8], outer_curve: Option<Curve>) -> Result<EcPriv
         (Some(c), _) | (None, Some(c)) => c,
         (None, None) => return Err(DerError),
     };
-    Ok(EcPrivateKey { curve, scalar, public_point })
+    Ok(EcPrivateKey {
+        curve,
+        scalar,
+        public_point,
+        outer_public_point: None,
+    })
 }
 
-/// Parses a PKCS#8 `PrivateKeyInfo` (v1, or v2 whose optional fields are ignored).
+/// Parses a PKCS#8 `PrivateKeyInfo` (v1) or `OneAsymmetricKey` (v2, RFC 5958).
+///
+/// After the key come, in this order and each at most once, `[0]` attributes
+/// (ignored) and, in v2 only, `[1]` the public key, which is returned so the
+/// caller can check it belongs to the scalar like the inner SEC1 copy.
 pub(crate) fn parse_pkcs8(der: &[u8]) -> Result<EcPrivateKey, DerError> {
+    const TAG_PKCS8_PUBLIC_KEY: u8 = 0x81; // [1] IMPLICIT BIT STRING
     let mut outer = Reader::new(der);
     let info = outer.read(TAG_SEQUENCE)?;
     outer.finish()?;
     let mut info = Reader::new(info);
-    let version = info.read(TAG_INTEGER)?;
-    if version != [0] && version != [1] {
-        return Err(DerError);
-    }
+    let is_v2 = match info.read(TAG_INTEGER)? {
+        [0] => false,
+        [1] => true,
+        _ => return Err(DerError),
+    };
     let curve = parse_ec_algorithm(info.read(TAG_SEQUENCE)?)?;
-    let key = parse_ec_private_key(info.read(TAG_OCTET_STRING)?, Some(curve))?;
-    // Attributes [0] and the v2 public key [1] carry nothing we use; the
-    // public key is derived from the scalar and checked against the inner copy.
-    while !info.is_empty() {
-        match info.peek_tag() {
-            Some(TAG_CONTEXT_0) => drop(info.read(TAG_CONTEXT_0)?),
-            Some(0x81) => drop(info.read(0x81)?),
-            _ => return Err(DerError),
-        }
+    let mut key = parse_ec_private_key(info.read(TAG_OCTET_STRING)?, Some(curve))?;
+    if info.peek_tag() == Some(TAG_CONTEXT_0) {
+        info.read(TAG_CONTEXT_0)?;
     }
+    if is_v2 && info.peek_tag() == Some(TAG_PKCS8_PUBLIC_KEY) {
+        key.outer_public_point =
+            Some(parse_octet_aligned_bits(info.read(TAG_PKCS8_PUBLIC_KEY)?)?.to_vec());
+    }
+    info.finish()?;
     Ok(key)
 }
 
@@ -250,7 +258,11 @@ pub(crate) fn parse_sec1(der: &[u8]) -> Result<EcPrivateKey, DerError> {
 
 /// Encodes PKCS#8 v1 exactly as OpenSSL (and so pyca/cryptography) writes it:
 /// the inner `ECPrivateKey` has no parameters and carries the public key.
-pub(crate) fn encode_pkcs8(curve: Curve, scalar: &[u8; 32], public_point: &[u8]) -> Zeroizing<Vec<u8>> {
+pub(crate) fn encode_pkcs8(
+    curve: Curve,
+    scalar: &[u8; 32],
+    public_point: &[u8],
+) -> Zeroizing<Vec<u8>> {
     let mut ec = Zeroizing::new(Vec::with_capacity(120));
     write_tlv(&mut ec, TAG_INTEGER, &[1]);
     write_tlv(&mut ec, TAG_OCTET_STRING, scalar);
@@ -306,7 +318,10 @@ pub(crate) fn parse_ecdsa_signature(der: &[u8]) -> Result<[u8; 64], DerError> {
 }
 
 fn write_unsigned(out: &mut Vec<u8>, value: &[u8]) {
-    let first_nonzero = value.iter().position(|&b| b != 0).unwrap_or(value.len() - 1);
+    let first_nonzero = value
+        .iter()
+        .position(|&b| b != 0)
+        .unwrap_or(value.len() - 1);
     let magnitude = &value[first_nonzero..];
     let mut contents = Vec::with_capacity(33);
     if magnitude[0] & 0x80 != 0 {

@@ -69,6 +69,10 @@ pub enum KeyError {
     /// The file's public key does not belong to its private key.
     #[error("invalid key: stored public key does not match the private key")]
     PublicKeyMismatch,
+    /// The file's public key is not an uncompressed point on the key's curve,
+    /// the only public key form the protocol accepts (SPEC section 2).
+    #[error("invalid key: stored public key is not an uncompressed point on the key's curve")]
+    PublicKeyEncoding,
     /// The system random number generator failed.
     #[error("invalid key: the system random number generator failed")]
     Rng,
@@ -110,7 +114,7 @@ impl SigningKey {
         // the random source is broken, not unlucky, so give up then.
         for _ in 0..16 {
             let scalar = random_scalar_bytes(&rng)?;
-            match SigningKey::from_scalar(curve, scalar, None) {
+            match SigningKey::from_scalar(curve, scalar, &[]) {
                 Err(KeyError::ScalarOutOfRange) => continue,
                 other => return other,
             }
@@ -121,27 +125,38 @@ impl SigningKey {
     fn from_scalar(
         curve: Curve,
         scalar: Zeroizing<[u8; 32]>,
-        stored_public: Option<&[u8]>,
+        stored_public: &[&[u8]],
     ) -> Result<SigningKey, KeyError> {
         let public_key = match curve {
             Curve::Secp256k1 => {
-                let mut secret =
-                    secp256k1::SecretKey::from_slice(&scalar[..]).map_err(|_| KeyError::ScalarOutOfRange)?;
+                let mut secret = secp256k1::SecretKey::from_slice(&scalar[..])
+                    .map_err(|_| KeyError::ScalarOutOfRange)?;
                 let public = secp256k1::PublicKey::from_secret_key_global(&secret);
                 secret.non_secure_erase();
-                PublicKey { curve, point: PublicPoint::Secp256k1(public) }
+                PublicKey {
+                    curve,
+                    point: PublicPoint::Secp256k1(public),
+                }
             }
             Curve::P256 => {
-                let secret = p256::SecretKey::from_slice(&scalar[..]).map_err(|_| KeyError::ScalarOutOfRange)?;
-                let encoded = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&secret.public_key(), false);
+                let secret = p256::SecretKey::from_slice(&scalar[..])
+                    .map_err(|_| KeyError::ScalarOutOfRange)?;
+                let encoded = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(
+                    &secret.public_key(),
+                    false,
+                );
                 let mut point = [0u8; 65];
                 point.copy_from_slice(encoded.as_bytes());
-                PublicKey { curve, point: PublicPoint::P256(point) }
+                PublicKey {
+                    curve,
+                    point: PublicPoint::P256(point),
+                }
             }
         };
         let uncompressed = public_key.uncompressed_point();
-        if let Some(stored) = stored_public {
-            let stored = PublicKey::from_point(curve, stored).map_err(|_| KeyError::PublicKeyMismatch)?;
+        for stored in stored_public {
+            let stored = PublicKey::from_uncompressed_point(curve, stored)
+                .map_err(|_| KeyError::PublicKeyEncoding)?;
             if stored.uncompressed_point() != uncompressed {
                 return Err(KeyError::PublicKeyMismatch);
             }
@@ -159,18 +174,33 @@ impl SigningKey {
             ),
         };
         let public_key_der = der::encode_spki(curve, &uncompressed);
-        Ok(SigningKey { curve, scalar, public_key, public_key_der, p256 })
+        Ok(SigningKey {
+            curve,
+            scalar,
+            public_key,
+            public_key_der,
+            p256,
+        })
     }
 
     fn from_parsed(parsed: der::EcPrivateKey) -> Result<SigningKey, KeyError> {
-        SigningKey::from_scalar(parsed.curve, parsed.scalar, parsed.public_point.as_deref())
+        let stored: Vec<&[u8]> = [
+            parsed.public_point.as_deref(),
+            parsed.outer_public_point.as_deref(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        SigningKey::from_scalar(parsed.curve, parsed.scalar, &stored)
     }
 
     /// Imports PKCS#8 DER (pyca's default) or SEC1 `ECPrivateKey` DER.
     pub fn from_der(der: &[u8]) -> Result<SigningKey, KeyError> {
         match der::parse_pkcs8(der) {
             Ok(parsed) => SigningKey::from_parsed(parsed),
-            Err(_) => SigningKey::from_parsed(der::parse_sec1(der).map_err(|_| classify_malformed(der))?),
+            Err(_) => {
+                SigningKey::from_parsed(der::parse_sec1(der).map_err(|_| classify_malformed(der))?)
+            }
         }
     }
 
@@ -179,8 +209,12 @@ impl SigningKey {
         let text = core::str::from_utf8(pem).map_err(|_| KeyError::Malformed)?;
         let (label, der) = pem_decode(text)?;
         match label.as_str() {
-            "PRIVATE KEY" => SigningKey::from_parsed(der::parse_pkcs8(&der).map_err(|_| classify_malformed(&der))?),
-            "EC PRIVATE KEY" => SigningKey::from_parsed(der::parse_sec1(&der).map_err(|_| KeyError::Malformed)?),
+            "PRIVATE KEY" => SigningKey::from_parsed(
+                der::parse_pkcs8(&der).map_err(|_| classify_malformed(&der))?,
+            ),
+            "EC PRIVATE KEY" => {
+                SigningKey::from_parsed(der::parse_sec1(&der).map_err(|_| KeyError::Malformed)?)
+            }
             "ENCRYPTED PRIVATE KEY" => Err(KeyError::Encrypted),
             _ => Err(KeyError::Malformed),
         }
@@ -197,7 +231,11 @@ impl SigningKey {
 
     /// PKCS#8 DER, byte for byte what pyca/cryptography writes for the same key.
     pub fn to_pkcs8_der(&self) -> Zeroizing<Vec<u8>> {
-        der::encode_pkcs8(self.curve, &self.scalar, &self.public_key.uncompressed_point())
+        der::encode_pkcs8(
+            self.curve,
+            &self.scalar,
+            &self.public_key.uncompressed_point(),
+        )
     }
 
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`), as pyca/cryptography writes it.
@@ -228,12 +266,16 @@ impl SigningKey {
     /// Signs `SHA-256(preimage)` and returns a strict-DER, low-S signature.
     /// `digest` must be `SHA-256(preimage)`; both are passed because ring
     /// hashes the message itself while libsecp256k1 takes the digest.
-    pub(crate) fn sign_prehashed(&self, preimage: &[u8], digest: &Hash256) -> Result<Vec<u8>, KeyError> {
+    pub(crate) fn sign_prehashed(
+        &self,
+        preimage: &[u8],
+        digest: &Hash256,
+    ) -> Result<Vec<u8>, KeyError> {
         let mut compact = [0u8; 64];
         match &self.p256 {
             None => {
-                let mut secret =
-                    secp256k1::SecretKey::from_slice(&self.scalar[..]).map_err(|_| KeyError::ScalarOutOfRange)?;
+                let mut secret = secp256k1::SecretKey::from_slice(&self.scalar[..])
+                    .map_err(|_| KeyError::ScalarOutOfRange)?;
                 let message = secp256k1::Message::from_digest(digest.to_bytes());
                 // RFC 6979 deterministic nonces; libsecp256k1 always emits low-S.
                 let signature = secp256k1::SECP256K1.sign_ecdsa(&message, &secret);
@@ -241,7 +283,9 @@ impl SigningKey {
                 compact = signature.serialize_compact();
             }
             Some(pair) => {
-                let signature = pair.sign(&SystemRandom::new(), preimage).map_err(|_| KeyError::Rng)?;
+                let signature = pair
+                    .sign(&SystemRandom::new(), preimage)
+                    .map_err(|_| KeyError::Rng)?;
                 compact.copy_from_slice(signature.as_ref());
                 normalize_low_s_p256(&mut compact);
             }
@@ -270,13 +314,13 @@ fn classify_malformed(der: &[u8]) -> KeyError {
 
 /// The P-256 group order n, big-endian.
 const P256_ORDER: [u8; 32] = [
-    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa, 0xad,
-    0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xbc, 0xe6, 0xfa, 0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
 ];
 /// floor(n / 2) for P-256, big-endian.
 const P256_HALF_ORDER: [u8; 32] = [
-    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xde, 0x73, 0x7d, 0x56,
-    0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
+    0x7f, 0xff, 0xff, 0xff, 0x80, 0x00, 0x00, 0x00, 0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
 ];
 
 /// Replaces s by n - s when s > n/2; (r, n - s) is the same signature's
@@ -303,19 +347,26 @@ fn pem_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>), KeyError> {
         .and_then(|l| l.strip_suffix("-----"))
         .ok_or(KeyError::Malformed)?;
     let end_marker = format!("-----END {label}-----");
-    let body = text[first_line_end..].trim_end().strip_suffix(end_marker.as_str()).ok_or(KeyError::Malformed)?;
+    let body = text[first_line_end..]
+        .trim_end()
+        .strip_suffix(end_marker.as_str())
+        .ok_or(KeyError::Malformed)?;
     if body.contains("Proc-Type:") {
         return Err(KeyError::Encrypted);
     }
     let mut compact = Zeroizing::new(String::with_capacity(body.len()));
     compact.extend(body.chars().filter(|c| !c.is_ascii_whitespace()));
-    let der = base64::engine::general_purpose::STANDARD.decode(compact.as_bytes()).map_err(|_| KeyError::Malformed)?;
+    let der = base64::engine::general_purpose::STANDARD
+        .decode(compact.as_bytes())
+        .map_err(|_| KeyError::Malformed)?;
     Ok((label.to_owned(), Zeroizing::new(der)))
 }
 
 fn pem_encode(label: &str, der: &[u8]) -> Zeroizing<String> {
     let mut encoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.encode(der));
-    let mut out = Zeroizing::new(String::with_capacity(encoded.len() + encoded.len() / 64 + 64));
+    let mut out = Zeroizing::new(String::with_capacity(
+        encoded.len() + encoded.len() / 64 + 64,
+    ));
     out.push_str(&format!("-----BEGIN {label}-----\n"));
     for line in encoded.as_bytes().chunks(64) {
         // base64 output is ASCII, so any chunk boundary is a char boundary.
@@ -352,20 +403,35 @@ pub struct InvalidPublicKey;
 pub struct InvalidSignature;
 
 impl PublicKey {
-    /// Parses a DER SubjectPublicKeyInfo with an uncompressed or compressed point.
+    /// Parses a DER SubjectPublicKeyInfo whose point is uncompressed
+    /// (`0x04 ‖ X ‖ Y`): exactly the 88 (secp256k1) or 91 (P-256) bytes that
+    /// pyca/cryptography and this library write, and nothing else.
+    ///
+    /// `dr_hash` is the SHA-1 of these exact bytes and the signature does not
+    /// cover the key, so every other accepted encoding of the same point
+    /// (compressed, hybrid `0x06`/`0x07`, p256's `0x05 ‖ X`) would be a second
+    /// identity with its own nonce counter, under which anyone could replay
+    /// the doctor's records (SPEC section 2).
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
         let (curve, point) = der::parse_spki(der).map_err(|_| InvalidPublicKey)?;
-        PublicKey::from_point(curve, point)
+        PublicKey::from_uncompressed_point(curve, point)
     }
 
-    fn from_point(curve: Curve, point: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
+    /// The one parsing rule for every point this library reads: the libraries
+    /// behind it accept more forms than the protocol allows, so the form is
+    /// checked here, before they see it.
+    fn from_uncompressed_point(curve: Curve, point: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
+        if point.len() != 65 || point[0] != 0x04 {
+            return Err(InvalidPublicKey);
+        }
         let point = match curve {
-            Curve::Secp256k1 => {
-                PublicPoint::Secp256k1(secp256k1::PublicKey::from_slice(point).map_err(|_| InvalidPublicKey)?)
-            }
+            Curve::Secp256k1 => PublicPoint::Secp256k1(
+                secp256k1::PublicKey::from_slice(point).map_err(|_| InvalidPublicKey)?,
+            ),
             Curve::P256 => {
                 let key = p256::PublicKey::from_sec1_bytes(point).map_err(|_| InvalidPublicKey)?;
-                let encoded = p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, false);
+                let encoded =
+                    p256::elliptic_curve::sec1::ToEncodedPoint::to_encoded_point(&key, false);
                 let mut uncompressed = [0u8; 65];
                 uncompressed.copy_from_slice(encoded.as_bytes());
                 PublicPoint::P256(uncompressed)
@@ -403,23 +469,32 @@ impl PublicKey {
         let compact = der::parse_ecdsa_signature(signature_der).map_err(|_| InvalidSignature)?;
         match &self.point {
             PublicPoint::Secp256k1(key) => {
-                let mut signature =
-                    secp256k1::ecdsa::Signature::from_compact(&compact).map_err(|_| InvalidSignature)?;
+                let mut signature = secp256k1::ecdsa::Signature::from_compact(&compact)
+                    .map_err(|_| InvalidSignature)?;
                 // libsecp256k1 verifies low-S only; the protocol accepts both forms.
                 signature.normalize_s();
                 let message = secp256k1::Message::from_digest(digest.to_bytes());
-                secp256k1::SECP256K1.verify_ecdsa(&message, &signature, key).map_err(|_| InvalidSignature)
+                secp256k1::SECP256K1
+                    .verify_ecdsa(&message, &signature, key)
+                    .map_err(|_| InvalidSignature)
             }
-            PublicPoint::P256(point) => ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
-                .verify(preimage, &compact)
-                .map_err(|_| InvalidSignature),
+            PublicPoint::P256(point) => {
+                ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
+                    .verify(preimage, &compact)
+                    .map_err(|_| InvalidSignature)
+            }
         }
     }
 }
 
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "PublicKey({}, {})", self.curve, hex::encode(self.uncompressed_point()))
+        write!(
+            f,
+            "PublicKey({}, {})",
+            self.curve,
+            hex::encode(self.uncompressed_point())
+        )
     }
 }
 
@@ -461,10 +536,166 @@ mod tests {
         assert_eq!(compact[32..], one);
     }
 
+    /// One DER TLV, for building the malformed and v2 keys below.
+    fn tlv(tag: u8, contents: &[u8]) -> Vec<u8> {
+        let mut out = vec![tag];
+        match contents.len() {
+            n @ 0..=0x7f => out.push(n as u8),
+            n @ 0x80..=0xff => out.extend_from_slice(&[0x81, n as u8]),
+            n => out.extend_from_slice(&[0x82, (n >> 8) as u8, n as u8]),
+        }
+        out.extend_from_slice(contents);
+        out
+    }
+
+    /// `key`'s PKCS#8 rebuilt with `version` and `trailer` after the private key.
+    fn pkcs8_with(key: &SigningKey, version: u8, trailer: &[u8]) -> Vec<u8> {
+        let v1 = key.to_pkcs8_der();
+        let body = &v1[v1.len() - usize::from(v1[2])..]; // pyca's: 30 81 LEN body
+        assert_eq!(&body[..3], &[0x02, 0x01, 0x00]);
+        let mut new_body = vec![0x02, 0x01, version];
+        new_body.extend_from_slice(&body[3..]);
+        new_body.extend_from_slice(trailer);
+        tlv(0x30, &new_body)
+    }
+
+    fn v2_public_key(point: &[u8]) -> Vec<u8> {
+        let mut bits = vec![0];
+        bits.extend_from_slice(point);
+        tlv(0x81, &bits)
+    }
+
+    #[test]
+    fn only_the_uncompressed_spki_is_a_public_key() {
+        for curve in [Curve::Secp256k1, Curve::P256] {
+            let key = SigningKey::generate(curve).unwrap();
+            let point = key.public_key().uncompressed_point();
+            let spki = key.public_key_der();
+            assert_eq!(PublicKey::from_spki_der(spki).unwrap(), *key.public_key());
+            let (x, y) = (&point[1..33], &point[33..]);
+            let parity = 2 + (y[31] & 1);
+            let compressed = [&[parity][..], x].concat();
+            let hybrid = [&[4 + parity][..], x, y].concat();
+            let compact = [&[0x05][..], x].concat();
+            let bare_x = x.to_vec();
+            for other in [compressed, hybrid, compact, bare_x] {
+                let other_spki = der::encode_spki(curve, &other);
+                assert_eq!(
+                    PublicKey::from_spki_der(&other_spki),
+                    Err(InvalidPublicKey),
+                    "{curve} {}",
+                    hex::encode(&other)
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn pkcs8_v2_public_key_must_be_the_key_s_own() {
+        for curve in [Curve::Secp256k1, Curve::P256] {
+            let key = SigningKey::generate(curve).unwrap();
+            let own = key.public_key().uncompressed_point();
+            let other = SigningKey::generate(curve)
+                .unwrap()
+                .public_key()
+                .uncompressed_point();
+            let attributes = tlv(0xa0, &tlv(0x30, &[]));
+
+            let v2 = pkcs8_with(&key, 1, &v2_public_key(&own));
+            assert_eq!(
+                SigningKey::from_der(&v2).unwrap().public_key_der(),
+                key.public_key_der()
+            );
+            let v2_with_attributes =
+                pkcs8_with(&key, 1, &[attributes.clone(), v2_public_key(&own)].concat());
+            assert!(SigningKey::from_der(&v2_with_attributes).is_ok());
+            assert!(SigningKey::from_der(&pkcs8_with(&key, 1, &[])).is_ok());
+
+            let cases = [
+                (
+                    "v2 with another key's public key",
+                    pkcs8_with(&key, 1, &v2_public_key(&other)),
+                    KeyError::PublicKeyMismatch,
+                ),
+                (
+                    "v2 with a compressed public key",
+                    pkcs8_with(&key, 1, &v2_public_key(&own[..33])),
+                    KeyError::PublicKeyEncoding,
+                ),
+                (
+                    "v1 carrying a v2 public key",
+                    pkcs8_with(&key, 0, &v2_public_key(&own)),
+                    KeyError::Malformed,
+                ),
+                (
+                    "v2 public key repeated",
+                    pkcs8_with(
+                        &key,
+                        1,
+                        &[v2_public_key(&own), v2_public_key(&own)].concat(),
+                    ),
+                    KeyError::Malformed,
+                ),
+                (
+                    "v2 public key before the attributes",
+                    pkcs8_with(&key, 1, &[v2_public_key(&own), attributes.clone()].concat()),
+                    KeyError::Malformed,
+                ),
+                (
+                    "attributes repeated",
+                    pkcs8_with(&key, 0, &[attributes.clone(), attributes.clone()].concat()),
+                    KeyError::Malformed,
+                ),
+                ("version 2", pkcs8_with(&key, 2, &[]), KeyError::Malformed),
+            ];
+            for (name, der, expected) in cases {
+                assert_eq!(
+                    SigningKey::from_der(&der).unwrap_err(),
+                    expected,
+                    "{curve}: {name}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn sec1_public_key_must_be_uncompressed() {
+        for curve in [Curve::Secp256k1, Curve::P256] {
+            let key = SigningKey::generate(curve).unwrap();
+            let point = key.public_key().uncompressed_point();
+            let compressed = [&[2 + (point[64] & 1)][..], &point[1..33]].concat();
+            let sec1_with = |public: &[u8]| {
+                let body = [
+                    tlv(0x02, &[1]),
+                    tlv(0x04, &key.scalar[..]),
+                    tlv(0xa0, &tlv(0x06, der::curve_oid(curve))),
+                    tlv(0xa1, &tlv(0x03, &[&[0u8][..], public].concat())),
+                ]
+                .concat();
+                tlv(0x30, &body)
+            };
+            assert_eq!(
+                SigningKey::from_der(&sec1_with(&point))
+                    .unwrap()
+                    .public_key(),
+                key.public_key()
+            );
+            assert_eq!(
+                SigningKey::from_der(&sec1_with(&compressed)).unwrap_err(),
+                KeyError::PublicKeyEncoding,
+                "{curve}"
+            );
+        }
+    }
+
     #[test]
     fn rejects_garbage_keys() {
         assert_eq!(SigningKey::from_der(b"").unwrap_err(), KeyError::Malformed);
-        assert_eq!(SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n").unwrap_err(), KeyError::Malformed);
+        assert_eq!(
+            SigningKey::from_pem(b"-----BEGIN PRIVATE KEY-----\n!!\n-----END PRIVATE KEY-----\n")
+                .unwrap_err(),
+            KeyError::Malformed
+        );
         assert_eq!(
             SigningKey::from_pem(b"-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n")
                 .unwrap_err(),

@@ -8,7 +8,6 @@
 
 mod codec;
 mod der;
-mod parallel;
 
 pub mod block;
 pub mod chain;
@@ -16,6 +15,7 @@ pub mod error;
 pub mod hash;
 pub mod keys;
 pub mod mining;
+pub mod parallel;
 pub mod pow;
 pub mod record;
 
@@ -25,9 +25,12 @@ pub use codec::DecodeError;
 pub use error::ErrorKind;
 pub use hash::{Hash160, Hash256};
 pub use keys::{Curve, KeyError, PublicKey, SigningKey};
-pub use parallel::Parallelism;
+pub use parallel::{InvalidThreadCount, Parallelism};
 pub use pow::Difficulty;
-pub use record::{calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordError, RecordFields, SignError};
+pub use record::{
+    calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordError,
+    RecordFields, SignError,
+};
 
 /// Signs a record (the original design's name for [`Record::sign`]).
 pub fn create_signed_record(

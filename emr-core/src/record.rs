@@ -100,7 +100,14 @@ pub fn calculate_txid(
     nonce: u64,
     signature: &[u8],
 ) -> Hash256 {
-    sha256(&[dr_hash, patient_hash, dr_public_key, prescription.as_bytes(), &nonce.to_le_bytes(), signature])
+    sha256(&[
+        dr_hash,
+        patient_hash,
+        dr_public_key,
+        prescription.as_bytes(),
+        &nonce.to_le_bytes(),
+        signature,
+    ])
 }
 
 /// A record's fields exactly as a caller holds them, unchecked.
@@ -153,7 +160,8 @@ impl<'a> RecordFields<'a> {
         if txid.as_bytes()[..] != *self.txid {
             return Err(RecordError::InvalidTxid);
         }
-        let key = PublicKey::from_spki_der(self.dr_public_key).map_err(|_| RecordError::InvalidPublicKey)?;
+        let key = PublicKey::from_spki_der(self.dr_public_key)
+            .map_err(|_| RecordError::InvalidPublicKey)?;
         let preimage = signature_preimage(self.patient_hash, prescription.as_bytes(), self.nonce);
         key.verify_prehashed(&preimage, &sha256(&[&preimage]), self.signature)
             .map_err(|_| RecordError::InvalidSignature)
@@ -192,7 +200,12 @@ impl Record {
     /// 20 bytes (`hash_length`), a prescription over 200 bytes
     /// (`invalid_prescription`) and nonce 0 (`invalid_nonce`: a doctor's
     /// first record has nonce 1).
-    pub fn sign(key: &SigningKey, patient_hash: &[u8], prescription: &str, nonce: u64) -> Result<Record, SignError> {
+    pub fn sign(
+        key: &SigningKey,
+        patient_hash: &[u8],
+        prescription: &str,
+        nonce: u64,
+    ) -> Result<Record, SignError> {
         let patient_hash = Hash160::from_slice(patient_hash).ok_or(RecordError::HashLength)?;
         if prescription.len() > MAX_PRESCRIPTION_BYTES {
             return Err(RecordError::InvalidPrescription.into());
@@ -212,7 +225,15 @@ impl Record {
             nonce,
             &signature,
         );
-        Ok(Record { dr_hash, patient_hash, dr_public_key, prescription: prescription.to_owned(), nonce, signature, txid })
+        Ok(Record {
+            dr_hash,
+            patient_hash,
+            dr_public_key,
+            prescription: prescription.to_owned(),
+            nonce,
+            signature,
+            txid,
+        })
     }
 
     /// Builds a record from loose fields, checking only what the typed
@@ -220,8 +241,11 @@ impl Record {
     /// (`invalid_prescription`) and the txid's length (`invalid_txid`).
     pub fn from_fields(fields: &RecordFields<'_>) -> Result<Record, RecordError> {
         let dr_hash = Hash160::from_slice(fields.dr_hash).ok_or(RecordError::HashLength)?;
-        let patient_hash = Hash160::from_slice(fields.patient_hash).ok_or(RecordError::HashLength)?;
-        let prescription = fields.prescription.ok_or(RecordError::InvalidPrescription)?;
+        let patient_hash =
+            Hash160::from_slice(fields.patient_hash).ok_or(RecordError::HashLength)?;
+        let prescription = fields
+            .prescription
+            .ok_or(RecordError::InvalidPrescription)?;
         let txid = Hash256::from_slice(fields.txid).ok_or(RecordError::InvalidTxid)?;
         Ok(Record {
             dr_hash,
@@ -272,7 +296,10 @@ impl Record {
     /// The canonical encoding (`docs/FORMAT.md`).
     pub fn to_bytes(&self) -> Vec<u8> {
         let mut out = Vec::with_capacity(
-            MIN_ENCODED_RECORD_LEN + self.dr_public_key.len() + self.prescription.len() + self.signature.len(),
+            MIN_ENCODED_RECORD_LEN
+                + self.dr_public_key.len()
+                + self.prescription.len()
+                + self.signature.len(),
         );
         self.encode_into(&mut out);
         out
@@ -303,11 +330,20 @@ impl Record {
         let dr_hash = Hash160::from_bytes(reader.array()?);
         let patient_hash = Hash160::from_bytes(reader.array()?);
         let dr_public_key = reader.length_prefixed()?.to_vec();
-        let prescription = core::str::from_utf8(reader.length_prefixed()?).map_err(|_| DecodeError::InvalidUtf8)?;
+        let prescription = core::str::from_utf8(reader.length_prefixed()?)
+            .map_err(|_| DecodeError::InvalidUtf8)?;
         let nonce = reader.u64()?;
         let signature = reader.length_prefixed()?.to_vec();
         let txid = Hash256::from_bytes(reader.array()?);
-        Ok(Record { dr_hash, patient_hash, dr_public_key, prescription: prescription.to_owned(), nonce, signature, txid })
+        Ok(Record {
+            dr_hash,
+            patient_hash,
+            dr_public_key,
+            prescription: prescription.to_owned(),
+            nonce,
+            signature,
+            txid,
+        })
     }
 }
 
@@ -362,9 +398,14 @@ pub fn verify_records(
     parallelism: Parallelism,
 ) -> Result<(), BatchError> {
     if records.len() != previous_nonces.len() {
-        return Err(BatchError::LengthMismatch { records: records.len(), previous_nonces: previous_nonces.len() });
+        return Err(BatchError::LengthMismatch {
+            records: records.len(),
+            previous_nonces: previous_nonces.len(),
+        });
     }
-    match first_failure(records.len(), parallelism, |i| records[i].verify(previous_nonces[i])) {
+    match first_failure(records.len(), parallelism, |i| {
+        records[i].verify(previous_nonces[i])
+    }) {
         None => Ok(()),
         Some((index, error)) => Err(BatchError::Record { index, error }),
     }
@@ -390,9 +431,20 @@ mod tests {
     #[test]
     fn signing_refuses_records_that_cannot_verify() {
         let key = SigningKey::generate(Curve::Secp256k1).unwrap();
-        assert_eq!(Record::sign(&key, &[0; 19], "x", 1).unwrap_err().kind(), ErrorKind::HashLength);
-        assert_eq!(Record::sign(&key, &[0; 20], &"x".repeat(201), 1).unwrap_err().kind(), ErrorKind::InvalidPrescription);
-        assert_eq!(Record::sign(&key, &[0; 20], "x", 0).unwrap_err().kind(), ErrorKind::InvalidNonce);
+        assert_eq!(
+            Record::sign(&key, &[0; 19], "x", 1).unwrap_err().kind(),
+            ErrorKind::HashLength
+        );
+        assert_eq!(
+            Record::sign(&key, &[0; 20], &"x".repeat(201), 1)
+                .unwrap_err()
+                .kind(),
+            ErrorKind::InvalidPrescription
+        );
+        assert_eq!(
+            Record::sign(&key, &[0; 20], "x", 0).unwrap_err().kind(),
+            ErrorKind::InvalidNonce
+        );
     }
 
     #[test]
@@ -409,18 +461,29 @@ mod tests {
     #[test]
     fn batch_reports_lowest_index() {
         let key = SigningKey::generate(Curve::Secp256k1).unwrap();
-        let mut records: Vec<Record> = (1..=6).map(|n| Record::sign(&key, &[1; 20], "x", n).unwrap()).collect();
+        let mut records: Vec<Record> = (1..=6)
+            .map(|n| Record::sign(&key, &[1; 20], "x", n).unwrap())
+            .collect();
         let nonces: Vec<u64> = (0..6).collect();
         let views: Vec<_> = records.iter().map(Record::fields).collect();
-        assert_eq!(verify_records(&views, &nonces, Parallelism::AllCores), Ok(()));
+        assert_eq!(
+            verify_records(&views, &nonces, Parallelism::ALL_CORES),
+            Ok(())
+        );
         records[4].signature[10] ^= 1;
         records[2].prescription.push('!');
         let views: Vec<_> = records.iter().map(Record::fields).collect();
         assert_eq!(
-            verify_records(&views, &nonces, Parallelism::AllCores),
-            Err(BatchError::Record { index: 2, error: RecordError::InvalidTxid })
+            verify_records(&views, &nonces, Parallelism::ALL_CORES),
+            Err(BatchError::Record {
+                index: 2,
+                error: RecordError::InvalidTxid
+            })
         );
-        assert!(matches!(verify_records(&views, &nonces[1..], Parallelism::SINGLE), Err(BatchError::LengthMismatch { .. })));
+        assert!(matches!(
+            verify_records(&views, &nonces[1..], Parallelism::SINGLE),
+            Err(BatchError::LengthMismatch { .. })
+        ));
     }
 
     #[test]
@@ -429,7 +492,10 @@ mod tests {
         let bytes = Record::sign(&key, &[7; 20], "x", 1).unwrap().to_bytes();
         let mut longer = bytes.clone();
         longer.push(0);
-        assert_eq!(Record::from_bytes(&longer), Err(DecodeError::TrailingBytes(1)));
+        assert_eq!(
+            Record::from_bytes(&longer),
+            Err(DecodeError::TrailingBytes(1))
+        );
         for cut in 0..bytes.len() {
             assert!(Record::from_bytes(&bytes[..cut]).is_err());
         }

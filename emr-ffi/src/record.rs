@@ -2,7 +2,6 @@
 //! helpers of SPEC section 2.
 
 use core::ffi::c_char;
-use core::num::NonZeroUsize;
 
 use emr_core::hash::sha1;
 use emr_core::record::{calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordFields};
@@ -232,20 +231,29 @@ pub unsafe extern "C" fn emr_record_fields_verify(fields: *const emr_record_fiel
     })
 }
 
+/// The most threads emr_verify_records accepts (its threads argument).
+pub const EMR_MAX_VERIFY_THREADS: usize = 1024;
+const _: () = assert!(EMR_MAX_VERIFY_THREADS == emr_core::parallel::MAX_THREADS);
+
 /// Verifies records[i] against previous_nonces[i] for every i, spread over
 /// threads, and reports the failure with the lowest index, as a sequential
 /// loop would.
 ///
 /// Returns: EMR_OK if every record verifies; otherwise the failing record's
 ///          own status (EMR_INVALID_NONCE, EMR_INVALID_SIGNATURE, ...) with
-///          its index in *failed_index; EMR_NULL_ARGUMENT if records or
+///          its index in *failed_index; EMR_INVALID_ARGUMENT if threads is
+///          above EMR_MAX_VERIFY_THREADS; EMR_NULL_ARGUMENT if records or
 ///          previous_nonces is NULL while count > 0, or an element of
 ///          records is NULL.
 /// In:      records:         count record pointers.
 ///          previous_nonces: count nonces, one per record.
 ///          count:           the number of records (0 is valid).
-///          threads:         threads to use; 0 = one per available core,
-///                           1 = only the calling thread.
+///          threads:         at most this many threads; 0 = one per
+///                           available core, 1 = only the calling thread.
+///                           Never more threads than records or cores are
+///                           used, and no call starts threads of its own:
+///                           the library keeps one pool per process (rebuilt
+///                           in a child after fork()).
 /// Out:     failed_index:    the lowest failing index, written only when a
 ///                           record fails; may be NULL if not wanted.
 /// Thread-safety: safe to call from any thread; the records may be used
@@ -271,7 +279,10 @@ pub unsafe extern "C" fn emr_verify_records(
                 unsafe { ptr::handle(record, format_args!("records[{i}]")) }.map(|r| r.inner.fields())
             })
             .collect::<Result<Vec<_>, _>>()?;
-        let parallelism = NonZeroUsize::new(threads).map_or(Parallelism::AllCores, Parallelism::Threads);
+        let parallelism = match threads {
+            0 => Parallelism::ALL_CORES,
+            n => Parallelism::threads(n)?,
+        };
         verify_records(&views, previous_nonces, parallelism).map_err(|error| {
             if let (BatchError::Record { index, .. }, Some(out)) = (&error, failed_index) {
                 out.write(*index);

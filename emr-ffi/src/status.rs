@@ -9,7 +9,7 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use emr_core::block::BlockError;
 use emr_core::keys::KeyError;
 use emr_core::record::{BatchError, RecordError, SignError};
-use emr_core::{DecodeError, ErrorKind};
+use emr_core::{DecodeError, ErrorKind, InvalidThreadCount};
 
 /// The outcome of a call: `EMR_OK` (0) or the kind of failure.
 ///
@@ -235,7 +235,7 @@ macro_rules! from_core_error {
     )*};
 }
 
-from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError);
+from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError, InvalidThreadCount);
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {

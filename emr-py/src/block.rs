@@ -239,7 +239,8 @@ impl PyBlock {
     /// ``__cause__``). Returns a new ``dict[bytes, UserState]`` of every doctor
     /// with records here (nonce advanced) and the miner (balance +
     /// ``block_reward``, saturating). Runs with the GIL released, record
-    /// signatures on ``threads`` threads (default: every core).
+    /// signatures on at most ``threads`` threads (1..=1024, default: every
+    /// core; as ``verify_records``, no thread is started per call).
     #[pyo3(signature = (difficulty, previous_user_states, *, block_reward = 10000, threads = None))]
     fn verify_and_get_changes<'py>(
         slf: &Bound<'py, Self>,

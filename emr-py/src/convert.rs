@@ -5,8 +5,6 @@
 //! Only *types* are checked here (a byte field must be bytes-like, a nonce an
 //! int in range); lengths, text limits and every other rule are the core's.
 
-use std::num::NonZeroUsize;
-
 use emr_core::{Difficulty, Parallelism, RecordFields};
 use pyo3::exceptions::{PyOverflowError, PyTypeError};
 use pyo3::prelude::*;
@@ -25,7 +23,10 @@ pub fn bytes_like(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
         let copy = value.py().get_type::<PyBytes>().call1((value,))?;
         Ok(copy.cast::<PyBytes>()?.as_bytes().to_vec())
     } else {
-        Err(PyTypeError::new_err(format!("{what} must be bytes, bytearray or memoryview, not {}", type_name(value))))
+        Err(PyTypeError::new_err(format!(
+            "{what} must be bytes, bytearray or memoryview, not {}",
+            type_name(value)
+        )))
     }
 }
 
@@ -49,7 +50,10 @@ pub fn optional_text(value: &Bound<'_, PyAny>) -> Option<String> {
 pub fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
     match value.cast::<PyString>() {
         Ok(text) => Ok(text.to_cow()?.into_owned()),
-        Err(_) => Err(PyTypeError::new_err(format!("{what} must be str, not {}", type_name(value)))),
+        Err(_) => Err(PyTypeError::new_err(format!(
+            "{what} must be str, not {}",
+            type_name(value)
+        ))),
     }
 }
 
@@ -57,21 +61,28 @@ pub fn text(value: &Bound<'_, PyAny>, what: &str) -> PyResult<String> {
 /// outside 0 ..= 2^64-1.
 pub fn uint64(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u64> {
     require_int(value, what)?;
-    value.extract::<u64>().map_err(|_| PyOverflowError::new_err(format!("{what} must be in 0 ..= 2**64 - 1")))
+    value
+        .extract::<u64>()
+        .map_err(|_| PyOverflowError::new_err(format!("{what} must be in 0 ..= 2**64 - 1")))
 }
 
 /// An unsigned 128-bit integer: `TypeError` for a non-int, `OverflowError`
 /// outside 0 ..= 2^128-1.
 pub fn uint128(value: &Bound<'_, PyAny>, what: &str) -> PyResult<u128> {
     require_int(value, what)?;
-    value.extract::<u128>().map_err(|_| PyOverflowError::new_err(format!("{what} must be in 0 ..= 2**128 - 1")))
+    value
+        .extract::<u128>()
+        .map_err(|_| PyOverflowError::new_err(format!("{what} must be in 0 ..= 2**128 - 1")))
 }
 
 fn require_int(value: &Bound<'_, PyAny>, what: &str) -> PyResult<()> {
     if value.is_instance_of::<PyInt>() {
         Ok(())
     } else {
-        Err(PyTypeError::new_err(format!("{what} must be int, not {}", type_name(value))))
+        Err(PyTypeError::new_err(format!(
+            "{what} must be int, not {}",
+            type_name(value)
+        )))
     }
 }
 
@@ -87,23 +98,31 @@ pub fn difficulty(value: &Bound<'_, PyAny>) -> PyResult<Difficulty> {
             errors::invalid_argument(py, "difficulty must be in 1 ..= 2**128 - 1")
         }
     })?;
-    Difficulty::new(raw).ok_or_else(|| errors::invalid_argument(py, "difficulty must be in 1 ..= 2**128 - 1"))
+    Difficulty::new(raw)
+        .ok_or_else(|| errors::invalid_argument(py, "difficulty must be in 1 ..= 2**128 - 1"))
 }
 
 /// `threads=None` -> all cores; `threads=n >= 1` -> exactly n.
 pub fn parallelism(py: Python<'_>, threads: Option<&Bound<'_, PyAny>>) -> PyResult<Parallelism> {
     let Some(threads) = threads.filter(|t| !t.is_none()) else {
-        return Ok(Parallelism::AllCores);
+        return Ok(Parallelism::ALL_CORES);
     };
     require_int(threads, "threads")?;
-    match threads.extract::<usize>().ok().and_then(NonZeroUsize::new) {
-        Some(n) => Ok(Parallelism::Threads(n)),
-        None => Err(errors::invalid_argument(py, "threads must be None or a positive int")),
+    match threads.extract::<usize>().ok().map(Parallelism::threads) {
+        Some(Ok(parallelism)) => Ok(parallelism),
+        _ => Err(errors::invalid_argument(
+            py,
+            "threads must be None or an int in 1..=1024",
+        )),
     }
 }
 
 pub fn type_name(value: &Bound<'_, PyAny>) -> String {
-    value.get_type().name().map(|n| n.to_string()).unwrap_or_else(|_| "?".to_owned())
+    value
+        .get_type()
+        .name()
+        .map(|n| n.to_string())
+        .unwrap_or_else(|_| "?".to_owned())
 }
 
 /// A pyclass field's value (`None` once the garbage collector cleared it).
@@ -124,7 +143,12 @@ pub fn fields_eq<'py, const N: usize>(
 ) -> PyResult<Py<PyAny>> {
     let mine = PyTuple::new(py, mine)?;
     let theirs = PyTuple::new(py, theirs)?;
-    Ok(mine.eq(theirs)?.into_pyobject(py)?.to_owned().into_any().unbind())
+    Ok(mine
+        .eq(theirs)?
+        .into_pyobject(py)?
+        .to_owned()
+        .into_any()
+        .unbind())
 }
 
 /// `__reduce__` of an object its class rebuilds from `args`: `(type(obj), args)`.
@@ -179,7 +203,10 @@ pub fn short_repr(value: &Bound<'_, PyAny>) -> String {
                 format!("{}...", hex(&bytes[..SHOWN / 2]))
             }
         }
-        Err(_) => value.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<?>".to_owned()),
+        Err(_) => value
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "<?>".to_owned()),
     }
 }
 
@@ -187,7 +214,10 @@ pub fn short_repr(value: &Bound<'_, PyAny>) -> String {
 pub fn length_repr(value: &Bound<'_, PyAny>) -> String {
     match value.cast::<PyBytes>() {
         Ok(bytes) => format!("<{} bytes>", bytes.as_bytes().len()),
-        Err(_) => value.repr().map(|r| r.to_string()).unwrap_or_else(|_| "<?>".to_owned()),
+        Err(_) => value
+            .repr()
+            .map(|r| r.to_string())
+            .unwrap_or_else(|_| "<?>".to_owned()),
     }
 }
 

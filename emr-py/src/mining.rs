@@ -14,12 +14,16 @@
 //! Python: progress snapshots are forwarded through the same channel and the
 //! user's callback runs on the waiting thread, with the GIL held.
 
+use std::num::NonZeroUsize;
 use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use emr_core::mining::{self, BlockTemplate, CancelHandle, HashEngine, MineOutcome, MineResult, MiningError, SearchOptions};
-use emr_core::{BlockFields, ErrorKind, Parallelism};
+use emr_core::mining::{
+    self, BlockTemplate, CancelHandle, HashEngine, MineOutcome, MineResult, MiningError,
+    SearchOptions,
+};
+use emr_core::{BlockFields, ErrorKind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
@@ -52,7 +56,10 @@ fn hash_engine(py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<Opti
         Some(engine) => Ok(Some(*engine)),
         None => {
             let known: Vec<&str> = HashEngine::all().iter().map(|e| e.name()).collect();
-            Err(errors::invalid_argument(py, format!("unknown engine {name:?}; engines are {}", known.join(", "))))
+            Err(errors::invalid_argument(
+                py,
+                format!("unknown engine {name:?}; engines are {}", known.join(", ")),
+            ))
         }
     }
 }
@@ -63,10 +70,16 @@ fn time_limit(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Op
         return Ok(None);
     };
     let seconds: f64 = timeout.extract().map_err(|_| {
-        PyTypeError::new_err(format!("timeout must be None or a number of seconds, not {}", convert::type_name(timeout)))
+        PyTypeError::new_err(format!(
+            "timeout must be None or a number of seconds, not {}",
+            convert::type_name(timeout)
+        ))
     })?;
     if seconds.is_nan() || seconds < 0.0 {
-        return Err(errors::invalid_argument(py, "timeout must be None or a number of seconds >= 0"));
+        return Err(errors::invalid_argument(
+            py,
+            "timeout must be None or a number of seconds >= 0",
+        ));
     }
     // Too long to represent (including infinity) is as good as no limit.
     Ok(Duration::try_from_secs_f64(seconds).ok())
@@ -169,10 +182,9 @@ pub fn mine_block(
     let records = extract_block_records(records)?;
     let timestamp = convert::uint64(timestamp, "timestamp")?;
     let difficulty = convert::difficulty(difficulty)?;
-    let threads = match convert::parallelism(py, threads)? {
-        Parallelism::AllCores => None,
-        Parallelism::Threads(n) => Some(n.get()),
-    };
+    let threads = convert::parallelism(py, threads)?
+        .limit()
+        .map(NonZeroUsize::get);
     let nonce_count = match nonce_count.filter(|c| !c.is_none()) {
         Some(count) => Some(convert::uint64(count, "nonce_count")?),
         None => None,
@@ -223,7 +235,9 @@ pub fn mine_block(
         let mut failure: Option<PyErr> = None;
         let ended = loop {
             let event = py.detach(|| {
-                let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let receiver = receiver
+                    .lock()
+                    .unwrap_or_else(|poisoned| poisoned.into_inner());
                 receiver.recv_timeout(TICK)
             });
             match event {
@@ -265,7 +279,11 @@ pub fn mine_block(
         MineOutcome::Found(block) => Ok(Some(PyBlock::from_core(py, &block)?)),
         MineOutcome::Exhausted | MineOutcome::TimedOut => Ok(None),
         // Only this function cancels, and then `failure` is set.
-        MineOutcome::Cancelled => Err(errors::of_kind(py, ErrorKind::Cancelled, "mining was cancelled")),
+        MineOutcome::Cancelled => Err(errors::of_kind(
+            py,
+            ErrorKind::Cancelled,
+            "mining was cancelled",
+        )),
     }
 }
 

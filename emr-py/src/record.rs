@@ -368,11 +368,15 @@ pub fn create_signed_record(
 }
 
 /// Verifies ``records[i]`` against ``previous_nonces[i]`` for every ``i``,
-/// on ``threads`` threads (default: every core) with the GIL released.
+/// on at most ``threads`` threads (1..=1024, default: every core) with the
+/// GIL released. No call starts threads: the library keeps one worker per
+/// core for the process (rebuilt in a child after ``fork()``), and a call
+/// never uses more workers than records or cores.
 ///
 /// Raises the failure with the lowest index, exactly as a loop calling
 /// ``records[i].verify(previous_nonces[i])`` would, as its record exception
-/// with ``.index`` set. Different lengths raise ``InvalidArgumentError``.
+/// with ``.index`` set. Different lengths, or ``threads`` outside
+/// 1..=1024, raise ``InvalidArgumentError``.
 #[pyfunction]
 #[pyo3(signature = (records, previous_nonces, *, threads = None))]
 pub fn verify_records(

@@ -57,7 +57,7 @@ impl Chain {
     pub fn add_block(&mut self, block: &Block, now: Option<u64>) -> Result<AddOutcome, ChainError> {
         self.writable()?;
         self.store.begin()?;
-        let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::AllCores));
+        let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::ALL_CORES));
         self.finish(result)
     }
 
@@ -320,7 +320,7 @@ impl Chain {
                 self.connect(block, row, check)?;
             } else {
                 let stored = self.load_block(&row.id, row.height)?;
-                self.connect(&stored, row, RecordCheck::All(Parallelism::AllCores))?;
+                self.connect(&stored, row, RecordCheck::All(Parallelism::ALL_CORES))?;
             }
         }
         Ok(())

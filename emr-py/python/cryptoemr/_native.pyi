@@ -207,7 +207,11 @@ def verify_records(
     threads: Optional[int] = None,
 ) -> None:
     """Verify many records in parallel with the GIL released; raise the lowest
-    failing index's ``RecordError`` subclass with ``.index`` set."""
+    failing index's ``RecordError`` subclass with ``.index`` set.
+
+    ``threads`` (1..=1024, default every core) caps the workers one call
+    uses; none are started per call (one kept pool per process, rebuilt in a
+    forked child). Outside that range: ``InvalidArgumentError``."""
 
 def mine_block(
     previous: _BytesLike,
