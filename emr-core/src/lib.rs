@@ -1,7 +1,8 @@
 //! cryptoemr core: tamper-evident electronic medical records.
 //!
 //! Doctors sign prescription [`record`]s; records are grouped into
-//! proof-of-work blocks. Every rule of the protocol lives in this crate, once;
+//! proof-of-work blocks; a [`chain`] keeps the heaviest branch of blocks,
+//! its user states and record indexes durably in SQLite. Every rule of the protocol lives in this crate, once;
 //! the Python and C bindings only translate types and errors.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]

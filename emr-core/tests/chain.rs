@@ -704,3 +704,32 @@ fn bit_flips_are_reported_or_harmless() {
     }
     println!("bit flips: {refused} refused at open, {reported} reported by check, {harmless} harmless");
 }
+
+#[test]
+fn invalid_marks_and_side_branches_survive_reopen() {
+    let db = TempDb::new();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let g = block_on(None, 1, vec![]);
+    let a1 = block_on(Some(&g), 1, vec![]);
+    let b1 = block_on(Some(&g), 2, vec![Record::sign(&doctor, &[1; 20], "skip", 2).unwrap()]);
+    let b2 = block_on(Some(&b1), 2, vec![]);
+    let c1 = block_on(Some(&g), 3, vec![]);
+    let refused = {
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        for b in [&g, &a1] {
+            assert_eq!(chain.add_block(b, None), Ok(AddOutcome::Extended));
+        }
+        assert_eq!(chain.add_block(&b1, None), Ok(AddOutcome::SideBranch));
+        assert_eq!(chain.add_block(&c1, None), Ok(AddOutcome::SideBranch));
+        chain.add_block(&b2, None).unwrap_err()
+    };
+    assert_eq!(refused.kind(), ErrorKind::Record);
+    let mut chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(chain.add_block(&b2, None), Err(refused.clone()));
+    assert_eq!(chain.add_block(&b1, None), Err(refused));
+    assert_eq!(chain.add_block(&c1, None), Ok(AddOutcome::AlreadyKnown));
+    // c1 is still stored: one block on it makes its branch the heavier.
+    let c2 = block_on(Some(&c1), 3, vec![]);
+    assert_eq!(chain.add_block(&c2, None), Ok(AddOutcome::Reorganized));
+    assert_eq!(chain.block_at(1), Ok(Some(c1)));
+}
