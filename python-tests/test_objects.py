@@ -133,7 +133,7 @@ def test_package_ships_stubs_and_marker():
     stub = (root / "_native.pyi").read_text()
     for name in ("class EMR", "class SigningKey", "class Block", "class UserState", "def create_signed_record",
                  "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash",
-                 "def mine_block", "def mining_engines"):
+                 "def mine_block", "def mining_engines", "class Chain"):
         assert name in stub
     assert isinstance(cryptoemr.__version__, str)
     assert cryptoemr.MAX_RECORDS == 25 and cryptoemr.DEFAULT_BLOCK_REWARD == 10_000

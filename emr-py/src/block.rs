@@ -184,6 +184,12 @@ impl PyBlock {
     }
 
     /// A new `Block` holding a core block's fields as `bytes`, `int` and a list of `EMR`.
+    /// The typed core block, refused as `Block::from_fields` refuses it.
+    pub fn to_core(slf: &Bound<'_, PyBlock>) -> PyResult<emr_core::Block> {
+        let owned = PyBlock::extract(slf)?;
+        emr_core::Block::from_fields(&owned.view()).map_err(|e| errors::block(slf.py(), e))
+    }
+
     pub fn from_core(py: Python<'_>, block: &emr_core::Block) -> PyResult<PyBlock> {
         let bytes = |b: &[u8]| Some(PyBytes::new(py, b).into_any().unbind());
         let int = |n: u64| -> PyResult<Option<Py<PyAny>>> { Ok(Some(n.into_pyobject(py)?.into_any().unbind())) };

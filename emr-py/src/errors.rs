@@ -7,11 +7,12 @@
 //! the class up by `ErrorKind::as_str()` and instantiates it with the core's
 //! message: no rule is decided here.
 
+use emr_core::chain::ChainError;
 use emr_core::mining::MiningError;
 use emr_core::{BatchError, BlockError, DecodeError, ErrorKind, KeyError, RecordError, SignError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyDict, PyType};
+use pyo3::types::{PyBytes, PyDict, PyType};
 
 static BY_KIND: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
@@ -114,6 +115,26 @@ pub fn sign(py: Python<'_>, error: &SignError) -> PyErr {
     match error {
         SignError::Record(e) => record(py, *e),
         SignError::Key(e) => key(py, e),
+    }
+}
+
+/// A chain failure: its kind's class; a block's own failure is raised as
+/// [`block`] would, with `.height` and `.block_id` naming the block that
+/// failed (an ancestor of the offered block when its branch failed there).
+pub fn chain(py: Python<'_>, error: ChainError) -> PyErr {
+    match error {
+        ChainError::Block { height, block_id, error } => {
+            let exception = block(py, error);
+            let value = exception.value(py);
+            let annotated = value
+                .setattr("height", height)
+                .and_then(|()| value.setattr("block_id", PyBytes::new(py, block_id.as_bytes())));
+            match annotated {
+                Ok(()) => exception,
+                Err(e) => e,
+            }
+        }
+        other => of_kind(py, other.kind(), other.to_string()),
     }
 }
 

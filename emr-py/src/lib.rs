@@ -12,6 +12,7 @@
 use pyo3::prelude::*;
 
 mod block;
+mod chain;
 mod convert;
 mod errors;
 mod keys;
@@ -24,6 +25,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::PySigningKey>()?;
     m.add_class::<block::PyUserState>()?;
     m.add_class::<block::PyBlock>()?;
+    m.add_class::<chain::PyChain>()?;
+    m.add_class::<chain::ChainBlocks>()?;
     m.add_function(wrap_pyfunction!(record::create_signed_record, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_sha1_hash, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;

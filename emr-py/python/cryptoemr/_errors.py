@@ -19,7 +19,7 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     |       BlockRecordError (.index, __cause__ = the record's error)
     +-- ChainError
     |   +-- WrongHeightError, UnknownParentError, TimestampTooEarlyError,
-    |       TimestampTooLateError
+    |       TimestampTooLateError, LockedError, CorruptError
     +-- AddressError
     |   +-- InvalidChecksumError, WrongRoleError, InvalidLengthError,
     |       InvalidCharacterError, MixedCaseError
@@ -58,6 +58,8 @@ __all__ = [
     "UnknownParentError",
     "TimestampTooEarlyError",
     "TimestampTooLateError",
+    "LockedError",
+    "CorruptError",
     "AddressError",
     "InvalidChecksumError",
     "WrongRoleError",
@@ -192,7 +194,10 @@ class BlockRecordError(BlockError):
 
 
 class ChainError(EMRError):
-    """A block cannot be added to the chain."""
+    """A block cannot be added to the chain, or the chain cannot be used.
+
+    A block that fails its own checks raises its ``BlockError`` instead; the
+    chain sets ``.height`` (and ``.block_id``) on it."""
 
 
 class WrongHeightError(ChainError):
@@ -217,6 +222,20 @@ class TimestampTooLateError(ChainError):
     """The block's timestamp is more than 7200 s ahead of the current time."""
 
     kind = "timestamp_too_late"
+
+
+class LockedError(ChainError):
+    """The chain is open for writing by another process (or another handle)."""
+
+    kind = "locked"
+
+
+class CorruptError(ChainError):
+    """Stored chain data is damaged (a block that does not hash to its id, an
+    index or state that disagrees with the blocks, a page checksum that
+    fails). The message names the table and, where known, the height."""
+
+    kind = "corrupt"
 
 
 # --- addresses (SPEC section 6) ------------------------------------------

@@ -1,5 +1,6 @@
 """Type stubs for the Rust extension ``cryptoemr._native`` (re-exported by ``cryptoemr``)."""
 
+import os
 from typing import Any, Callable, Iterable, List, Literal, Mapping, Optional, Tuple, Union, final
 
 from typing_extensions import Self, TypeAlias, disjoint_base
@@ -15,6 +16,8 @@ __all__ = [
     "SigningKey",
     "UserState",
     "Block",
+    "Chain",
+    "ChainBlocks",
     "create_signed_record",
     "calculate_sha1_hash",
     "calculate_txid",
@@ -174,6 +177,67 @@ class Block:
         """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
     def __eq__(self, other: object) -> bool: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+_AddOutcome: TypeAlias = Literal["extended", "side_branch", "reorganized", "already_known"]
+_HistoryEntry: TypeAlias = Tuple[int, bytes, EMR]
+_PathLike: TypeAlias = Union[str, "os.PathLike[str]"]
+_Progress: TypeAlias = Callable[[int, int], object]
+
+@final
+class Chain:
+    """A chain of blocks (SPEC section 5) in one SQLite file, or in memory.
+
+    ``Chain(path)`` opens or creates the chain at ``path``; pass parameters
+    only to create one (or to check them against the stored ones). One
+    writer per file (another raises ``LockedError``); readers use
+    :meth:`open_readonly`. Each accepted block is durable before
+    ``add_block`` returns. Calls release the GIL.
+    """
+
+    def __new__(
+        cls,
+        path: Optional[_PathLike] = None,
+        *,
+        initial_difficulty: Optional[int] = None,
+        window: Optional[int] = None,
+        block_time: Optional[int] = None,
+        max_adjust: Optional[int] = None,
+        block_reward: Optional[int] = None,
+    ) -> Self: ...
+    @staticmethod
+    def open_readonly(path: _PathLike) -> Chain:
+        """Open for reading beside the writer; sees every committed block."""
+    def add_block(self, block: Block, now: Optional[int] = None) -> _AddOutcome:
+        """Add one block; a ``ChainError`` or the block's ``BlockError`` (with ``.height``) on failure."""
+    def add_blocks(
+        self, blocks: Iterable[Block], progress: Optional[_Progress] = None, *, now: Optional[int] = None
+    ) -> List[_AddOutcome]:
+        """Add many in one transaction; on failure the error has ``.batch_index`` and ``.added``."""
+    def __len__(self) -> int: ...
+    @property
+    def tip(self) -> Optional[Block]: ...
+    def __getitem__(self, height: int) -> Block: ...
+    def blocks(self, start: int = 0, stop: Optional[int] = None) -> ChainBlocks: ...
+    @property
+    def total_difficulty(self) -> int: ...
+    def next_difficulty(self) -> int: ...
+    def user_state(self, hash: _BytesLike) -> UserState: ...
+    def patient_history(self, patient_hash: _BytesLike) -> List[_HistoryEntry]: ...
+    def doctor_records(self, dr_hash: _BytesLike) -> List[_HistoryEntry]: ...
+    def find_record(self, txid: _BytesLike) -> Optional[_HistoryEntry]: ...
+    def undo_last_block(self) -> Block: ...
+    def check(self, progress: Optional[_Progress] = None) -> int:
+        """Re-validate everything; the number of blocks, or the first bad block's error (``.height``)."""
+    def close(self) -> None: ...
+    def __enter__(self) -> Self: ...
+    def __exit__(self, *exc: object) -> bool: ...
+
+@final
+class ChainBlocks:
+    """Iterator over a chain's blocks, read one at a time."""
+
+    def __iter__(self) -> Self: ...
+    def __next__(self) -> Block: ...
 
 def create_signed_record(
     Dr_private_key: _PrivateKey,

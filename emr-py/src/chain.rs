@@ -1,0 +1,462 @@
+//! `Chain`: the core's chain (SPEC section 5) with its SQLite storage.
+//!
+//! The core `Chain` is `Send` but not `Sync`, so the Python object keeps it
+//! behind a mutex and every call takes that mutex with the GIL released: two
+//! Python threads using one chain wait for each other instead of failing
+//! with a borrow error, and neither holds the GIL while SQLite syncs.
+//!
+//! Long calls (`add_blocks`, `check`) run on a helper thread, as
+//! `mine_block` does: the calling thread waits with the GIL released, wakes
+//! every `TICK` to run signal handlers and the user's progress callback, and
+//! on Ctrl-C (or an exception from the callback) cancels the core's work
+//! through its `CancelHandle`. The core stops between two blocks and keeps
+//! only whole blocks, so an interrupted call leaves nothing half-written.
+
+use std::sync::mpsc::{self, RecvTimeoutError};
+use std::sync::Mutex;
+use std::time::Duration;
+
+use emr_core::chain::{AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, RecordEntry};
+use emr_core::hash::{Hash160, Hash256};
+use emr_core::mining::CancelHandle;
+use emr_core::Difficulty;
+use pyo3::exceptions::{PyIndexError, PyTypeError};
+use pyo3::prelude::*;
+use pyo3::types::{PyList, PyTuple};
+
+use crate::block::{PyBlock, PyUserState};
+use crate::convert;
+use crate::errors;
+use crate::record::Emr;
+
+/// How often a waiting call runs signal handlers and progress callbacks.
+const TICK: Duration = Duration::from_millis(25);
+
+/// The spelling of an outcome in Python.
+fn outcome_name(outcome: AddOutcome) -> &'static str {
+    match outcome {
+        AddOutcome::Extended => "extended",
+        AddOutcome::SideBranch => "side_branch",
+        AddOutcome::Reorganized => "reorganized",
+        AddOutcome::AlreadyKnown => "already_known",
+    }
+}
+
+fn hash160(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash160> {
+    let bytes = convert::bytes_like(value, what)?;
+    Hash160::from_slice(&bytes)
+        .ok_or_else(|| errors::invalid_argument(value.py(), format!("{what} must be 20 bytes, got {}", bytes.len())))
+}
+
+fn hash256(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash256> {
+    let bytes = convert::bytes_like(value, what)?;
+    Hash256::from_slice(&bytes)
+        .ok_or_else(|| errors::invalid_argument(value.py(), format!("{what} must be 32 bytes, got {}", bytes.len())))
+}
+
+fn optional_uint64(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<u64>> {
+    match value.filter(|v| !v.is_none()) {
+        Some(v) => Ok(Some(convert::uint64(v, what)?)),
+        None => Ok(None),
+    }
+}
+
+fn callback<'py>(progress: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
+    match progress.filter(|p| !p.is_none()) {
+        Some(p) if p.is_callable() => Ok(Some(p.clone())),
+        Some(p) => {
+            Err(PyTypeError::new_err(format!("progress must be None or a callable, not {}", convert::type_name(p))))
+        }
+        None => Ok(None),
+    }
+}
+
+/// `(height, block_id, EMR)`, the shape of every history entry.
+fn entry_tuple<'py>(py: Python<'py>, entry: &RecordEntry) -> PyResult<Bound<'py, PyTuple>> {
+    let record = Bound::new(py, Emr::from_record(py, &entry.record)?)?;
+    PyTuple::new(
+        py,
+        [
+            entry.height.into_pyobject(py)?.into_any(),
+            pyo3::types::PyBytes::new(py, entry.block_id.as_bytes()).into_any(),
+            record.into_any(),
+        ],
+    )
+}
+
+enum Event<T> {
+    Progress(BatchProgress),
+    Done(T),
+}
+
+/// A tamper-evident chain of blocks (SPEC section 5): the block tree, the
+/// active (heaviest) chain and its user states, in one SQLite file, or in
+/// memory when ``path`` is ``None``.
+///
+/// ``Chain(path)`` opens the chain stored at ``path`` for writing, creating it
+/// if the file does not exist. To reopen a chain, pass no parameters: its
+/// stored ones are used. Parameters passed for an existing chain must equal
+/// the stored ones (the defaults fill those not passed), or
+/// ``InvalidArgumentError`` is raised. A second writer on the same file gets
+/// ``LockedError``; readers use :meth:`open_readonly`.
+///
+/// Every accepted block is durable (on disk, synced) before ``add_block``
+/// returns. Use as a context manager or call :meth:`close`.
+#[pyclass(module = "cryptoemr", name = "Chain", frozen)]
+pub struct PyChain {
+    inner: Mutex<Option<Chain>>,
+}
+
+impl PyChain {
+    fn new_from(chain: Chain) -> PyChain {
+        PyChain { inner: Mutex::new(Some(chain)) }
+    }
+
+    /// Runs `f` on the open chain with the GIL released.
+    fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Chain) -> Result<T, ChainError> + Send) -> PyResult<T> {
+        let result = py.detach(|| {
+            let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            guard.as_mut().map(f)
+        });
+        match result {
+            Some(done) => done.map_err(|e| errors::chain(py, e)),
+            None => Err(errors::invalid_argument(py, "the chain is closed")),
+        }
+    }
+
+    /// Runs a long core operation on a helper thread, forwarding progress to
+    /// `progress(done, total)` and cancelling it on Ctrl-C or when the
+    /// callback raises; that exception is then raised.
+    fn interruptible<T: Send>(
+        &self,
+        py: Python<'_>,
+        progress: Option<Bound<'_, PyAny>>,
+        work: impl FnOnce(&mut Chain, &BatchOptions<'_>) -> T + Send,
+    ) -> PyResult<T> {
+        let (sender, receiver) = mpsc::channel::<Event<Option<T>>>();
+        let cancel = CancelHandle::new();
+        let receiver = Mutex::new(receiver);
+        let wants_progress = progress.is_some();
+
+        let (ended, failure) = std::thread::scope(|scope| -> PyResult<_> {
+            let cancel = &cancel;
+            let inner = &self.inner;
+            let worker = std::thread::Builder::new().name("emr-chain".to_owned()).spawn_scoped(scope, move || {
+                let report = |p: BatchProgress| {
+                    let _ = sender.send(Event::Progress(p));
+                };
+                let options = BatchOptions {
+                    progress: if wants_progress { Some(&report) } else { None },
+                    cancel: Some(cancel),
+                    ..BatchOptions::default()
+                };
+                let mut guard = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                let result = guard.as_mut().map(|chain| work(chain, &options));
+                drop(guard);
+                let _ = sender.send(Event::Done(result));
+            })?;
+            let mut failure: Option<PyErr> = None;
+            let ended = loop {
+                let event = py.detach(|| {
+                    let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    receiver.recv_timeout(TICK)
+                });
+                match event {
+                    Ok(Event::Done(result)) => break Some(result),
+                    Err(RecvTimeoutError::Disconnected) => break None,
+                    Ok(Event::Progress(p)) => {
+                        if let (Some(callback), None) = (&progress, &failure) {
+                            if let Err(e) = callback.call1((p.done, p.total)) {
+                                cancel.cancel();
+                                failure = Some(e);
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+                if failure.is_none() {
+                    if let Err(e) = py.check_signals() {
+                        cancel.cancel();
+                        failure = Some(e);
+                    }
+                }
+            };
+            if let Err(panic) = py.detach(|| worker.join()) {
+                std::panic::resume_unwind(panic);
+            }
+            Ok((ended, failure))
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        match ended {
+            Some(Some(result)) => Ok(result),
+            Some(None) => Err(errors::invalid_argument(py, "the chain is closed")),
+            None => unreachable!("the helper thread either sends its result or panics"),
+        }
+    }
+}
+
+#[pymethods]
+impl PyChain {
+    #[new]
+    #[pyo3(signature = (path = None, *, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None))]
+    fn py_new(
+        py: Python<'_>,
+        path: Option<std::path::PathBuf>,
+        initial_difficulty: Option<&Bound<'_, PyAny>>,
+        window: Option<&Bound<'_, PyAny>>,
+        block_time: Option<&Bound<'_, PyAny>>,
+        max_adjust: Option<&Bound<'_, PyAny>>,
+        block_reward: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyChain> {
+        let given = [initial_difficulty, window, block_time, max_adjust, block_reward];
+        let params = if given.iter().all(|v| v.is_none_or(|v| v.is_none())) {
+            None
+        } else {
+            let defaults = ChainParams::default();
+            let initial_difficulty = match initial_difficulty.filter(|v| !v.is_none()) {
+                Some(d) => convert::difficulty(d)?,
+                None => defaults.initial_difficulty,
+            };
+            Some(ChainParams {
+                initial_difficulty,
+                window: optional_uint64(window, "window")?.unwrap_or(defaults.window),
+                block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
+                max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
+                block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
+            })
+        };
+        let opened = py.detach(|| match path {
+            Some(path) => Chain::open(path, params),
+            None => Chain::in_memory(params.unwrap_or_default()),
+        });
+        opened.map(PyChain::new_from).map_err(|e| errors::chain(py, e))
+    }
+
+    /// Opens the chain at ``path`` for reading only, beside its writer if it
+    /// has one (in this process or another); it sees every block whose
+    /// ``add_block`` has returned. Writes raise ``InvalidArgumentError``.
+    #[staticmethod]
+    fn open_readonly(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyChain> {
+        py.detach(|| Chain::open_readonly(path)).map(PyChain::new_from).map_err(|e| errors::chain(py, e))
+    }
+
+    /// Adds one block; returns ``"extended"``, ``"side_branch"``,
+    /// ``"reorganized"`` or ``"already_known"``. ``now`` (Unix seconds), when
+    /// given, refuses a block more than 7200 s ahead of it
+    /// (``TimestampTooLateError``). Raises a ``ChainError`` for a linkage
+    /// failure, or the block's own ``BlockError`` (``BlockRecordError`` for a
+    /// record), with ``.height`` set to the height of the block that failed.
+    #[pyo3(signature = (block, now = None))]
+    fn add_block(&self, py: Python<'_>, block: &Bound<'_, PyBlock>, now: Option<&Bound<'_, PyAny>>) -> PyResult<&'static str> {
+        let block = PyBlock::to_core(block)?;
+        let now = optional_uint64(now, "now")?;
+        self.with(py, move |chain| chain.add_block(&block, now)).map(outcome_name)
+    }
+
+    /// Adds many blocks in order in one transaction, record signatures on
+    /// every core, and returns their outcomes. ``progress(done, total)`` is
+    /// called about every 100 ms on this thread. On the first failing block
+    /// it raises that block's error (as :meth:`add_block` would) with
+    /// ``.batch_index`` (its position in ``blocks``) and ``.added`` (the
+    /// outcomes of the blocks before it, which are kept). Ctrl-C stops between
+    /// two blocks, keeping those before.
+    #[pyo3(signature = (blocks, progress = None, *, now = None))]
+    fn add_blocks<'py>(
+        &self,
+        py: Python<'py>,
+        blocks: &Bound<'py, PyAny>,
+        progress: Option<&Bound<'py, PyAny>>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let mut core_blocks = Vec::new();
+        for item in blocks.try_iter()? {
+            let item = item?;
+            let block = item.cast::<PyBlock>().map_err(|_| {
+                PyTypeError::new_err(format!("blocks must hold Block objects, not {}", convert::type_name(&item)))
+            })?;
+            core_blocks.push(PyBlock::to_core(block)?);
+        }
+        let now = optional_uint64(now, "now")?;
+        let progress = callback(progress)?;
+        let result = self.interruptible(py, progress, |chain, options| chain.add_blocks(&core_blocks, now, options))?;
+        match result {
+            Ok(outcomes) => PyList::new(py, outcomes.into_iter().map(outcome_name)),
+            Err(failure) => {
+                let error = errors::chain(py, failure.error);
+                let value = error.value(py);
+                value.setattr("batch_index", failure.index)?;
+                value.setattr("added", PyList::new(py, failure.added.into_iter().map(outcome_name))?)?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Number of blocks in the active chain (the tip's height + 1).
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        let len = self.with(py, |chain| chain.len())?;
+        usize::try_from(len).map_err(|_| errors::invalid_argument(py, "chain longer than this platform's sizes"))
+    }
+
+    /// The tip block, or ``None`` for an empty chain.
+    #[getter]
+    fn tip(&self, py: Python<'_>) -> PyResult<Option<PyBlock>> {
+        let tip = self.with(py, |chain| match chain.tip()? {
+            Some(tip) => chain.block_at(tip.height),
+            None => Ok(None),
+        })?;
+        tip.map(|block| PyBlock::from_core(py, &block)).transpose()
+    }
+
+    /// The active chain's block at ``height`` (negative counts from the tip,
+    /// as for a list); ``IndexError`` outside the chain.
+    fn __getitem__(&self, py: Python<'_>, height: i128) -> PyResult<PyBlock> {
+        let block = self.with(py, move |chain| {
+            let len = i128::from(chain.len()?);
+            let height = if height < 0 { height + len } else { height };
+            match u64::try_from(height) {
+                Ok(h) if i128::from(h) < len => chain.block_at(h),
+                _ => Ok(None),
+            }
+        })?;
+        match block {
+            Some(block) => PyBlock::from_core(py, &block),
+            None => Err(PyIndexError::new_err("chain index out of range")),
+        }
+    }
+
+    /// The active chain's blocks from height ``start`` up to, not including,
+    /// ``stop`` (default: the tip), read one at a time as the iterator goes.
+    #[pyo3(signature = (start = 0, stop = None))]
+    fn blocks(slf: Bound<'_, Self>, start: u64, stop: Option<u64>) -> ChainBlocks {
+        ChainBlocks { chain: slf.unbind(), next: start, stop }
+    }
+
+    /// The sum of the active chain's block difficulties (an int; it can
+    /// exceed 2**128).
+    #[getter]
+    fn total_difficulty<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyAny>> {
+        let work = self.with(py, |chain| chain.total_difficulty())?;
+        let int = py.get_type::<pyo3::types::PyInt>();
+        int.call_method1("from_bytes", (pyo3::types::PyBytes::new(py, &work.to_be_bytes()), "big"))
+    }
+
+    /// The difficulty the next block on the tip must have.
+    fn next_difficulty(&self, py: Python<'_>) -> PyResult<u128> {
+        self.with(py, |chain| chain.next_difficulty()).map(Difficulty::get)
+    }
+
+    /// The state of ``hash`` (20 bytes) after the tip: ``UserState(0, 0)``
+    /// for a hash the chain has never seen.
+    fn user_state(&self, py: Python<'_>, hash: &Bound<'_, PyAny>) -> PyResult<PyUserState> {
+        let hash = hash160(hash, "hash")?;
+        self.with(py, move |chain| chain.user_state(&hash)).map(PyUserState::from)
+    }
+
+    /// Every record for ``patient_hash`` in the active chain, in chain order,
+    /// as ``(height, block_id, EMR)`` tuples.
+    fn patient_history<'py>(&self, py: Python<'py>, patient_hash: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let hash = hash160(patient_hash, "patient_hash")?;
+        let entries = self.with(py, move |chain| chain.patient_history(&hash))?;
+        PyList::new(py, entries.iter().map(|e| entry_tuple(py, e)).collect::<PyResult<Vec<_>>>()?)
+    }
+
+    /// Every record of the doctor ``dr_hash`` in the active chain, in chain
+    /// order, as ``(height, block_id, EMR)`` tuples.
+    fn doctor_records<'py>(&self, py: Python<'py>, dr_hash: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let hash = hash160(dr_hash, "dr_hash")?;
+        let entries = self.with(py, move |chain| chain.doctor_records(&hash))?;
+        PyList::new(py, entries.iter().map(|e| entry_tuple(py, e)).collect::<PyResult<Vec<_>>>()?)
+    }
+
+    /// The record with ``txid`` in the active chain as ``(height, block_id,
+    /// EMR)``, or ``None``.
+    fn find_record<'py>(&self, py: Python<'py>, txid: &Bound<'py, PyAny>) -> PyResult<Option<Bound<'py, PyTuple>>> {
+        let txid = hash256(txid, "txid")?;
+        let entry = self.with(py, move |chain| chain.find_record(&txid))?;
+        entry.map(|e| entry_tuple(py, &e)).transpose()
+    }
+
+    /// Removes the tip block and returns it (``NotFoundError`` when empty);
+    /// the states are as before it was added.
+    fn undo_last_block(&self, py: Python<'_>) -> PyResult<PyBlock> {
+        let block = self.with(py, |chain| chain.undo_last_block())?;
+        PyBlock::from_core(py, &block)
+    }
+
+    /// Re-validates everything stored, every signature in order, from an
+    /// empty state, and compares the stored states and indexes with the
+    /// result. Returns the number of blocks checked when all is well; raises
+    /// the first bad block's error with ``.height`` set, or ``CorruptError``
+    /// for damaged storage. ``progress(done, total)`` as for
+    /// :meth:`add_blocks`; Ctrl-C stops it.
+    #[pyo3(signature = (progress = None))]
+    fn check(&self, py: Python<'_>, progress: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
+        let progress = callback(progress)?;
+        let report = self.interruptible(py, progress, |chain, options| chain.check(options))?;
+        let report = report.map_err(|e| errors::chain(py, e))?;
+        match report.first_bad {
+            None => Ok(report.blocks_ok),
+            Some(bad) => {
+                let error = errors::chain(py, bad.error);
+                error.value(py).setattr("height", bad.height)?;
+                Err(error)
+            }
+        }
+    }
+
+    /// Closes the database; later calls raise ``InvalidArgumentError``.
+    /// Closing twice is allowed.
+    fn close(&self, py: Python<'_>) {
+        let chain = py.detach(|| self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
+        py.detach(move || drop(chain));
+    }
+
+    fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
+        slf
+    }
+
+    #[pyo3(signature = (*_exc))]
+    fn __exit__(&self, py: Python<'_>, _exc: &Bound<'_, PyTuple>) -> bool {
+        self.close(py);
+        false
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        match self.with(py, |chain| Ok((chain.len()?, chain.params().initial_difficulty.get()))) {
+            Ok((len, initial)) => format!("<cryptoemr.Chain: {len} blocks, initial_difficulty={initial}>"),
+            Err(_) => "<cryptoemr.Chain: closed>".to_owned(),
+        }
+    }
+}
+
+/// The iterator of :meth:`Chain.blocks`.
+#[pyclass(module = "cryptoemr", name = "ChainBlocks")]
+pub struct ChainBlocks {
+    chain: Py<PyChain>,
+    next: u64,
+    stop: Option<u64>,
+}
+
+#[pymethods]
+impl ChainBlocks {
+    fn __iter__(slf: PyRef<'_, Self>) -> PyRef<'_, Self> {
+        slf
+    }
+
+    fn __next__(&mut self, py: Python<'_>) -> PyResult<Option<PyBlock>> {
+        if self.stop.is_some_and(|stop| self.next >= stop) {
+            return Ok(None);
+        }
+        let height = self.next;
+        let block = self.chain.get().with(py, move |chain| chain.block_at(height))?;
+        match block {
+            Some(block) => {
+                self.next += 1;
+                PyBlock::from_core(py, &block).map(Some)
+            }
+            None => Ok(None),
+        }
+    }
+}
