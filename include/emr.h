@@ -29,14 +29,19 @@
  *   returns EMR_BUFFER_TOO_SMALL, writes the size needed to *len and nothing
  *   else (pass *len == 0, buf == NULL to ask for the size).
  * - Ownership. Objects (emr_key, emr_record, emr_block, emr_user_states,
- *   emr_cancel) are opaque and owned by the caller, who frees each exactly
- *   once with its *_free function; every *_free accepts NULL. Inputs are
- *   copied, never retained, unless documented otherwise.
+ *   emr_cancel, emr_chain, emr_history) are opaque and owned by the caller,
+ *   who frees each exactly once with its *_free function; every *_free
+ *   accepts NULL. Inputs are copied, never retained, unless documented
+ *   otherwise.
  * - Threads. Objects are immutable except emr_user_states under its
- *   setters: any number of threads may read the same object at once. A
- *   function that changes or frees an object needs exclusive use of it.
- *   The exception is emr_cancel, made to be triggered from any thread
- *   while a search runs.
+ *   setters and emr_history under emr_history_next: any number of threads
+ *   may read the same object at once. A function that changes or frees an
+ *   object needs exclusive use of it. The exceptions are emr_cancel, made
+ *   to be triggered from any thread while a search runs, and emr_chain,
+ *   which any thread may call at any time: calls on one chain run one at
+ *   a time (only emr_chain_free needs exclusive use).
+ * - Absence. A height, txid or history entry that does not exist is
+ *   EMR_NOT_FOUND; the tip of an empty chain is EMR_OK with a NULL block.
  * - Mining. emr_mine_block returns EMR_OK whenever the search ran; whether
  *   it found a block, exhausted its range, was cancelled or timed out is
  *   its outcome (EMR_MINE_*), not a status.
