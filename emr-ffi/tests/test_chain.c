@@ -832,9 +832,9 @@ static void write_junk(const char *path) {
     fclose(f);
 }
 
-/* Flips one byte of every occurrence of `needle` in the file; returns the
- * number of occurrences. */
-static int damage(const char *path, const char *needle) {
+/* Flips one byte (the first) of every occurrence of the `len` bytes of
+ * `needle` in the file; returns the number of occurrences. */
+static int damage(const char *path, const void *needle, size_t len) {
     FILE *f = fopen(path, "r+b");
     if (f == NULL) return 0;
     fseek(f, 0, SEEK_END);
@@ -842,12 +842,11 @@ static int damage(const char *path, const char *needle) {
     fseek(f, 0, SEEK_SET);
     unsigned char *data = malloc((size_t)size);
     if (data == NULL || fread(data, 1, (size_t)size, f) != (size_t)size) exit(1);
-    size_t n = strlen(needle);
     int found = 0;
-    for (long i = 0; i + (long)n <= size; i++) {
-        if (memcmp(data + i, needle, n) == 0) {
+    for (long i = 0; i + (long)len <= size; i++) {
+        if (memcmp(data + i, needle, len) == 0) {
             fseek(f, i, SEEK_SET);
-            fputc('X', f);
+            fputc(data[i] ^ 0x01, f);
             found++;
         }
     }
@@ -977,32 +976,76 @@ static void test_file_chain(void) {
     CHECK_STATUS(emr_chain_open_readonly(NULL, &reader), EMR_NULL_ARGUMENT);
     CHECK_STATUS(emr_chain_open_readonly("", &reader), EMR_INVALID_ARGUMENT);
 
-    /* A damaged block in the middle: open succeeds (only the tip is read),
-     * check names it. */
+    /* Damaged blocks in the middle: open succeeds (only the tip is read),
+     * check names the first. Block 1 carries a nonce that appears nowhere
+     * else in the file (it is only in the block's bytes); block 3 a record
+     * text. */
     char damaged[128];
     path_in(damaged, sizeof damaged, "damaged.db");
     CHECK_OK(emr_chain_open(damaged, &o, &writer));
     emr_block *d[6];
     uint64_t nonce = 1;
+    const uint8_t mark[8] = {0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}; /* LE64 of the nonce below */
     for (int h = 0; h < 6; h++) {
-        d[h] = block_on(h ? d[h - 1] : NULL, MINER_A, diff(1), 1, 0, PATIENT_2, nonce++, h == 3 ? "damage-me" : "fine",
-                        0);
+        if (h == 1) {
+            /* Difficulty 1 accepts any id, so any nonce will do. */
+            uint8_t previous[32], id[32] = {0};
+            emr_block *draft = NULL;
+            block_id(d[0], previous);
+            CHECK_OK(emr_block_new(previous, 32, 1, MINER_A, 20, NULL, 0, T0 + 1, diff(1), id, 32,
+                                   0x1122334455667788u, &draft));
+            CHECK_OK(emr_block_calculate_id(draft, id));
+            CHECK_OK(emr_block_new(previous, 32, 1, MINER_A, 20, NULL, 0, T0 + 1, diff(1), id, 32,
+                                   0x1122334455667788u, &d[h]));
+            emr_block_free(draft);
+        } else {
+            d[h] = block_on(h ? d[h - 1] : NULL, MINER_A, diff(1), 1, 0, PATIENT_2, nonce++,
+                            h == 3 ? "damage-me" : "fine", 0);
+        }
         CHECK_OUTCOME(add(writer, d[h]), EMR_ADD_EXTENDED);
     }
     emr_chain_free(writer);
-    int hits = damage(damaged, "damage-me h3");
+    /* A record's text: the block still hashes to its id (the id covers the
+     * txid, not the text), so the record fails verification. */
+    int hits = damage(damaged, "damage-me h3", strlen("damage-me h3"));
     CHECK(hits >= 1, "the record's text is in the file (%d)", hits);
     CHECK_OK(emr_chain_open(damaged, NULL, &writer));
     memset(&report, 0, sizeof report);
     CHECK_OK(emr_chain_check(writer, NULL, &report));
-    CHECK(report.found_bad && report.blocks_ok == 3 && report.bad.height == 3 && report.bad.status != EMR_OK,
-          "check finds the damaged block: found %d at %llu, %s (record %s)", report.found_bad,
+    uint8_t want_id[32];
+    block_id(d[3], want_id);
+    CHECK(report.found_bad && report.blocks_ok == 3 && report.bad.height == 3 && report.bad.status == EMR_RECORD &&
+              report.bad.record_index == 0 && report.bad.record_status == EMR_INVALID_TXID &&
+              report.bad.has_block_id && memcmp(report.bad.block_id, want_id, 32) == 0,
+          "check finds the damaged record: found %d at %llu, %s (record %s)", report.found_bad,
           (unsigned long long)report.bad.height, emr_status_name(report.bad.status),
           emr_status_name(report.bad.record_status));
-    CHECK(contains(emr_last_error_message(), "height 3"), "message: %s", emr_last_error_message());
-    note_status(report.bad.status);
+    CHECK(contains(emr_last_error_message(), "height 3") && contains(emr_last_error_message(), "invalid_txid"),
+          "message: %s", emr_last_error_message());
     emr_chain_free(writer);
-    for (int h = 0; h < 6; h++) emr_block_free(d[h]);
+    /* The nonce: block 1 no longer hashes to its id, which is corrupt. */
+    hits = damage(damaged, mark, sizeof mark);
+    CHECK(hits >= 1, "the nonce is in the file (%d)", hits);
+    CHECK_OK(emr_chain_open_readonly(damaged, &reader));
+    memset(&report, 0, sizeof report);
+    CHECK_OK(emr_chain_check(reader, NULL, &report));
+    CHECK(report.found_bad && report.blocks_ok == 1 && report.bad.height == 1 && report.bad.status == EMR_CORRUPT &&
+              !report.bad.has_block_id,
+          "check finds the damaged block: found %d at %llu, %s", report.found_bad,
+          (unsigned long long)report.bad.height, emr_status_name(report.bad.status));
+    CHECK(contains(emr_last_error_message(), "corrupt"), "message: %s", emr_last_error_message());
+    note_status(report.bad.status);
+    /* Reading the damaged block is refused, never silently accepted. */
+    emr_block *read = NULL;
+    CHECK_STATUS(emr_chain_block_at(reader, 1, &read), EMR_CORRUPT);
+    CHECK(read == NULL, "NULL on failure");
+    emr_history *h = NULL;
+    CHECK_OK(emr_chain_block_at(reader, 2, &read));
+    emr_block_free(read);
+    CHECK_OK(emr_chain_patient_history(reader, PATIENT_2, &h)); /* blocks 0, 2-5: not block 1 */
+    emr_history_free(h);
+    emr_chain_free(reader);
+    for (int i = 0; i < 6; i++) emr_block_free(d[i]);
     for (int i = 0; i <= N; i++) emr_block_free(run[i]);
 }
 
