@@ -687,9 +687,11 @@ pub unsafe extern "C" fn emr_chain_add_block(
 ///          block at *failed_index, as emr_chain_add_block reports it (with
 ///          *failure), or EMR_CANCELLED when options->cancel was triggered
 ///          (*failed_index is the first block not added);
-///          EMR_INVALID_ARGUMENT also if the chain is read-only,
-///          options->version is not EMR_BATCH_OPTIONS_VERSION or
-///          options->threads is over EMR_MAX_VERIFY_THREADS;
+///          EMR_CORRUPT, EMR_IO if storage fails (outcomes then say which
+///          blocks, if any, were kept); EMR_INVALID_ARGUMENT also if the
+///          chain is read-only, options->version is not
+///          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+///          EMR_MAX_VERIFY_THREADS;
 ///          EMR_NULL_ARGUMENT if chain is NULL, blocks is NULL while
 ///          count > 0, or an element of blocks is NULL.
 /// Args:    chain:    the chain, changed.
