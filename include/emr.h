@@ -29,14 +29,19 @@
  *   returns EMR_BUFFER_TOO_SMALL, writes the size needed to *len and nothing
  *   else (pass *len == 0, buf == NULL to ask for the size).
  * - Ownership. Objects (emr_key, emr_record, emr_block, emr_user_states,
- *   emr_cancel) are opaque and owned by the caller, who frees each exactly
- *   once with its *_free function; every *_free accepts NULL. Inputs are
- *   copied, never retained, unless documented otherwise.
+ *   emr_cancel, emr_chain, emr_history) are opaque and owned by the caller,
+ *   who frees each exactly once with its *_free function; every *_free
+ *   accepts NULL. Inputs are copied, never retained, unless documented
+ *   otherwise.
  * - Threads. Objects are immutable except emr_user_states under its
- *   setters: any number of threads may read the same object at once. A
- *   function that changes or frees an object needs exclusive use of it.
- *   The exception is emr_cancel, made to be triggered from any thread
- *   while a search runs.
+ *   setters and emr_history under emr_history_next: any number of threads
+ *   may read the same object at once. A function that changes or frees an
+ *   object needs exclusive use of it. The exceptions are emr_cancel, made
+ *   to be triggered from any thread while a search runs, and emr_chain,
+ *   which any thread may call at any time: calls on one chain run one at
+ *   a time (only emr_chain_free needs exclusive use).
+ * - Absence. A height, txid or history entry that does not exist is
+ *   EMR_NOT_FOUND; the tip of an empty chain is EMR_OK with a NULL block.
  * - Mining. emr_mine_block returns EMR_OK whenever the search ran; whether
  *   it found a block, exhausted its range, was cancelled or timed out is
  *   its outcome (EMR_MINE_*), not a status.
@@ -84,6 +89,26 @@
 #define EMR_MINE_OPTIONS_VERSION 1
 
 /**
+ * The layout of emr_chain_options that this header declares. Pass it to
+ * emr_chain_options_default; a later header that adds fields raises it, and
+ * the library keeps reading the fields of the version a caller was built
+ * with.
+ */
+#define EMR_CHAIN_OPTIONS_VERSION 1
+
+/**
+ * The layout of emr_batch_options that this header declares. Pass it to
+ * emr_batch_options_default (same rules as EMR_CHAIN_OPTIONS_VERSION).
+ */
+#define EMR_BATCH_OPTIONS_VERSION 1
+
+/**
+ * How far ahead of the caller's clock (the `now` argument) a block's
+ * timestamp may be, in seconds: later is EMR_TIMESTAMP_TOO_LATE.
+ */
+#define EMR_MAX_FUTURE_SECONDS 7200
+
+/**
  * A block: header fields, up to 25 records, block id and proof-of-work
  * nonce. Opaque; immutable once made, so one block may be read and
  * verified by several threads at once.
@@ -98,6 +123,30 @@ typedef struct emr_block emr_block;
  * once with EMR_MINE_CANCELLED. Any number of searches may share a handle.
  */
 typedef struct emr_cancel emr_cancel;
+
+/**
+ * A chain (SPEC section 5): a tree of blocks, its heaviest branch as the
+ * active chain, and the user states and record index of that branch, kept
+ * in one SQLite database file (or in memory). Opaque.
+ *
+ * A handle opened for writing holds the file's write lock until it is
+ * freed; any number of read-only handles (emr_chain_open_readonly), in this
+ * process or others, may run beside it and see every block whose add has
+ * returned. Calls on one handle run one at a time: a call made while
+ * another thread's call on the same handle runs waits for it.
+ */
+typedef struct emr_chain emr_chain;
+
+/**
+ * A snapshot of records of the active chain with their places: a patient's
+ * history (emr_chain_patient_history) or a doctor's records
+ * (emr_chain_doctor_records), in chain order, with a cursor for
+ * emr_history_next. Opaque.
+ *
+ * It is a copy: later changes to the chain do not change it, and it may
+ * outlive the chain it came from.
+ */
+typedef struct emr_history emr_history;
 
 /**
  * A doctor's private signing key (secp256k1 or P-256). Opaque.
@@ -127,8 +176,9 @@ typedef struct emr_user_states emr_user_states;
  *
  * Every code's number is stable: it never changes and is never reused, so
  * it may be stored, logged and compared across library versions. New kinds
- * get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 100-199
- * general kinds, 200-299 kinds of the C interface itself.
+ * get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
+ * chain kinds (a block's place in a chain), 100-199 general kinds, 200-299
+ * kinds of the C interface itself.
  */
 typedef uint32_t emr_status;
 
@@ -397,6 +447,171 @@ typedef struct emr_mine_stats {
 } emr_mine_stats;
 
 /**
+ * The parameters of a chain (SPEC section 5) and how to open it. Initialize
+ * it with emr_chain_options_default (which sets version and the
+ * specification's defaults), then set the fields you need:
+ *
+ * ```c
+ * emr_chain_options opts;
+ * emr_chain_options_default(&opts, EMR_CHAIN_OPTIONS_VERSION);
+ * opts.initial_difficulty.lo = 1;
+ * ```
+ *
+ * The parameters are stored with a chain when it is created and fixed for
+ * its life: opening an existing chain with other parameters is
+ * EMR_INVALID_ARGUMENT, unless use_stored_params is true.
+ */
+typedef struct emr_chain_options {
+    /**
+     * EMR_CHAIN_OPTIONS_VERSION of the header the caller was compiled
+     * with, set by emr_chain_options_default.
+     */
+    uint32_t version;
+    /**
+     * false (default): the parameters below are the chain's; an existing
+     * chain must have been created with exactly these. true: ignore the
+     * parameters below and use the stored ones (the defaults for a new
+     * chain), as NULL options do.
+     */
+    bool use_stored_params;
+    /**
+     * The difficulty of blocks 0 ..= window; 1 ..= 2^128-1 (default 1000).
+     */
+    struct emr_difficulty initial_difficulty;
+    /**
+     * Retarget window W, in blocks; at least 1 (default 10).
+     */
+    uint64_t window;
+    /**
+     * Target block time B, in seconds; at least 1 (default 12).
+     */
+    uint64_t block_time;
+    /**
+     * Adjustment clamp C: one retarget moves the difficulty by at most a
+     * factor of C either way; at least 1 (default 4).
+     */
+    uint64_t max_adjust;
+    /**
+     * What a miner's balance grows by per block (default 10000,
+     * EMR_DEFAULT_BLOCK_REWARD).
+     */
+    uint64_t block_reward;
+} emr_chain_options;
+
+/**
+ * A progress callback of emr_chain_add_blocks and emr_chain_check: blocks
+ * done so far and blocks in all, with the options' user_data.
+ *
+ * It is called about every 100 ms and once when the last block is done,
+ * never concurrently with itself: on the calling thread for
+ * emr_chain_add_blocks, on a library thread for emr_chain_check. It must
+ * return normally (no longjmp, no C++ exception). It may call into the
+ * library, for example emr_cancel_trigger to stop the work, but not on the
+ * chain being worked on (that call returns EMR_INVALID_ARGUMENT).
+ */
+typedef void (*emr_chain_progress_fn)(uint64_t done, uint64_t total, void *user_data);
+
+/**
+ * How to run emr_chain_add_blocks and emr_chain_check. Initialize it with
+ * emr_batch_options_default, then set the fields you need. Every default
+ * is zero or NULL.
+ */
+typedef struct emr_batch_options {
+    /**
+     * EMR_BATCH_OPTIONS_VERSION of the header the caller was compiled
+     * with, set by emr_batch_options_default.
+     */
+    uint32_t version;
+    /**
+     * Threads for the record signature checks, 1 ..=
+     * EMR_MAX_VERIFY_THREADS; 0 (default): one per available core. No call
+     * starts threads of its own for them: the library's one verification
+     * pool runs them.
+     */
+    size_t threads;
+    /**
+     * A cancel handle: when triggered, the work stops between two blocks
+     * with EMR_CANCELLED (blocks already added stay added); NULL (default):
+     * none. It must stay valid until the call returns.
+     */
+    const struct emr_cancel *cancel;
+    /**
+     * Called with progress about every 100 ms and once at the end; NULL
+     * (default): none. See emr_chain_progress_fn.
+     */
+    emr_chain_progress_fn progress;
+    /**
+     * Passed unchanged to progress; never dereferenced by the library.
+     */
+    void *user_data;
+} emr_batch_options;
+
+/**
+ * What adding a block did: one of the EMR_ADD_* values.
+ */
+typedef uint32_t emr_add_outcome;
+
+/**
+ * Why a block was refused, for the statuses that belong to a block: the
+ * chain kinds (EMR_WRONG_HEIGHT, EMR_UNKNOWN_PARENT,
+ * EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE) and the block kinds of
+ * verification (EMR_DIFFICULTY_MISMATCH ... EMR_RECORD), and, from
+ * emr_chain_check, EMR_CORRUPT for a stored block that is damaged. Its
+ * layout is fixed: later details will come in a new struct, never by
+ * growing this one.
+ */
+typedef struct emr_block_failure {
+    /**
+     * The block's status.
+     */
+    emr_status status;
+    /**
+     * The failed block's height. When a heavier branch is refused because
+     * one of its blocks fails, this is that block, which may be an ancestor
+     * of the block offered.
+     */
+    uint64_t height;
+    /**
+     * Whether block_id holds the failed block's id (false when only its
+     * height is known, as for damage found by emr_chain_check).
+     */
+    bool has_block_id;
+    /**
+     * The failed block's id when has_block_id is true; zero otherwise.
+     */
+    uint8_t block_id[32];
+    /**
+     * With EMR_RECORD: the index of the first failing record in the block;
+     * 0 otherwise.
+     */
+    size_t record_index;
+    /**
+     * With EMR_RECORD: that record's own status (EMR_INVALID_NONCE,
+     * EMR_INVALID_SIGNATURE, ...); EMR_OK otherwise.
+     */
+    emr_status record_status;
+} emr_block_failure;
+
+/**
+ * What emr_chain_check found. Its layout is fixed, as emr_block_failure's.
+ */
+typedef struct emr_check_report {
+    /**
+     * Active blocks checked and found good, from height 0.
+     */
+    uint64_t blocks_ok;
+    /**
+     * Whether a bad block was found; the blocks after it are not checked.
+     */
+    bool found_bad;
+    /**
+     * The first bad block when found_bad is true (its height is
+     * blocks_ok); all zero otherwise.
+     */
+    struct emr_block_failure bad;
+} emr_check_report;
+
+/**
  * Success.
  */
 #define EMR_OK 0
@@ -473,6 +688,28 @@ typedef struct emr_mine_stats {
 #define EMR_RECORD 26
 
 /**
+ * Chain: the block's height is not its parent's height + 1 (0 for a
+ * genesis block).
+ */
+#define EMR_WRONG_HEIGHT 40
+
+/**
+ * Chain: the block's `previous` is the id of no block the chain knows.
+ */
+#define EMR_UNKNOWN_PARENT 41
+
+/**
+ * Chain: the block's timestamp is before its parent's.
+ */
+#define EMR_TIMESTAMP_TOO_EARLY 42
+
+/**
+ * Chain: the block's timestamp is more than 7200 s after the caller's
+ * current time.
+ */
+#define EMR_TIMESTAMP_TOO_LATE 43
+
+/**
  * An argument outside its documented range (a zero difficulty, an index
  * past the end, an unknown curve, ...).
  */
@@ -490,6 +727,12 @@ typedef struct emr_mine_stats {
 #define EMR_DECODE 102
 
 /**
+ * The thing asked for does not exist: a height past the tip, a txid in no
+ * active block, an undo on an empty chain, the end of a history.
+ */
+#define EMR_NOT_FOUND 103
+
+/**
  * Work stopped by the caller before it finished. (emr_mine_block reports
  * a cancelled search as an outcome, EMR_MINE_CANCELLED, with EMR_OK.)
  */
@@ -500,6 +743,19 @@ typedef struct emr_mine_stats {
  * starting a thread).
  */
 #define EMR_IO 105
+
+/**
+ * The chain is open for writing by another handle, in this process or
+ * another; emr_last_error_message() names the file.
+ */
+#define EMR_LOCKED 106
+
+/**
+ * Stored data is damaged (a block that does not hash to its id or does not
+ * decode, an index that disagrees with the blocks, a file that is not a
+ * chain database). Never silently accepted.
+ */
+#define EMR_CORRUPT 107
 
 /**
  * C interface: a required pointer argument is NULL (or a (pointer, length)
@@ -574,6 +830,35 @@ typedef struct emr_mine_stats {
  * The time limit passed before a nonce was found.
  */
 #define EMR_MINE_TIMED_OUT 4
+
+/**
+ * Not added: in a batch, the block that failed and every block after it
+ * (and every block when the batch was refused as a whole).
+ */
+#define EMR_ADD_NONE 0
+
+/**
+ * The block extends the active chain and is its new tip.
+ */
+#define EMR_ADD_EXTENDED 1
+
+/**
+ * The block is stored on a branch no heavier than the active chain (a tie
+ * keeps the branch seen first); its records are checked if that branch
+ * ever becomes the active one.
+ */
+#define EMR_ADD_SIDE_BRANCH 2
+
+/**
+ * The block's branch became strictly heavier than the active chain: it is
+ * now the active chain, with this block as its tip.
+ */
+#define EMR_ADD_REORGANIZED 3
+
+/**
+ * The block was already stored; nothing changed.
+ */
+#define EMR_ADD_ALREADY_KNOWN 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -1580,6 +1865,497 @@ emr_status emr_mine_block(const uint8_t *previous32,
                           emr_mine_outcome *outcome_out,
                           struct emr_block **block_out,
                           struct emr_mine_stats *stats_out);
+
+/**
+ * Fills options with the specification's parameters (initial difficulty
+ * 1000, window 10, block time 12 s, clamp 4, reward 10000) and
+ * use_stored_params false.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
+ *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
+ *          is NULL.
+ * In:      version: EMR_CHAIN_OPTIONS_VERSION.
+ * Out:     options: the defaults, with options->version = version.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_chain_options_default(struct emr_chain_options *options, uint32_t version);
+
+/**
+ * Fills options with the defaults: all cores, no cancel handle, no
+ * progress callback.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
+ *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
+ *          is NULL.
+ * In:      version: EMR_BATCH_OPTIONS_VERSION.
+ * Out:     options: the defaults, with options->version = version.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_batch_options_default(struct emr_batch_options *options, uint32_t version);
+
+/**
+ * Opens a chain for writing: the database file at path, created when it
+ * does not exist or is empty, or a chain in memory when path is NULL (gone
+ * when freed). Nothing is replayed on open; the newest block is read and
+ * checked against its id, so damage there is reported at once
+ * (emr_chain_check looks at everything).
+ *
+ * The handle holds the file's write lock until emr_chain_free: a second
+ * writer, in this process or another, gets EMR_LOCKED, and a writer that
+ * dies releases the lock. Every block is durable when its add returns.
+ *
+ * Returns: EMR_OK; EMR_LOCKED if another handle has the file open for
+ *          writing (the message names the file); EMR_INVALID_ARGUMENT if
+ *          path is "", options->version is not EMR_CHAIN_OPTIONS_VERSION,
+ *          a parameter is out of range (initial_difficulty 0, window,
+ *          block_time or max_adjust 0), or the chain exists and was created
+ *          with other parameters; EMR_CORRUPT if the file is not a chain
+ *          database or its stored data is damaged; EMR_IO if the operating
+ *          system or SQLite fails (no such directory, permissions, ...);
+ *          EMR_NULL_ARGUMENT if out is NULL.
+ * In:      path:    a NUL-terminated file path (bytes, not necessarily
+ *                   UTF-8); NULL for a chain in memory.
+ *          options: the chain's parameters (see emr_chain_options); NULL:
+ *                   the stored parameters, or the defaults for a new chain.
+ * Out:     out:     a new chain, freed (and closed) by the caller with
+ *                   emr_chain_free; NULL on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_chain_open(const char *path,
+                          const struct emr_chain_options *options,
+                          struct emr_chain **out);
+
+/**
+ * Opens an existing chain for reading only, with its stored parameters. It
+ * may run beside a writer (in this process or another) and sees each block
+ * once the writer's add has returned. Adding and undoing return
+ * EMR_INVALID_ARGUMENT.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT if the file is not a chain database or is
+ *          damaged; EMR_IO if it cannot be opened (does not exist, ...);
+ *          EMR_INVALID_ARGUMENT if path is ""; EMR_NULL_ARGUMENT if path or
+ *          out is NULL.
+ * In:      path: a NUL-terminated file path.
+ * Out:     out:  a new chain, freed by the caller with emr_chain_free; NULL
+ *                on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_chain_open_readonly(const char *path, struct emr_chain **out);
+
+/**
+ * Closes and frees a chain, releasing its write lock. Every block added is
+ * already durable, so there is nothing to flush. NULL is a no-op.
+ *
+ * Args:    chain: a chain from this library, or NULL. Not usable afterwards
+ *                 (histories taken from it stay valid).
+ * Thread-safety: no other thread may use the chain during or after the
+ *          call.
+ */
+void emr_chain_free(struct emr_chain *chain);
+
+/**
+ * The chain's parameters, as emr_chain_options with use_stored_params
+ * false: passing them to emr_chain_open makes or opens a chain with the
+ * same parameters.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
+ *          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
+ *          or options is NULL.
+ * Args:    chain:   the chain.
+ * In:      version: EMR_CHAIN_OPTIONS_VERSION.
+ * Out:     options: the parameters, with options->version = version.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_get_options(const struct emr_chain *chain,
+                                 struct emr_chain_options *options,
+                                 uint32_t version);
+
+/**
+ * An outcome's name: "none", "extended", "side_branch", "reorganized",
+ * "already_known".
+ *
+ * Returns: a NUL-terminated string in static storage (never NULL, never
+ *          freed); "unknown" for a number that is not an outcome.
+ * In:      outcome: any value.
+ * Thread-safety: safe to call from any thread.
+ */
+const char *emr_add_outcome_name(emr_add_outcome outcome);
+
+/**
+ * Adds a block (SPEC section 5), durably before returning.
+ *
+ * Checks, in order: EMR_UNKNOWN_PARENT (previous is the id of no stored
+ * block; all zero at height 0 starts a branch from genesis),
+ * EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE (only
+ * when now is given), then verification (SPEC section 3) with the
+ * difficulty expected at the block's place in its own branch; records are
+ * checked when the block joins the active chain. A branch that becomes
+ * strictly heavier than the active chain becomes the active chain
+ * atomically; if one of its blocks fails, that block and its descendants
+ * are remembered as invalid (refused with the same status when offered
+ * again), and the active chain, states and queries are exactly as before.
+ *
+ * Returns: EMR_OK with *outcome; EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT,
+ *          EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE; a verification
+ *          status (EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
+ *          EMR_TOO_MANY_RECORDS, EMR_INSUFFICIENT_WORK, EMR_RECORD, ...) of
+ *          the block or of the block of its branch that failed, named in
+ *          *failure; EMR_INVALID_ARGUMENT if the chain is read-only;
+ *          EMR_CORRUPT, EMR_IO if storage fails (nothing is changed);
+ *          EMR_NULL_ARGUMENT if chain or block is NULL.
+ * Args:    chain:   the chain, changed.
+ * In:      block:   the block; copied.
+ *          now:     the caller's current Unix time, to refuse a block more
+ *                   than EMR_MAX_FUTURE_SECONDS ahead of it; NULL skips
+ *                   that check (replaying history).
+ * Out:     outcome: what adding did (an EMR_ADD_* other than
+ *                   EMR_ADD_NONE), written on EMR_OK; may be NULL if not
+ *                   wanted.
+ *          failure: which block failed and why, written when the status
+ *                   belongs to a block (see emr_block_failure); may be NULL
+ *                   if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time. The block may be read by other threads meanwhile.
+ */
+emr_status emr_chain_add_block(struct emr_chain *chain,
+                               const struct emr_block *block,
+                               const uint64_t *now,
+                               emr_add_outcome *outcome,
+                               struct emr_block_failure *failure);
+
+/**
+ * Adds blocks in order, as a loop of emr_chain_add_block would, but faster:
+ * record signatures are checked on several threads ahead of the in-order
+ * checks, and the batch is one transaction. Stops at the first block that
+ * fails (or at cancellation); the blocks before it are kept and durable.
+ *
+ * Returns: EMR_OK when every block was added; otherwise the status of the
+ *          block at *failed_index, as emr_chain_add_block reports it (with
+ *          *failure), or EMR_CANCELLED when options->cancel was triggered
+ *          (*failed_index is the first block not added);
+ *          EMR_CORRUPT, EMR_IO if storage fails (outcomes then say which
+ *          blocks, if any, were kept); EMR_INVALID_ARGUMENT also if the
+ *          chain is read-only, options->version is not
+ *          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+ *          EMR_MAX_VERIFY_THREADS;
+ *          EMR_NULL_ARGUMENT if chain is NULL, blocks is NULL while
+ *          count > 0, or an element of blocks is NULL.
+ * Args:    chain:    the chain, changed.
+ * In:      blocks, count: the blocks in order (NULL allowed when count is
+ *                    0); copied.
+ *          now:      as for emr_chain_add_block; NULL skips the check.
+ *          options:  threads, cancel handle and progress callback (see
+ *                    emr_batch_options); NULL: the defaults.
+ * Out:     outcomes: count elements, or NULL if not wanted. Written
+ *                    whatever the status, unless outcomes itself is refused
+ *                    (misaligned): element i is block i's outcome, or
+ *                    EMR_ADD_NONE when block i was not added (the failed
+ *                    block, the blocks after it, every block when the call
+ *                    failed before adding any, or after a storage failure
+ *                    that kept nothing).
+ *          failed_index: the index of the block that failed or at which
+ *                    the batch was cancelled, written when the batch ran
+ *                    and stopped early; may be NULL if not wanted.
+ *          failure:  which block failed and why, as for
+ *                    emr_chain_add_block (the failed block of a heavier
+ *                    branch may be an ancestor of blocks[*failed_index]);
+ *                    may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time. The progress callback runs on the calling thread;
+ *          emr_cancel_trigger may be called from any thread.
+ */
+emr_status emr_chain_add_blocks(struct emr_chain *chain,
+                                const struct emr_block *const *blocks,
+                                size_t count,
+                                const uint64_t *now,
+                                const struct emr_batch_options *options,
+                                emr_add_outcome *outcomes,
+                                size_t *failed_index,
+                                struct emr_block_failure *failure);
+
+/**
+ * Takes the tip block off the active chain and out of the store (with any
+ * side-branch blocks built on it), restoring the user states before it.
+ * The block is forgotten: adding it again verifies and connects it anew.
+ * No other branch is switched to, even a heavier one.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if the chain has no block;
+ *          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
+ *          EMR_IO if storage fails (nothing is changed); EMR_NULL_ARGUMENT
+ *          if chain is NULL.
+ * Args:    chain:   the chain, changed.
+ * Out:     removed: the block taken off, freed by the caller with
+ *                   emr_block_free; NULL on failure. May be NULL if not
+ *                   wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_undo_last_block(struct emr_chain *chain, struct emr_block **removed);
+
+/**
+ * The number of blocks in the active chain (the tip's height + 1; 0 when
+ * empty).
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+ *          if chain or len is NULL.
+ * Args:    chain: the chain.
+ * Out:     len:   the number of blocks.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_len(const struct emr_chain *chain, uint64_t *len);
+
+/**
+ * The active chain's last block. An empty chain has no tip: EMR_OK with
+ * *out set to NULL (an empty chain is a normal state, not a failure).
+ *
+ * Returns: EMR_OK (*out NULL for an empty chain); EMR_CORRUPT if the stored
+ *          block is damaged; EMR_IO if storage fails; EMR_NULL_ARGUMENT if
+ *          chain or out is NULL.
+ * Args:    chain: the chain.
+ * Out:     out:   a new block (a copy), freed by the caller with
+ *                 emr_block_free; NULL for an empty chain and on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_tip(const struct emr_chain *chain, struct emr_block **out);
+
+/**
+ * The active block at a height.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if height is past the tip (the chain has
+ *          height or fewer blocks); EMR_CORRUPT if the stored block is
+ *          damaged; EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain or
+ *          out is NULL.
+ * Args:    chain:  the chain.
+ * In:      height: 0 ..= the tip's height.
+ * Out:     out:    a new block (a copy), freed by the caller with
+ *                  emr_block_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_block_at(const struct emr_chain *chain,
+                              uint64_t height,
+                              struct emr_block **out);
+
+/**
+ * The active chain's total difficulty: the sum of its blocks'
+ * difficulties, exact, as a 256-bit unsigned big-endian integer (it can
+ * exceed 128 bits). Branches are compared by it. All zero for an empty
+ * chain.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+ *          if chain or out32 is NULL.
+ * Args:    chain: the chain.
+ * Out:     out32: receives 32 bytes, most significant first.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_total_difficulty(const struct emr_chain *chain, uint8_t *out32);
+
+/**
+ * The difficulty the next block on the tip must carry (SPEC section 5's
+ * retarget rule; the initial difficulty for the first window + 1 blocks).
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+ *          if chain or difficulty is NULL.
+ * Args:    chain:      the chain.
+ * Out:     difficulty: the difficulty (never 0).
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_next_difficulty(const struct emr_chain *chain,
+                                     struct emr_difficulty *difficulty);
+
+/**
+ * A user's state after the active chain: a doctor's, patient's or miner's
+ * balance and record nonce. A hash the chain never touched has balance 0
+ * and nonce 0 (not EMR_NOT_FOUND).
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+ *          if chain, hash20, balance or nonce is NULL.
+ * Args:    chain:   the chain.
+ * In:      hash20:  the user's 20-byte hash.
+ * Out:     balance: the balance.
+ *          nonce:   the nonce of the user's last record as a doctor.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_user_state(const struct emr_chain *chain,
+                                const uint8_t *hash20,
+                                uint64_t *balance,
+                                uint64_t *nonce);
+
+/**
+ * The record with a txid in the active chain, with its place.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if no active block holds a record with
+ *          this txid (side branches are not searched); EMR_CORRUPT,
+ *          EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain, txid32 or
+ *          record is NULL.
+ * Args:    chain:      the chain.
+ * In:      txid32:     the record's 32-byte txid.
+ * Out:     height:     its block's height; may be NULL if not wanted.
+ *          block_id32: receives its block's 32-byte id; may be NULL if not
+ *                      wanted.
+ *          record:     a new record, freed by the caller with
+ *                      emr_record_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_find_record(const struct emr_chain *chain,
+                                 const uint8_t *txid32,
+                                 uint64_t *height,
+                                 uint8_t *block_id32,
+                                 struct emr_record **record);
+
+/**
+ * Every record for a patient in the active chain, in chain order, with
+ * each record's block height and id: a snapshot to walk with
+ * emr_history_next (or emr_history_get). A patient with no record gets an
+ * empty history, not EMR_NOT_FOUND.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT if a stored block is damaged; EMR_IO if
+ *          storage fails; EMR_NULL_ARGUMENT if chain, patient20 or out is
+ *          NULL.
+ * Args:    chain:     the chain.
+ * In:      patient20: the patient's 20-byte hash.
+ * Out:     out:       a new history, freed by the caller with
+ *                     emr_history_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_patient_history(const struct emr_chain *chain,
+                                     const uint8_t *patient20,
+                                     struct emr_history **out);
+
+/**
+ * Every record by a doctor in the active chain, in chain order (so in
+ * nonce order), with each record's block height and id: a snapshot to walk
+ * with emr_history_next (or emr_history_get). Empty for a doctor with no
+ * record.
+ *
+ * Returns: as emr_chain_patient_history; EMR_NULL_ARGUMENT if chain, dr20
+ *          or out is NULL.
+ * Args:    chain: the chain.
+ * In:      dr20:  the doctor's 20-byte hash (SHA-1 of the public key).
+ * Out:     out:   a new history, freed by the caller with
+ *                 emr_history_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_doctor_records(const struct emr_chain *chain,
+                                    const uint8_t *dr20,
+                                    struct emr_history **out);
+
+/**
+ * The number of records in a history (however far emr_history_next has
+ * gone).
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if history or len is NULL.
+ * Args:    history: the history.
+ * Out:     len:     the number of records.
+ * Thread-safety: safe to call concurrently with other readers of the
+ *          history (not with emr_history_next on it).
+ */
+emr_status emr_history_len(const struct emr_history *history, size_t *len);
+
+/**
+ * The next record of a history and its place, advancing the cursor (the
+ * first call gives the first record). After the last record it returns
+ * EMR_NOT_FOUND, and keeps doing so:
+ *
+ * ```c
+ * uint64_t height; uint8_t block_id[32]; emr_record *rec;
+ * while ((s = emr_history_next(it, &height, block_id, &rec)) == EMR_OK) {
+ *     ...; emr_record_free(rec);
+ * }
+ * if (s != EMR_NOT_FOUND) ...an error...
+ * ```
+ *
+ * Returns: EMR_OK with the next record; EMR_NOT_FOUND at the end (nothing
+ *          written but *record = NULL); EMR_NULL_ARGUMENT if history is
+ *          NULL.
+ * Args:    history:    the history, whose cursor advances.
+ * Out:     height:     the record's block height; may be NULL if not
+ *                      wanted.
+ *          block_id32: receives the block's 32-byte id; may be NULL if not
+ *                      wanted.
+ *          record:     a new record, freed by the caller with
+ *                      emr_record_free, NULL at the end and on failure;
+ *                      may be NULL if not wanted.
+ * Thread-safety: no other thread may use the history during the call.
+ */
+emr_status emr_history_next(struct emr_history *history,
+                            uint64_t *height,
+                            uint8_t *block_id32,
+                            struct emr_record **record);
+
+/**
+ * The record at a position of a history and its place, without moving the
+ * cursor of emr_history_next.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the number of records;
+ *          EMR_NULL_ARGUMENT if history is NULL.
+ * Args:    history:    the history.
+ * In:      index:      0 ..= len - 1 (chain order).
+ * Out:     height, block_id32, record: as for emr_history_next; each may be
+ *                      NULL if not wanted.
+ * Thread-safety: safe to call concurrently with other readers of the
+ *          history (not with emr_history_next on it).
+ */
+emr_status emr_history_get(const struct emr_history *history,
+                           size_t index,
+                           uint64_t *height,
+                           uint8_t *block_id32,
+                           struct emr_record **record);
+
+/**
+ * Frees a history. NULL is a no-op.
+ *
+ * Args:    history: a history from this library, or NULL. Not usable
+ *                   afterwards.
+ * Thread-safety: no other thread may use the history during or after the
+ *          call.
+ */
+void emr_history_free(struct emr_history *history);
+
+/**
+ * Re-validates every stored active block in order from an empty state, as
+ * if each were added anew without a clock (every signature included), and
+ * reports the first bad one; when all are good, the stored user states,
+ * total difficulty and record index must equal what the blocks give, and
+ * side-branch blocks must hash to their ids. Reads only: a read-only handle
+ * may check a chain a writer is extending (it checks one snapshot).
+ *
+ * The status says whether the check reached a verdict; the verdict is the
+ * report:
+ *   EMR_OK, !report->found_bad: every block is good;
+ *   EMR_OK, report->found_bad: report->bad names the first bad block (a
+ *     verification or chain status, or EMR_CORRUPT for damaged bytes), and
+ *     emr_last_error_message() describes it.
+ *
+ * Returns: EMR_OK when the check reached a verdict, good or bad;
+ *          EMR_CORRUPT if the blocks are good but the stored states, index
+ *          or side blocks disagree with them, or SQLite finds damage;
+ *          EMR_CANCELLED if options->cancel was triggered; EMR_IO if
+ *          storage fails; EMR_INVALID_ARGUMENT if options->version is not
+ *          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+ *          EMR_MAX_VERIFY_THREADS; EMR_NULL_ARGUMENT if chain or report is
+ *          NULL.
+ * Args:    chain:   the chain.
+ * In:      options: threads, cancel handle and progress callback (see
+ *                   emr_batch_options; the callback runs on a library
+ *                   thread); NULL: the defaults.
+ * Out:     report:  the verdict, written on EMR_OK.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time. The call starts a few threads of its own (reading,
+ *          decoding, replaying) and joins them before it returns.
+ */
+emr_status emr_chain_check(const struct emr_chain *chain,
+                           const struct emr_batch_options *options,
+                           struct emr_check_report *report);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -38,7 +38,7 @@ impl emr_difficulty {
         (u128::from(self.hi) << 64) | u128::from(self.lo)
     }
 
-    fn from_u128(value: u128) -> emr_difficulty {
+    pub(crate) fn from_u128(value: u128) -> emr_difficulty {
         emr_difficulty { lo: value as u64, hi: (value >> 64) as u64 }
     }
 }

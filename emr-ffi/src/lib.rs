@@ -4,14 +4,14 @@
 //! and typed values, the core's errors into stable status codes. Every
 //! protocol rule lives in `emr-core`.
 //!
-//! Structure, so that later areas (chains) slot in the same way:
+//! Structure, so that every area slots in the same way:
 //!
 //! - [`status`]: the status codes, the thread-local last error message and
 //!   the one panic boundary, [`ffi_boundary!`], that wraps the body of every
 //!   `extern "C"` function;
 //! - `ptr`: the only place raw pointers become references;
 //! - one module per area: [`key`], [`record`], [`block`], [`states`],
-//!   [`mining`].
+//!   [`mining`], [`chain`].
 //!
 //! The exported functions are `unsafe extern "C"`: their safety contract is
 //! the C header's documentation (valid pointers to the stated number of
@@ -39,7 +39,8 @@ macro_rules! ffi_boundary {
 }
 
 // The header lists items in this order (one group per line, so that
-// rustfmt keeps it): statuses, keys, records, user states, blocks, mining.
+// rustfmt keeps it): statuses, keys, records, user states, blocks, mining,
+// chains.
 pub mod status;
 
 pub mod key;
@@ -51,6 +52,8 @@ pub mod states;
 pub mod block;
 
 pub mod mining;
+
+pub mod chain;
 
 mod ptr;
 

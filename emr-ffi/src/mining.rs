@@ -73,7 +73,7 @@ pub type emr_mine_progress_fn =
 /// for the next search); a search started with a triggered handle ends at
 /// once with EMR_MINE_CANCELLED. Any number of searches may share a handle.
 pub struct emr_cancel {
-    inner: CancelHandle,
+    pub(crate) inner: CancelHandle,
 }
 
 /// How to run emr_mine_block. Initialize it with emr_mine_options_default

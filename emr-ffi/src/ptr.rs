@@ -7,6 +7,7 @@
 //! meanwhile; a handle was returned by this library and not yet freed. NULL
 //! itself is always checked and reported as `EMR_NULL_ARGUMENT`.
 
+use core::ffi::{c_char, CStr};
 use core::fmt::Display;
 use core::mem::size_of;
 
@@ -51,6 +52,25 @@ pub(crate) unsafe fn handle<'a, T>(ptr: *const T, name: impl Display) -> Result<
     // SAFETY: aligned; by this module's contract a non-NULL `ptr` points to
     // a live `T` (a handle from this library, or the caller's struct).
     unsafe { ptr.as_ref() }.ok_or_else(|| Error::null(name))
+}
+
+/// Borrows an optional input: `None` for NULL.
+pub(crate) unsafe fn optional<'a, T>(ptr: *const T, name: impl Display) -> Result<Option<&'a T>, Error> {
+    if ptr.is_null() {
+        return Ok(None);
+    }
+    // SAFETY: forwarded contract; non-NULL.
+    unsafe { handle(ptr, name) }.map(Some)
+}
+
+/// Borrows a NUL-terminated string.
+pub(crate) unsafe fn c_str<'a>(ptr: *const c_char, name: impl Display) -> Result<&'a CStr, Error> {
+    if ptr.is_null() {
+        return Err(Error::null(name));
+    }
+    // SAFETY: non-NULL; by this module's contract `ptr` points to a
+    // NUL-terminated string that stays valid and unmodified for the call.
+    Ok(unsafe { CStr::from_ptr(ptr) })
 }
 
 /// Borrows a handle mutably.
@@ -101,6 +121,42 @@ impl<T> Out<T> {
         // contract it points to writable memory for a T. `write` does not
         // read or drop the old contents, which may be uninitialized.
         unsafe { self.ptr.write(value) }
+    }
+}
+
+/// A caller's output array of `len` elements, written one element at a
+/// time (its old contents, possibly uninitialized, are never read).
+pub(crate) struct OutSlice<T> {
+    ptr: *mut T,
+    len: usize,
+}
+
+impl<T> OutSlice<T> {
+    /// Checks an optional output array: `None` for NULL (or for length 0).
+    pub(crate) unsafe fn optional(ptr: *mut T, len: usize, name: impl Display) -> Result<Option<OutSlice<T>>, Error> {
+        if ptr.is_null() || len == 0 {
+            return Ok(None);
+        }
+        if !matches!(len.checked_mul(size_of::<T>()), Some(bytes) if bytes <= isize::MAX as usize) {
+            return Err(Error::invalid_argument(format_args!("`{name}` length {len} is too large")));
+        }
+        if !ptr.is_aligned() {
+            return Err(Error::invalid_argument(format_args!("`{name}` is not aligned")));
+        }
+        Ok(Some(OutSlice { ptr, len }))
+    }
+
+    /// Writes element `index`; an index past the end is ignored.
+    pub(crate) fn write(&self, index: usize, value: T) {
+        if index < self.len {
+            // SAFETY: checked in `optional`: non-NULL, aligned, and by this
+            // module's contract `len` writable elements; index < len.
+            unsafe { self.ptr.add(index).write(value) }
+        }
+    }
+
+    pub(crate) fn len(&self) -> usize {
+        self.len
     }
 }
 
@@ -170,6 +226,15 @@ pub(crate) struct OutHandle<T> {
 }
 
 impl<T> OutHandle<T> {
+    /// An optional `T **out`: `None` for NULL ("not wanted").
+    pub(crate) unsafe fn optional(ptr: *mut *mut T, name: impl Display) -> Result<Option<OutHandle<T>>, Error> {
+        if ptr.is_null() {
+            return Ok(None);
+        }
+        // SAFETY: forwarded contract; non-NULL.
+        unsafe { OutHandle::new(ptr, name) }.map(Some)
+    }
+
     pub(crate) unsafe fn new(ptr: *mut *mut T, name: impl Display) -> Result<OutHandle<T>, Error> {
         if ptr.is_null() {
             return Err(Error::null(name));

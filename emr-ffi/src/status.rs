@@ -9,14 +9,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use emr_core::block::BlockError;
 use emr_core::keys::KeyError;
 use emr_core::record::{BatchError, RecordError, SignError};
-use emr_core::{DecodeError, ErrorKind, InvalidThreadCount};
+use emr_core::{ChainError, DecodeError, ErrorKind, InvalidThreadCount};
 
 /// The outcome of a call: `EMR_OK` (0) or the kind of failure.
 ///
 /// Every code's number is stable: it never changes and is never reused, so
 /// it may be stored, logged and compared across library versions. New kinds
-/// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 100-199
-/// general kinds, 200-299 kinds of the C interface itself.
+/// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
+/// chain kinds (a block's place in a chain), 100-199 general kinds, 200-299
+/// kinds of the C interface itself.
 pub type emr_status = u32;
 
 /// Success.
@@ -53,6 +54,17 @@ pub const EMR_INSUFFICIENT_WORK: emr_status = 25;
 /// index and its own record status through out-parameters.
 pub const EMR_RECORD: emr_status = 26;
 
+/// Chain: the block's height is not its parent's height + 1 (0 for a
+/// genesis block).
+pub const EMR_WRONG_HEIGHT: emr_status = 40;
+/// Chain: the block's `previous` is the id of no block the chain knows.
+pub const EMR_UNKNOWN_PARENT: emr_status = 41;
+/// Chain: the block's timestamp is before its parent's.
+pub const EMR_TIMESTAMP_TOO_EARLY: emr_status = 42;
+/// Chain: the block's timestamp is more than 7200 s after the caller's
+/// current time.
+pub const EMR_TIMESTAMP_TOO_LATE: emr_status = 43;
+
 /// An argument outside its documented range (a zero difficulty, an index
 /// past the end, an unknown curve, ...).
 pub const EMR_INVALID_ARGUMENT: emr_status = 100;
@@ -61,13 +73,22 @@ pub const EMR_INVALID_ARGUMENT: emr_status = 100;
 pub const EMR_INVALID_KEY: emr_status = 101;
 /// Bytes that are not a canonical encoding of a record or block.
 pub const EMR_DECODE: emr_status = 102;
-// 103 is reserved for `not_found`.
+/// The thing asked for does not exist: a height past the tip, a txid in no
+/// active block, an undo on an empty chain, the end of a history.
+pub const EMR_NOT_FOUND: emr_status = 103;
 /// Work stopped by the caller before it finished. (emr_mine_block reports
 /// a cancelled search as an outcome, EMR_MINE_CANCELLED, with EMR_OK.)
 pub const EMR_CANCELLED: emr_status = 104;
 /// The operating system refused something the call needed (such as
 /// starting a thread).
 pub const EMR_IO: emr_status = 105;
+/// The chain is open for writing by another handle, in this process or
+/// another; emr_last_error_message() names the file.
+pub const EMR_LOCKED: emr_status = 106;
+/// Stored data is damaged (a block that does not hash to its id or does not
+/// decode, an index that disagrees with the blocks, a file that is not a
+/// chain database). Never silently accepted.
+pub const EMR_CORRUPT: emr_status = 107;
 
 /// C interface: a required pointer argument is NULL (or a (pointer, length)
 /// pair has a NULL pointer and a non-zero length).
@@ -97,11 +118,18 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_PREVIOUS, c"invalid_previous", c"previous is not 32 bytes"),
         (EMR_INSUFFICIENT_WORK, c"insufficient_work", c"block_id does not meet the difficulty's target"),
         (EMR_RECORD, c"record", c"a record of the block failed"),
+        (EMR_WRONG_HEIGHT, c"wrong_height", c"block height is not its parent's height + 1"),
+        (EMR_UNKNOWN_PARENT, c"unknown_parent", c"no known block has the block's previous id"),
+        (EMR_TIMESTAMP_TOO_EARLY, c"timestamp_too_early", c"block timestamp is before its parent's"),
+        (EMR_TIMESTAMP_TOO_LATE, c"timestamp_too_late", c"block timestamp is more than 7200 s in the future"),
         (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
         (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
         (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
+        (EMR_NOT_FOUND, c"not_found", c"the thing asked for does not exist"),
         (EMR_CANCELLED, c"cancelled", c"the work was cancelled"),
         (EMR_IO, c"io", c"the operating system refused an operation"),
+        (EMR_LOCKED, c"locked", c"the chain is open for writing by another handle"),
+        (EMR_CORRUPT, c"corrupt", c"stored data is damaged"),
         (EMR_NULL_ARGUMENT, c"null_argument", c"a required pointer argument is NULL"),
         (EMR_BUFFER_TOO_SMALL, c"buffer_too_small", c"the output buffer is too small"),
         (EMR_PANIC, c"panic", c"internal error: a panic was caught at the library boundary"),
@@ -141,7 +169,7 @@ thread_local! {
 }
 
 /// Stores `message` as this thread's last error. Never panics.
-fn set_last_error(message: &str) {
+pub(crate) fn set_last_error(message: &str) {
     let message = CString::new(message.replace('\0', "\\0")).unwrap_or_default();
     let _ = LAST_ERROR.try_with(|slot| {
         if let Ok(mut slot) = slot.try_borrow_mut() {
@@ -219,6 +247,14 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::InvalidKey => EMR_INVALID_KEY,
         ErrorKind::Decode => EMR_DECODE,
         ErrorKind::Cancelled => EMR_CANCELLED,
+        ErrorKind::WrongHeight => EMR_WRONG_HEIGHT,
+        ErrorKind::UnknownParent => EMR_UNKNOWN_PARENT,
+        ErrorKind::TimestampTooEarly => EMR_TIMESTAMP_TOO_EARLY,
+        ErrorKind::TimestampTooLate => EMR_TIMESTAMP_TOO_LATE,
+        ErrorKind::NotFound => EMR_NOT_FOUND,
+        ErrorKind::Io => EMR_IO,
+        ErrorKind::Locked => EMR_LOCKED,
+        ErrorKind::Corrupt => EMR_CORRUPT,
         // A kind added to the core without a code here is a bug of this
         // crate; `tests::every_kind_has_its_own_code` guards the known ones.
         _ => EMR_PANIC,
@@ -235,7 +271,7 @@ macro_rules! from_core_error {
     )*};
 }
 
-from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError, InvalidThreadCount);
+from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError, InvalidThreadCount, ChainError);
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
@@ -333,6 +369,14 @@ mod tests {
             ErrorKind::InvalidKey,
             ErrorKind::Decode,
             ErrorKind::Cancelled,
+            ErrorKind::WrongHeight,
+            ErrorKind::UnknownParent,
+            ErrorKind::TimestampTooEarly,
+            ErrorKind::TimestampTooLate,
+            ErrorKind::NotFound,
+            ErrorKind::Io,
+            ErrorKind::Locked,
+            ErrorKind::Corrupt,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
@@ -354,7 +398,7 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        assert_eq!(names.len(), 23);
+        assert_eq!(names.len(), 30);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

@@ -85,16 +85,29 @@ static const struct {
     {"invalid_previous", EMR_INVALID_PREVIOUS},
     {"insufficient_work", EMR_INSUFFICIENT_WORK},
     {"record", EMR_RECORD},
+    {"wrong_height", EMR_WRONG_HEIGHT},
+    {"unknown_parent", EMR_UNKNOWN_PARENT},
+    {"timestamp_too_early", EMR_TIMESTAMP_TOO_EARLY},
+    {"timestamp_too_late", EMR_TIMESTAMP_TOO_LATE},
     {"invalid_argument", EMR_INVALID_ARGUMENT},
     {"invalid_key", EMR_INVALID_KEY},
     {"decode", EMR_DECODE},
+    {"not_found", EMR_NOT_FOUND},
     {"cancelled", EMR_CANCELLED},
     {"io", EMR_IO},
+    {"locked", EMR_LOCKED},
+    {"corrupt", EMR_CORRUPT},
     {"null_argument", EMR_NULL_ARGUMENT},
     {"buffer_too_small", EMR_BUFFER_TOO_SMALL},
     {"panic", EMR_PANIC},
 };
 #define STATUS_COUNT (sizeof STATUS_NAMES / sizeof STATUS_NAMES[0])
+
+/* The statuses only a chain returns (test_chain.c reaches each of them). */
+static inline int is_chain_status(emr_status s) {
+    return (s >= EMR_WRONG_HEIGHT && s <= EMR_TIMESTAMP_TOO_LATE) || s == EMR_NOT_FOUND || s == EMR_LOCKED ||
+           s == EMR_CORRUPT;
+}
 
 /* The status of a kind name; exits on an unknown name (a broken vector file). */
 static inline emr_status status_from_name(const char *name) {
