@@ -127,7 +127,7 @@ run() {
 }
 
 for link in static shared; do
-    for test in test_vectors test_api test_fuzz test_mining test_security test_chain; do
+    for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill; do
         bin="$OUT/$test-$link"
         if [[ $link == static ]]; then
             "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -140,6 +140,7 @@ for link in static shared; do
         test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
         test_mining) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
         test_security) run "$test ($link, $CHECKER)" "$bin" ;;
+        test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
         test_chain) run "$test ($link, $CHECKER)" "$bin" ;;
         esac
     done
