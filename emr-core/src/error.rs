@@ -44,6 +44,16 @@ pub enum ErrorKind {
     Decode,
     /// Work stopped by the caller before it finished.
     Cancelled,
+    /// An address's checksum does not match (a typo).
+    InvalidChecksum,
+    /// An address of another role than the one expected.
+    WrongRole,
+    /// An address that is too long, too short or not a 20-byte hash.
+    InvalidLength,
+    /// An address with a character outside its alphabet.
+    InvalidCharacter,
+    /// An address that mixes upper and lower case.
+    MixedCase,
 }
 
 impl ErrorKind {
@@ -68,6 +78,11 @@ impl ErrorKind {
             ErrorKind::InvalidKey => "invalid_key",
             ErrorKind::Decode => "decode",
             ErrorKind::Cancelled => "cancelled",
+            ErrorKind::InvalidChecksum => "invalid_checksum",
+            ErrorKind::WrongRole => "wrong_role",
+            ErrorKind::InvalidLength => "invalid_length",
+            ErrorKind::InvalidCharacter => "invalid_character",
+            ErrorKind::MixedCase => "mixed_case",
         }
     }
 }

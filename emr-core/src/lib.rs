@@ -9,6 +9,7 @@
 mod codec;
 mod der;
 
+pub mod address;
 pub mod block;
 pub mod error;
 pub mod hash;
@@ -18,6 +19,7 @@ pub mod parallel;
 pub mod pow;
 pub mod record;
 
+pub use address::{Address, AddressError, Role};
 pub use block::{
     Block, BlockError, BlockFields, UserState, UserStates, DEFAULT_BLOCK_REWARD, MAX_RECORDS,
 };
