@@ -9,14 +9,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use emr_core::block::BlockError;
 use emr_core::keys::KeyError;
 use emr_core::record::{BatchError, RecordError, SignError};
-use emr_core::{DecodeError, ErrorKind, InvalidThreadCount};
+use emr_core::{AddressError, DecodeError, ErrorKind, InvalidThreadCount};
 
 /// The outcome of a call: `EMR_OK` (0) or the kind of failure.
 ///
 /// Every code's number is stable: it never changes and is never reused, so
 /// it may be stored, logged and compared across library versions. New kinds
-/// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 100-199
-/// general kinds, 200-299 kinds of the C interface itself.
+/// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
+/// chain kinds (reserved), 60-79 address kinds, 100-199 general kinds,
+/// 200-299 kinds of the C interface itself.
 pub type emr_status = u32;
 
 /// Success.
@@ -52,6 +53,19 @@ pub const EMR_INSUFFICIENT_WORK: emr_status = 25;
 /// Block: a record failed. Functions returning it also report the record's
 /// index and its own record status through out-parameters.
 pub const EMR_RECORD: emr_status = 26;
+
+/// Address: the checksum does not match, a character is wrong; its index
+/// is reported when it can be located (emr_address_decode).
+pub const EMR_INVALID_CHECKSUM: emr_status = 60;
+/// Address: a valid address of another role (a patient's where a doctor's
+/// is expected, ...), or text without a role prefix.
+pub const EMR_WRONG_ROLE: emr_status = 61;
+/// Address: empty, longer than 90 bytes, or not holding a 20-byte hash.
+pub const EMR_INVALID_LENGTH: emr_status = 62;
+/// Address: a character that cannot stand at its place.
+pub const EMR_INVALID_CHARACTER: emr_status = 63;
+/// Address: upper and lower case mixed.
+pub const EMR_MIXED_CASE: emr_status = 64;
 
 /// An argument outside its documented range (a zero difficulty, an index
 /// past the end, an unknown curve, ...).
@@ -97,6 +111,11 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_PREVIOUS, c"invalid_previous", c"previous is not 32 bytes"),
         (EMR_INSUFFICIENT_WORK, c"insufficient_work", c"block_id does not meet the difficulty's target"),
         (EMR_RECORD, c"record", c"a record of the block failed"),
+        (EMR_INVALID_CHECKSUM, c"invalid_checksum", c"the address has a typo: its checksum does not match"),
+        (EMR_WRONG_ROLE, c"wrong_role", c"the address is of another role than the one expected"),
+        (EMR_INVALID_LENGTH, c"invalid_length", c"the address is too short, too long or not a 20-byte hash"),
+        (EMR_INVALID_CHARACTER, c"invalid_character", c"the address has a character that cannot stand at its place"),
+        (EMR_MIXED_CASE, c"mixed_case", c"the address mixes upper and lower case"),
         (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
         (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
         (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
@@ -219,6 +238,11 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::InvalidKey => EMR_INVALID_KEY,
         ErrorKind::Decode => EMR_DECODE,
         ErrorKind::Cancelled => EMR_CANCELLED,
+        ErrorKind::InvalidChecksum => EMR_INVALID_CHECKSUM,
+        ErrorKind::WrongRole => EMR_WRONG_ROLE,
+        ErrorKind::InvalidLength => EMR_INVALID_LENGTH,
+        ErrorKind::InvalidCharacter => EMR_INVALID_CHARACTER,
+        ErrorKind::MixedCase => EMR_MIXED_CASE,
         // A kind added to the core without a code here is a bug of this
         // crate; `tests::every_kind_has_its_own_code` guards the known ones.
         _ => EMR_PANIC,
@@ -235,7 +259,7 @@ macro_rules! from_core_error {
     )*};
 }
 
-from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError, InvalidThreadCount);
+from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError, InvalidThreadCount, AddressError);
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
@@ -333,6 +357,11 @@ mod tests {
             ErrorKind::InvalidKey,
             ErrorKind::Decode,
             ErrorKind::Cancelled,
+            ErrorKind::InvalidChecksum,
+            ErrorKind::WrongRole,
+            ErrorKind::InvalidLength,
+            ErrorKind::InvalidCharacter,
+            ErrorKind::MixedCase,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
@@ -354,7 +383,7 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        assert_eq!(names.len(), 23);
+        assert_eq!(names.len(), 28);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");
