@@ -186,8 +186,8 @@ impl AddressError {
     }
 }
 
-/// A hash with its role: `Display` writes its address.
-#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+/// A hash with its role: `Display` (and `Debug`) write its address.
+#[derive(Copy, Clone, PartialEq, Eq, Hash)]
 pub struct Address {
     /// Whose hash it is.
     pub role: Role,
@@ -210,6 +210,14 @@ impl Address {
 impl fmt::Display for Address {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&encode(self.role, &self.hash))
+    }
+}
+
+/// The address itself: it names the role and the hash, and is what a
+/// person compares with a printed one.
+impl fmt::Debug for Address {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(self, f)
     }
 }
 

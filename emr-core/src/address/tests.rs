@@ -393,3 +393,28 @@ fn arbitrary_text_never_panics() {
         }
     }
 }
+
+#[test]
+fn keys_records_and_blocks_show_addresses() {
+    use crate::keys::{Curve, SigningKey};
+    use crate::record::Record;
+    let key = SigningKey::generate(Curve::Secp256k1).unwrap();
+    assert_eq!(key.address(), Address::new(Role::Doctor, key.public_key_hash()));
+    assert!(format!("{key:?}").contains(&key.address().to_string()));
+    let patient = Hash160::from_bytes([4; 20]);
+    let record = Record::sign(&key, patient.as_bytes(), "x", 1).unwrap();
+    let shown = format!("{record:?}");
+    assert!(shown.contains(&key.address().to_string()), "{shown}");
+    assert!(shown.contains(&encode(Role::Patient, &patient)), "{shown}");
+    let block = crate::block::Block {
+        previous: crate::hash::Hash256::from_bytes([0; 32]),
+        height: 0,
+        miner: Hash160::from_bytes([8; 20]),
+        records: vec![record],
+        timestamp: 0,
+        difficulty: crate::pow::Difficulty::new(1).unwrap(),
+        block_id: crate::hash::Hash256::from_bytes([0; 32]),
+        nonce: 0,
+    };
+    assert!(format!("{block:?}").contains(&encode(Role::Miner, &Hash160::from_bytes([8; 20]))));
+}
