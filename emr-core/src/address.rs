@@ -294,6 +294,17 @@ pub fn decode_bytes(text: &[u8], role: Role) -> Result<Hash160, AddressError> {
     Ok(Hash160::from_bytes(hash))
 }
 
+/// Decodes the address of a user state's owner: a doctor (whose state
+/// holds the record nonce) or a miner (whose state holds the reward).
+/// Patients have no state of their own, so a patient's address is
+/// `wrong_role`, as is anything else [`decode`] refuses for a doctor.
+pub fn decode_state_owner(text: &str) -> Result<Address, AddressError> {
+    match decode(text, Role::Doctor) {
+        Err(AddressError::WrongRole { found: Some(Role::Miner), .. }) => Address::parse(text, Role::Miner),
+        other => other.map(|hash| Address::new(Role::Doctor, hash)),
+    }
+}
+
 /// The positions in `text` (lower case, checksum known to fail) of one or
 /// two substituted characters, when exactly one such pattern explains the
 /// checksum and changing those characters gives a valid string; empty

@@ -418,3 +418,21 @@ fn keys_records_and_blocks_show_addresses() {
     };
     assert!(format!("{block:?}").contains(&encode(Role::Miner, &Hash160::from_bytes([8; 20]))));
 }
+
+#[test]
+fn state_owners_are_doctors_or_miners() {
+    let hash = Hash160::from_bytes([6; 20]);
+    for role in [Role::Doctor, Role::Miner] {
+        assert_eq!(decode_state_owner(&encode(role, &hash)), Ok(Address::new(role, hash)));
+    }
+    assert_eq!(
+        decode_state_owner(&encode(Role::Patient, &hash)),
+        Err(AddressError::WrongRole { expected: Role::Doctor, found: Some(Role::Patient) })
+    );
+    let mut typo = encode(Role::Miner, &hash).into_bytes();
+    typo[9] = if typo[9] == b'q' { b'p' } else { b'q' };
+    assert_eq!(
+        decode_state_owner(core::str::from_utf8(&typo).unwrap()),
+        Err(AddressError::InvalidChecksum { positions: vec![9] })
+    );
+}
