@@ -28,12 +28,12 @@ fn patient_card(name: &str) -> String {
 
 /// The text as typed, and under it a caret at each position the error points at.
 fn show_typo(typed: &str, error: &AddressError) {
-    let mut marks = vec![b' '; typed.len()];
-    for p in error.positions() {
-        marks[p] = b'^';
-    }
     println!("  typed   {typed}");
-    println!("          {}", String::from_utf8_lossy(&marks).trim_end());
+    let positions = error.positions();
+    if !positions.is_empty() {
+        let marks: String = (0..typed.len()).map(|i| if positions.contains(&i) { '^' } else { ' ' }).collect();
+        println!("          {}", marks.trim_end());
+    }
     println!("  -> {error}");
 }
 
