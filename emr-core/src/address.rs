@@ -250,7 +250,10 @@ pub fn decode_bytes(text: &[u8], role: Role) -> Result<Hash160, AddressError> {
     if text.iter().any(u8::is_ascii_lowercase) && text.iter().any(u8::is_ascii_uppercase) {
         return Err(AddressError::MixedCase);
     }
-    let wrong_role = |found| AddressError::WrongRole { expected: role, found };
+    let wrong_role = |found| AddressError::WrongRole {
+        expected: role,
+        found,
+    };
     // Bech32's separator is the last `1`. Role prefixes hold none, so after
     // a role prefix the first `1` is the separator and a later one a typo
     // in the data, reported where it is rather than as a shifted separator.
@@ -265,11 +268,19 @@ pub fn decode_bytes(text: &[u8], role: Role) -> Result<Hash160, AddressError> {
         (None, Some(separator)) => separator,
     };
     let data_part = &text[separator + 1..];
-    if let Some(offset) = data_part.iter().position(|&b| Fe32::from_char(char::from(b)).is_err()) {
-        return Err(AddressError::InvalidCharacter { position: separator + 1 + offset });
+    if let Some(offset) = data_part
+        .iter()
+        .position(|&b| Fe32::from_char(char::from(b)).is_err())
+    {
+        return Err(AddressError::InvalidCharacter {
+            position: separator + 1 + offset,
+        });
     }
     // Printable ASCII from here on; the checksum is over the lower-case form.
-    let lower: String = text.iter().map(|&b| char::from(b.to_ascii_lowercase())).collect();
+    let lower: String = text
+        .iter()
+        .map(|&b| char::from(b.to_ascii_lowercase()))
+        .collect();
     let found = Role::from_prefix(&lower[..separator]);
     if data_part.len() < CHECKSUM_CHARS || (found.is_some() && data_part.len() != DATA_PART_CHARS) {
         return Err(AddressError::InvalidLength { length });
@@ -277,9 +288,12 @@ pub fn decode_bytes(text: &[u8], role: Role) -> Result<Hash160, AddressError> {
     // The checks above are the parser's own (separator, prefix of 1..=83
     // printable characters, data alphabet), so it cannot refuse this text;
     // were it ever stricter, refusing is right and panicking is not.
-    let unchecked = UncheckedHrpstring::new(&lower).map_err(|_| AddressError::InvalidCharacter { position: 0 })?;
+    let unchecked = UncheckedHrpstring::new(&lower)
+        .map_err(|_| AddressError::InvalidCharacter { position: 0 })?;
     if unchecked.validate_checksum::<Bech32m>().is_err() {
-        return Err(AddressError::InvalidChecksum { positions: locate(&lower, separator) });
+        return Err(AddressError::InvalidChecksum {
+            positions: locate(&lower, separator),
+        });
     }
     if found != Some(role) {
         return Err(wrong_role(found));
@@ -300,7 +314,10 @@ pub fn decode_bytes(text: &[u8], role: Role) -> Result<Hash160, AddressError> {
 /// `wrong_role`, as is anything else [`decode`] refuses for a doctor.
 pub fn decode_state_owner(text: &str) -> Result<Address, AddressError> {
     match decode(text, Role::Doctor) {
-        Err(AddressError::WrongRole { found: Some(Role::Miner), .. }) => Address::parse(text, Role::Miner),
+        Err(AddressError::WrongRole {
+            found: Some(Role::Miner),
+            ..
+        }) => Address::parse(text, Role::Miner),
         other => other.map(|hash| Address::new(Role::Doctor, hash)),
     }
 }
@@ -356,7 +373,11 @@ fn locate(text: &str, separator: usize) -> Vec<usize> {
     // Belt and braces: the located change must really make the checksum valid.
     let valid = core::str::from_utf8(&fixed)
         .ok()
-        .filter(|fixed| fixed.bytes().all(|b| (33..=126).contains(&b) && !b.is_ascii_uppercase()))
+        .filter(|fixed| {
+            fixed
+                .bytes()
+                .all(|b| (33..=126).contains(&b) && !b.is_ascii_uppercase())
+        })
         .and_then(|fixed| UncheckedHrpstring::new(fixed).ok())
         .is_some_and(|fixed| fixed.validate_checksum::<Bech32m>().is_ok());
     if valid {
@@ -381,7 +402,9 @@ fn residue_table() -> &'static HashMap<u32, (usize, u8)> {
             error.input_fe(Fe32::try_from(value).unwrap_or(Fe32::Q));
             zero.input_fe(Fe32::Q);
             for position in 0..2 * MAX_TEXT_LEN {
-                table.entry(*error.residue() ^ *zero.residue()).or_insert((position, value));
+                table
+                    .entry(*error.residue() ^ *zero.residue())
+                    .or_insert((position, value));
                 error.input_fe(Fe32::Q);
                 zero.input_fe(Fe32::Q);
             }

@@ -57,7 +57,12 @@ fn role_from_c(role: emr_role) -> Result<Role, Error> {
 /// In/Out:  len:    in: the capacity of buf; out: the size written or needed.
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
-pub unsafe extern "C" fn emr_address_encode(role: emr_role, hash20: *const u8, buf: *mut u8, len: *mut usize) -> emr_status {
+pub unsafe extern "C" fn emr_address_encode(
+    role: emr_role,
+    hash20: *const u8,
+    buf: *mut u8,
+    len: *mut usize,
+) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `hash20` and (`buf`, `len`).
         let hash = Hash160::from_bytes(*unsafe { ptr::array::<20>(hash20, "hash20") }?);

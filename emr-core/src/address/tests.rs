@@ -88,7 +88,10 @@ fn round_trip_in_every_role_and_in_upper_case() {
     }
     // Zero bits are `q`: the data part is the hash, five bits a character.
     let zero = encode(Role::Doctor, &Hash160::from_bytes([0; 20]));
-    assert!(zero.starts_with(&format!("emrd1{}", "q".repeat(32))), "{zero}");
+    assert!(
+        zero.starts_with(&format!("emrd1{}", "q".repeat(32))),
+        "{zero}"
+    );
 }
 
 #[test]
@@ -119,10 +122,19 @@ fn bip350_valid_strings_pass_the_checksum_and_are_not_addresses() {
         "bc1zw508d6qejxtdg4y5r3zarvaryvaxxpcs",
     ];
     for text in valid {
-        assert!(UncheckedHrpstring::new(text).unwrap().validate_checksum::<Bech32m>().is_ok(), "{text}");
+        assert!(
+            UncheckedHrpstring::new(text)
+                .unwrap()
+                .validate_checksum::<Bech32m>()
+                .is_ok(),
+            "{text}"
+        );
         assert_eq!(
             decode(text, Role::Doctor),
-            Err(AddressError::WrongRole { expected: Role::Doctor, found: None }),
+            Err(AddressError::WrongRole {
+                expected: Role::Doctor,
+                found: None
+            }),
             "{text}"
         );
     }
@@ -132,7 +144,10 @@ fn bip350_valid_strings_pass_the_checksum_and_are_not_addresses() {
 #[test]
 fn bip350_invalid_strings_are_refused_with_their_kind() {
     use AddressError::*;
-    let no_role = WrongRole { expected: Role::Patient, found: None };
+    let no_role = WrongRole {
+        expected: Role::Patient,
+        found: None,
+    };
     let cases: &[(&str, AddressError)] = &[
         ("\u{20}1xj0phk", InvalidCharacter { position: 0 }),
         ("\u{7f}1g6xzxy", InvalidCharacter { position: 0 }),
@@ -155,7 +170,10 @@ fn bip350_invalid_strings_are_refused_with_their_kind() {
         assert_eq!(decode(text, Role::Patient).as_ref(), Err(error), "{text:?}");
     }
     // The checksum was made over the upper-case prefix.
-    assert!(matches!(decode("M1VUXWEZ", Role::Patient), Err(InvalidChecksum { .. })));
+    assert!(matches!(
+        decode("M1VUXWEZ", Role::Patient),
+        Err(InvalidChecksum { .. })
+    ));
     // A Bech32 (BIP-173) checksum is not a Bech32m one.
     assert!(matches!(
         decode("BC1QW508D6QEJXTDG4Y5R3ZARVARY0C5XW7KV8F3T4", Role::Patient),
@@ -168,7 +186,10 @@ fn every_single_substitution_is_detected_and_located() {
     for (role, hash) in sample_addresses() {
         let text = encode(role, &hash);
         for position in 0..text.len() {
-            for &c in CHARSET.iter().chain(b"abcdefghijklmnopqrstuvwxyz0123456789") {
+            for &c in CHARSET
+                .iter()
+                .chain(b"abcdefghijklmnopqrstuvwxyz0123456789")
+            {
                 if c == text.as_bytes()[position] {
                     continue;
                 }
@@ -177,12 +198,21 @@ fn every_single_substitution_is_detected_and_located() {
                 let typo = String::from_utf8(typo).unwrap();
                 let result = decode(&typo, role);
                 if DATA.contains(&position) && CHARSET.contains(&c) {
-                    assert_eq!(result, Err(AddressError::InvalidChecksum { positions: vec![position] }), "{typo}");
+                    assert_eq!(
+                        result,
+                        Err(AddressError::InvalidChecksum {
+                            positions: vec![position]
+                        }),
+                        "{typo}"
+                    );
                 } else {
                     // The prefix, the separator, or a character outside the
                     // alphabet: refused, and a located position is this one.
                     let error = result.expect_err(&typo);
-                    assert!(error.positions().iter().all(|&p| p == position), "{typo}: {error:?}");
+                    assert!(
+                        error.positions().iter().all(|&p| p == position),
+                        "{typo}: {error:?}"
+                    );
                 }
             }
         }
@@ -197,7 +227,11 @@ fn random_double_substitutions_in_the_data_are_located_exactly() {
         for _ in 0..600 {
             let positions = rng.positions(DATA, 2);
             let typo = substitute(&mut rng, &text, &positions);
-            assert_eq!(decode(&typo, role), Err(AddressError::InvalidChecksum { positions }), "{typo}");
+            assert_eq!(
+                decode(&typo, role),
+                Err(AddressError::InvalidChecksum { positions }),
+                "{typo}"
+            );
         }
     }
 }
@@ -244,7 +278,10 @@ fn substitutions_anywhere_never_decode() {
                     continue;
                 }
                 for expected in Role::ALL {
-                    assert!(decode(&typo, expected).is_err(), "{typo} decoded as {expected}");
+                    assert!(
+                        decode(&typo, expected).is_err(),
+                        "{typo} decoded as {expected}"
+                    );
                 }
             }
         }
@@ -256,7 +293,10 @@ fn a_role_letter_edited_is_a_checksum_error_not_another_role() {
     let hash = Hash160::from_bytes([7; 20]);
     let doctor = encode(Role::Doctor, &hash);
     let as_patient = doctor.replacen("emrd", "emrp", 1);
-    assert_eq!(decode(&as_patient, Role::Patient), Err(AddressError::InvalidChecksum { positions: vec![3] }));
+    assert_eq!(
+        decode(&as_patient, Role::Patient),
+        Err(AddressError::InvalidChecksum { positions: vec![3] })
+    );
 }
 
 #[test]
@@ -272,7 +312,13 @@ fn adjacent_swaps_are_detected_and_located() {
             let swapped = String::from_utf8(swapped).unwrap();
             let error = decode(&swapped, role).expect_err(&swapped);
             if DATA.contains(&i) {
-                assert_eq!(error, AddressError::InvalidChecksum { positions: vec![i, i + 1] }, "{swapped}");
+                assert_eq!(
+                    error,
+                    AddressError::InvalidChecksum {
+                        positions: vec![i, i + 1]
+                    },
+                    "{swapped}"
+                );
             }
         }
     }
@@ -288,10 +334,19 @@ fn wrong_role_is_refused_with_both_roles_named() {
                 assert_eq!(result, Ok(hash));
             } else {
                 let error = result.unwrap_err();
-                assert_eq!(error, AddressError::WrongRole { expected, found: Some(given) });
+                assert_eq!(
+                    error,
+                    AddressError::WrongRole {
+                        expected,
+                        found: Some(given)
+                    }
+                );
                 assert_eq!(error.kind(), ErrorKind::WrongRole);
                 let message = error.to_string();
-                assert!(message.contains(given.prefix()) && message.contains(expected.prefix()), "{message}");
+                assert!(
+                    message.contains(given.prefix()) && message.contains(expected.prefix()),
+                    "{message}"
+                );
             }
         }
     }
@@ -304,19 +359,42 @@ fn wrong_lengths_are_invalid_length() {
     dropped.remove(20);
     let mut doubled = text.clone();
     doubled.insert(20, 'q');
-    for bad in [dropped, doubled, text[..ADDRESS_LEN - 1].to_owned(), "emrm1".to_owned()] {
-        assert_eq!(decode(&bad, Role::Miner), Err(AddressError::InvalidLength { length: bad.len() }), "{bad}");
+    for bad in [
+        dropped,
+        doubled,
+        text[..ADDRESS_LEN - 1].to_owned(),
+        "emrm1".to_owned(),
+    ] {
+        assert_eq!(
+            decode(&bad, Role::Miner),
+            Err(AddressError::InvalidLength { length: bad.len() }),
+            "{bad}"
+        );
     }
     // Valid Bech32m under a role prefix, but not 20 bytes.
     for size in [0, 19, 21, 32] {
-        let text = bech32::encode_lower::<Bech32m>(Hrp::parse("emrm").unwrap(), &vec![1u8; size]).unwrap();
-        assert_eq!(decode(&text, Role::Miner), Err(AddressError::InvalidLength { length: text.len() }), "{text}");
+        let text =
+            bech32::encode_lower::<Bech32m>(Hrp::parse("emrm").unwrap(), &vec![1u8; size]).unwrap();
+        assert_eq!(
+            decode(&text, Role::Miner),
+            Err(AddressError::InvalidLength { length: text.len() }),
+            "{text}"
+        );
     }
-    assert_eq!(decode("", Role::Miner), Err(AddressError::InvalidLength { length: 0 }));
+    assert_eq!(
+        decode("", Role::Miner),
+        Err(AddressError::InvalidLength { length: 0 })
+    );
     let long = "q".repeat(10_000);
-    assert_eq!(decode(&long, Role::Miner), Err(AddressError::InvalidLength { length: 10_000 }));
+    assert_eq!(
+        decode(&long, Role::Miner),
+        Err(AddressError::InvalidLength { length: 10_000 })
+    );
     let long = format!("{text}{}", "q".repeat(10_000));
-    assert_eq!(decode(&long, Role::Miner).unwrap_err().kind(), ErrorKind::InvalidLength);
+    assert_eq!(
+        decode(&long, Role::Miner).unwrap_err().kind(),
+        ErrorKind::InvalidLength
+    );
 }
 
 #[test]
@@ -326,15 +404,33 @@ fn mixed_case_and_bad_characters() {
     mixed[10] = mixed[10].to_ascii_uppercase();
     let mixed = String::from_utf8(mixed).unwrap();
     assert_eq!(decode(&mixed, Role::Patient), Err(AddressError::MixedCase));
-    assert_eq!(decode(&text.replacen("emrp", "EMRP", 1), Role::Patient), Err(AddressError::MixedCase));
-    for (position, bad) in [(7, "b"), (12, "i"), (20, "o"), (30, "1"), (9, " "), (15, "\u{e9}"), (16, "\0")] {
+    assert_eq!(
+        decode(&text.replacen("emrp", "EMRP", 1), Role::Patient),
+        Err(AddressError::MixedCase)
+    );
+    for (position, bad) in [
+        (7, "b"),
+        (12, "i"),
+        (20, "o"),
+        (30, "1"),
+        (9, " "),
+        (15, "\u{e9}"),
+        (16, "\0"),
+    ] {
         let mut typo = text.clone();
         typo.replace_range(position..position + 1, bad);
         let error = decode(&typo, Role::Patient).unwrap_err();
-        assert_eq!(error, AddressError::InvalidCharacter { position }, "{typo:?}");
+        assert_eq!(
+            error,
+            AddressError::InvalidCharacter { position },
+            "{typo:?}"
+        );
         assert_eq!(error.positions(), vec![position]);
     }
-    assert_eq!(decode_bytes(b"emrp1\xff", Role::Patient), Err(AddressError::InvalidCharacter { position: 5 }));
+    assert_eq!(
+        decode_bytes(b"emrp1\xff", Role::Patient),
+        Err(AddressError::InvalidCharacter { position: 5 })
+    );
 }
 
 #[test]
@@ -347,7 +443,9 @@ fn located_positions_are_reported_never_applied() {
     for position in DATA {
         let typo = substitute(&mut rng, &text, &[position]);
         match decode(&typo, Role::Patient) {
-            Err(AddressError::InvalidChecksum { positions }) => assert_eq!(positions, vec![position]),
+            Err(AddressError::InvalidChecksum { positions }) => {
+                assert_eq!(positions, vec![position])
+            }
             other => panic!("{typo}: {other:?}"),
         }
     }
@@ -355,16 +453,30 @@ fn located_positions_are_reported_never_applied() {
 
 #[test]
 fn messages_name_the_positions() {
-    let error = AddressError::InvalidChecksum { positions: vec![7, 12] };
-    assert_eq!(error.to_string(), "invalid_checksum: the address has a typo at positions 7 and 12");
+    let error = AddressError::InvalidChecksum {
+        positions: vec![7, 12],
+    };
+    assert_eq!(
+        error.to_string(),
+        "invalid_checksum: the address has a typo at positions 7 and 12"
+    );
     assert_eq!(error.kind().as_str(), "invalid_checksum");
     let error = AddressError::InvalidChecksum { positions: vec![] };
     assert!(error.to_string().contains("cannot be located"));
     for (error, kind) in [
         (AddressError::MixedCase, "mixed_case"),
         (AddressError::InvalidLength { length: 3 }, "invalid_length"),
-        (AddressError::InvalidCharacter { position: 3 }, "invalid_character"),
-        (AddressError::WrongRole { expected: Role::Doctor, found: None }, "wrong_role"),
+        (
+            AddressError::InvalidCharacter { position: 3 },
+            "invalid_character",
+        ),
+        (
+            AddressError::WrongRole {
+                expected: Role::Doctor,
+                found: None,
+            },
+            "wrong_role",
+        ),
     ] {
         assert_eq!(error.kind().as_str(), kind);
         assert!(error.to_string().starts_with(kind));
@@ -399,7 +511,10 @@ fn keys_records_and_blocks_show_addresses() {
     use crate::keys::{Curve, SigningKey};
     use crate::record::Record;
     let key = SigningKey::generate(Curve::Secp256k1).unwrap();
-    assert_eq!(key.address(), Address::new(Role::Doctor, key.public_key_hash()));
+    assert_eq!(
+        key.address(),
+        Address::new(Role::Doctor, key.public_key_hash())
+    );
     assert!(format!("{key:?}").contains(&key.address().to_string()));
     let patient = Hash160::from_bytes([4; 20]);
     let record = Record::sign(&key, patient.as_bytes(), "x", 1).unwrap();
@@ -423,11 +538,17 @@ fn keys_records_and_blocks_show_addresses() {
 fn state_owners_are_doctors_or_miners() {
     let hash = Hash160::from_bytes([6; 20]);
     for role in [Role::Doctor, Role::Miner] {
-        assert_eq!(decode_state_owner(&encode(role, &hash)), Ok(Address::new(role, hash)));
+        assert_eq!(
+            decode_state_owner(&encode(role, &hash)),
+            Ok(Address::new(role, hash))
+        );
     }
     assert_eq!(
         decode_state_owner(&encode(Role::Patient, &hash)),
-        Err(AddressError::WrongRole { expected: Role::Doctor, found: Some(Role::Patient) })
+        Err(AddressError::WrongRole {
+            expected: Role::Doctor,
+            found: Some(Role::Patient)
+        })
     );
     let mut typo = encode(Role::Miner, &hash).into_bytes();
     typo[9] = if typo[9] == b'q' { b'p' } else { b'q' };
