@@ -135,7 +135,7 @@ def test_package_ships_stubs_and_marker():
     stub = (root / "_native.pyi").read_text()
     for name in ("class EMR", "class SigningKey", "class Block", "class UserState", "def create_signed_record",
                  "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash",
-                 "def mine_block", "def mining_engines"):
+                 "def mine_block", "def mining_engines", "def encode_address", "def decode_address"):
         assert name in stub
     assert isinstance(cryptoemr.__version__, str)
     assert cryptoemr.MAX_RECORDS == 25 and cryptoemr.DEFAULT_BLOCK_REWARD == 10_000
@@ -145,5 +145,5 @@ def test_package_ships_stubs_and_marker():
     for cls in (cryptoemr.EMR, cryptoemr.Block, cryptoemr.UserState, cryptoemr.SigningKey):
         assert cls.__doc__ and cls.__module__ == "cryptoemr"
     for fn in (cryptoemr.create_signed_record, cryptoemr.verify_records, cryptoemr.calculate_txid,
-               cryptoemr.mine_block, cryptoemr.mining_engines):
+               cryptoemr.mine_block, cryptoemr.mining_engines, cryptoemr.encode_address, cryptoemr.decode_address):
         assert fn.__doc__ and fn.__module__.startswith("cryptoemr")
