@@ -5,6 +5,8 @@ import pickle
 import random
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import cryptoemr
 from helpers import MINER, PATIENT
@@ -183,3 +185,16 @@ def test_blocks_and_mining_take_the_miner_address(key):
         block.verify_and_get_changes(8, {cryptoemr.encode_address("patient", PATIENT): cryptoemr.UserState()})
     with pytest.raises(cryptoemr.InvalidChecksumError):
         block.verify_and_get_changes(8, {miner[:-1] + ("q" if miner[-1] != "q" else "p"): cryptoemr.UserState()})
+
+
+@settings(max_examples=500, deadline=None, database=None)
+@given(st.one_of(st.text(max_size=120), st.text(alphabet=CHARSET + "1emrdpEMRDP", max_size=60)), st.sampled_from(ROLES))
+def test_any_text_decodes_or_raises_an_address_error(text, role):
+    try:
+        back = cryptoemr.decode_address(text, role)
+    except cryptoemr.AddressError as error:
+        assert all(0 <= p < len(text) for p in error.positions)
+    except UnicodeEncodeError:
+        pass  # lone surrogates have no UTF-8 form, as for every str argument
+    else:
+        assert cryptoemr.encode_address(role, back) == text.lower()
