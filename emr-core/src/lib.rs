@@ -1,8 +1,10 @@
 //! cryptoemr core: tamper-evident electronic medical records.
 //!
 //! Doctors sign prescription [`record`]s; records are grouped into
-//! proof-of-work blocks. Every rule of the protocol lives in this crate, once;
-//! the Python and C bindings only translate types and errors.
+//! proof-of-work blocks. A hash a person handles is written as an
+//! [`address`] (`emrd1…`, `emrp1…`, `emrm1…`) that catches typos and roles
+//! mixed up. Every rule of the protocol lives in this crate, once; the
+//! Python and C bindings only translate types and errors.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
