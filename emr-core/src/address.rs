@@ -344,13 +344,23 @@ fn locate(text: &str, separator: usize) -> Vec<usize> {
     let syndrome = *engine.residue() ^ <Bech32m as Checksum>::TARGET_RESIDUE;
     let symbols = 2 * separator + 1 + (text.len() - separator - 1);
     let table = residue_table();
-    let in_range = |&(p, _): &(usize, u8)| p < symbols;
+    let error_at = |delta: u32| {
+        table
+            .by_delta
+            .get(&delta)
+            .copied()
+            .filter(|&(p, _)| p < symbols)
+    };
     let mut patterns: Vec<Vec<(usize, u8)>> = Vec::new();
-    if let Some(&single) = table.get(&syndrome).filter(|e| in_range(e)) {
+    if let Some(single) = error_at(syndrome) {
         patterns.push(vec![single]);
     } else {
-        for (&delta, &first) in table.iter().filter(|(_, e)| in_range(e)) {
-            if let Some(&second) = table.get(&(syndrome ^ delta)).filter(|e| in_range(e)) {
+        for &(delta, first) in table
+            .by_position
+            .iter()
+            .take_while(|(_, (p, _))| *p < symbols)
+        {
+            if let Some(second) = error_at(syndrome ^ delta) {
                 if second.0 > first.0 {
                     patterns.push(vec![first, second]);
                 }
@@ -387,13 +397,21 @@ fn locate(text: &str, separator: usize) -> Vec<usize> {
     }
 }
 
-/// `D(p, v)` -> `(p, v)` for every symbol position `p` up to the longest
-/// string decoding looks at (`2 * 90` symbols, the prefix counting twice)
-/// and every non-zero value `v`: the residue change of that one error.
-fn residue_table() -> &'static HashMap<u32, (usize, u8)> {
-    static TABLE: OnceLock<HashMap<u32, (usize, u8)>> = OnceLock::new();
+/// `D(p, v)` for every symbol position `p` up to the longest string
+/// decoding looks at (`2 * 90` symbols, the prefix counting twice) and every
+/// non-zero value `v`: the residue change of that one error.
+struct ResidueTable {
+    /// `D(p, v)` -> `(p, v)`.
+    by_delta: HashMap<u32, (usize, u8)>,
+    /// `(D(p, v), (p, v))` in increasing `p`, so that a string's own
+    /// positions are a prefix of it.
+    by_position: Vec<(u32, (usize, u8))>,
+}
+
+fn residue_table() -> &'static ResidueTable {
+    static TABLE: OnceLock<ResidueTable> = OnceLock::new();
     TABLE.get_or_init(|| {
-        let mut table = HashMap::new();
+        let mut by_position = Vec::with_capacity(2 * MAX_TEXT_LEN * 31);
         for value in 1..32u8 {
             // Linear part of the engine: the error's residue less that of
             // an all-zero string of the same length.
@@ -402,14 +420,20 @@ fn residue_table() -> &'static HashMap<u32, (usize, u8)> {
             error.input_fe(Fe32::try_from(value).unwrap_or(Fe32::Q));
             zero.input_fe(Fe32::Q);
             for position in 0..2 * MAX_TEXT_LEN {
-                table
-                    .entry(*error.residue() ^ *zero.residue())
-                    .or_insert((position, value));
+                by_position.push((*error.residue() ^ *zero.residue(), (position, value)));
                 error.input_fe(Fe32::Q);
                 zero.input_fe(Fe32::Q);
             }
         }
-        table
+        by_position.sort_unstable_by_key(|&(_, entry)| entry);
+        let mut by_delta = HashMap::with_capacity(by_position.len());
+        for &(delta, entry) in &by_position {
+            by_delta.entry(delta).or_insert(entry);
+        }
+        ResidueTable {
+            by_delta,
+            by_position,
+        }
     })
 }
 
