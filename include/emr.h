@@ -49,6 +49,11 @@
  *   as EMR_PANIC (a bug in the library).
  * - Text. Prescriptions are UTF-8 bytes with an explicit length, not
  *   NUL-terminated; bytes that are not UTF-8 are EMR_INVALID_PRESCRIPTION.
+ * - Addresses. Hashes are 20 bytes in every function. The text a person
+ *   types (emrd1... doctor, emrp1... patient, emrm1... miner) becomes those
+ *   bytes through emr_address_decode with the role the caller expects: a
+ *   typo is EMR_INVALID_CHECKSUM with its place, another role's address
+ *   EMR_WRONG_ROLE. emr_address_encode writes a hash's address.
  */
 
 #ifndef EMR_H
@@ -59,6 +64,19 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+
+/**
+ * The length of every address in bytes: 4 prefix characters, the separator
+ * `1`, 32 data characters and 6 checksum characters. Text is not
+ * NUL-terminated: a buffer of EMR_ADDRESS_LEN + 1 leaves room to add one.
+ */
+#define EMR_ADDRESS_LEN 43
+
+/**
+ * The most positions emr_address_decode reports: a typo in one or two
+ * characters is located, more are only detected.
+ */
+#define EMR_ADDRESS_MAX_POSITIONS 2
 
 /**
  * The most threads emr_verify_records accepts (its threads argument).
@@ -177,10 +195,15 @@ typedef struct emr_user_states emr_user_states;
  * Every code's number is stable: it never changes and is never reused, so
  * it may be stored, logged and compared across library versions. New kinds
  * get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
- * chain kinds (a block's place in a chain), 100-199 general kinds, 200-299
- * kinds of the C interface itself.
+ * chain kinds (a block's place in a chain), 60-79 address kinds, 100-199
+ * general kinds, 200-299 kinds of the C interface itself.
  */
 typedef uint32_t emr_status;
+
+/**
+ * Whose hash an address names: one of the `EMR_ROLE_*` values.
+ */
+typedef uint32_t emr_role;
 
 /**
  * An elliptic curve: one of the `EMR_CURVE_*` values.
@@ -710,6 +733,33 @@ typedef struct emr_check_report {
 #define EMR_TIMESTAMP_TOO_LATE 43
 
 /**
+ * Address: the checksum does not match, a character is wrong; its index
+ * is reported when it can be located (emr_address_decode).
+ */
+#define EMR_INVALID_CHECKSUM 60
+
+/**
+ * Address: a valid address of another role (a patient's where a doctor's
+ * is expected, ...), or text without a role prefix.
+ */
+#define EMR_WRONG_ROLE 61
+
+/**
+ * Address: empty, longer than 90 bytes, or not holding a 20-byte hash.
+ */
+#define EMR_INVALID_LENGTH 62
+
+/**
+ * Address: a character that cannot stand at its place.
+ */
+#define EMR_INVALID_CHARACTER 63
+
+/**
+ * Address: upper and lower case mixed.
+ */
+#define EMR_MIXED_CASE 64
+
+/**
  * An argument outside its documented range (a zero difficulty, an index
  * past the end, an unknown curve, ...).
  */
@@ -774,6 +824,21 @@ typedef struct emr_check_report {
  * panic). Objects passed to the failed call should only be freed.
  */
 #define EMR_PANIC 202
+
+/**
+ * A doctor (prefix `emrd`): a record's dr_hash, SHA-1 of the doctor's public key.
+ */
+#define EMR_ROLE_DOCTOR 1
+
+/**
+ * A patient (prefix `emrp`): a record's patient_hash.
+ */
+#define EMR_ROLE_PATIENT 2
+
+/**
+ * A miner (prefix `emrm`): a block's miner.
+ */
+#define EMR_ROLE_MINER 3
 
 /**
  * secp256k1 (OID 1.3.132.0.10).
@@ -904,6 +969,57 @@ const char *emr_status_name(emr_status status);
  *          message.
  */
 const char *emr_last_error_message(void);
+
+/**
+ * Writes the address of a hash: lower case, EMR_ADDRESS_LEN bytes, not
+ * NUL-terminated.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT for an unknown role;
+ *          EMR_BUFFER_TOO_SMALL if *len is less than EMR_ADDRESS_LEN (written
+ *          to *len); EMR_NULL_ARGUMENT if hash20 or len is NULL, or buf is
+ *          NULL while *len > 0.
+ * In:      role:   EMR_ROLE_DOCTOR, EMR_ROLE_PATIENT or EMR_ROLE_MINER.
+ *          hash20: the 20-byte hash.
+ * Out:     buf:    receives the address (NULL allowed when *len is 0).
+ * In/Out:  len:    in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_address_encode(emr_role role, const uint8_t *hash20, uint8_t *buf, size_t *len);
+
+/**
+ * Decodes an address of the expected role into its 20-byte hash. Upper
+ * case (all of it) is accepted. Nothing is ever corrected: a located typo
+ * is reported for the person to fix.
+ *
+ * Returns: EMR_OK; else the first failure, in this order:
+ *          EMR_INVALID_LENGTH (empty or over 90 bytes);
+ *          EMR_INVALID_CHARACTER (a byte that cannot stand at its place,
+ *          its index in *positions); EMR_MIXED_CASE; EMR_WRONG_ROLE (no role
+ *          prefix); EMR_INVALID_LENGTH (not a 20-byte hash: a character left
+ *          out or typed twice); EMR_INVALID_CHECKSUM (a typo: the indexes of
+ *          one or two wrong characters in *positions when they can be
+ *          located); EMR_WRONG_ROLE (a valid address of another role).
+ *          EMR_INVALID_ARGUMENT for an unknown role; EMR_NULL_ARGUMENT if
+ *          out20 is NULL, or text is NULL while len > 0.
+ *          emr_last_error_message() names the roles and positions.
+ * In:      text:        the address as typed, not NUL-terminated (NULL
+ *                       allowed when len is 0).
+ *          len:         its length in bytes.
+ *          role:        the role the caller expects.
+ * Out:     out20:       receives the hash; written only on EMR_OK.
+ *          positions:   an array of EMR_ADDRESS_MAX_POSITIONS indexes into
+ *                       text (0-based, ascending) of the characters to fix;
+ *                       may be NULL if not wanted.
+ *          n_positions: how many of positions were written: 0 on success
+ *                       and when nothing can be located; may be NULL.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_address_decode(const char *text,
+                              size_t len,
+                              emr_role role,
+                              uint8_t *out20,
+                              size_t *positions,
+                              size_t *n_positions);
 
 /**
  * Generates a fresh private key from the operating system's random source.

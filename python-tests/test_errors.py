@@ -73,9 +73,9 @@ def test_hierarchy():
 
 
 def test_reachable_kinds_are_raised_with_kind_and_message():
-    """Every kind the current API can produce, once (the vector and block
-    tests reach each again); the chain's kinds are reached in test_chain.py,
-    the address kinds have no API yet."""
+    """Every kind the current API can produce, once (the vector, block and
+    address tests reach each again); the chain's kinds are reached in
+    test_chain.py."""
     key = cryptoemr.SigningKey.generate()
     emr = cryptoemr.create_signed_record(key, PATIENT, "x", 1)
     seen = {}
@@ -120,7 +120,14 @@ def test_reachable_kinds_are_raised_with_kind_and_message():
     record(lambda: cryptoemr.EMR.from_bytes(b"garbage"))
     record(lambda: block.verify_and_get_changes(0, {}))
 
-    assert set(seen) == set(RECORD_KINDS + BLOCK_KINDS + ["invalid_key", "decode", "invalid_argument"])
+    good = cryptoemr.encode_address("patient", PATIENT)
+    record(lambda: cryptoemr.decode_address(good[:10] + ("q" if good[10] != "q" else "p") + good[11:], "patient"))
+    record(lambda: cryptoemr.decode_address(good, "doctor"))
+    record(lambda: cryptoemr.decode_address(good[:-1], "patient"))
+    record(lambda: cryptoemr.decode_address(good[:10] + "b" + good[11:], "patient"))
+    record(lambda: cryptoemr.decode_address(good[:5] + good[5:].upper(), "patient"))
+
+    assert set(seen) == set(RECORD_KINDS + BLOCK_KINDS + ADDRESS_KINDS + ["invalid_key", "decode", "invalid_argument"])
     for kind, error in seen.items():
         assert type(error) is BY_KIND[kind]
 

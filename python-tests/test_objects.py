@@ -26,7 +26,7 @@ def test_signing_key_repr_never_shows_the_secret(key):
     for text in (repr(key), str(key), f"{key!r}", repr([key]), repr({"k": key})):
         assert secret not in text.lower()
         assert key.to_der().hex() not in text.lower()
-    assert repr(key) == f"SigningKey(curve='{key.curve}', public_key_hash={key.public_key_hash.hex()})"
+    assert repr(key) == f"SigningKey(curve='{key.curve}', address='{key.address}')"
     emr = cryptoemr.create_signed_record(key, PATIENT, "x", 1)
     assert secret not in repr(emr).lower()
 
@@ -87,7 +87,8 @@ def test_emr_equality_repr_pickle_copy(key):
         back.verify(0)
     assert copy.copy(emr) == emr and copy.deepcopy(emr) == emr
     text = repr(emr)
-    assert text.startswith("EMR(dr_hash=" + emr.dr_hash[:4].hex() + "...")
+    # 20-byte hashes are shown as the addresses a person would compare.
+    assert text.startswith(f"EMR(dr_hash={key.address}, patient_hash={cryptoemr.encode_address('patient', PATIENT)},")
     assert "txid=" + emr.txid[:4].hex() + "..." in text
     assert f"dr_public_key=<{len(emr.dr_public_key)} bytes>" in text and "nonce=1" in text
     assert "'Paracetamol 1g, Paracetamol 1g, Paraceta'..." in text
@@ -117,6 +118,7 @@ def test_block_equality_repr_pickle(key):
     text = repr(block)
     assert text.startswith("Block(height=3, block_id=" + block.block_id[:4].hex() + "...")
     assert "records=[2 records]" in text and "difficulty=16" in text
+    assert f"miner={cryptoemr.encode_address('miner', MINER)}," in text
     assert "records=[1 record]" in repr(make_block(records[:1]))
 
 
@@ -133,7 +135,8 @@ def test_package_ships_stubs_and_marker():
     stub = (root / "_native.pyi").read_text()
     for name in ("class EMR", "class SigningKey", "class Block", "class UserState", "def create_signed_record",
                  "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash",
-                 "def mine_block", "def mining_engines", "class Chain"):
+                 "def mine_block", "def mining_engines", "def encode_address", "def decode_address",
+                 "class Chain"):
         assert name in stub
     assert isinstance(cryptoemr.__version__, str)
     assert cryptoemr.MAX_RECORDS == 25 and cryptoemr.DEFAULT_BLOCK_REWARD == 10_000
@@ -143,5 +146,5 @@ def test_package_ships_stubs_and_marker():
     for cls in (cryptoemr.EMR, cryptoemr.Block, cryptoemr.UserState, cryptoemr.SigningKey):
         assert cls.__doc__ and cls.__module__ == "cryptoemr"
     for fn in (cryptoemr.create_signed_record, cryptoemr.verify_records, cryptoemr.calculate_txid,
-               cryptoemr.mine_block, cryptoemr.mining_engines):
+               cryptoemr.mine_block, cryptoemr.mining_engines, cryptoemr.encode_address, cryptoemr.decode_address):
         assert fn.__doc__ and fn.__module__.startswith("cryptoemr")

@@ -184,6 +184,9 @@ def test_create_signed_record_refuses_records_that_cannot_verify(key):
     with pytest.raises(TypeError):
         cryptoemr.create_signed_record(12345, PATIENT, "x", 1)
     with pytest.raises(TypeError):
+        cryptoemr.create_signed_record(key, 12345, "x", 1)
+    # A str patient is an address: text that is not one is an AddressError.
+    with pytest.raises(cryptoemr.AddressError):
         cryptoemr.create_signed_record(key, "not bytes", "x", 1)
 
 

@@ -4,6 +4,7 @@
 use core::fmt;
 use std::collections::HashMap;
 
+use crate::address::{Address, Role};
 use crate::codec::{DecodeError, Reader};
 use crate::error::ErrorKind;
 use crate::hash::{sha256, Hash160, Hash256};
@@ -385,7 +386,7 @@ impl fmt::Debug for Block {
             .field("height", &self.height)
             .field("block_id", &self.block_id)
             .field("previous", &self.previous)
-            .field("miner", &self.miner)
+            .field("miner", &Address::new(Role::Miner, self.miner))
             .field("records", &self.records.len())
             .field("timestamp", &self.timestamp)
             .field("difficulty", &self.difficulty)

@@ -61,6 +61,16 @@ pub enum ErrorKind {
     /// Stored data is damaged: it does not hash to its id, does not decode,
     /// or disagrees with the rest of the store.
     Corrupt,
+    /// An address's checksum does not match (a typo).
+    InvalidChecksum,
+    /// An address of another role than the one expected.
+    WrongRole,
+    /// An address that is too long, too short or not a 20-byte hash.
+    InvalidLength,
+    /// An address with a character outside its alphabet.
+    InvalidCharacter,
+    /// An address that mixes upper and lower case.
+    MixedCase,
 }
 
 impl ErrorKind {
@@ -93,6 +103,11 @@ impl ErrorKind {
             ErrorKind::Io => "io",
             ErrorKind::Locked => "locked",
             ErrorKind::Corrupt => "corrupt",
+            ErrorKind::InvalidChecksum => "invalid_checksum",
+            ErrorKind::WrongRole => "wrong_role",
+            ErrorKind::InvalidLength => "invalid_length",
+            ErrorKind::InvalidCharacter => "invalid_character",
+            ErrorKind::MixedCase => "mixed_case",
         }
     }
 }

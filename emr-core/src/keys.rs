@@ -12,6 +12,7 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature as ring_sig;
 use zeroize::{Zeroize, Zeroizing};
 
+use crate::address::{Address, Role};
 use crate::der;
 use crate::error::ErrorKind;
 use crate::hash::{sha1, Hash160, Hash256};
@@ -263,6 +264,11 @@ impl SigningKey {
         sha1(&[&self.public_key_der])
     }
 
+    /// The doctor's address: [`Self::public_key_hash`] in the doctor role.
+    pub fn address(&self) -> Address {
+        Address::new(Role::Doctor, self.public_key_hash())
+    }
+
     /// Signs `SHA-256(preimage)` and returns a strict-DER, low-S signature.
     /// `digest` must be `SHA-256(preimage)`; both are passed because ring
     /// hashes the message itself while libsecp256k1 takes the digest.
@@ -298,7 +304,7 @@ impl fmt::Debug for SigningKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("SigningKey")
             .field("curve", &self.curve)
-            .field("public_key_hash", &self.public_key_hash())
+            .field("address", &self.address())
             .finish_non_exhaustive()
     }
 }

@@ -2,14 +2,18 @@
 //!
 //! Doctors sign prescription [`record`]s; records are grouped into
 //! proof-of-work blocks; a [`chain`] keeps the heaviest branch of blocks,
-//! its user states and record indexes durably in SQLite. Every rule of the protocol lives in this crate, once;
-//! the Python and C bindings only translate types and errors.
+//! its user states and record indexes durably in SQLite. A hash a person
+//! handles is written as an [`address`] (`emrd1…`, `emrp1…`, `emrm1…`) that
+//! catches typos and roles mixed up. Every rule of the protocol lives in
+//! this crate, once; the Python and C bindings only translate types and
+//! errors.
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
 mod codec;
 mod der;
 
+pub mod address;
 pub mod block;
 pub mod chain;
 pub mod error;
@@ -20,6 +24,7 @@ pub mod parallel;
 pub mod pow;
 pub mod record;
 
+pub use address::{Address, AddressError, Role};
 pub use block::{Block, BlockError, BlockFields, UserState, UserStates, DEFAULT_BLOCK_REWARD, MAX_RECORDS};
 pub use chain::{AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, ChainParams, Work};
 pub use codec::DecodeError;

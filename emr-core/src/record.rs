@@ -4,6 +4,7 @@
 
 use core::fmt;
 
+use crate::address::{Address, Role};
 use crate::codec::{put_length_prefixed, DecodeError, Reader};
 use crate::error::ErrorKind;
 use crate::hash::{sha1, sha256, Hash160, Hash256};
@@ -350,8 +351,8 @@ impl Record {
 impl fmt::Debug for Record {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Record")
-            .field("dr_hash", &self.dr_hash)
-            .field("patient_hash", &self.patient_hash)
+            .field("dr_hash", &Address::new(Role::Doctor, self.dr_hash))
+            .field("patient_hash", &Address::new(Role::Patient, self.patient_hash))
             .field("prescription", &self.prescription)
             .field("nonce", &self.nonce)
             .field("txid", &self.txid)

@@ -10,8 +10,8 @@
 //!   the one panic boundary, [`ffi_boundary!`], that wraps the body of every
 //!   `extern "C"` function;
 //! - `ptr`: the only place raw pointers become references;
-//! - one module per area: [`key`], [`record`], [`block`], [`states`],
-//!   [`mining`], [`chain`].
+//! - one module per area: [`address`], [`key`], [`record`], [`block`],
+//!   [`states`], [`mining`], [`chain`].
 //!
 //! The exported functions are `unsafe extern "C"`: their safety contract is
 //! the C header's documentation (valid pointers to the stated number of
@@ -39,9 +39,11 @@ macro_rules! ffi_boundary {
 }
 
 // The header lists items in this order (one group per line, so that
-// rustfmt keeps it): statuses, keys, records, user states, blocks, mining,
-// chains.
+// rustfmt keeps it): statuses, addresses, keys, records, user states,
+// blocks, mining, chains.
 pub mod status;
+
+pub mod address;
 
 pub mod key;
 

@@ -9,15 +9,15 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use emr_core::block::BlockError;
 use emr_core::keys::KeyError;
 use emr_core::record::{BatchError, RecordError, SignError};
-use emr_core::{ChainError, DecodeError, ErrorKind, InvalidThreadCount};
+use emr_core::{AddressError, ChainError, DecodeError, ErrorKind, InvalidThreadCount};
 
 /// The outcome of a call: `EMR_OK` (0) or the kind of failure.
 ///
 /// Every code's number is stable: it never changes and is never reused, so
 /// it may be stored, logged and compared across library versions. New kinds
 /// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
-/// chain kinds (a block's place in a chain), 100-199 general kinds, 200-299
-/// kinds of the C interface itself.
+/// chain kinds (a block's place in a chain), 60-79 address kinds, 100-199
+/// general kinds, 200-299 kinds of the C interface itself.
 pub type emr_status = u32;
 
 /// Success.
@@ -64,6 +64,18 @@ pub const EMR_TIMESTAMP_TOO_EARLY: emr_status = 42;
 /// Chain: the block's timestamp is more than 7200 s after the caller's
 /// current time.
 pub const EMR_TIMESTAMP_TOO_LATE: emr_status = 43;
+/// Address: the checksum does not match, a character is wrong; its index
+/// is reported when it can be located (emr_address_decode).
+pub const EMR_INVALID_CHECKSUM: emr_status = 60;
+/// Address: a valid address of another role (a patient's where a doctor's
+/// is expected, ...), or text without a role prefix.
+pub const EMR_WRONG_ROLE: emr_status = 61;
+/// Address: empty, longer than 90 bytes, or not holding a 20-byte hash.
+pub const EMR_INVALID_LENGTH: emr_status = 62;
+/// Address: a character that cannot stand at its place.
+pub const EMR_INVALID_CHARACTER: emr_status = 63;
+/// Address: upper and lower case mixed.
+pub const EMR_MIXED_CASE: emr_status = 64;
 
 /// An argument outside its documented range (a zero difficulty, an index
 /// past the end, an unknown curve, ...).
@@ -122,6 +134,11 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_UNKNOWN_PARENT, c"unknown_parent", c"no known block has the block's previous id"),
         (EMR_TIMESTAMP_TOO_EARLY, c"timestamp_too_early", c"block timestamp is before its parent's"),
         (EMR_TIMESTAMP_TOO_LATE, c"timestamp_too_late", c"block timestamp is more than 7200 s in the future"),
+        (EMR_INVALID_CHECKSUM, c"invalid_checksum", c"the address has a typo: its checksum does not match"),
+        (EMR_WRONG_ROLE, c"wrong_role", c"the address is of another role than the one expected"),
+        (EMR_INVALID_LENGTH, c"invalid_length", c"the address is too short, too long or not a 20-byte hash"),
+        (EMR_INVALID_CHARACTER, c"invalid_character", c"the address has a character that cannot stand at its place"),
+        (EMR_MIXED_CASE, c"mixed_case", c"the address mixes upper and lower case"),
         (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
         (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
         (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
@@ -255,6 +272,11 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::Io => EMR_IO,
         ErrorKind::Locked => EMR_LOCKED,
         ErrorKind::Corrupt => EMR_CORRUPT,
+        ErrorKind::InvalidChecksum => EMR_INVALID_CHECKSUM,
+        ErrorKind::WrongRole => EMR_WRONG_ROLE,
+        ErrorKind::InvalidLength => EMR_INVALID_LENGTH,
+        ErrorKind::InvalidCharacter => EMR_INVALID_CHARACTER,
+        ErrorKind::MixedCase => EMR_MIXED_CASE,
         // A kind added to the core without a code here is a bug of this
         // crate; `tests::every_kind_has_its_own_code` guards the known ones.
         _ => EMR_PANIC,
@@ -271,7 +293,17 @@ macro_rules! from_core_error {
     )*};
 }
 
-from_core_error!(RecordError, BlockError, KeyError, DecodeError, SignError, BatchError, InvalidThreadCount, ChainError);
+from_core_error!(
+    RecordError,
+    BlockError,
+    KeyError,
+    DecodeError,
+    SignError,
+    BatchError,
+    InvalidThreadCount,
+    ChainError,
+    AddressError
+);
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
     if let Some(text) = payload.downcast_ref::<&'static str>() {
@@ -377,6 +409,11 @@ mod tests {
             ErrorKind::Io,
             ErrorKind::Locked,
             ErrorKind::Corrupt,
+            ErrorKind::InvalidChecksum,
+            ErrorKind::WrongRole,
+            ErrorKind::InvalidLength,
+            ErrorKind::InvalidCharacter,
+            ErrorKind::MixedCase,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
@@ -398,7 +435,7 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        assert_eq!(names.len(), 30);
+        assert_eq!(names.len(), 35);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

@@ -1,8 +1,10 @@
 /* The C interface's behaviour: every status reached from C, NULL and buffer
  * handling, signing on both curves, batch verification, blocks, user state
- * maps, and the thread-local last error. */
+ * maps, addresses (typos caught and located, roles enforced) and the
+ * thread-local last error. */
 #define _POSIX_C_SOURCE 200809L
 
+#include <ctype.h>
 #include <pthread.h>
 
 #include "common.h"
@@ -55,7 +57,9 @@ static void test_statuses(void) {
               EMR_RECORD == 26 && EMR_WRONG_HEIGHT == 40 && EMR_UNKNOWN_PARENT == 41 &&
               EMR_TIMESTAMP_TOO_EARLY == 42 && EMR_TIMESTAMP_TOO_LATE == 43 && EMR_INVALID_ARGUMENT == 100 &&
               EMR_DECODE == 102 && EMR_NOT_FOUND == 103 && EMR_CANCELLED == 104 && EMR_IO == 105 &&
-              EMR_LOCKED == 106 && EMR_CORRUPT == 107 && EMR_NULL_ARGUMENT == 200 && EMR_PANIC == 202,
+              EMR_LOCKED == 106 && EMR_CORRUPT == 107 && EMR_NULL_ARGUMENT == 200 && EMR_PANIC == 202 &&
+              EMR_INVALID_CHECKSUM == 60 && EMR_WRONG_ROLE == 61 && EMR_INVALID_LENGTH == 62 &&
+              EMR_INVALID_CHARACTER == 63 && EMR_MIXED_CASE == 64,
           "stable status numbers");
     const char *version = emr_version();
     CHECK(version != NULL && strchr(version, '.') != NULL, "version %s", version ? version : "(null)");
@@ -661,6 +665,211 @@ static void test_last_error_threads(void) {
           emr_last_error_message());
 }
 
+/* --- addresses ---------------------------------------------------------- */
+
+static const char BECH32M[] = "qpzry9x8gf2tvdw0s3jn54khce6mua7l";
+
+/* The address of hash in role, NUL-terminated for printing. */
+static void address_of(emr_role role, const uint8_t hash[20], char out[EMR_ADDRESS_LEN + 1]) {
+    size_t len = EMR_ADDRESS_LEN;
+    CHECK_OK(emr_address_encode(role, hash, (uint8_t *)out, &len));
+    CHECK(len == EMR_ADDRESS_LEN, "address length %zu", len);
+    out[EMR_ADDRESS_LEN] = 0;
+}
+
+/* Decodes and returns the status, with the located positions. */
+static emr_status decode(const char *text, size_t len, emr_role role, uint8_t out[20], size_t positions[2],
+                         size_t *n) {
+    positions[0] = positions[1] = 999;
+    *n = 999;
+    emr_status s = emr_address_decode(text, len, role, out, positions, n);
+    note_status(s);
+    return s;
+}
+
+/* Replaces text[p] by another character of the Bech32 alphabet. */
+static void substitute(char *text, size_t p) {
+    char c;
+    do {
+        c = BECH32M[rng_below(32)];
+    } while (c == text[p]);
+    text[p] = c;
+}
+
+static void test_addresses(void) {
+    test_context = "addresses";
+    const emr_role roles[3] = {EMR_ROLE_DOCTOR, EMR_ROLE_PATIENT, EMR_ROLE_MINER};
+    const char *prefixes[3] = {"emrd1", "emrp1", "emrm1"};
+    uint8_t hash[20], back[20];
+    size_t positions[EMR_ADDRESS_MAX_POSITIONS], n = 0;
+    char text[EMR_ADDRESS_LEN + 1];
+
+    /* Round trips, in lower and upper case; every other role is refused. */
+    for (int r = 0; r < 3; r++) {
+        for (int i = 0; i < 20; i++) hash[i] = (uint8_t)rng_next();
+        address_of(roles[r], hash, text);
+        CHECK(strncmp(text, prefixes[r], 5) == 0, "prefix of %s", text);
+        CHECK_OK(decode(text, EMR_ADDRESS_LEN, roles[r], back, positions, &n));
+        CHECK(memcmp(back, hash, 20) == 0 && n == 0, "round trip of %s", text);
+        char upper[EMR_ADDRESS_LEN + 1];
+        for (size_t i = 0; i <= EMR_ADDRESS_LEN; i++) upper[i] = (char)toupper((unsigned char)text[i]);
+        CHECK_OK(decode(upper, EMR_ADDRESS_LEN, roles[r], back, positions, &n));
+        for (int o = 0; o < 3; o++) {
+            if (o == r) continue;
+            memset(back, 0xaa, 20);
+            CHECK_STATUS(decode(text, EMR_ADDRESS_LEN, roles[o], back, positions, &n), EMR_WRONG_ROLE);
+            CHECK(back[0] == 0xaa && back[19] == 0xaa && n == 0, "nothing written for a wrong role");
+            CHECK(contains(emr_last_error_message(), prefixes[r]) && contains(emr_last_error_message(), prefixes[o]),
+                  "message names both roles: %s", emr_last_error_message());
+        }
+    }
+
+    /* Every single substitution in the data part: caught and located. */
+    address_of(EMR_ROLE_PATIENT, PATIENT, text);
+    for (size_t p = 5; p < EMR_ADDRESS_LEN; p++) {
+        for (int c = 0; c < 32; c++) {
+            char typo[EMR_ADDRESS_LEN + 1];
+            memcpy(typo, text, sizeof typo);
+            if (BECH32M[c] == typo[p]) continue;
+            typo[p] = BECH32M[c];
+            CHECK_STATUS(decode(typo, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_CHECKSUM);
+            CHECK(n == 1 && positions[0] == p, "%s: located %zu at %zu, not %zu", typo, n, positions[0], p);
+        }
+    }
+    /* Random double substitutions: both located; 3 and 4: detected. */
+    for (int round = 0; round < 300; round++) {
+        char typo[EMR_ADDRESS_LEN + 1];
+        memcpy(typo, text, sizeof typo);
+        size_t a = 5 + rng_below(EMR_ADDRESS_LEN - 5), b;
+        do {
+            b = 5 + rng_below(EMR_ADDRESS_LEN - 5);
+        } while (b == a);
+        substitute(typo, a);
+        substitute(typo, b);
+        size_t lo = a < b ? a : b, hi = a < b ? b : a;
+        CHECK_STATUS(decode(typo, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_CHECKSUM);
+        CHECK(n == 2 && positions[0] == lo && positions[1] == hi, "%s: located %zu", typo, n);
+        for (int extra = 0; extra < 2; extra++) {
+            size_t c = 5 + rng_below(EMR_ADDRESS_LEN - 5);
+            if (c == a || c == b) continue;
+            substitute(typo, c);
+            CHECK_STATUS(decode(typo, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_CHECKSUM);
+            CHECK(n <= EMR_ADDRESS_MAX_POSITIONS, "at most two positions");
+        }
+    }
+    /* Adjacent characters swapped. */
+    for (size_t p = 5; p + 1 < EMR_ADDRESS_LEN; p++) {
+        char typo[EMR_ADDRESS_LEN + 1];
+        memcpy(typo, text, sizeof typo);
+        if (typo[p] == typo[p + 1]) continue;
+        typo[p] = text[p + 1];
+        typo[p + 1] = text[p];
+        CHECK_STATUS(decode(typo, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_CHECKSUM);
+        CHECK(n == 2 && positions[0] == p && positions[1] == p + 1, "swap at %zu", p);
+    }
+
+    /* Case, characters, lengths. */
+    char bad[EMR_ADDRESS_LEN + 1];
+    memcpy(bad, text, sizeof bad);
+    for (size_t p = 5; p < EMR_ADDRESS_LEN; p++) {
+        if (isalpha((unsigned char)bad[p])) {
+            bad[p] = (char)toupper((unsigned char)bad[p]);
+            break;
+        }
+    }
+    CHECK_STATUS(decode(bad, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_MIXED_CASE);
+    memcpy(bad, text, sizeof bad);
+    bad[12] = 'b';
+    CHECK_STATUS(decode(bad, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_CHARACTER);
+    CHECK(n == 1 && positions[0] == 12, "bad character at 12");
+    bad[12] = (char)0xc3; /* not ASCII (nor UTF-8 on its own) */
+    CHECK_STATUS(decode(bad, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_CHARACTER);
+    CHECK_STATUS(decode(text, EMR_ADDRESS_LEN - 1, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_LENGTH);
+    CHECK_STATUS(decode(NULL, 0, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_LENGTH);
+    char *huge = malloc(10000);
+    CHECK(huge != NULL, "malloc");
+    if (huge != NULL) {
+        memset(huge, 'q', 10000);
+        memcpy(huge, text, EMR_ADDRESS_LEN);
+        CHECK_STATUS(decode(huge, 10000, EMR_ROLE_PATIENT, back, positions, &n), EMR_INVALID_LENGTH);
+        free(huge);
+    }
+    /* BIP-350: a valid Bech32m string of no role, and an invalid one. */
+    CHECK_STATUS(decode("a1lqfn3a", 8, EMR_ROLE_DOCTOR, back, positions, &n), EMR_WRONG_ROLE);
+    CHECK_STATUS(decode("M1VUXWEZ", 8, EMR_ROLE_DOCTOR, back, positions, &n), EMR_INVALID_CHECKSUM);
+
+    /* Arguments. */
+    CHECK_STATUS(emr_address_decode(text, EMR_ADDRESS_LEN, 0, back, NULL, NULL), EMR_INVALID_ARGUMENT);
+    CHECK_STATUS(emr_address_decode(text, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, NULL, NULL, NULL), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_address_decode(NULL, 5, EMR_ROLE_PATIENT, back, NULL, NULL), EMR_NULL_ARGUMENT);
+    CHECK_OK(emr_address_decode(text, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, back, NULL, NULL));
+    size_t len = 0;
+    CHECK_STATUS(emr_address_encode(EMR_ROLE_MINER, MINER, NULL, &len), EMR_BUFFER_TOO_SMALL);
+    CHECK(len == EMR_ADDRESS_LEN, "size query gives %zu", len);
+    len = EMR_ADDRESS_LEN;
+    CHECK_STATUS(emr_address_encode(4, MINER, (uint8_t *)bad, &len), EMR_INVALID_ARGUMENT);
+    CHECK_STATUS(emr_address_encode(EMR_ROLE_MINER, NULL, (uint8_t *)bad, &len), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_address_encode(EMR_ROLE_MINER, MINER, (uint8_t *)bad, NULL), EMR_NULL_ARGUMENT);
+}
+
+/* Where a hash is taken, the address a person typed is decoded with the
+ * role expected there first: the patient of a record, the miner of a block
+ * and of mining, the hash of a user-state lookup. */
+static void test_addresses_where_hashes_are_taken(void) {
+    test_context = "addresses in use";
+    emr_key *key = new_key(EMR_CURVE_P256);
+    uint8_t doctor[20], patient[20], miner[20], got[20];
+    char doctor_text[EMR_ADDRESS_LEN + 1], patient_text[EMR_ADDRESS_LEN + 1], miner_text[EMR_ADDRESS_LEN + 1];
+    CHECK_OK(emr_key_public_key_hash(key, doctor));
+    address_of(EMR_ROLE_DOCTOR, doctor, doctor_text);
+    address_of(EMR_ROLE_PATIENT, PATIENT, patient_text);
+    address_of(EMR_ROLE_MINER, MINER, miner_text);
+
+    /* The patient of a record. */
+    CHECK_OK(emr_address_decode(patient_text, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, patient, NULL, NULL));
+    emr_record *rec = NULL;
+    CHECK_OK(emr_record_sign(key, patient, 20, "x", 1, 1, &rec));
+    CHECK_OK(emr_record_patient_hash(rec, got));
+    CHECK(memcmp(got, PATIENT, 20) == 0, "the record is for the patient typed");
+    /* The doctor's own address where the patient's belongs: refused. */
+    CHECK_STATUS(emr_address_decode(doctor_text, EMR_ADDRESS_LEN, EMR_ROLE_PATIENT, patient, NULL, NULL),
+                 EMR_WRONG_ROLE);
+
+    /* The miner of mining and of a block. */
+    CHECK_STATUS(emr_address_decode(patient_text, EMR_ADDRESS_LEN, EMR_ROLE_MINER, miner, NULL, NULL),
+                 EMR_WRONG_ROLE);
+    CHECK_OK(emr_address_decode(miner_text, EMR_ADDRESS_LEN, EMR_ROLE_MINER, miner, NULL, NULL));
+    const emr_record *recs[1] = {rec};
+    emr_mine_outcome outcome = 0;
+    emr_block *block = NULL;
+    CHECK_OK(emr_mine_block(ZERO32, 0, miner, recs, 1, 1700000000, (emr_difficulty){.lo = 4}, NULL, &outcome, &block,
+                            NULL));
+    CHECK(outcome == EMR_MINE_FOUND && block != NULL, "mined");
+    if (block != NULL) {
+        CHECK_OK(emr_block_miner(block, got));
+        CHECK(memcmp(got, MINER, 20) == 0, "the block's miner is the one typed");
+        char shown[EMR_ADDRESS_LEN + 1];
+        address_of(EMR_ROLE_MINER, got, shown);
+        CHECK(strcmp(shown, miner_text) == 0, "shown as the same address");
+
+        /* User-state lookups by address. */
+        emr_user_states *changes = NULL;
+        CHECK_OK(emr_block_verify_and_get_changes(block, (emr_difficulty){.lo = 4}, NULL, EMR_DEFAULT_BLOCK_REWARD,
+                                                  &changes, NULL, NULL));
+        uint64_t balance = 0, nonce = 0;
+        CHECK_OK(emr_address_decode(miner_text, EMR_ADDRESS_LEN, EMR_ROLE_MINER, got, NULL, NULL));
+        CHECK_OK(emr_user_states_get(changes, got, &balance, &nonce, NULL));
+        CHECK(balance == EMR_DEFAULT_BLOCK_REWARD, "the miner's reward, looked up by address");
+        CHECK_OK(emr_address_decode(doctor_text, EMR_ADDRESS_LEN, EMR_ROLE_DOCTOR, got, NULL, NULL));
+        CHECK_OK(emr_user_states_get(changes, got, &balance, &nonce, NULL));
+        CHECK(nonce == 1, "the doctor's nonce, looked up by address");
+        emr_user_states_free(changes);
+        emr_block_free(block);
+    }
+    emr_record_free(rec);
+    emr_key_free(key);
+}
+
 static void test_every_kind_seen(void) {
     test_context = "coverage";
     for (size_t i = 0; i < STATUS_COUNT; i++) {
@@ -685,6 +894,8 @@ int main(void) {
     test_blocks();
     test_user_states();
     test_last_error_threads();
+    test_addresses();
+    test_addresses_where_hashes_are_taken();
     test_every_kind_seen();
     return test_finish("test_api");
 }

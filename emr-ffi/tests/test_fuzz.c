@@ -1,4 +1,5 @@
-/* Robustness: random and mutated bytes into every parser and verifier.
+/* Robustness: random and mutated bytes into every parser and verifier, the
+ * address decoder included.
  *
  * Usage: test_fuzz DIR [ROUNDS]; DIR holds records.txt (the valid vectors are
  * the seeds). A fixed-seed PRNG makes every run try the same inputs. Checks:
@@ -99,6 +100,21 @@ static bytes_t random_bytes(size_t max_len) {
     if (b.data == NULL) exit(3);
     for (size_t i = 0; i < len; i++) b.data[i] = (uint8_t)rng_next();
     return b;
+}
+
+/* Decodes fuzzed text as an address: only address statuses, positions
+ * inside the text, the hash written only on success. */
+static void fuzz_address(const bytes_t *input) {
+    static const emr_role roles[3] = {EMR_ROLE_DOCTOR, EMR_ROLE_PATIENT, EMR_ROLE_MINER};
+    uint8_t hash[20];
+    size_t positions[EMR_ADDRESS_MAX_POSITIONS], n = 0;
+    emr_status s = emr_address_decode((const char *)input->data, input->len, roles[rng_below(3)], hash, positions, &n);
+    CHECK(s == EMR_OK || (s >= EMR_INVALID_CHECKSUM && s <= EMR_MIXED_CASE), "emr_address_decode: %s",
+          emr_status_name(s));
+    CHECK(n <= EMR_ADDRESS_MAX_POSITIONS, "at most two positions");
+    for (size_t i = 0; i < n && i < EMR_ADDRESS_MAX_POSITIONS; i++) {
+        CHECK(positions[i] < input->len, "position %zu inside %zu bytes", positions[i], input->len);
+    }
 }
 
 static int is_record_status(emr_status s) {
@@ -317,6 +333,11 @@ int main(int argc, char **argv) {
     emr_block_free(block);
     for (size_t i = 0; i < 4; i++) emr_record_free(block_records[i]);
 
+    /* An address to mutate. */
+    bytes_t address = {malloc(EMR_ADDRESS_LEN), EMR_ADDRESS_LEN};
+    if (address.data == NULL) exit(3);
+    CHECK_OK(emr_address_encode(EMR_ROLE_PATIENT, miner, address.data, &address.len));
+
     unsigned long before = test_passed;
     for (unsigned long r = 0; r < rounds; r++) {
         const seed_t *seed = &seeds[rng_below(seed_count)];
@@ -352,6 +373,14 @@ int main(int argc, char **argv) {
         fuzz_key(&m, 1);
         bytes_free(&m);
 
+        test_context = "address";
+        m = mutate(address.data, address.len);
+        fuzz_address(&m);
+        bytes_free(&m);
+        m = random_bytes(100);
+        fuzz_address(&m);
+        bytes_free(&m);
+
         test_context = "record fields";
         fuzz_record_fields(seed);
 
@@ -367,5 +396,6 @@ int main(int argc, char **argv) {
         vec_record_free(&seeds[i].record);
     }
     bytes_free(&block_encoding);
+    bytes_free(&address);
     return test_finish("test_fuzz");
 }

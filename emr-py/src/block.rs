@@ -1,13 +1,15 @@
 //! `UserState` and `Block`.
 
+use emr_core::address::Role;
 use emr_core::hash::Hash160;
 use emr_core::{BlockFields, UserStates, DEFAULT_BLOCK_REWARD};
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
+use crate::address;
 use crate::convert::{self, field_value, OwnedRecord};
 use crate::errors;
 use crate::record::{emr_list, extract_block_records};
@@ -60,7 +62,9 @@ impl PyUserState {
 /// ``block.records[0].prescription = "x"`` is seen by the next check):
 /// :meth:`verify_and_get_changes` reports what is wrong, in order, with the
 /// matching ``BlockError``. ``previous``, ``miner`` and ``block_id`` must be
-/// bytes-like; ``height``, ``timestamp`` and ``nonce`` ints in 0..2**64-1;
+/// bytes-like, except that a ``str`` given or assigned as ``miner`` is
+/// decoded at once as a miner's address (``emrm1...``; an ``AddressError``
+/// if it has a typo or another role) and kept as its 20 bytes; ``height``, ``timestamp`` and ``nonce`` ints in 0..2**64-1;
 /// ``difficulty`` an int in 0..2**128-1; ``records`` an iterable of ``EMR``;
 /// other types raise ``TypeError``/``OverflowError`` before any check.
 ///
@@ -72,7 +76,7 @@ pub struct PyBlock {
     previous: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     height: Option<Py<PyAny>>,
-    #[pyo3(get, set)]
+    #[pyo3(get)]
     miner: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     records: Option<Py<PyAny>>,
@@ -117,7 +121,20 @@ impl OwnedBlock {
     }
 }
 
-/// `dict[bytes, UserState]` (any mapping) -> the core's state map.
+/// A `miner` field's value: a `str` is decoded as a miner's address into
+/// its 20 bytes, so the field reads back as bytes; anything else is kept as
+/// given, for `verify_and_get_changes` to judge.
+fn miner_field(value: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {
+    if value.is_instance_of::<PyString>() {
+        let hash = address::hash_or_address(value, Role::Miner, "miner")?;
+        Ok(PyBytes::new(value.py(), &hash).into_any().unbind())
+    } else {
+        Ok(value.clone().unbind())
+    }
+}
+
+/// `dict[bytes | str, UserState]` (any mapping) -> the core's state map; a
+/// `str` key is a doctor's or a miner's address.
 fn user_states(py: Python<'_>, states: &Bound<'_, PyAny>) -> PyResult<UserStates> {
     let mut out = UserStates::new();
     let items = match states.cast::<PyDict>() {
@@ -131,7 +148,7 @@ fn user_states(py: Python<'_>, states: &Bound<'_, PyAny>) -> PyResult<UserStates
     };
     for item in items.try_iter()? {
         let (key, state): (Bound<'_, PyAny>, Bound<'_, PyAny>) = item?.extract()?;
-        let hash = convert::bytes_like(&key, "a previous_user_states key")?;
+        let hash = address::state_owner(&key)?;
         let hash = Hash160::from_slice(&hash).ok_or_else(|| {
             errors::invalid_argument(
                 py,
@@ -212,6 +229,7 @@ impl PyBlock {
     #[pyo3(signature = (previous, height, miner, records, timestamp, difficulty, block_id, nonce))]
     #[allow(clippy::too_many_arguments)]
     fn new(
+        py: Python<'_>,
         previous: Py<PyAny>,
         height: Py<PyAny>,
         miner: Py<PyAny>,
@@ -220,24 +238,34 @@ impl PyBlock {
         difficulty: Py<PyAny>,
         block_id: Py<PyAny>,
         nonce: Py<PyAny>,
-    ) -> Self {
-        PyBlock {
+    ) -> PyResult<Self> {
+        Ok(PyBlock {
             previous: Some(previous),
             height: Some(height),
-            miner: Some(miner),
+            miner: Some(miner_field(miner.bind(py))?),
             records: Some(records),
             timestamp: Some(timestamp),
             difficulty: Some(difficulty),
             block_id: Some(block_id),
             nonce: Some(nonce),
-        }
+        })
+    }
+
+    /// Assigning a ``str`` decodes it as a miner's address (an
+    /// ``AddressError`` if it is not one); any other value is kept as given.
+    #[setter]
+    fn set_miner(&mut self, value: Bound<'_, PyAny>) -> PyResult<()> {
+        self.miner = Some(miner_field(&value)?);
+        Ok(())
     }
 
     /// Verifies the block and returns the user states it changes.
     ///
     /// ``difficulty`` is the difficulty the block must have (an int in
     /// 1..2**128-1, else ``InvalidArgumentError``); ``previous_user_states``
-    /// a ``dict`` of 20-byte hashes to :class:`UserState` (not modified).
+    /// a ``dict`` of 20-byte hashes, or doctors' and miners' addresses, to
+    /// :class:`UserState` (not modified; a patient's address there is a
+    /// ``WrongRoleError``).
     /// Checks, in order: ``DifficultyMismatchError``, ``InvalidBlockIdError``,
     /// ``TooManyRecordsError``, ``InvalidMinerError``, ``InvalidPreviousError``,
     /// ``InsufficientWorkError``, then each record against its doctor's nonce
@@ -331,7 +359,7 @@ impl PyBlock {
             convert::short_repr(&height),
             convert::short_repr(&block_id),
             convert::short_repr(&previous),
-            convert::short_repr(&miner),
+            address::shown(&miner, Role::Miner).unwrap_or_else(|| convert::short_repr(&miner)),
             records,
             convert::short_repr(&timestamp),
             convert::short_repr(&difficulty),

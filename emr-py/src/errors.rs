@@ -9,10 +9,10 @@
 
 use emr_core::chain::ChainError;
 use emr_core::mining::MiningError;
-use emr_core::{BatchError, BlockError, DecodeError, ErrorKind, KeyError, RecordError, SignError};
+use emr_core::{AddressError, BatchError, BlockError, DecodeError, ErrorKind, KeyError, RecordError, SignError};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
-use pyo3::types::{PyBytes, PyDict, PyType};
+use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
 
 static BY_KIND: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 
@@ -108,6 +108,15 @@ pub fn key(py: Python<'_>, error: &KeyError) -> PyErr {
 /// `DecodeError`.
 pub fn decode(py: Python<'_>, error: DecodeError) -> PyErr {
     of_kind(py, error.kind(), error.to_string())
+}
+
+/// An address error's class (`InvalidChecksumError`, `WrongRoleError`, ...)
+/// with `.positions`: the indexes into the text the error points at.
+pub fn address(py: Python<'_>, error: &AddressError) -> PyErr {
+    raise(instance(py, error.kind(), error.to_string()).and_then(|e| {
+        e.setattr("positions", PyTuple::new(py, error.positions())?)?;
+        Ok(e)
+    }))
 }
 
 /// A signing failure: the record kind it would fail with, or `InvalidKeyError`.

@@ -11,8 +11,8 @@ use crate::errors;
 
 /// A doctor's EC private key (secp256k1 or P-256).
 ///
-/// The secret never appears in ``repr`` (which shows the curve and the public
-/// key hash) and is zeroized when the object is freed. Keys are immutable,
+/// The secret never appears in ``repr`` (which shows the curve and the
+/// doctor's address) and is zeroized when the object is freed. Keys are immutable,
 /// compare equal and hash alike when their public keys are equal.
 ///
 /// Pickling is refused with ``TypeError``: a pickle would silently write the
@@ -133,6 +133,13 @@ impl PySigningKey {
         PyBytes::new(py, self.inner.public_key_hash().as_bytes())
     }
 
+    /// The doctor's address (``emrd1...``): :attr:`public_key_hash` as
+    /// checksummed text, to print, read out and type.
+    #[getter]
+    fn address(&self) -> String {
+        self.inner.address().to_string()
+    }
+
     /// ``"secp256k1"`` or ``"P-256"``.
     #[getter]
     fn curve(&self) -> &'static str {
@@ -140,7 +147,7 @@ impl PySigningKey {
     }
 
     fn __repr__(&self) -> String {
-        format!("SigningKey(curve='{}', public_key_hash={})", self.inner.curve().name(), self.inner.public_key_hash())
+        format!("SigningKey(curve='{}', address='{}')", self.inner.curve().name(), self.inner.address())
     }
 
     fn __eq__(&self, other: &Bound<'_, PyAny>) -> PyResult<Py<PyAny>> {

@@ -11,6 +11,7 @@
 
 use pyo3::prelude::*;
 
+mod address;
 mod block;
 mod chain;
 mod convert;
@@ -34,6 +35,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(record::verify_records, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mine_block, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mining_engines, m)?)?;
+    m.add_function(wrap_pyfunction!(address::encode_address, m)?)?;
+    m.add_function(wrap_pyfunction!(address::decode_address, m)?)?;
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;
     m.add("DEFAULT_BLOCK_REWARD", emr_core::DEFAULT_BLOCK_REWARD)?;
     m.add("MAX_PRESCRIPTION_BYTES", emr_core::record::MAX_PRESCRIPTION_BYTES)?;

@@ -23,10 +23,12 @@ use emr_core::mining::{
     self, BlockTemplate, CancelHandle, HashEngine, MineOutcome, MineResult, MiningError,
     SearchOptions,
 };
+use emr_core::address::Role;
 use emr_core::{BlockFields, ErrorKind};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 
+use crate::address;
 use crate::block::PyBlock;
 use crate::convert::{self, OwnedRecord};
 use crate::errors;
@@ -120,7 +122,8 @@ fn template(
 
 /// Mines a block: searches for a nonce whose block id meets ``difficulty``.
 ///
-/// ``previous`` (32 bytes) and ``miner`` (20 bytes) are bytes-like;
+/// ``previous`` (32 bytes) and ``miner`` (20 bytes) are bytes-like, and
+/// ``miner`` may be the miner's address (``emrm1...``, a ``str``);
 /// ``height`` and ``timestamp`` ints in 0..2**64-1; ``records`` an iterable
 /// of at most 25 :class:`EMR` (copied when the call starts, and **not
 /// verified**: a block of bad records is mined like any other and rejected by
@@ -147,8 +150,9 @@ fn template(
 /// (``KeyboardInterrupt``); signals are only seen when called from the main
 /// thread, as in Python itself.
 ///
-/// Raises ``InvalidPreviousError``/``InvalidMinerError`` for a wrong-length
-/// hash, ``BlockRecordError`` (``.index``, the record's error as
+/// Raises an ``AddressError`` for a ``miner`` address with a typo or of
+/// another role, ``InvalidPreviousError``/``InvalidMinerError`` for a
+/// wrong-length hash, ``BlockRecordError`` (``.index``, the record's error as
 /// ``__cause__``) for a record whose fields cannot form a record (such as a
 /// 19-byte ``Dr_hash``), ``InvalidArgumentError`` for more than 25 records,
 /// a difficulty outside 1..2**128-1, ``threads`` below 1 or above 1024, a
@@ -178,7 +182,7 @@ pub fn mine_block(
     // Types and ranges first, as the other functions do.
     let previous = convert::bytes_like(previous, "previous")?;
     let height = convert::uint64(height, "height")?;
-    let miner = convert::bytes_like(miner, "miner")?;
+    let miner = address::hash_or_address(miner, Role::Miner, "miner")?;
     let records = extract_block_records(records)?;
     let timestamp = convert::uint64(timestamp, "timestamp")?;
     let difficulty = convert::difficulty(difficulty)?;

@@ -1,5 +1,6 @@
 //! `EMR` (the original design's record class) and the record functions.
 
+use emr_core::address::Role;
 use emr_core::hash::sha1;
 use emr_core::{Record, RecordFields};
 use pyo3::exceptions::PyTypeError;
@@ -8,6 +9,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyIterator, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
+use crate::address;
 use crate::convert::{self, field_value, OwnedRecord};
 use crate::errors;
 use crate::keys::AnyKey;
@@ -254,8 +256,8 @@ impl Emr {
         };
         format!(
             "EMR(dr_hash={}, patient_hash={}, dr_public_key={}, prescription={}, nonce={}, signature={}, txid={})",
-            convert::short_repr(&dr_hash),
-            convert::short_repr(&patient_hash),
+            address::shown(&dr_hash, Role::Doctor).unwrap_or_else(|| convert::short_repr(&dr_hash)),
+            address::shown(&patient_hash, Role::Patient).unwrap_or_else(|| convert::short_repr(&patient_hash)),
             convert::length_repr(&dr_public_key),
             prescription,
             convert::short_repr(&nonce),
@@ -343,7 +345,9 @@ pub fn calculate_signature_hash<'py>(
 ///
 /// ``Dr_private_key`` is a :class:`SigningKey`, PKCS#8 or SEC1 private key
 /// bytes (DER or PEM; ``str`` PEM too), or a pyca/cryptography EC private key
-/// object. Refuses inputs that could never verify: a ``patient_hash`` that is
+/// object. ``patient_hash`` is 20 bytes or the patient's address (``emrp1...``,
+/// a ``str``: a typo or another role's address raises its ``AddressError``).
+/// Refuses inputs that could never verify: a ``patient_hash`` that is
 /// not 20 bytes (``HashLengthError``), a prescription over 200 UTF-8 bytes
 /// (``InvalidPrescriptionError``), nonce 0 (``InvalidNonceError``: a
 /// doctor's first record has nonce 1). Signatures are low-S.
@@ -358,7 +362,7 @@ pub fn create_signed_record(
     nonce: &Bound<'_, PyAny>,
 ) -> PyResult<Emr> {
     let key = AnyKey::from_python(Dr_private_key)?;
-    let patient_hash = convert::bytes_like(patient_hash, "patient_hash")?;
+    let patient_hash = address::hash_or_address(patient_hash, Role::Patient, "patient_hash")?;
     let prescription = convert::text(prescription, "prescription")?;
     let nonce = convert::uint64(nonce, "nonce")?;
     let record = py

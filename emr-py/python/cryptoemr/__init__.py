@@ -9,9 +9,14 @@ design's names::
     import cryptoemr
 
     key = cryptoemr.SigningKey.generate("secp256k1")
-    patient = cryptoemr.calculate_sha1_hash(b"patient public key")
+    patient = cryptoemr.encode_address("patient", cryptoemr.calculate_sha1_hash(b"patient public key"))
     emr = cryptoemr.create_signed_record(key, patient, "Amoxicillin 500mg", 1)
     emr.verify(0)                      # None, or raises a RecordError subclass
+
+A hash a person handles is an address (``emrd1...`` doctor, ``emrp1...``
+patient, ``emrm1...`` miner): every function that takes a hash takes the
+address of the right role too, and a typo raises ``InvalidChecksumError``
+with the ``positions`` of the wrong characters.
 
 Errors are :class:`EMRError` subclasses, one per kind (see
 ``cryptoemr._errors`` for the tree); each has ``.kind``, the specification's
@@ -71,6 +76,8 @@ from ._native import (
     calculate_sha1_hash,
     calculate_txid,
     create_signed_record,
+    decode_address,
+    encode_address,
     mine_block,
     mining_engines,
     verify_records,
@@ -98,6 +105,9 @@ __all__ = [
     # mining
     "mine_block",
     "mining_engines",
+    # addresses
+    "encode_address",
+    "decode_address",
     # errors
     "EMRError",
     "RecordError",

@@ -20,7 +20,7 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     +-- ChainError
     |   +-- WrongHeightError, UnknownParentError, TimestampTooEarlyError,
     |       TimestampTooLateError, LockedError, CorruptError
-    +-- AddressError
+    +-- AddressError (.positions)
     |   +-- InvalidChecksumError, WrongRoleError, InvalidLengthError,
     |       InvalidCharacterError, MixedCaseError
     +-- DecodeError
@@ -33,7 +33,7 @@ their range ``OverflowError`` (or ``InvalidArgumentError``, a ``ValueError``,
 where the specification calls the value an invalid argument).
 """
 
-from typing import Dict, Optional, Type
+from typing import Dict, Optional, Tuple, Type
 
 __all__ = [
     "EMRError",
@@ -242,29 +242,43 @@ class CorruptError(ChainError):
 
 
 class AddressError(EMRError):
-    """An address string does not decode."""
+    """Text that is not an address of the expected role (``decode_address``,
+    or an address given where a hash is taken)."""
+
+    #: Indexes into the text of the characters to fix: the one or two wrong
+    #: characters an ``InvalidChecksumError`` located, the character of an
+    #: ``InvalidCharacterError``; ``()`` otherwise.
+    positions: Tuple[int, ...] = ()
 
 
 class InvalidChecksumError(AddressError):
-    """The Bech32m checksum does not match."""
+    """The Bech32m checksum does not match: a character is wrong.
+
+    ``positions`` holds the indexes of one or two wrong characters when they
+    can be located (three or more typos are detected, not located). Nothing
+    is corrected: the person who typed the address fixes it.
+    """
 
     kind = "invalid_checksum"
 
 
 class WrongRoleError(AddressError):
-    """The address is of another role (doctor, patient, miner)."""
+    """The address is of another role (doctor, patient, miner), or has no
+    role prefix at all."""
 
     kind = "wrong_role"
 
 
 class InvalidLengthError(AddressError):
-    """The address does not hold a 20-byte hash."""
+    """Empty, over 90 characters, or not holding a 20-byte hash (a character
+    left out or typed twice)."""
 
     kind = "invalid_length"
 
 
 class InvalidCharacterError(AddressError):
-    """The address has a character outside the Bech32 alphabet."""
+    """A character that cannot stand at its place (Bech32 has no ``1``,
+    ``b``, ``i``, ``o`` after the separator); ``positions`` holds its index."""
 
     kind = "invalid_character"
 

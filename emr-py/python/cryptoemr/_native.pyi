@@ -10,6 +10,9 @@ _CurveName: TypeAlias = Literal["secp256k1", "P-256", "secp256r1", "prime256v1",
 # A pyca/cryptography EllipticCurvePrivateKey (anything with its private_bytes()).
 _EngineName: TypeAlias = Literal["scalar", "avx2", "sha-ni", "avx512"]
 _PrivateKey: TypeAlias = Union["SigningKey", bytes, bytearray, memoryview, str, Any]
+_Role: TypeAlias = Literal["doctor", "patient", "miner"]
+# A 20-byte hash, or the address (str) of the role the argument expects.
+_HashOrAddress: TypeAlias = Union[bytes, bytearray, memoryview, str]
 
 __all__ = [
     "EMR",
@@ -25,6 +28,8 @@ __all__ = [
     "verify_records",
     "mine_block",
     "mining_engines",
+    "encode_address",
+    "decode_address",
     "MAX_RECORDS",
     "DEFAULT_BLOCK_REWARD",
     "MAX_PRESCRIPTION_BYTES",
@@ -112,6 +117,9 @@ class SigningKey:
     def public_key_hash(self) -> bytes:
         """SHA-1 of ``public_key_der`` (a record's ``Dr_hash``)."""
     @property
+    def address(self) -> str:
+        """The doctor's address, ``emrd1...``: ``public_key_hash`` as checksummed text."""
+    @property
     def curve(self) -> Literal["secp256k1", "P-256"]: ...
     def __eq__(self, other: object) -> bool: ...
     def __hash__(self) -> int: ...
@@ -152,7 +160,7 @@ class Block:
         cls,
         previous: _BytesLike,
         height: int,
-        miner: _BytesLike,
+        miner: _HashOrAddress,
         records: Iterable[EMR],
         timestamp: int,
         difficulty: int,
@@ -162,7 +170,7 @@ class Block:
     def verify_and_get_changes(
         self,
         difficulty: int,
-        previous_user_states: Mapping[bytes, UserState],
+        previous_user_states: Mapping[Union[bytes, str], UserState],
         *,
         block_reward: int = 10000,
         threads: Optional[int] = None,
@@ -241,12 +249,13 @@ class ChainBlocks:
 
 def create_signed_record(
     Dr_private_key: _PrivateKey,
-    patient_hash: _BytesLike,
+    patient_hash: _HashOrAddress,
     prescription: str,
     nonce: int,
 ) -> EMR:
     """Sign a new record with a ``SigningKey``, PKCS#8/SEC1 DER or PEM bytes,
-    or a pyca/cryptography EC private key object."""
+    or a pyca/cryptography EC private key object. ``patient_hash`` is 20 bytes
+    or the patient's address (``emrp1...``; else an ``AddressError``)."""
 
 def calculate_sha1_hash(data: _BytesLike) -> bytes:
     """SHA-1 of ``data`` (20 bytes)."""
@@ -280,7 +289,7 @@ def verify_records(
 def mine_block(
     previous: _BytesLike,
     height: int,
-    miner: _BytesLike,
+    miner: _HashOrAddress,
     records: Iterable[EMR],
     timestamp: int,
     difficulty: int,
@@ -302,3 +311,13 @@ def mine_block(
 
 def mining_engines() -> List[_EngineName]:
     """The hash engines this CPU can run (the default, fastest, first)."""
+
+def encode_address(role: _Role, hash20: _BytesLike) -> str:
+    """The 43-character Bech32m address of a 20-byte hash in ``role``
+    (``emrd1...``, ``emrp1...``, ``emrm1...``)."""
+
+def decode_address(text: str, role: _Role) -> bytes:
+    """The 20-byte hash of an address of ``role``; upper case accepted, nothing
+    corrected. Raises an ``AddressError`` subclass (``InvalidChecksumError``
+    with ``.positions`` of one or two located typos, ``WrongRoleError``,
+    ``InvalidLengthError``, ``InvalidCharacterError``, ``MixedCaseError``)."""
