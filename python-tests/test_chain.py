@@ -396,3 +396,24 @@ def test_kill_9_loses_no_acknowledged_block(tmp_path, round_):
     with cryptoemr.Chain(path) as chain:
         assert chain.check() == len(chain)
         assert chain.add_block(block_on(chain.tip)) == "extended"
+
+
+def test_queries_take_addresses_of_the_right_role(doctor):
+    with low_chain() as chain:
+        grow(chain, 3, doctor)
+        patient = cryptoemr.encode_address("patient", PATIENT)
+        miner = cryptoemr.encode_address("miner", MINER)
+        assert chain.patient_history(patient) == chain.patient_history(PATIENT) != []
+        assert chain.doctor_records(doctor.address) == chain.doctor_records(doctor.public_key_hash) != []
+        assert chain.user_state(doctor.address) == cryptoemr.UserState(0, 3)
+        assert chain.user_state(miner).balance == 3 * cryptoemr.DEFAULT_BLOCK_REWARD
+        with pytest.raises(cryptoemr.WrongRoleError):
+            chain.patient_history(doctor.address)
+        with pytest.raises(cryptoemr.WrongRoleError):
+            chain.doctor_records(patient)
+        with pytest.raises(cryptoemr.WrongRoleError):
+            chain.user_state(patient)  # patients have no state
+        typo = patient[:10] + ("q" if patient[10] != "q" else "p") + patient[11:]
+        with pytest.raises(cryptoemr.InvalidChecksumError) as info:
+            chain.patient_history(typo)
+        assert info.value.positions == (10,)

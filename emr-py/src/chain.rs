@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use std::time::Duration;
 
 use emr_core::chain::{AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, RecordEntry};
+use emr_core::address::Role;
 use emr_core::hash::{Hash160, Hash256};
 use emr_core::mining::CancelHandle;
 use emr_core::Difficulty;
@@ -24,6 +25,7 @@ use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
 
+use crate::address;
 use crate::block::{PyBlock, PyUserState};
 use crate::convert;
 use crate::errors;
@@ -42,8 +44,8 @@ fn outcome_name(outcome: AddOutcome) -> &'static str {
     }
 }
 
-fn hash160(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash160> {
-    let bytes = convert::bytes_like(value, what)?;
+/// A 20-byte hash from `bytes` as given (already decoded by the caller).
+fn hash160(value: &Bound<'_, PyAny>, bytes: Vec<u8>, what: &str) -> PyResult<Hash160> {
     Hash160::from_slice(&bytes)
         .ok_or_else(|| errors::invalid_argument(value.py(), format!("{what} must be 20 bytes, got {}", bytes.len())))
 }
@@ -347,25 +349,29 @@ impl PyChain {
         self.with(py, |chain| chain.next_difficulty()).map(Difficulty::get)
     }
 
-    /// The state of ``hash`` (20 bytes) after the tip: ``UserState(0, 0)``
-    /// for a hash the chain has never seen.
+    /// The state of ``hash`` (20 bytes, or a doctor's or miner's address)
+    /// after the tip: ``UserState(0, 0)`` for a hash the chain has never seen.
     fn user_state(&self, py: Python<'_>, hash: &Bound<'_, PyAny>) -> PyResult<PyUserState> {
-        let hash = hash160(hash, "hash")?;
+        let hash = hash160(hash, address::state_owner(hash)?, "hash")?;
         self.with(py, move |chain| chain.user_state(&hash)).map(PyUserState::from)
     }
 
-    /// Every record for ``patient_hash`` in the active chain, in chain order,
-    /// as ``(height, block_id, EMR)`` tuples.
+    /// Every record for ``patient_hash`` (20 bytes or an ``emrp1…`` address)
+    /// in the active chain, in chain order, as ``(height, block_id, EMR)``
+    /// tuples.
     fn patient_history<'py>(&self, py: Python<'py>, patient_hash: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        let hash = hash160(patient_hash, "patient_hash")?;
+        let bytes = address::hash_or_address(patient_hash, Role::Patient, "patient_hash")?;
+        let hash = hash160(patient_hash, bytes, "patient_hash")?;
         let entries = self.with(py, move |chain| chain.patient_history(&hash))?;
         PyList::new(py, entries.iter().map(|e| entry_tuple(py, e)).collect::<PyResult<Vec<_>>>()?)
     }
 
-    /// Every record of the doctor ``dr_hash`` in the active chain, in chain
-    /// order, as ``(height, block_id, EMR)`` tuples.
+    /// Every record of the doctor ``dr_hash`` (20 bytes or an ``emrd1…``
+    /// address) in the active chain, in chain order, as ``(height, block_id,
+    /// EMR)`` tuples.
     fn doctor_records<'py>(&self, py: Python<'py>, dr_hash: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
-        let hash = hash160(dr_hash, "dr_hash")?;
+        let bytes = address::hash_or_address(dr_hash, Role::Doctor, "dr_hash")?;
+        let hash = hash160(dr_hash, bytes, "dr_hash")?;
         let entries = self.with(py, move |chain| chain.doctor_records(&hash))?;
         PyList::new(py, entries.iter().map(|e| entry_tuple(py, e)).collect::<PyResult<Vec<_>>>()?)
     }
