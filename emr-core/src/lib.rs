@@ -6,6 +6,7 @@
 #![forbid(unsafe_op_in_unsafe_fn)]
 #![warn(missing_docs)]
 
+mod chain;
 mod codec;
 mod der;
 mod parallel;

@@ -1,0 +1,3 @@
+//! Chain storage.
+
+pub(crate) mod pagecheck;
