@@ -786,30 +786,25 @@ pub(crate) fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_WRITE) {
         return Ok(conn);
     }
+    if page_count(&conn)? > 0 {
+        return Ok(conn);
+    }
+    // The reserve must be requested before the first write transaction:
+    // beginning one on an empty database fixes its page layout.
+    let mut reserve = c_int::from(RESERVE);
+    // SAFETY: the handle is open and owned by `conn`; "main" is a
+    // NUL-terminated schema name; RESERVE_BYTES takes a pointer to an int.
+    let rc = unsafe {
+        ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), ffi::SQLITE_FCNTL_RESERVE_BYTES, (&raw mut reserve).cast())
+    };
+    if rc != ffi::SQLITE_OK {
+        return Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None));
+    }
     conn.execute_batch("BEGIN IMMEDIATE")?;
-    let result = (|| {
-        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        if pages == 0 {
-            let mut reserve = c_int::from(RESERVE);
-            // SAFETY: the handle is open and owned by `conn`; "main" is a
-            // NUL-terminated schema name; RESERVE_BYTES takes a pointer to int.
-            let rc = unsafe {
-                ffi::sqlite3_file_control(
-                    conn.handle(),
-                    c"main".as_ptr(),
-                    ffi::SQLITE_FCNTL_RESERVE_BYTES,
-                    (&raw mut reserve).cast(),
-                )
-            };
-            if rc != ffi::SQLITE_OK {
-                return Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None));
-            }
-            // Writes page 1, and with it the reserve count.
-            conn.execute_batch("PRAGMA user_version = 0")?;
-        }
-        Ok(())
-    })();
-    match result {
+    // Still empty under the write lock: write page 1, and with it the
+    // reserve count. (Setting user_version to its default changes nothing else.)
+    let created = page_count(&conn).and_then(|n| if n == 0 { conn.execute_batch("PRAGMA user_version = 0") } else { Ok(()) });
+    match created {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
             let _ = conn.execute_batch("ROLLBACK");
@@ -817,6 +812,10 @@ pub(crate) fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
         }
     }
     Ok(conn)
+}
+
+fn page_count(conn: &Connection) -> rusqlite::Result<i64> {
+    conn.query_row("PRAGMA page_count", [], |r| r.get(0))
 }
 
 /// Whether the database behind `conn` has page checksums that are being
