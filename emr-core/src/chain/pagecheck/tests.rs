@@ -117,6 +117,23 @@ fn page_size(file: &[u8]) -> usize {
     }
 }
 
+/// The free-list pages (trunks and leaves, 1-based) of a database file.
+fn free_pages(file: &[u8]) -> std::collections::BTreeSet<usize> {
+    let be32 = |at: usize| u32::from_be_bytes(file[at..at + 4].try_into().unwrap()) as usize;
+    let page = page_size(file);
+    let mut free = std::collections::BTreeSet::new();
+    let mut trunk = be32(32);
+    while trunk != 0 {
+        free.insert(trunk);
+        let at = (trunk - 1) * page;
+        for i in 0..be32(at + 4) {
+            free.insert(be32(at + 8 + 4 * i));
+        }
+        trunk = be32(at);
+    }
+    free
+}
+
 /// Fixed-seed generator (SplitMix64).
 struct Rng(u64);
 
@@ -142,6 +159,10 @@ struct Tally {
     query_checksum: usize,
     query_other: usize,
     harmless: usize,
+    /// Pages (1-based) whose flip changed nothing.
+    harmless_pages: std::collections::BTreeSet<usize>,
+    /// Errors other than checksum failures, by message.
+    other_errors: std::collections::BTreeMap<String, usize>,
     wrong: Vec<(usize, usize, u8)>,
 }
 
@@ -152,6 +173,9 @@ impl Tally {
             (true, false) => self.open_other += 1,
             (false, true) => self.query_checksum += 1,
             (false, false) => self.query_other += 1,
+        }
+        if !is_checksum_failure(e) {
+            *self.other_errors.entry(e.to_string()).or_default() += 1;
         }
     }
 }
@@ -188,7 +212,10 @@ fn campaign(
         };
         match answer(&conn) {
             Err(e) => tally.errored(false, &e),
-            Ok(a) if a == *expected => tally.harmless += 1,
+            Ok(a) if a == *expected => {
+                tally.harmless += 1;
+                tally.harmless_pages.insert(offset / page + 1);
+            }
             Ok(_) => tally.wrong.push((offset / page, offset % page, xor)),
         }
     }
@@ -225,8 +252,14 @@ fn run_campaign(flips: usize) {
     assert!(tally.wrong.is_empty(), "a flipped byte changed an answer: {:?}", tally.wrong);
     assert_eq!(
         tally.open_checksum + tally.open_other + tally.query_checksum + tally.query_other + tally.harmless,
-        flips
+        tally.flips
     );
+    // Errors other than checksum failures are SQLite refusing a damaged
+    // header before it reads page 1 whole (e.g. the magic string).
+    assert!(tally.other_errors.keys().all(|e| e == "file is not a database"), "{:?}", tally.other_errors);
+    // Harmless flips are in pages that nothing reads: the free list.
+    let free = free_pages(&original);
+    assert!(tally.harmless_pages.is_subset(&free), "harmless {:?}, free {free:?}", tally.harmless_pages);
 
     // The same flips on the same data without checksums: the campaign does
     // reach answers (this is what the checksums are for).
@@ -290,6 +323,34 @@ fn a_new_database_is_marked_even_if_nothing_is_created() {
     conn.execute_batch("CREATE TABLE later(x)").unwrap();
     drop(conn);
     assert_eq!(fs::read(&path).unwrap()[RESERVE_OFFSET], RESERVE, "a plain writer keeps the reserve");
+}
+
+#[test]
+fn rollback_journal_and_vacuum_keep_pages_sealed() {
+    let dir = Scratch::new("rollback");
+    let path = dir.path("rollback.db");
+    let conn = open(&path, OpenFlags::default()).unwrap();
+    conn.execute_batch(
+        "PRAGMA journal_mode = DELETE;
+         CREATE TABLE t(id INTEGER PRIMARY KEY, k TEXT NOT NULL, v TEXT NOT NULL);
+         CREATE INDEX t_k ON t(k);",
+    )
+    .unwrap();
+    fill(&conn, 0, 1000);
+    // A transaction rolled back after spilling pages to the file.
+    conn.execute_batch("PRAGMA cache_size = 2; BEGIN; DELETE FROM t WHERE id % 2 = 0; ROLLBACK;").unwrap();
+    let expected = answer(&conn).unwrap();
+    assert_eq!(expected.rows, 1000);
+    conn.execute_batch("DELETE FROM t WHERE id >= 900; VACUUM").unwrap();
+    drop(conn);
+    let file = fs::read(&path).unwrap();
+    assert_eq!(file[RESERVE_OFFSET], RESERVE, "VACUUM keeps the reserve");
+    for (n, p) in file.chunks(page_size(&file)).enumerate() {
+        assert!(trailer_ok(p), "page {} has no valid checksum", n + 1);
+    }
+    let conn = checked_open(&path).unwrap();
+    assert!(checksums_enabled(&conn).unwrap());
+    assert_eq!(answer(&conn).unwrap().rows, 900);
 }
 
 #[test]
