@@ -795,7 +795,12 @@ pub(crate) fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
     // SAFETY: the handle is open and owned by `conn`; "main" is a
     // NUL-terminated schema name; RESERVE_BYTES takes a pointer to an int.
     let rc = unsafe {
-        ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), ffi::SQLITE_FCNTL_RESERVE_BYTES, (&raw mut reserve).cast())
+        ffi::sqlite3_file_control(
+            conn.handle(),
+            c"main".as_ptr(),
+            ffi::SQLITE_FCNTL_RESERVE_BYTES,
+            (&raw mut reserve).cast(),
+        )
     };
     if rc != ffi::SQLITE_OK {
         return Err(rusqlite::Error::SqliteFailure(ffi::Error::new(rc), None));
@@ -803,7 +808,8 @@ pub(crate) fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
     conn.execute_batch("BEGIN IMMEDIATE")?;
     // Still empty under the write lock: write page 1, and with it the
     // reserve count. (Setting user_version to its default changes nothing else.)
-    let created = page_count(&conn).and_then(|n| if n == 0 { conn.execute_batch("PRAGMA user_version = 0") } else { Ok(()) });
+    let created =
+        page_count(&conn).and_then(|n| if n == 0 { conn.execute_batch("PRAGMA user_version = 0") } else { Ok(()) });
     match created {
         Ok(()) => conn.execute_batch("COMMIT")?,
         Err(e) => {
@@ -823,8 +829,7 @@ fn page_count(conn: &Connection) -> rusqlite::Result<i64> {
 pub(crate) fn checksums_enabled(conn: &Connection) -> rusqlite::Result<bool> {
     // Reading the schema version reads page 1, from which the VFS learns.
     conn.query_row("PRAGMA schema_version", [], |_| Ok(()))?;
-    let answer: Option<String> =
-        conn.query_row(&format!("PRAGMA {STATUS_PRAGMA}"), [], |r| r.get(0)).optional()?;
+    let answer: Option<String> = conn.query_row(&format!("PRAGMA {STATUS_PRAGMA}"), [], |r| r.get(0)).optional()?;
     Ok(answer.as_deref() == Some("1"))
 }
 
@@ -838,9 +843,9 @@ pub(crate) fn is_checksum_failure(err: &rusqlite::Error) -> bool {
 /// the file's size, before any page is read).
 pub(crate) fn is_storage_damage(err: &rusqlite::Error) -> bool {
     is_checksum_failure(err)
-        || err.sqlite_error().is_some_and(|e| {
-            matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase)
-        })
+        || err
+            .sqlite_error()
+            .is_some_and(|e| matches!(e.code, rusqlite::ErrorCode::DatabaseCorrupt | rusqlite::ErrorCode::NotADatabase))
 }
 
 #[cfg(test)]

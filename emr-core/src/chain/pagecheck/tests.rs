@@ -51,7 +51,9 @@ fn fill(conn: &Connection, from: i64, to: i64) {
     {
         let mut insert = tx.prepare("INSERT INTO t(id, k, v) VALUES (?1, ?2, ?3)").unwrap();
         for i in from..to {
-            insert.execute(rusqlite::params![i, key(i), format!("value-{i}-{}", "x".repeat((i % 40) as usize))]).unwrap();
+            insert
+                .execute(rusqlite::params![i, key(i), format!("value-{i}-{}", "x".repeat((i % 40) as usize))])
+                .unwrap();
         }
     }
     tx.commit().unwrap();
@@ -465,9 +467,7 @@ fn wal_frames_carry_checksums_and_stay_valid_wal() {
     assert!(is_checksum_failure(&err), "{err}");
     // A checkpoint reads that frame too, and must not launder it into the
     // database file under a fresh checksum.
-    let err = recovered
-        .query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0))
-        .unwrap_err();
+    let err = recovered.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get::<_, i64>(0)).unwrap_err();
     assert!(is_checksum_failure(&err), "{err}");
     drop(recovered);
 
