@@ -446,7 +446,7 @@ unsafe extern "C" fn x_read(
                     shim.note_header(buf);
                 }
                 if is_page_size(len) {
-                    check_read(shim.checksums_on(), buf)
+                    logged(check_read(shim.checksums_on(), buf), c"database", offset)
                 } else {
                     ffi::SQLITE_OK
                 }
@@ -460,13 +460,31 @@ unsafe extern "C" fn x_read(
                     Some(g) if len == g.page_size as usize && g.is_page_start(offset) => {
                         // A page image. Page 1 may live only in the WAL.
                         shim.note_header(buf);
-                        check_read(shim.checksums_on(), buf)
+                        logged(check_read(shim.checksums_on(), buf), c"WAL", offset)
                     }
                     _ => ffi::SQLITE_OK,
                 }
             }
         }
     })
+}
+
+/// Passes on a read's result, telling SQLite's error log (if the
+/// application installed one) where a checksum failed.
+fn logged(rc: c_int, file: &CStr, offset: i64) -> c_int {
+    if rc == ffi::SQLITE_IOERR_DATA {
+        // SAFETY: a printf-style format with one %s (a NUL-terminated string)
+        // and one %lld (a 64-bit integer), matching the arguments.
+        unsafe {
+            ffi::sqlite3_log(
+                rc,
+                c"emr-cksum: page checksum mismatch in the %s file at offset %lld".as_ptr(),
+                file.as_ptr(),
+                std::ffi::c_longlong::from(offset),
+            )
+        }
+    }
+    rc
 }
 
 unsafe extern "C" fn x_write(
