@@ -113,21 +113,6 @@ fn reserve_byte_damaged(page: &[u8]) -> bool {
     digest.finalize().to_le_bytes() == page[at..]
 }
 
-/// The result of checking a whole page read from disk.
-fn check_read(enabled: bool, page: &[u8]) -> c_int {
-    if enabled {
-        if trailer_ok(page) {
-            ffi::SQLITE_OK
-        } else {
-            ffi::SQLITE_IOERR_DATA
-        }
-    } else if reserve_byte_damaged(page) {
-        ffi::SQLITE_IOERR_DATA
-    } else {
-        ffi::SQLITE_OK
-    }
-}
-
 /// Runs a callback body, turning a panic into `on_panic`.
 fn guard<T>(on_panic: T, body: impl FnOnce() -> T) -> T {
     catch_unwind(AssertUnwindSafe(body)).unwrap_or(on_panic)
@@ -187,7 +172,33 @@ impl ShimFile {
         }
     }
 
-    /// Learns from a header image whether this database has checksums.
+    /// Checks what a read returned: a whole page must match its checksum
+    /// when checks are on. `may_be_page_1` says the buffer starts where page 1
+    /// would (offset 0 of the database file, or a WAL page image); a header
+    /// there with a reserve of 8 switches checks on, and only an undamaged
+    /// whole page 1 with another reserve switches them off, so that damage to
+    /// the reserve byte is reported rather than obeyed.
+    fn check_read(&self, buf: &[u8], may_be_page_1: bool) -> c_int {
+        let whole = is_page_size(buf.len());
+        if may_be_page_1 && is_db_header(buf) {
+            if buf[RESERVE_OFFSET] == RESERVE {
+                self.set_checksums_on(true);
+            } else if whole {
+                if reserve_byte_damaged(buf) {
+                    return ffi::SQLITE_IOERR_DATA;
+                }
+                self.set_checksums_on(false);
+            }
+        }
+        if whole && self.checksums_on() && !trailer_ok(buf) {
+            ffi::SQLITE_IOERR_DATA
+        } else {
+            ffi::SQLITE_OK
+        }
+    }
+
+    /// Learns from a header image SQLite writes whether this database has
+    /// checksums.
     fn note_header(&self, buf: &[u8]) {
         if is_db_header(buf) {
             self.set_checksums_on(buf[RESERVE_OFFSET] == RESERVE);
@@ -441,16 +452,7 @@ unsafe extern "C" fn x_read(
             return rc;
         }
         match shim.kind {
-            Kind::Main => {
-                if offset == 0 {
-                    shim.note_header(buf);
-                }
-                if is_page_size(len) {
-                    logged(check_read(shim.checksums_on(), buf), c"database", offset)
-                } else {
-                    ffi::SQLITE_OK
-                }
-            }
+            Kind::Main => logged(shim.check_read(buf, offset == 0), c"database", offset),
             Kind::Wal => {
                 if offset == 0 {
                     shim.note_wal_header(buf);
@@ -459,8 +461,7 @@ unsafe extern "C" fn x_read(
                 match shim.wal_geometry(&base) {
                     Some(g) if len == g.page_size as usize && g.is_page_start(offset) => {
                         // A page image. Page 1 may live only in the WAL.
-                        shim.note_header(buf);
-                        logged(check_read(shim.checksums_on(), buf), c"WAL", offset)
+                        logged(shim.check_read(buf, true), c"WAL", offset)
                     }
                     _ => ffi::SQLITE_OK,
                 }
