@@ -670,7 +670,7 @@ unsafe extern "C" fn x_open(
             // database's name, which sqlite3_database_file_object accepts.
             let main = unsafe { ffi::sqlite3_database_file_object(name) };
             // SAFETY: the returned file is the open main database file.
-            if !main.is_null() && unsafe { (*main).pMethods } == &IO_METHODS as *const _ {
+            if !main.is_null() && ptr::eq(unsafe { (*main).pMethods }, &IO_METHODS) {
                 main.cast_const().cast::<ShimFile>()
             } else {
                 ptr::null()
