@@ -707,9 +707,10 @@ macro_rules! forward_vfs {
             guard($fail, || {
                 // SAFETY: SQLite calls our VFS methods with our VFS.
                 let base = unsafe { base_vfs(vfs) };
-                // SAFETY: the base VFS is live for the process; its own
-                // method, with SQLite's arguments.
+                // SAFETY: the base VFS is live for the process.
                 match unsafe { (*base).$method } {
+                    // SAFETY: the base VFS's own method, on the base VFS,
+                    // with the arguments SQLite passed to us.
                     Some(method) => unsafe { method(base $(, $arg)*) },
                     None => $fail,
                 }
