@@ -24,14 +24,22 @@
 //!   chained from the previous frame's as stored in the file (see
 //!   [`WalGeometry`] and `wal_write`).
 //! * Page 1 whose reserve byte (offset 20) is not 8 but whose trailer is the
-//!   checksum of the page *with* byte 20 set to 8 is reported as damaged: a
-//!   flip of that one byte would otherwise silently switch checking off.
+//!   checksum of the page *with* byte 20 set to 8 is reported as damaged, and
+//!   only an undamaged whole page 1 can switch checks off: a flip of that one
+//!   byte would otherwise silently switch checking off.
 //!
 //! Partial reads (SQLite reads the first 100 bytes of the file, or 16 bytes of
 //! it, to learn the page size and the change counter; WAL recovery reads whole
-//! frames with their headers) are not checked: they are not whole pages. The
-//! header they carry is checked when page 1 is read whole, which SQLite does
-//! before it uses anything in the file.
+//! frames with their headers) are not checked: they are not whole pages. From
+//! the 100 bytes SQLite takes only the page size and the fields it validates
+//! itself (damage there fails as "file is not a database" or as a checksum
+//! failure of a page read at the wrong size); everything else in the header
+//! it takes from page 1, which it reads whole, and so checked, first.
+//!
+//! API: [`vfs_name`] registers the shim (once, thread-safe) and names it;
+//! [`open`] opens a connection through it and gives a new database its
+//! reserve; [`checksums_enabled`] says whether an open database is checked;
+//! [`is_checksum_failure`] / [`is_storage_damage`] classify errors.
 //!
 //! Every `extern "C"` callback runs its body under `catch_unwind`, so a panic
 //! becomes an SQLite error code and never crosses into C.
