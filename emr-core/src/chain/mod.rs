@@ -12,6 +12,7 @@ mod check;
 mod difficulty;
 mod error;
 mod lock;
+mod pagecheck;
 mod params;
 mod pipeline;
 mod store;
