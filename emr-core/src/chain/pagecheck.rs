@@ -11,7 +11,7 @@
 //!
 //! The design follows SQLite's `ext/misc/cksumvfs.c` (checksum in the
 //! reserved bytes, enabled by the header's reserve count, whole-page reads
-//! only, no memory mapping, no sub-page reads) and differs in three ways:
+//! only, no memory mapping, no sub-page reads) and differs in four ways:
 //!
 //! * The checksum is a CRC-64 rather than a Fletcher-style sum: any single
 //!   burst of up to 64 flipped bits, so any single damaged byte, is caught
@@ -23,6 +23,10 @@
 //!   adding the page checksum the shim recomputes that frame's WAL checksum,
 //!   chained from the previous frame's as stored in the file (see
 //!   [`WalGeometry`] and `wal_write`).
+//! * The checksum covers the page number as well as the content (CRC-64 of
+//!   `LE32(pgno) ‖ body`): the number is the page's place in the database
+//!   file, or the page number in its WAL frame's header. An intact page read
+//!   at another page's place (two pages swapped, a misdirected write) fails.
 //! * Page 1 whose reserve byte (offset 20) is not 8 but whose trailer is the
 //!   checksum of the page *with* byte 20 set to 8 is reported as damaged, and
 //!   only an undamaged whole page 1 can switch checks off: a flip of that one
@@ -43,9 +47,6 @@
 //!
 //! Every `extern "C"` callback runs its body under `catch_unwind`, so a panic
 //! becomes an SQLite error code and never crosses into C.
-// The chain store that calls this lands from another branch; until then only
-// the tests do.
-#![cfg_attr(not(test), allow(dead_code))]
 
 use std::ffi::{c_char, c_int, c_void, CStr};
 use std::panic::{catch_unwind, AssertUnwindSafe};
@@ -78,9 +79,14 @@ const WAL_MAGIC: u32 = 0x377f_0682;
 
 static CRC64: crc::Crc<u64, crc::Table<16>> = crc::Crc::<u64, crc::Table<16>>::new(&crc::CRC_64_XZ);
 
-/// The checksum of a page's body (everything but its last 8 bytes).
-fn checksum(body: &[u8]) -> [u8; 8] {
-    CRC64.checksum(body).to_le_bytes()
+/// The checksum of page `pgno`'s body (everything but its last 8 bytes):
+/// CRC-64 over `LE32(pgno) ‖ body`, so that an intact page found at another
+/// page's place (a misdirected write, two pages swapped) fails too.
+fn checksum(pgno: u32, body: &[u8]) -> [u8; 8] {
+    let mut digest = CRC64.digest();
+    digest.update(&pgno.to_le_bytes());
+    digest.update(body);
+    digest.finalize().to_le_bytes()
 }
 
 /// Whether `n` bytes can be a whole database page.
@@ -88,16 +94,16 @@ fn is_page_size(n: usize) -> bool {
     (512..=65536).contains(&n) && n.is_power_of_two()
 }
 
-/// Whether a whole page's trailer is the checksum of its body.
-fn trailer_ok(page: &[u8]) -> bool {
+/// Whether a whole page's trailer is the checksum of its body as page `pgno`.
+fn trailer_ok(page: &[u8], pgno: u32) -> bool {
     let (body, trailer) = page.split_at(page.len() - usize::from(RESERVE));
-    checksum(body) == trailer
+    checksum(pgno, body) == trailer
 }
 
-/// Writes the checksum of a whole page's body into its trailer.
-fn seal(page: &mut [u8]) {
+/// Writes the checksum of a whole page's body, as page `pgno`, into its trailer.
+fn seal(page: &mut [u8], pgno: u32) {
     let at = page.len() - usize::from(RESERVE);
-    let sum = checksum(&page[..at]);
+    let sum = checksum(pgno, &page[..at]);
     page[at..].copy_from_slice(&sum);
 }
 
@@ -115,6 +121,7 @@ fn reserve_byte_damaged(page: &[u8]) -> bool {
     }
     let at = page.len() - usize::from(RESERVE);
     let mut digest = CRC64.digest();
+    digest.update(&1u32.to_le_bytes());
     digest.update(&page[..RESERVE_OFFSET]);
     digest.update(&[RESERVE]);
     digest.update(&page[RESERVE_OFFSET + 1..at]);
@@ -186,7 +193,9 @@ impl ShimFile {
     /// there with a reserve of 8 switches checks on, and only an undamaged
     /// whole page 1 with another reserve switches them off, so that damage to
     /// the reserve byte is reported rather than obeyed.
-    fn check_read(&self, buf: &[u8], may_be_page_1: bool) -> c_int {
+    /// `pgno` is the page number the page was read as (its place in the
+    /// database file, or its WAL frame's header), which its checksum binds.
+    fn check_read(&self, buf: &[u8], may_be_page_1: bool, pgno: u32) -> c_int {
         let whole = is_page_size(buf.len());
         if may_be_page_1 && is_db_header(buf) {
             if buf[RESERVE_OFFSET] == RESERVE {
@@ -198,7 +207,7 @@ impl ShimFile {
                 self.set_checksums_on(false);
             }
         }
-        if whole && self.checksums_on() && !trailer_ok(buf) {
+        if whole && self.checksums_on() && !trailer_ok(buf, pgno) {
             ffi::SQLITE_IOERR_DATA
         } else {
             ffi::SQLITE_OK
@@ -460,7 +469,7 @@ unsafe extern "C" fn x_read(
             return rc;
         }
         match shim.kind {
-            Kind::Main => logged(shim.check_read(buf, offset == 0), c"database", offset),
+            Kind::Main => logged(shim.check_read(buf, offset == 0, main_pgno(offset, len)), c"database", offset),
             Kind::Wal => {
                 if offset == 0 {
                     shim.note_wal_header(buf);
@@ -469,7 +478,13 @@ unsafe extern "C" fn x_read(
                 match shim.wal_geometry(&base) {
                     Some(g) if len == g.page_size as usize && g.is_page_start(offset) => {
                         // A page image. Page 1 may live only in the WAL.
-                        logged(shim.check_read(buf, true), c"WAL", offset)
+                        // Its page number is in its frame's header.
+                        let mut pgno = [0u8; 4];
+                        let rc = base.read(&mut pgno, offset - FRAME_HEADER);
+                        if rc != ffi::SQLITE_OK {
+                            return rc;
+                        }
+                        logged(shim.check_read(buf, true, u32::from_be_bytes(pgno)), c"WAL", offset)
                     }
                     _ => ffi::SQLITE_OK,
                 }
@@ -519,13 +534,22 @@ unsafe extern "C" fn x_write(
     })
 }
 
+/// The page number of a whole page at `offset` of the database file.
+/// (Only meaningful when `len` is the page size; 0 otherwise, which no page has.)
+fn main_pgno(offset: i64, len: usize) -> u32 {
+    match (u64::try_from(offset), u64::try_from(len)) {
+        (Ok(offset), Ok(len)) if len > 0 && offset % len == 0 => u32::try_from(offset / len + 1).unwrap_or(0),
+        _ => 0,
+    }
+}
+
 fn main_write(shim: &ShimFile, base: &Base, buf: &[u8], offset: i64) -> c_int {
     if offset == 0 {
         shim.note_header(buf);
     }
     if is_page_size(buf.len()) && shim.checksums_on() {
         let mut page = buf.to_vec();
-        seal(&mut page);
+        seal(&mut page, main_pgno(offset, buf.len()));
         base.write(&page, offset)
     } else {
         base.write(buf, offset)
@@ -575,7 +599,7 @@ fn wal_write(shim: &ShimFile, base: &Base, buf: &[u8], offset: i64) -> c_int {
     if !shim.checksums_on() {
         return base.write(buf, offset);
     }
-    seal(&mut page);
+    seal(&mut page, u32::from_be_bytes([header[0], header[1], header[2], header[3]]));
     // Write from `offset`, or from the trailer if this write starts inside it.
     let from = head.min(page_size - usize::from(RESERVE));
     let rc = base.write(&page[from..], page_start + from as i64);

@@ -306,7 +306,7 @@ fn new_database_reserves_eight_bytes_and_seals_every_page() {
     let page = page_size(&file);
     assert_eq!(file.len() % page, 0);
     for (n, p) in file.chunks(page).enumerate() {
-        assert!(trailer_ok(p), "page {} has no valid checksum", n + 1);
+        assert!(trailer_ok(p, n as u32 + 1), "page {} has no valid checksum", n + 1);
     }
     let conn = checked_open(&path).unwrap();
     assert!(checksums_enabled(&conn).unwrap());
@@ -348,7 +348,7 @@ fn rollback_journal_and_vacuum_keep_pages_sealed() {
     let file = fs::read(&path).unwrap();
     assert_eq!(file[RESERVE_OFFSET], RESERVE, "VACUUM keeps the reserve");
     for (n, p) in file.chunks(page_size(&file)).enumerate() {
-        assert!(trailer_ok(p), "page {} has no valid checksum", n + 1);
+        assert!(trailer_ok(p, n as u32 + 1), "page {} has no valid checksum", n + 1);
     }
     let conn = checked_open(&path).unwrap();
     assert!(checksums_enabled(&conn).unwrap());
@@ -411,6 +411,11 @@ fn damage_is_reported_as_checksum_failure() {
     }
 }
 
+/// The page number in a WAL frame header.
+fn frame_pgno(header: &[u8]) -> u32 {
+    u32::from_be_bytes(header[..4].try_into().unwrap())
+}
+
 /// Frames of a WAL file: (frame header, page image).
 fn wal_frames(wal: &[u8]) -> Vec<(&[u8], &[u8])> {
     let g = WalGeometry::parse(wal).unwrap();
@@ -436,8 +441,8 @@ fn wal_frames_carry_checksums_and_stay_valid_wal() {
     let wal = fs::read(with_suffix(&path, "-wal")).unwrap();
     let frames = wal_frames(&wal);
     assert!(frames.len() > 10, "{} frames", frames.len());
-    for (n, (_, page)) in frames.iter().enumerate() {
-        assert!(trailer_ok(page), "WAL frame {} page image has no valid checksum", n + 1);
+    for (n, (header, page)) in frames.iter().enumerate() {
+        assert!(trailer_ok(page, frame_pgno(header)), "WAL frame {} page image has no valid checksum", n + 1);
     }
 
     // A copy of the live files, as after a crash: SQLite's WAL recovery must
@@ -476,7 +481,7 @@ fn wal_frames_carry_checksums_and_stay_valid_wal() {
     drop(writer);
     let file = fs::read(&path).unwrap();
     for (n, p) in file.chunks(page_size(&file)).enumerate() {
-        assert!(trailer_ok(p), "page {} after checkpoint", n + 1);
+        assert!(trailer_ok(p, n as u32 + 1), "page {} after checkpoint", n + 1);
     }
     let conn = checked_open(&path).unwrap();
     assert!(checksums_enabled(&conn).unwrap());
@@ -492,14 +497,18 @@ fn wal_frames_carry_checksums_and_stay_valid_wal() {
 #[test]
 fn checksum_catches_every_single_byte_flip_in_a_page() {
     let mut page: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
-    seal(&mut page);
-    assert!(trailer_ok(&page));
+    seal(&mut page, 5);
+    assert!(trailer_ok(&page, 5));
     for at in (0..page.len()).step_by(7) {
         for xor in [1u8, 0x80, 0xff] {
             page[at] ^= xor;
-            assert!(!trailer_ok(&page), "flip {xor:#x} at {at}");
+            assert!(!trailer_ok(&page, 5), "flip {xor:#x} at {at}");
             page[at] ^= xor;
         }
+    }
+    // The same intact page read as any other page fails.
+    for pgno in [1, 4, 6, 5 + (1 << 16), u32::MAX] {
+        assert!(!trailer_ok(&page, pgno), "page 5 accepted as page {pgno}");
     }
 }
 
@@ -529,8 +538,8 @@ fn wal_commits_padded_to_sector_boundaries() {
     let frames = wal_frames(&wal);
     // Padding frames are copies, so there are more frames than pages written.
     assert!(frames.len() > 40, "{} frames", frames.len());
-    for (n, (_, page)) in frames.iter().enumerate() {
-        assert!(trailer_ok(page), "WAL frame {} page image has no valid checksum", n + 1);
+    for (n, (header, page)) in frames.iter().enumerate() {
+        assert!(trailer_ok(page, frame_pgno(header)), "WAL frame {} page image has no valid checksum", n + 1);
     }
     let copy = dir.path("copy.db");
     fs::write(&copy, fs::read(&path).unwrap()).unwrap();
@@ -577,6 +586,50 @@ fn concurrent_reader_and_writer_see_no_false_alarms() {
     drop(conn);
     let file = fs::read(&path).unwrap();
     for (n, p) in file.chunks(page_size(&file)).enumerate() {
-        assert!(trailer_ok(p), "page {} has no valid checksum", n + 1);
+        assert!(trailer_ok(p, n as u32 + 1), "page {} has no valid checksum", n + 1);
     }
+}
+
+/// The checksum binds the page number: two intact pages swapped in a closed
+/// file, or one page copied over another (a misdirected write), fail their
+/// checks instead of answering from the wrong page.
+#[test]
+fn swapped_or_misplaced_pages_are_reported() {
+    let dir = Scratch::new("swap");
+    let (path, expected) = checksummed_db(&dir);
+    let original = fs::read(&path).unwrap();
+    let page = page_size(&original);
+    let pages = original.len() / page;
+    let free = free_pages(&original);
+    let used: Vec<usize> = (1..=pages).filter(|p| !free.contains(p)).collect();
+    let copy = dir.path("swapped.db");
+    let mut rng = Rng(0x5eed_5a4b);
+    let (mut swaps, mut copies) = (0, 0);
+    for round in 0..60 {
+        let a = used[rng.below(used.len())];
+        let b = used[rng.below(used.len())];
+        if a == b || original[(a - 1) * page..a * page] == original[(b - 1) * page..b * page] {
+            continue;
+        }
+        let mut damaged = original.clone();
+        let (pa, pb) = ((a - 1) * page..a * page, (b - 1) * page..b * page);
+        if round % 2 == 0 {
+            damaged[pa.clone()].copy_from_slice(&original[pb.clone()]);
+            damaged[pb].copy_from_slice(&original[pa]);
+            swaps += 1;
+        } else {
+            damaged[pb].copy_from_slice(&original[pa]);
+            copies += 1;
+        }
+        remove_db(&copy);
+        fs::write(&copy, &damaged).unwrap();
+        // Every used page is read by the answer (both scans and the schema);
+        // each of these must end in a checksum failure, at open or on a query.
+        let result = checked_open(&copy).and_then(|conn| answer(&conn));
+        match result {
+            Err(e) => assert!(is_checksum_failure(&e), "pages {a} and {b}: {e}"),
+            Ok(got) => panic!("pages {a} and {b} swapped/copied, yet answered (same answer: {})", got == expected),
+        }
+    }
+    assert!(swaps > 10 && copies > 10, "{swaps} swaps, {copies} copies");
 }
