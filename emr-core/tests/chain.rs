@@ -69,6 +69,17 @@ impl Drop for TempDb {
     }
 }
 
+/// A plain SQL connection to a chain database through the page-checksum
+/// VFS ("emr-cksum", registered once a chain file has been opened in this
+/// process): its writes carry valid page checksums, so the tests that edit
+/// tables with it reach the chain's own consistency checks. (A write by a
+/// plain SQLite is refused as damage: `plain_sql_writes_are_reported_as_damage`.)
+fn checksummed_sql(path: &std::path::Path) -> rusqlite::Connection {
+    drop(Chain::open_readonly(path).unwrap());
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
+    rusqlite::Connection::open_with_flags_and_vfs(path, flags, "emr-cksum").unwrap()
+}
+
 fn kind<T: std::fmt::Debug>(r: Result<T, ChainError>) -> ErrorKind {
     r.unwrap_err().kind()
 }
@@ -463,7 +474,7 @@ fn damage_is_reported_with_its_height() {
         chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
     }
     {
-        let conn = rusqlite::Connection::open(&db.0).unwrap();
+        let conn = checksummed_sql(&db.0);
         let mut bytes: Vec<u8> =
             conn.query_row("SELECT bytes FROM blocks WHERE height = 3", [], |r| r.get(0)).unwrap();
         bytes[70] ^= 0x40; // the difficulty: still decodes, no longer hashes to the id
@@ -503,7 +514,7 @@ fn damage_to_derived_tables_is_reported_by_check() {
         assert_eq!(chain.add_block(&side, None), Ok(AddOutcome::SideBranch));
         assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
         drop(chain);
-        rusqlite::Connection::open(&db.0).unwrap().execute(sql, []).unwrap();
+        checksummed_sql(&db.0).execute(sql, []).unwrap();
         let chain = Chain::open(&db.0, None).unwrap();
         match (chain.check(&BatchOptions::default()), at) {
             (Ok(report), Some(height)) => {
@@ -732,4 +743,31 @@ fn invalid_marks_and_side_branches_survive_reopen() {
     let c2 = block_on(Some(&c1), 3, vec![]);
     assert_eq!(chain.add_block(&c2, None), Ok(AddOutcome::Reorganized));
     assert_eq!(chain.block_at(1), Ok(Some(c1)));
+}
+
+/// A chain file edited by a plain SQLite (which does not maintain page
+/// checksums): the edited pages fail their checksums, and the damage is
+/// reported with the table and height of the read that met it.
+#[test]
+fn plain_sql_writes_are_reported_as_damage() {
+    let db = TempDb::new();
+    let blocks = run(None, 6, 1);
+    {
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+        assert_eq!(chain.page_checksums(), Ok(true));
+    }
+    assert_eq!(Chain::in_memory(params()).unwrap().page_checksums(), Ok(false));
+    rusqlite::Connection::open(&db.0).unwrap().execute("UPDATE blocks SET timestamp = timestamp + 1 WHERE height = 4", []).unwrap();
+    let damage = match Chain::open(&db.0, None) {
+        Err(e) => e,
+        Ok(chain) => chain.check(&BatchOptions::default()).unwrap_err(),
+    };
+    match &damage {
+        ChainError::Corrupt { table, detail, .. } => {
+            assert!(detail.contains("page checksum"), "{damage}");
+            assert_ne!(*table, "sqlite", "the damage names the table read: {damage}");
+        }
+        other => panic!("{other:?}"),
+    }
 }
