@@ -1,0 +1,473 @@
+//! The chain's storage promises, tested the hard way (docs/DURABILITY.md):
+//! writers killed with SIGKILL at random moments, single bytes flipped in
+//! closed databases and in the WAL of a killed writer, a second writer and a
+//! reader in other processes.
+//!
+//! Each campaign has a quick default form and a long form behind `#[ignore]`
+//! (`make durability` runs the long forms in release mode). Child processes
+//! are this test binary run again on one test, with an environment variable
+//! saying which role to play.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use emr_core::chain::{BatchOptions, Chain, ChainParams};
+use emr_core::{AddOutcome, Block, Curve, Difficulty, Hash160, Hash256, Record, SigningKey};
+
+const T0: u64 = 1_700_000_000;
+const ZERO: Hash256 = Hash256::from_bytes([0; 32]);
+
+/// Difficulty 1 accepts every id, and blocks 12 s apart keep it at 1.
+fn params() -> ChainParams {
+    ChainParams { initial_difficulty: Difficulty::MIN, window: 3, ..ChainParams::default() }
+}
+
+/// A block on `parent` (a genesis for `None`) 12 s later, with id set.
+fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Block {
+    let (previous, height, timestamp) = match parent {
+        Some(p) => (p.block_id, p.height + 1, p.timestamp + 12),
+        None => (ZERO, 0, T0),
+    };
+    let mut block = Block {
+        previous,
+        height,
+        miner: Hash160::from_bytes([miner; 20]),
+        records,
+        timestamp,
+        difficulty: Difficulty::MIN,
+        block_id: ZERO,
+        nonce: 0,
+    };
+    block.block_id = block.calculate_block_id();
+    block
+}
+
+/// A database path in the temporary directory, removed (with its `-wal`
+/// and `-shm`) on drop.
+struct TempDb(PathBuf);
+
+impl TempDb {
+    fn new(tag: &str) -> TempDb {
+        static N: AtomicU64 = AtomicU64::new(0);
+        let name = format!("emr-durability-{tag}-{}-{}.db", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
+        TempDb(std::env::temp_dir().join(name))
+    }
+
+    fn with(&self, suffix: &str) -> PathBuf {
+        PathBuf::from(format!("{}{suffix}", self.0.display()))
+    }
+}
+
+impl Drop for TempDb {
+    fn drop(&mut self) {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(self.with(suffix));
+        }
+    }
+}
+
+/// Fixed-seed generator (SplitMix64).
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+}
+
+fn env_number(name: &str, default: u64) -> u64 {
+    std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
+}
+
+/// Runs this test binary again on test `test`, with `vars` set, stdout piped.
+fn spawn_child(test: &str, vars: &[(&str, String)]) -> Child {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", test, "--nocapture", "--test-threads=1"]).stdout(Stdio::piped());
+    for (name, value) in vars {
+        command.env(name, value);
+    }
+    command.spawn().unwrap()
+}
+
+/// Reads a child's stdout lines on a thread, each with when it arrived.
+fn collect_lines(child: &mut Child) -> std::sync::mpsc::Receiver<String> {
+    let stdout = child.stdout.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    rx
+}
+
+/// Waits for a line `wanted` from a child (the test harness prints its own
+/// lines first).
+fn wait_for(lines: &std::sync::mpsc::Receiver<String>, wanted: &str) {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        match lines.recv_timeout(left) {
+            Ok(line) if line == wanted => return,
+            Ok(_) => {}
+            Err(e) => panic!("the child never said {wanted:?}: {e}"),
+        }
+    }
+}
+
+fn say(out: &mut impl Write, line: std::fmt::Arguments<'_>) {
+    out.write_fmt(line).unwrap();
+    out.write_all(b"\n").unwrap();
+    out.flush().unwrap();
+}
+
+// ---------------------------------------------------------------------------
+// Kill -9 campaign.
+
+/// What a writer child does next.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Op {
+    /// One `add_block` on the tip.
+    Extend,
+    /// One `add_blocks` of 2..8 blocks on the tip.
+    Batch,
+    /// One side block of a heavier branch, by `add_block` (tip unchanged).
+    Side,
+    /// The block that makes that branch the heavier: a reorganisation.
+    Reorg,
+    /// A whole heavier branch by one `add_blocks`: a reorganisation in a batch.
+    BatchReorg,
+    /// `undo_last_block`.
+    Undo,
+}
+
+impl Op {
+    fn name(self) -> &'static str {
+        match self {
+            Op::Extend => "extend",
+            Op::Batch => "batch",
+            Op::Side => "side",
+            Op::Reorg => "reorg",
+            Op::BatchReorg => "batch-reorg",
+            Op::Undo => "undo",
+        }
+    }
+
+    fn parse(name: &str) -> Op {
+        [Op::Extend, Op::Batch, Op::Side, Op::Reorg, Op::BatchReorg, Op::Undo]
+            .into_iter()
+            .find(|op| op.name() == name)
+            .unwrap()
+    }
+}
+
+fn tip_text(tip: Option<&Block>) -> String {
+    tip.map_or("- -".into(), |b| format!("{} {}", b.height, b.block_id))
+}
+
+/// The writer child: opens the chain and changes it without pause until
+/// killed. Before each operation it prints `try <op> <low> <tip after>`
+/// (`low`: the lowest height the operation changes); after it returns,
+/// `set <height> <id>` for each block then active from `low` up, and `ack`.
+fn kill_writer(path: &str, seed: u64) {
+    let mut out = std::io::stdout();
+    let mut chain = Chain::open(path, None).unwrap();
+    let mut rng = Rng(seed);
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let dr = doctor.public_key_hash();
+    let mut tip: Option<Block> = chain.tip().unwrap().map(|t| chain.block_at(t.height).unwrap().unwrap());
+    // On a line of its own: the harness's "test ... " has no newline.
+    say(&mut out, format_args!("\nready"));
+    let mut miner = 10u8;
+    loop {
+        let len = tip.as_ref().map_or(0, |b| b.height + 1);
+        let roll = rng.below(100);
+        let op = match roll {
+            _ if len < 4 => Op::Extend,
+            0..=29 => Op::Extend,
+            30..=54 => Op::Batch,
+            55..=74 => Op::Reorg,
+            75..=87 => Op::BatchReorg,
+            _ if len > 8 => Op::Undo,
+            _ => Op::Extend,
+        };
+        // Records from one doctor, the nonce following the active chain's.
+        let mut nonce = chain.user_state(&dr).unwrap().nonce;
+        let mut signed = |n: u64| {
+            (0..n)
+                .map(|_| {
+                    nonce += 1;
+                    Record::sign(&doctor, &[(nonce % 5) as u8; 20], "kill -9", nonce).unwrap()
+                })
+                .collect::<Vec<_>>()
+        };
+        match op {
+            Op::Extend | Op::Batch => {
+                let n = if op == Op::Extend { 1 } else { 2 + rng.below(7) };
+                let mut blocks: Vec<Block> = Vec::new();
+                for _ in 0..n {
+                    let records = signed(rng.below(3));
+                    let mut block = block_on(blocks.last().or(tip.as_ref()), 1, records);
+                    // A few seconds late, at random: never the same block as
+                    // one stored before (after an undo or a reorganisation)
+                    // on the same parent. Late blocks keep difficulty 1.
+                    block.timestamp += 1 + rng.below(1000);
+                    block.block_id = block.calculate_block_id();
+                    blocks.push(block);
+                }
+                let last = blocks.last().unwrap();
+                say(&mut out, format_args!("try {} {} {}", op.name(), blocks[0].height, tip_text(Some(last))));
+                if op == Op::Extend {
+                    assert_eq!(chain.add_block(&blocks[0], None), Ok(AddOutcome::Extended));
+                } else {
+                    let outcomes = chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+                    assert_eq!(outcomes, vec![AddOutcome::Extended; blocks.len()]);
+                }
+                for b in &blocks {
+                    say(&mut out, format_args!("set {} {}", b.height, b.block_id));
+                }
+                tip = blocks.pop();
+            }
+            Op::Reorg | Op::BatchReorg => {
+                // A branch from `depth` blocks below the tip, one block longer.
+                let height = len - 1;
+                let depth = 1 + rng.below(3.min(height));
+                let fork = chain.block_at(height - depth).unwrap().unwrap();
+                miner = miner.wrapping_add(1).max(10);
+                let side_doctor = SigningKey::generate(Curve::P256).unwrap();
+                let mut branch: Vec<Block> = Vec::new();
+                for i in 0..=depth {
+                    let records = if i == 0 { vec![Record::sign(&side_doctor, &[9; 20], "side", 1).unwrap()] } else { vec![] };
+                    branch.push(block_on(branch.last().or(Some(&fork)), miner, records));
+                }
+                let last = branch.last().unwrap().clone();
+                if op == Op::Reorg {
+                    for b in &branch[..branch.len() - 1] {
+                        say(&mut out, format_args!("try side {} {}", height + 1, tip_text(tip.as_ref())));
+                        assert_eq!(chain.add_block(b, None), Ok(AddOutcome::SideBranch));
+                        say(&mut out, format_args!("ack"));
+                    }
+                    say(&mut out, format_args!("try reorg {} {}", fork.height + 1, tip_text(Some(&last))));
+                    assert_eq!(chain.add_block(&last, None), Ok(AddOutcome::Reorganized));
+                } else {
+                    say(&mut out, format_args!("try batch-reorg {} {}", fork.height + 1, tip_text(Some(&last))));
+                    let outcomes = chain.add_blocks(&branch, None, &BatchOptions::default()).unwrap();
+                    assert_eq!(outcomes.last(), Some(&AddOutcome::Reorganized));
+                }
+                for b in &branch {
+                    say(&mut out, format_args!("set {} {}", b.height, b.block_id));
+                }
+                tip = Some(last);
+            }
+            Op::Undo => {
+                let height = len - 1;
+                let below = chain.block_at(height - 1).unwrap().unwrap();
+                say(&mut out, format_args!("try undo {height} {}", tip_text(Some(&below))));
+                let undone = chain.undo_last_block().unwrap();
+                assert_eq!(Some(undone.block_id), tip.as_ref().map(|b| b.block_id));
+                tip = Some(below);
+            }
+            Op::Side => unreachable!(),
+        }
+        say(&mut out, format_args!("ack"));
+    }
+}
+
+/// The parent's model of the active chain, built from acknowledged
+/// operations only.
+#[derive(Default)]
+struct Model {
+    active: Vec<String>,
+    acked_tip: String,
+}
+
+/// An operation announced by `try`, not (yet) acknowledged.
+struct Pending {
+    op: Op,
+    low: usize,
+    tip: String,
+    sets: Vec<(usize, String)>,
+}
+
+#[derive(Default, Debug)]
+struct KillTally {
+    rounds: u64,
+    /// Kills with this operation in flight: (landed whole, not at all).
+    in_flight: BTreeMap<&'static str, (u64, u64)>,
+    /// Kills between operations (after an ack, before the next try).
+    between: u64,
+    acknowledged_ops: u64,
+    final_height: u64,
+}
+
+fn kill_campaign(rounds: u64, seed: u64) -> KillTally {
+    const TEST: &str = "kill_9_loses_no_acknowledged_block";
+    let db = TempDb::new("kill");
+    {
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        chain.add_block(&block_on(None, 1, vec![]), None).unwrap();
+    }
+    let mut model = Model { active: vec![], acked_tip: String::new() };
+    {
+        let chain = Chain::open_readonly(&db.0).unwrap();
+        let g = chain.block_at(0).unwrap().unwrap();
+        model.active.push(g.block_id.to_string());
+        model.acked_tip = format!("0 {}", g.block_id);
+    }
+    let mut rng = Rng(seed ^ 0x6b69_6c6c);
+    let mut tally = KillTally::default();
+    for round in 0..rounds {
+        let mut child = spawn_child(TEST, &[("EMR_KILL_WRITER", db.0.display().to_string()), ("EMR_KILL_SEED", (seed + round).to_string())]);
+        let lines = collect_lines(&mut child);
+        wait_for(&lines, "ready");
+        // Kill at a random moment 5-200 ms into the writing.
+        std::thread::sleep(Duration::from_millis(5 + rng.below(196)));
+        if let Ok(Some(status)) = child.try_wait() {
+            let rest: Vec<String> = lines.try_iter().collect();
+            panic!("round {round}: the writer ended by itself ({status}): {:?}", rest.last());
+        }
+        child.kill().unwrap(); // SIGKILL
+        child.wait().unwrap();
+
+        // Apply what was acknowledged; keep what was in flight.
+        let mut pending: Option<Pending> = None;
+        for line in lines.iter() {
+            let words: Vec<&str> = line.split(' ').collect();
+            match words[0] {
+                "try" => {
+                    let tip = format!("{} {}", words[3], words[4]);
+                    pending = Some(Pending { op: Op::parse(words[1]), low: words[2].parse().unwrap(), tip, sets: vec![] });
+                }
+                "set" => pending.as_mut().unwrap().sets.push((words[1].parse().unwrap(), words[2].to_string())),
+                "ack" => {
+                    let p = pending.take().unwrap();
+                    if p.op != Op::Side {
+                        model.active.truncate(p.low);
+                        for (height, id) in p.sets {
+                            assert_eq!(height, model.active.len());
+                            model.active.push(id);
+                        }
+                    }
+                    model.acked_tip = p.tip;
+                    tally.acknowledged_ops += 1;
+                }
+                _ => {}
+            }
+        }
+
+        // Reopen for writing, as after a crash.
+        let mut chain = Chain::open(&db.0, None).unwrap_or_else(|e| panic!("round {round}: reopen: {e}"));
+        let tip = tip_text(chain.tip().unwrap().map(|t| chain.block_at(t.height).unwrap().unwrap()).as_ref());
+        let len = chain.len().unwrap() as usize;
+        match &pending {
+            None => {
+                tally.between += 1;
+                assert_eq!(tip, model.acked_tip, "round {round}: killed between operations");
+            }
+            Some(p) => {
+                let landed = if tip == p.tip && tip != model.acked_tip {
+                    true
+                } else {
+                    assert_eq!(tip, model.acked_tip, "round {round}: {:?} in flight: neither before nor after", p.op);
+                    false
+                };
+                // A side block leaves the tip as it was whether it landed or not.
+                let name = if p.op == Op::Side { "side block (tip unchanged either way)" } else { p.op.name() };
+                let entry = tally.in_flight.entry(name).or_default();
+                if landed {
+                    entry.0 += 1;
+                } else {
+                    entry.1 += 1;
+                }
+                if landed {
+                    // The in-flight operation committed whole: adopt it.
+                    model.active.truncate(p.low);
+                    for height in p.low..len {
+                        model.active.push(chain.block_at(height as u64).unwrap().unwrap().block_id.to_string());
+                    }
+                    model.acked_tip = p.tip.clone();
+                }
+            }
+        }
+        // Every acknowledged block of the active chain is there, in place.
+        assert_eq!(len, model.active.len(), "round {round}");
+        for (height, id) in model.active.iter().enumerate() {
+            let block = chain.block_at(height as u64).unwrap().unwrap();
+            assert_eq!(&block.block_id.to_string(), id, "round {round}: height {height}");
+        }
+        let report = chain.check(&BatchOptions::default()).unwrap();
+        assert_eq!((report.first_bad, report.blocks_ok), (None, len as u64), "round {round}");
+        // And it takes the next block.
+        let top = chain.block_at(len as u64 - 1).unwrap().unwrap();
+        // (Later by the round number, so that it is a new block even on a
+        // tip an earlier round has built on.)
+        let mut next = block_on(Some(&top), 2, vec![]);
+        next.timestamp += round;
+        next.block_id = next.calculate_block_id();
+        assert_eq!(chain.add_block(&next, None), Ok(AddOutcome::Extended), "round {round}");
+        model.active.push(next.block_id.to_string());
+        model.acked_tip = tip_text(Some(&next));
+        tally.final_height = next.height;
+        tally.rounds += 1;
+    }
+    tally
+}
+
+fn print_kill_tally(tally: &KillTally, elapsed: Duration) {
+    println!(
+        "kill -9: {} rounds in {:.1} s, {} operations acknowledged, final height {}",
+        tally.rounds,
+        elapsed.as_secs_f64(),
+        tally.acknowledged_ops,
+        tally.final_height
+    );
+    println!("kill -9: killed between operations: {}", tally.between);
+    for (op, (landed, lost)) in &tally.in_flight {
+        println!("kill -9: killed during {op}: {landed} committed whole, {lost} not at all");
+    }
+}
+
+/// Writers killed with SIGKILL at random moments, `EMR_KILL_ROUNDS` times
+/// (default 40): every acknowledged block is on the active chain after
+/// reopening, an operation in flight committed whole or not at all,
+/// `check` passes and the chain takes the next block.
+#[test]
+fn kill_9_loses_no_acknowledged_block() {
+    if let Ok(path) = std::env::var("EMR_KILL_WRITER") {
+        kill_writer(&path, env_number("EMR_KILL_SEED", 1));
+        return;
+    }
+    let started = Instant::now();
+    let tally = kill_campaign(env_number("EMR_KILL_ROUNDS", 40), env_number("EMR_KILL_SEED", 0x5eed));
+    print_kill_tally(&tally, started.elapsed());
+    let killed_in_flight: u64 = tally.in_flight.values().map(|(a, b)| a + b).sum();
+    assert!(killed_in_flight > 0, "no kill landed during an operation");
+}
+
+/// The long form: `EMR_KILL_ROUNDS` (default 200) rounds.
+#[test]
+#[ignore = "long: 200 kill rounds; make durability"]
+fn kill_9_long() {
+    let started = Instant::now();
+    let rounds = env_number("EMR_KILL_ROUNDS", 200);
+    // The children run the quick test's name, whose child role is the writer.
+    let tally = kill_campaign(rounds, env_number("EMR_KILL_SEED", 0x5eed_1009));
+    print_kill_tally(&tally, started.elapsed());
+    for op in ["extend", "batch", "reorg", "batch-reorg", "undo"] {
+        assert!(tally.in_flight.get(op).is_some_and(|(a, b)| a + b > 0), "no kill during {op}: {tally:?}");
+    }
+}
