@@ -192,6 +192,7 @@ fn kill_writer(path: &str, seed: u64) {
     let mut tip: Option<Block> = chain.tip().unwrap().map(|t| chain.block_at(t.height).unwrap().unwrap());
     // On a line of its own: the harness's "test ... " has no newline.
     say(&mut out, format_args!("\nready"));
+    say(&mut out, format_args!("doctor {dr}"));
     let mut miner = 10u8;
     loop {
         let len = tip.as_ref().map_or(0, |b| b.height + 1);
@@ -470,4 +471,409 @@ fn kill_9_long() {
     for op in ["extend", "batch", "reorg", "batch-reorg", "undo"] {
         assert!(tally.in_flight.get(op).is_some_and(|(a, b)| a + b > 0), "no kill during {op}: {tally:?}");
     }
+}
+
+// ---------------------------------------------------------------------------
+// Byte-flip campaigns.
+
+/// The questions asked of a chain, the keys they are asked about, and the
+/// undamaged answers.
+struct Probe {
+    users: Vec<Hash160>,
+    patients: Vec<Hash160>,
+    doctors: Vec<Hash160>,
+    txids: Vec<Hash256>,
+    /// Heights asked by `block_at`: every active one and one past the tip.
+    heights: u64,
+}
+
+/// Every answer, labelled; stops at the first error with the query's label.
+fn answers(chain: &Chain, probe: &Probe) -> Result<Vec<String>, (String, emr_core::chain::ChainError)> {
+    let mut out = Vec::new();
+    macro_rules! ask {
+        ($label:expr, $query:expr) => {
+            match $query {
+                Ok(answer) => out.push(format!("{}: {:?}", $label, answer)),
+                Err(e) => return Err(($label.to_string(), e)),
+            }
+        };
+    }
+    ask!("tip", chain.tip());
+    ask!("len", chain.len());
+    ask!("total_difficulty", chain.total_difficulty());
+    ask!("next_difficulty", chain.next_difficulty());
+    for u in &probe.users {
+        ask!("user_state", chain.user_state(u));
+    }
+    for p in &probe.patients {
+        ask!("patient_history", chain.patient_history(p));
+    }
+    for d in &probe.doctors {
+        ask!("doctor_records", chain.doctor_records(d));
+    }
+    for t in &probe.txids {
+        ask!("find_record", chain.find_record(t));
+    }
+    for h in 0..=probe.heights {
+        ask!("block_at", chain.block_at(h).map(|b| b.map(|b| b.to_bytes())));
+    }
+    Ok(out)
+}
+
+/// How one damaged copy fared.
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Fate {
+    /// Open failed: the error's kind and table.
+    RefusedAtOpen(String),
+    /// A query failed (its label, the error's kind and table).
+    ReportedByQuery(String),
+    /// `check` failed, or named a bad block.
+    ReportedByCheck(String),
+    /// Every answer equal to the undamaged run's and `check` clean.
+    Unchanged,
+    /// (WAL only) a clean, earlier acknowledged state: committed frames lost.
+    EarlierState(u64),
+    /// Anything else: a wrong answer.
+    Wrong(String),
+}
+
+fn describe(e: &emr_core::chain::ChainError) -> String {
+    match e {
+        emr_core::chain::ChainError::Corrupt { table, detail, .. } => {
+            let why = if detail.contains("page checksum") {
+                "page checksum"
+            } else if detail.contains("not a database") {
+                "not a database"
+            } else if detail.contains("malformed") {
+                "sqlite: malformed"
+            } else {
+                "content"
+            };
+            format!("corrupt {table} ({why})")
+        }
+        other => format!("{} ({other})", other.kind()),
+    }
+}
+
+/// Opens `path` as a writer would after a crash, asks everything, checks.
+fn fate(path: &std::path::Path, probe: &Probe, expected: &[String]) -> (Fate, Option<String>) {
+    let chain = match Chain::open(path, None) {
+        Ok(chain) => chain,
+        Err(e) => return (Fate::RefusedAtOpen(describe(&e)), None),
+    };
+    let got = match answers(&chain, probe) {
+        Ok(got) => got,
+        Err((label, e)) => return (Fate::ReportedByQuery(format!("{label}: {}", describe(&e))), None),
+    };
+    match chain.check(&BatchOptions::default()) {
+        Err(e) => (Fate::ReportedByCheck(describe(&e)), None),
+        Ok(r) if r.first_bad.is_some() => {
+            let bad = r.first_bad.unwrap();
+            (Fate::ReportedByCheck(format!("bad block: {}", describe(&bad.error))), None)
+        }
+        Ok(_) if got == expected => (Fate::Unchanged, None),
+        Ok(_) => {
+            let tip = chain.tip().unwrap().map(|t| t.block_id.to_string());
+            let diff = got.iter().zip(expected).find(|(a, b)| a != b).map(|(a, b)| format!("{a} instead of {b}"));
+            (Fate::Wrong(diff.unwrap_or_else(|| "a different number of answers".into())), tip)
+        }
+    }
+}
+
+/// Counts per fate, and per detail within each.
+#[derive(Default)]
+struct FlipTally {
+    classes: BTreeMap<&'static str, u64>,
+    details: BTreeMap<String, u64>,
+    wrong: Vec<String>,
+}
+
+impl FlipTally {
+    fn add(&mut self, fate: &Fate, at: String) {
+        let (class, detail) = match fate {
+            Fate::RefusedAtOpen(d) => ("refused at open", d.clone()),
+            Fate::ReportedByQuery(d) => ("reported by a query", d.clone()),
+            Fate::ReportedByCheck(d) => ("reported by check", d.clone()),
+            Fate::Unchanged => ("unchanged", String::new()),
+            Fate::EarlierState(lost) => ("earlier acknowledged state", format!("{lost} acknowledged operations lost")),
+            Fate::Wrong(d) => {
+                self.wrong.push(format!("{at}: {d}"));
+                ("WRONG ANSWER", d.clone())
+            }
+        };
+        *self.classes.entry(class).or_default() += 1;
+        if !detail.is_empty() {
+            *self.details.entry(format!("{class}: {detail}")).or_default() += 1;
+        }
+    }
+
+    fn print(&self, title: &str, elapsed: Duration) {
+        let total: u64 = self.classes.values().sum();
+        println!("{title}: {total} flips in {:.1} s", elapsed.as_secs_f64());
+        for (class, n) in &self.classes {
+            println!("{title}:   {class}: {n}");
+        }
+        for (detail, n) in &self.details {
+            println!("{title}:     {detail}: {n}");
+        }
+    }
+}
+
+/// A closed chain database of about 60 active blocks with records from
+/// three doctors, side branches (one of which took over in a
+/// reorganisation), and an undo; with its probe and undamaged answers.
+fn flip_fixture(db: &TempDb) -> (Probe, Vec<String>) {
+    let doctors = [
+        SigningKey::generate(Curve::Secp256k1).unwrap(),
+        SigningKey::generate(Curve::P256).unwrap(),
+        SigningKey::generate(Curve::Secp256k1).unwrap(),
+    ];
+    let mut nonces = [0u64; 3];
+    let mut txids = Vec::new();
+    let mut record = |d: usize, patient: u8| {
+        nonces[d] += 1;
+        let r = Record::sign(&doctors[d], &[patient; 20], "Amoxicillin 500mg, 3x daily", nonces[d]).unwrap();
+        txids.push(r.txid);
+        r
+    };
+    let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+    let mut main: Vec<Block> = Vec::new();
+    for i in 0..50u64 {
+        let records = (0..(i % 3)).map(|k| record(((i + k) % 2) as usize, (i % 7) as u8)).collect();
+        main.push(block_on(main.last(), 1, records));
+    }
+    chain.add_blocks(&main, None, &BatchOptions::default()).unwrap();
+    // Short side branches that stay side branches.
+    for at in [10usize, 30] {
+        let a = block_on(Some(&main[at]), 3, vec![]);
+        let b = block_on(Some(&a), 3, vec![]);
+        assert_eq!(chain.add_block(&a, None), Ok(AddOutcome::SideBranch));
+        assert_eq!(chain.add_block(&b, None), Ok(AddOutcome::SideBranch));
+    }
+    // A heavier branch from height 40, with the third doctor's records.
+    let mut branch: Vec<Block> = Vec::new();
+    for i in 0..13u8 {
+        let records = if i % 2 == 0 { vec![record(2, i % 7)] } else { vec![] };
+        branch.push(block_on(branch.last().or(Some(&main[40])), 4, records));
+    }
+    let outcomes = chain.add_blocks(&branch, None, &BatchOptions::default()).unwrap();
+    assert!(outcomes.contains(&AddOutcome::Reorganized), "{outcomes:?}");
+    // Two more, then undo one.
+    let mut top = branch.last().unwrap().clone();
+    for _ in 0..2 {
+        top = block_on(Some(&top), 5, vec![record(2, 6)]);
+        chain.add_block(&top, None).unwrap();
+    }
+    chain.undo_last_block().unwrap();
+    let len = chain.len().unwrap();
+    assert_eq!(len, 55);
+    txids.push(Hash256::from_bytes([0xab; 32]));
+    let probe = Probe {
+        users: doctors.iter().map(|d| d.public_key_hash()).chain((1..=5).map(|m| Hash160::from_bytes([m; 20]))).collect(),
+        patients: (0..8).map(|p| Hash160::from_bytes([p; 20])).collect(),
+        doctors: doctors.iter().map(|d| d.public_key_hash()).collect(),
+        txids,
+        heights: len,
+    };
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+    let expected = answers(&chain, &probe).unwrap();
+    drop(chain);
+    assert!(!db.with("-wal").exists(), "a clean close leaves no WAL");
+    (probe, expected)
+}
+
+fn page_size(file: &[u8]) -> usize {
+    match u16::from_be_bytes([file[16], file[17]]) {
+        1 => 65536,
+        n => usize::from(n),
+    }
+}
+
+fn db_flip_campaign(flips: u64, seed: u64) {
+    let started = Instant::now();
+    let original = TempDb::new("flip-original");
+    let (probe, expected) = flip_fixture(&original);
+    let bytes = std::fs::read(&original.0).unwrap();
+    let page = page_size(&bytes);
+    let pages = bytes.len() / page;
+    assert_eq!(bytes[20], 8, "8 reserved bytes per page");
+    let mut rng = Rng(seed);
+    let mut tally = FlipTally::default();
+    let copy = TempDb::new("flip-copy");
+    for i in 0..flips {
+        // Page i % pages, a random byte of it, a random non-zero change.
+        let at = (i as usize % pages) * page + rng.below(page as u64) as usize;
+        let xor = 1 + rng.below(255) as u8;
+        let mut damaged = bytes.clone();
+        damaged[at] ^= xor;
+        for suffix in ["-wal", "-shm"] {
+            let _ = std::fs::remove_file(copy.with(suffix));
+        }
+        std::fs::write(&copy.0, &damaged).unwrap();
+        let (fate, _) = fate(&copy.0, &probe, &expected);
+        tally.add(&fate, format!("page {} offset {} xor {xor:#04x}", at / page + 1, at % page));
+    }
+    tally.print(&format!("db flips ({pages} pages of {page} bytes)"), started.elapsed());
+    assert!(tally.wrong.is_empty(), "wrong answers: {:#?}", tally.wrong);
+}
+
+/// `EMR_FLIPS` (default 300) single-byte flips over every page of a closed
+/// chain database: each is refused at open, reported by a query or by
+/// `check`, or changes no answer at all.
+#[test]
+fn byte_flips_in_the_database_are_reported_or_harmless() {
+    db_flip_campaign(env_number("EMR_FLIPS", 300), env_number("EMR_FLIP_SEED", 0xf11b));
+}
+
+/// The long form: `EMR_FLIPS` (default 5000) flips.
+#[test]
+#[ignore = "long: thousands of flips; make durability"]
+fn byte_flips_in_the_database_long() {
+    db_flip_campaign(env_number("EMR_FLIPS", 5000), env_number("EMR_FLIP_SEED", 0xf11b_1009));
+}
+
+/// Where in a WAL file a byte is.
+fn wal_region(at: usize, page: usize) -> &'static str {
+    if at < 32 {
+        "WAL header"
+    } else if (at - 32) % (24 + page) < 24 {
+        "frame header"
+    } else {
+        "page image"
+    }
+}
+
+fn wal_flip_campaign(flips: u64, seed: u64) {
+    const TEST: &str = "kill_9_loses_no_acknowledged_block";
+    let started = Instant::now();
+    let db = TempDb::new("wal");
+    {
+        let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+        chain.add_block(&block_on(None, 1, vec![]), None).unwrap();
+    }
+    // A writer killed mid-write: its WAL holds the frames since the last
+    // checkpoint, maybe a torn last one.
+    let mut child = spawn_child(TEST, &[("EMR_KILL_WRITER", db.0.display().to_string()), ("EMR_KILL_SEED", seed.to_string())]);
+    let lines = collect_lines(&mut child);
+    wait_for(&lines, "ready");
+    std::thread::sleep(Duration::from_millis(150 + seed % 100));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let genesis = {
+        let chain = Chain::open_readonly(&db.0);
+        chain.ok().and_then(|c| c.block_at(0).ok().flatten()).map(|b| b.block_id.to_string())
+    };
+    let mut history: Vec<String> = genesis.into_iter().collect();
+    let mut pending: Option<String> = None;
+    let mut doctor = None;
+    for line in lines.iter() {
+        let words: Vec<&str> = line.split(' ').collect();
+        match words[0] {
+            "doctor" => doctor = Some(words[1].to_string()),
+            "try" => pending = Some(words[4].to_string()),
+            "ack" => history.push(pending.take().unwrap()),
+            _ => {}
+        }
+    }
+    let wal = std::fs::read(db.with("-wal")).expect("the killed writer left a WAL");
+    let main = std::fs::read(&db.0).unwrap();
+    assert!(wal.len() > 32, "an empty WAL");
+    let page = page_size(&main);
+
+    // The undamaged copy: the last acknowledged state, or the one in flight.
+    let copy = TempDb::new("wal-copy");
+    let restore = |wal: &[u8]| {
+        let _ = std::fs::remove_file(copy.with("-shm"));
+        std::fs::write(&copy.0, &main).unwrap();
+        std::fs::write(copy.with("-wal"), wal).unwrap();
+    };
+    restore(&wal);
+    let (probe, expected) = {
+        let chain = Chain::open(&copy.0, None).unwrap();
+        let tip = chain.tip().unwrap().unwrap().block_id.to_string();
+        assert!(Some(&tip) == history.last() || Some(&tip) == pending.as_ref(), "undamaged WAL: tip {tip}");
+        let mut users: Vec<Hash160> = (1..=255).map(|m| Hash160::from_bytes([m; 20])).collect();
+        let doctors: Vec<Hash160> = doctor.iter().filter_map(|d| hex_hash160(d)).collect();
+        users.extend(&doctors);
+        let probe = Probe {
+            users,
+            patients: (0..5).map(|p| Hash160::from_bytes([p; 20])).collect(),
+            doctors,
+            txids: vec![Hash256::from_bytes([0xab; 32])],
+            heights: chain.len().unwrap(),
+        };
+        assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+        let expected = answers(&chain, &probe).unwrap();
+        (probe, expected)
+    };
+    let frames = (wal.len() - 32) / (24 + page);
+    let mut rng = Rng(seed);
+    let mut tally = FlipTally::default();
+    let mut regions: BTreeMap<String, u64> = BTreeMap::new();
+    let mut max_lost = 0;
+    for _ in 0..flips {
+        let at = rng.below(wal.len() as u64) as usize;
+        let xor = 1 + rng.below(255) as u8;
+        let mut damaged = wal.clone();
+        damaged[at] ^= xor;
+        restore(&damaged);
+        let (mut fate, tip) = fate(&copy.0, &probe, &expected);
+        if let (Fate::Wrong(_), Some(tip)) = (&fate, &tip) {
+            // A clean chain at an earlier acknowledged tip: frames lost.
+            if let Some(i) = history.iter().rposition(|t| t == tip) {
+                let lost = (history.len() - 1 - i) as u64;
+                max_lost = max_lost.max(lost);
+                fate = Fate::EarlierState(lost);
+            }
+        }
+        let class = match &fate {
+            Fate::RefusedAtOpen(_) | Fate::ReportedByQuery(_) | Fate::ReportedByCheck(_) => "reported",
+            Fate::Unchanged => "unchanged",
+            Fate::EarlierState(_) => "earlier state",
+            Fate::Wrong(_) => "WRONG",
+        };
+        *regions.entry(format!("{} -> {class}", wal_region(at, page))).or_default() += 1;
+        if let Fate::EarlierState(lost) = fate {
+            let bucket = match lost {
+                0 => "0 (the unacknowledged operation in flight)",
+                1 => "1",
+                2..=5 => "2-5",
+                6..=20 => "6-20",
+                _ => "over 20",
+            };
+            *regions.entry(format!("acknowledged operations lost: {bucket}")).or_default() += 1;
+            tally.add(&Fate::EarlierState(0), String::new());
+        } else {
+            tally.add(&fate, format!("WAL offset {at} ({}) xor {xor:#04x}", wal_region(at, page)));
+        }
+    }
+    tally.details.retain(|d, _| !d.starts_with("earlier"));
+    tally.print(&format!("WAL flips ({frames} frames, {} acknowledged operations)", history.len() - 1), started.elapsed());
+    for (region, n) in &regions {
+        println!("WAL flips:   {region}: {n}");
+    }
+    println!("WAL flips: the most acknowledged operations lost by one flip: {max_lost}");
+    assert!(tally.wrong.is_empty(), "wrong answers: {:#?}", tally.wrong);
+}
+
+fn hex_hash160(text: &str) -> Option<Hash160> {
+    let bytes: Vec<u8> =
+        (0..text.len()).step_by(2).map(|i| u8::from_str_radix(text.get(i..i + 2)?, 16).ok()).collect::<Option<_>>()?;
+    Hash160::from_slice(&bytes)
+}
+
+/// `EMR_WAL_FLIPS` (default 150) single-byte flips in the WAL a killed
+/// writer left: each is reported, changes nothing, or (a damaged committed
+/// frame, which SQLite's recovery drops with every frame after it) leaves
+/// a clean earlier acknowledged state; never any other answer.
+#[test]
+fn byte_flips_in_the_wal_of_a_killed_writer() {
+    wal_flip_campaign(env_number("EMR_WAL_FLIPS", 150), env_number("EMR_FLIP_SEED", 0x3a1));
+}
+
+/// The long form: `EMR_WAL_FLIPS` (default 2000) flips.
+#[test]
+#[ignore = "long: thousands of WAL flips; make durability"]
+fn byte_flips_in_the_wal_long() {
+    wal_flip_campaign(env_number("EMR_WAL_FLIPS", 2000), env_number("EMR_FLIP_SEED", 0x3a1_1009));
 }

@@ -193,7 +193,8 @@ impl Chain {
             Location::File(path) if !read_only => Some(WriterLock::acquire(path)?),
             _ => None,
         };
-        let store = Store::open(location, read_only)?;
+        // Damage met before any table is read is in page 1: the schema.
+        let store = Store::open(location, read_only).map_err(|e| e.at("schema", None))?;
         let params = if read_only { store.read_params()? } else { store.init(params)? };
         let chain = Chain { store, params, read_only, _writer: writer };
         // A cheap look at the tip, so that a damaged newest block is

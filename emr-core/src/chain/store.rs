@@ -62,6 +62,9 @@ CREATE INDEX records_doctor ON records(doctor, height, idx);
 CREATE INDEX records_txid ON records(txid);
 ";
 
+/// The schema's tables, for naming where damage is.
+const TABLES: [&str; 5] = ["meta", "blocks", "active", "states", "records"];
+
 /// Where a chain's database lives.
 #[derive(Copy, Clone, Debug)]
 pub(crate) enum Location<'a> {
@@ -249,7 +252,7 @@ impl Store {
     /// parameters; `given` must then equal them.
     pub(crate) fn init(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
         self.begin()?;
-        let result = self.init_in_transaction(given);
+        let result = self.init_in_transaction(given).map_err(|e| e.at("schema", None));
         match result {
             Ok(_) => self.commit()?,
             Err(_) => self.rollback(),
@@ -590,13 +593,26 @@ impl Store {
     /// SQLite's own consistency check of every page, and of every index
     /// against its table (which `quick_check` would skip: a damaged index
     /// entry would answer queries wrongly while every block is intact).
+    ///
+    /// When a page fails its checksum (which stops SQLite's check), each
+    /// table is checked alone, with its indexes, to name the damaged one.
     pub(crate) fn integrity_check(&self) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        if problems != ["ok"] {
-            return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
+        let check = |pragma: &str| -> Result<(), ChainError> {
+            let mut stmt = self.conn.prepare(pragma)?;
+            let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            if problems != ["ok"] {
+                return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
+            }
+            Ok(())
+        };
+        let whole = check("PRAGMA integrity_check");
+        if whole.is_ok() {
+            return whole;
         }
-        Ok(())
+        for table in TABLES {
+            check(&format!("PRAGMA integrity_check({table})")).map_err(|e| e.at(table, None))?;
+        }
+        whole
     }
 }
 
