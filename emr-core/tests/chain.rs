@@ -378,7 +378,7 @@ fn one_writer_and_readers_beside_it() {
     let mut writer = Chain::open(&db.0, Some(params())).unwrap();
     let second = Chain::open(&db.0, None).unwrap_err();
     assert_eq!(second.kind(), ErrorKind::Locked);
-    assert!(second.to_string().contains("open for writing by another process"));
+    assert!(second.to_string().contains("chain is open for writing by another process"), "{second}");
 
     let mut reader = Chain::open_readonly(&db.0).unwrap();
     assert_eq!(reader.len(), Ok(0));
@@ -400,20 +400,42 @@ fn one_writer_and_readers_beside_it() {
 fn second_writer_in_another_process_is_refused() {
     // The child re-runs this test binary on the helper test below.
     if let Ok(path) = std::env::var("EMR_CHAIN_LOCK_PROBE") {
-        let result = Chain::open(&path, None).map(drop).map_err(|e| e.kind());
-        println!("probe: {result:?}");
+        match Chain::open(&path, None) {
+            Ok(_) => println!("probe: opened"),
+            Err(e) => println!("probe: {:?}: {e}", e.kind()),
+        }
         return;
     }
     let db = TempDb::new();
-    let _writer = Chain::open(&db.0, Some(params())).unwrap();
-    let exe = std::env::current_exe().unwrap();
-    let out = std::process::Command::new(exe)
-        .args(["--exact", "second_writer_in_another_process_is_refused", "--nocapture"])
-        .env("EMR_CHAIN_LOCK_PROBE", &db.0)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(stdout.contains("probe: Err(Locked)"), "{stdout}");
+    let mut writer = Chain::open(&db.0, Some(params())).unwrap();
+    let probe = || {
+        let exe = std::env::current_exe().unwrap();
+        let out = std::process::Command::new(exe)
+            .args(["--exact", "second_writer_in_another_process_is_refused", "--nocapture"])
+            .env("EMR_CHAIN_LOCK_PROBE", &db.0)
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    let stdout = probe();
+    assert!(stdout.contains("probe: Locked: locked: chain is open for writing by another process"), "{stdout}");
+    // Still refused while the writer is writing, and the writer's work is
+    // untouched by the attempt.
+    let blocks = run(None, 40, 1);
+    std::thread::scope(|s| {
+        let adding = s.spawn(|| {
+            for b in &blocks {
+                writer.add_block(b, None).unwrap();
+            }
+        });
+        for _ in 0..3 {
+            assert!(probe().contains("probe: Locked"));
+        }
+        adding.join().unwrap();
+    });
+    assert_eq!(writer.check(&BatchOptions::default()).unwrap().blocks_ok, 40);
+    drop(writer);
+    assert!(probe().contains("probe: opened"), "the lock goes with the writer");
 }
 
 #[test]
@@ -562,79 +584,6 @@ fn reopen_of_100k_blocks_is_fast() {
     let started = std::time::Instant::now();
     assert_eq!(chain.check(&BatchOptions::default()).unwrap().blocks_ok, 100_000);
     println!("checked in {:?}", started.elapsed());
-}
-
-/// Flips one bit at a time across a closed chain database and asserts that
-/// no flip yields a wrong answer: each is refused at open, reported by
-/// `check` or a query, or changes nothing any query returns.
-#[test]
-fn bit_flips_are_reported_or_harmless() {
-    let doctor = SigningKey::generate(Curve::P256).unwrap();
-    let mut blocks: Vec<Block> = Vec::new();
-    for n in 1..=12u64 {
-        let record = Record::sign(&doctor, &[n as u8 % 3; 20], "flip", n).unwrap();
-        blocks.push(block_on(blocks.last(), 1, vec![record]));
-    }
-    let side = block_on(Some(&blocks[5]), 2, vec![]);
-    let original = TempDb::new();
-    {
-        let mut chain = Chain::open(&original.0, Some(params())).unwrap();
-        chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
-        chain.add_block(&side, None).unwrap();
-    }
-    let bytes = std::fs::read(&original.0).unwrap();
-    let answers = |chain: &Chain| -> Result<String, ChainError> {
-        let mut out = format!("{:?} {:?} {:?}", chain.tip()?, chain.total_difficulty()?, chain.next_difficulty()?);
-        for b in chain.blocks(0, u64::MAX) {
-            out += &format!("{:?}", b?.to_bytes());
-        }
-        for hash in [doctor.public_key_hash(), Hash160::from_bytes([1; 20]), Hash160::from_bytes([2; 20])] {
-            out += &format!("{:?}", chain.user_state(&hash)?);
-        }
-        for p in 0..3u8 {
-            out += &format!("{:?}", chain.patient_history(&Hash160::from_bytes([p; 20]))?);
-        }
-        out += &format!("{:?}", chain.doctor_records(&doctor.public_key_hash())?);
-        for b in &blocks {
-            out += &format!("{:?}", chain.find_record(&b.records[0].txid)?);
-        }
-        Ok(out)
-    };
-    let expected = answers(&Chain::open(&original.0, None).unwrap()).unwrap();
-
-    let (mut refused, mut reported, mut harmless) = (0, 0, 0);
-    let mut seed: u64 = 0x2545_f491_4f6c_dd1d;
-    for _ in 0..300 {
-        seed = seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
-        let at = (seed >> 33) as usize % bytes.len();
-        let mut damaged = bytes.clone();
-        damaged[at] ^= 1 << ((seed >> 20) % 8);
-        let db = TempDb::new();
-        std::fs::write(&db.0, &damaged).unwrap();
-        let chain = match Chain::open(&db.0, None) {
-            Ok(chain) => chain,
-            Err(e) => {
-                assert!(matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Io), "offset {at}: {e}");
-                refused += 1;
-                continue;
-            }
-        };
-        match chain.check(&BatchOptions::default()) {
-            Ok(report) if report.first_bad.is_none() => match answers(&chain) {
-                Ok(got) => {
-                    assert_eq!(got, expected, "offset {at}: a clean check but other answers");
-                    harmless += 1;
-                }
-                Err(e) => panic!("offset {at}: a clean check, then {e}"),
-            },
-            Ok(_) => reported += 1,
-            Err(e) => {
-                assert!(matches!(e.kind(), ErrorKind::Corrupt | ErrorKind::Io), "offset {at}: {e}");
-                reported += 1;
-            }
-        }
-    }
-    println!("bit flips: {refused} refused at open, {reported} reported by check, {harmless} harmless");
 }
 
 #[test]

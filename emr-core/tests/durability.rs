@@ -91,14 +91,40 @@ fn env_number(name: &str, default: u64) -> u64 {
     std::env::var(name).ok().and_then(|v| v.parse().ok()).unwrap_or(default)
 }
 
+/// A child process that is killed when dropped, so that a failing test
+/// leaves no child running.
+struct ChildGuard(Child);
+
+impl std::ops::Deref for ChildGuard {
+    type Target = Child;
+    fn deref(&self) -> &Child {
+        &self.0
+    }
+}
+
+impl std::ops::DerefMut for ChildGuard {
+    fn deref_mut(&mut self) -> &mut Child {
+        &mut self.0
+    }
+}
+
+impl Drop for ChildGuard {
+    fn drop(&mut self) {
+        if let Ok(None) = self.0.try_wait() {
+            let _ = self.0.kill();
+            let _ = self.0.wait();
+        }
+    }
+}
+
 /// Runs this test binary again on test `test`, with `vars` set, stdout piped.
-fn spawn_child(test: &str, vars: &[(&str, String)]) -> Child {
+fn spawn_child(test: &str, vars: &[(&str, String)]) -> ChildGuard {
     let mut command = Command::new(std::env::current_exe().unwrap());
     command.args(["--exact", test, "--nocapture", "--test-threads=1"]).stdout(Stdio::piped());
     for (name, value) in vars {
         command.env(name, value);
     }
-    command.spawn().unwrap()
+    ChildGuard(command.spawn().unwrap())
 }
 
 /// Reads a child's stdout lines on a thread, each with when it arrived.
@@ -876,4 +902,130 @@ fn byte_flips_in_the_wal_of_a_killed_writer() {
 #[ignore = "long: thousands of WAL flips; make durability"]
 fn byte_flips_in_the_wal_long() {
     wal_flip_campaign(env_number("EMR_WAL_FLIPS", 2000), env_number("EMR_FLIP_SEED", 0x3a1_1009));
+}
+
+// ---------------------------------------------------------------------------
+// A reader process beside the writer.
+
+/// The reader child: loops `len`, `tip` and `block_at(tip)` on a read-only
+/// handle until `<db>.stop` exists, printing each tip and block it sees
+/// (when it changes) and, at the end, how many loops it made.
+fn reader(path: &str) {
+    let mut out = std::io::stdout();
+    let stop = PathBuf::from(format!("{path}.stop"));
+    let chain = Chain::open_readonly(path).unwrap();
+    say(&mut out, format_args!("\nready"));
+    let (mut loops, mut last_tip, mut last_block) = (0u64, String::new(), String::new());
+    // A time limit too, in case the parent died without saying stop.
+    let started = Instant::now();
+    while !stop.exists() && started.elapsed() < Duration::from_secs(120) {
+        loops += 1;
+        let len = chain.len().unwrap();
+        let Some(tip) = chain.tip().unwrap() else { continue };
+        assert!(tip.height + 1 >= len.min(tip.height + 1));
+        let tip_text = format!("{} {}", tip.height, tip.block_id);
+        if tip_text != last_tip {
+            say(&mut out, format_args!("tip {tip_text}"));
+            last_tip = tip_text;
+        }
+        // A separate read: the writer may have moved on, so the block at
+        // that height may be another, or gone. Whatever is returned must
+        // be a whole block that hashes to its id, at that height.
+        if let Some(block) = chain.block_at(tip.height).unwrap() {
+            assert_eq!(block.calculate_block_id(), block.block_id);
+            assert_eq!(block.height, tip.height);
+            let text = format!("{} {}", block.height, block.block_id);
+            if text != last_block {
+                say(&mut out, format_args!("block {text}"));
+                last_block = text;
+            }
+        }
+    }
+    say(&mut out, format_args!("loops {loops}"));
+}
+
+/// A reader in another process sees only committed, whole blocks: every
+/// tip it sees is one the writer acknowledged as a tip (never a block in
+/// the middle of a batch, never a half-done reorganisation), and every
+/// block it reads hashes to its id and was acknowledged by the writer.
+#[test]
+fn a_reader_process_sees_only_acknowledged_blocks() {
+    if let Ok(path) = std::env::var("EMR_READER") {
+        reader(&path);
+        return;
+    }
+    let db = TempDb::new("reader");
+    let mut writer = Chain::open(&db.0, Some(params())).unwrap();
+    let genesis = block_on(None, 1, vec![]);
+    writer.add_block(&genesis, None).unwrap();
+    let mut tips = std::collections::HashSet::from([format!("0 {}", genesis.block_id)]);
+    let mut blocks = std::collections::HashSet::from([format!("0 {}", genesis.block_id)]);
+    let mut child = spawn_child("a_reader_process_sees_only_acknowledged_blocks", &[("EMR_READER", db.0.display().to_string())]);
+    let lines = collect_lines(&mut child);
+    wait_for(&lines, "ready");
+
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let mut tip = genesis;
+    let mut rng = Rng(7);
+    let started = Instant::now();
+    let rounds = env_number("EMR_READER_ROUNDS", 400);
+    for round in 0..rounds {
+        let batch: Vec<Block> = if round % 10 == 9 && tip.height > 3 {
+            // A heavier branch from two below the tip, in one batch.
+            let fork = writer.block_at(tip.height - 2).unwrap().unwrap();
+            let mut branch: Vec<Block> = Vec::new();
+            for _ in 0..4 {
+                let mut b = block_on(branch.last().or(Some(&fork)), 3, vec![]);
+                b.timestamp += round;
+                b.block_id = b.calculate_block_id();
+                branch.push(b);
+            }
+            branch
+        } else {
+            let n = if round % 3 == 0 { 5 } else { 1 };
+            let mut out: Vec<Block> = Vec::new();
+            let mut nonce = writer.user_state(&doctor.public_key_hash()).unwrap().nonce;
+            for _ in 0..n {
+                nonce += 1;
+                let record = Record::sign(&doctor, &[rng.below(4) as u8; 20], "beside a reader", nonce).unwrap();
+                out.push(block_on(out.last().or(Some(&tip)), 1, vec![record]));
+            }
+            out
+        };
+        if batch.len() == 1 {
+            writer.add_block(&batch[0], None).unwrap();
+        } else {
+            writer.add_blocks(&batch, None, &BatchOptions::default()).unwrap();
+        }
+        tip = batch.last().unwrap().clone();
+        // Acknowledged: the batch's blocks, and its last as the tip.
+        for b in &batch {
+            blocks.insert(format!("{} {}", b.height, b.block_id));
+        }
+        tips.insert(format!("{} {}", tip.height, tip.block_id));
+    }
+    let writing = started.elapsed();
+    std::thread::sleep(Duration::from_millis(50));
+    std::fs::write(format!("{}.stop", db.0.display()), b"").unwrap();
+    let status = child.wait().unwrap();
+    let _ = std::fs::remove_file(format!("{}.stop", db.0.display()));
+    assert!(status.success(), "the reader failed: {status}");
+    let (mut seen_tips, mut seen_blocks, mut loops) = (0, 0, 0);
+    for line in lines.iter() {
+        if let Some(t) = line.strip_prefix("tip ") {
+            assert!(tips.contains(t), "the reader saw tip {t}, which the writer never acknowledged as a tip");
+            seen_tips += 1;
+        } else if let Some(b) = line.strip_prefix("block ") {
+            assert!(blocks.contains(b), "the reader read block {b}, which the writer never acknowledged");
+            seen_blocks += 1;
+        } else if let Some(n) = line.strip_prefix("loops ") {
+            loops = n.parse().unwrap();
+        }
+    }
+    println!(
+        "reader beside writer: {rounds} writes ({} tips) in {:.1} s; the reader made {loops} loops, saw {seen_tips} tips and {seen_blocks} blocks, all acknowledged",
+        tips.len(),
+        writing.as_secs_f64()
+    );
+    assert!(seen_tips > 1 && loops > 10, "the reader saw too little to mean anything");
 }

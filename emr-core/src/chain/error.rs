@@ -69,7 +69,7 @@ pub enum ChainError {
     Cancelled,
     /// Another process (or another handle in this one) has the chain open
     /// for writing.
-    #[error("locked: the chain {path} is open for writing by another process")]
+    #[error("locked: chain is open for writing by another process: {path}")]
     Locked {
         /// The database file.
         path: String,
