@@ -295,7 +295,54 @@ impl WalGeometry {
         (rel > 0 && rel % self.frame_size() == 0).then(|| end - i64::from(self.page_size))
     }
 
-    /// Whether `offset` is where a frame's page image starts.
+    /// Whether `offset` is where a frame (its header) starts.
+    fn is_frame_start(self, offset: i64) -> bool {
+        offset >= WAL_HEADER && (offset - WAL_HEADER) % self.frame_size() == 0
+    }
+
+    /// Whether a whole frame (header and page image), read at `offset`, is
+    /// one SQLite's recovery accepts and one the shim sealed: its salts are
+    /// the WAL header's, its page number is not 0, its page checksum holds,
+    /// and its WAL checksum continues from the checksum stored in the frame
+    /// before it (or in the WAL header, for frame 1).
+    fn frame_ok(self, base: &Base, wal_header: &[u8; WAL_HEADER as usize], frame: &[u8], offset: i64) -> bool {
+        let be32 = |b: &[u8], at: usize| u32::from_be_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]]);
+        if !frame_content_ok(wal_header, frame) {
+            return false;
+        }
+        let (header, page) = frame.split_at(FRAME_HEADER as usize);
+        let mut previous = [0u8; 8];
+        if offset == WAL_HEADER {
+            previous.copy_from_slice(&wal_header[24..32]);
+        } else if base.read(&mut previous, offset - self.frame_size() + 16) != ffi::SQLITE_OK {
+            return false;
+        }
+        let sum = self.wal_checksum(self.wal_checksum([be32(&previous, 0), be32(&previous, 4)], &header[..8]), page);
+        sum == [be32(header, 16), be32(header, 20)]
+    }
+
+    /// Whether the WAL holds, after `offset`, a transaction that SQLite
+    /// committed after the one at `offset`: a commit frame followed by a
+    /// non-commit frame that continues its WAL checksum (so the start of a
+    /// later transaction, not a padding copy of the commit frame or a
+    /// leftover of a rolled-back one). Frames are synced at every commit
+    /// (`synchronous = FULL`), so the frame at `offset` was then durable:
+    /// damage to it is damage, not a torn last write.
+    fn committed_after(self, base: &Base, wal_header: &[u8; WAL_HEADER as usize], offset: i64) -> bool {
+        let mut frame = vec![0u8; self.frame_size() as usize];
+        let mut at = offset + self.frame_size();
+        let mut commit_before = false;
+        while base.read(&mut frame, at) == ffi::SQLITE_OK {
+            let ok = self.frame_ok(base, wal_header, &frame, at);
+            let commit = frame[4..8] != [0; 4];
+            if ok && commit_before && !commit {
+                return true;
+            }
+            commit_before = ok && commit;
+            at += self.frame_size();
+        }
+        false
+    }
     fn is_page_start(self, offset: i64) -> bool {
         offset >= WAL_HEADER + FRAME_HEADER && (offset - WAL_HEADER) % self.frame_size() == FRAME_HEADER
     }
@@ -476,6 +523,9 @@ unsafe extern "C" fn x_read(
                     return ffi::SQLITE_OK;
                 }
                 match shim.wal_geometry(&base) {
+                    Some(g) if len as i64 == g.frame_size() && g.is_frame_start(offset) && shim.checksums_on() => {
+                        logged(recovered_frame(&base, g, buf, offset), c"WAL", offset)
+                    }
                     Some(g) if len == g.page_size as usize && g.is_page_start(offset) => {
                         // A page image. Page 1 may live only in the WAL.
                         // Its page number is in its frame's header.
@@ -491,6 +541,44 @@ unsafe extern "C" fn x_read(
             }
         }
     })
+}
+
+/// A frame's salts are the WAL header's, its page number is not 0, and its
+/// page image holds its checksum (the frame's own WAL checksum aside).
+fn frame_content_ok(wal_header: &[u8; WAL_HEADER as usize], frame: &[u8]) -> bool {
+    let (header, page) = frame.split_at(FRAME_HEADER as usize);
+    let pgno = u32::from_be_bytes([header[0], header[1], header[2], header[3]]);
+    pgno != 0 && header[8..16] == wal_header[16..24] && trailer_ok(page, pgno)
+}
+
+/// A whole-frame read of the WAL: SQLite's WAL recovery after a crash (and
+/// its re-checksumming of the frames of a transaction being written).
+/// Recovery stops at the first frame it cannot accept and drops it and
+/// every frame after it, which is right for a torn last write and silently
+/// loses committed transactions when the frame was damaged after it was
+/// synced. So when the frame is not one SQLite would accept, the rest of
+/// the WAL is searched for a later committed transaction (the WAL header
+/// itself is not second-guessed: damage there still drops the whole WAL);
+/// if there is one,
+/// the frame is reported damaged (`SQLITE_IOERR_DATA`) instead, and the
+/// database does not open rather than open with committed work missing.
+fn recovered_frame(base: &Base, g: WalGeometry, frame: &[u8], offset: i64) -> c_int {
+    // Only a frame whose salts, page number or page image are wrong is
+    // looked into. One whose content is intact and whose WAL checksum alone
+    // fails is left to SQLite: that is every frame SQLite re-checksums
+    // while writing a transaction that rewrites its own frames, and
+    // searching the WAL for each would be quadratic. (So damage confined to
+    // a frame header's commit field or checksum, 12 of its 24 bytes, still
+    // ends recovery there.)
+    let mut header = [0u8; WAL_HEADER as usize];
+    if base.read(&mut header, 0) != ffi::SQLITE_OK || frame_content_ok(&header, frame) {
+        return ffi::SQLITE_OK;
+    }
+    if g.committed_after(base, &header, offset) {
+        ffi::SQLITE_IOERR_DATA
+    } else {
+        ffi::SQLITE_OK
+    }
 }
 
 /// Passes on a read's result, telling SQLite's error log (if the

@@ -633,3 +633,59 @@ fn swapped_or_misplaced_pages_are_reported() {
     }
     assert!(swaps > 10 && copies > 10, "{swaps} swaps, {copies} copies");
 }
+
+/// WAL recovery after a crash: a damaged frame of a transaction with a
+/// later committed transaction after it is reported, not dropped with
+/// everything after it; a damaged or torn last transaction is dropped, as
+/// SQLite drops a torn write.
+#[test]
+fn recovery_reports_a_damaged_committed_frame_and_drops_a_torn_tail() {
+    let dir = Scratch::new("recovery");
+    let (path, _) = checksummed_db(&dir);
+    let writer = checked_open(&path).unwrap();
+    writer.execute_batch("PRAGMA wal_autocheckpoint = 0; PRAGMA synchronous = FULL").unwrap();
+    // Three transactions in the WAL; answers after the second and third.
+    fill(&writer, ROWS, ROWS + 200);
+    fill(&writer, ROWS + 200, ROWS + 400);
+    let after_second = answer(&writer).unwrap();
+    let wal_after_second = fs::read(with_suffix(&path, "-wal")).unwrap().len();
+    fill(&writer, ROWS + 400, ROWS + 600);
+    let after_third = answer(&writer).unwrap();
+    let wal = fs::read(with_suffix(&path, "-wal")).unwrap();
+    let main = fs::read(&path).unwrap();
+    let frame = wal_frames(&wal)[0].0.len() + wal_frames(&wal)[0].1.len();
+    let copy = dir.path("crashed.db");
+    let recover = |wal: &[u8]| {
+        remove_db(&copy);
+        fs::write(&copy, &main).unwrap();
+        fs::write(with_suffix(&copy, "-wal"), wal).unwrap();
+        checked_open(&copy).and_then(|conn| answer(&conn))
+    };
+    assert_eq!(recover(&wal).unwrap(), after_third, "undamaged");
+
+    // A page image in the first transaction: two committed ones follow.
+    let mut damaged = wal.clone();
+    damaged[WAL_HEADER as usize + FRAME_HEADER as usize + 1000] ^= 0x04;
+    let err = recover(&damaged).unwrap_err();
+    assert!(is_checksum_failure(&err), "{err}");
+    // A frame's salt: reported too.
+    let mut damaged = wal.clone();
+    damaged[WAL_HEADER as usize + 2 * frame + 9] ^= 0x80;
+    assert!(is_checksum_failure(&recover(&damaged).unwrap_err()));
+    // Plain SQLite, for comparison, silently drops everything from there.
+    {
+        remove_db(&copy);
+        fs::write(&copy, &main).unwrap();
+        fs::write(with_suffix(&copy, "-wal"), &damaged).unwrap();
+        let plain = Connection::open_with_flags(&copy, OpenFlags::SQLITE_OPEN_READ_WRITE).unwrap();
+        assert!(answer(&plain).unwrap().rows < ROWS + 200);
+    }
+    // The last transaction damaged, or torn: dropped, the second one stands.
+    let mut damaged = wal.clone();
+    let last_page = wal.len() - frame + FRAME_HEADER as usize;
+    damaged[last_page + 7] ^= 0x01;
+    assert_eq!(recover(&damaged).unwrap(), after_second, "damaged last transaction");
+    let torn = &wal[..wal.len() - 1000];
+    assert_eq!(recover(torn).unwrap(), after_second, "torn last transaction");
+    assert!(torn.len() > wal_after_second);
+}
