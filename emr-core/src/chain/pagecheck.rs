@@ -11,7 +11,7 @@
 //!
 //! The design follows SQLite's `ext/misc/cksumvfs.c` (checksum in the
 //! reserved bytes, enabled by the header's reserve count, whole-page reads
-//! only, no memory mapping, no sub-page reads) and differs in four ways:
+//! only, no memory mapping, no sub-page reads) and differs in five ways:
 //!
 //! * The checksum is a CRC-64 rather than a Fletcher-style sum: any single
 //!   burst of up to 64 flipped bits, so any single damaged byte, is caught
@@ -31,10 +31,16 @@
 //!   checksum of the page *with* byte 20 set to 8 is reported as damaged, and
 //!   only an undamaged whole page 1 can switch checks off: a flip of that one
 //!   byte would otherwise silently switch checking off.
+//! * WAL recovery after a crash (whole-frame reads) stops at the first frame
+//!   SQLite cannot accept and drops every frame after it. When that frame's
+//!   salts, page number or page checksum are wrong and a later committed
+//!   transaction follows it in the WAL, the frame had been synced, so the
+//!   shim reports it damaged instead (`recovered_frame`): the database does
+//!   not open rather than open with committed transactions missing.
 //!
 //! Partial reads (SQLite reads the first 100 bytes of the file, or 16 bytes of
-//! it, to learn the page size and the change counter; WAL recovery reads whole
-//! frames with their headers) are not checked: they are not whole pages. From
+//! it, to learn the page size and the change counter) are not checked: they
+//! are not whole pages. From
 //! the 100 bytes SQLite takes only the page size and the fields it validates
 //! itself (damage there fails as "file is not a database" or as a checksum
 //! failure of a page read at the wrong size); everything else in the header
