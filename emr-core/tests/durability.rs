@@ -494,7 +494,7 @@ fn print_kill_tally(tally: &KillTally, elapsed: Duration) {
 }
 
 /// Writers killed with SIGKILL at random moments, `EMR_KILL_ROUNDS` times
-/// (default 40): every acknowledged block is on the active chain after
+/// (default 60): every acknowledged block is on the active chain after
 /// reopening, an operation in flight committed whole or not at all,
 /// `check` passes and the chain takes the next block.
 #[test]
@@ -504,7 +504,7 @@ fn kill_9_loses_no_acknowledged_block() {
         return;
     }
     let started = Instant::now();
-    let tally = kill_campaign(env_number("EMR_KILL_ROUNDS", 40), env_number("EMR_KILL_SEED", 0x5eed));
+    let tally = kill_campaign(env_number("EMR_KILL_ROUNDS", 60), env_number("EMR_KILL_SEED", 0x5eed));
     print_kill_tally(&tally, started.elapsed());
     let killed_in_flight: u64 = tally.in_flight.values().map(|(a, b)| a + b).sum();
     assert!(killed_in_flight > 0, "no kill landed during an operation");
