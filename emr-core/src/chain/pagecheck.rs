@@ -167,6 +167,9 @@ struct ShimFile {
     /// WAL file: the page size and checksum byte order from the WAL header,
     /// packed by [`WalGeometry::pack`]; 0 until known.
     wal_geometry: AtomicU32,
+    /// Main file: whether this connection holds SQLite's WAL recovery lock
+    /// exclusively, i.e. is rebuilding the WAL index from the WAL.
+    recovering: AtomicBool,
 }
 
 /// Where the base file object starts: after ours, 8-aligned.
@@ -179,6 +182,15 @@ impl ShimFile {
             // SAFETY: `main`, when not null, points to the open main file of
             // the same connection, which SQLite closes after this WAL file.
             Kind::Wal => unsafe { self.main.as_ref() }.is_some_and(|m| m.enabled.load(Ordering::Acquire)),
+        }
+    }
+
+    /// Whether the connection is in WAL recovery (see [`ShimFile::recovering`]).
+    fn in_recovery(&self) -> bool {
+        match self.kind {
+            Kind::Main => self.recovering.load(Ordering::Acquire),
+            // SAFETY: as in `checksums_on`.
+            Kind::Wal => unsafe { self.main.as_ref() }.is_some_and(|m| m.recovering.load(Ordering::Acquire)),
         }
     }
 
@@ -445,7 +457,32 @@ forward!(x_unlock, xUnlock, ffi::SQLITE_IOERR_UNLOCK, (level: c_int));
 forward!(x_check_reserved_lock, xCheckReservedLock, ffi::SQLITE_IOERR_CHECKRESERVEDLOCK, (out: *mut c_int));
 forward!(x_sector_size, xSectorSize, 4096, ());
 forward!(x_shm_map, xShmMap, ffi::SQLITE_IOERR_SHMMAP, (page: c_int, size: c_int, extend: c_int, out: *mut *mut c_void));
-forward!(x_shm_lock, xShmLock, ffi::SQLITE_IOERR_SHMLOCK, (offset: c_int, n: c_int, flags: c_int));
+
+/// SQLite's WAL recovery lock: slot 2 of the `-shm` locks, held exclusively
+/// while the WAL index is rebuilt from the WAL (and at no other time).
+const WAL_RECOVER_LOCK: c_int = 2;
+
+/// Forwards, and notes when the connection takes or drops the WAL recovery
+/// lock exclusively, so that whole-frame reads of the WAL can tell recovery
+/// from SQLite re-checksumming frames it is writing.
+unsafe extern "C" fn x_shm_lock(file: *mut ffi::sqlite3_file, offset: c_int, n: c_int, flags: c_int) -> c_int {
+    guard(ffi::SQLITE_IOERR_SHMLOCK, || {
+        // SAFETY: as for every I/O method, `file` is an open file of ours.
+        let (shim, base) = unsafe { parts(file) };
+        let Some(lock) = base.methods.xShmLock else { return ffi::SQLITE_IOERR_SHMLOCK };
+        // SAFETY: the base file's own method, with SQLite's arguments.
+        let rc = unsafe { lock(base.file, offset, n, flags) };
+        let covers = offset <= WAL_RECOVER_LOCK && WAL_RECOVER_LOCK < offset.saturating_add(n);
+        if rc == ffi::SQLITE_OK && shim.kind == Kind::Main && covers {
+            if flags & ffi::SQLITE_SHM_UNLOCK != 0 {
+                shim.recovering.store(false, Ordering::Release);
+            } else if flags & ffi::SQLITE_SHM_LOCK != 0 && flags & ffi::SQLITE_SHM_EXCLUSIVE != 0 {
+                shim.recovering.store(true, Ordering::Release);
+            }
+        }
+        rc
+    })
+}
 forward!(x_shm_unmap, xShmUnmap, ffi::SQLITE_IOERR_SHMMAP, (delete: c_int));
 forward!(x_unfetch, xUnfetch, ffi::SQLITE_OK, (offset: ffi::sqlite3_int64, page: *mut c_void));
 
@@ -530,7 +567,7 @@ unsafe extern "C" fn x_read(
                 }
                 match shim.wal_geometry(&base) {
                     Some(g) if len as i64 == g.frame_size() && g.is_frame_start(offset) && shim.checksums_on() => {
-                        logged(recovered_frame(&base, g, buf, offset), c"WAL", offset)
+                        logged(recovered_frame(&base, g, buf, offset, shim.in_recovery()), c"WAL", offset)
                     }
                     Some(g) if len == g.page_size as usize && g.is_page_start(offset) => {
                         // A page image. Page 1 may live only in the WAL.
@@ -568,16 +605,20 @@ fn frame_content_ok(wal_header: &[u8; WAL_HEADER as usize], frame: &[u8]) -> boo
 /// if there is one,
 /// the frame is reported damaged (`SQLITE_IOERR_DATA`) instead, and the
 /// database does not open rather than open with committed work missing.
-fn recovered_frame(base: &Base, g: WalGeometry, frame: &[u8], offset: i64) -> c_int {
-    // Only a frame whose salts, page number or page image are wrong is
-    // looked into. One whose content is intact and whose WAL checksum alone
-    // fails is left to SQLite: that is every frame SQLite re-checksums
-    // while writing a transaction that rewrites its own frames, and
-    // searching the WAL for each would be quadratic. (So damage confined to
-    // a frame header's commit field or checksum, 12 of its 24 bytes, still
-    // ends recovery there.)
+fn recovered_frame(base: &Base, g: WalGeometry, frame: &[u8], offset: i64, recovering: bool) -> c_int {
+    // A frame whose content is intact (salts, page number, page checksum)
+    // but whose WAL checksum fails is looked into only during recovery:
+    // outside it, that is every frame SQLite re-checksums while writing a
+    // transaction that rewrites its own frames, and searching the WAL for
+    // each would be quadratic. (Recovery is known from the recovery lock,
+    // which SQLite does not take in exclusive locking mode; then such a
+    // frame, damaged only in its commit field or checksum, ends recovery
+    // as SQLite decides.)
     let mut header = [0u8; WAL_HEADER as usize];
-    if base.read(&mut header, 0) != ffi::SQLITE_OK || frame_content_ok(&header, frame) {
+    if base.read(&mut header, 0) != ffi::SQLITE_OK {
+        return ffi::SQLITE_OK;
+    }
+    if frame_content_ok(&header, frame) && (!recovering || g.frame_ok(base, &header, frame, offset)) {
         return ffi::SQLITE_OK;
     }
     if g.committed_after(base, &header, offset) {
@@ -810,6 +851,7 @@ unsafe extern "C" fn x_open(
             enabled: AtomicBool::new(false),
             main,
             wal_geometry: AtomicU32::new(0),
+            recovering: AtomicBool::new(false),
         };
         // SAFETY: SQLite allocated szOsFile = BASE_OFFSET + the base's size
         // bytes at `file`, 8-aligned; ours goes first, the base's after.

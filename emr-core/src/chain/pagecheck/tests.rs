@@ -675,6 +675,15 @@ fn recovery_reports_a_damaged_committed_frame_and_drops_a_torn_tail() {
     let mut damaged = wal.clone();
     damaged[WAL_HEADER as usize + 2 * frame + 9] ^= 0x80;
     assert!(is_checksum_failure(&recover(&damaged).unwrap_err()));
+    // A frame header's WAL checksum, or its commit field: the content is
+    // intact, but recovery would stop there; reported too.
+    for at in [16, 21, 5] {
+        let mut damaged = wal.clone();
+        damaged[WAL_HEADER as usize + 3 * frame + at] ^= 0x20;
+        assert!(is_checksum_failure(&recover(&damaged).unwrap_err()), "frame header byte {at}");
+    }
+    let mut damaged = wal.clone();
+    damaged[WAL_HEADER as usize + 2 * frame + 9] ^= 0x80;
     // Plain SQLite, for comparison, silently drops everything from there.
     {
         remove_db(&copy);
