@@ -33,7 +33,9 @@
 //!   byte would otherwise silently switch checking off.
 //! * WAL recovery after a crash (whole-frame reads) stops at the first frame
 //!   SQLite cannot accept and drops every frame after it. When that frame's
-//!   salts, page number or page checksum are wrong and a later committed
+//!   salts, page number, page checksum or WAL checksum are wrong (the last
+//!   looked at only while the connection holds the WAL recovery lock, which
+//!   `x_shm_lock` tracks) and a later committed
 //!   transaction follows it in the WAL, the frame had been synced, so the
 //!   shim reports it damaged instead (`recovered_frame`): the database does
 //!   not open rather than open with committed transactions missing.
