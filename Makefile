@@ -86,3 +86,16 @@ bench: wheel
 clean:
 	cargo clean
 	rm -rf $(VENV)
+
+## --- durability ----------------------------------------------------------
+
+# The long forms of the storage campaigns (docs/DURABILITY.md), in release
+# mode: 200 kill -9 rounds, 5000 byte flips in a closed chain database,
+# 2000 in the WAL of a killed writer, 5000 in the page-checksum shim's own
+# database, 5000 writes beside a reader process. Each prints its figures.
+# Override with EMR_KILL_ROUNDS, EMR_FLIPS, EMR_WAL_FLIPS, EMR_READER_ROUNDS.
+.PHONY: durability
+durability:
+	cargo test --release -p emr-core --test durability -- --ignored --nocapture --test-threads=1
+	EMR_READER_ROUNDS=$${EMR_READER_ROUNDS:-5000} cargo test --release -p emr-core --test durability -- --exact a_reader_process_sees_only_acknowledged_blocks --nocapture
+	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long

@@ -69,7 +69,7 @@ pub enum ChainError {
     Cancelled,
     /// Another process (or another handle in this one) has the chain open
     /// for writing.
-    #[error("locked: the chain {path} is open for writing by another process")]
+    #[error("locked: chain is open for writing by another process: {path}")]
     Locked {
         /// The database file.
         path: String,
@@ -120,12 +120,35 @@ impl ChainError {
     }
 }
 
+/// The table named by errors that SQLite reported without one; call sites
+/// that know the table (and height) put theirs in with [`ChainError::at`].
+const UNPLACED: &str = "sqlite";
+
+impl ChainError {
+    /// Names the table and height of a storage-damage error that SQLite
+    /// reported from below (a page checksum failure, a malformed page),
+    /// which carries neither, or the height of one that names this table
+    /// but no height; other errors pass unchanged.
+    pub(crate) fn at(self, table: &'static str, height: Option<u64>) -> ChainError {
+        match self {
+            ChainError::Corrupt { table: UNPLACED, height: None, detail } => ChainError::Corrupt { table, height, detail },
+            // Named by a lower layer that did not know the height.
+            ChainError::Corrupt { table: named, height: None, detail } if named == table => {
+                ChainError::Corrupt { table, height, detail }
+            }
+            other => other,
+        }
+    }
+}
+
 impl From<rusqlite::Error> for ChainError {
     fn from(e: rusqlite::Error) -> ChainError {
-        use rusqlite::ErrorCode::{DatabaseCorrupt, NotADatabase};
-        match e.sqlite_error_code() {
-            Some(DatabaseCorrupt | NotADatabase) => ChainError::corrupt("sqlite", None, e.to_string()),
-            _ => ChainError::Io(e.to_string()),
+        if super::pagecheck::is_checksum_failure(&e) {
+            ChainError::corrupt(UNPLACED, None, format!("a page checksum does not match: the file is damaged ({e})"))
+        } else if super::pagecheck::is_storage_damage(&e) {
+            ChainError::corrupt(UNPLACED, None, e.to_string())
+        } else {
+            ChainError::Io(e.to_string())
         }
     }
 }

@@ -12,6 +12,7 @@ mod check;
 mod difficulty;
 mod error;
 mod lock;
+mod pagecheck;
 mod params;
 mod pipeline;
 mod store;
@@ -166,30 +167,25 @@ impl Chain {
     /// `locked` when another process or handle has the chain open for
     /// writing.
     pub fn open(path: impl AsRef<Path>, params: Option<ChainParams>) -> Result<Chain, ChainError> {
-        Chain::open_with_vfs(Location::File(path.as_ref()), params, false, None)
+        Chain::open_at(Location::File(path.as_ref()), params, false)
     }
 
     /// Opens an existing chain for reading only; it may run beside a writer
     /// and sees each block once its add has returned. Writes fail with
     /// `invalid_argument`.
     pub fn open_readonly(path: impl AsRef<Path>) -> Result<Chain, ChainError> {
-        Chain::open_with_vfs(Location::File(path.as_ref()), None, true, None)
+        Chain::open_at(Location::File(path.as_ref()), None, true)
     }
 
     /// A chain in SQLite's in-memory database, through the same code as a
     /// file; it is gone when dropped.
     pub fn in_memory(params: ChainParams) -> Result<Chain, ChainError> {
-        Chain::open_with_vfs(Location::Memory, Some(params), false, None)
+        Chain::open_at(Location::Memory, Some(params), false)
     }
 
-    /// Every open goes through here; `vfs` names the SQLite VFS to open the
-    /// database with (`None`: SQLite's default).
-    fn open_with_vfs(
-        location: Location<'_>,
-        params: Option<ChainParams>,
-        read_only: bool,
-        vfs: Option<&str>,
-    ) -> Result<Chain, ChainError> {
+    /// Every open goes through here. A file is opened through the
+    /// page-checksum VFS (see `Store::open`).
+    fn open_at(location: Location<'_>, params: Option<ChainParams>, read_only: bool) -> Result<Chain, ChainError> {
         if let Some(params) = &params {
             params.validate()?;
         }
@@ -197,7 +193,8 @@ impl Chain {
             Location::File(path) if !read_only => Some(WriterLock::acquire(path)?),
             _ => None,
         };
-        let store = Store::open(location, read_only, vfs)?;
+        // Damage met before any table is read is in page 1: the schema.
+        let store = Store::open(location, read_only).map_err(|e| e.at("schema", None))?;
         let params = if read_only { store.read_params()? } else { store.init(params)? };
         let chain = Chain { store, params, read_only, _writer: writer };
         // A cheap look at the tip, so that a damaged newest block is
@@ -212,6 +209,14 @@ impl Chain {
     /// The chain's parameters.
     pub fn params(&self) -> &ChainParams {
         &self.params
+    }
+
+    /// Whether every page read from the database file is checked against
+    /// its page checksum (docs/FORMAT.md, "Page checksums"): true for a file
+    /// created by this version, false for an in-memory chain and for a file
+    /// created without the page reserve, which opens and works unchecked.
+    pub fn page_checksums(&self) -> Result<bool, ChainError> {
+        self.store.page_checksums()
     }
 
     /// Runs `f` in one read transaction, so that its statements see one
@@ -237,7 +242,8 @@ impl Chain {
     fn load_block(&self, id: &Hash256, height: u64) -> Result<Block, ChainError> {
         let bytes = self
             .store
-            .block_bytes(id)?
+            .block_bytes(id)
+            .map_err(|e| e.at("blocks", Some(height)))?
             .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))?;
         pipeline::decode_block(height, id, &bytes)
     }

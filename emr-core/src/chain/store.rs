@@ -13,6 +13,7 @@ use crate::pow::Difficulty;
 use crate::record::RecordError;
 
 use super::error::ChainError;
+use super::pagecheck;
 use super::params::ChainParams;
 use super::work::Work;
 
@@ -60,6 +61,9 @@ CREATE INDEX records_patient ON records(patient, height, idx);
 CREATE INDEX records_doctor ON records(doctor, height, idx);
 CREATE INDEX records_txid ON records(txid);
 ";
+
+/// The schema's tables, for naming where damage is.
+const TABLES: [&str; 5] = ["meta", "blocks", "active", "states", "records"];
 
 /// Where a chain's database lives.
 #[derive(Copy, Clone, Debug)]
@@ -195,6 +199,12 @@ fn record_error_named(name: &str) -> Option<RecordError> {
     RECORD_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
 }
 
+/// Runs a store operation, naming its table (and height) in a storage
+/// damage error that SQLite reported without them.
+fn placed<T>(table: &'static str, height: Option<u64>, f: impl FnOnce() -> Result<T, ChainError>) -> Result<T, ChainError> {
+    f().map_err(|e| e.at(table, height))
+}
+
 fn hash256(table: &'static str, bytes: Vec<u8>) -> Result<Hash256, ChainError> {
     Hash256::from_slice(&bytes).ok_or_else(|| ChainError::corrupt(table, None, "a 32-byte id has another length"))
 }
@@ -205,23 +215,20 @@ pub(crate) struct Store {
 }
 
 impl Store {
-    /// Opens the database at `location` through the SQLite VFS named `vfs`
-    /// (`None`: SQLite's default). A VFS that checks pages plugs in here and
-    /// nowhere else.
-    pub(crate) fn open(location: Location<'_>, read_only: bool, vfs: Option<&str>) -> Result<Store, ChainError> {
+    /// Opens the database at `location`: a file through the page-checksum
+    /// VFS (`pagecheck`), which gives a new database its 8 reserved bytes per
+    /// page before anything else is written, so the schema and every later
+    /// page carry a checksum; the in-memory database through SQLite's own.
+    pub(crate) fn open(location: Location<'_>, read_only: bool) -> Result<Store, ChainError> {
         let mut flags = OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
         flags |= if read_only {
             OpenFlags::SQLITE_OPEN_READ_ONLY
         } else {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         };
-        let path = match location {
-            Location::File(path) => path,
-            Location::Memory => std::path::Path::new(":memory:"),
-        };
-        let conn = match vfs {
-            Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs)?,
-            None => Connection::open_with_flags(path, flags)?,
+        let conn = match location {
+            Location::File(path) => pagecheck::open(path, flags)?,
+            Location::Memory => Connection::open_with_flags(":memory:", flags)?,
         };
         // A reader may meet a checkpoint in progress; wait rather than fail.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
@@ -236,11 +243,16 @@ impl Store {
         Ok(Store { conn })
     }
 
+    /// Whether page checksums are being checked on this database.
+    pub(crate) fn page_checksums(&self) -> Result<bool, ChainError> {
+        Ok(pagecheck::checksums_enabled(&self.conn)?)
+    }
+
     /// Creates the schema on an empty database, or reads the stored
     /// parameters; `given` must then equal them.
     pub(crate) fn init(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
         self.begin()?;
-        let result = self.init_in_transaction(given);
+        let result = self.init_in_transaction(given).map_err(|e| e.at("schema", None));
         match result {
             Ok(_) => self.commit()?,
             Err(_) => self.rollback(),
@@ -274,13 +286,15 @@ impl Store {
 
     /// The parameters stored at creation; checks the schema version.
     pub(crate) fn read_params(&self) -> Result<ChainParams, ChainError> {
-        let format: Option<i64> =
-            self.conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| row.get(0)).optional()?;
-        if format != Some(FORMAT_VERSION) {
-            return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}")));
-        }
-        let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
-        ChainParams::from_bytes(&bytes).ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))
+        placed("meta", None, || {
+            let format: Option<i64> =
+                self.conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| row.get(0)).optional()?;
+            if format != Some(FORMAT_VERSION) {
+                return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}")));
+            }
+            let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
+            ChainParams::from_bytes(&bytes).ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))
+        })
     }
 
     /// `BEGIN IMMEDIATE`: the write lock is taken now, so a transaction
@@ -322,146 +336,172 @@ impl Store {
     }
 
     pub(crate) fn block_row(&self, id: &Hash256) -> Result<Option<BlockRow>, ChainError> {
-        let mut stmt = self.conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM blocks WHERE id = ?1"))?;
-        let raw = stmt.query_row([id.as_bytes()], RawRow::read).optional()?;
-        raw.map(RawRow::parse).transpose()
+        placed("blocks", None, || {
+            let mut stmt = self.conn.prepare_cached(&format!("SELECT {ROW_COLUMNS} FROM blocks WHERE id = ?1"))?;
+            let raw = stmt.query_row([id.as_bytes()], RawRow::read).optional()?;
+            raw.map(RawRow::parse).transpose()
+        })
     }
 
     pub(crate) fn insert_block(&self, row: &BlockRow, bytes: &[u8]) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO blocks (id, parent, height, timestamp, difficulty, work, bytes)
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-        )?;
-        stmt.execute(params![
-            row.id.as_bytes(),
-            row.parent.as_bytes(),
-            int(row.height),
-            int(row.timestamp),
-            &row.difficulty.get().to_be_bytes()[..],
-            &row.work.to_be_bytes()[..],
-            bytes,
-        ])?;
-        Ok(())
+        placed("blocks", Some(row.height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO blocks (id, parent, height, timestamp, difficulty, work, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+            )?;
+            stmt.execute(params![
+                row.id.as_bytes(),
+                row.parent.as_bytes(),
+                int(row.height),
+                int(row.timestamp),
+                &row.difficulty.get().to_be_bytes()[..],
+                &row.work.to_be_bytes()[..],
+                bytes,
+            ])?;
+            Ok(())
+        })
     }
 
     pub(crate) fn block_bytes(&self, id: &Hash256) -> Result<Option<Vec<u8>>, ChainError> {
-        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM blocks WHERE id = ?1")?;
-        Ok(stmt.query_row([id.as_bytes()], |r| r.get(0)).optional()?)
+        placed("blocks", None, || {
+            let mut stmt = self.conn.prepare_cached("SELECT bytes FROM blocks WHERE id = ?1")?;
+            Ok(stmt.query_row([id.as_bytes()], |r| r.get(0)).optional()?)
+        })
     }
 
     /// Marks the failed block and every stored block after it invalid.
     pub(crate) fn mark_invalid(&self, failure: &Failure) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare_cached(
-            "WITH RECURSIVE bad(id) AS (
-                 SELECT ?1 UNION SELECT blocks.id FROM blocks JOIN bad ON blocks.parent = bad.id
-             )
-             UPDATE blocks SET failed_id = ?1, failed_height = ?2, failed_index = ?3, failed_kind = ?4
-             WHERE id IN bad",
-        )?;
-        stmt.execute(params![
-            failure.block_id.as_bytes(),
-            int(failure.height),
-            i64::try_from(failure.index).unwrap_or(i64::MAX),
-            failure.error.kind().as_str(),
-        ])?;
-        Ok(())
+        placed("blocks", None, || {
+            let mut stmt = self.conn.prepare_cached(
+                "WITH RECURSIVE bad(id) AS (
+                     SELECT ?1 UNION SELECT blocks.id FROM blocks JOIN bad ON blocks.parent = bad.id
+                 )
+                 UPDATE blocks SET failed_id = ?1, failed_height = ?2, failed_index = ?3, failed_kind = ?4
+                 WHERE id IN bad",
+            )?;
+            stmt.execute(params![
+                failure.block_id.as_bytes(),
+                int(failure.height),
+                i64::try_from(failure.index).unwrap_or(i64::MAX),
+                failure.error.kind().as_str(),
+            ])?;
+            Ok(())
+        })
     }
 
     /// Deletes a block and every stored block after it.
     pub(crate) fn delete_subtree(&self, id: &Hash256) -> Result<(), ChainError> {
-        self.conn.execute(
-            "WITH RECURSIVE doomed(id) AS (
-                 SELECT ?1 UNION SELECT blocks.id FROM blocks JOIN doomed ON blocks.parent = doomed.id
-             )
-             DELETE FROM blocks WHERE id IN doomed",
-            [id.as_bytes()],
-        )?;
-        Ok(())
+        placed("blocks", None, || {
+            self.conn.execute(
+                "WITH RECURSIVE doomed(id) AS (
+                     SELECT ?1 UNION SELECT blocks.id FROM blocks JOIN doomed ON blocks.parent = doomed.id
+                 )
+                 DELETE FROM blocks WHERE id IN doomed",
+                [id.as_bytes()],
+            )?;
+            Ok(())
+        })
     }
 
     /// The active chain's last block: height and id.
     pub(crate) fn tip(&self) -> Result<Option<(u64, Hash256)>, ChainError> {
-        let mut stmt = self.conn.prepare_cached("SELECT height, id FROM active ORDER BY height DESC LIMIT 1")?;
-        let row = stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
-        row.map(|(h, id)| Ok((uint(h), hash256("active", id)?))).transpose()
+        placed("active", None, || {
+            let mut stmt = self.conn.prepare_cached("SELECT height, id FROM active ORDER BY height DESC LIMIT 1")?;
+            let row = stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
+            row.map(|(h, id)| Ok((uint(h), hash256("active", id)?))).transpose()
+        })
     }
 
     pub(crate) fn active_id(&self, height: u64) -> Result<Option<Hash256>, ChainError> {
-        let mut stmt = self.conn.prepare_cached("SELECT id FROM active WHERE height = ?1")?;
-        let id = stmt.query_row([int(height)], |r| r.get::<_, Vec<u8>>(0)).optional()?;
-        id.map(|id| hash256("active", id)).transpose()
+        placed("active", Some(height), || {
+            let mut stmt = self.conn.prepare_cached("SELECT id FROM active WHERE height = ?1")?;
+            let id = stmt.query_row([int(height)], |r| r.get::<_, Vec<u8>>(0)).optional()?;
+            id.map(|id| hash256("active", id)).transpose()
+        })
     }
 
     /// Up to `limit` active blocks from `start` on, in height order.
     pub(crate) fn active_blocks(&self, start: u64, limit: u64) -> Result<Vec<StoredBlock>, ChainError> {
-        let mut stmt = self.conn.prepare_cached(&format!(
-            "SELECT active.height, active.id, active.undo, blocks.bytes, {ROW_COLUMNS}
-             FROM active LEFT JOIN blocks ON blocks.id = active.id
-             WHERE active.height >= ?1 ORDER BY active.height LIMIT ?2"
-        ))?;
-        let rows = stmt.query_map(params![int(start), int(limit)], |r| {
-            let raw = if r.get_ref(4)?.as_bytes_or_null()?.is_some() { Some(RawRow::read_at(r, 4)?) } else { None };
-            Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?, raw))
-        })?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (height, id, undo, bytes, raw) = row?;
-            let height = uint(height);
-            let missing = || ChainError::corrupt("active", Some(height), "no stored block for the id");
-            let row = raw.ok_or_else(missing)?.parse()?;
-            let bytes = bytes.ok_or_else(missing)?;
-            out.push(StoredBlock { height, id: hash256("active", id)?, bytes, undo, row });
-        }
-        Ok(out)
+        placed("active", None, || {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT active.height, active.id, active.undo, blocks.bytes, {ROW_COLUMNS}
+                 FROM active LEFT JOIN blocks ON blocks.id = active.id
+                 WHERE active.height >= ?1 ORDER BY active.height LIMIT ?2"
+            ))?;
+            let rows = stmt.query_map(params![int(start), int(limit)], |r| {
+                let raw = if r.get_ref(4)?.as_bytes_or_null()?.is_some() { Some(RawRow::read_at(r, 4)?) } else { None };
+                Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, Option<Vec<u8>>>(3)?, raw))
+            })?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (height, id, undo, bytes, raw) = row?;
+                let height = uint(height);
+                let missing = || ChainError::corrupt("active", Some(height), "no stored block for the id");
+                let row = raw.ok_or_else(missing)?.parse()?;
+                let bytes = bytes.ok_or_else(missing)?;
+                out.push(StoredBlock { height, id: hash256("active", id)?, bytes, undo, row });
+            }
+            Ok(out)
+        })
     }
 
     pub(crate) fn push_active(&self, height: u64, id: &Hash256, undo: &[u8]) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare_cached("INSERT INTO active (height, id, undo) VALUES (?1, ?2, ?3)")?;
-        stmt.execute(params![int(height), id.as_bytes(), undo])?;
-        Ok(())
+        placed("active", Some(height), || {
+            let mut stmt = self.conn.prepare_cached("INSERT INTO active (height, id, undo) VALUES (?1, ?2, ?3)")?;
+            stmt.execute(params![int(height), id.as_bytes(), undo])?;
+            Ok(())
+        })
     }
 
     /// Removes the active block at `height` with its records' index rows
     /// and returns its undo data.
     pub(crate) fn pop_active(&self, height: u64) -> Result<Vec<u8>, ChainError> {
-        let mut stmt = self.conn.prepare_cached("DELETE FROM active WHERE height = ?1 RETURNING undo")?;
-        let undo = stmt
-            .query_row([int(height)], |r| r.get(0))
-            .optional()?
-            .ok_or_else(|| ChainError::corrupt("active", Some(height), "the tip vanished"))?;
-        self.conn.prepare_cached("DELETE FROM records WHERE height = ?1")?.execute([int(height)])?;
-        Ok(undo)
+        placed("active", Some(height), || {
+            let mut stmt = self.conn.prepare_cached("DELETE FROM active WHERE height = ?1 RETURNING undo")?;
+            let undo = stmt
+                .query_row([int(height)], |r| r.get(0))
+                .optional()?
+                .ok_or_else(|| ChainError::corrupt("active", Some(height), "the tip vanished"))?;
+            self.conn.prepare_cached("DELETE FROM records WHERE height = ?1")?.execute([int(height)])?;
+            Ok(undo)
+        })
     }
 
     pub(crate) fn state(&self, hash: &Hash160) -> Result<Option<UserState>, ChainError> {
-        let mut stmt = self.conn.prepare_cached("SELECT balance, nonce FROM states WHERE hash = ?1")?;
-        let row = stmt.query_row([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
-        Ok(row.map(|(balance, nonce)| UserState { balance: uint(balance), nonce: uint(nonce) }))
+        placed("states", None, || {
+            let mut stmt = self.conn.prepare_cached("SELECT balance, nonce FROM states WHERE hash = ?1")?;
+            let row = stmt.query_row([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
+            Ok(row.map(|(balance, nonce)| UserState { balance: uint(balance), nonce: uint(nonce) }))
+        })
     }
 
     /// Sets a state, or removes it for `None` (a user the chain never touched).
     pub(crate) fn put_state(&self, hash: &Hash160, state: Option<UserState>) -> Result<(), ChainError> {
-        match state {
-            Some(s) => self
-                .conn
-                .prepare_cached("INSERT OR REPLACE INTO states (hash, balance, nonce) VALUES (?1, ?2, ?3)")?
-                .execute(params![hash.as_bytes(), int(s.balance), int(s.nonce)])?,
-            None => self.conn.prepare_cached("DELETE FROM states WHERE hash = ?1")?.execute([hash.as_bytes()])?,
-        };
-        Ok(())
+        placed("states", None, || {
+            match state {
+                Some(s) => self
+                    .conn
+                    .prepare_cached("INSERT OR REPLACE INTO states (hash, balance, nonce) VALUES (?1, ?2, ?3)")?
+                    .execute(params![hash.as_bytes(), int(s.balance), int(s.nonce)])?,
+                None => self.conn.prepare_cached("DELETE FROM states WHERE hash = ?1")?.execute([hash.as_bytes()])?,
+            };
+            Ok(())
+        })
     }
 
     pub(crate) fn all_states(&self) -> Result<Vec<(Hash160, UserState)>, ChainError> {
-        let mut stmt = self.conn.prepare_cached("SELECT hash, balance, nonce FROM states")?;
-        let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
-        let mut out = Vec::new();
-        for row in rows {
-            let (hash, balance, nonce) = row?;
-            let hash = Hash160::from_slice(&hash)
-                .ok_or_else(|| ChainError::corrupt("states", None, "a 20-byte hash has another length"))?;
-            out.push((hash, UserState { balance: uint(balance), nonce: uint(nonce) }));
-        }
-        Ok(out)
+        placed("states", None, || {
+            let mut stmt = self.conn.prepare_cached("SELECT hash, balance, nonce FROM states")?;
+            let rows = stmt.query_map([], |r| Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?)))?;
+            let mut out = Vec::new();
+            for row in rows {
+                let (hash, balance, nonce) = row?;
+                let hash = Hash160::from_slice(&hash)
+                    .ok_or_else(|| ChainError::corrupt("states", None, "a 20-byte hash has another length"))?;
+                out.push((hash, UserState { balance: uint(balance), nonce: uint(nonce) }));
+            }
+            Ok(out)
+        })
     }
 
     pub(crate) fn index_record(
@@ -471,54 +511,62 @@ impl Store {
         patient: &Hash160,
         doctor: &Hash160,
     ) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare_cached(
-            "INSERT INTO records (height, idx, txid, patient, doctor) VALUES (?1, ?2, ?3, ?4, ?5)",
-        )?;
-        let index = i64::try_from(place.index).unwrap_or(i64::MAX);
-        stmt.execute(params![int(place.height), index, txid.as_bytes(), patient.as_bytes(), doctor.as_bytes()])?;
-        Ok(())
+        placed("records", Some(place.height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO records (height, idx, txid, patient, doctor) VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            let index = i64::try_from(place.index).unwrap_or(i64::MAX);
+            stmt.execute(params![int(place.height), index, txid.as_bytes(), patient.as_bytes(), doctor.as_bytes()])?;
+            Ok(())
+        })
     }
 
     /// Places of a patient's records, or a doctor's, in chain order.
     pub(crate) fn record_places(&self, role: Role, hash: &Hash160) -> Result<Vec<RecordPlace>, ChainError> {
-        let sql = match role {
-            Role::Patient => "SELECT height, idx FROM records WHERE patient = ?1 ORDER BY height, idx",
-            Role::Doctor => "SELECT height, idx FROM records WHERE doctor = ?1 ORDER BY height, idx",
-        };
-        let mut stmt = self.conn.prepare_cached(sql)?;
-        let rows = stmt.query_map([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
-        rows.map(|row| {
-            let (height, index) = row?;
-            let index = usize::try_from(index)
-                .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
-            Ok(RecordPlace { height: uint(height), index })
+        placed("records", None, || {
+            let sql = match role {
+                Role::Patient => "SELECT height, idx FROM records WHERE patient = ?1 ORDER BY height, idx",
+                Role::Doctor => "SELECT height, idx FROM records WHERE doctor = ?1 ORDER BY height, idx",
+            };
+            let mut stmt = self.conn.prepare_cached(sql)?;
+            let rows = stmt.query_map([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
+            rows.map(|row| {
+                let (height, index) = row?;
+                let index = usize::try_from(index)
+                    .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
+                Ok(RecordPlace { height: uint(height), index })
+            })
+            .collect()
         })
-        .collect()
     }
 
     /// The earliest place of a record with this txid.
     pub(crate) fn record_place_by_txid(&self, txid: &Hash256) -> Result<Option<RecordPlace>, ChainError> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT height, idx FROM records WHERE txid = ?1 ORDER BY height, idx LIMIT 1")?;
-        let row = stmt.query_row([txid.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
-        row.map(|(height, index)| {
-            let index = usize::try_from(index)
-                .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
-            Ok(RecordPlace { height: uint(height), index })
+        placed("records", None, || {
+            let mut stmt =
+                self.conn.prepare_cached("SELECT height, idx FROM records WHERE txid = ?1 ORDER BY height, idx LIMIT 1")?;
+            let row = stmt.query_row([txid.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
+            row.map(|(height, index)| {
+                let index = usize::try_from(index)
+                    .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
+                Ok(RecordPlace { height: uint(height), index })
+            })
+            .transpose()
         })
-        .transpose()
     }
 
     /// Feeds every index row, in chain order, to `each` as
     /// `(height, index, txid, patient, doctor)` bytes; for `check`.
     pub(crate) fn each_record(&self, mut each: impl FnMut(i64, i64, &[u8], &[u8], &[u8])) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare("SELECT height, idx, txid, patient, doctor FROM records ORDER BY height, idx")?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
-            each(r.get(0)?, r.get(1)?, blob(2)?, blob(3)?, blob(4)?);
-        }
-        Ok(())
+        placed("records", None, || {
+            let mut stmt = self.conn.prepare("SELECT height, idx, txid, patient, doctor FROM records ORDER BY height, idx")?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let blob = |i| r.get_ref(i).and_then(|v| v.as_blob().map_err(Into::into));
+                each(r.get(0)?, r.get(1)?, blob(2)?, blob(3)?, blob(4)?);
+            }
+            Ok(())
+        })
     }
 
     /// Calls `each` with every stored block that is not in the active chain
@@ -527,29 +575,44 @@ impl Store {
         &self,
         mut each: impl FnMut(BlockRow, &[u8]) -> Result<(), ChainError>,
     ) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare(&format!(
-            "SELECT {ROW_COLUMNS}, blocks.bytes FROM blocks
-             WHERE NOT EXISTS (SELECT 1 FROM active WHERE active.id = blocks.id) ORDER BY blocks.height"
-        ))?;
-        let mut rows = stmt.query([])?;
-        while let Some(r) = rows.next()? {
-            let row = RawRow::read(r)?.parse()?;
-            let bytes = r.get_ref(10)?.as_blob().map_err(rusqlite::Error::from)?;
-            each(row, bytes)?;
-        }
-        Ok(())
+        placed("blocks", None, || {
+            let mut stmt = self.conn.prepare(&format!(
+                "SELECT {ROW_COLUMNS}, blocks.bytes FROM blocks
+                 WHERE NOT EXISTS (SELECT 1 FROM active WHERE active.id = blocks.id) ORDER BY blocks.height"
+            ))?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let row = RawRow::read(r)?.parse()?;
+                let bytes = r.get_ref(10)?.as_blob().map_err(rusqlite::Error::from)?;
+                each(row, bytes)?;
+            }
+            Ok(())
+        })
     }
 
     /// SQLite's own consistency check of every page, and of every index
     /// against its table (which `quick_check` would skip: a damaged index
     /// entry would answer queries wrongly while every block is intact).
+    ///
+    /// When a page fails its checksum (which stops SQLite's check), each
+    /// table is checked alone, with its indexes, to name the damaged one.
     pub(crate) fn integrity_check(&self) -> Result<(), ChainError> {
-        let mut stmt = self.conn.prepare("PRAGMA integrity_check")?;
-        let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
-        if problems != ["ok"] {
-            return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
+        let check = |pragma: &str| -> Result<(), ChainError> {
+            let mut stmt = self.conn.prepare(pragma)?;
+            let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+            if problems != ["ok"] {
+                return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
+            }
+            Ok(())
+        };
+        let whole = check("PRAGMA integrity_check");
+        if whole.is_ok() {
+            return whole;
         }
-        Ok(())
+        for table in TABLES {
+            check(&format!("PRAGMA integrity_check({table})")).map_err(|e| e.at(table, None))?;
+        }
+        whole
     }
 }
 

@@ -160,7 +160,8 @@ impl Chain {
     /// A stored block's row, which must exist.
     pub(super) fn row(&self, id: &Hash256, height: u64) -> Result<BlockRow, ChainError> {
         self.store
-            .block_row(id)?
+            .block_row(id)
+            .map_err(|e| e.at("blocks", Some(height)))?
             .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))
     }
 
