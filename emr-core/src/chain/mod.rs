@@ -14,6 +14,8 @@ mod error;
 mod lock;
 mod params;
 mod pipeline;
+mod pool;
+mod shared;
 mod store;
 mod tree;
 mod undo;
@@ -33,6 +35,8 @@ use crate::record::Record;
 pub use check::{BadBlock, CheckReport};
 pub use error::{AddBlocksError, ChainError};
 pub use params::ChainParams;
+pub use pool::{PendingRecords, SubmitOutcome};
+pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
 pub use work::Work;
 
 use lock::WriterLock;
