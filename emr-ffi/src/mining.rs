@@ -174,7 +174,7 @@ fn engine_to_c(engine: HashEngine) -> emr_engine {
     }
 }
 
-fn mining_error(error: MiningError) -> Error {
+pub(crate) fn mining_error(error: MiningError) -> Error {
     match error {
         MiningError::InvalidArgument(message) => Error::invalid_argument(message),
         unavailable @ MiningError::EngineUnavailable(_) => Error::invalid_argument(unavailable),
@@ -219,7 +219,7 @@ impl CProgress {
 }
 
 /// The core's options for the caller's (NULL: the defaults).
-unsafe fn search_options(options: *const emr_mine_options) -> Result<SearchOptions, Error> {
+pub(crate) unsafe fn search_options(options: *const emr_mine_options) -> Result<SearchOptions, Error> {
     if options.is_null() {
         return Ok(SearchOptions::default());
     }
