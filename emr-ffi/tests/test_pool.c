@@ -10,6 +10,7 @@
 
 #include <pthread.h>
 #include <stdbool.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "common.h"
@@ -21,6 +22,11 @@ static const uint8_t MINER[20] = {0x6d, 0x69, 0x6e, 0x65, 0x72};
 static const uint8_t PATIENT[20] = {0x70, 0x61, 0x74, 0x69, 0x65, 0x6e, 0x74};
 
 static emr_key *doctor;
+
+static void sleep_ms(long ms) {
+    struct timespec t = {ms / 1000, (ms % 1000) * 1000000L};
+    nanosleep(&t, NULL);
+}
 
 static emr_record *sign(uint64_t nonce, const char *text) {
     emr_record *rec = NULL;
@@ -232,7 +238,7 @@ static void test_mine_next_starts_over_when_another_thread_moves_the_tip(void) {
     r.chain = hard_at_height_2(genesis_id);
     pthread_t thread;
     pthread_create(&thread, NULL, mine_thread, &r);
-    usleep(200 * 1000);
+    sleep_ms(200);
     /* The tip moves back to the genesis: height 1 again, difficulty 1. */
     emr_block *removed = NULL;
     CHECK_OK(emr_chain_undo_last_block(r.chain, &removed));
@@ -264,7 +270,7 @@ static void test_mine_next_timeout_and_cancel(void) {
     CHECK_OK(emr_cancel_new(&r.cancel));
     pthread_t thread;
     pthread_create(&thread, NULL, mine_thread, &r);
-    usleep(100 * 1000);
+    sleep_ms(100);
     CHECK_OK(emr_cancel_trigger(r.cancel));
     pthread_join(thread, NULL);
     CHECK(r.status == EMR_OK && r.outcome == EMR_MINE_CANCELLED && r.block == NULL, "cancelled");
