@@ -404,3 +404,17 @@ fn mine_next_starts_over_when_a_block_arrives_at_the_same_height() {
     }
     assert_eq!(restarted, 1, "mine_next never saw the rival block arrive");
 }
+
+#[test]
+fn a_chain_made_before_the_pool_gains_it() {
+    let db = TempDb::new();
+    let a = key();
+    drop(Chain::open(&db.0, Some(params())).unwrap());
+    // What a chain file written before the pool existed looks like.
+    rusqlite::Connection::open(&db.0).unwrap().execute_batch("DROP TABLE pool").unwrap();
+    assert!(Chain::open_readonly(&db.0).unwrap().pending().unwrap().is_empty());
+    let mut chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(chain.submit(&rec(&a, 1)).unwrap(), SubmitOutcome::Ready);
+    drop(chain);
+    assert_eq!(Chain::open_readonly(&db.0).unwrap().pending().unwrap().len(), 1);
+}
