@@ -127,9 +127,8 @@ impl Chain {
             }
             let mut chain_nonces = HashMap::new();
             for record in &records {
-                if !chain_nonces.contains_key(&record.dr_hash) {
-                    let nonce = c.store.state(&record.dr_hash)?.unwrap_or_default().nonce;
-                    chain_nonces.insert(record.dr_hash, nonce);
+                if let std::collections::hash_map::Entry::Vacant(slot) = chain_nonces.entry(record.dr_hash) {
+                    slot.insert(c.store.state(&record.dr_hash)?.unwrap_or_default().nonce);
                 }
             }
             Ok(split(records, &chain_nonces))
