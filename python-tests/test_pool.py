@@ -166,37 +166,42 @@ def test_mine_next_adds_blocks_and_reports_progress():
         hard.mine_next(MINER)
 
 
-def one_thread_rate():
-    """Hashes per second of one mining thread here."""
-    rates = []
-    cryptoemr.mine_block(bytes(32), 0, bytes(20), [], 0, 2**128 - 1, threads=1, timeout=0.6,
-                         progress=lambda h, r: rates.append(r))
-    return max(rates[-1] if rates else 1.0, 1.0)
-
-
 def test_mine_next_starts_over_when_another_thread_adds_a_block():
-    # mine_next needs about a second on one thread; the rival block arrives
-    # ~50 ms in, so it almost always starts over (a lost race is legal and
-    # checked, and the race is run again).
-    difficulty = int(one_thread_rate())
-    rival_miner = bytes([5]) * 20
-    for _ in range(4):
-        chain = cryptoemr.Chain(initial_difficulty=difficulty, window=100)
-        chain.pool.submit(rec(key(), 1))
-        rival = cryptoemr.mine_block(bytes(32), 0, rival_miner, [], T0, difficulty)
-        result = {}
-        worker = threading.Thread(target=lambda: result.update(block=chain.mine_next(MINER, timestamp=T0, threads=1)))
-        worker.start()
-        time.sleep(0.05)
-        outcome = chain.add_block(rival)
-        worker.join(60)
-        block = result["block"]
-        assert chain.tip == block and len(block.records) == 1 and chain.pool.pending() == []
-        if outcome == "extended":
-            assert (block.height, block.previous) == (1, rival.block_id)
-            return
-        assert outcome == "side_branch" and block.height == 0
-    pytest.fail("mine_next never saw the rival block arrive")
+    # Window 1, block time and clamp 2**35: height 2 on g (t=0), b1 (t=1)
+    # needs difficulty 2**35 (never found here); on the rival branch g, c1
+    # (t=2**29) it needs 64, and height 3 after c2 (t=2**29+2**30) 2048. So
+    # mine_next cannot win: it mines height 2 until c2 arrives at that
+    # height, then starts over on c2.
+    chain = cryptoemr.Chain(initial_difficulty=1, window=1, block_time=2**35, max_adjust=2**35)
+    m1, m2 = bytes([1]) * 20, bytes([2]) * 20
+    g = cryptoemr.mine_block(bytes(32), 0, m1, [], 0, 1)
+    b1 = cryptoemr.mine_block(g.block_id, 1, m1, [], 1, 1)
+    c1 = cryptoemr.mine_block(g.block_id, 1, m2, [], 2**29, 1)
+    c2 = cryptoemr.mine_block(c1.block_id, 2, m2, [], 2**29 + 2**30, 64)
+    chain.add_block(g)
+    chain.add_block(b1)
+    assert chain.next_difficulty() == 2**35
+    record = rec(key(), 1)
+    assert chain.pool.submit(record) == "ready"
+    result = {}
+
+    def mine():
+        try:
+            result["block"] = chain.mine_next(MINER, timestamp=2, threads=1)
+        except BaseException as e:  # pragma: no cover - reported below
+            result["error"] = e
+
+    worker = threading.Thread(target=mine)
+    worker.start()
+    time.sleep(0.1)
+    assert chain.add_block(c1) == "side_branch"
+    assert chain.add_block(c2) == "reorganized"
+    worker.join(60)
+    assert not worker.is_alive() and "error" not in result, result
+    block = result["block"]
+    assert (block.height, block.previous, block.timestamp, block.difficulty) == (3, c2.block_id, c2.timestamp, 2048)
+    assert [r.txid for r in block.records] == [record.txid]
+    assert chain.tip == block and chain.pool.pending() == []
 
 
 CHILD = r"""

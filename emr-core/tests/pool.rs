@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use emr_core::chain::{Chain, ChainError, ChainParams, MineNextOutcome, SharedChain, SubmitOutcome};
-use emr_core::mining::{self, mine_block, BlockTemplate, CancelHandle, MineOutcome, SearchOptions};
+use emr_core::mining::{mine_block, BlockTemplate, CancelHandle, MineOutcome, SearchOptions};
 use emr_core::{
     calculate_txid, AddOutcome, Block, Curve, Difficulty, ErrorKind, Hash160, Hash256, Record, SigningKey,
 };
@@ -349,60 +349,69 @@ fn mine_next_outcomes_and_errors() {
     assert!(chain.close().is_none());
 }
 
-/// Hashes per second of one thread with the default engine, here.
-fn one_thread_rate() -> f64 {
-    let options = SearchOptions { time_limit: Some(Duration::from_millis(200)), ..one_thread() };
-    let (_, stats) = mining::search(&[0; 76], Difficulty::new(u128::MAX).unwrap(), &options).unwrap();
-    stats.hashes_per_second.max(1.0)
+/// A block with these header fields, mined on all cores.
+fn mined(previous: Hash256, height: u64, miner: u8, timestamp: u64, difficulty: u128) -> Block {
+    let t = BlockTemplate {
+        previous,
+        height,
+        miner: Hash160::from_bytes([miner; 20]),
+        records: vec![],
+        timestamp,
+        difficulty: Difficulty::new(difficulty).unwrap(),
+    };
+    let MineOutcome::Found(block) = mine_block(&t, &SearchOptions::default()).unwrap().outcome else { panic!("found") };
+    block
 }
 
 #[test]
 fn mine_next_starts_over_when_a_block_arrives_at_the_same_height() {
-    // A difficulty one thread needs about a second for: the competing block
-    // arrives ~50 ms after mine_next starts, so mine_next is almost always
-    // still searching; when it wins anyway (a legal outcome, checked), the
-    // race is run again.
-    let difficulty = Difficulty::new(one_thread_rate() as u128).unwrap_or(Difficulty::MIN);
+    // Window 1, block time and clamp 2^35: the difficulty at height h is
+    // 2^35 * d(h-1) / (t(h-1) - t(h-2)). On g (t = 0) and b1 (t = 1) height
+    // 2 needs 2^35 (not found in this test's lifetime); on the rival branch
+    // g, c1 (t = 2^29), height 2 needs 64 and height 3, after c2 at
+    // t = 2^29 + 2^30, needs 2048. So mine_next cannot win the race: it
+    // mines height 2 until c2 arrives at that height, then starts over.
+    let params = ChainParams {
+        initial_difficulty: Difficulty::MIN,
+        window: 1,
+        block_time: 1 << 35,
+        max_adjust: 1 << 35,
+        ..ChainParams::default()
+    };
+    let chain = SharedChain::new(Chain::in_memory(params).unwrap());
     let a = key();
-    let mut restarted = 0;
-    for _attempt in 0..4 {
-        let chain = shared(difficulty);
-        chain.with(|c| c.submit(&rec(&a, 1)).map(drop)).unwrap();
-        // The competing genesis, by another miner, without the pool's record.
-        let rival_template = BlockTemplate {
-            previous: ZERO,
-            height: 0,
-            miner: Hash160::from_bytes([5; 20]),
-            records: vec![],
-            timestamp: T0,
-            difficulty,
-        };
-        let MineOutcome::Found(rival) = mine_block(&rival_template, &SearchOptions::default()).unwrap().outcome else {
-            panic!("found")
-        };
-        let (mined, rival_outcome) = std::thread::scope(|s| {
-            let miner = s.spawn(|| chain.mine_next(&MINER, Some(T0), &one_thread()).unwrap());
-            std::thread::sleep(Duration::from_millis(50));
-            let rival_outcome = chain.add_block(&rival, None).unwrap();
-            (miner.join().unwrap(), rival_outcome)
-        });
-        let MineNextOutcome::Added(block, outcome) = mined else { panic!("{mined:?}") };
-        assert_eq!(outcome, AddOutcome::Extended);
-        let (tip, pending) = chain.with(|c| Ok((c.tip()?.unwrap(), c.pending()?))).unwrap();
-        assert_eq!(tip.block_id, block.block_id);
-        assert!(pending.is_empty());
-        assert_eq!(block.records.len(), 1);
-        if rival_outcome == AddOutcome::Extended {
-            // Started over on the rival's block.
-            assert_eq!((block.height, block.previous), (1, rival.block_id));
-            restarted += 1;
-            break;
-        }
-        // mine_next won the race: the rival is a side branch.
-        assert_eq!(rival_outcome, AddOutcome::SideBranch);
-        assert_eq!(block.height, 0);
+    let g = block_on(None, 1, vec![]);
+    let g = Block { timestamp: 0, ..g };
+    let g = Block { block_id: g.calculate_block_id(), ..g };
+    let b1 = mined(g.block_id, 1, 1, 1, 1);
+    let c1 = mined(g.block_id, 1, 2, 1 << 29, 1);
+    let c2 = mined(c1.block_id, 2, 2, (1 << 29) + (1 << 30), 64);
+    for block in [&g, &b1] {
+        chain.add_block(block, None).unwrap();
     }
-    assert_eq!(restarted, 1, "mine_next never saw the rival block arrive");
+    assert_eq!(chain.with(|c| c.next_difficulty()).unwrap().get(), 1 << 35);
+    chain.with(|c| c.submit(&rec(&a, 1)).map(drop)).unwrap();
+    let generation = chain.generation();
+
+    let (mined_next, outcomes) = std::thread::scope(|s| {
+        let miner = s.spawn(|| chain.mine_next(&MINER, Some(2), &one_thread()).unwrap());
+        std::thread::sleep(Duration::from_millis(100));
+        let side = chain.add_block(&c1, None).unwrap();
+        // A side-branch block leaves the tip, and the search, alone.
+        assert_eq!(chain.generation(), generation);
+        let reorg = chain.add_block(&c2, None).unwrap();
+        (miner.join().unwrap(), (side, reorg))
+    });
+    assert_eq!(outcomes, (AddOutcome::SideBranch, AddOutcome::Reorganized));
+    let MineNextOutcome::Added(block, outcome) = mined_next else { panic!("{mined_next:?}") };
+    assert_eq!(outcome, AddOutcome::Extended);
+    assert_eq!((block.height, block.previous, block.timestamp), (3, c2.block_id, c2.timestamp));
+    assert_eq!(block.difficulty.get(), 2048);
+    assert_eq!(block.records, vec![rec(&a, 1)]);
+    let (tip, pending) = chain.with(|c| Ok((c.tip()?.unwrap(), c.pending()?))).unwrap();
+    assert_eq!(tip.block_id, block.block_id);
+    assert!(pending.is_empty());
+    assert!(chain.generation() >= generation + 2); // c2, then mine_next's own block
 }
 
 #[test]
