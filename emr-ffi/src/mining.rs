@@ -174,7 +174,7 @@ fn engine_to_c(engine: HashEngine) -> emr_engine {
     }
 }
 
-pub(crate) fn mining_error(error: MiningError) -> Error {
+fn mining_error(error: MiningError) -> Error {
     match error {
         MiningError::InvalidArgument(message) => Error::invalid_argument(message),
         unavailable @ MiningError::EngineUnavailable(_) => Error::invalid_argument(unavailable),
