@@ -175,6 +175,14 @@ typedef struct emr_history emr_history;
 typedef struct emr_key emr_key;
 
 /**
+ * A snapshot of a chain's pending records (emr_chain_pending): first the
+ * ready ones, in the order emr_chain_template takes them, then the held
+ * ones, in arrival order. Opaque. Later changes to the chain do not change
+ * it, and it may outlive the chain it came from.
+ */
+typedef struct emr_pending emr_pending;
+
+/**
  * A record (the original design's EMR): its fixed-size fields typed, the
  * others as given. Opaque; immutable once made, so one record may be read
  * and verified by several threads at once.
@@ -635,6 +643,11 @@ typedef struct emr_check_report {
 } emr_check_report;
 
 /**
+ * What emr_chain_submit did with a record: one of the EMR_SUBMIT_* values.
+ */
+typedef uint32_t emr_submit_outcome;
+
+/**
  * Success.
  */
 #define EMR_OK 0
@@ -924,6 +937,25 @@ typedef struct emr_check_report {
  * The block was already stored; nothing changed.
  */
 #define EMR_ADD_ALREADY_KNOWN 4
+
+/**
+ * Added to the pool, and it can go in the next block: its nonce follows
+ * the doctor's nonce after the tip and the doctor's ready pending records.
+ */
+#define EMR_SUBMIT_READY 1
+
+/**
+ * Added to the pool and held: an earlier nonce of the doctor is missing;
+ * it becomes ready when that record arrives.
+ */
+#define EMR_SUBMIT_HELD 2
+
+/**
+ * A record with the same (dr_hash, nonce) is already pending: the pool
+ * keeps that first one (a record's identity is its (dr_hash, nonce), even
+ * when signature and txid differ), and nothing changed.
+ */
+#define EMR_SUBMIT_ALREADY_PENDING 3
 
 #ifdef __cplusplus
 extern "C" {
@@ -2472,6 +2504,177 @@ void emr_history_free(struct emr_history *history);
 emr_status emr_chain_check(const struct emr_chain *chain,
                            const struct emr_batch_options *options,
                            struct emr_check_report *report);
+
+/**
+ * A submit outcome's name: "ready", "held", "already_pending".
+ *
+ * Returns: a NUL-terminated string in static storage (never NULL, never
+ *          freed); "unknown" for a number that is not an outcome.
+ * In:      outcome: any value.
+ * Thread-safety: safe to call from any thread.
+ */
+const char *emr_submit_outcome_name(emr_submit_outcome outcome);
+
+/**
+ * Offers a record to the chain's pool of records waiting for a block; the
+ * pool is stored in the chain's database, durably when this returns.
+ *
+ * The record is verified in SPEC order (signature included) against its
+ * doctor's nonce after the tip: a nonce the chain has already used fails
+ * with the first failing check (EMR_INVALID_NONCE when the others pass).
+ * A later nonce is pooled: EMR_SUBMIT_READY when it follows the doctor's
+ * nonce after the tip and the doctor's ready records, EMR_SUBMIT_HELD when
+ * an earlier nonce is missing, EMR_SUBMIT_ALREADY_PENDING (nothing
+ * changes) when a record with the same (dr_hash, nonce) is pending.
+ *
+ * Returns: EMR_OK with *outcome; the record's status (EMR_INVALID_NONCE,
+ *          EMR_INVALID_TXID, EMR_INVALID_SIGNATURE, ...) when it fails
+ *          verification; EMR_INVALID_ARGUMENT if the chain is read-only;
+ *          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if
+ *          chain or record is NULL.
+ * Args:    chain:   the chain, changed.
+ * In:      record:  the record; copied.
+ * Out:     outcome: an EMR_SUBMIT_* value, written on EMR_OK; may be NULL
+ *                   if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time (emr_chain_mine_next on another thread does not hold
+ *          the chain while it mines).
+ */
+emr_status emr_chain_submit(struct emr_chain *chain,
+                            const struct emr_record *record,
+                            emr_submit_outcome *outcome);
+
+/**
+ * Every pending record of the chain's pool, as a snapshot: the ready ones
+ * first, in template order, then the held ones, in arrival order.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT if a pooled record is damaged; EMR_IO if
+ *          storage fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+ * Args:    chain: the chain.
+ * Out:     out:   a new snapshot, freed by the caller with
+ *                 emr_pending_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_pending(const struct emr_chain *chain, struct emr_pending **out);
+
+/**
+ * How many records a pending snapshot holds, and how many of them (the
+ * first ones) are ready.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if pending is NULL.
+ * Args:    pending: the snapshot.
+ * Out:     len:     all its records; may be NULL if not wanted.
+ *          ready:   its ready records (indexes 0 .. ready-1; the held ones
+ *                   follow); may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread concurrently with other
+ *          readers of the snapshot.
+ */
+emr_status emr_pending_len(const struct emr_pending *pending, size_t *len, size_t *ready);
+
+/**
+ * A copy of the record at `index` of a pending snapshot.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index is not below its length (out is
+ *          set to NULL); EMR_NULL_ARGUMENT if pending or out is NULL.
+ * Args:    pending: the snapshot.
+ * In:      index:   0 .. len-1.
+ * Out:     out:     a new record, freed by the caller with
+ *                   emr_record_free; NULL on failure.
+ * Thread-safety: safe to call from any thread concurrently with other
+ *          readers of the snapshot.
+ */
+emr_status emr_pending_get(const struct emr_pending *pending,
+                           size_t index,
+                           struct emr_record **out);
+
+/**
+ * Frees a pending snapshot. NULL is a no-op.
+ *
+ * Args:    pending: a snapshot from this library, or NULL. Not usable
+ *                   afterwards (records taken from it stay valid).
+ * Thread-safety: no other thread may use the snapshot during or after the
+ *          call.
+ */
+void emr_pending_free(struct emr_pending *pending);
+
+/**
+ * The next block to mine on the chain: previous is the tip's id (all zero
+ * for an empty chain), height the chain's length, difficulty the next
+ * difficulty, timestamp the later of *timestamp (NULL: the current time)
+ * and the tip's, and the records up to 25 ready records of the pool, each
+ * doctor's nonces consecutive. It is returned as a block whose block id is
+ * all zero and nonce 0: pass its fields to emr_mine_block, or use
+ * emr_chain_mine_next.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails;
+ *          EMR_NULL_ARGUMENT if chain, miner20 or out is NULL.
+ * Args:    chain:     the chain.
+ * In:      miner20:   who is rewarded, 20 bytes.
+ *          timestamp: Unix seconds; NULL: the current time.
+ * Out:     out:       a new block, freed by the caller with
+ *                     emr_block_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_template(const struct emr_chain *chain,
+                              const uint8_t *miner20,
+                              const uint64_t *timestamp,
+                              struct emr_block **out);
+
+/**
+ * Mines the chain's next block (emr_chain_template) and adds it, in one
+ * call: the search runs as emr_mine_block runs it, with every option of
+ * options, without holding the chain. When the tip moves meanwhile (another
+ * thread added a block to this handle: one at the same height, a
+ * reorganisation, an undo), the search stops within a few milliseconds and
+ * starts over on the new tip with the pool as it then is.
+ *
+ * The status says whether the call could run; how it ended is
+ * *outcome_out:
+ *   EMR_OK, EMR_MINE_FOUND:     *block_out is the block mined and added
+ *                               (*added_out says how, normally
+ *                               EMR_ADD_EXTENDED);
+ *   EMR_OK, EMR_MINE_EXHAUSTED: every nonce of the range was tried on the
+ *                               current tip;
+ *   EMR_OK, EMR_MINE_CANCELLED: options->cancel was triggered;
+ *   EMR_OK, EMR_MINE_TIMED_OUT: options->time_limit_ms (for the whole
+ *                               call, restarts included) passed.
+ * The progress callback gets hashes and seconds since the call started.
+ *
+ * Returns: EMR_OK when the call ran, whatever its outcome;
+ *          EMR_TIMESTAMP_TOO_LATE if the template's timestamp is more than
+ *          EMR_MAX_FUTURE_SECONDS ahead of the current time (nothing is
+ *          mined); EMR_INVALID_ARGUMENT if the chain is read-only or for the
+ *          options emr_mine_block refuses; EMR_IO if a thread cannot start
+ *          or storage fails; EMR_CORRUPT; EMR_NULL_ARGUMENT if chain,
+ *          miner20, outcome_out or block_out is NULL.
+ * Args:    chain:       the chain, changed.
+ * In:      miner20:     who is rewarded, 20 bytes.
+ *          timestamp:   the block's Unix time; NULL: the current time, read
+ *                       again at every start.
+ *          options:     how to search (see emr_mine_options); NULL: the
+ *                       defaults.
+ * Out:     outcome_out: how the call ended (an EMR_MINE_* value), written
+ *                       on EMR_OK.
+ *          block_out:   the added block with EMR_MINE_FOUND, freed by the
+ *                       caller with emr_block_free; NULL otherwise.
+ *          added_out:   with EMR_MINE_FOUND, what adding did; may be NULL
+ *                       if not wanted.
+ * Thread-safety: safe to call from any thread; other calls on the same
+ *          chain may run meanwhile from other threads (they wait only while
+ *          this call takes the template or adds its block). The progress
+ *          callback runs on the calling thread and may call into the
+ *          library, this chain included. The chain must not be freed until
+ *          the call returns.
+ */
+emr_status emr_chain_mine_next(struct emr_chain *chain,
+                               const uint8_t *miner20,
+                               const uint64_t *timestamp,
+                               const struct emr_mine_options *options,
+                               emr_mine_outcome *outcome_out,
+                               struct emr_block **block_out,
+                               emr_add_outcome *added_out);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -26,7 +26,10 @@ pub mod record;
 
 pub use address::{Address, AddressError, Role};
 pub use block::{Block, BlockError, BlockFields, UserState, UserStates, DEFAULT_BLOCK_REWARD, MAX_RECORDS};
-pub use chain::{AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, ChainParams, Work};
+pub use chain::{
+    AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, ChainParams, MineNextOutcome, SharedChain, SubmitOutcome,
+    Work,
+};
 pub use codec::DecodeError;
 pub use error::ErrorKind;
 pub use hash::{Hash160, Hash256};

@@ -13,10 +13,11 @@
 use core::cell::Cell;
 use core::ffi::{c_char, c_void};
 use std::path::PathBuf;
-use std::sync::{Mutex, MutexGuard, PoisonError};
 
 use emr_core::block::BlockError;
-use emr_core::chain::{AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, RecordEntry};
+use emr_core::chain::{
+    AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainGuard, ChainParams, RecordEntry, SharedChain,
+};
 use emr_core::mining::CancelHandle;
 use emr_core::{Block, Difficulty, Hash160, Hash256, Parallelism};
 
@@ -50,7 +51,7 @@ pub const EMR_MAX_FUTURE_SECONDS: u64 = 7200;
 /// returned. Calls on one handle run one at a time: a call made while
 /// another thread's call on the same handle runs waits for it.
 pub struct emr_chain {
-    inner: Mutex<Chain>,
+    pub(crate) inner: SharedChain,
 }
 
 thread_local! {
@@ -61,15 +62,15 @@ thread_local! {
 
 impl emr_chain {
     fn new(chain: Chain) -> emr_chain {
-        emr_chain { inner: Mutex::new(chain) }
+        emr_chain { inner: SharedChain::new(chain) }
     }
 
-    fn address(&self) -> usize {
+    pub(crate) fn address(&self) -> usize {
         core::ptr::from_ref(self) as usize
     }
 
     /// Exclusive use of the chain for one call.
-    fn lock(&self) -> Result<MutexGuard<'_, Chain>, Error> {
+    pub(crate) fn lock(&self) -> Result<ChainGuard<'_>, Error> {
         if CALLBACK_OF.try_with(Cell::get).unwrap_or(0) == self.address() {
             return Err(Error::invalid_argument(
                 "the chain was called from the progress callback of a call on the same chain, which would wait \
@@ -77,8 +78,9 @@ impl emr_chain {
             ));
         }
         // A panic inside an earlier call (reported as EMR_PANIC) poisons the
-        // mutex; the chain itself is transactional, so it stays usable.
-        Ok(self.inner.lock().unwrap_or_else(PoisonError::into_inner))
+        // mutex; the core's SharedChain ignores that (the chain itself is
+        // transactional, so it stays usable).
+        Ok(self.inner.lock()?)
     }
 }
 

@@ -11,7 +11,7 @@
 //!   `extern "C"` function;
 //! - `ptr`: the only place raw pointers become references;
 //! - one module per area: [`address`], [`key`], [`record`], [`block`],
-//!   [`states`], [`mining`], [`chain`].
+//!   [`states`], [`mining`], [`chain`], [`pool`].
 //!
 //! The exported functions are `unsafe extern "C"`: their safety contract is
 //! the C header's documentation (valid pointers to the stated number of
@@ -40,7 +40,7 @@ macro_rules! ffi_boundary {
 
 // The header lists items in this order (one group per line, so that
 // rustfmt keeps it): statuses, addresses, keys, records, user states,
-// blocks, mining, chains.
+// blocks, mining, chains, the pool.
 pub mod status;
 
 pub mod address;
@@ -56,6 +56,8 @@ pub mod block;
 pub mod mining;
 
 pub mod chain;
+
+pub mod pool;
 
 mod ptr;
 

@@ -219,7 +219,7 @@ impl CProgress {
 }
 
 /// The core's options for the caller's (NULL: the defaults).
-unsafe fn search_options(options: *const emr_mine_options) -> Result<SearchOptions, Error> {
+pub(crate) unsafe fn search_options(options: *const emr_mine_options) -> Result<SearchOptions, Error> {
     if options.is_null() {
         return Ok(SearchOptions::default());
     }

@@ -127,7 +127,7 @@ run() {
 }
 
 for link in static shared; do
-    for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill; do
+    for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool; do
         bin="$OUT/$test-$link"
         if [[ $link == static ]]; then
             "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -142,6 +142,7 @@ for link in static shared; do
         test_security) run "$test ($link, $CHECKER)" "$bin" ;;
         test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
         test_chain) run "$test ($link, $CHECKER)" "$bin" ;;
+        test_pool) run "$test ($link, $CHECKER)" "$bin" ;;
         esac
     done
 done

@@ -16,11 +16,14 @@ use std::sync::mpsc::{self, RecvTimeoutError};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use emr_core::chain::{AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, RecordEntry};
+use emr_core::chain::{
+    AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, MineNextOutcome, RecordEntry, SharedChain,
+    SubmitOutcome,
+};
 use emr_core::address::Role;
 use emr_core::hash::{Hash160, Hash256};
-use emr_core::mining::CancelHandle;
-use emr_core::Difficulty;
+use emr_core::mining::{self, CancelHandle, SearchOptions};
+use emr_core::{Difficulty, ErrorKind};
 use pyo3::exceptions::{PyIndexError, PyTypeError};
 use pyo3::prelude::*;
 use pyo3::types::{PyList, PyTuple};
@@ -30,6 +33,7 @@ use crate::block::{PyBlock, PyUserState};
 use crate::convert;
 use crate::errors;
 use crate::record::Emr;
+use crate::{mining as py_mining};
 
 /// How often a waiting call runs signal handlers and progress callbacks.
 const TICK: Duration = Duration::from_millis(25);
@@ -86,6 +90,24 @@ fn entry_tuple<'py>(py: Python<'py>, entry: &RecordEntry) -> PyResult<Bound<'py,
     )
 }
 
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+fn submit_name(outcome: SubmitOutcome) -> &'static str {
+    match outcome {
+        SubmitOutcome::Ready => "ready",
+        SubmitOutcome::Held => "held",
+        SubmitOutcome::AlreadyPending => "already_pending",
+    }
+}
+
+/// What `mine_next`'s helper thread reports.
+enum MineEvent {
+    Progress(mining::Progress),
+    Done(Result<MineNextOutcome, ChainError>),
+}
+
 enum Event<T> {
     Progress(BatchProgress),
     Done(T),
@@ -106,24 +128,19 @@ enum Event<T> {
 /// returns. Use as a context manager or call :meth:`close`.
 #[pyclass(module = "cryptoemr", name = "Chain", frozen)]
 pub struct PyChain {
-    inner: Mutex<Option<Chain>>,
+    /// The core's shared chain: its lock, and the tip generation that
+    /// restarts `mine_next` when another thread adds a block.
+    inner: SharedChain,
 }
 
 impl PyChain {
     fn new_from(chain: Chain) -> PyChain {
-        PyChain { inner: Mutex::new(Some(chain)) }
+        PyChain { inner: SharedChain::new(chain) }
     }
 
     /// Runs `f` on the open chain with the GIL released.
     fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Chain) -> Result<T, ChainError> + Send) -> PyResult<T> {
-        let result = py.detach(|| {
-            let mut guard = self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            guard.as_mut().map(f)
-        });
-        match result {
-            Some(done) => done.map_err(|e| errors::chain(py, e)),
-            None => Err(errors::invalid_argument(py, "the chain is closed")),
-        }
+        py.detach(|| self.inner.with(f)).map_err(|e| errors::chain(py, e))
     }
 
     /// Runs a long core operation on a helper thread, forwarding progress to
@@ -135,7 +152,7 @@ impl PyChain {
         progress: Option<Bound<'_, PyAny>>,
         work: impl FnOnce(&mut Chain, &BatchOptions<'_>) -> T + Send,
     ) -> PyResult<T> {
-        let (sender, receiver) = mpsc::channel::<Event<Option<T>>>();
+        let (sender, receiver) = mpsc::channel::<Event<Result<T, ChainError>>>();
         let cancel = CancelHandle::new();
         let receiver = Mutex::new(receiver);
         let wants_progress = progress.is_some();
@@ -152,9 +169,7 @@ impl PyChain {
                     cancel: Some(cancel),
                     ..BatchOptions::default()
                 };
-                let mut guard = inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                let result = guard.as_mut().map(|chain| work(chain, &options));
-                drop(guard);
+                let result = inner.with(|chain| Ok(work(chain, &options)));
                 let _ = sender.send(Event::Done(result));
             })?;
             let mut failure: Option<PyErr> = None;
@@ -192,8 +207,7 @@ impl PyChain {
             return Err(error);
         }
         match ended {
-            Some(Some(result)) => Ok(result),
-            Some(None) => Err(errors::invalid_argument(py, "the chain is closed")),
+            Some(result) => result.map_err(|e| errors::chain(py, e)),
             None => unreachable!("the helper thread either sends its result or panics"),
         }
     }
@@ -412,11 +426,146 @@ impl PyChain {
         }
     }
 
+    /// The pool of records waiting for a block (see :class:`ChainPool`),
+    /// stored in the chain's database.
+    #[getter]
+    fn pool(slf: Bound<'_, Self>) -> ChainPool {
+        ChainPool { chain: slf.unbind() }
+    }
+
+    /// The next block to mine, as a :class:`Block` whose ``block_id`` is 32
+    /// zero bytes and ``nonce`` 0 (pass its fields to :func:`mine_block`):
+    /// ``previous`` the tip's id (zeros for an empty chain), ``height`` the
+    /// chain's length, ``difficulty`` :meth:`next_difficulty`, ``timestamp``
+    /// the later of ``timestamp`` (default: the current time) and the tip's,
+    /// and up to 25 ready records of the pool, each doctor's nonces in
+    /// order. ``miner``: 20 bytes or an ``emrm1…`` address.
+    #[pyo3(signature = (miner, timestamp = None))]
+    fn template(
+        &self,
+        py: Python<'_>,
+        miner: &Bound<'_, PyAny>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<PyBlock> {
+        let bytes = address::hash_or_address(miner, Role::Miner, "miner")?;
+        let miner = hash160(miner, bytes, "miner")?;
+        let timestamp = optional_uint64(timestamp, "timestamp")?.unwrap_or_else(unix_now);
+        let t = self.with(py, move |chain| chain.template(&miner, timestamp))?;
+        let block = emr_core::Block {
+            previous: t.previous,
+            height: t.height,
+            miner: t.miner,
+            records: t.records,
+            timestamp: t.timestamp,
+            difficulty: t.difficulty,
+            block_id: Hash256::from_bytes([0; 32]),
+            nonce: 0,
+        };
+        PyBlock::from_core(py, &block)
+    }
+
+    /// Mines the pool's next block (:meth:`template`) and adds it; returns
+    /// the added :class:`Block`, or ``None`` when ``timeout`` seconds (for
+    /// the whole call) pass first.
+    ///
+    /// When another thread adds a block meanwhile (one at the same height,
+    /// a reorganisation, an undo), the search stops and starts over on the
+    /// new tip. ``timestamp`` defaults to the current time (read again at
+    /// each start); ``threads``, ``timeout``, ``progress(hashes,
+    /// hashes_per_second)`` (totals since the call started, on this thread)
+    /// and ``engine`` are as for :func:`mine_block`. The GIL is released;
+    /// Ctrl-C stops every mining thread and raises ``KeyboardInterrupt``.
+    /// ``miner``: 20 bytes or an ``emrm1…`` address.
+    #[pyo3(signature = (miner, *, timestamp = None, threads = None, timeout = None, progress = None, engine = None))]
+    #[allow(clippy::too_many_arguments)]
+    fn mine_next(
+        &self,
+        py: Python<'_>,
+        miner: &Bound<'_, PyAny>,
+        timestamp: Option<&Bound<'_, PyAny>>,
+        threads: Option<&Bound<'_, PyAny>>,
+        timeout: Option<&Bound<'_, PyAny>>,
+        progress: Option<&Bound<'_, PyAny>>,
+        engine: Option<&Bound<'_, PyAny>>,
+    ) -> PyResult<Option<PyBlock>> {
+        let bytes = address::hash_or_address(miner, Role::Miner, "miner")?;
+        let miner = hash160(miner, bytes, "miner")?;
+        let timestamp = optional_uint64(timestamp, "timestamp")?;
+        let threads = convert::parallelism(py, threads)?.limit().map(std::num::NonZeroUsize::get);
+        let time_limit = py_mining::time_limit(py, timeout)?;
+        let progress = callback(progress)?;
+        let engine = py_mining::hash_engine(py, engine)?;
+
+        let (sender, receiver) = mpsc::channel::<MineEvent>();
+        let cancel = CancelHandle::new();
+        let options = SearchOptions {
+            threads,
+            cancel: Some(cancel.clone()),
+            time_limit,
+            progress: progress.as_ref().map(|_| {
+                let sender = sender.clone();
+                Box::new(move |p| {
+                    let _ = sender.send(MineEvent::Progress(p));
+                }) as Box<dyn Fn(mining::Progress) + Send + Sync>
+            }),
+            engine,
+            ..SearchOptions::default()
+        };
+        let receiver = Mutex::new(receiver);
+        let (ended, failure) = std::thread::scope(|scope| -> PyResult<_> {
+            let inner = &self.inner;
+            let worker = std::thread::Builder::new().name("emr-mine-next".to_owned()).spawn_scoped(scope, move || {
+                let result = inner.mine_next(&miner, timestamp, &options);
+                let _ = sender.send(MineEvent::Done(result));
+            })?;
+            let mut failure: Option<PyErr> = None;
+            let ended = loop {
+                let event = py.detach(|| {
+                    let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+                    receiver.recv_timeout(TICK)
+                });
+                match event {
+                    Ok(MineEvent::Done(result)) => break Some(result),
+                    Err(RecvTimeoutError::Disconnected) => break None,
+                    Ok(MineEvent::Progress(p)) => {
+                        if let (Some(callback), None) = (&progress, &failure) {
+                            if let Err(e) = callback.call1((p.hashes, p.hashes_per_second)) {
+                                cancel.cancel();
+                                failure = Some(e);
+                            }
+                        }
+                    }
+                    Err(RecvTimeoutError::Timeout) => {}
+                }
+                if failure.is_none() {
+                    if let Err(e) = py.check_signals() {
+                        cancel.cancel();
+                        failure = Some(e);
+                    }
+                }
+            };
+            if let Err(panic) = py.detach(|| worker.join()) {
+                std::panic::resume_unwind(panic);
+            }
+            Ok((ended, failure))
+        })?;
+        if let Some(error) = failure {
+            return Err(error);
+        }
+        let Some(result) = ended else {
+            unreachable!("the helper thread either sends its result or panics");
+        };
+        match result.map_err(|e| errors::chain(py, e))? {
+            MineNextOutcome::Added(block, _) => PyBlock::from_core(py, &block).map(Some),
+            MineNextOutcome::Exhausted | MineNextOutcome::TimedOut => Ok(None),
+            MineNextOutcome::Cancelled => Err(errors::of_kind(py, ErrorKind::Cancelled, "mining was cancelled")),
+        }
+    }
+
     /// Closes the database; later calls raise ``InvalidArgumentError``.
     /// Closing twice is allowed.
     fn close(&self, py: Python<'_>) {
-        let chain = py.detach(|| self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).take());
-        py.detach(move || drop(chain));
+        py.detach(|| drop(self.inner.close()));
     }
 
     fn __enter__(slf: Bound<'_, Self>) -> Bound<'_, Self> {
@@ -463,6 +612,66 @@ impl ChainBlocks {
                 PyBlock::from_core(py, &block).map(Some)
             }
             None => Ok(None),
+        }
+    }
+}
+
+/// ``Chain.pool``: the records waiting for a block, kept in the chain's
+/// database (a restart loses none). A record's identity is its
+/// ``(Dr_hash, nonce)``: the pool holds one record per identity.
+#[pyclass(module = "cryptoemr", name = "ChainPool", frozen)]
+pub struct ChainPool {
+    chain: Py<PyChain>,
+}
+
+#[pymethods]
+impl ChainPool {
+    /// Offers ``record`` (an :class:`EMR`) to the pool, fully verified
+    /// (signature included) against its doctor's nonce after the tip.
+    /// Returns ``"ready"`` (it can go in the next block), ``"held"`` (an
+    /// earlier nonce of its doctor is missing; it becomes ready when that one
+    /// arrives) or ``"already_pending"`` (a record with the same
+    /// ``(Dr_hash, nonce)`` is pending: the first one stays). Raises the
+    /// record's ``RecordError`` subclass otherwise: ``InvalidNonceError`` for
+    /// a nonce the chain has already used.
+    fn submit(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let emr = record
+            .cast::<Emr>()
+            .map_err(|_| PyTypeError::new_err(format!("record must be an EMR, not {}", convert::type_name(record))))?;
+        let owned = Emr::extract(emr)?;
+        let record = emr_core::Record::from_fields(&owned.view()).map_err(|e| errors::record(py, e))?;
+        self.chain.get().with(py, move |chain| chain.submit(&record)).map(submit_name)
+    }
+
+    /// Every pending record as :class:`EMR` objects: the ready ones in the
+    /// order :meth:`Chain.template` takes them, then the held ones in
+    /// arrival order.
+    fn pending<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let records = self.chain.get().with(py, |chain| chain.pending())?;
+        crate::record::emr_list(py, &records)
+    }
+
+    /// The pending records that can go in the next block, in template order.
+    fn ready<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let split = self.chain.get().with(py, |chain| chain.pending_split())?;
+        crate::record::emr_list(py, &split.ready)
+    }
+
+    /// The pending records waiting for an earlier nonce, in arrival order.
+    fn held<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let split = self.chain.get().with(py, |chain| chain.pending_split())?;
+        crate::record::emr_list(py, &split.held)
+    }
+
+    /// The number of pending records.
+    fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
+        Ok(self.chain.get().with(py, |chain| chain.pending())?.len())
+    }
+
+    fn __repr__(&self, py: Python<'_>) -> String {
+        match self.chain.get().with(py, |chain| chain.pending_split()) {
+            Ok(split) => format!("<cryptoemr.ChainPool: {} ready, {} held>", split.ready.len(), split.held.len()),
+            Err(_) => "<cryptoemr.ChainPool: closed>".to_owned(),
         }
     }
 }

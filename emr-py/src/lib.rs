@@ -28,6 +28,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<block::PyBlock>()?;
     m.add_class::<chain::PyChain>()?;
     m.add_class::<chain::ChainBlocks>()?;
+    m.add_class::<chain::ChainPool>()?;
     m.add_function(wrap_pyfunction!(record::create_signed_record, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_sha1_hash, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;

@@ -49,7 +49,7 @@ enum Event {
 
 /// `engine=None` -> the core's default; a name -> that engine (the core
 /// refuses one this CPU cannot run).
-fn hash_engine(py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<Option<HashEngine>> {
+pub(crate) fn hash_engine(py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<Option<HashEngine>> {
     let Some(name) = name.filter(|n| !n.is_none()) else {
         return Ok(None);
     };
@@ -67,7 +67,7 @@ fn hash_engine(py: Python<'_>, name: Option<&Bound<'_, PyAny>>) -> PyResult<Opti
 }
 
 /// `timeout=None` (or infinite) -> no limit; seconds >= 0 -> that limit.
-fn time_limit(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
+pub(crate) fn time_limit(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> PyResult<Option<Duration>> {
     let Some(timeout) = timeout.filter(|t| !t.is_none()) else {
         return Ok(None);
     };

@@ -3,6 +3,7 @@
 use crate::block::BlockError;
 use crate::error::ErrorKind;
 use crate::hash::Hash256;
+use crate::record::RecordError;
 
 /// Why a chain operation failed; each variant maps to one [`ErrorKind`]
 /// (a block's own failure keeps its block kind).
@@ -15,6 +16,9 @@ pub enum ChainError {
     /// The chain was created with other parameters than those given.
     #[error("invalid_argument: the chain was created with other parameters")]
     ParamsMismatch,
+    /// The chain was closed ([`super::SharedChain::close`]).
+    #[error("invalid_argument: the chain is closed")]
+    Closed,
     /// A write on a chain opened with [`super::Chain::open_readonly`].
     #[error("invalid_argument: the chain is open read-only")]
     ReadOnly,
@@ -61,6 +65,11 @@ pub enum ChainError {
         #[source]
         error: BlockError,
     },
+    /// A record offered to the pool ([`super::Chain::submit`]) failed
+    /// verification against the doctor's state; it keeps the record's kind
+    /// (`invalid_nonce` for a nonce the chain has already used).
+    #[error("{0}")]
+    Record(RecordError),
     /// Nothing to act on (undoing an empty chain).
     #[error("not_found: {0}")]
     NotFound(&'static str),
@@ -99,7 +108,7 @@ impl ChainError {
     /// The error's kind.
     pub const fn kind(&self) -> ErrorKind {
         match self {
-            ChainError::InvalidParams(_) | ChainError::ParamsMismatch | ChainError::ReadOnly => {
+            ChainError::InvalidParams(_) | ChainError::ParamsMismatch | ChainError::ReadOnly | ChainError::Closed => {
                 ErrorKind::InvalidArgument
             }
             ChainError::UnknownParent { .. } => ErrorKind::UnknownParent,
@@ -107,6 +116,7 @@ impl ChainError {
             ChainError::TimestampTooEarly { .. } => ErrorKind::TimestampTooEarly,
             ChainError::TimestampTooLate { .. } => ErrorKind::TimestampTooLate,
             ChainError::Block { error, .. } => error.kind(),
+            ChainError::Record(error) => error.kind(),
             ChainError::NotFound(_) => ErrorKind::NotFound,
             ChainError::Cancelled => ErrorKind::Cancelled,
             ChainError::Locked { .. } => ErrorKind::Locked,

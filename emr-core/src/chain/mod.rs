@@ -15,6 +15,8 @@ mod lock;
 mod pagecheck;
 mod params;
 mod pipeline;
+mod pool;
+mod shared;
 mod store;
 mod tree;
 mod undo;
@@ -34,6 +36,8 @@ use crate::record::Record;
 pub use check::{BadBlock, CheckReport};
 pub use error::{AddBlocksError, ChainError};
 pub use params::ChainParams;
+pub use pool::{PendingRecords, SubmitOutcome};
+pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
 pub use work::Work;
 
 use lock::WriterLock;

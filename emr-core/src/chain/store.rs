@@ -63,7 +63,20 @@ CREATE INDEX records_txid ON records(txid);
 ";
 
 /// The schema's tables, for naming where damage is.
-const TABLES: [&str; 5] = ["meta", "blocks", "active", "states", "records"];
+const TABLES: [&str; 6] = ["meta", "blocks", "active", "states", "records", "pool"];
+
+/// The pool of records waiting for a block (`pool.rs`). Created on every
+/// writable open when missing, so a chain made before the pool existed
+/// gains it without a new format version; `seq` is the arrival order.
+const POOL_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pool (
+    seq    INTEGER PRIMARY KEY,
+    doctor BLOB NOT NULL,
+    nonce  INTEGER NOT NULL,
+    bytes  BLOB NOT NULL,
+    UNIQUE (doctor, nonce)
+);
+";
 
 /// Where a chain's database lives.
 #[derive(Copy, Clone, Debug)]
@@ -252,7 +265,13 @@ impl Store {
     /// parameters; `given` must then equal them.
     pub(crate) fn init(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
         self.begin()?;
-        let result = self.init_in_transaction(given).map_err(|e| e.at("schema", None));
+        let result = self
+            .init_in_transaction(given)
+            .and_then(|params| {
+                self.conn.execute_batch(POOL_SCHEMA)?;
+                Ok(params)
+            })
+            .map_err(|e| e.at("schema", None));
         match result {
             Ok(_) => self.commit()?,
             Err(_) => self.rollback(),
@@ -613,6 +632,53 @@ impl Store {
             check(&format!("PRAGMA integrity_check({table})")).map_err(|e| e.at(table, None))?;
         }
         whole
+    }
+}
+
+/// The pool's statements (see `pool.rs`).
+impl Store {
+    /// Whether the database has the pool table (a read-only handle on a
+    /// chain written before the pool existed has none: its pool is empty).
+    pub(crate) fn has_pool(&self) -> Result<bool, ChainError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pool')")?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
+    }
+
+    /// Adds a pending record; `false` (nothing changed) when one with the
+    /// same `(doctor, nonce)` is already there.
+    pub(crate) fn pool_insert(&self, doctor: &Hash160, nonce: u64, bytes: &[u8]) -> Result<bool, ChainError> {
+        let mut stmt =
+            self.conn.prepare_cached("INSERT OR IGNORE INTO pool (doctor, nonce, bytes) VALUES (?1, ?2, ?3)")?;
+        Ok(stmt.execute(params![doctor.as_bytes(), int(nonce), bytes])? == 1)
+    }
+
+    /// Removes the pending record `(doctor, nonce)`, if any.
+    pub(crate) fn pool_remove(&self, doctor: &Hash160, nonce: u64) -> Result<(), ChainError> {
+        let mut stmt = self.conn.prepare_cached("DELETE FROM pool WHERE doctor = ?1 AND nonce = ?2")?;
+        stmt.execute(params![doctor.as_bytes(), int(nonce)])?;
+        Ok(())
+    }
+
+    /// Whether `(doctor, nonce)` is pending.
+    pub(crate) fn pool_contains(&self, doctor: &Hash160, nonce: u64) -> Result<bool, ChainError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM pool WHERE doctor = ?1 AND nonce = ?2)")?;
+        Ok(stmt.query_row(params![doctor.as_bytes(), int(nonce)], |r| r.get(0))?)
+    }
+
+    /// The nonces of a doctor's pending records, in no order.
+    pub(crate) fn pool_nonces(&self, doctor: &Hash160) -> Result<Vec<u64>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT nonce FROM pool WHERE doctor = ?1")?;
+        let rows = stmt.query_map([doctor.as_bytes()], |r| r.get::<_, i64>(0))?;
+        rows.map(|n| Ok(uint(n?))).collect()
+    }
+
+    /// Every pending record's encoding, in arrival order.
+    pub(crate) fn pool_all(&self) -> Result<Vec<Vec<u8>>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM pool ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|b| Ok(b?)).collect()
     }
 }
 

@@ -349,11 +349,18 @@ impl Chain {
             let place = RecordPlace { height: row.height, index };
             self.store.index_record(place, &record.txid, &record.patient_hash, &record.dr_hash)?;
         }
+        self.pool_seal(block)?;
         Ok(())
     }
 
     /// Takes the active block at `height` (the tip) off, restoring states.
     fn disconnect(&self, height: u64) -> Result<(), ChainError> {
+        // Its records go back to the pool.
+        let id = self
+            .store
+            .active_id(height)?
+            .ok_or_else(|| ChainError::corrupt("active", Some(height), "the tip vanished"))?;
+        self.pool_return(&self.load_block(&id, height)?)?;
         let bytes = self.store.pop_active(height)?;
         let previous = undo::decode(&bytes)
             .ok_or_else(|| ChainError::corrupt("active", Some(height), "undo data does not decode"))?;

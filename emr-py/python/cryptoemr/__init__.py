@@ -69,6 +69,7 @@ from ._native import (
     Block,
     Chain,
     ChainBlocks,
+    ChainPool,
     SigningKey,
     UserState,
     __version__,
@@ -102,6 +103,7 @@ __all__ = [
     # chain
     "Chain",
     "ChainBlocks",
+    "ChainPool",
     # mining
     "mine_block",
     "mining_engines",

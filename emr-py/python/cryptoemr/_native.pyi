@@ -21,6 +21,7 @@ __all__ = [
     "Block",
     "Chain",
     "ChainBlocks",
+    "ChainPool",
     "create_signed_record",
     "calculate_sha1_hash",
     "calculate_txid",
@@ -239,9 +240,39 @@ class Chain:
     def undo_last_block(self) -> Block: ...
     def check(self, progress: Optional[_Progress] = None) -> int:
         """Re-validate everything; the number of blocks, or the first bad block's error (``.height``)."""
+    @property
+    def pool(self) -> ChainPool:
+        """The records waiting for a block, stored with the chain."""
+    def template(self, miner: _HashOrAddress, timestamp: Optional[int] = None) -> Block:
+        """The next block to mine (``block_id`` zeros, ``nonce`` 0): tip, height, next difficulty,
+        ``max(timestamp or now, tip's)``, up to 25 ready records of the pool."""
+    def mine_next(
+        self,
+        miner: _HashOrAddress,
+        *,
+        timestamp: Optional[int] = None,
+        threads: Optional[int] = None,
+        timeout: Optional[float] = None,
+        progress: Optional[Callable[[int, float], object]] = None,
+        engine: Optional[_EngineName] = None,
+    ) -> Optional[Block]:
+        """Mine the template and add it, starting over when another thread moves the tip;
+        the added block, or ``None`` on timeout. Ctrl-C raises ``KeyboardInterrupt``."""
     def close(self) -> None: ...
     def __enter__(self) -> Self: ...
     def __exit__(self, *exc: object) -> bool: ...
+
+@final
+class ChainPool:
+    """``Chain.pool``: pending records, one per ``(Dr_hash, nonce)``, kept in the chain's database."""
+
+    def submit(self, record: EMR) -> Literal["ready", "held", "already_pending"]:
+        """Verify (signature included) and pool; the record's ``RecordError`` subclass otherwise."""
+    def pending(self) -> List[EMR]:
+        """Ready records in template order, then held ones in arrival order."""
+    def ready(self) -> List[EMR]: ...
+    def held(self) -> List[EMR]: ...
+    def __len__(self) -> int: ...
 
 @final
 class ChainBlocks:

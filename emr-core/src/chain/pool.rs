@@ -1,0 +1,241 @@
+//! The pool: records waiting for a block (issue 10).
+//!
+//! A record's identity is `(dr_hash, nonce)` (SPEC section 2): the pool
+//! holds at most one record per identity, the first one submitted. Whether a
+//! pending record is *ready* (it can go in the next block) or *held* (a
+//! nonce of its doctor before it is missing) is not stored: it follows from
+//! the doctor's nonce after the tip and the pool's other records of that
+//! doctor, so a block, a reorganisation or an undo never has to reclassify
+//! anything.
+//!
+//! Invariant: every pooled record's nonce is above its doctor's nonce after
+//! the tip. Connecting a block removes its records' identities from the
+//! pool (those are exactly the pooled nonces the block uses up, since a
+//! block's nonces of one doctor are consecutive from the doctor's previous
+//! nonce); disconnecting one (a reorganisation, an undo) puts its records
+//! back. Both run inside the transaction of the add or undo, so the pool is
+//! never out of step with the chain, a failed reorganisation rolls it back
+//! with everything else, and a restart finds every submitted record.
+
+use std::collections::{BTreeMap, HashMap};
+
+use crate::block::{Block, MAX_RECORDS};
+use crate::hash::{Hash160, Hash256};
+use crate::mining::BlockTemplate;
+use crate::record::{Record, RecordError};
+
+use super::{Chain, ChainError};
+
+/// What [`Chain::submit`] did with a record.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum SubmitOutcome {
+    /// Added, and it can go in the next block: its nonce follows the
+    /// doctor's nonce after the tip and the doctor's ready pending records.
+    Ready,
+    /// Added, and held: a nonce of the doctor between the tip's and this
+    /// one is missing. It becomes ready when the gap is filled.
+    Held,
+    /// A record with the same `(dr_hash, nonce)` is already pending; the
+    /// pool keeps that first one and this one is dropped (even if its
+    /// signature or txid differ: see SPEC section 2).
+    AlreadyPending,
+}
+
+/// The pool's records, split.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct PendingRecords {
+    /// Records that can be mined now, in template order: each doctor's in
+    /// nonce order, doctors interleaved by arrival.
+    pub ready: Vec<Record>,
+    /// Records waiting for a missing nonce of their doctor, in arrival order.
+    pub held: Vec<Record>,
+}
+
+impl Chain {
+    /// Offers a record to the pool.
+    ///
+    /// The record is verified in SPEC order against its doctor's nonce after
+    /// the tip: a nonce the chain has already used fails with the first
+    /// failing check (`invalid_nonce` when the others pass), as
+    /// [`Record::verify`] would report it. A nonce above that is verified
+    /// with every other check (signature included) and then pooled: `Ready`
+    /// when it directly follows the tip's nonce and the doctor's ready
+    /// records, `Held` when a nonce before it is missing, `AlreadyPending`
+    /// (nothing changes) when a record of the same `(dr_hash, nonce)` is
+    /// already pending. The record is durable when this returns.
+    ///
+    /// # Errors
+    /// [`ChainError::Record`] with the record's kind; `invalid_argument` on
+    /// a read-only chain; `io`/`corrupt` for storage failures.
+    pub fn submit(&mut self, record: &Record) -> Result<SubmitOutcome, ChainError> {
+        self.writable()?;
+        self.store.begin()?;
+        let result = self.submit_in_transaction(record);
+        match &result {
+            Ok(SubmitOutcome::Ready | SubmitOutcome::Held) => {
+                if let Err(e) = self.store.commit() {
+                    self.store.rollback();
+                    return Err(e);
+                }
+            }
+            _ => self.store.rollback(),
+        }
+        result
+    }
+
+    fn submit_in_transaction(&self, record: &Record) -> Result<SubmitOutcome, ChainError> {
+        let doctor = record.dr_hash;
+        let chain_nonce = self.store.state(&doctor)?.unwrap_or_default().nonce;
+        if record.nonce <= chain_nonce {
+            // Checked against the chain's nonce, so the nonce check fails
+            // unless an earlier one does.
+            return Err(ChainError::Record(record.verify(chain_nonce).err().unwrap_or(RecordError::InvalidNonce)));
+        }
+        // nonce > chain_nonce >= 0: the nonce check passes with nonce - 1,
+        // so this runs every other check, signature included.
+        record.verify(record.nonce - 1).map_err(ChainError::Record)?;
+        if self.store.pool_contains(&doctor, record.nonce)? {
+            return Ok(SubmitOutcome::AlreadyPending);
+        }
+        let mut nonces = self.store.pool_nonces(&doctor)?;
+        nonces.sort_unstable();
+        let ready_top = ready_prefix_end(chain_nonce, &nonces);
+        self.store.pool_insert(&doctor, record.nonce, &record.to_bytes())?;
+        Ok(if record.nonce == ready_top.saturating_add(1) { SubmitOutcome::Ready } else { SubmitOutcome::Held })
+    }
+
+    /// Every pending record: the ready ones in template order, then the
+    /// held ones in arrival order.
+    pub fn pending(&self) -> Result<Vec<Record>, ChainError> {
+        let split = self.pending_split()?;
+        let mut all = split.ready;
+        all.extend(split.held);
+        Ok(all)
+    }
+
+    /// The pending records, ready and held apart (see [`PendingRecords`]).
+    pub fn pending_split(&self) -> Result<PendingRecords, ChainError> {
+        self.read(|c| {
+            if !c.store.has_pool()? {
+                return Ok(PendingRecords::default());
+            }
+            let mut records = Vec::new();
+            for bytes in c.store.pool_all()? {
+                let record = Record::from_bytes(&bytes)
+                    .map_err(|e| ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}")))?;
+                records.push(record);
+            }
+            let mut chain_nonces = HashMap::new();
+            for record in &records {
+                if let std::collections::hash_map::Entry::Vacant(slot) = chain_nonces.entry(record.dr_hash) {
+                    slot.insert(c.store.state(&record.dr_hash)?.unwrap_or_default().nonce);
+                }
+            }
+            Ok(split(records, &chain_nonces))
+        })
+    }
+
+    /// The next block's header fields and records, ready to mine
+    /// ([`crate::mining::mine_block`]): `previous` the tip's id (all zero
+    /// for an empty chain), `height` the chain's length, `difficulty`
+    /// [`Chain::next_difficulty`], `timestamp` the later of `timestamp` and
+    /// the tip's (a block may not be earlier than its parent), and the
+    /// first [`MAX_RECORDS`] ready records in template order (each doctor's
+    /// nonces consecutive from its nonce after the tip), so that the mined
+    /// block adds as `Extended`.
+    pub fn template(&self, miner: &Hash160, timestamp: u64) -> Result<BlockTemplate, ChainError> {
+        self.read(|c| {
+            let tip = match c.store.tip()? {
+                Some((height, id)) => Some(c.row(&id, height)?),
+                None => None,
+            };
+            let difficulty = c.difficulty_after(tip.as_ref())?;
+            let mut records = c.pending_split()?.ready;
+            records.truncate(MAX_RECORDS);
+            Ok(BlockTemplate {
+                previous: tip.map_or(Hash256::from_bytes([0; 32]), |t| t.id),
+                height: tip.map_or(0, |t| t.height.saturating_add(1)),
+                miner: *miner,
+                records,
+                timestamp: tip.map_or(timestamp, |t| t.timestamp.max(timestamp)),
+                difficulty,
+            })
+        })
+    }
+
+    /// A block joined the active chain: its records leave the pool.
+    pub(super) fn pool_seal(&self, block: &Block) -> Result<(), ChainError> {
+        for record in &block.records {
+            self.store.pool_remove(&record.dr_hash, record.nonce)?;
+        }
+        Ok(())
+    }
+
+    /// A block left the active chain: its records come back to the pool
+    /// (a pending record of the same identity, if any, stays).
+    pub(super) fn pool_return(&self, block: &Block) -> Result<(), ChainError> {
+        for record in &block.records {
+            self.store.pool_insert(&record.dr_hash, record.nonce, &record.to_bytes())?;
+        }
+        Ok(())
+    }
+}
+
+/// The last nonce of the run `chain_nonce + 1, chain_nonce + 2, ...` found
+/// in `sorted` (`chain_nonce` itself when the run is empty).
+fn ready_prefix_end(chain_nonce: u64, sorted: &[u64]) -> u64 {
+    let mut top = chain_nonce;
+    for &n in sorted {
+        if n <= top {
+            continue;
+        }
+        if Some(n) != top.checked_add(1) {
+            break;
+        }
+        top = n;
+    }
+    top
+}
+
+/// Splits records (in arrival order) into ready ones, in template order,
+/// and held ones.
+///
+/// Template order: repeatedly take, among the doctors with ready records
+/// left, the next record (lowest nonce) of the doctor whose next record
+/// arrived first. Any prefix of that order is a valid block's records.
+fn split(records: Vec<Record>, chain_nonces: &HashMap<Hash160, u64>) -> PendingRecords {
+    // Per doctor: nonce -> (arrival, record).
+    let mut by_doctor: HashMap<Hash160, BTreeMap<u64, (usize, Record)>> = HashMap::new();
+    for (arrival, record) in records.into_iter().enumerate() {
+        by_doctor.entry(record.dr_hash).or_default().insert(record.nonce, (arrival, record));
+    }
+    let mut queues: Vec<std::collections::VecDeque<(usize, Record)>> = Vec::new();
+    let mut held: Vec<(usize, Record)> = Vec::new();
+    for (doctor, mut pending) in by_doctor {
+        let mut next = chain_nonces.get(&doctor).copied().unwrap_or(0).checked_add(1);
+        let mut queue = std::collections::VecDeque::new();
+        while let Some(n) = next {
+            match pending.remove(&n) {
+                Some(entry) => queue.push_back(entry),
+                None => break,
+            }
+            next = n.checked_add(1);
+        }
+        // Anything at or below the chain's nonce cannot be pending (see the
+        // module's invariant); it is listed as held rather than dropped.
+        held.extend(pending.into_values());
+        if !queue.is_empty() {
+            queues.push(queue);
+        }
+    }
+    let mut ready = Vec::new();
+    loop {
+        let first = queues.iter().enumerate().filter_map(|(i, q)| q.front().map(|(arrival, _)| (*arrival, i))).min();
+        let Some((_, i)) = first else { break };
+        if let Some((_, record)) = queues[i].pop_front() {
+            ready.push(record);
+        }
+    }
+    held.sort_by_key(|(arrival, _)| *arrival);
+    PendingRecords { ready, held: held.into_iter().map(|(_, r)| r).collect() }
+}

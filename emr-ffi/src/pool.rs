@@ -1,0 +1,344 @@
+//! The pool of records waiting for a block (issue 10): `emr_chain_submit`,
+//! `emr_chain_pending` (an `emr_pending` snapshot), `emr_chain_template`
+//! and `emr_chain_mine_next`.
+//!
+//! Every rule is the core's (`Chain::submit`, `Chain::pending_split`,
+//! `Chain::template`, `SharedChain::mine_next`); this module translates.
+//! `emr_chain_mine_next` holds the chain only to take the template and to
+//! add the block it found, so other threads may add blocks to the same
+//! handle meanwhile, and a block that moves the tip makes it start over.
+
+use core::ffi::c_char;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use emr_core::chain::{MineNextOutcome, SubmitOutcome};
+use emr_core::{Block, Hash160, Hash256, Record};
+
+use crate::block::emr_block;
+use crate::chain::{emr_add_outcome, emr_chain, EMR_ADD_ALREADY_KNOWN, EMR_ADD_EXTENDED, EMR_ADD_REORGANIZED, EMR_ADD_SIDE_BRANCH};
+use crate::mining::{
+    emr_mine_options, emr_mine_outcome, search_options, EMR_MINE_CANCELLED, EMR_MINE_EXHAUSTED, EMR_MINE_FOUND,
+    EMR_MINE_TIMED_OUT,
+};
+use crate::ptr::{self, Out, OutHandle};
+use crate::record::emr_record;
+use crate::status::{emr_status, Error, EMR_NOT_FOUND};
+
+/// What emr_chain_submit did with a record: one of the EMR_SUBMIT_* values.
+pub type emr_submit_outcome = u32;
+
+/// Added to the pool, and it can go in the next block: its nonce follows
+/// the doctor's nonce after the tip and the doctor's ready pending records.
+pub const EMR_SUBMIT_READY: emr_submit_outcome = 1;
+/// Added to the pool and held: an earlier nonce of the doctor is missing;
+/// it becomes ready when that record arrives.
+pub const EMR_SUBMIT_HELD: emr_submit_outcome = 2;
+/// A record with the same (dr_hash, nonce) is already pending: the pool
+/// keeps that first one (a record's identity is its (dr_hash, nonce), even
+/// when signature and txid differ), and nothing changed.
+pub const EMR_SUBMIT_ALREADY_PENDING: emr_submit_outcome = 3;
+
+/// A snapshot of a chain's pending records (emr_chain_pending): first the
+/// ready ones, in the order emr_chain_template takes them, then the held
+/// ones, in arrival order. Opaque. Later changes to the chain do not change
+/// it, and it may outlive the chain it came from.
+pub struct emr_pending {
+    records: Vec<Record>,
+    ready: usize,
+}
+
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// A submit outcome's name: "ready", "held", "already_pending".
+///
+/// Returns: a NUL-terminated string in static storage (never NULL, never
+///          freed); "unknown" for a number that is not an outcome.
+/// In:      outcome: any value.
+/// Thread-safety: safe to call from any thread.
+#[no_mangle]
+pub extern "C" fn emr_submit_outcome_name(outcome: emr_submit_outcome) -> *const c_char {
+    ffi_boundary!(default: c"unknown".as_ptr(); {
+        match outcome {
+            EMR_SUBMIT_READY => c"ready",
+            EMR_SUBMIT_HELD => c"held",
+            EMR_SUBMIT_ALREADY_PENDING => c"already_pending",
+            _ => c"unknown",
+        }
+        .as_ptr()
+    })
+}
+
+/// Offers a record to the chain's pool of records waiting for a block; the
+/// pool is stored in the chain's database, durably when this returns.
+///
+/// The record is verified in SPEC order (signature included) against its
+/// doctor's nonce after the tip: a nonce the chain has already used fails
+/// with the first failing check (EMR_INVALID_NONCE when the others pass).
+/// A later nonce is pooled: EMR_SUBMIT_READY when it follows the doctor's
+/// nonce after the tip and the doctor's ready records, EMR_SUBMIT_HELD when
+/// an earlier nonce is missing, EMR_SUBMIT_ALREADY_PENDING (nothing
+/// changes) when a record with the same (dr_hash, nonce) is pending.
+///
+/// Returns: EMR_OK with *outcome; the record's status (EMR_INVALID_NONCE,
+///          EMR_INVALID_TXID, EMR_INVALID_SIGNATURE, ...) when it fails
+///          verification; EMR_INVALID_ARGUMENT if the chain is read-only;
+///          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if
+///          chain or record is NULL.
+/// Args:    chain:   the chain, changed.
+/// In:      record:  the record; copied.
+/// Out:     outcome: an EMR_SUBMIT_* value, written on EMR_OK; may be NULL
+///                   if not wanted.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time (emr_chain_mine_next on another thread does not hold
+///          the chain while it mines).
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_submit(
+    chain: *mut emr_chain,
+    record: *const emr_record,
+    outcome: *mut emr_submit_outcome,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let record = &unsafe { ptr::handle(record, "record") }?.inner;
+        let outcome = unsafe { Out::optional(outcome) };
+        let submitted = chain.lock()?.submit(record)?;
+        if let Some(out) = outcome {
+            out.write(match submitted {
+                SubmitOutcome::Ready => EMR_SUBMIT_READY,
+                SubmitOutcome::Held => EMR_SUBMIT_HELD,
+                SubmitOutcome::AlreadyPending => EMR_SUBMIT_ALREADY_PENDING,
+            });
+        }
+        Ok(())
+    })
+}
+
+/// Every pending record of the chain's pool, as a snapshot: the ready ones
+/// first, in template order, then the held ones, in arrival order.
+///
+/// Returns: EMR_OK; EMR_CORRUPT if a pooled record is damaged; EMR_IO if
+///          storage fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+/// Args:    chain: the chain.
+/// Out:     out:   a new snapshot, freed by the caller with
+///                 emr_pending_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_pending(chain: *const emr_chain, out: *mut *mut emr_pending) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and `out`.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let split = chain.lock()?.pending_split()?;
+        let ready = split.ready.len();
+        let mut records = split.ready;
+        records.extend(split.held);
+        out.set(emr_pending { records, ready });
+        Ok(())
+    })
+}
+
+/// How many records a pending snapshot holds, and how many of them (the
+/// first ones) are ready.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if pending is NULL.
+/// Args:    pending: the snapshot.
+/// Out:     len:     all its records; may be NULL if not wanted.
+///          ready:   its ready records (indexes 0 .. ready-1; the held ones
+///                   follow); may be NULL if not wanted.
+/// Thread-safety: safe to call from any thread concurrently with other
+///          readers of the snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_pending_len(pending: *const emr_pending, len: *mut usize, ready: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let pending = unsafe { ptr::handle(pending, "pending") }?;
+        if let Some(out) = unsafe { Out::optional(len) } {
+            out.write(pending.records.len());
+        }
+        if let Some(out) = unsafe { Out::optional(ready) } {
+            out.write(pending.ready);
+        }
+        Ok(())
+    })
+}
+
+/// A copy of the record at `index` of a pending snapshot.
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if index is not below its length (out is
+///          set to NULL); EMR_NULL_ARGUMENT if pending or out is NULL.
+/// Args:    pending: the snapshot.
+/// In:      index:   0 .. len-1.
+/// Out:     out:     a new record, freed by the caller with
+///                   emr_record_free; NULL on failure.
+/// Thread-safety: safe to call from any thread concurrently with other
+///          readers of the snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_pending_get(
+    pending: *const emr_pending,
+    index: usize,
+    out: *mut *mut emr_record,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let pending = unsafe { ptr::handle(pending, "pending") }?;
+        let record = pending.records.get(index).ok_or_else(|| {
+            Error::new(EMR_NOT_FOUND, format!("not_found: index {index} is past the {} records", pending.records.len()))
+        })?;
+        out.set(emr_record { inner: record.clone() });
+        Ok(())
+    })
+}
+
+/// Frees a pending snapshot. NULL is a no-op.
+///
+/// Args:    pending: a snapshot from this library, or NULL. Not usable
+///                   afterwards (records taken from it stay valid).
+/// Thread-safety: no other thread may use the snapshot during or after the
+///          call.
+#[no_mangle]
+pub unsafe extern "C" fn emr_pending_free(pending: *mut emr_pending) {
+    ffi_boundary!(default: (); {
+        // SAFETY: documented contract: a live snapshot or NULL, freed once.
+        unsafe { ptr::free(pending) }
+    })
+}
+
+/// The next block to mine on the chain: previous is the tip's id (all zero
+/// for an empty chain), height the chain's length, difficulty the next
+/// difficulty, timestamp the later of *timestamp (NULL: the current time)
+/// and the tip's, and the records up to 25 ready records of the pool, each
+/// doctor's nonces consecutive. It is returned as a block whose block id is
+/// all zero and nonce 0: pass its fields to emr_mine_block, or use
+/// emr_chain_mine_next.
+///
+/// Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails;
+///          EMR_NULL_ARGUMENT if chain, miner20 or out is NULL.
+/// Args:    chain:     the chain.
+/// In:      miner20:   who is rewarded, 20 bytes.
+///          timestamp: Unix seconds; NULL: the current time.
+/// Out:     out:       a new block, freed by the caller with
+///                     emr_block_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_template(
+    chain: *const emr_chain,
+    miner20: *const u8,
+    timestamp: *const u64,
+    out: *mut *mut emr_block,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let miner = Hash160::from_bytes(*unsafe { ptr::array::<20>(miner20, "miner20") }?);
+        let timestamp = match unsafe { ptr::optional(timestamp, "timestamp") }? {
+            Some(t) => *t,
+            None => unix_now(),
+        };
+        let t = chain.lock()?.template(&miner, timestamp)?;
+        out.set(emr_block {
+            inner: Block {
+                previous: t.previous,
+                height: t.height,
+                miner: t.miner,
+                records: t.records,
+                timestamp: t.timestamp,
+                difficulty: t.difficulty,
+                block_id: Hash256::from_bytes([0; 32]),
+                nonce: 0,
+            },
+        });
+        Ok(())
+    })
+}
+
+/// Mines the chain's next block (emr_chain_template) and adds it, in one
+/// call: the search runs as emr_mine_block runs it, with every option of
+/// options, without holding the chain. When the tip moves meanwhile (another
+/// thread added a block to this handle: one at the same height, a
+/// reorganisation, an undo), the search stops within a few milliseconds and
+/// starts over on the new tip with the pool as it then is.
+///
+/// The status says whether the call could run; how it ended is
+/// *outcome_out:
+///   EMR_OK, EMR_MINE_FOUND:     *block_out is the block mined and added
+///                               (*added_out says how, normally
+///                               EMR_ADD_EXTENDED);
+///   EMR_OK, EMR_MINE_EXHAUSTED: every nonce of the range was tried on the
+///                               current tip;
+///   EMR_OK, EMR_MINE_CANCELLED: options->cancel was triggered;
+///   EMR_OK, EMR_MINE_TIMED_OUT: options->time_limit_ms (for the whole
+///                               call, restarts included) passed.
+/// The progress callback gets hashes and seconds since the call started.
+///
+/// Returns: EMR_OK when the call ran, whatever its outcome;
+///          EMR_TIMESTAMP_TOO_LATE if the template's timestamp is more than
+///          EMR_MAX_FUTURE_SECONDS ahead of the current time (nothing is
+///          mined); EMR_INVALID_ARGUMENT if the chain is read-only or for the
+///          options emr_mine_block refuses; EMR_IO if a thread cannot start
+///          or storage fails; EMR_CORRUPT; EMR_NULL_ARGUMENT if chain,
+///          miner20, outcome_out or block_out is NULL.
+/// Args:    chain:       the chain, changed.
+/// In:      miner20:     who is rewarded, 20 bytes.
+///          timestamp:   the block's Unix time; NULL: the current time, read
+///                       again at every start.
+///          options:     how to search (see emr_mine_options); NULL: the
+///                       defaults.
+/// Out:     outcome_out: how the call ended (an EMR_MINE_* value), written
+///                       on EMR_OK.
+///          block_out:   the added block with EMR_MINE_FOUND, freed by the
+///                       caller with emr_block_free; NULL otherwise.
+///          added_out:   with EMR_MINE_FOUND, what adding did; may be NULL
+///                       if not wanted.
+/// Thread-safety: safe to call from any thread; other calls on the same
+///          chain may run meanwhile from other threads (they wait only while
+///          this call takes the template or adds its block). The progress
+///          callback runs on the calling thread and may call into the
+///          library, this chain included. The chain must not be freed until
+///          the call returns.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_mine_next(
+    chain: *mut emr_chain,
+    miner20: *const u8,
+    timestamp: *const u64,
+    options: *const emr_mine_options,
+    outcome_out: *mut emr_mine_outcome,
+    block_out: *mut *mut emr_block,
+    added_out: *mut emr_add_outcome,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let block_out = unsafe { OutHandle::new(block_out, "block_out") }?;
+        let outcome_out = unsafe { Out::new(outcome_out, "outcome_out") }?;
+        let added_out = unsafe { Out::optional(added_out) };
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let miner = Hash160::from_bytes(*unsafe { ptr::array::<20>(miner20, "miner20") }?);
+        let timestamp = unsafe { ptr::optional(timestamp, "timestamp") }?.copied();
+        let options = unsafe { search_options(options) }?;
+        let outcome = chain.inner.mine_next(&miner, timestamp, &options)?;
+        outcome_out.write(match outcome {
+            MineNextOutcome::Added(block, added) => {
+                if let Some(out) = added_out {
+                    out.write(match added {
+                        emr_core::AddOutcome::Extended => EMR_ADD_EXTENDED,
+                        emr_core::AddOutcome::SideBranch => EMR_ADD_SIDE_BRANCH,
+                        emr_core::AddOutcome::Reorganized => EMR_ADD_REORGANIZED,
+                        emr_core::AddOutcome::AlreadyKnown => EMR_ADD_ALREADY_KNOWN,
+                    });
+                }
+                block_out.set(emr_block { inner: block });
+                EMR_MINE_FOUND
+            }
+            MineNextOutcome::Exhausted => EMR_MINE_EXHAUSTED,
+            MineNextOutcome::Cancelled => EMR_MINE_CANCELLED,
+            MineNextOutcome::TimedOut => EMR_MINE_TIMED_OUT,
+        });
+        Ok(())
+    })
+}
