@@ -42,11 +42,14 @@ pub struct CliError {
     pub positions: Vec<usize>,
     /// Lines shown under the error line (the typed text and its caret).
     pub detail: Option<String>,
+    /// What the command did before it failed: lines for stdout, and fields
+    /// for the JSON error object.
+    pub partial: Option<(String, serde_json::Map<String, serde_json::Value>)>,
 }
 
 impl CliError {
     pub fn new(kind: &'static str, message: impl Into<String>) -> CliError {
-        CliError { kind, message: message.into(), positions: Vec::new(), detail: None }
+        CliError { kind, message: message.into(), positions: Vec::new(), detail: None, partial: None }
     }
 
     pub fn usage(message: impl Into<String>) -> CliError {

@@ -353,12 +353,19 @@ fn report(result: Result<Output, CliError>, json: bool, name: &str) -> ExitCode 
         Err(e) => {
             let code = e.exit_code();
             if json {
-                let value = json!({
+                let mut value = json!({
                     "ok": false,
                     "command": name,
                     "error": {"kind": e.kind, "message": e.message, "exit_code": code, "positions": e.positions},
                 });
+                if let (Some((_, partial)), Value::Object(map)) = (&e.partial, &mut value) {
+                    for (k, v) in partial {
+                        map.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
                 let _ = writeln!(stdout, "{value}");
+            } else if let Some((text, _)) = &e.partial {
+                let _ = writeln!(stdout, "{}", text.trim_end());
             }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "{}", e.line());
@@ -664,8 +671,8 @@ fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliE
     }
     match first_error {
         None => Ok(Output::new(lines.join("\n"), json!({"records": results}))),
-        Some(e) => {
-            let _ = writeln!(std::io::stdout(), "{}", lines.join("\n"));
+        Some(mut e) => {
+            e.partial = Some((lines.join("\n"), Map::from_iter([("records".to_owned(), Value::Array(results))])));
             Err(e)
         }
     }
