@@ -50,20 +50,28 @@ fn le64(input: &mut &[u8], what: &str) -> Result<u64, CliError> {
 
 pub fn decode(bytes: &[u8]) -> Result<Vec<Block>, CliError> {
     if bytes.first() == Some(&BLOCK_TAG) {
-        return Ok(vec![Block::from_bytes(bytes).map_err(|e| CliError::from(e).context("the block"))?]);
+        return Ok(vec![
+            Block::from_bytes(bytes).map_err(|e| CliError::from(e).context("the block"))?
+        ]);
     }
     let mut input = bytes;
     if take(&mut input, MAGIC.len() as u64, "the header").ok() != Some(MAGIC.as_slice()) {
-        return Err(decode_error("not a block file (no EMRBLKS header, and not one block's encoding)"));
+        return Err(decode_error(
+            "not a block file (no EMRBLKS header, and not one block's encoding)",
+        ));
     }
     let version = take(&mut input, 1, "the header")?[0];
     if version != VERSION {
-        return Err(decode_error(format!("block file version {version} is not supported")));
+        return Err(decode_error(format!(
+            "block file version {version} is not supported"
+        )));
     }
     let count = le64(&mut input, "the header")?;
     // Each block takes at least its 8-byte length: refuse counts the input cannot hold.
     if count > (input.len() / 8) as u64 {
-        return Err(decode_error(format!("the file claims {count} blocks, more than it can hold")));
+        return Err(decode_error(format!(
+            "the file claims {count} blocks, more than it can hold"
+        )));
     }
     let mut blocks = Vec::with_capacity(count as usize);
     for i in 0..count {
@@ -73,7 +81,10 @@ pub fn decode(bytes: &[u8]) -> Result<Vec<Block>, CliError> {
         blocks.push(Block::from_bytes(encoded).map_err(|e| CliError::from(e).context(&what))?);
     }
     if !input.is_empty() {
-        return Err(decode_error(format!("{} trailing bytes after the last block", input.len())));
+        return Err(decode_error(format!(
+            "{} trailing bytes after the last block",
+            input.len()
+        )));
     }
     Ok(blocks)
 }

@@ -44,12 +44,18 @@ pub struct CliError {
     pub detail: Option<String>,
     /// What the command did before it failed: lines for stdout, and fields
     /// for the JSON error object.
-    pub partial: Option<(String, serde_json::Map<String, serde_json::Value>)>,
+    pub partial: Option<Box<(String, serde_json::Map<String, serde_json::Value>)>>,
 }
 
 impl CliError {
     pub fn new(kind: &'static str, message: impl Into<String>) -> CliError {
-        CliError { kind, message: message.into(), positions: Vec::new(), detail: None, partial: None }
+        CliError {
+            kind,
+            message: message.into(),
+            positions: Vec::new(),
+            detail: None,
+            partial: None,
+        }
     }
 
     pub fn usage(message: impl Into<String>) -> CliError {
@@ -82,14 +88,19 @@ impl CliError {
     /// the core's `Display` starts with.
     pub fn from_kind(kind: ErrorKind, display: String) -> CliError {
         let name = kind.as_str();
-        let message = display.strip_prefix(name).and_then(|m| m.strip_prefix(": ")).map(str::to_owned).unwrap_or(display);
+        let message = display
+            .strip_prefix(name)
+            .and_then(|m| m.strip_prefix(": "))
+            .map(str::to_owned)
+            .unwrap_or(display);
         CliError::new(name, message)
     }
 
     pub fn exit_code(&self) -> i32 {
         match self.kind {
             "usage" | "invalid_argument" => exit::USAGE,
-            "invalid_checksum" | "wrong_role" | "invalid_length" | "invalid_character" | "mixed_case" => exit::ADDRESS,
+            "invalid_checksum" | "wrong_role" | "invalid_length" | "invalid_character"
+            | "mixed_case" => exit::ADDRESS,
             "not_found" => exit::NOT_FOUND,
             "locked" => exit::LOCKED,
             "corrupt" => exit::CORRUPT,
@@ -110,8 +121,9 @@ impl CliError {
         let mut e = CliError::from_kind(error.kind(), error.to_string());
         e.positions = error.positions();
         if !e.positions.is_empty() {
-            let carets: String =
-                (0..text.chars().count()).map(|i| if e.positions.contains(&i) { '^' } else { ' ' }).collect();
+            let carets: String = (0..text.chars().count())
+                .map(|i| if e.positions.contains(&i) { '^' } else { ' ' })
+                .collect();
             e.detail = Some(format!("  {text}\n  {}", carets.trim_end()));
         }
         e
@@ -126,7 +138,8 @@ impl From<ChainError> for CliError {
 
 impl From<AddBlocksError> for CliError {
     fn from(e: AddBlocksError) -> CliError {
-        CliError::from_kind(e.kind(), e.error.to_string()).context(format!("block {} of the file", e.index))
+        CliError::from_kind(e.kind(), e.error.to_string())
+            .context(format!("block {} of the file", e.index))
     }
 }
 
@@ -151,7 +164,13 @@ impl From<KeyError> for CliError {
 impl From<DecodeError> for CliError {
     fn from(e: DecodeError) -> CliError {
         let message = e.to_string();
-        CliError::new("decode", message.strip_prefix("decode error: ").unwrap_or(&message).to_owned())
+        CliError::new(
+            "decode",
+            message
+                .strip_prefix("decode error: ")
+                .unwrap_or(&message)
+                .to_owned(),
+        )
     }
 }
 

@@ -117,6 +117,9 @@ enum KeyCommand {
         /// a miner is known by its public key hash.
         #[arg(long, value_enum, default_value = "doctor")]
         role: RoleArg,
+        /// Print only the address (for scripts: `ALICE=$(emr key show alice.pem --role patient --address)`).
+        #[arg(long)]
+        address: bool,
     },
 }
 
@@ -297,7 +300,10 @@ impl Output {
             Value::Object(map) => map,
             other => Map::from_iter([("result".to_owned(), other)]),
         };
-        Output { text: text.into(), json }
+        Output {
+            text: text.into(),
+            json,
+        }
     }
 }
 
@@ -318,7 +324,10 @@ fn main() -> ExitCode {
             }
             let rendered = e.render().to_string();
             let first = rendered.lines().next().unwrap_or("bad command line");
-            let message = format!("{} (see emr --help)", first.strip_prefix("error: ").unwrap_or(first));
+            let message = format!(
+                "{} (see emr --help)",
+                first.strip_prefix("error: ").unwrap_or(first)
+            );
             return report(Err(CliError::usage(message)), json_flag, "");
         }
     };
@@ -358,14 +367,14 @@ fn report(result: Result<Output, CliError>, json: bool, name: &str) -> ExitCode 
                     "command": name,
                     "error": {"kind": e.kind, "message": e.message, "exit_code": code, "positions": e.positions},
                 });
-                if let (Some((_, partial)), Value::Object(map)) = (&e.partial, &mut value) {
-                    for (k, v) in partial {
+                if let (Some(partial), Value::Object(map)) = (&e.partial, &mut value) {
+                    for (k, v) in &partial.1 {
                         map.entry(k.clone()).or_insert_with(|| v.clone());
                     }
                 }
                 let _ = writeln!(stdout, "{value}");
-            } else if let Some((text, _)) = &e.partial {
-                let _ = writeln!(stdout, "{}", text.trim_end());
+            } else if let Some(partial) = &e.partial {
+                let _ = writeln!(stdout, "{}", partial.0.trim_end());
             }
             let mut stderr = std::io::stderr().lock();
             let _ = writeln!(stderr, "{}", e.line());
@@ -380,20 +389,38 @@ fn report(result: Result<Output, CliError>, json: bool, name: &str) -> ExitCode 
 fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
     match command {
         Command::Key(KeyCommand::New { curve, out, force }) => key_new(curve, &out, force),
-        Command::Key(KeyCommand::Show { key, role }) => key_show(&key, role.role()),
-        Command::Address(AddressCommand::Encode { role, hash }) => address_encode(role.role(), &hash),
-        Command::Address(AddressCommand::Decode { address, role }) => address_decode(&address, role.map(RoleArg::role)),
-        Command::Record(RecordCommand::Sign { key, patient, text, chain, nonce, out }) => {
-            record_sign(&key, &patient, &text, chain.as_deref(), nonce, out)
+        Command::Key(KeyCommand::Show { key, role, address }) => {
+            key_show(&key, role.role(), address)
         }
-        Command::Record(RecordCommand::Verify { files, chain }) => record_verify(&files, chain.as_deref()),
+        Command::Address(AddressCommand::Encode { role, hash }) => {
+            address_encode(role.role(), &hash)
+        }
+        Command::Address(AddressCommand::Decode { address, role }) => {
+            address_decode(&address, role.map(RoleArg::role))
+        }
+        Command::Record(RecordCommand::Sign {
+            key,
+            patient,
+            text,
+            chain,
+            nonce,
+            out,
+        }) => record_sign(&key, &patient, &text, chain.as_deref(), nonce, out),
+        Command::Record(RecordCommand::Verify { files, chain }) => {
+            record_verify(&files, chain.as_deref())
+        }
         Command::Chain(c) => match c {
             ChainCommand::Init { dir, params } => chain_init(&dir, &params),
             ChainCommand::Status { dir } => chain_status(&dir),
             ChainCommand::Submit { dir, records } => chain_submit(&dir, &records),
-            ChainCommand::Mine { dir, miner, blocks, threads, engine, timestamp } => {
-                chain_mine(&dir, &miner, blocks, threads, engine, timestamp, mode)
-            }
+            ChainCommand::Mine {
+                dir,
+                miner,
+                blocks,
+                threads,
+                engine,
+                timestamp,
+            } => chain_mine(&dir, &miner, blocks, threads, engine, timestamp, mode),
             ChainCommand::History { dir, patient } => chain_history(&dir, &patient),
             ChainCommand::Doctor { dir, doctor } => chain_doctor(&dir, &doctor),
             ChainCommand::Find { dir, txid } => chain_find(&dir, &txid),
@@ -411,9 +438,18 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
 /// reader never sees half a file. `private`: mode 0600, and an existing
 /// file is an error (the caller removes it first to replace it).
 pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), CliError> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| CliError::invalid_argument(format!("{} is not a file name", path.display())))?;
-    let tmp = dir.join(format!(".{}.tmp-{}", name.to_string_lossy(), std::process::id()));
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        CliError::invalid_argument(format!("{} is not a file name", path.display()))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
     let mut options = fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
     #[cfg(unix)]
@@ -426,7 +462,10 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(),
         file.write_all(bytes)?;
         file.sync_all()?;
         if private && path.exists() {
-            return Err(std::io::Error::new(std::io::ErrorKind::AlreadyExists, "file exists (use --force to replace it)"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "file exists (use --force to replace it)",
+            ));
         }
         fs::rename(&tmp, path)
     })();
@@ -471,7 +510,9 @@ fn parse_txid(text: &str) -> Result<Hash256, CliError> {
     hex::decode(text)
         .ok()
         .and_then(|b| Hash256::from_slice(&b))
-        .ok_or_else(|| CliError::invalid_argument(format!("'{text}' is not a txid (64 hex digits)")))
+        .ok_or_else(|| {
+            CliError::invalid_argument(format!("'{text}' is not a txid (64 hex digits)"))
+        })
 }
 
 fn addr(role: Role, hash: &Hash160) -> String {
@@ -532,7 +573,10 @@ fn key_new(curve: CurveArg, out: &Path, force: bool) -> Result<Output, CliError>
         CurveArg::P256 => Curve::P256,
     };
     if out.exists() && !force {
-        return Err(CliError::invalid_argument(format!("{} exists (use --force to replace it)", out.display())));
+        return Err(CliError::invalid_argument(format!(
+            "{} exists (use --force to replace it)",
+            out.display()
+        )));
     }
     let key = SigningKey::generate(curve)?;
     if force && out.exists() {
@@ -541,17 +585,30 @@ fn key_new(curve: CurveArg, out: &Path, force: bool) -> Result<Output, CliError>
     write_file_atomic(out, key.to_pkcs8_pem().as_bytes(), true)?;
     let address = key.address().to_string();
     Ok(Output::new(
-        format!("wrote {} ({} key, mode 0600)\naddress {address}", out.display(), curve.name()),
+        format!(
+            "wrote {} ({} key, mode 0600)\naddress {address}",
+            out.display(),
+            curve.name()
+        ),
         json!({"file": out.display().to_string(), "curve": curve.name(), "address": address}),
     ))
 }
 
-fn key_show(path: &Path, role: Role) -> Result<Output, CliError> {
+fn key_show(path: &Path, role: Role, only_address: bool) -> Result<Output, CliError> {
     let key = read_key(path)?;
     let hash = key.public_key_hash();
     let address = addr(role, &hash);
+    let text = if only_address {
+        address.clone()
+    } else {
+        format!(
+            "curve    {}\nrole     {}\naddress  {address}",
+            key.curve().name(),
+            role.name()
+        )
+    };
     Ok(Output::new(
-        format!("curve    {}\nrole     {}\naddress  {address}", key.curve().name(), role.name()),
+        text,
         json!({
             "file": path.display().to_string(),
             "curve": key.curve().name(),
@@ -566,13 +623,19 @@ fn key_show(path: &Path, role: Role) -> Result<Output, CliError> {
 fn address_encode(role: Role, hash: &str) -> Result<Output, CliError> {
     let hash = parse_hash160(hash)?;
     let address = addr(role, &hash);
-    Ok(Output::new(address.clone(), json!({"role": role.name(), "hash": hash.to_string(), "address": address})))
+    Ok(Output::new(
+        address.clone(),
+        json!({"role": role.name(), "hash": hash.to_string(), "address": address}),
+    ))
 }
 
 fn address_decode(text: &str, role: Option<Role>) -> Result<Output, CliError> {
     let role = role.unwrap_or_else(|| {
         let lower = text.to_ascii_lowercase();
-        Role::ALL.into_iter().find(|r| lower.starts_with(&format!("{}1", r.prefix()))).unwrap_or(Role::Doctor)
+        Role::ALL
+            .into_iter()
+            .find(|r| lower.starts_with(&format!("{}1", r.prefix())))
+            .unwrap_or(Role::Doctor)
     });
     let hash = parse_address(text, role)?;
     Ok(Output::new(
@@ -592,22 +655,32 @@ fn record_sign(
     let patient = parse_address(patient, Role::Patient)?;
     let key = read_key(key_path)?;
     let dr_hash = key.public_key_hash();
-    let nonce = match (nonce, chain) {
-        (Some(n), _) => n,
-        (None, Some(dir)) => {
-            let node = Node::open(dir, false)?;
-            let on_chain = node.chain().user_state(&dr_hash)?.nonce;
-            let pending = node.pending()?.iter().filter(|r| r.dr_hash == dr_hash).map(|r| r.nonce).max().unwrap_or(0);
-            on_chain.max(pending) + 1
-        }
-        (None, None) => {
-            return Err(CliError::usage(
+    let nonce =
+        match (nonce, chain) {
+            (Some(n), _) => n,
+            (None, Some(dir)) => {
+                let node = Node::open(dir, false)?;
+                let on_chain = node.chain().user_state(&dr_hash)?.nonce;
+                let pending = node
+                    .pending()?
+                    .iter()
+                    .filter(|r| r.dr_hash == dr_hash)
+                    .map(|r| r.nonce)
+                    .max()
+                    .unwrap_or(0);
+                on_chain.max(pending) + 1
+            }
+            (None, None) => return Err(CliError::usage(
                 "give --chain DIR (the nonce follows the doctor's last record there) or --nonce N",
-            ))
-        }
-    };
+            )),
+        };
     let record = Record::sign(&key, patient.as_bytes(), text, nonce)?;
-    let out = out.unwrap_or_else(|| PathBuf::from(format!("record-{nonce}-{}.rec", &record.txid.to_string()[..12])));
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "record-{nonce}-{}.rec",
+            &record.txid.to_string()[..12]
+        ))
+    });
     write_file_atomic(&out, &record.to_bytes(), false)?;
     let mut value = record_json(&record);
     value["file"] = json!(out.display().to_string());
@@ -657,13 +730,25 @@ fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliE
                         format!("valid, on the chain at height {}", e.height)
                     }
                     None if node.is_some() => "valid, the doctor's next record".to_owned(),
-                    None => format!("valid as the doctor's record {} (nonce order not checked without --chain)", record.nonce),
+                    None => format!(
+                        "valid as the doctor's record {} (nonce order not checked without --chain)",
+                        record.nonce
+                    ),
                 };
-                lines.push(format!("{}: {status}: {}", path.display(), record.prescription));
+                lines.push(format!(
+                    "{}: {status}: {}",
+                    path.display(),
+                    record.prescription
+                ));
                 results.push(value);
             }
             Err(e) => {
-                lines.push(format!("{}: INVALID: {}: {}", path.display(), e.kind, e.message));
+                lines.push(format!(
+                    "{}: INVALID: {}: {}",
+                    path.display(),
+                    e.kind,
+                    e.message
+                ));
                 results.push(json!({"file": path.display().to_string(), "valid": false, "error": {"kind": e.kind, "message": e.message}}));
                 first_error.get_or_insert(e.context(path.display()));
             }
@@ -672,7 +757,10 @@ fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliE
     match first_error {
         None => Ok(Output::new(lines.join("\n"), json!({"records": results}))),
         Some(mut e) => {
-            e.partial = Some((lines.join("\n"), Map::from_iter([("records".to_owned(), Value::Array(results))])));
+            e.partial = Some(Box::new((
+                lines.join("\n"),
+                Map::from_iter([("records".to_owned(), Value::Array(results))]),
+            )));
             Err(e)
         }
     }
@@ -741,8 +829,16 @@ fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
     let mut lines = Vec::new();
     for path in files {
         let record = read_record(path)?;
-        let outcome = node.submit(&record).map_err(|e| e.context(path.display()))?;
-        lines.push(format!("{}: {} (nonce {} of {})", path.display(), outcome.name(), record.nonce, addr(Role::Doctor, &record.dr_hash)));
+        let outcome = node
+            .submit(&record)
+            .map_err(|e| e.context(path.display()))?;
+        lines.push(format!(
+            "{}: {} (nonce {} of {})",
+            path.display(),
+            outcome.name(),
+            record.nonce,
+            addr(Role::Doctor, &record.dr_hash)
+        ));
         let mut value = record_json(&record);
         value["file"] = json!(path.display().to_string());
         value["outcome"] = json!(outcome.name());
@@ -792,7 +888,11 @@ fn chain_mine(
                 None => node::now(),
             };
             match node.mine_next(&miner, time, &options, node::now())? {
-                Mined::Added { block, outcome, stats } => {
+                Mined::Added {
+                    block,
+                    outcome,
+                    stats,
+                } => {
                     engine_used = Some(stats.engine);
                     bar.block_done(block.height, block.records.len(), &stats);
                     lines.push(format!(
@@ -817,9 +917,15 @@ fn chain_mine(
                         "hash_rate": stats.hashes_per_second,
                     }));
                 }
-                Mined::Stopped { outcome: MineOutcome::Cancelled, .. } => return Err(CliError::cancelled("interrupted")),
+                Mined::Stopped {
+                    outcome: MineOutcome::Cancelled,
+                    ..
+                } => return Err(CliError::cancelled("interrupted")),
                 Mined::Stopped { outcome, .. } => {
-                    return Err(CliError::new("cancelled", format!("the search ended without a block ({outcome:?})")))
+                    return Err(CliError::new(
+                        "cancelled",
+                        format!("the search ended without a block ({outcome:?})"),
+                    ))
                 }
             }
         }
@@ -828,7 +934,9 @@ fn chain_mine(
     bar.finish();
     if let Err(e) = result {
         let done = mined.len();
-        return Err(e.context(format!("after mining {done} of {blocks} blocks (those are kept)")));
+        return Err(e.context(format!(
+            "after mining {done} of {blocks} blocks (those are kept)"
+        )));
     }
     let tip = node.chain().tip()?;
     Ok(Output::new(
@@ -856,7 +964,11 @@ fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
     let node = Node::open(dir, false)?;
     let entries = node.chain().patient_history(&patient)?;
-    let mut text = format!("{} records for {}", entries.len(), addr(Role::Patient, &patient));
+    let mut text = format!(
+        "{} records for {}",
+        entries.len(),
+        addr(Role::Patient, &patient)
+    );
     for e in &entries {
         text.push('\n');
         text.push_str(&entry_line(e));
@@ -872,7 +984,11 @@ fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
     let node = Node::open(dir, false)?;
     let entries = node.chain().doctor_records(&doctor)?;
     let nonce = node.chain().user_state(&doctor)?.nonce;
-    let mut text = format!("{} records by {} (record counter {nonce})", entries.len(), addr(Role::Doctor, &doctor));
+    let mut text = format!(
+        "{} records by {} (record counter {nonce})",
+        entries.len(),
+        addr(Role::Doctor, &doctor)
+    );
     for e in &entries {
         text.push('\n');
         text.push_str(&entry_line(e));
@@ -912,12 +1028,19 @@ fn chain_check(dir: &Path, mode: Mode) -> Result<Output, CliError> {
     let counts: Vec<u64> = if mode == Mode::Off {
         Vec::new()
     } else {
-        chain.blocks(0, chain.len()?).map(|b| b.map(|b| b.records.len() as u64)).collect::<Result<_, _>>()?
+        chain
+            .blocks(0, chain.len()?)
+            .map(|b| b.map(|b| b.records.len() as u64))
+            .collect::<Result<_, _>>()?
     };
     let bar = BatchBar::new(mode, "checking", counts);
     let update = |p| bar.update(p);
     let report = cancellable(|| {
-        let options = BatchOptions { progress: Some(&update), cancel: Some(&CANCEL), ..BatchOptions::default() };
+        let options = BatchOptions {
+            progress: Some(&update),
+            cancel: Some(&CANCEL),
+            ..BatchOptions::default()
+        };
         chain.check(&options)
     });
     let report = match report {
@@ -935,7 +1058,10 @@ fn chain_check(dir: &Path, mode: Mode) -> Result<Output, CliError> {
         )));
     }
     Ok(Output::new(
-        format!("checked {} blocks: every block, signature and stored state agrees", report.blocks_ok),
+        format!(
+            "checked {} blocks: every block, signature and stored state agrees",
+            report.blocks_ok
+        ),
         json!({"blocks_ok": report.blocks_ok}),
     ))
 }
@@ -946,7 +1072,11 @@ fn chain_export(dir: &Path, file: &Path, from: u64) -> Result<Output, CliError> 
     let blocks: Vec<_> = node.chain().blocks(from, len).collect::<Result<_, _>>()?;
     write_file_atomic(file, &container::encode(&blocks), false)?;
     Ok(Output::new(
-        format!("wrote {} blocks (heights {from}..{len}) to {}", blocks.len(), file.display()),
+        format!(
+            "wrote {} blocks (heights {from}..{len}) to {}",
+            blocks.len(),
+            file.display()
+        ),
         json!({"file": file.display().to_string(), "blocks": blocks.len(), "from": from, "height": len.checked_sub(1)}),
     ))
 }
@@ -954,18 +1084,30 @@ fn chain_export(dir: &Path, file: &Path, from: u64) -> Result<Output, CliError> 
 fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError> {
     let blocks = container::decode(&read_file(file)?).map_err(|e| e.context(file.display()))?;
     let mut node = Node::open(dir, true)?;
-    let bar = BatchBar::new(mode, "importing", blocks.iter().map(|b| b.records.len() as u64));
+    let bar = BatchBar::new(
+        mode,
+        "importing",
+        blocks.iter().map(|b| b.records.len() as u64),
+    );
     let update = |p| bar.update(p);
     let result = cancellable(|| {
-        let options = BatchOptions { progress: Some(&update), cancel: Some(&CANCEL), ..BatchOptions::default() };
-        node.chain_mut().add_blocks(&blocks, Some(node::now()), &options)
+        let options = BatchOptions {
+            progress: Some(&update),
+            cancel: Some(&CANCEL),
+            ..BatchOptions::default()
+        };
+        node.chain_mut()
+            .add_blocks(&blocks, Some(node::now()), &options)
     });
     let outcomes = match result {
         Ok(outcomes) => outcomes,
         Err(e) => {
             bar.finish(e.index as u64);
             let kept = e.index;
-            return Err(CliError::from(e).context(format!("{} ({kept} blocks before it were added)", file.display())));
+            return Err(CliError::from(e).context(format!(
+                "{} ({kept} blocks before it were added)",
+                file.display()
+            )));
         }
     };
     bar.finish(blocks.len() as u64);

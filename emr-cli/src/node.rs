@@ -53,7 +53,11 @@ impl SubmitOutcome {
 /// How one `mine_next` ended.
 pub enum Mined {
     /// A block was found and added to the chain.
-    Added { block: Block, outcome: AddOutcome, stats: SearchStats },
+    Added {
+        block: Block,
+        outcome: AddOutcome,
+        stats: SearchStats,
+    },
     /// The search stopped without a block (cancelled, timed out, range exhausted).
     Stopped { outcome: MineOutcome },
 }
@@ -63,7 +67,9 @@ const POOL_DIR: &str = "pending";
 
 /// The current Unix time in seconds.
 pub fn now() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
 }
 
 /// An open chain directory.
@@ -79,11 +85,17 @@ impl Node {
         fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
         let db = dir.join(CHAIN_FILE);
         if db.exists() {
-            return Err(CliError::invalid_argument(format!("{} already holds a chain", dir.display())));
+            return Err(CliError::invalid_argument(format!(
+                "{} already holds a chain",
+                dir.display()
+            )));
         }
         let chain = Chain::open(&db, Some(params))?;
         fs::create_dir_all(dir.join(POOL_DIR)).map_err(|e| file_error(dir, e))?;
-        Ok(Node { dir: dir.to_owned(), chain })
+        Ok(Node {
+            dir: dir.to_owned(),
+            chain,
+        })
     }
 
     /// Opens the chain in `dir`: for writing (one writer at a time,
@@ -97,8 +109,15 @@ impl Node {
                 dir.display()
             )));
         }
-        let chain = if write { Chain::open(&db, None)? } else { Chain::open_readonly(&db)? };
-        Ok(Node { dir: dir.to_owned(), chain })
+        let chain = if write {
+            Chain::open(&db, None)?
+        } else {
+            Chain::open_readonly(&db)?
+        };
+        Ok(Node {
+            dir: dir.to_owned(),
+            chain,
+        })
     }
 
     pub fn chain(&self) -> &Chain {
@@ -129,7 +148,10 @@ impl Node {
         if record.nonce <= last {
             return Err(CliError::new(
                 "invalid_nonce",
-                format!("the doctor's nonce {} is already used on the chain (its last is {last})", record.nonce),
+                format!(
+                    "the doctor's nonce {} is already used on the chain (its last is {last})",
+                    record.nonce
+                ),
             ));
         }
         let path = self.pool_path(&record.dr_hash, record.nonce);
@@ -140,8 +162,14 @@ impl Node {
         fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
         crate::write_file_atomic(&path, &record.to_bytes(), false)?;
         let pending = self.pending_by_doctor()?;
-        let have = pending.get(&record.dr_hash).map_or(0, |r| contiguous(last, r));
-        Ok(if have >= record.nonce - last { SubmitOutcome::Ready } else { SubmitOutcome::Held })
+        let have = pending
+            .get(&record.dr_hash)
+            .map_or(0, |r| contiguous(last, r));
+        Ok(if have >= record.nonce - last {
+            SubmitOutcome::Ready
+        } else {
+            SubmitOutcome::Held
+        })
     }
 
     /// Pending records (nonce above the doctor's on the chain), by doctor
@@ -165,7 +193,9 @@ impl Node {
                 continue;
             }
             let Ok(bytes) = fs::read(&path) else { continue };
-            let Ok(record) = Record::from_bytes(&bytes) else { continue };
+            let Ok(record) = Record::from_bytes(&bytes) else {
+                continue;
+            };
             if record.nonce == 0 || record.verify(record.nonce - 1).is_err() {
                 continue;
             }
@@ -236,7 +266,11 @@ impl Node {
         match result.outcome {
             MineOutcome::Found(block) => {
                 let outcome = self.chain.add_block(&block, Some(now))?;
-                Ok(Mined::Added { block, outcome, stats: result.stats })
+                Ok(Mined::Added {
+                    block,
+                    outcome,
+                    stats: result.stats,
+                })
             }
             outcome => Ok(Mined::Stopped { outcome }),
         }

@@ -52,6 +52,12 @@ pub fn duration(seconds: f64) -> String {
     }
 }
 
+/// indicatif leaves the cursor at the end of a finished bar: the next
+/// output starts on a line of its own.
+fn end_line() {
+    let _ = writeln!(std::io::stderr());
+}
+
 fn plain_line(line: &str) {
     let _ = writeln!(std::io::stderr(), "{line}");
 }
@@ -85,10 +91,22 @@ pub struct MineProgress {
 impl MineProgress {
     pub fn new(mode: Mode, total: u64) -> MineProgress {
         let bar = (mode == Mode::Bar).then(|| {
-            bar(total, "{spinner} mining [{bar:20}] {pos}/{len} blocks  {msg}")
+            bar(
+                total,
+                "{spinner} mining [{bar:20}] {pos}/{len} blocks  {msg}",
+            )
         });
-        let state = MineState { difficulty: 1.0, height: 0, last_plain: Instant::now() };
-        MineProgress { mode, bar, total, state: Arc::new(Mutex::new(state)) }
+        let state = MineState {
+            difficulty: 1.0,
+            height: 0,
+            last_plain: Instant::now(),
+        };
+        MineProgress {
+            mode,
+            bar,
+            total,
+            state: Arc::new(Mutex::new(state)),
+        }
     }
 
     pub fn block_started(&self, done: u64, height: u64, difficulty: u128) {
@@ -99,7 +117,10 @@ impl MineProgress {
         if let Some(bar) = &self.bar {
             bar.set_message(format!("height {height}, difficulty {difficulty}"));
         } else if self.mode == Mode::Plain && done == 0 {
-            plain_line(&format!("mining {} block(s) from height {height}, difficulty {difficulty}", self.total));
+            plain_line(&format!(
+                "mining {} block(s) from height {height}, difficulty {difficulty}",
+                self.total
+            ));
         }
     }
 
@@ -126,7 +147,10 @@ impl MineProgress {
                 None => {
                     if s.last_plain.elapsed() >= PLAIN_EVERY {
                         s.last_plain = Instant::now();
-                        plain_line(&format!("mining: {text} ({} hashes so far, {pos_total} block(s) asked)", p.hashes));
+                        plain_line(&format!(
+                            "mining: {text} ({} hashes so far, {pos_total} block(s) asked)",
+                            p.hashes
+                        ));
                     }
                 }
             }
@@ -155,6 +179,7 @@ impl MineProgress {
         if let Some(bar) = &self.bar {
             bar.disable_steady_tick();
             bar.abandon();
+            end_line();
         }
     }
 }
@@ -171,7 +196,11 @@ pub struct BatchBar {
 }
 
 impl BatchBar {
-    pub fn new(mode: Mode, what: &'static str, records_per_block: impl IntoIterator<Item = u64>) -> BatchBar {
+    pub fn new(
+        mode: Mode,
+        what: &'static str,
+        records_per_block: impl IntoIterator<Item = u64>,
+    ) -> BatchBar {
         let mut records_before = vec![0];
         for n in records_per_block {
             let last = *records_before.last().unwrap_or(&0);
@@ -181,7 +210,14 @@ impl BatchBar {
         let template = format!("{{spinner}} {what} [{{bar:20}}] {{pos}}/{{len}} blocks  {{msg}}");
         let bar = (mode == Mode::Bar).then(|| bar(total, &template));
         let last_plain = Mutex::new(Instant::now());
-        BatchBar { mode, what, bar, records_before, started: Instant::now(), last_plain }
+        BatchBar {
+            mode,
+            what,
+            bar,
+            records_before,
+            started: Instant::now(),
+            last_plain,
+        }
     }
 
     fn text(&self, done: u64) -> String {
@@ -201,10 +237,18 @@ impl BatchBar {
                 bar.set_message(self.text(p.done));
             }
             None if self.mode == Mode::Plain => {
-                let Ok(mut last) = self.last_plain.lock() else { return };
+                let Ok(mut last) = self.last_plain.lock() else {
+                    return;
+                };
                 if last.elapsed() >= PLAIN_EVERY {
                     *last = Instant::now();
-                    plain_line(&format!("{}: {}/{} blocks, {}", self.what, p.done, p.total, self.text(p.done)));
+                    plain_line(&format!(
+                        "{}: {}/{} blocks, {}",
+                        self.what,
+                        p.done,
+                        p.total,
+                        self.text(p.done)
+                    ));
                 }
             }
             None => {}
@@ -219,9 +263,14 @@ impl BatchBar {
                 bar.set_message(self.text(done));
                 bar.disable_steady_tick();
                 bar.abandon();
+                end_line();
             }
             None if self.mode == Mode::Plain => {
-                plain_line(&format!("{}: {done}/{total} blocks, {}", self.what, self.text(done)));
+                plain_line(&format!(
+                    "{}: {done}/{total} blocks, {}",
+                    self.what,
+                    self.text(done)
+                ));
             }
             None => {}
         }

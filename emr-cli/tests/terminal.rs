@@ -50,41 +50,110 @@ fn progress_bars_on_a_terminal() {
     let d = dir.path();
     let patient = new_key(d, "patient.pem", "p256", "patient");
     new_key(d, "dr.pem", "secp256k1", "doctor");
-    json_in(d, &["chain", "init", "clinic", "--initial-difficulty", "20000"], 0);
-    for (i, text) in ["Amoxicillin 500mg", "Ibuprofen 400mg", "Lisinopril 10mg"].iter().enumerate() {
+    json_in(
+        d,
+        &["chain", "init", "clinic", "--initial-difficulty", "20000"],
+        0,
+    );
+    for (i, text) in ["Amoxicillin 500mg", "Ibuprofen 400mg", "Lisinopril 10mg"]
+        .iter()
+        .enumerate()
+    {
         let out = format!("r{i}.rec");
-        json_in(d, &["record", "sign", "--key", "dr.pem", "--patient", &patient, "--text", text, "--chain", "clinic", "--out", &out], 0);
+        json_in(
+            d,
+            &[
+                "record",
+                "sign",
+                "--key",
+                "dr.pem",
+                "--patient",
+                &patient,
+                "--text",
+                text,
+                "--chain",
+                "clinic",
+                "--out",
+                &out,
+            ],
+            0,
+        );
         json_in(d, &["chain", "submit", "clinic", &out], 0);
     }
 
-    let Some((code, raw, screen)) =
-        on_terminal(d, &["chain", "mine", "clinic", "--miner", MINER, "--blocks", "3", "--threads", "1", "--timestamp", "1700000000"])
-    else {
+    let Some((code, raw, screen)) = on_terminal(
+        d,
+        &[
+            "chain",
+            "mine",
+            "clinic",
+            "--miner",
+            MINER,
+            "--blocks",
+            "3",
+            "--threads",
+            "1",
+            "--timestamp",
+            "1700000000",
+        ],
+    ) else {
         return;
     };
     assert_eq!(code, 0, "{screen}");
     let raw = String::from_utf8_lossy(&raw);
-    assert!(raw.contains("\x1b["), "a bar is redrawn with escape codes on a terminal: {raw:?}");
+    assert!(
+        raw.contains("\x1b["),
+        "a bar is redrawn with escape codes on a terminal: {raw:?}"
+    );
     // What stays on the screen: the finished bar with the rate and the
     // expected time per block, then the command's summary.
-    let bar = screen.lines().find(|l| l.contains("mining [")).unwrap_or_else(|| panic!("no bar on the screen:\n{screen}"));
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("mining ["))
+        .unwrap_or_else(|| panic!("no bar on the screen:\n{screen}"));
     assert!(bar.contains("3/3 blocks"), "{bar}");
-    assert!(bar.contains("H/s") && bar.contains("per block expected"), "{bar}");
+    assert!(
+        bar.contains("H/s") && bar.contains("per block expected"),
+        "{bar}"
+    );
     assert!(bar.contains("[===================="), "a full bar: {bar}");
-    assert!(screen.contains("block 2 "), "{screen}");
-    assert_eq!(screen.lines().filter(|l| l.contains("mining [")).count(), 1, "one bar, redrawn in place:\n{screen}");
+    assert!(
+        screen.lines().any(|l| l.starts_with("block 2 ")),
+        "the summary starts on a line of its own:\n{screen}"
+    );
+    assert_eq!(
+        screen.lines().filter(|l| l.contains("mining [")).count(),
+        1,
+        "one bar, redrawn in place:\n{screen}"
+    );
 
     // Import and check: blocks and records per second.
     json_in(d, &["chain", "export", "clinic", "blocks.emr"], 0);
-    json_in(d, &["chain", "init", "copy", "--initial-difficulty", "20000"], 0);
+    json_in(
+        d,
+        &["chain", "init", "copy", "--initial-difficulty", "20000"],
+        0,
+    );
     let (code, _, screen) = on_terminal(d, &["chain", "import", "copy", "blocks.emr"]).unwrap();
     assert_eq!(code, 0, "{screen}");
-    let bar = screen.lines().find(|l| l.contains("importing [")).unwrap_or_else(|| panic!("{screen}"));
-    assert!(bar.contains("3/3 blocks") && bar.contains("blocks/s") && bar.contains("records/s"), "{bar}");
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("importing ["))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        bar.contains("3/3 blocks") && bar.contains("blocks/s") && bar.contains("records/s"),
+        "{bar}"
+    );
     let (code, _, screen) = on_terminal(d, &["chain", "check", "copy"]).unwrap();
     assert_eq!(code, 0, "{screen}");
-    let bar = screen.lines().find(|l| l.contains("checking [")).unwrap_or_else(|| panic!("{screen}"));
-    assert!(bar.contains("3/3 blocks") && bar.contains("records/s"), "{bar}");
+    let bar = screen
+        .lines()
+        .find(|l| l.contains("checking ["))
+        .unwrap_or_else(|| panic!("{screen}"));
+    assert!(
+        bar.contains("3/3 blocks") && bar.contains("records/s"),
+        "{bar}"
+    );
     assert!(screen.contains("checked 3 blocks"), "{screen}");
 
     // --quiet: no bar even on a terminal.
@@ -97,17 +166,59 @@ fn progress_bars_on_a_terminal() {
 fn plain_lines_when_not_a_terminal() {
     let dir = TempDir::new("plain");
     let d = dir.path();
-    json_in(d, &["chain", "init", "clinic", "--initial-difficulty", "1000"], 0);
-    let run = emr_in(d, &["chain", "mine", "clinic", "--miner", MINER, "--blocks", "2", "--threads", "1", "--timestamp", "1700000000"]);
+    json_in(
+        d,
+        &["chain", "init", "clinic", "--initial-difficulty", "1000"],
+        0,
+    );
+    let run = emr_in(
+        d,
+        &[
+            "chain",
+            "mine",
+            "clinic",
+            "--miner",
+            MINER,
+            "--blocks",
+            "2",
+            "--threads",
+            "1",
+            "--timestamp",
+            "1700000000",
+        ],
+    );
     assert_eq!(run.code, 0, "{run:?}");
-    assert!(!run.stderr.contains('\x1b') && !run.stdout.contains('\x1b'), "no escape codes in a pipe: {run:?}");
-    assert!(run.stderr.contains("mined block 0") && run.stderr.contains("mined block 1"), "{}", run.stderr);
-    assert!(run.stdout.lines().count() == 2 && run.stdout.starts_with("block 0 "), "{}", run.stdout);
+    assert!(
+        !run.stderr.contains('\x1b') && !run.stdout.contains('\x1b'),
+        "no escape codes in a pipe: {run:?}"
+    );
+    assert!(
+        run.stderr.contains("mined block 0") && run.stderr.contains("mined block 1"),
+        "{}",
+        run.stderr
+    );
+    assert!(
+        run.stdout.lines().count() == 2 && run.stdout.starts_with("block 0 "),
+        "{}",
+        run.stdout
+    );
     json_in(d, &["chain", "export", "clinic", "b.emr"], 0);
-    json_in(d, &["chain", "init", "copy", "--initial-difficulty", "1000"], 0);
+    json_in(
+        d,
+        &["chain", "init", "copy", "--initial-difficulty", "1000"],
+        0,
+    );
     let run = emr_in(d, &["chain", "import", "copy", "b.emr"]);
     assert_eq!(run.code, 0);
-    assert!(run.stderr.contains("importing: 2/2 blocks") && run.stderr.contains("records/s"), "{}", run.stderr);
+    assert!(
+        run.stderr.contains("importing: 2/2 blocks") && run.stderr.contains("records/s"),
+        "{}",
+        run.stderr
+    );
     let run = emr_in(d, &["chain", "check", "copy", "-q"]);
-    assert_eq!((run.code, run.stderr.as_str()), (0, ""), "--quiet: nothing on stderr");
+    assert_eq!(
+        (run.code, run.stderr.as_str()),
+        (0, ""),
+        "--quiet: nothing on stderr"
+    );
 }

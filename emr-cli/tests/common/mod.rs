@@ -48,8 +48,17 @@ pub struct Run {
 impl Run {
     /// stdout as the one JSON object `--json` promises.
     pub fn json(&self) -> Value {
-        let lines: Vec<&str> = self.stdout.lines().filter(|l| !l.trim().is_empty()).collect();
-        assert_eq!(lines.len(), 1, "--json must print exactly one line, got {:?}", self.stdout);
+        let lines: Vec<&str> = self
+            .stdout
+            .lines()
+            .filter(|l| !l.trim().is_empty())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            1,
+            "--json must print exactly one line, got {:?}",
+            self.stdout
+        );
         serde_json::from_str(lines[0]).unwrap_or_else(|e| panic!("not JSON ({e}): {}", lines[0]))
     }
 }
@@ -78,11 +87,18 @@ pub fn json_in(cwd: &Path, args: &[&str], code: i32) -> Value {
     let value = run.json();
     assert_eq!(value["ok"], Value::Bool(code == 0), "{value}");
     if code == 0 {
-        assert!(run.stderr.lines().all(|l| !l.starts_with("error:")), "{run:?}");
+        assert!(
+            run.stderr.lines().all(|l| !l.starts_with("error:")),
+            "{run:?}"
+        );
     } else {
         let kind = value["error"]["kind"].as_str().expect("error kind");
         assert_eq!(value["error"]["exit_code"], code);
-        let first = run.stderr.lines().find(|l| l.starts_with("error:")).expect("an error line");
+        let first = run
+            .stderr
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .expect("an error line");
         assert!(first.starts_with(&format!("error: {kind}: ")), "{first}");
     }
     value
@@ -94,7 +110,9 @@ pub fn kind(value: &Value) -> &str {
 }
 
 pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
-    value[key].as_str().unwrap_or_else(|| panic!("no string {key} in {value}"))
+    value[key]
+        .as_str()
+        .unwrap_or_else(|| panic!("no string {key} in {value}"))
 }
 
 /// A key file and its address in `role`.
