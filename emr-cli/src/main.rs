@@ -108,6 +108,10 @@ enum KeyCommand {
         /// Replace the file if it exists.
         #[arg(long)]
         force: bool,
+        /// Whose address to print: a doctor's key signs records; a patient
+        /// or a miner is known by its public key hash.
+        #[arg(long, value_enum, default_value = "doctor")]
+        role: RoleArg,
     },
     /// Show a key file's curve and address (never the private key).
     Show {
@@ -388,7 +392,12 @@ fn report(result: Result<Output, CliError>, json: bool, name: &str) -> ExitCode 
 
 fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
     match command {
-        Command::Key(KeyCommand::New { curve, out, force }) => key_new(curve, &out, force),
+        Command::Key(KeyCommand::New {
+            curve,
+            out,
+            force,
+            role,
+        }) => key_new(curve, &out, force, role.role()),
         Command::Key(KeyCommand::Show { key, role, address }) => {
             key_show(&key, role.role(), address)
         }
@@ -567,7 +576,7 @@ fn cancellable<T>(f: impl FnOnce() -> T) -> T {
 
 // --- key, address, record -------------------------------------------------------
 
-fn key_new(curve: CurveArg, out: &Path, force: bool) -> Result<Output, CliError> {
+fn key_new(curve: CurveArg, out: &Path, force: bool, role: Role) -> Result<Output, CliError> {
     let curve = match curve {
         CurveArg::Secp256k1 => Curve::Secp256k1,
         CurveArg::P256 => Curve::P256,
@@ -583,14 +592,15 @@ fn key_new(curve: CurveArg, out: &Path, force: bool) -> Result<Output, CliError>
         fs::remove_file(out).map_err(|e| file_error(out, e))?;
     }
     write_file_atomic(out, key.to_pkcs8_pem().as_bytes(), true)?;
-    let address = key.address().to_string();
+    let address = addr(role, &key.public_key_hash());
     Ok(Output::new(
         format!(
-            "wrote {} ({} key, mode 0600)\naddress {address}",
+            "wrote {} ({} key, mode 0600)\n{} address {address}",
             out.display(),
-            curve.name()
+            curve.name(),
+            role.name()
         ),
-        json!({"file": out.display().to_string(), "curve": curve.name(), "address": address}),
+        json!({"file": out.display().to_string(), "curve": curve.name(), "role": role.name(), "address": address}),
     ))
 }
 
@@ -1012,8 +1022,12 @@ fn chain_find(dir: &Path, txid: &str) -> Result<Output, CliError> {
         .ok_or_else(|| CliError::not_found(format!("no record with txid {txid} on the chain")))?;
     Ok(Output::new(
         format!(
-            "{}\npatient {}\nprescription: {}",
-            entry_line(&entry),
+            "txid         {}\nblock        {} at height {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
+            entry.record.txid,
+            entry.block_id,
+            entry.height,
+            addr(Role::Doctor, &entry.record.dr_hash),
+            entry.record.nonce,
             addr(Role::Patient, &entry.record.patient_hash),
             entry.record.prescription
         ),
