@@ -4,6 +4,7 @@
 
 mod common;
 
+use std::io::{BufRead as _, BufReader, Read as _};
 use std::os::unix::fs::PermissionsExt as _;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
@@ -650,7 +651,7 @@ fn locked_chain_and_ctrl_c() {
         ],
         0,
     );
-    let miner = Command::new(EMR)
+    let mut miner = Command::new(EMR)
         .args([
             "chain",
             "mine",
@@ -667,21 +668,24 @@ fn locked_chain_and_ctrl_c() {
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // `undo` needs the writer's lock: `locked` while the miner runs.
+    // Its first progress line comes once it holds the chain (stderr is a
+    // pipe here, so progress is plain lines).
+    let mut stderr = BufReader::new(miner.stderr.take().unwrap());
+    let mut first = String::new();
+    stderr.read_line(&mut first).unwrap();
+    assert!(
+        first.starts_with("mining 1 block(s) from height 0"),
+        "{first}"
+    );
+
+    // `undo` needs the writer's lock: `locked`, at once.
     let started = Instant::now();
-    loop {
-        let run = emr_in(d, &["chain", "undo", "clinic", "--json"]);
-        if run.code == 5 {
-            assert_eq!(kind(&run.json()), "locked");
-            break;
-        }
-        assert_eq!(run.code, 4, "{run:?}");
-        assert!(
-            started.elapsed() < Duration::from_secs(20),
-            "the miner never took the lock"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
+    let locked = json_in(d, &["chain", "undo", "clinic"], 5);
+    assert_eq!(kind(&locked), "locked");
+    assert!(
+        started.elapsed() < Duration::from_secs(10),
+        "a writer does not wait for the lock"
+    );
     // Readers are not blocked.
     assert_eq!(json_in(d, &["chain", "status", "clinic"], 0)["blocks"], 0);
 
@@ -691,10 +695,11 @@ fn locked_chain_and_ctrl_c() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     let value: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
     assert_eq!(kind(&value), "cancelled");
-    let stderr = String::from_utf8_lossy(&out.stderr);
+    let mut rest = String::new();
+    stderr.read_to_string(&mut rest).unwrap();
     assert!(
-        stderr.lines().any(|l| l.starts_with("error: cancelled: ")),
-        "{stderr}"
+        rest.lines().any(|l| l.starts_with("error: cancelled: ")),
+        "{rest}"
     );
 
     // The lock went with the process; the chain is as it was.
