@@ -16,7 +16,7 @@
 //! So a record whose block is dropped by a reorganisation (or `undo`) is
 //! pending again, and one mined elsewhere and imported stops being pending.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -161,15 +161,29 @@ impl Node {
         let dir = self.pool_dir();
         fs::create_dir_all(&dir).map_err(|e| file_error(&dir, e))?;
         crate::write_file_atomic(&path, &record.to_bytes(), false)?;
-        let pending = self.pending_by_doctor()?;
-        let have = pending
-            .get(&record.dr_hash)
-            .map_or(0, |r| contiguous(last, r));
-        Ok(if have >= record.nonce - last {
-            SubmitOutcome::Ready
-        } else {
-            SubmitOutcome::Held
-        })
+        // Ready when every nonce between the chain's and this one is pooled
+        // too (read from the file names: no record is decoded here).
+        let pooled = self.pooled_nonces(&record.dr_hash)?;
+        let gap = (last + 1..record.nonce).find(|n| !pooled.contains(n));
+        Ok(if gap.is_none() { SubmitOutcome::Ready } else { SubmitOutcome::Held })
+    }
+
+    /// The nonces of `dr_hash`'s records in the pool directory, from the
+    /// file names.
+    fn pooled_nonces(&self, dr_hash: &Hash160) -> Result<BTreeSet<u64>, CliError> {
+        let dir = self.pool_dir();
+        let prefix = format!("{dr_hash}-");
+        let mut nonces = BTreeSet::new();
+        for entry in fs::read_dir(&dir).map_err(|e| file_error(&dir, e))? {
+            let name = entry.map_err(|e| file_error(&dir, e))?.file_name();
+            let name = name.to_string_lossy();
+            if let Some(n) = name.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".rec")) {
+                if let Ok(n) = n.parse() {
+                    nonces.insert(n);
+                }
+            }
+        }
+        Ok(nonces)
     }
 
     /// Pending records (nonce above the doctor's on the chain), by doctor
