@@ -77,6 +77,11 @@ fn keys() {
         2,
     );
     assert_eq!(kind(&usage), "usage");
+    assert_eq!(kind(&json_in(d, &["chain"], 2)), "usage");
+    let help = emr_in(d, &["chain"]);
+    assert_eq!(help.code, 2);
+    assert!(help.stderr.contains("Usage: emr chain"), "{help:?}");
+    assert_eq!(emr_in(d, &["--help"]).code, 0);
 }
 
 #[test]
