@@ -324,7 +324,11 @@ fn main() -> ExitCode {
             }
             if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
                 if json_flag {
-                    return report(Err(CliError::usage("a command is missing (see emr --help)")), true, "");
+                    return report(
+                        Err(CliError::usage("a command is missing (see emr --help)")),
+                        true,
+                        "",
+                    );
                 }
                 let _ = e.print();
                 return ExitCode::from(exit::USAGE as u8);

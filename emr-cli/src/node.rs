@@ -165,7 +165,11 @@ impl Node {
         // too (read from the file names: no record is decoded here).
         let pooled = self.pooled_nonces(&record.dr_hash)?;
         let gap = (last + 1..record.nonce).find(|n| !pooled.contains(n));
-        Ok(if gap.is_none() { SubmitOutcome::Ready } else { SubmitOutcome::Held })
+        Ok(if gap.is_none() {
+            SubmitOutcome::Ready
+        } else {
+            SubmitOutcome::Held
+        })
     }
 
     /// The nonces of `dr_hash`'s records in the pool directory, from the
@@ -177,7 +181,10 @@ impl Node {
         for entry in fs::read_dir(&dir).map_err(|e| file_error(&dir, e))? {
             let name = entry.map_err(|e| file_error(&dir, e))?.file_name();
             let name = name.to_string_lossy();
-            if let Some(n) = name.strip_prefix(&prefix).and_then(|r| r.strip_suffix(".rec")) {
+            if let Some(n) = name
+                .strip_prefix(&prefix)
+                .and_then(|r| r.strip_suffix(".rec"))
+            {
                 if let Ok(n) = n.parse() {
                     nonces.insert(n);
                 }

@@ -540,6 +540,53 @@ fn chain_commands() {
     );
     assert_eq!(json_in(d, &["chain", "check", "clinic"], 0)["blocks_ok"], 2);
 
+    // A prescription edited inside the database file: `check` finds it.
+    std::fs::create_dir_all(dir.0.join("tampered")).unwrap();
+    let mut db = std::fs::read(dir.0.join("clinic/chain.db")).unwrap();
+    let wal = std::fs::metadata(dir.0.join("clinic/chain.db-wal")).map_or(0, |m| m.len());
+    assert_eq!(
+        wal, 0,
+        "the last writer checkpointed: every block is in chain.db"
+    );
+    let at = db
+        .windows(10)
+        .position(|w| w == b"Lisinopril")
+        .expect("the text is in the file");
+    db[at] = b'X';
+    std::fs::write(dir.0.join("tampered/chain.db"), &db).unwrap();
+    // The block id covers txids, not the text: the record's txid check fails.
+    let e = json_in(d, &["chain", "check", "tampered"], 1);
+    assert_eq!(kind(&e), "record");
+    let message = e["error"]["message"].as_str().unwrap();
+    assert!(
+        message.contains("height 0") && message.contains("invalid_txid"),
+        "{e}"
+    );
+
+    // Mining options out of range are usage errors.
+    let e = json_in(
+        d,
+        &[
+            "chain",
+            "mine",
+            "clinic",
+            "--miner",
+            MINER,
+            "--threads",
+            "0",
+        ],
+        2,
+    );
+    assert_eq!(kind(&e), "invalid_argument");
+    let e = json_in(
+        d,
+        &[
+            "chain", "mine", "clinic", "--miner", MINER, "--engine", "warp",
+        ],
+        2,
+    );
+    assert_eq!(kind(&e), "usage");
+
     // Export, import into a second chain, undo.
     let exported = json_in(d, &["chain", "export", "clinic", "blocks.emr"], 0);
     assert_eq!(exported["blocks"], 2);
