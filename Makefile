@@ -16,7 +16,7 @@ CBINDGEN := $(ROOT)/target/tools/bin/cbindgen
 CC ?= gcc
 LIBDIR := $(ROOT)/target/release
 
-.PHONY: all demo test bench test-rust test-c test-python test-readme lib header header-check wheel venv tools clean
+.PHONY: all demo test bench test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools install clean
 
 all: test
 
@@ -57,13 +57,25 @@ wheel: venv
 	$(VENV)/bin/maturin build --release --quiet -m emr-py/Cargo.toml -o target/wheels
 	$(VPY) -m pip install --quiet --force-reinstall --no-deps target/wheels/*.whl
 
+# The `emr` command line, into $(PREFIX)/bin (default ~/.cargo/bin, already on
+# PATH after rustup): `make install PREFIX=/opt/emr` for elsewhere.
+PREFIX ?= $(HOME)/.cargo
+install:
+	cargo install --quiet --locked --path emr-cli --root $(PREFIX)
+	@echo "installed $(PREFIX)/bin/emr"
+
 ## --- tests --------------------------------------------------------------
 
-test: test-rust header-check test-c test-readme test-python
+test: test-rust test-cli header-check test-c test-readme test-python
 	@echo "make test: all suites passed"
 
 test-rust:
-	cargo test --workspace --exclude emr-py
+	cargo test --workspace --exclude emr-py --exclude emr-cli
+
+# The `emr` command line, through the built binary: exit codes, --json,
+# a two-chain session, progress bars on a pseudo-terminal.
+test-cli:
+	cargo test -p emr-cli
 
 test-c: tools lib
 	bash emr-ffi/tests/run.sh

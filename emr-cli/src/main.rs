@@ -1,0 +1,1185 @@
+//! `emr`: the cryptoemr command line (`docs/CLI.md`).
+//!
+//! Keys are PKCS#8 PEM files, records and blocks move between commands as
+//! files in their canonical encoding, and a chain lives in a directory
+//! (`DIR/chain.db`, with the pool of pending records beside it). Every
+//! command prints a human summary, or one JSON object with `--json`; errors
+//! are one line `error: <kind>: <message>` with a stable exit code.
+
+mod container;
+mod error;
+mod node;
+mod progress;
+
+use std::ffi::OsString;
+use std::fs;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::LazyLock;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use emr_core::address::{self, Address, Role};
+use emr_core::chain::{AddOutcome, BatchOptions, ChainParams, RecordEntry};
+use emr_core::mining::{CancelHandle, HashEngine, MineOutcome, SearchOptions};
+use emr_core::{Curve, Difficulty, Hash160, Hash256, Record, SigningKey};
+use serde_json::{json, Map, Value};
+
+use error::{exit, file_error, CliError};
+use node::{Mined, Node};
+use progress::{BatchBar, MineProgress, Mode};
+
+/// Cancelled by Ctrl-C while a cancellable command runs.
+static CANCEL: LazyLock<CancelHandle> = LazyLock::new(CancelHandle::new);
+/// Whether the running command stops cleanly on `CANCEL`; if not, Ctrl-C exits at once.
+static CANCELLABLE: AtomicBool = AtomicBool::new(false);
+
+#[derive(Parser)]
+#[command(name = "emr", version, about = "Signed medical records on a proof-of-work chain", long_about = None)]
+struct Cli {
+    /// Print the result (or the error) as one JSON object on stdout.
+    #[arg(long, global = true)]
+    json: bool,
+    /// No progress bars or progress lines on stderr.
+    #[arg(long, short, global = true)]
+    quiet: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Private keys: make one, show its curve and address.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Addresses: a 20-byte hash as checksummed text, and back.
+    #[command(subcommand)]
+    Address(AddressCommand),
+    /// Signed records: sign a prescription, verify record files.
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// A chain in a directory: submit records, mine, query, exchange blocks.
+    #[command(subcommand)]
+    Chain(ChainCommand),
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum CurveArg {
+    Secp256k1,
+    P256,
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum RoleArg {
+    Doctor,
+    Patient,
+    Miner,
+}
+
+impl RoleArg {
+    fn role(self) -> Role {
+        match self {
+            RoleArg::Doctor => Role::Doctor,
+            RoleArg::Patient => Role::Patient,
+            RoleArg::Miner => Role::Miner,
+        }
+    }
+}
+
+#[derive(Copy, Clone, ValueEnum)]
+enum EngineArg {
+    Scalar,
+    Avx2,
+    #[value(name = "sha-ni")]
+    ShaNi,
+    Avx512,
+}
+
+#[derive(Subcommand)]
+enum KeyCommand {
+    /// Generate a private key and write it as PKCS#8 PEM (mode 0600).
+    New {
+        #[arg(long, value_enum, default_value = "secp256k1")]
+        curve: CurveArg,
+        /// The key file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// Replace the file if it exists.
+        #[arg(long)]
+        force: bool,
+        /// Whose address to print: a doctor's key signs records; a patient
+        /// or a miner is known by its public key hash.
+        #[arg(long, value_enum, default_value = "doctor")]
+        role: RoleArg,
+    },
+    /// Show a key file's curve and address (never the private key).
+    Show {
+        /// A PEM or DER private key (PKCS#8 or SEC1).
+        key: PathBuf,
+        /// Whose address to show: a doctor signs with the key, a patient or
+        /// a miner is known by its public key hash.
+        #[arg(long, value_enum, default_value = "doctor")]
+        role: RoleArg,
+        /// Print only the address (for scripts: `ALICE=$(emr key show alice.pem --role patient --address)`).
+        #[arg(long)]
+        address: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum AddressCommand {
+    /// The address of a 20-byte hash (40 hex digits) in a role.
+    Encode {
+        #[arg(long, value_enum)]
+        role: RoleArg,
+        /// 40 hex digits.
+        hash: String,
+    },
+    /// The hash an address holds; a typo is pointed at with a caret.
+    Decode {
+        address: String,
+        /// The role expected (default: the one the prefix names).
+        #[arg(long, value_enum)]
+        role: Option<RoleArg>,
+    },
+}
+
+#[derive(Subcommand)]
+enum RecordCommand {
+    /// Sign a prescription for a patient and write the record file.
+    Sign {
+        /// The doctor's private key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The patient's address (emrp1...).
+        #[arg(long)]
+        patient: String,
+        /// The prescription (at most 200 bytes of UTF-8).
+        #[arg(long)]
+        text: String,
+        /// Take the nonce from this chain directory: the one after the
+        /// doctor's last record on the chain or pending there.
+        #[arg(long, conflicts_with = "nonce")]
+        chain: Option<PathBuf>,
+        /// The doctor's record counter (1 for a first record).
+        #[arg(long)]
+        nonce: Option<u64>,
+        /// The record file to write (default: record-<nonce>-<txid>.rec).
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Verify record files: every check, the nonce sequence too with --chain.
+    Verify {
+        #[arg(required = true)]
+        files: Vec<PathBuf>,
+        /// Check each record against this chain: in it, or its doctor's next.
+        #[arg(long)]
+        chain: Option<PathBuf>,
+    },
+}
+
+#[derive(Args)]
+struct ParamArgs {
+    /// Difficulty of the first window + 1 blocks.
+    #[arg(long, default_value_t = 1000)]
+    initial_difficulty: u128,
+    /// Retarget window, in blocks.
+    #[arg(long, default_value_t = 10)]
+    window: u64,
+    /// Target block time, in seconds.
+    #[arg(long, default_value_t = 12)]
+    block_time: u64,
+    /// Most a retarget moves the difficulty, as a factor.
+    #[arg(long, default_value_t = 4)]
+    max_adjust: u64,
+    /// A miner's reward per block.
+    #[arg(long, default_value_t = emr_core::DEFAULT_BLOCK_REWARD)]
+    block_reward: u64,
+}
+
+#[derive(Subcommand)]
+enum ChainCommand {
+    /// Create a chain in DIR (made if missing) with its parameters.
+    Init {
+        dir: PathBuf,
+        #[command(flatten)]
+        params: ParamArgs,
+    },
+    /// Length, tip, difficulty, pending records.
+    Status { dir: PathBuf },
+    /// Add record files to the chain's pool of pending records.
+    Submit {
+        dir: PathBuf,
+        #[arg(required = true)]
+        records: Vec<PathBuf>,
+    },
+    /// Mine blocks of pending records onto the chain.
+    Mine {
+        dir: PathBuf,
+        /// The miner's address (emrm1...), credited with each block's reward.
+        #[arg(long)]
+        miner: String,
+        /// How many blocks to mine.
+        #[arg(long, default_value_t = 1)]
+        blocks: u64,
+        /// Mining threads (default: every core).
+        #[arg(long)]
+        threads: Option<usize>,
+        /// The SHA-256 engine (default: the fastest this CPU has).
+        #[arg(long, value_enum)]
+        engine: Option<EngineArg>,
+        /// The first block's timestamp (Unix seconds); each next one is the
+        /// previous + the chain's block time. Default: the clock, per block.
+        #[arg(long)]
+        timestamp: Option<u64>,
+    },
+    /// A patient's records on the chain, in order.
+    History {
+        dir: PathBuf,
+        /// The patient's address (emrp1...).
+        #[arg(long)]
+        patient: String,
+    },
+    /// A doctor's records on the chain and their record counter.
+    Doctor {
+        dir: PathBuf,
+        /// The doctor's address (emrd1...).
+        #[arg(long)]
+        doctor: String,
+    },
+    /// The record with this txid (64 hex digits).
+    Find { dir: PathBuf, txid: String },
+    /// Re-verify every block from genesis and the stored state.
+    Check { dir: PathBuf },
+    /// Write the active chain's blocks to a block file.
+    Export {
+        dir: PathBuf,
+        file: PathBuf,
+        /// The first height to write.
+        #[arg(long, default_value_t = 0)]
+        from: u64,
+    },
+    /// Add the blocks of a block file (or of one block's encoding).
+    Import { dir: PathBuf, file: PathBuf },
+    /// Take the tip block off; its records go back to the pending pool.
+    Undo { dir: PathBuf },
+}
+
+impl Command {
+    fn name(&self) -> &'static str {
+        match self {
+            Command::Key(KeyCommand::New { .. }) => "key new",
+            Command::Key(KeyCommand::Show { .. }) => "key show",
+            Command::Address(AddressCommand::Encode { .. }) => "address encode",
+            Command::Address(AddressCommand::Decode { .. }) => "address decode",
+            Command::Record(RecordCommand::Sign { .. }) => "record sign",
+            Command::Record(RecordCommand::Verify { .. }) => "record verify",
+            Command::Chain(c) => match c {
+                ChainCommand::Init { .. } => "chain init",
+                ChainCommand::Status { .. } => "chain status",
+                ChainCommand::Submit { .. } => "chain submit",
+                ChainCommand::Mine { .. } => "chain mine",
+                ChainCommand::History { .. } => "chain history",
+                ChainCommand::Doctor { .. } => "chain doctor",
+                ChainCommand::Find { .. } => "chain find",
+                ChainCommand::Check { .. } => "chain check",
+                ChainCommand::Export { .. } => "chain export",
+                ChainCommand::Import { .. } => "chain import",
+                ChainCommand::Undo { .. } => "chain undo",
+            },
+        }
+    }
+}
+
+/// A command's result: lines for a person, fields for `--json`.
+struct Output {
+    text: String,
+    json: Map<String, Value>,
+}
+
+impl Output {
+    fn new(text: impl Into<String>, json: Value) -> Output {
+        let json = match json {
+            Value::Object(map) => map,
+            other => Map::from_iter([("result".to_owned(), other)]),
+        };
+        Output {
+            text: text.into(),
+            json,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let args: Vec<OsString> = std::env::args_os().collect();
+    let json_flag = args.iter().any(|a| a == "--json");
+    let cli = match Cli::try_parse_from(&args) {
+        Ok(cli) => cli,
+        Err(e) => {
+            use clap::error::ErrorKind as K;
+            if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
+                let _ = e.print();
+                return ExitCode::SUCCESS;
+            }
+            if e.kind() == K::DisplayHelpOnMissingArgumentOrSubcommand {
+                if json_flag {
+                    return report(
+                        Err(CliError::usage("a command is missing (see emr --help)")),
+                        true,
+                        "",
+                    );
+                }
+                let _ = e.print();
+                return ExitCode::from(exit::USAGE as u8);
+            }
+            let rendered = e.render().to_string();
+            let first = rendered.lines().next().unwrap_or("bad command line");
+            let message = format!(
+                "{} (see emr --help)",
+                first.strip_prefix("error: ").unwrap_or(first)
+            );
+            return report(Err(CliError::usage(message)), json_flag, "");
+        }
+    };
+    let _ = ctrlc::set_handler(|| {
+        if CANCELLABLE.load(Ordering::SeqCst) && !CANCEL.is_cancelled() {
+            CANCEL.cancel();
+        } else {
+            std::process::exit(exit::INTERRUPTED);
+        }
+    });
+    let name = cli.command.name();
+    let mode = Mode::detect(cli.quiet);
+    let result = run(cli.command, mode);
+    report(result, cli.json, name)
+}
+
+fn report(result: Result<Output, CliError>, json: bool, name: &str) -> ExitCode {
+    let mut stdout = std::io::stdout().lock();
+    match result {
+        Ok(output) => {
+            if json {
+                let mut map = Map::new();
+                map.insert("ok".into(), Value::Bool(true));
+                map.insert("command".into(), Value::String(name.into()));
+                map.extend(output.json);
+                let _ = writeln!(stdout, "{}", Value::Object(map));
+            } else if !output.text.is_empty() {
+                let _ = writeln!(stdout, "{}", output.text.trim_end());
+            }
+            ExitCode::SUCCESS
+        }
+        Err(e) => {
+            let code = e.exit_code();
+            if json {
+                let mut value = json!({
+                    "ok": false,
+                    "command": name,
+                    "error": {"kind": e.kind, "message": e.message, "exit_code": code, "positions": e.positions},
+                });
+                if let (Some(partial), Value::Object(map)) = (&e.partial, &mut value) {
+                    for (k, v) in &partial.1 {
+                        map.entry(k.clone()).or_insert_with(|| v.clone());
+                    }
+                }
+                let _ = writeln!(stdout, "{value}");
+            } else if let Some(partial) = &e.partial {
+                let _ = writeln!(stdout, "{}", partial.0.trim_end());
+            }
+            let mut stderr = std::io::stderr().lock();
+            let _ = writeln!(stderr, "{}", e.line());
+            if let Some(detail) = &e.detail {
+                let _ = writeln!(stderr, "{detail}");
+            }
+            ExitCode::from(code as u8)
+        }
+    }
+}
+
+fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
+    match command {
+        Command::Key(KeyCommand::New {
+            curve,
+            out,
+            force,
+            role,
+        }) => key_new(curve, &out, force, role.role()),
+        Command::Key(KeyCommand::Show { key, role, address }) => {
+            key_show(&key, role.role(), address)
+        }
+        Command::Address(AddressCommand::Encode { role, hash }) => {
+            address_encode(role.role(), &hash)
+        }
+        Command::Address(AddressCommand::Decode { address, role }) => {
+            address_decode(&address, role.map(RoleArg::role))
+        }
+        Command::Record(RecordCommand::Sign {
+            key,
+            patient,
+            text,
+            chain,
+            nonce,
+            out,
+        }) => record_sign(&key, &patient, &text, chain.as_deref(), nonce, out),
+        Command::Record(RecordCommand::Verify { files, chain }) => {
+            record_verify(&files, chain.as_deref())
+        }
+        Command::Chain(c) => match c {
+            ChainCommand::Init { dir, params } => chain_init(&dir, &params),
+            ChainCommand::Status { dir } => chain_status(&dir),
+            ChainCommand::Submit { dir, records } => chain_submit(&dir, &records),
+            ChainCommand::Mine {
+                dir,
+                miner,
+                blocks,
+                threads,
+                engine,
+                timestamp,
+            } => chain_mine(&dir, &miner, blocks, threads, engine, timestamp, mode),
+            ChainCommand::History { dir, patient } => chain_history(&dir, &patient),
+            ChainCommand::Doctor { dir, doctor } => chain_doctor(&dir, &doctor),
+            ChainCommand::Find { dir, txid } => chain_find(&dir, &txid),
+            ChainCommand::Check { dir } => chain_check(&dir, mode),
+            ChainCommand::Export { dir, file, from } => chain_export(&dir, &file, from),
+            ChainCommand::Import { dir, file } => chain_import(&dir, &file, mode),
+            ChainCommand::Undo { dir } => chain_undo(&dir),
+        },
+    }
+}
+
+// --- helpers ---------------------------------------------------------------
+
+/// Writes `bytes` to `path` through a temporary file and a rename, so a
+/// reader never sees half a file. `private`: mode 0600, and an existing
+/// file is an error (the caller removes it first to replace it).
+pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), CliError> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
+    let name = path.file_name().ok_or_else(|| {
+        CliError::invalid_argument(format!("{} is not a file name", path.display()))
+    })?;
+    let tmp = dir.join(format!(
+        ".{}.tmp-{}",
+        name.to_string_lossy(),
+        std::process::id()
+    ));
+    let mut options = fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt as _;
+        options.mode(if private { 0o600 } else { 0o644 });
+    }
+    let written = (|| {
+        let mut file = options.open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        if private && path.exists() {
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::AlreadyExists,
+                "file exists (use --force to replace it)",
+            ));
+        }
+        fs::rename(&tmp, path)
+    })();
+    if let Err(e) = written {
+        let _ = fs::remove_file(&tmp);
+        return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
+            CliError::invalid_argument(format!("{}: {e}", path.display()))
+        } else {
+            file_error(path, e)
+        });
+    }
+    Ok(())
+}
+
+fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
+    fs::read(path).map_err(|e| file_error(path, e))
+}
+
+fn read_key(path: &Path) -> Result<SigningKey, CliError> {
+    let bytes = read_file(path)?;
+    SigningKey::from_pem_or_der(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
+
+fn read_record(path: &Path) -> Result<Record, CliError> {
+    let bytes = read_file(path)?;
+    Record::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
+
+/// Decodes an address a person typed, in the role expected there.
+fn parse_address(text: &str, role: Role) -> Result<Hash160, CliError> {
+    address::decode(text, role).map_err(|e| CliError::address(text, &e))
+}
+
+fn parse_hash160(text: &str) -> Result<Hash160, CliError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| Hash160::from_slice(&b))
+        .ok_or_else(|| CliError::invalid_argument(format!("'{text}' is not 40 hex digits")))
+}
+
+fn parse_txid(text: &str) -> Result<Hash256, CliError> {
+    hex::decode(text)
+        .ok()
+        .and_then(|b| Hash256::from_slice(&b))
+        .ok_or_else(|| {
+            CliError::invalid_argument(format!("'{text}' is not a txid (64 hex digits)"))
+        })
+}
+
+fn addr(role: Role, hash: &Hash160) -> String {
+    address::encode(role, hash)
+}
+
+fn record_json(record: &Record) -> Value {
+    json!({
+        "txid": record.txid.to_string(),
+        "doctor": addr(Role::Doctor, &record.dr_hash),
+        "patient": addr(Role::Patient, &record.patient_hash),
+        "nonce": record.nonce,
+        "prescription": record.prescription,
+    })
+}
+
+fn entry_json(entry: &RecordEntry) -> Value {
+    let mut value = record_json(&entry.record);
+    value["height"] = json!(entry.height);
+    value["block_id"] = json!(entry.block_id.to_string());
+    value
+}
+
+fn entry_line(entry: &RecordEntry) -> String {
+    format!(
+        "height {:>4}  nonce {:>3}  {}  {}  txid {}",
+        entry.height,
+        entry.record.nonce,
+        addr(Role::Doctor, &entry.record.dr_hash),
+        entry.record.prescription,
+        entry.record.txid
+    )
+}
+
+fn params_json(p: &ChainParams) -> Value {
+    json!({
+        "initial_difficulty": p.initial_difficulty.get().to_string(),
+        "window": p.window,
+        "block_time": p.block_time,
+        "max_adjust": p.max_adjust,
+        "block_reward": p.block_reward,
+    })
+}
+
+/// Runs `f` with Ctrl-C cancelling `CANCEL` instead of exiting.
+fn cancellable<T>(f: impl FnOnce() -> T) -> T {
+    CANCELLABLE.store(true, Ordering::SeqCst);
+    let result = f();
+    CANCELLABLE.store(false, Ordering::SeqCst);
+    result
+}
+
+// --- key, address, record -------------------------------------------------------
+
+fn key_new(curve: CurveArg, out: &Path, force: bool, role: Role) -> Result<Output, CliError> {
+    let curve = match curve {
+        CurveArg::Secp256k1 => Curve::Secp256k1,
+        CurveArg::P256 => Curve::P256,
+    };
+    if out.exists() && !force {
+        return Err(CliError::invalid_argument(format!(
+            "{} exists (use --force to replace it)",
+            out.display()
+        )));
+    }
+    let key = SigningKey::generate(curve)?;
+    if force && out.exists() {
+        fs::remove_file(out).map_err(|e| file_error(out, e))?;
+    }
+    write_file_atomic(out, key.to_pkcs8_pem().as_bytes(), true)?;
+    let address = addr(role, &key.public_key_hash());
+    Ok(Output::new(
+        format!(
+            "wrote {} ({} key, mode 0600)\n{} address {address}",
+            out.display(),
+            curve.name(),
+            role.name()
+        ),
+        json!({"file": out.display().to_string(), "curve": curve.name(), "role": role.name(), "address": address}),
+    ))
+}
+
+fn key_show(path: &Path, role: Role, only_address: bool) -> Result<Output, CliError> {
+    let key = read_key(path)?;
+    let hash = key.public_key_hash();
+    let address = addr(role, &hash);
+    let text = if only_address {
+        address.clone()
+    } else {
+        format!(
+            "curve    {}\nrole     {}\naddress  {address}",
+            key.curve().name(),
+            role.name()
+        )
+    };
+    Ok(Output::new(
+        text,
+        json!({
+            "file": path.display().to_string(),
+            "curve": key.curve().name(),
+            "role": role.name(),
+            "address": address,
+            "public_key_hash": hash.to_string(),
+            "public_key": hex::encode(key.public_key_der()),
+        }),
+    ))
+}
+
+fn address_encode(role: Role, hash: &str) -> Result<Output, CliError> {
+    let hash = parse_hash160(hash)?;
+    let address = addr(role, &hash);
+    Ok(Output::new(
+        address.clone(),
+        json!({"role": role.name(), "hash": hash.to_string(), "address": address}),
+    ))
+}
+
+fn address_decode(text: &str, role: Option<Role>) -> Result<Output, CliError> {
+    let role = role.unwrap_or_else(|| {
+        let lower = text.to_ascii_lowercase();
+        Role::ALL
+            .into_iter()
+            .find(|r| lower.starts_with(&format!("{}1", r.prefix())))
+            .unwrap_or(Role::Doctor)
+    });
+    let hash = parse_address(text, role)?;
+    Ok(Output::new(
+        format!("{} {hash}", role.name()),
+        json!({"role": role.name(), "hash": hash.to_string(), "address": addr(role, &hash)}),
+    ))
+}
+
+fn record_sign(
+    key_path: &Path,
+    patient: &str,
+    text: &str,
+    chain: Option<&Path>,
+    nonce: Option<u64>,
+    out: Option<PathBuf>,
+) -> Result<Output, CliError> {
+    let patient = parse_address(patient, Role::Patient)?;
+    let key = read_key(key_path)?;
+    let dr_hash = key.public_key_hash();
+    let nonce =
+        match (nonce, chain) {
+            (Some(n), _) => n,
+            (None, Some(dir)) => {
+                let node = Node::open(dir, false)?;
+                let on_chain = node.chain().user_state(&dr_hash)?.nonce;
+                let pending = node
+                    .pending()?
+                    .iter()
+                    .filter(|r| r.dr_hash == dr_hash)
+                    .map(|r| r.nonce)
+                    .max()
+                    .unwrap_or(0);
+                on_chain.max(pending) + 1
+            }
+            (None, None) => return Err(CliError::usage(
+                "give --chain DIR (the nonce follows the doctor's last record there) or --nonce N",
+            )),
+        };
+    let record = Record::sign(&key, patient.as_bytes(), text, nonce)?;
+    let out = out.unwrap_or_else(|| {
+        PathBuf::from(format!(
+            "record-{nonce}-{}.rec",
+            &record.txid.to_string()[..12]
+        ))
+    });
+    write_file_atomic(&out, &record.to_bytes(), false)?;
+    let mut value = record_json(&record);
+    value["file"] = json!(out.display().to_string());
+    Ok(Output::new(
+        format!(
+            "signed record {} (nonce {nonce}) for {}\nwrote {}",
+            record.txid,
+            addr(Role::Patient, &patient),
+            out.display()
+        ),
+        value,
+    ))
+}
+
+fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliError> {
+    let node = chain.map(|dir| Node::open(dir, false)).transpose()?;
+    let mut results = Vec::new();
+    let mut lines = Vec::new();
+    let mut first_error: Option<CliError> = None;
+    for path in files {
+        let checked = (|| -> Result<(Record, Option<RecordEntry>), CliError> {
+            let record = read_record(path)?;
+            let mut place = None;
+            match &node {
+                Some(node) => {
+                    if let Some(entry) = node.chain().find_record(&record.txid)? {
+                        place = Some(entry);
+                    } else {
+                        let last = node.chain().user_state(&record.dr_hash)?.nonce;
+                        record.verify(last)?;
+                    }
+                }
+                None if record.nonce == 0 => return Err(emr_core::RecordError::InvalidNonce.into()),
+                None => record.verify(record.nonce - 1)?,
+            }
+            Ok((record, place))
+        })();
+        match checked {
+            Ok((record, place)) => {
+                let mut value = record_json(&record);
+                value["file"] = json!(path.display().to_string());
+                value["valid"] = json!(true);
+                let status = match &place {
+                    Some(e) => {
+                        value["height"] = json!(e.height);
+                        value["block_id"] = json!(e.block_id.to_string());
+                        format!("valid, on the chain at height {}", e.height)
+                    }
+                    None if node.is_some() => "valid, the doctor's next record".to_owned(),
+                    None => format!(
+                        "valid as the doctor's record {} (nonce order not checked without --chain)",
+                        record.nonce
+                    ),
+                };
+                lines.push(format!(
+                    "{}: {status}: {}",
+                    path.display(),
+                    record.prescription
+                ));
+                results.push(value);
+            }
+            Err(e) => {
+                lines.push(format!(
+                    "{}: INVALID: {}: {}",
+                    path.display(),
+                    e.kind,
+                    e.message
+                ));
+                results.push(json!({"file": path.display().to_string(), "valid": false, "error": {"kind": e.kind, "message": e.message}}));
+                first_error.get_or_insert(e.context(path.display()));
+            }
+        }
+    }
+    match first_error {
+        None => Ok(Output::new(lines.join("\n"), json!({"records": results}))),
+        Some(mut e) => {
+            e.partial = Some(Box::new((
+                lines.join("\n"),
+                Map::from_iter([("records".to_owned(), Value::Array(results))]),
+            )));
+            Err(e)
+        }
+    }
+}
+
+// --- chain ------------------------------------------------------------------------
+
+fn chain_init(dir: &Path, args: &ParamArgs) -> Result<Output, CliError> {
+    let initial_difficulty = Difficulty::new(args.initial_difficulty)
+        .ok_or_else(|| CliError::invalid_argument("--initial-difficulty must be at least 1"))?;
+    let params = ChainParams {
+        initial_difficulty,
+        window: args.window,
+        block_time: args.block_time,
+        max_adjust: args.max_adjust,
+        block_reward: args.block_reward,
+    };
+    params.validate()?;
+    let node = Node::init(dir, params)?;
+    let p = node.chain().params();
+    Ok(Output::new(
+        format!(
+            "created a chain in {} (initial difficulty {}, window {}, block time {} s)",
+            dir.display(),
+            p.initial_difficulty,
+            p.window,
+            p.block_time
+        ),
+        json!({"dir": dir.display().to_string(), "params": params_json(p)}),
+    ))
+}
+
+fn chain_status(dir: &Path) -> Result<Output, CliError> {
+    let node = Node::open(dir, false)?;
+    let chain = node.chain();
+    let tip = chain.tip()?;
+    let pending = node.pending()?.len();
+    let total = chain.total_difficulty()?;
+    let next = chain.next_difficulty()?;
+    let tip_text = match &tip {
+        Some(t) => format!("height {}, block {}", t.height, t.block_id),
+        None => "no blocks yet".to_owned(),
+    };
+    Ok(Output::new(
+        format!(
+            "chain {}: {} blocks ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{pending} records pending",
+            dir.display(),
+            chain.len()?
+        ),
+        json!({
+            "dir": dir.display().to_string(),
+            "blocks": chain.len()?,
+            "height": tip.map(|t| t.height),
+            "tip": tip.map(|t| t.block_id.to_string()),
+            "total_difficulty": total.to_string(),
+            "next_difficulty": next.get().to_string(),
+            "pending": pending,
+            "params": params_json(chain.params()),
+        }),
+    ))
+}
+
+fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
+    let mut node = Node::open(dir, true)?;
+    let mut results = Vec::new();
+    let mut lines = Vec::new();
+    for path in files {
+        let record = read_record(path)?;
+        let outcome = node
+            .submit(&record)
+            .map_err(|e| e.context(path.display()))?;
+        lines.push(format!(
+            "{}: {} (nonce {} of {})",
+            path.display(),
+            outcome.name(),
+            record.nonce,
+            addr(Role::Doctor, &record.dr_hash)
+        ));
+        let mut value = record_json(&record);
+        value["file"] = json!(path.display().to_string());
+        value["outcome"] = json!(outcome.name());
+        results.push(value);
+    }
+    Ok(Output::new(lines.join("\n"), json!({"records": results})))
+}
+
+fn chain_mine(
+    dir: &Path,
+    miner: &str,
+    blocks: u64,
+    threads: Option<usize>,
+    engine: Option<EngineArg>,
+    timestamp: Option<u64>,
+    mode: Mode,
+) -> Result<Output, CliError> {
+    let miner = parse_address(miner, Role::Miner)?;
+    let engine = engine.map(|e| match e {
+        EngineArg::Scalar => HashEngine::Scalar,
+        EngineArg::Avx2 => HashEngine::Avx2,
+        EngineArg::ShaNi => HashEngine::ShaNi,
+        EngineArg::Avx512 => HashEngine::Avx512,
+    });
+    let mut node = Node::open(dir, true)?;
+    let block_time = node.chain().params().block_time;
+    let bar = MineProgress::new(mode, blocks);
+    let mut mined = Vec::new();
+    let mut lines = Vec::new();
+    let mut engine_used = None;
+    let result = cancellable(|| -> Result<(), CliError> {
+        for i in 0..blocks {
+            if CANCEL.is_cancelled() {
+                return Err(CliError::cancelled("interrupted"));
+            }
+            let height = node.chain().len()?;
+            bar.block_started(i, height, node.chain().next_difficulty()?.get());
+            let options = SearchOptions {
+                threads,
+                engine,
+                cancel: Some(CANCEL.clone()),
+                progress: bar.callback(),
+                ..SearchOptions::default()
+            };
+            let time = match timestamp {
+                Some(t) => t.saturating_add(i.saturating_mul(block_time)),
+                None => node::now(),
+            };
+            match node.mine_next(&miner, time, &options, node::now())? {
+                Mined::Added {
+                    block,
+                    outcome,
+                    stats,
+                } => {
+                    engine_used = Some(stats.engine);
+                    bar.block_done(block.height, block.records.len(), &stats);
+                    lines.push(format!(
+                        "block {} {} ({} records, difficulty {}, {} hashes in {})",
+                        block.height,
+                        block.block_id,
+                        block.records.len(),
+                        block.difficulty,
+                        stats.hashes,
+                        progress::duration(stats.elapsed.as_secs_f64())
+                    ));
+                    mined.push(json!({
+                        "height": block.height,
+                        "block_id": block.block_id.to_string(),
+                        "records": block.records.len(),
+                        "timestamp": block.timestamp,
+                        "difficulty": block.difficulty.get().to_string(),
+                        "nonce": block.nonce,
+                        "outcome": outcome_name(outcome),
+                        "hashes": stats.hashes,
+                        "seconds": stats.elapsed.as_secs_f64(),
+                        "hash_rate": stats.hashes_per_second,
+                    }));
+                }
+                Mined::Stopped {
+                    outcome: MineOutcome::Cancelled,
+                    ..
+                } => return Err(CliError::cancelled("interrupted")),
+                Mined::Stopped { outcome, .. } => {
+                    return Err(CliError::new(
+                        "cancelled",
+                        format!("the search ended without a block ({outcome:?})"),
+                    ))
+                }
+            }
+        }
+        Ok(())
+    });
+    bar.finish();
+    if let Err(e) = result {
+        let done = mined.len();
+        return Err(e.context(format!(
+            "after mining {done} of {blocks} blocks (those are kept)"
+        )));
+    }
+    let tip = node.chain().tip()?;
+    Ok(Output::new(
+        lines.join("\n"),
+        json!({
+            "blocks": mined,
+            "miner": addr(Role::Miner, &miner),
+            "engine": engine_used.map(|e| e.name()),
+            "height": tip.map(|t| t.height),
+            "tip": tip.map(|t| t.block_id.to_string()),
+        }),
+    ))
+}
+
+fn outcome_name(outcome: AddOutcome) -> &'static str {
+    match outcome {
+        AddOutcome::Extended => "extended",
+        AddOutcome::SideBranch => "side_branch",
+        AddOutcome::Reorganized => "reorganized",
+        AddOutcome::AlreadyKnown => "already_known",
+    }
+}
+
+fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
+    let patient = parse_address(patient, Role::Patient)?;
+    let node = Node::open(dir, false)?;
+    let entries = node.chain().patient_history(&patient)?;
+    let mut text = format!(
+        "{} records for {}",
+        entries.len(),
+        addr(Role::Patient, &patient)
+    );
+    for e in &entries {
+        text.push('\n');
+        text.push_str(&entry_line(e));
+    }
+    Ok(Output::new(
+        text,
+        json!({"patient": addr(Role::Patient, &patient), "records": entries.iter().map(entry_json).collect::<Vec<_>>()}),
+    ))
+}
+
+fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
+    let doctor = parse_address(doctor, Role::Doctor)?;
+    let node = Node::open(dir, false)?;
+    let entries = node.chain().doctor_records(&doctor)?;
+    let nonce = node.chain().user_state(&doctor)?.nonce;
+    let mut text = format!(
+        "{} records by {} (record counter {nonce})",
+        entries.len(),
+        addr(Role::Doctor, &doctor)
+    );
+    for e in &entries {
+        text.push('\n');
+        text.push_str(&entry_line(e));
+    }
+    Ok(Output::new(
+        text,
+        json!({
+            "doctor": addr(Role::Doctor, &doctor),
+            "nonce": nonce,
+            "records": entries.iter().map(entry_json).collect::<Vec<_>>(),
+        }),
+    ))
+}
+
+fn chain_find(dir: &Path, txid: &str) -> Result<Output, CliError> {
+    let txid = parse_txid(txid)?;
+    let node = Node::open(dir, false)?;
+    let entry = node
+        .chain()
+        .find_record(&txid)?
+        .ok_or_else(|| CliError::not_found(format!("no record with txid {txid} on the chain")))?;
+    Ok(Output::new(
+        format!(
+            "txid         {}\nblock        {} at height {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
+            entry.record.txid,
+            entry.block_id,
+            entry.height,
+            addr(Role::Doctor, &entry.record.dr_hash),
+            entry.record.nonce,
+            addr(Role::Patient, &entry.record.patient_hash),
+            entry.record.prescription
+        ),
+        json!({"record": entry_json(&entry)}),
+    ))
+}
+
+fn chain_check(dir: &Path, mode: Mode) -> Result<Output, CliError> {
+    let node = Node::open(dir, false)?;
+    let chain = node.chain();
+    // Records per block, for the records-per-second figure.
+    let counts: Vec<u64> = if mode == Mode::Off {
+        Vec::new()
+    } else {
+        chain
+            .blocks(0, chain.len()?)
+            .map(|b| b.map(|b| b.records.len() as u64))
+            .collect::<Result<_, _>>()?
+    };
+    let bar = BatchBar::new(mode, "checking", counts);
+    let update = |p| bar.update(p);
+    let report = cancellable(|| {
+        let options = BatchOptions {
+            progress: Some(&update),
+            cancel: Some(&CANCEL),
+            ..BatchOptions::default()
+        };
+        chain.check(&options)
+    });
+    let report = match report {
+        Ok(r) => r,
+        Err(e) => {
+            bar.finish(0);
+            return Err(e.into());
+        }
+    };
+    bar.finish(report.blocks_ok);
+    if let Some(bad) = report.first_bad {
+        return Err(CliError::from(bad.error).context(format!(
+            "block at height {} is bad ({} blocks before it are good)",
+            bad.height, report.blocks_ok
+        )));
+    }
+    Ok(Output::new(
+        format!(
+            "checked {} blocks: every block, signature and stored state agrees",
+            report.blocks_ok
+        ),
+        json!({"blocks_ok": report.blocks_ok}),
+    ))
+}
+
+fn chain_export(dir: &Path, file: &Path, from: u64) -> Result<Output, CliError> {
+    let node = Node::open(dir, false)?;
+    let len = node.chain().len()?;
+    let blocks: Vec<_> = node.chain().blocks(from, len).collect::<Result<_, _>>()?;
+    write_file_atomic(file, &container::encode(&blocks), false)?;
+    Ok(Output::new(
+        format!(
+            "wrote {} blocks (heights {from}..{len}) to {}",
+            blocks.len(),
+            file.display()
+        ),
+        json!({"file": file.display().to_string(), "blocks": blocks.len(), "from": from, "height": len.checked_sub(1)}),
+    ))
+}
+
+fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError> {
+    let blocks = container::decode(&read_file(file)?).map_err(|e| e.context(file.display()))?;
+    let mut node = Node::open(dir, true)?;
+    let bar = BatchBar::new(
+        mode,
+        "importing",
+        blocks.iter().map(|b| b.records.len() as u64),
+    );
+    let update = |p| bar.update(p);
+    let result = cancellable(|| {
+        let options = BatchOptions {
+            progress: Some(&update),
+            cancel: Some(&CANCEL),
+            ..BatchOptions::default()
+        };
+        node.chain_mut()
+            .add_blocks(&blocks, Some(node::now()), &options)
+    });
+    let outcomes = match result {
+        Ok(outcomes) => outcomes,
+        Err(e) => {
+            bar.finish(e.index as u64);
+            let kept = e.index;
+            return Err(CliError::from(e).context(format!(
+                "{} ({kept} blocks before it were added)",
+                file.display()
+            )));
+        }
+    };
+    bar.finish(blocks.len() as u64);
+    let count = |o: AddOutcome| outcomes.iter().filter(|x| **x == o).count();
+    let tip = node.chain().tip()?;
+    Ok(Output::new(
+        format!(
+            "imported {} blocks: {} extended, {} reorganized, {} side branch, {} already known\ntip: {}",
+            blocks.len(),
+            count(AddOutcome::Extended),
+            count(AddOutcome::Reorganized),
+            count(AddOutcome::SideBranch),
+            count(AddOutcome::AlreadyKnown),
+            tip.map_or("none".to_owned(), |t| format!("height {}, block {}", t.height, t.block_id)),
+        ),
+        json!({
+            "file": file.display().to_string(),
+            "blocks": blocks.len(),
+            "extended": count(AddOutcome::Extended),
+            "reorganized": count(AddOutcome::Reorganized),
+            "side_branch": count(AddOutcome::SideBranch),
+            "already_known": count(AddOutcome::AlreadyKnown),
+            "height": tip.map(|t| t.height),
+            "tip": tip.map(|t| t.block_id.to_string()),
+        }),
+    ))
+}
+
+fn chain_undo(dir: &Path) -> Result<Output, CliError> {
+    let mut node = Node::open(dir, true)?;
+    let block = node.chain_mut().undo_last_block()?;
+    let mut returned = 0;
+    for record in &block.records {
+        if node.submit(record).is_ok() {
+            returned += 1;
+        }
+    }
+    let miner = Address::new(Role::Miner, block.miner).to_string();
+    Ok(Output::new(
+        format!(
+            "took block {} {} off the chain; {returned} of its {} records are pending again",
+            block.height,
+            block.block_id,
+            block.records.len()
+        ),
+        json!({
+            "height": block.height,
+            "block_id": block.block_id.to_string(),
+            "miner": miner,
+            "records": block.records.len(),
+            "returned_to_pool": returned,
+        }),
+    ))
+}
