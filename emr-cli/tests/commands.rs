@@ -554,12 +554,13 @@ fn chain_commands() {
         .expect("the text is in the file");
     db[at] = b'X';
     std::fs::write(dir.0.join("tampered/chain.db"), &db).unwrap();
-    // The block id covers txids, not the text: the record's txid check fails.
-    let e = json_in(d, &["chain", "check", "tampered"], 1);
-    assert_eq!(kind(&e), "record");
+    // Every page of the file carries a checksum: the edited page is
+    // reported as damage, with the table and the height whose read met it.
+    let e = json_in(d, &["chain", "check", "tampered"], 6);
+    assert_eq!(kind(&e), "corrupt");
     let message = e["error"]["message"].as_str().unwrap();
     assert!(
-        message.contains("height 0") && message.contains("invalid_txid"),
+        message.starts_with("blocks at height") && message.contains("checksum"),
         "{e}"
     );
 
