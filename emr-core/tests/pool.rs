@@ -419,8 +419,14 @@ fn a_chain_made_before_the_pool_gains_it() {
     let db = TempDb::new();
     let a = key();
     drop(Chain::open(&db.0, Some(params())).unwrap());
-    // What a chain file written before the pool existed looks like.
-    rusqlite::Connection::open(&db.0).unwrap().execute_batch("DROP TABLE pool").unwrap();
+    // What a chain file written before the pool existed looks like; the
+    // edit goes through the page-checksum VFS (registered by the open
+    // above), since a plain SQLite write is refused as damage.
+    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
+    rusqlite::Connection::open_with_flags_and_vfs(&db.0, flags, "emr-cksum")
+        .unwrap()
+        .execute_batch("DROP TABLE pool")
+        .unwrap();
     assert!(Chain::open_readonly(&db.0).unwrap().pending().unwrap().is_empty());
     let mut chain = Chain::open(&db.0, None).unwrap();
     assert_eq!(chain.submit(&rec(&a, 1)).unwrap(), SubmitOutcome::Ready);
