@@ -133,12 +133,29 @@ fn emit(what: &str, value: f64, unit: &str, extra: &str) {
     println!("{{\"what\":\"{what}\",\"threads\":{},\"value\":{value:.3},\"unit\":\"{unit}\"{extra}}}", cores());
 }
 
+/// CPU time this process has used (user + system): on a machine shared
+/// with other work, CPU time per item is steadier than wall time.
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best: Option<(Duration, T)> = None;
     for _ in 0..runs {
         let started = Instant::now();
+        let cpu = cpu_time();
         let out = f();
         let took = started.elapsed();
+        if std::env::var_os("EMR_BENCH_VERBOSE").is_some() {
+            eprintln!("  run: {took:.2?} wall, {:.2?} cpu", cpu_time() - cpu);
+        }
         if best.as_ref().is_none_or(|(b, _)| took < *b) {
             best = Some((took, out));
         }
@@ -167,10 +184,15 @@ fn bench_add() {
             remove_db(&path);
             let mut chain = Chain::open(&path, Some(params())).expect("create");
             let started = Instant::now();
+            let cpu = cpu_time();
             for batch in blocks.chunks(500) {
                 chain.add_blocks(batch, None, &BatchOptions::default()).expect("valid blocks");
             }
-            started.elapsed()
+            let took = started.elapsed();
+            if std::env::var_os("EMR_BENCH_VERBOSE").is_some() {
+                eprintln!("  run: {took:.2?} wall, {:.2?} cpu", cpu_time() - cpu);
+            }
+            took
         })
         .min()
         .expect("three runs");
