@@ -7,7 +7,8 @@
 //! cargo run --release -p emr-core --example chain_bench -- check   # some sections only
 //! ```
 //!
-//! Sections: `check`, `add`, `latency`, `reopen`. The chains it reads are
+//! Sections: `check`, `check1` (one record per block), `add`, `latency`,
+//! `reopen`. The chains it reads are
 //! built once into `target/bench-chains/` (or `$EMR_BENCH_CHAINS`) and
 //! reused while their file exists; delete the directory to rebuild them.
 //! Blocks carry difficulty 1 (nothing to mine) and are 12 s apart, which
@@ -174,6 +175,18 @@ fn bench_check() {
     emit("check", records / took.as_secs_f64(), "records/s", &format!(",\"blocks\":{CHECK_BLOCKS},\"records_per_block\":{RECORDS}"));
 }
 
+/// `check` of the 10,000-block chain of one record per block: how well the
+/// signature stage fills the cores when blocks are small.
+fn bench_check_small_blocks() {
+    let blocks = 10_000;
+    let path = stored_chain(&format!("reopen-{blocks}x1"), blocks, 1);
+    let chain = Chain::open(&path, None).expect("open");
+    let (took, report) = best_of(5, || chain.check(&BatchOptions::default()).expect("check runs"));
+    assert_eq!(report.first_bad, None);
+    eprintln!("check: {blocks} blocks x 1 record in {took:.2?} (best of 5)");
+    emit("check", blocks as f64 / took.as_secs_f64(), "records/s", &format!(",\"blocks\":{blocks},\"records_per_block\":1"));
+}
+
 fn bench_add() {
     let source = stored_chain(&format!("check-{CHECK_BLOCKS}x{RECORDS}"), CHECK_BLOCKS, RECORDS);
     let n = 1_000;
@@ -267,10 +280,11 @@ fn main() {
     let sections = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with("--"))
-        .unwrap_or_else(|| "check,add,latency,reopen".into());
+        .unwrap_or_else(|| "check,check1,add,latency,reopen".into());
     for section in sections.split(',') {
         match section {
             "check" => bench_check(),
+            "check1" => bench_check_small_blocks(),
             "add" => bench_add(),
             "latency" => bench_latency(),
             "reopen" => bench_reopen(),

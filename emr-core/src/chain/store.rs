@@ -232,6 +232,12 @@ impl Store {
             // when add returns. (An in-memory database answers "memory".)
             conn.query_row("PRAGMA journal_mode = WAL", [], |_| Ok(()))?;
             conn.pragma_update(None, "synchronous", "FULL")?;
+            // Each added block runs in a savepoint, whose sub-journal (the
+            // pages it changed, for a rollback to it) SQLite keeps in a
+            // temporary file by default: 15% of add_blocks' CPU time went to
+            // writing it. In memory it is a copy; it only ever holds pages
+            // of the open transaction, which a crash discards anyway.
+            conn.pragma_update(None, "temp_store", "MEMORY")?;
         }
         Ok(Store { conn })
     }
@@ -523,13 +529,20 @@ impl Store {
 
     /// Calls `each` with every stored block that is not in the active chain
     /// (side branches and invalid blocks), row and encoding, lowest first.
+    ///
+    /// `active` is looked up by its key, the height: matching on `id` alone
+    /// (which has no index there) scanned the whole table once per block,
+    /// 3.5 s at 10,000 blocks and quadratic beyond. A block whose row names
+    /// another height than its active entry is then listed here too, and
+    /// fails the side-block checks, which is what it deserves.
     pub(crate) fn each_side_block(
         &self,
         mut each: impl FnMut(BlockRow, &[u8]) -> Result<(), ChainError>,
     ) -> Result<(), ChainError> {
         let mut stmt = self.conn.prepare(&format!(
             "SELECT {ROW_COLUMNS}, blocks.bytes FROM blocks
-             WHERE NOT EXISTS (SELECT 1 FROM active WHERE active.id = blocks.id) ORDER BY blocks.height"
+             WHERE NOT EXISTS (SELECT 1 FROM active WHERE active.height = blocks.height AND active.id = blocks.id)
+             ORDER BY blocks.height"
         ))?;
         let mut rows = stmt.query([])?;
         while let Some(r) = rows.next()? {
