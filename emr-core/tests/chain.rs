@@ -863,3 +863,36 @@ fn check_reports_the_first_of_two_bad_blocks_in_one_batch() {
         );
     }
 }
+
+/// `check` of a file chain runs SQLite's integrity_check on a second
+/// connection beside the replay: a cancelled check still says `cancelled`,
+/// and damage to an index (which only integrity_check sees) is still found.
+#[test]
+fn check_on_a_file_cancels_and_finds_index_damage() {
+    let db = TempDb::new();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let blocks = linked(&signed(&doctor, 20, 2));
+    let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+    chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap(), emr_core::chain::CheckReport { blocks_ok: 20, first_bad: None });
+    let cancel = CancelHandle::new();
+    cancel.cancel();
+    let options = BatchOptions { cancel: Some(&cancel), ..BatchOptions::default() };
+    assert_eq!(kind(chain.check(&options)), ErrorKind::Cancelled);
+    drop(chain);
+
+    // Declare the patient index over another column, keeping its pages:
+    // its entries no longer match the table, which is itself intact.
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    conn.execute_batch("PRAGMA writable_schema = ON;").unwrap();
+    conn.execute(
+        "UPDATE sqlite_master SET sql = 'CREATE INDEX records_patient ON records(doctor, height, idx)' WHERE name = 'records_patient'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(kind(chain.check(&BatchOptions::default())), ErrorKind::Corrupt);
+    let reader = Chain::open_readonly(&db.0).unwrap();
+    assert_eq!(kind(reader.check(&BatchOptions::default())), ErrorKind::Corrupt);
+}

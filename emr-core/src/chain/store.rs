@@ -202,6 +202,9 @@ fn hash256(table: &'static str, bytes: Vec<u8>) -> Result<Hash256, ChainError> {
 /// The chain's SQLite connection.
 pub(crate) struct Store {
     conn: Connection,
+    /// The database file and VFS it was opened with (`None` in memory), for
+    /// [`Store::open_reader_beside`].
+    file: Option<(std::path::PathBuf, Option<String>)>,
 }
 
 impl Store {
@@ -223,6 +226,10 @@ impl Store {
             Some(vfs) => Connection::open_with_flags_and_vfs(path, flags, vfs)?,
             None => Connection::open_with_flags(path, flags)?,
         };
+        let file = match location {
+            Location::File(path) => Some((path.to_path_buf(), vfs.map(str::to_owned))),
+            Location::Memory => None,
+        };
         // A reader may meet a checkpoint in progress; wait rather than fail.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         if !read_only {
@@ -239,7 +246,22 @@ impl Store {
             // of the open transaction, which a crash discards anyway.
             conn.pragma_update(None, "temp_store", "MEMORY")?;
         }
-        Ok(Store { conn })
+        Ok(Store { conn, file })
+    }
+
+    /// Stops this connection's running statement (from another thread).
+    pub(crate) fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
+        self.conn.get_interrupt_handle()
+    }
+
+    /// A second, read-only connection to the same database file, through
+    /// the same VFS; `None` for an in-memory database, which no other
+    /// connection can see.
+    pub(crate) fn open_reader_beside(&self) -> Result<Option<Store>, ChainError> {
+        match &self.file {
+            Some((path, vfs)) => Store::open(Location::File(path), true, vfs.as_deref()).map(Some),
+            None => Ok(None),
+        }
     }
 
     /// Creates the schema on an empty database, or reads the stored
