@@ -16,7 +16,7 @@ CBINDGEN := $(ROOT)/target/tools/bin/cbindgen
 CC ?= gcc
 LIBDIR := $(ROOT)/target/release
 
-.PHONY: all demo test bench test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools install clean
+.PHONY: all demo test bench bench-chain test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools install clean
 
 all: test
 
@@ -94,6 +94,11 @@ demo:
 
 bench: wheel
 	$(VPY) benches/bench.py
+
+# The chain rows of `make bench` alone (no wheel, no baseline): a table on
+# stderr, JSON lines on stdout. Chains are kept in target/bench-chains.
+bench-chain:
+	cargo run --release --quiet -p emr-core --example chain_bench
 
 clean:
 	cargo clean

@@ -1,6 +1,7 @@
 """`make bench`: cryptoemr's core beside the plain-Python baseline, in one run.
 
-Runs the Rust throughput benchmark (JSON lines), the same operations through
+Runs the Rust throughput benchmark (JSON lines), the chain benchmark
+(emr-core/examples/chain_bench.rs, JSON lines), the same operations through
 the Python package, the baseline of
 ../shared/bench/python_baseline.py (best of five runs each, as the Rust side takes the best of five windows) and OpenSSL's
 SHA-256 speed, then prints one Markdown table with ratios. Numbers depend on the machine; the header
@@ -64,6 +65,56 @@ def python_binding_rates(cores):
     return rates
 
 
+def python_chain_rates():
+    """Hook for the chain through Python: the `cryptoemr.Chain` binding is
+    being written on another branch. Once it lands, time `check` and
+    `add_blocks` through it here (on the chains chain_bench keeps in
+    target/bench-chains) and return {("check", threads): records/s, ...};
+    main() already prints a row for each key it finds."""
+    import cryptoemr
+    if not hasattr(cryptoemr, "Chain"):
+        return {}
+    return {}
+
+
+def chain_rows(chain, base_verify, cores):
+    """Rows for the chain benchmark's JSON lines (chain_bench.rs)."""
+    def find(what, **match):
+        for r in chain:
+            if r["what"] == what and all(r.get(k) == v for k, v in match.items()):
+                return r
+        return None
+
+    rows = []
+    b = base_verify
+    for per_block, blocks in ((25, 2000), (1, 10000)):
+        r = find("check", records_per_block=per_block)
+        if r:
+            rows.append((f"`check` of a stored chain, {blocks:,} blocks x {per_block} secp256k1 record{'s' if per_block > 1 else ''}",
+                         f"{r['threads']}", fmt(r["value"], " rec/s"), fmt(b, " rec/s") + " (verify, 1 core)",
+                         ratio(r["value"], b)))
+    r = find("add_blocks")
+    if r:
+        rows.append((f"`add_blocks`, file chain, {r['blocks']:,} blocks x {r['records_per_block']} records, batches of 500",
+                     f"{r['threads']}", fmt(r["value"], " rec/s"), fmt(b, " rec/s") + " (verify, 1 core)",
+                     ratio(r["value"], b)))
+    for per_block in (25, 0):
+        r = find(f"add_block_{per_block}")
+        if r:
+            rows.append((f"durable `add_block` ({per_block} records, file chain, synchronous=FULL): median, p99",
+                         f"{r['threads']}", f"{r['value']:.2f} ms, {r['p99']:.2f} ms", "n/a (no chain)", "n/a"))
+    for blocks in (10000, 100000):
+        r = find("reopen", blocks=blocks)
+        if r:
+            rows.append((f"reopen a {blocks:,}-block chain (open, tip, next difficulty; warm cache)", "1",
+                         f"{r['value']:.2f} ms", "n/a (no chain)", "n/a"))
+    r = find("patient_history")
+    if r:
+        rows.append((f"`patient_history` on {r['blocks']:,} blocks ({r['records']} records): median", "1",
+                     f"{r['value']:.2f} ms", "n/a (no chain)", "n/a"))
+    return rows
+
+
 def openssl_compressions_per_second():
     try:
         out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "3"],
@@ -105,6 +156,9 @@ def main():
     cores = os.cpu_count() or 1
     print("running the Rust benchmark (cargo bench, release)...", file=sys.stderr, flush=True)
     rust = run_json_lines(["cargo", "bench", "-q", "-p", "emr-core", "--bench", "throughput"], cwd=ROOT)
+    print("running the chain benchmark (chain_bench example, release; builds target/bench-chains once)...",
+          file=sys.stderr, flush=True)
+    chain = run_json_lines(["cargo", "run", "--release", "-q", "-p", "emr-core", "--example", "chain_bench"], cwd=ROOT)
 
     def ours(what, threads, curve=None, engine=None):
         for r in rust:
@@ -148,6 +202,12 @@ def main():
             extra = f"; {ratio(r, openssl * t if openssl else None)} OpenSSL x{t}" if openssl else ""
             rows.append((f"mine ({engine})", f"{t}", fmt(r, "H/s"), fmt(b, "H/s") + f" ({t} proc)", ratio(r, b) + extra))
 
+    rows.extend(chain_rows(chain, base[("verify", "secp256k1")], cores))
+    for (what, t), r in sorted(python_chain_rates().items()):
+        rows.append((f"{what} secp256k1 chain, from Python", f"{t}", fmt(r, " rec/s"),
+                     fmt(base[("verify", "secp256k1")], " rec/s") + " (verify, 1 core)",
+                     ratio(r, base[("verify", "secp256k1")])))
+
     print()
     print(f"Machine: {machine()}")
     if openssl:
@@ -157,6 +217,10 @@ def main():
     print("| --- | --- | --- | --- | --- |")
     for row in rows:
         print("| " + " | ".join(row) + " |")
+    try:
+        print(f"\nload average when done: {os.getloadavg()[0]:.2f} (other work on the machine slows every row)")
+    except OSError:
+        pass
     for curve in CURVES:
         one, many = ours("verify", 1, curve), ours("verify", cores, curve)
         if one and many:

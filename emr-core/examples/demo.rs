@@ -2,14 +2,20 @@
 //! given by their addresses, a mistyped address is caught and its typo
 //! pointed at, the records verify, a tampered record is rejected; the
 //! records are mined into a block, which verifies and updates everyone's
-//! state; a tampered block is rejected.
+//! state; a tampered block is rejected. Then a chain on disk
+//! (`target/demo-chain/`): about twenty blocks mined with the difficulty
+//! retargeting, a patient's history, and a heavier competing branch that
+//! the chain reorganises to.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
 
+use std::path::{Path, PathBuf};
+
 use emr_core::address::{self, Address, AddressError, Role};
+use emr_core::chain::{BatchOptions, Chain, ChainParams};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, Progress, SearchOptions};
-use emr_core::{Block, Curve, Difficulty, Hash160, Record, SigningKey, UserStates, DEFAULT_BLOCK_REWARD};
+use emr_core::{AddOutcome, Block, Curve, Difficulty, Hash160, Hash256, Record, SigningKey, UserStates, DEFAULT_BLOCK_REWARD};
 
 fn short(bytes: &[u8]) -> String {
     format!("{}…", hex::encode(&bytes[..6]))
@@ -20,10 +26,15 @@ fn short_address(role: Role, hash: Hash160) -> String {
     format!("{}…", &Address::new(role, hash).to_string()[..14])
 }
 
-/// The address printed on a patient's card. A real EMR system would use the
-/// patient's public key hash; the library treats it as opaque 20 bytes.
+/// The 20-byte hash behind a patient's or a miner's name. A real EMR system
+/// would use their public key hash; the library treats it as opaque bytes.
+fn hash_of(name: &str) -> Hash160 {
+    emr_core::hash::sha1(&[name.as_bytes()])
+}
+
+/// The address printed on a patient's card.
 fn patient_card(name: &str) -> String {
-    address::encode(Role::Patient, &emr_core::hash::sha1(&[name.as_bytes()]))
+    address::encode(Role::Patient, &hash_of(name))
 }
 
 /// The text as typed, and under it a caret at each position the error points at.
@@ -174,6 +185,265 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut already = states.clone();
     already.extend(changes);
     println!("the same block applied twice:       {}", block.verify_and_get_changes(difficulty, &already, DEFAULT_BLOCK_REWARD).unwrap_err());
+
+    chain_demo(&dr_house, &dr_grey)?;
     println!("\nDone: every record and block above was checked by emr-core.");
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// The chain (SPEC section 5): sections 7 to 9. Kept apart from the sections
+// above, which show records and single blocks.
+// ---------------------------------------------------------------------------
+
+/// The demo chain's parameters: a retarget window of 4 blocks and an initial
+/// difficulty well below the simulated network's rate, so that the
+/// retarget (and its clamp) shows within the first blocks.
+fn demo_params() -> ChainParams {
+    ChainParams {
+        initial_difficulty: Difficulty::new(20_000).expect("non-zero"),
+        window: 4,
+        block_time: 12,
+        max_adjust: 4,
+        block_reward: DEFAULT_BLOCK_REWARD,
+    }
+}
+
+/// The simulated network mines this many hashes per second (see
+/// `simulated_gap`); the difficulty settles where a block takes 12 s of
+/// them, about 120,000. The blocks are really mined, at the machine's speed.
+const SIMULATED_HASHES_PER_SECOND: u64 = 10_000;
+
+fn demo_chain_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("..").join("target").join("demo-chain")
+}
+
+/// A simulated clock: starts an hour ago, moves by each block's simulated gap.
+struct SimulatedClock {
+    now: u64,
+}
+
+fn real_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(1_700_000_000, |d| d.as_secs())
+}
+
+impl SimulatedClock {
+    fn start() -> SimulatedClock {
+        SimulatedClock { now: real_now() - 3600 }
+    }
+}
+
+/// Seconds the simulated network takes to find a block of `difficulty`:
+/// the expected time, `difficulty / rate`, times a factor in 0.5..1.5 drawn
+/// from the parent id, so the retarget has some noise to follow and a run
+/// is reproducible given its blocks. (A real search's time is exponential,
+/// noisier than this; with a window of 4 blocks that would swamp the demo.)
+fn simulated_gap(difficulty: Difficulty, parent: &Hash256) -> u64 {
+    let seed = u64::from_le_bytes(parent.as_bytes()[24..].try_into().expect("8 bytes"));
+    let factor = 0.5 + (seed >> 11) as f64 / (1u64 << 53) as f64;
+    let expected = difficulty.get() as f64 / SIMULATED_HASHES_PER_SECOND as f64;
+    (expected * factor).round().max(1.0) as u64
+}
+
+/// Mines the next block on `chain`'s tip with `records` at the difficulty
+/// the chain expects there, its timestamp a simulated gap after the tip's
+/// (`clock` moves with it); returns the block, the gap and the hashes the
+/// real search took.
+fn mine_next(chain: &Chain, miner: Hash160, records: Vec<Record>, clock: &mut SimulatedClock) -> Result<(Block, u64, u64), Box<dyn std::error::Error>> {
+    let difficulty = chain.next_difficulty()?;
+    let (previous, height, gap) = match chain.tip()? {
+        Some(tip) => (tip.block_id, tip.height + 1, simulated_gap(difficulty, &tip.block_id)),
+        None => (Hash256::from_bytes([0; 32]), 0, 0),
+    };
+    clock.now += gap;
+    let template = BlockTemplate { previous, height, miner, records, timestamp: clock.now, difficulty };
+    let mined = mine_block(&template, &SearchOptions { threads: Some(1), ..SearchOptions::default() })?;
+    let MineOutcome::Found(block) = mined.outcome else {
+        return Err(format!("no block found at height {height}").into());
+    };
+    Ok((block, gap, mined.stats.hashes))
+}
+
+/// A signed record by `doctor` for `patient`, with the doctor's next nonce on `chain`.
+fn next_record(chain: &Chain, doctor: &SigningKey, patient_hash: Hash160, text: &str, pending: u64) -> Result<Record, Box<dyn std::error::Error>> {
+    let nonce = chain.user_state(&doctor.public_key_hash())?.nonce + 1 + pending;
+    Ok(Record::sign(doctor, patient_hash.as_bytes(), text, nonce)?)
+}
+
+fn chain_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dyn std::error::Error>> {
+    let dir = demo_chain_dir();
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir)?;
+    let dir = dir.canonicalize()?;
+    let path = dir.join("chain.db");
+    let mut chain = Chain::open(&path, Some(demo_params()))?;
+    let mut clock = SimulatedClock::start();
+
+    mine_demo_chain(&mut chain, &path, dr_house, dr_grey, &mut clock)?;
+    show_patient_history(&chain, "alice", "\n== 8. alice's history, from the chain's record index ==")?;
+    reorganise_demo(&mut chain, &path, dr_house)?;
+    Ok(())
+}
+
+/// Section 7: 20 blocks, each printed with its difficulty and timestamp gap.
+fn mine_demo_chain(chain: &mut Chain, chain_path: &Path, dr_house: &SigningKey, dr_grey: &SigningKey, clock: &mut SimulatedClock) -> Result<(), Box<dyn std::error::Error>> {
+    let params = *chain.params();
+    println!("\n== 7. A chain on disk: 20 blocks, the difficulty retargets ==");
+    println!(
+        "chain in {}; initial difficulty {}, window {} blocks, target {} s per block, clamp x{}",
+        chain_path.display(),
+        params.initial_difficulty,
+        params.window,
+        params.block_time,
+        params.max_adjust
+    );
+    println!("simulated clock: a network of {SIMULATED_HASHES_PER_SECOND} hashes/s, so a block's timestamp gap is about difficulty / {SIMULATED_HASHES_PER_SECOND} s");
+    println!("height  difficulty  hashes tried    gap  records  outcome");
+    let miner = hash_of("clinic-node-A");
+    let mut previous_difficulty: Option<u128> = None;
+    let patients = ["alice", "bob", "carol"];
+    for height in 0..20u64 {
+        // A record or two in most blocks: Dr House every other block, Dr Grey every third.
+        let mut records = Vec::new();
+        if height % 2 == 0 {
+            let who = patients[(height / 2) as usize % patients.len()];
+            records.push(next_record(chain, dr_house, hash_of(who), &format!("{who}: Amoxicillin 500mg, refill {height}"), 0)?);
+        }
+        if height % 3 == 1 {
+            let who = patients[(height / 3) as usize % patients.len()];
+            records.push(next_record(chain, dr_grey, hash_of(who), &format!("{who}: Ibuprofen 400mg, visit {height}"), 0)?);
+        }
+        let (block, gap, hashes) = mine_next(chain, miner, records, clock)?;
+        let outcome = chain.add_block(&block, Some(real_now()))?;
+        let clamped = previous_difficulty.is_some_and(|p| {
+            let d = block.difficulty.get();
+            p != d && (d == p * u128::from(params.max_adjust) || d == (p / u128::from(params.max_adjust)).max(1))
+        });
+        let note = match (height == params.window + 1, clamped) {
+            (true, true) => "   <- first retarget, held to the clamp",
+            (true, false) => "   <- first retarget",
+            (false, true) => "   <- held to the clamp",
+            _ => "",
+        };
+        println!(
+            "{:6}  {:>10}  {:>12}  {:>4} s  {:>7}  {outcome:?}{}",
+            block.height,
+            block.difficulty.to_string(),
+            hashes,
+            gap,
+            block.records.len(),
+            note
+        );
+        previous_difficulty = Some(block.difficulty.get());
+    }
+    let tip = chain.tip()?.expect("20 blocks");
+    println!(
+        "tip: height {}  id {}  total difficulty {}  next difficulty {}",
+        tip.height,
+        short(tip.block_id.as_bytes()),
+        chain.total_difficulty()?,
+        chain.next_difficulty()?
+    );
+    Ok(())
+}
+
+/// Section 8: every record for one patient, in chain order.
+fn show_patient_history(chain: &Chain, who: &str, heading: &str) -> Result<(), Box<dyn std::error::Error>> {
+    println!("{heading}");
+    for entry in chain.patient_history(&hash_of(who))? {
+        println!(
+            "height {:2}  block {}  by {}  nonce {}  \"{}\"",
+            entry.height,
+            short(entry.block_id.as_bytes()),
+            short_address(Role::Doctor, entry.record.dr_hash),
+            entry.record.nonce,
+            entry.record.prescription
+        );
+    }
+    Ok(())
+}
+
+/// Section 9: node B was cut off after block 15 and kept mining; its branch
+/// is longer and heavier, and the chain switches to it when it arrives.
+fn reorganise_demo(chain: &mut Chain, path: &Path, dr_house: &SigningKey) -> Result<(), Box<dyn std::error::Error>> {
+    const FORK_AFTER: u64 = 15;
+    println!("\n== 9. A competing, heavier branch: the chain reorganises ==");
+    // Node B's own copy of the chain, as it was when it lost contact.
+    let mut node_b = Chain::in_memory(*chain.params())?;
+    let shared: Vec<Block> = chain.blocks(0, FORK_AFTER + 1).collect::<Result<_, _>>()?;
+    node_b.add_blocks(&shared, None, &BatchOptions::default())?;
+    let mut b_clock = SimulatedClock { now: shared.last().expect("16 blocks").timestamp };
+    let miner_b = hash_of("clinic-node-B");
+    let mut branch = Vec::new();
+    // Mine until the branch is heavier than node A's chain, and one more.
+    let target = chain.total_difficulty()?;
+    let mut heavier_at = None;
+    while heavier_at.is_none_or(|at| branch.len() <= at) && branch.len() < 40 {
+        let records = if branch.len() == 1 {
+            vec![next_record(&node_b, dr_house, hash_of("bob"), "bob: Vitamin D 1000 IU daily (node B)", 0)?]
+        } else {
+            Vec::new()
+        };
+        let (block, _, _) = mine_next(&node_b, miner_b, records, &mut b_clock)?;
+        node_b.add_block(&block, None)?;
+        branch.push(block);
+        if heavier_at.is_none() && node_b.total_difficulty()? > target {
+            heavier_at = Some(branch.len());
+        }
+    }
+    let before = chain.tip()?.expect("a tip");
+    let house_before = chain.user_state(&dr_house.public_key_hash())?.nonce;
+    println!(
+        "node A: tip height {}  id {}  total difficulty {}",
+        before.height,
+        short(before.block_id.as_bytes()),
+        chain.total_difficulty()?
+    );
+    println!(
+        "node B: branch of {} blocks after height {FORK_AFTER}, total difficulty {}",
+        branch.len(),
+        node_b.total_difficulty()?
+    );
+    println!("node A receives node B's blocks:");
+    for block in &branch {
+        let outcome = chain.add_block(block, Some(real_now()))?;
+        let note = match outcome {
+            AddOutcome::SideBranch => "stored; not heavier than the active chain (yet)",
+            AddOutcome::Reorganized => "the branch is now heavier: blocks after the fork undone, the branch applied",
+            AddOutcome::Extended => "extends the new tip",
+            AddOutcome::AlreadyKnown => "already known",
+        };
+        println!("  height {:2}  difficulty {:>8}  {outcome:?}: {note}", block.height, block.difficulty.to_string());
+    }
+    let after = chain.tip()?.expect("a tip");
+    println!(
+        "tip before: height {} id {}   tip after: height {} id {}  total difficulty {}",
+        before.height,
+        short(before.block_id.as_bytes()),
+        after.height,
+        short(after.block_id.as_bytes()),
+        chain.total_difficulty()?
+    );
+    println!(
+        "Dr House's nonce: {house_before} before, {} after (his record in node A's block 18 is off the active chain; node B's block 17 has one)",
+        chain.user_state(&dr_house.public_key_hash())?.nonce
+    );
+    show_patient_history(chain, "alice", "alice's history now (node A's blocks 18 and 19 are off the active chain):")?;
+    show_patient_history(chain, "bob", "bob's history now (node B's block 17 carries a record node A never had):")?;
+
+    // Reopen from disk and re-check everything.
+    let params = *chain.params();
+    let placeholder = Chain::in_memory(params)?;
+    drop(std::mem::replace(chain, placeholder));
+    let reopened = Chain::open(path, None)?;
+    let report = reopened.check(&BatchOptions::default())?;
+    println!(
+        "\nreopened {}: tip height {}, same id: {}; check: {} blocks good, first bad: {:?}",
+        path.display(),
+        reopened.tip()?.map_or(0, |t| t.height),
+        reopened.tip()?.map(|t| t.block_id) == Some(after.block_id),
+        report.blocks_ok,
+        report.first_bad
+    );
     Ok(())
 }

@@ -641,3 +641,166 @@ fn plain_sql_writes_are_reported_as_damage() {
         other => panic!("{other:?}"),
     }
 }
+
+/// A record whose signature no longer verifies, txid redone so that the
+/// signature is the first check to fail.
+fn break_signature(record: &mut Record) {
+    let last = record.signature.len() - 1;
+    record.signature[last] ^= 1;
+    record.txid = record.calculate_txid();
+}
+
+/// Blocks linked in order, one per list of records.
+fn linked(records: &[Vec<Record>]) -> Vec<Block> {
+    let mut out: Vec<Block> = Vec::new();
+    for r in records {
+        let next = block_on(out.last(), 1, r.clone());
+        out.push(next);
+    }
+    out
+}
+
+/// `blocks` lists of `per_block` records by `doctor`, nonces 1, 2, ...
+fn signed(doctor: &SigningKey, blocks: usize, per_block: usize) -> Vec<Vec<Record>> {
+    let mut nonce = 0;
+    (0..blocks)
+        .map(|h| {
+            (0..per_block)
+                .map(|_| {
+                    nonce += 1;
+                    Record::sign(doctor, &[h as u8; 20], "dose", nonce).unwrap()
+                })
+                .collect()
+        })
+        .collect()
+}
+
+/// The signature stage checks the records of many blocks as one batch; the
+/// error reported must still be the one a loop of `add_block` would give.
+#[test]
+fn add_blocks_reports_the_first_of_two_failures_in_one_batch() {
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let good = signed(&doctor, 10, 3);
+    let record_error = |e: &ChainError| match e {
+        ChainError::Block { height, error: BlockError::Record { index, error }, .. } => Some((*height, *index, *error)),
+        _ => None,
+    };
+
+    // Bad signatures in blocks 4 (record 2) and 6 (record 0).
+    let mut records = good.clone();
+    break_signature(&mut records[4][2]);
+    break_signature(&mut records[6][0]);
+    let blocks = linked(&records);
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let err = chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap_err();
+    assert_eq!((err.index, err.added.len()), (4, 4));
+    assert_eq!(record_error(&err.error), Some((4, 2, RecordError::InvalidSignature)));
+    let mut sequential = Chain::in_memory(params()).unwrap();
+    let first = blocks.iter().find_map(|b| sequential.add_block(b, None).err()).unwrap();
+    assert_eq!(first, err.error);
+
+    // Block 4 also has its first two records swapped: the nonce check of
+    // record 0 comes before the bad signature of record 2.
+    records[4].swap(0, 1);
+    let blocks = linked(&records);
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let err = chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap_err();
+    assert_eq!(err.index, 4);
+    assert_eq!(record_error(&err.error), Some((4, 0, RecordError::InvalidNonce)));
+
+    // A side-branch block with a bad signature is stored (its records are
+    // checked only if its branch is connected); the batch goes on and stops
+    // at the bad block of the active chain after it.
+    let mut records = good.clone();
+    break_signature(&mut records[7][1]);
+    let main = linked(&records);
+    let mut side_records = vec![Record::sign(&doctor, &[9; 20], "side", 4).unwrap()];
+    break_signature(&mut side_records[0]);
+    let side = block_on(Some(&main[0]), 2, side_records);
+    let mut batch = vec![main[0].clone(), main[1].clone(), side];
+    batch.extend(main[2..].iter().cloned());
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let err = chain.add_blocks(&batch, None, &BatchOptions::default()).unwrap_err();
+    assert_eq!(err.index, 8);
+    let mut expected = vec![AddOutcome::Extended; 8];
+    expected[2] = AddOutcome::SideBranch;
+    assert_eq!(err.added, expected);
+    assert_eq!(record_error(&err.error), Some((7, 1, RecordError::InvalidSignature)));
+    assert_eq!(chain.len(), Ok(7));
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+}
+
+/// `check` of a stored chain whose blocks 3 and 5 (one window of the
+/// signature stage) carry bad signatures reports block 3.
+#[test]
+fn check_reports_the_first_of_two_bad_blocks_in_one_batch() {
+    let db = TempDb::new();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let records = signed(&doctor, 8, 3);
+    let good = linked(&records);
+    Chain::open(&db.0, Some(params())).unwrap().add_blocks(&good, None, &BatchOptions::default()).unwrap();
+
+    let mut bad_records = records.clone();
+    break_signature(&mut bad_records[3][1]);
+    break_signature(&mut bad_records[5][0]);
+    let bad = linked(&bad_records);
+    // Store the bad blocks in place of the good ones, ids and links redone,
+    // so that only their signatures are wrong.
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    for (g, b) in good.iter().zip(&bad) {
+        let (old, new) = (g.block_id.as_bytes().to_vec(), b.block_id.as_bytes().to_vec());
+        conn.execute(
+            "UPDATE blocks SET id = ?1, parent = ?2, bytes = ?3 WHERE id = ?4",
+            rusqlite::params![new, b.previous.as_bytes().to_vec(), b.to_bytes(), old],
+        )
+        .unwrap();
+        conn.execute("UPDATE active SET id = ?1 WHERE id = ?2", rusqlite::params![new, old]).unwrap();
+    }
+    drop(conn);
+
+    let chain = Chain::open(&db.0, None).unwrap();
+    for parallelism in [emr_core::Parallelism::SINGLE, emr_core::Parallelism::ALL_CORES] {
+        let report = chain.check(&BatchOptions { parallelism, ..BatchOptions::default() }).unwrap();
+        assert_eq!(report.blocks_ok, 3);
+        let bad = report.first_bad.unwrap();
+        assert_eq!(bad.height, 3);
+        assert!(
+            matches!(bad.error, ChainError::Block { height: 3, error: BlockError::Record { index: 1, error: RecordError::InvalidSignature }, .. }),
+            "{:?}",
+            bad.error
+        );
+    }
+}
+
+/// `check` of a file chain runs SQLite's integrity_check on a second
+/// connection beside the replay: a cancelled check still says `cancelled`,
+/// and damage to an index (which only integrity_check sees) is still found.
+#[test]
+fn check_on_a_file_cancels_and_finds_index_damage() {
+    let db = TempDb::new();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let blocks = linked(&signed(&doctor, 20, 2));
+    let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+    chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap(), emr_core::chain::CheckReport { blocks_ok: 20, first_bad: None });
+    let cancel = CancelHandle::new();
+    cancel.cancel();
+    let options = BatchOptions { cancel: Some(&cancel), ..BatchOptions::default() };
+    assert_eq!(kind(chain.check(&options)), ErrorKind::Cancelled);
+    drop(chain);
+
+    // Declare the patient index over another column, keeping its pages:
+    // its entries no longer match the table, which is itself intact.
+    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    conn.execute_batch("PRAGMA writable_schema = ON;").unwrap();
+    conn.execute(
+        "UPDATE sqlite_master SET sql = 'CREATE INDEX records_patient ON records(doctor, height, idx)' WHERE name = 'records_patient'",
+        [],
+    )
+    .unwrap();
+    drop(conn);
+    let chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(kind(chain.check(&BatchOptions::default())), ErrorKind::Corrupt);
+    let reader = Chain::open_readonly(&db.0).unwrap();
+    assert_eq!(kind(reader.check(&BatchOptions::default())), ErrorKind::Corrupt);
+}

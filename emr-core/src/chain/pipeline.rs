@@ -11,6 +11,15 @@
 //! in-order stage then needs only the nonce comparison for those; from the
 //! first one that did not pass, it verifies for real. So the first failure it
 //! reports is exactly the one a sequential loop would.
+//!
+//! The signature stage takes blocks a window at a time (up to
+//! [`WINDOW_RECORDS`] records or [`WINDOW_BLOCKS`] blocks) and checks the
+//! window's records as one flat batch on the kept pool, so blocks with few
+//! records still use every core and the pool is woken once per window, not
+//! once per block. The batch reports its lowest failing record; the blocks
+//! before it passed in full, its block passed up to it, and the blocks after
+//! it are checked again as a batch of their own (a block of a side branch
+//! may fail here and the blocks after it still be added).
 
 use std::borrow::Borrow;
 use std::thread::Scope;
@@ -19,16 +28,23 @@ use crossbeam_channel::{bounded, Receiver};
 
 use crate::block::{Block, BlockError, UserStates};
 use crate::hash::Hash256;
-use crate::parallel::Parallelism;
+use crate::parallel::{first_failure, Parallelism};
 use crate::pow::Difficulty;
-use crate::record::{verify_records, BatchError, Record, RecordError};
+use crate::record::{Record, RecordError, RecordFields};
 
 use super::error::ChainError;
 use super::store::{BlockRow, StoredBlock};
 
 /// Blocks in flight between two stages: enough to keep every stage busy,
 /// few enough that a batch's memory does not grow with its length.
-const DEPTH: usize = 32;
+const DEPTH: usize = 64;
+
+/// The signature stage checks at most this many records together...
+const WINDOW_RECORDS: usize = 256;
+
+/// ...from at most this many blocks: half of [`DEPTH`], so that the in-order
+/// stage still has a window's worth queued while the next one is checked.
+const WINDOW_BLOCKS: usize = DEPTH / 2;
 
 /// How much of a block's record checking is still to do.
 #[derive(Copy, Clone, Debug)]
@@ -39,17 +55,46 @@ pub(crate) enum RecordCheck {
     NonceOnlyFor(usize),
 }
 
-/// How many leading records of `block` pass every check but the nonce's.
-pub(crate) fn records_passing_all_but_nonce(block: &Block, parallelism: Parallelism) -> usize {
-    let fields: Vec<_> = block.records.iter().map(Record::fields).collect();
-    // A nonce of 0 can never be valid; u64::MAX has no successor, so the
-    // record fails here and is verified for real later.
-    let assumed: Vec<u64> = block.records.iter().map(|r| r.nonce.checked_sub(1).unwrap_or(u64::MAX)).collect();
-    match verify_records(&fields, &assumed, parallelism) {
-        Ok(()) => fields.len(),
-        Err(BatchError::Record { index, .. }) => index,
-        Err(BatchError::LengthMismatch { .. }) => 0,
+/// For each block of `window`, how many of its leading records pass every
+/// check but the nonce's; the records of all the blocks are checked as one
+/// batch on up to `parallelism` threads.
+pub(crate) fn records_passing_all_but_nonce<B: Borrow<Block>>(window: &[B], parallelism: Parallelism) -> Vec<usize> {
+    let mut passed = vec![0; window.len()];
+    let mut start = 0;
+    while start < window.len() {
+        // Where each block's records begin in the flat batch.
+        let mut offsets = Vec::with_capacity(window.len() - start);
+        let mut fields = Vec::new();
+        for block in &window[start..] {
+            offsets.push(fields.len());
+            fields.extend(block.borrow().records.iter().map(Record::fields));
+        }
+        // A nonce of 0 can never be valid; u64::MAX has no successor, so the
+        // record fails here and is verified for real later.
+        let check = |i: usize| {
+            let record: &RecordFields<'_> = &fields[i];
+            record.verify(record.nonce.checked_sub(1).unwrap_or(u64::MAX))
+        };
+        match first_failure(fields.len(), parallelism, check) {
+            None => {
+                for (slot, block) in passed[start..].iter_mut().zip(&window[start..]) {
+                    *slot = block.borrow().records.len();
+                }
+                break;
+            }
+            Some((flat, _)) => {
+                // The last block starting at or before `flat` holds it (empty
+                // blocks share their offset with the block after them).
+                let failed = offsets.partition_point(|&offset| offset <= flat) - 1;
+                for (slot, block) in passed[start..start + failed].iter_mut().zip(&window[start..]) {
+                    *slot = block.borrow().records.len();
+                }
+                passed[start + failed] = flat - offsets[failed];
+                start += failed + 1;
+            }
+        }
     }
+    passed
 }
 
 /// Section 3 for `block` against `states`, with `check` saying what the
@@ -133,7 +178,8 @@ pub(crate) fn spawn_decoder<'scope>(
 }
 
 /// The signature stage: each block with how many of its leading records
-/// passed every check but the nonce's, in order. Errors pass through.
+/// passed every check but the nonce's, in order, checked a window of blocks
+/// at a time. Errors pass through, after the blocks before them.
 pub(crate) fn spawn_prechecker<'scope, B, I>(
     scope: &'scope Scope<'scope, '_>,
     blocks: I,
@@ -145,15 +191,97 @@ where
 {
     let (tx, rx) = bounded(DEPTH);
     scope.spawn(move || {
-        for item in blocks {
-            let item = item.map(|block| {
-                let passed = records_passing_all_but_nonce(block.borrow(), parallelism);
-                (block, passed)
-            });
-            if tx.send(item).is_err() {
-                break;
+        let mut blocks = blocks.into_iter();
+        let mut window: Vec<B> = Vec::with_capacity(WINDOW_BLOCKS);
+        loop {
+            let mut records = 0;
+            let mut error = None;
+            let mut ended = false;
+            while window.len() < WINDOW_BLOCKS && records < WINDOW_RECORDS {
+                match blocks.next() {
+                    Some(Ok(block)) => {
+                        records += block.borrow().records.len();
+                        window.push(block);
+                    }
+                    Some(Err(e)) => {
+                        error = Some(e);
+                        break;
+                    }
+                    None => {
+                        ended = true;
+                        break;
+                    }
+                }
+            }
+            let passed = records_passing_all_but_nonce(&window, parallelism);
+            for (block, passed) in window.drain(..).zip(passed) {
+                if tx.send(Ok((block, passed))).is_err() {
+                    return;
+                }
+            }
+            if let Some(e) = error {
+                if tx.send(Err(e)).is_err() {
+                    return;
+                }
+            }
+            if ended {
+                return;
             }
         }
     });
     rx
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::hash::Hash160;
+    use crate::keys::{Curve, SigningKey};
+
+    fn block(records: Vec<Record>) -> Block {
+        Block {
+            previous: Hash256::from_bytes([0; 32]),
+            height: 0,
+            miner: Hash160::from_bytes([1; 20]),
+            records,
+            timestamp: 0,
+            difficulty: Difficulty::MIN,
+            block_id: Hash256::from_bytes([0; 32]),
+            nonce: 0,
+        }
+    }
+
+    /// Failures in several blocks of one window, empty blocks among them:
+    /// each block gets the count of its records before its first failure.
+    #[test]
+    fn a_window_reports_each_block_up_to_its_first_failure() {
+        let key = SigningKey::generate(Curve::Secp256k1).unwrap();
+        let mut nonce = 0;
+        let mut records = |n: usize, bad: &[usize]| -> Vec<Record> {
+            (0..n)
+                .map(|i| {
+                    nonce += 1;
+                    let mut r = Record::sign(&key, &[3; 20], "dose", nonce).unwrap();
+                    if bad.contains(&i) {
+                        r.signature[8] ^= 1;
+                        r.txid = r.calculate_txid();
+                    }
+                    r
+                })
+                .collect()
+        };
+        let window = vec![
+            block(records(3, &[])),
+            block(vec![]),
+            block(records(2, &[1])),
+            block(vec![]),
+            block(records(4, &[0, 2])),
+            block(records(2, &[])),
+            block(vec![]),
+        ];
+        for parallelism in [Parallelism::SINGLE, Parallelism::ALL_CORES] {
+            assert_eq!(records_passing_all_but_nonce(&window, parallelism), vec![3, 0, 1, 0, 0, 2, 0]);
+        }
+        assert_eq!(records_passing_all_but_nonce::<Block>(&[], Parallelism::ALL_CORES), Vec::<usize>::new());
+    }
 }
