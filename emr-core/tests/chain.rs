@@ -746,7 +746,7 @@ fn check_reports_the_first_of_two_bad_blocks_in_one_batch() {
     let bad = linked(&bad_records);
     // Store the bad blocks in place of the good ones, ids and links redone,
     // so that only their signatures are wrong.
-    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let conn = checksummed_sql(&db.0);
     for (g, b) in good.iter().zip(&bad) {
         let (old, new) = (g.block_id.as_bytes().to_vec(), b.block_id.as_bytes().to_vec());
         conn.execute(
@@ -791,7 +791,7 @@ fn check_on_a_file_cancels_and_finds_index_damage() {
 
     // Declare the patient index over another column, keeping its pages:
     // its entries no longer match the table, which is itself intact.
-    let conn = rusqlite::Connection::open(&db.0).unwrap();
+    let conn = checksummed_sql(&db.0);
     conn.execute_batch("PRAGMA writable_schema = ON;").unwrap();
     conn.execute(
         "UPDATE sqlite_master SET sql = 'CREATE INDEX records_patient ON records(doctor, height, idx)' WHERE name = 'records_patient'",
@@ -803,4 +803,42 @@ fn check_on_a_file_cancels_and_finds_index_damage() {
     assert_eq!(kind(chain.check(&BatchOptions::default())), ErrorKind::Corrupt);
     let reader = Chain::open_readonly(&db.0).unwrap();
     assert_eq!(kind(reader.check(&BatchOptions::default())), ErrorKind::Corrupt);
+}
+
+/// The block id covers the records' txids, not their fields: a stored block
+/// whose record text was changed (with valid page checksums, as by a
+/// careless tool using the checksum VFS) still hashes to its id, so reads
+/// re-hash every record too. Queries report the damage instead of handing
+/// out a record the block never sealed.
+#[test]
+fn a_stored_record_that_no_longer_hashes_to_its_txid_is_damage() {
+    let db = TempDb::new();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let blocks = linked(&signed(&doctor, 4, 2));
+    Chain::open(&db.0, Some(params())).unwrap().add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
+
+    let mut edited = blocks[2].clone();
+    edited.records[1].prescription = "dosX".into();
+    let conn = checksummed_sql(&db.0);
+    conn.execute(
+        "UPDATE blocks SET bytes = ?1 WHERE id = ?2",
+        rusqlite::params![edited.to_bytes(), blocks[2].block_id.as_bytes().to_vec()],
+    )
+    .unwrap();
+    drop(conn);
+
+    let chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(chain.block_at(1).unwrap().as_ref(), Some(&blocks[1]));
+    for damage in [chain.block_at(2).map(|_| ()), chain.patient_history(&Hash160::from_bytes([2; 20])).map(|_| ())] {
+        match damage {
+            Err(ChainError::Corrupt { table: "blocks", height: Some(2), detail }) => {
+                assert!(detail.contains("record 1 does not hash to its txid"), "{detail}")
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+    let report = chain.check(&BatchOptions::default()).unwrap();
+    assert_eq!(report.blocks_ok, 2);
+    let bad = report.first_bad.unwrap();
+    assert_eq!((bad.height, bad.error.kind()), (2, ErrorKind::Corrupt));
 }

@@ -138,6 +138,16 @@ pub(crate) fn decode_block(height: u64, id: &Hash256, bytes: &[u8]) -> Result<Bl
     if block.height != height {
         return Err(ChainError::corrupt("blocks", Some(height), format!("block {id} has height {}", block.height)));
     }
+    // The block id covers the records' txids, not their fields: a stored
+    // record must also hash to its txid, or a query would hand out a record
+    // that is not the one the block sealed.
+    if let Some(index) = block.records.iter().position(|r| r.calculate_txid() != r.txid) {
+        return Err(ChainError::corrupt(
+            "blocks",
+            Some(height),
+            format!("block {id}: record {index} does not hash to its txid"),
+        ));
+    }
     Ok(block)
 }
 
