@@ -976,16 +976,14 @@ static void test_file_chain(void) {
     CHECK_STATUS(emr_chain_open_readonly(NULL, &reader), EMR_NULL_ARGUMENT);
     CHECK_STATUS(emr_chain_open_readonly("", &reader), EMR_INVALID_ARGUMENT);
 
-    /* Damaged blocks in the middle: open succeeds (only the tip is read),
-     * check names the first. Block 1 carries a nonce that appears nowhere
-     * else in the file (it is only in the block's bytes); block 3 a record
-     * text. */
+    /* A damaged block in the middle of a file chain. Block 3 carries a
+     * record text that appears nowhere else in the file; block 1 is built
+     * by hand with a chosen nonce. */
     char damaged[128];
     path_in(damaged, sizeof damaged, "damaged.db");
     CHECK_OK(emr_chain_open(damaged, &o, &writer));
     emr_block *d[6];
     uint64_t nonce = 1;
-    const uint8_t mark[8] = {0x88, 0x77, 0x66, 0x55, 0x44, 0x33, 0x22, 0x11}; /* LE64 of the nonce below */
     for (int h = 0; h < 6; h++) {
         if (h == 1) {
             /* Difficulty 1 accepts any id, so any nonce will do. */
@@ -1005,46 +1003,28 @@ static void test_file_chain(void) {
         CHECK_OUTCOME(add(writer, d[h]), EMR_ADD_EXTENDED);
     }
     emr_chain_free(writer);
-    /* A record's text: the block still hashes to its id (the id covers the
-     * txid, not the text), so the record fails verification. */
+    /* Bytes of the file changed in place: every page carries a checksum, so
+     * the change is damage wherever it is met (at open, by check, by the
+     * read of that block), never a different answer. */
     int hits = damage(damaged, "damage-me h3", strlen("damage-me h3"));
     CHECK(hits >= 1, "the record's text is in the file (%d)", hits);
-    CHECK_OK(emr_chain_open(damaged, NULL, &writer));
-    memset(&report, 0, sizeof report);
-    CHECK_OK(emr_chain_check(writer, NULL, &report));
-    uint8_t want_id[32];
-    block_id(d[3], want_id);
-    CHECK(report.found_bad && report.blocks_ok == 3 && report.bad.height == 3 && report.bad.status == EMR_RECORD &&
-              report.bad.record_index == 0 && report.bad.record_status == EMR_INVALID_TXID &&
-              report.bad.has_block_id && memcmp(report.bad.block_id, want_id, 32) == 0,
-          "check finds the damaged record: found %d at %llu, %s (record %s)", report.found_bad,
-          (unsigned long long)report.bad.height, emr_status_name(report.bad.status),
-          emr_status_name(report.bad.record_status));
-    CHECK(contains(emr_last_error_message(), "height 3") && contains(emr_last_error_message(), "invalid_txid"),
-          "message: %s", emr_last_error_message());
-    emr_chain_free(writer);
-    /* The nonce: block 1 no longer hashes to its id, which is corrupt. */
-    hits = damage(damaged, mark, sizeof mark);
-    CHECK(hits >= 1, "the nonce is in the file (%d)", hits);
-    CHECK_OK(emr_chain_open_readonly(damaged, &reader));
-    memset(&report, 0, sizeof report);
-    CHECK_OK(emr_chain_check(reader, NULL, &report));
-    CHECK(report.found_bad && report.blocks_ok == 1 && report.bad.height == 1 && report.bad.status == EMR_CORRUPT &&
-              !report.bad.has_block_id,
-          "check finds the damaged block: found %d at %llu, %s", report.found_bad,
-          (unsigned long long)report.bad.height, emr_status_name(report.bad.status));
-    CHECK(contains(emr_last_error_message(), "corrupt"), "message: %s", emr_last_error_message());
-    note_status(report.bad.status);
-    /* Reading the damaged block is refused, never silently accepted. */
-    emr_block *read = NULL;
-    CHECK_STATUS(emr_chain_block_at(reader, 1, &read), EMR_CORRUPT);
-    CHECK(read == NULL, "NULL on failure");
-    emr_history *h = NULL;
-    CHECK_OK(emr_chain_block_at(reader, 2, &read));
-    emr_block_free(read);
-    CHECK_OK(emr_chain_patient_history(reader, PATIENT_2, &h)); /* blocks 0, 2-5: not block 1 */
-    emr_history_free(h);
-    emr_chain_free(reader);
+    emr_status opened = emr_chain_open_readonly(damaged, &reader);
+    if (opened == EMR_OK) {
+        memset(&report, 0, sizeof report);
+        emr_status checked = emr_chain_check(reader, NULL, &report);
+        CHECK(checked == EMR_CORRUPT || (checked == EMR_OK && report.found_bad && report.bad.status == EMR_CORRUPT),
+              "check reports the damage: %s, found %d, %s", emr_status_name(checked), report.found_bad,
+              emr_status_name(report.bad.status));
+        CHECK(contains(emr_last_error_message(), "checksum"), "message: %s", emr_last_error_message());
+        note_status(checked);
+        /* Reading the damaged block is refused, never silently accepted. */
+        emr_block *read = NULL;
+        CHECK_STATUS(emr_chain_block_at(reader, 3, &read), EMR_CORRUPT);
+        CHECK(read == NULL, "NULL on failure");
+        emr_chain_free(reader);
+    } else {
+        CHECK(opened == EMR_CORRUPT, "refused at open as %s", emr_status_name(opened));
+    }
     for (int i = 0; i < 6; i++) emr_block_free(d[i]);
     for (int i = 0; i <= N; i++) emr_block_free(run[i]);
 }
