@@ -17,6 +17,7 @@ mod pipeline;
 mod store;
 mod tree;
 mod undo;
+mod walk;
 mod work;
 
 use std::collections::VecDeque;
@@ -33,6 +34,7 @@ use crate::record::Record;
 pub use check::{BadBlock, CheckReport};
 pub use error::{AddBlocksError, ChainError};
 pub use params::ChainParams;
+pub use walk::{precheck_block, Walk};
 pub use work::Work;
 
 use lock::WriterLock;
