@@ -64,6 +64,87 @@ def python_binding_rates(cores):
     return rates
 
 
+def dask_rates(cores, runs=3):
+    """cryptoemr.distributed on a LocalCluster of `cores` single-thread worker
+    processes on this machine, against the in-process call on `cores`
+    threads: mining rate and chain-check rate (best of `runs` each). The
+    scheduler and this client share the same cores. None without Dask."""
+    try:
+        from distributed import Client, LocalCluster
+        import cryptoemr.distributed as cd
+    except ImportError:
+        return None
+    import shutil
+    import tempfile
+    import time
+    import cryptoemr
+
+    def timed(items, call):
+        start = time.perf_counter()
+        call()
+        return items / (time.perf_counter() - start)
+
+    out = {}
+    miner = cryptoemr.calculate_sha1_hash(b"miner")
+    impossible = (1 << 128) - 1  # never met: every run searches its whole range
+    nonces = 4 * cores * cd.DEFAULT_CHUNK  # about 4 s of this machine's cores
+    work = tempfile.mkdtemp(prefix="emr-bench-dask-")
+    try:
+        print("  cryptoemr.distributed: building a 2000-block chain", file=sys.stderr, flush=True)
+        path = os.path.join(work, "chain.db")
+        key = cryptoemr.SigningKey.generate("secp256k1")
+        patient = cryptoemr.calculate_sha1_hash(b"patient")
+        with cryptoemr.Chain(path, initial_difficulty=1) as chain:
+            blocks, previous = [], bytes(32)
+            for height in range(2000):
+                records = [cryptoemr.create_signed_record(key, patient, "dose %d" % i, height * 25 + i + 1)
+                           for i in range(25)]
+                block = cryptoemr.Block(previous, height, miner, records, 1_700_000_000 + 12 * height, 1, b"", 0)
+                block.block_id = previous = block.calculate_block_id()
+                blocks.append(block)
+            chain.add_blocks(blocks)
+        records = 2000 * 25
+        with cryptoemr.Chain(path) as chain:
+            encoded = [b.to_bytes() for b in chain.blocks()]
+            params = chain.params
+        print(f"  cryptoemr.distributed: LocalCluster, {cores} workers x 1 thread, against in-process",
+              file=sys.stderr, flush=True)
+        with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+            client.wait_for_workers(cores)
+            stops = []
+
+            def mine_dask():
+                cd.mine_block(client, bytes(32), 0, miner, [], 1_700_000_000, impossible, nonce_count=nonces)
+                stops.append(cd.last_stop_latency)
+
+            def check_local():
+                with cryptoemr.Chain(path) as chain:
+                    chain.check()
+
+            # Interleaved, so that both sides of a ratio see the same load
+            # (this is a shared VM); the best run of each side is kept.
+            trials = {
+                ("mine", "local"): (nonces, lambda: cryptoemr.mine_block(
+                    bytes(32), 0, miner, [], 1_700_000_000, impossible, threads=cores, nonce_count=nonces)),
+                ("mine", "dask"): (nonces, mine_dask),
+                ("check", "local"): (records, check_local),
+                ("check", "dask path"): (records, lambda: cd.check_chain(client, path)),
+                ("check", "dask bytes"): (records, lambda: cd.check_chain(client, encoded, params=params)),
+            }
+            for _ in range(runs):
+                for name, (items, call) in trials.items():
+                    out[name] = max(out.get(name, 0.0), timed(items, call))
+            # Stop latency: a search that never finds, stopped by its timeout.
+            for _ in range(runs):
+                cd.mine_block(client, bytes(32), 0, miner, [], 1_700_000_000, impossible, timeout=2.0)
+                stops.append(cd.last_stop_latency)
+            out["stop"] = max(stops)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
+
+
 def openssl_compressions_per_second():
     try:
         out = subprocess.run(["openssl", "speed", "-evp", "sha256", "-bytes", "16384", "-seconds", "3"],
@@ -121,6 +202,7 @@ def main():
     openssl = openssl_compressions_per_second()
     print("  cryptoemr from Python", file=sys.stderr, flush=True)
     from_python = python_binding_rates(cores)
+    dask = dask_rates(cores)
 
     rows = []
     for curve in CURVES:
@@ -147,6 +229,16 @@ def main():
             b = base[("hash", t)]
             extra = f"; {ratio(r, openssl * t if openssl else None)} OpenSSL x{t}" if openssl else ""
             rows.append((f"mine ({engine})", f"{t}", fmt(r, "H/s"), fmt(b, "H/s") + f" ({t} proc)", ratio(r, b) + extra))
+    if dask:
+        workers = f"{cores} workers x 1 thread"
+        rows.append((f"mine, `cryptoemr.distributed` (LocalCluster, {workers})", f"{cores}",
+                     fmt(dask[("mine", "dask")], "H/s"), fmt(dask[("mine", "local")], "H/s") + f" (in-process `mine_block`, {cores} threads)",
+                     f"{dask[('mine', 'dask')] / dask[('mine', 'local')]:.2f}x in-process"))
+        for source in ("path", "bytes"):
+            r = dask[("check", "dask " + source)]
+            rows.append((f"check 2000x25-record chain, `check_chain` from a {source} (LocalCluster, {workers})", f"{cores}",
+                         fmt(r, " rec/s"), fmt(dask[("check", "local")], " rec/s") + f" (in-process `Chain.check`, {cores} threads)",
+                         f"{r / dask[('check', 'local')]:.2f}x in-process"))
 
     print()
     print(f"Machine: {machine()}")
@@ -161,7 +253,12 @@ def main():
         one, many = ours("verify", 1, curve), ours("verify", cores, curve)
         if one and many:
             print(f"\nbatch verify {curve}: {cores} threads = {many / one:.2f}x one thread")
+    if dask:
+        print(f"\ncryptoemr.distributed: every running search stopped within {dask['stop'] * 1000:.0f} ms of the stop (worst of the runs)")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--dask"]:  # only the cryptoemr.distributed rows
+        print(dask_rates(os.cpu_count() or 1))
+    else:
+        main()
