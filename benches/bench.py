@@ -234,9 +234,9 @@ def main():
         rows.append((f"mine, `cryptoemr.distributed` (LocalCluster, {workers})", f"{cores}",
                      fmt(dask[("mine", "dask")], "H/s"), fmt(dask[("mine", "local")], "H/s") + f" (in-process `mine_block`, {cores} threads)",
                      f"{dask[('mine', 'dask')] / dask[('mine', 'local')]:.2f}x in-process"))
-        for source in ("path", "bytes"):
+        for source, label in (("path", "a path"), ("bytes", "encoded blocks")):
             r = dask[("check", "dask " + source)]
-            rows.append((f"check 2000x25-record chain, `check_chain` from a {source} (LocalCluster, {workers})", f"{cores}",
+            rows.append((f"check 2000x25-record chain, `check_chain` from {label} (LocalCluster, {workers})", f"{cores}",
                          fmt(r, " rec/s"), fmt(dask[("check", "local")], " rec/s") + f" (in-process `Chain.check`, {cores} threads)",
                          f"{r / dask[('check', 'local')]:.2f}x in-process"))
 

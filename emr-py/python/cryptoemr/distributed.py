@@ -281,7 +281,9 @@ def mine_block(
                         submit(start, count, attempt + 1)  # its workers died: run it elsewhere
                         continue
                     raise error
-                if future.status == "cancelled":
+                if future.status != "finished":
+                    # Cancelled by someone else, or its result was lost with
+                    # its worker: the range is searched again.
                     submit(start, count, attempt + 1)
                     continue
                 outcome, data, hashes = future.result()
