@@ -67,7 +67,7 @@ class _Stop(Exception):
     """Raised from the native progress callback to end a search."""
 
 
-def _mine_range(search, previous, height, miner, encoded, timestamp, difficulty, start, count):
+def _mine_range(search, previous, height, miner, encoded, timestamp, difficulty, start, count, report):
     """One range on one worker thread: ``("found", block bytes, hashes)``,
     ``("exhausted", None, hashes)`` or ``("stopped", None, hashes)``."""
     global _running
@@ -80,7 +80,8 @@ def _mine_range(search, previous, height, miner, encoded, timestamp, difficulty,
 
     def poll(hashes, _rate):
         done[0] = hashes
-        worker.log_event(search, [start, hashes])
+        if report:  # the client subscribed to the search's topic
+            worker.log_event(search, [start, hashes])
         if stop.is_set():
             raise _Stop
 
@@ -246,7 +247,7 @@ def mine_block(
         key = f"{search}-{start}-{attempt}"
         future = client.submit(
             _mine_range, search, previous, height, miner, encoded, timestamp, difficulty, start, count,
-            key=key, pure=False, retries=0,
+            progress is not None, key=key, pure=False, retries=0,
         )
         futures[future] = (start, count, attempt)
         every.append(future)
