@@ -198,11 +198,12 @@ def mine_block(
 
     Returns the first valid block any worker finds (a new :class:`Block`),
     or ``None`` when the ranges are exhausted or ``timeout`` seconds pass.
-    Either way, and on Ctrl-C or any other exception, every search is
-    stopped before this returns: queued ranges are cancelled, and running
-    native searches see the stop at their next progress callback (about every
-    250 ms; ``docs/DISTRIBUTED.md`` has the measured latency). A range whose
-    worker is lost is run again by another worker.
+    Either way, and on Ctrl-C or any other exception, every search has
+    stopped when this returns: running native searches see the stop at their
+    next progress callback (about every 250 ms; ``docs/DISTRIBUTED.md`` has
+    the measured latency), queued ranges return as they start (and what has
+    not ended after 5 s, say on a vanished worker, is cancelled). A range
+    whose worker is lost is run again by another worker.
 
     ``progress(hashes, hashes_per_second)``, if given, is called about every
     250 ms on this thread with the cluster's totals; an exception from it
@@ -240,8 +241,7 @@ def mine_block(
     if progress is not None:
         client.subscribe_topic(search, on_progress)
 
-    futures = {}  # future -> (start, count)
-    every = []
+    futures = {}  # future -> (start, count, attempt), until its outcome is read
 
     def submit(start, count, attempt=0):
         key = f"{search}-{start}-{attempt}"
@@ -250,7 +250,6 @@ def mine_block(
             progress is not None, key=key, pure=False, retries=0,
         )
         futures[future] = (start, count, attempt)
-        every.append(future)
         with lock:
             live[start] = 0
 
@@ -300,13 +299,14 @@ def mine_block(
             if found is not None:
                 break
     finally:
-        _stop_all(client, event, every, _STOP_WAIT)
+        outstanding = list(futures)
+        _stop_all(client, event, outstanding, _STOP_WAIT)
         if progress is not None:
             try:
                 client.unsubscribe_topic(search)
             except Exception:
                 pass
-        if all(f.status != "pending" for f in every):
+        if all(f.status != "pending" for f in outstanding):
             try:
                 event.clear()  # drops the event from the scheduler
             except Exception:
