@@ -10,7 +10,7 @@ and blocks and records cross the network only in their canonical encoding
 
 - :func:`mine_block` splits the nonce space into ranges, one native search
   per worker thread at a time, returns the first valid block found and stops
-  every other search (queued ones are cancelled; running ones are told
+  every other search (running ones are told
   through a :class:`distributed.Event` that each polls from the native
   progress callback, about every 250 ms).
 - :func:`check_chain` validates a whole chain: decoding, block ids and every
