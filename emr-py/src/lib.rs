@@ -38,6 +38,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mining::mining_engines, m)?)?;
     m.add_function(wrap_pyfunction!(address::encode_address, m)?)?;
     m.add_function(wrap_pyfunction!(walk::precheck_block, m)?)?;
+    m.add_function(wrap_pyfunction!(walk::precheck_stored, m)?)?;
     m.add_class::<walk::PyChainWalk>()?;
     m.add_function(wrap_pyfunction!(address::decode_address, m)?)?;
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;

@@ -93,3 +93,49 @@ impl PyChainWalk {
         result.map_err(|e| with_height(py, e, height))
     }
 }
+
+/// What one run of stored blocks gave: each block's encoding and passed
+/// count, then the failure that ended the run early, if any.
+type StoredRun = (Vec<(Vec<u8>, usize)>, Option<(u64, chain::ChainError)>);
+
+/// [`precheck_block`] for the active blocks at heights ``start`` up to
+/// ``stop`` of the chain file at ``path`` (opened read-only), in one call
+/// with the GIL released. Returns ``(items, error)``: ``(encoding, passed)``
+/// for each block up to the first one that cannot be read or fails (the
+/// chain's end stops it too), and that block's error (``.height`` set) or
+/// ``None``. An error opening the chain is raised.
+#[pyfunction]
+#[pyo3(name = "_precheck_stored", signature = (path, start, stop, *, threads = None))]
+pub fn precheck_stored<'py>(
+    py: Python<'py>,
+    path: std::path::PathBuf,
+    start: u64,
+    stop: u64,
+    threads: Option<&Bound<'py, PyAny>>,
+) -> PyResult<(Bound<'py, pyo3::types::PyList>, Option<Bound<'py, PyAny>>)> {
+    let parallelism = convert::parallelism(py, threads)?;
+    let run = py.detach(|| -> Result<StoredRun, chain::ChainError> {
+        let chain = emr_core::chain::Chain::open_readonly(&path)?;
+        let mut items = Vec::new();
+        for height in start..stop {
+            let block = match chain.block_at(height) {
+                Ok(Some(block)) => block,
+                Ok(None) => break,
+                Err(e) => return Ok((items, Some((height, e)))),
+            };
+            let bytes = block.to_bytes();
+            match chain::precheck_block(height, &bytes, parallelism) {
+                Ok(passed) => items.push((bytes, passed)),
+                Err(e) => return Ok((items, Some((height, e)))),
+            }
+        }
+        Ok((items, None))
+    });
+    let (items, failure) = run.map_err(|e| errors::chain(py, e))?;
+    let list = pyo3::types::PyList::empty(py);
+    for (bytes, passed) in items {
+        list.append((pyo3::types::PyBytes::new(py, &bytes), passed))?;
+    }
+    let error = failure.map(|(height, e)| with_height(py, e, height).into_value(py).into_bound(py).into_any());
+    Ok((list, error))
+}

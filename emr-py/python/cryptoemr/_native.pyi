@@ -5,6 +5,8 @@ from typing import Any, Callable, Iterable, List, Literal, Mapping, Optional, Tu
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
+from ._errors import EMRError
+
 _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
 _CurveName: TypeAlias = Literal["secp256k1", "P-256", "secp256r1", "prime256v1", "p-256", "p256"]
 # A pyca/cryptography EllipticCurvePrivateKey (anything with its private_bytes()).
@@ -320,6 +322,13 @@ def _precheck_block(height: int, data: _BytesLike, *, threads: Optional[int] = N
     (decoding, its id, every record check but the nonce's); the number of
     leading records that passed. ``CorruptError`` (``.height``) otherwise.
     Used by ``cryptoemr.distributed``."""
+
+def _precheck_stored(
+    path: _PathLike, start: int, stop: int, *, threads: Optional[int] = None
+) -> Tuple[List[Tuple[bytes, int]], Optional[EMRError]]:
+    """``_precheck_block`` for the active blocks ``start..stop`` of the chain
+    file at ``path``, in one call: ``(encoding, passed)`` per block up to the
+    first failure, and that failure (``.height`` set) or ``None``."""
 
 @final
 class _ChainWalk:

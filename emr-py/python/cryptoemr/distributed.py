@@ -116,19 +116,9 @@ def _precheck_blocks(start, encoded):
 
 def _read_and_precheck(path, start, stop):
     """As :func:`_precheck_blocks`, reading heights ``start..stop`` from the
-    chain at ``path``; returns the blocks' encodings too."""
-    out = []
-    with Chain.open_readonly(path) as chain:
-        for height in range(start, stop):
-            try:
-                data = chain[height].to_bytes()
-                out.append((data, _native._precheck_block(height, data, threads=1)))
-            except EMRError as error:
-                error.height = height
-                return out, error
-            except IndexError:
-                return out, None
-    return out, None
+    chain at ``path`` (in one native call); returns the blocks' encodings
+    too, as ``[(encoding, passed), ...]``."""
+    return _native._precheck_stored(path, start, stop, threads=1)
 
 
 def _chain_info(path):
