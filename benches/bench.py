@@ -87,7 +87,9 @@ def dask_rates(cores, runs=3):
     out = {}
     miner = cryptoemr.calculate_sha1_hash(b"miner")
     impossible = (1 << 128) - 1  # never met: every run searches its whole range
-    nonces = 4 * cores * cd.DEFAULT_CHUNK  # about 4 s of this machine's cores
+    # Eight ranges per worker thread: the last range of a fixed-size job is
+    # the only one that can leave a thread idle, an eighth of the run at most.
+    nonces = 8 * cores * cd.DEFAULT_CHUNK
     work = tempfile.mkdtemp(prefix="emr-bench-dask-")
     try:
         print("  cryptoemr.distributed: building a 2000-block chain", file=sys.stderr, flush=True)
