@@ -65,16 +65,23 @@ def python_binding_rates(cores):
     return rates
 
 
-def python_chain_rates():
-    """Hook for the chain through Python: the `cryptoemr.Chain` binding is
-    being written on another branch. Once it lands, time `check` and
-    `add_blocks` through it here (on the chains chain_bench keeps in
-    target/bench-chains) and return {("check", threads): records/s, ...};
-    main() already prints a row for each key it finds."""
+def python_chain_rates(runs=3):
+    """`Chain.check` through the Python package, on the 2,000 x 25-record
+    chain that chain_bench.rs keeps in target/bench-chains (records/s, best
+    of `runs`); {} when that chain is not there."""
+    import time
     import cryptoemr
-    if not hasattr(cryptoemr, "Chain"):
+    path = os.path.join(os.environ.get("EMR_BENCH_CHAINS", os.path.join(ROOT, "target", "bench-chains")),
+                        "check-2000x25.db")
+    if not os.path.exists(path):
         return {}
-    return {}
+    best = 0.0
+    for _ in range(runs):
+        with cryptoemr.Chain.open_readonly(path) as chain:
+            start = time.perf_counter()
+            blocks = chain.check()
+            best = max(best, blocks * 25 / (time.perf_counter() - start))
+    return {("`check` (`Chain.check`), 2,000 blocks x 25", os.cpu_count() or 1): best}
 
 
 def chain_rows(chain, base_verify, cores):
@@ -113,6 +120,89 @@ def chain_rows(chain, base_verify, cores):
         rows.append((f"`patient_history` on {r['blocks']:,} blocks ({r['records']} records): median", "1",
                      f"{r['value']:.2f} ms", "n/a (no chain)", "n/a"))
     return rows
+
+
+def dask_rates(cores, runs=3):
+    """cryptoemr.distributed on a LocalCluster of `cores` single-thread worker
+    processes on this machine, against the in-process call on `cores`
+    threads: mining rate and chain-check rate (best of `runs` each). The
+    scheduler and this client share the same cores. None without Dask."""
+    try:
+        from distributed import Client, LocalCluster
+        import cryptoemr.distributed as cd
+    except ImportError:
+        return None
+    import shutil
+    import tempfile
+    import time
+    import cryptoemr
+
+    def timed(items, call):
+        start = time.perf_counter()
+        call()
+        return items / (time.perf_counter() - start)
+
+    out = {}
+    miner = cryptoemr.calculate_sha1_hash(b"miner")
+    impossible = (1 << 128) - 1  # never met: every run searches its whole range
+    # Eight ranges per worker thread: the last range of a fixed-size job is
+    # the only one that can leave a thread idle, an eighth of the run at most.
+    nonces = 8 * cores * cd.DEFAULT_CHUNK
+    work = tempfile.mkdtemp(prefix="emr-bench-dask-")
+    try:
+        print("  cryptoemr.distributed: building a 2000-block chain", file=sys.stderr, flush=True)
+        path = os.path.join(work, "chain.db")
+        key = cryptoemr.SigningKey.generate("secp256k1")
+        patient = cryptoemr.calculate_sha1_hash(b"patient")
+        with cryptoemr.Chain(path, initial_difficulty=1) as chain:
+            blocks, previous = [], bytes(32)
+            for height in range(2000):
+                records = [cryptoemr.create_signed_record(key, patient, "dose %d" % i, height * 25 + i + 1)
+                           for i in range(25)]
+                block = cryptoemr.Block(previous, height, miner, records, 1_700_000_000 + 12 * height, 1, b"", 0)
+                block.block_id = previous = block.calculate_block_id()
+                blocks.append(block)
+            chain.add_blocks(blocks)
+        records = 2000 * 25
+        with cryptoemr.Chain(path) as chain:
+            encoded = [b.to_bytes() for b in chain.blocks()]
+            params = chain.params
+        print(f"  cryptoemr.distributed: LocalCluster, {cores} workers x 1 thread, against in-process",
+              file=sys.stderr, flush=True)
+        with LocalCluster(n_workers=cores, threads_per_worker=1, processes=True, host="127.0.0.1",
+                          dashboard_address=None, silence_logs=40) as cluster, Client(cluster) as client:
+            client.wait_for_workers(cores)
+            stops = []
+
+            def mine_dask():
+                cd.mine_block(client, bytes(32), 0, miner, [], 1_700_000_000, impossible, nonce_count=nonces)
+                stops.append(cd.last_stop_latency)
+
+            def check_local():
+                with cryptoemr.Chain(path) as chain:
+                    chain.check()
+
+            # Interleaved, so that both sides of a ratio see the same load
+            # (this is a shared VM); the best run of each side is kept.
+            trials = {
+                ("mine", "local"): (nonces, lambda: cryptoemr.mine_block(
+                    bytes(32), 0, miner, [], 1_700_000_000, impossible, threads=cores, nonce_count=nonces)),
+                ("mine", "dask"): (nonces, mine_dask),
+                ("check", "local"): (records, check_local),
+                ("check", "dask path"): (records, lambda: cd.check_chain(client, path)),
+                ("check", "dask bytes"): (records, lambda: cd.check_chain(client, encoded, params=params)),
+            }
+            for _ in range(runs):
+                for name, (items, call) in trials.items():
+                    out[name] = max(out.get(name, 0.0), timed(items, call))
+            # Stop latency: a search that never finds, stopped by its timeout.
+            for _ in range(runs):
+                cd.mine_block(client, bytes(32), 0, miner, [], 1_700_000_000, impossible, timeout=2.0)
+                stops.append(cd.last_stop_latency)
+            out["stop"] = max(stops)
+    finally:
+        shutil.rmtree(work, ignore_errors=True)
+    return out
 
 
 def openssl_compressions_per_second():
@@ -175,6 +265,7 @@ def main():
     openssl = openssl_compressions_per_second()
     print("  cryptoemr from Python", file=sys.stderr, flush=True)
     from_python = python_binding_rates(cores)
+    dask = dask_rates(cores)
 
     rows = []
     for curve in CURVES:
@@ -201,10 +292,20 @@ def main():
             b = base[("hash", t)]
             extra = f"; {ratio(r, openssl * t if openssl else None)} OpenSSL x{t}" if openssl else ""
             rows.append((f"mine ({engine})", f"{t}", fmt(r, "H/s"), fmt(b, "H/s") + f" ({t} proc)", ratio(r, b) + extra))
+    if dask:
+        workers = f"{cores} workers x 1 thread"
+        rows.append((f"mine, `cryptoemr.distributed` (LocalCluster, {workers})", f"{cores}",
+                     fmt(dask[("mine", "dask")], "H/s"), fmt(dask[("mine", "local")], "H/s") + f" (in-process `mine_block`, {cores} threads)",
+                     f"{dask[('mine', 'dask')] / dask[('mine', 'local')]:.2f}x in-process"))
+        for source, label in (("path", "a path"), ("bytes", "encoded blocks")):
+            r = dask[("check", "dask " + source)]
+            rows.append((f"check 2000x25-record chain, `check_chain` from {label} (LocalCluster, {workers})", f"{cores}",
+                         fmt(r, " rec/s"), fmt(dask[("check", "local")], " rec/s") + f" (in-process `Chain.check`, {cores} threads)",
+                         f"{r / dask[('check', 'local')]:.2f}x in-process"))
 
     rows.extend(chain_rows(chain, base[("verify", "secp256k1")], cores))
     for (what, t), r in sorted(python_chain_rates().items()):
-        rows.append((f"{what} secp256k1 chain, from Python", f"{t}", fmt(r, " rec/s"),
+        rows.append((f"{what} secp256k1 records, from Python", f"{t}", fmt(r, " rec/s"),
                      fmt(base[("verify", "secp256k1")], " rec/s") + " (verify, 1 core)",
                      ratio(r, base[("verify", "secp256k1")])))
 
@@ -225,7 +326,12 @@ def main():
         one, many = ours("verify", 1, curve), ours("verify", cores, curve)
         if one and many:
             print(f"\nbatch verify {curve}: {cores} threads = {many / one:.2f}x one thread")
+    if dask:
+        print(f"\ncryptoemr.distributed: every running search stopped within {dask['stop'] * 1000:.0f} ms of the stop (worst of the runs)")
 
 
 if __name__ == "__main__":
-    main()
+    if sys.argv[1:] == ["--dask"]:  # only the cryptoemr.distributed rows
+        print(dask_rates(os.cpu_count() or 1))
+    else:
+        main()

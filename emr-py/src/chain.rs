@@ -363,6 +363,21 @@ impl PyChain {
         self.with(py, |chain| chain.next_difficulty()).map(Difficulty::get)
     }
 
+    /// The chain's parameters, as keyword arguments of :class:`Chain`:
+    /// ``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``,
+    /// ``block_reward``.
+    #[getter]
+    fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
+        let params = self.with(py, |chain| Ok(*chain.params()))?;
+        let dict = pyo3::types::PyDict::new(py);
+        dict.set_item("initial_difficulty", params.initial_difficulty.get())?;
+        dict.set_item("window", params.window)?;
+        dict.set_item("block_time", params.block_time)?;
+        dict.set_item("max_adjust", params.max_adjust)?;
+        dict.set_item("block_reward", params.block_reward)?;
+        Ok(dict)
+    }
+
     /// The state of ``hash`` (20 bytes, or a doctor's or miner's address)
     /// after the tip: ``UserState(0, 0)`` for a hash the chain has never seen.
     fn user_state(&self, py: Python<'_>, hash: &Bound<'_, PyAny>) -> PyResult<PyUserState> {

@@ -19,6 +19,7 @@ mod errors;
 mod keys;
 mod mining;
 mod record;
+mod walk;
 
 #[pymodule]
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
@@ -37,6 +38,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(mining::mine_block, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mining_engines, m)?)?;
     m.add_function(wrap_pyfunction!(address::encode_address, m)?)?;
+    m.add_function(wrap_pyfunction!(walk::precheck_block, m)?)?;
+    m.add_function(wrap_pyfunction!(walk::precheck_stored, m)?)?;
+    m.add_class::<walk::PyChainWalk>()?;
     m.add_function(wrap_pyfunction!(address::decode_address, m)?)?;
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;
     m.add("DEFAULT_BLOCK_REWARD", emr_core::DEFAULT_BLOCK_REWARD)?;

@@ -279,7 +279,7 @@ fn check_stored_beside(stored: &Decoded, work_before: Work, states: &UserStates,
 
 /// `add_block`'s linkage checks for the block at `height` of a chain whose
 /// block below is `parent` (id and timestamp).
-fn check_linkage(block: &Block, height: u64, parent: Option<(Hash256, u64)>) -> Result<(), ChainError> {
+pub(super) fn check_linkage(block: &Block, height: u64, parent: Option<(Hash256, u64)>) -> Result<(), ChainError> {
     let expected_previous = parent.map_or(Hash256::from_bytes([0; 32]), |(id, _)| id);
     if block.previous != expected_previous {
         return Err(ChainError::UnknownParent { previous: block.previous });

@@ -20,6 +20,7 @@ mod shared;
 mod store;
 mod tree;
 mod undo;
+mod walk;
 mod work;
 
 use std::collections::VecDeque;
@@ -38,6 +39,7 @@ pub use error::{AddBlocksError, ChainError};
 pub use params::ChainParams;
 pub use pool::{PendingRecords, SubmitOutcome};
 pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
+pub use walk::{precheck_block, Walk};
 pub use work::Work;
 
 use lock::WriterLock;

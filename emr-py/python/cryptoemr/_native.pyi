@@ -5,6 +5,8 @@ from typing import Any, Callable, Iterable, List, Literal, Mapping, Optional, Tu
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
+from ._errors import EMRError
+
 _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
 _CurveName: TypeAlias = Literal["secp256k1", "P-256", "secp256r1", "prime256v1", "p-256", "p256"]
 # A pyca/cryptography EllipticCurvePrivateKey (anything with its private_bytes()).
@@ -230,6 +232,9 @@ class Chain:
     @property
     def total_difficulty(self) -> int: ...
     def next_difficulty(self) -> int: ...
+    @property
+    def params(self) -> dict[str, int]:
+        """``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``, ``block_reward``."""
     def user_state(self, hash: Union[_BytesLike, str]) -> UserState:
         """A hash, or a doctor's (``emrd1…``) or miner's (``emrm1…``) address."""
     def patient_history(self, patient_hash: Union[_BytesLike, str]) -> List[_HistoryEntry]:
@@ -342,6 +347,37 @@ def mine_block(
     ``progress(hashes, hashes_per_second)`` is called about every 250 ms on the
     calling thread; its exception stops mining and propagates. Releases the
     GIL; Ctrl-C stops every mining thread and raises ``KeyboardInterrupt``."""
+
+def _precheck_block(height: int, data: _BytesLike, *, threads: Optional[int] = None) -> int:
+    """The stateless half of ``Chain.check`` for the block at ``height``
+    (decoding, its id, every record check but the nonce's); the number of
+    leading records that passed. ``CorruptError`` (``.height``) otherwise.
+    Used by ``cryptoemr.distributed``."""
+
+def _precheck_stored(
+    path: _PathLike, start: int, stop: int, *, threads: Optional[int] = None
+) -> Tuple[List[Tuple[bytes, int]], Optional[EMRError]]:
+    """``_precheck_block`` for the active blocks ``start..stop`` of the chain
+    file at ``path``, in one call: ``(encoding, passed)`` per block up to the
+    first failure, and that failure (``.height`` set) or ``None``."""
+
+@final
+class _ChainWalk:
+    """The in-order half of ``Chain.check`` (used by ``cryptoemr.distributed``)."""
+
+    def __new__(
+        cls,
+        *,
+        initial_difficulty: Optional[int] = None,
+        window: Optional[int] = None,
+        block_time: Optional[int] = None,
+        max_adjust: Optional[int] = None,
+        block_reward: Optional[int] = None,
+    ) -> Self: ...
+    @property
+    def blocks(self) -> int: ...
+    def apply(self, data: _BytesLike, passed: int) -> None:
+        """Apply the next block; its error as ``Chain.check`` raises it, with ``.height``."""
 
 def mining_engines() -> List[_EngineName]:
     """The hash engines this CPU can run (the default, fastest, first)."""

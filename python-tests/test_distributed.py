@@ -1,0 +1,325 @@
+"""cryptoemr.distributed (issue 11) against a real distributed.LocalCluster:
+two worker processes with one thread each, started here, on 127.0.0.1 only,
+one cluster for the module."""
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+
+import pytest
+
+import cryptoemr
+from helpers import MINER, PATIENT
+
+from distributed import Client, LocalCluster
+
+import cryptoemr.distributed as cd
+
+T0 = 1_700_000_000
+IMPOSSIBLE = (1 << 128) - 1  # a block id below 2**128: never found in a test's time
+
+
+@pytest.fixture(scope="module")
+def client():
+    cluster = LocalCluster(
+        n_workers=2, threads_per_worker=1, processes=True, host="127.0.0.1", dashboard_address=None,
+    )
+    client = Client(cluster)
+    client.wait_for_workers(2, timeout=60)
+    yield client
+    client.close()
+    cluster.close()
+
+
+@pytest.fixture(scope="module")
+def doctor():
+    return cryptoemr.SigningKey.generate("secp256k1")
+
+
+def running(client):
+    return client.run(cd._running_searches)
+
+
+def nothing_running(client):
+    return all(n == 0 for n in running(client).values())
+
+
+# --- packaging ----------------------------------------------------------------
+
+
+def test_importing_cryptoemr_does_not_import_dask():
+    code = "import sys, cryptoemr; assert not {'dask', 'distributed'} & set(sys.modules), sorted(sys.modules)"
+    subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# --- mining ---------------------------------------------------------------------
+
+
+def test_mined_block_is_valid(client, doctor):
+    records = [cryptoemr.create_signed_record(doctor, PATIENT, "Metformin 500mg", n) for n in (1, 2)]
+    difficulty = 1 << 22
+    # Small ranges: several rounds of ranges before one holds a valid nonce.
+    block = cd.mine_block(client, bytes(32), 0, MINER, records, T0, difficulty, chunk=1 << 18)
+    assert block is not None and block.records == records and block.difficulty == difficulty
+    assert block.calculate_block_id() == block.block_id
+    changes = block.verify_and_get_changes(difficulty, {})
+    assert changes[doctor.public_key_hash].nonce == 2
+    assert cryptoemr.Block.from_bytes(block.to_bytes()) == block
+    assert nothing_running(client)
+
+
+def test_an_exhausted_range_is_none(client):
+    assert cd.mine_block(client, bytes(32), 0, MINER, [], T0, IMPOSSIBLE, nonce_start=5, nonce_count=1000, chunk=300) is None
+
+
+def test_arguments_are_checked_as_the_native_call_does(client):
+    address = cryptoemr.encode_address("miner", MINER)
+    typo = address[:-1] + ("q" if address[-1] != "q" else "p")
+    with pytest.raises(cryptoemr.InvalidChecksumError):
+        cd.mine_block(client, bytes(32), 0, typo, [], T0, 1)
+    with pytest.raises(cryptoemr.InvalidArgumentError):
+        cd.mine_block(client, bytes(32), 0, MINER, [], T0, 0)
+    with pytest.raises(cryptoemr.InvalidPreviousError):
+        cd.mine_block(client, bytes(31), 0, MINER, [], T0, 1)
+    with pytest.raises(cryptoemr.InvalidArgumentError):
+        cd.mine_block(client, bytes(32), 0, MINER, [], T0, 1, chunk=0)
+
+
+def test_timeout_stops_the_running_native_searches(client):
+    seen = []
+    began = time.monotonic()
+    result = cd.mine_block(client, bytes(32), 0, MINER, [], T0, IMPOSSIBLE, timeout=1.5,
+                           progress=lambda hashes, rate: seen.append(hashes))
+    elapsed = time.monotonic() - began
+    assert result is None
+    # Both workers were searching (the cluster's hashes grew) ...
+    assert seen and seen[-1] > 0 and seen == sorted(seen)
+    # ... and every native search had ended when the call returned, within a second.
+    assert nothing_running(client)
+    assert cd.last_stop_latency < 1.0
+    assert elapsed < 1.5 + 1.0
+
+
+def test_a_found_block_stops_the_other_search(client):
+    # Ranges of 2**32 nonces: whichever worker finds first, the other is
+    # minutes from the end of its range and must be stopped.
+    block = cd.mine_block(client, bytes(32), 0, MINER, [], T0 + 1, 1 << 20, chunk=1 << 32)
+    assert block is not None and block.verify_and_get_changes(1 << 20, {})
+    assert nothing_running(client)
+    assert cd.last_stop_latency < 1.0
+
+
+def test_progress_raising_stops_everything(client):
+    class Enough(Exception):
+        pass
+
+    def progress(hashes, rate):
+        raise Enough
+
+    with pytest.raises(Enough):
+        cd.mine_block(client, bytes(32), 0, MINER, [], T0, IMPOSSIBLE, progress=progress, timeout=30)
+    assert nothing_running(client)
+
+
+@pytest.mark.skipif(threading.current_thread() is not threading.main_thread(), reason="signals need the main thread")
+def test_ctrl_c_stops_everything(client):
+    main = threading.get_ident()
+    timer = threading.Timer(1.0, lambda: signal.pthread_kill(main, signal.SIGINT))
+    timer.start()
+    began = time.monotonic()
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            cd.mine_block(client, bytes(32), 0, MINER, [], T0, IMPOSSIBLE, timeout=30)
+    finally:
+        timer.cancel()
+    assert time.monotonic() - began < 1.0 + 1.0
+    assert nothing_running(client)
+
+
+# Found with one thread from nonce 0 (cryptoemr.mine_block(..., threads=1)):
+# the lowest valid nonce of this template, about 3 s of one thread away.
+LOST_TIMESTAMP, LOST_DIFFICULTY, LOST_NONCE = 1_700_000_004, 1 << 26, 107_143_873
+LOST_MINER = bytes(range(20))
+
+
+def test_a_lost_worker_s_range_is_run_by_another(client):
+    # One range, [0, LOST_NONCE]: its only valid nonce is its last, so the
+    # block can only be found by searching that range to the end.
+    result = {}
+
+    def mine():
+        try:
+            result["block"] = cd.mine_block(client, bytes(32), 0, LOST_MINER, [], LOST_TIMESTAMP, LOST_DIFFICULTY,
+                                            nonce_count=LOST_NONCE + 1, chunk=LOST_NONCE + 1, timeout=120)
+        except BaseException as e:  # pragma: no cover - reported below
+            result["error"] = e
+
+    thread = threading.Thread(target=mine)
+    thread.start()
+    victim = None
+    deadline = time.monotonic() + 30
+    while victim is None and time.monotonic() < deadline:
+        for worker, count in running(client).items():
+            if count:
+                victim = worker
+        time.sleep(0.05)
+    assert victim is not None, "the search never started"
+    time.sleep(0.5)  # well into the search, far from its end
+    pids = client.run(os.getpid)
+    os.kill(pids[victim], signal.SIGKILL)
+    thread.join(180)
+    assert not thread.is_alive()
+    assert "error" not in result, result.get("error")
+    block = result["block"]
+    assert block is not None and block.nonce == LOST_NONCE
+    block.verify_and_get_changes(LOST_DIFFICULTY, {})
+    # The nanny restarts the killed worker; later tests get two again.
+    client.wait_for_workers(2, timeout=60)
+
+
+# --- checking a chain ---------------------------------------------------------
+
+BLOCKS = 40
+
+
+def block_on(parent, records, timestamp=None):
+    previous = parent.block_id if parent is not None else bytes(32)
+    height = parent.height + 1 if parent is not None else 0
+    timestamp = timestamp if timestamp is not None else (parent.timestamp + 12 if parent is not None else T0)
+    block = cryptoemr.Block(previous, height, MINER, list(records), timestamp, 1, b"", 0)
+    block.block_id = block.calculate_block_id()
+    return block
+
+
+@pytest.fixture(scope="module")
+def chain_file(tmp_path_factory, doctor):
+    """A chain on disk: 40 blocks of 1 to 3 records, by two doctors (one on
+    each curve), difficulty 1."""
+    other = cryptoemr.SigningKey.generate("P-256")
+    path = tmp_path_factory.mktemp("dist") / "chain.db"
+    nonces = {doctor.public_key_hash: 0, other.public_key_hash: 0}
+    with cryptoemr.Chain(path, initial_difficulty=1) as chain:
+        parent = None
+        blocks = []
+        for height in range(BLOCKS):
+            records = []
+            for i in range(1 + height % 3):
+                key = (doctor, other)[(height + i) % 2]
+                nonces[key.public_key_hash] += 1
+                records.append(cryptoemr.create_signed_record(key, PATIENT, f"dose {height}.{i}", nonces[key.public_key_hash]))
+            parent = block_on(parent, records)
+            blocks.append(parent)
+        chain.add_blocks(blocks)
+    return path
+
+
+def outcome(check):
+    """What a check returned or raised, in the terms that must agree."""
+    try:
+        return ("ok", check())
+    except cryptoemr.EMRError as e:
+        cause = e.__cause__
+        return (type(e), getattr(e, "height", None), getattr(e, "index", None),
+                type(cause) if cause is not None else None, getattr(e, "block_id", None))
+
+
+def every_way(client, path, **kwargs):
+    """Chain.check and check_chain on the three kinds of source."""
+    with cryptoemr.Chain(path) as chain:
+        expected = outcome(chain.check)
+        by_chain = outcome(lambda: cd.check_chain(client, chain, **kwargs))
+        encoded = []
+        for height in range(len(chain)):
+            try:
+                encoded.append(chain[height].to_bytes())
+            except cryptoemr.EMRError:
+                break
+        params = chain.params
+    by_path = outcome(lambda: cd.check_chain(client, str(path), **kwargs))
+    return expected, by_chain, by_path, encoded, params
+
+
+def test_check_chain_on_a_good_chain(client, chain_file):
+    seen = []
+    expected, by_chain, by_path, encoded, params = every_way(client, chain_file)
+    assert expected == ("ok", BLOCKS) and by_chain == expected and by_path == expected
+    for partitions in (None, 1, 3, 7, BLOCKS, 1000):
+        got = cd.check_chain(client, encoded, params=params, partitions=partitions,
+                             progress=lambda done, total: seen.append((done, total)))
+        assert got == BLOCKS
+    assert seen[-1] == (BLOCKS, BLOCKS)
+    blocks = [cryptoemr.Block.from_bytes(b) for b in encoded]
+    assert cd.check_chain(client, blocks, params=params) == BLOCKS
+    assert cd.check_chain(client, [], params=params) == 0
+
+
+def damaged_copy(chain_file, tmp_path, height, what):
+    """A copy of the chain with one byte of block `height` changed in place:
+    in its last record's signature (the block still hashes to its id: a bad
+    record) or its txid (it no longer does: damage)."""
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        block = chain[height]
+    record = block.records[-1]
+    target = record.signature if what == "signature" else record.txid
+    encoded = block.to_bytes()
+    data = bytearray(chain_file.read_bytes())
+    at = bytes(data).find(encoded)
+    assert at > 0 and bytes(data).find(encoded, at + 1) == -1
+    at += encoded.find(target)
+    data[at + len(target) // 2] ^= 0x01
+    path = tmp_path / f"damaged-{height}-{what}.db"
+    path.write_bytes(bytes(data))
+    return path
+
+
+@pytest.mark.parametrize("height", [0, BLOCKS // 2, BLOCKS - 1], ids=["start", "middle", "end"])
+def test_check_chain_finds_the_same_bad_record(client, chain_file, tmp_path, height):
+    path = damaged_copy(chain_file, tmp_path, height, "signature")
+    expected, by_chain, by_path, encoded, params = every_way(client, path, partitions=5)
+    assert expected[:4] == (cryptoemr.BlockRecordError, height, 1 + height % 3 - 1, cryptoemr.InvalidTxidError)
+    assert by_chain == expected and by_path == expected
+    for partitions in (None, 1, 4):
+        assert outcome(lambda: cd.check_chain(client, encoded, params=params, partitions=partitions)) == expected
+
+
+def test_check_chain_finds_the_same_damage(client, chain_file, tmp_path):
+    path = damaged_copy(chain_file, tmp_path, 17, "txid")
+    expected, by_chain, by_path, encoded, params = every_way(client, path, partitions=3)
+    assert expected[:2] == (cryptoemr.CorruptError, 17)
+    assert by_chain == expected and by_path == expected
+    # A block that does not hash to its id, in a list, is damage too.
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        listed = [b.to_bytes() for b in chain.blocks()]
+    bad = cryptoemr.Block.from_bytes(listed[17])
+    bad.nonce += 1
+    listed[17] = bad.to_bytes()
+    assert outcome(lambda: cd.check_chain(client, listed, params=params))[:2] == (cryptoemr.CorruptError, 17)
+
+
+def test_check_chain_walks_in_order(client, chain_file):
+    """Rules that need the blocks before: the walk's errors are the ones
+    Chain.check reports, at the same height."""
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        blocks = list(chain.blocks())
+        params = chain.params
+    # Out of order, a block is not the one stored at its height: damage.
+    swapped = [b.to_bytes() for b in blocks]
+    swapped[10], swapped[11] = swapped[11], swapped[10]
+    assert outcome(lambda: cd.check_chain(client, swapped, params=params))[:2] == (cryptoemr.CorruptError, 10)
+    # A block on another parent, or earlier than its parent.
+    for change, error in (("previous", cryptoemr.UnknownParentError), ("timestamp", cryptoemr.TimestampTooEarlyError)):
+        listed = [b.to_bytes() for b in blocks]
+        bad = cryptoemr.Block.from_bytes(listed[10])
+        if change == "previous":
+            bad.previous = bytes(32)
+        else:
+            bad.timestamp = blocks[9].timestamp - 1
+        bad.block_id = bad.calculate_block_id()
+        listed[10] = bad.to_bytes()
+        assert outcome(lambda: cd.check_chain(client, listed, params=params))[:2] == (error, 10)
+    # The default parameters (initial difficulty 1000) refuse these blocks.
+    got = outcome(lambda: cd.check_chain(client, [b.to_bytes() for b in blocks]))
+    assert got[:2] == (cryptoemr.DifficultyMismatchError, 0)
