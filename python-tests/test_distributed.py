@@ -256,43 +256,72 @@ def test_check_chain_on_a_good_chain(client, chain_file):
     assert cd.check_chain(client, [], params=params) == 0
 
 
-def damaged_copy(chain_file, tmp_path, height, what):
-    """A copy of the chain with one byte of block `height` changed in place:
-    in its last record's signature (the block still hashes to its id: a bad
-    record) or its txid (it no longer does: damage)."""
+def damaged_copy(chain_file, tmp_path, height):
+    """A copy of the chain file with one byte of block `height`'s stored
+    encoding changed in place (in its last record's signature)."""
     with cryptoemr.Chain.open_readonly(chain_file) as chain:
         block = chain[height]
-    record = block.records[-1]
-    target = record.signature if what == "signature" else record.txid
     encoded = block.to_bytes()
     data = bytearray(chain_file.read_bytes())
     at = bytes(data).find(encoded)
     assert at > 0 and bytes(data).find(encoded, at + 1) == -1
-    at += encoded.find(target)
-    data[at + len(target) // 2] ^= 0x01
-    path = tmp_path / f"damaged-{height}-{what}.db"
+    signature = block.records[-1].signature
+    data[at + encoded.find(signature) + len(signature) // 2] ^= 0x01
+    path = tmp_path / f"damaged-{height}.db"
     path.write_bytes(bytes(data))
     return path
 
 
+def relinked_with_bad_record(chain_file, height):
+    """The chain's blocks with the last record of block `height` given a
+    signature that does not verify (txid redone), every id and link after it
+    redone: a chain whose only fault is that record. A stored chain cannot
+    hold it (adding refuses it), so `Chain.check`'s answer for it is the one
+    adding the blocks in order gives: the first failure of a sequential
+    loop, which `add_blocks` and `check` both report."""
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        blocks = list(chain.blocks())
+        params = chain.params
+    bad = blocks[height].records[-1]
+    signature = bytearray(bad.signature)
+    signature[-1] ^= 0x01
+    bad.signature = bytes(signature)
+    bad.txid = bad.calculate_txid()
+    parent = blocks[height - 1] if height > 0 else None
+    for h in range(height, len(blocks)):
+        block = blocks[h]
+        block.previous = parent.block_id if parent is not None else bytes(32)
+        block.block_id = block.calculate_block_id()
+        parent = block
+    return blocks, params
+
+
 @pytest.mark.parametrize("height", [0, BLOCKS // 2, BLOCKS - 1], ids=["start", "middle", "end"])
-def test_check_chain_finds_the_same_bad_record(client, chain_file, tmp_path, height):
-    path = damaged_copy(chain_file, tmp_path, height, "signature")
-    expected, by_chain, by_path, encoded, params = every_way(client, path, partitions=5)
-    assert expected[:4] == (cryptoemr.BlockRecordError, height, 1 + height % 3 - 1, cryptoemr.InvalidTxidError)
-    assert by_chain == expected and by_path == expected
+def test_check_chain_finds_the_same_bad_record(client, chain_file, height):
+    blocks, params = relinked_with_bad_record(chain_file, height)
+    with cryptoemr.Chain(initial_difficulty=1) as chain:
+        expected = outcome(lambda: chain.add_blocks(blocks))
+    assert expected[:4] == (cryptoemr.BlockRecordError, height, height % 3, cryptoemr.InvalidSignatureError)
+    encoded = [b.to_bytes() for b in blocks]
     for partitions in (None, 1, 4):
         assert outcome(lambda: cd.check_chain(client, encoded, params=params, partitions=partitions)) == expected
 
 
-def test_check_chain_finds_the_same_damage(client, chain_file, tmp_path):
-    path = damaged_copy(chain_file, tmp_path, 17, "txid")
-    expected, by_chain, by_path, encoded, params = every_way(client, path, partitions=3)
-    assert expected[:2] == (cryptoemr.CorruptError, 17)
-    assert by_chain == expected and by_path == expected
-    # A block that does not hash to its id, in a list, is damage too.
+def test_check_chain_reports_a_damaged_file_as_check_does(client, chain_file, tmp_path):
+    """Bytes changed in the file: every page carries a checksum, so both
+    report storage damage (the height may differ: `Chain.check` meets the
+    damaged page in SQLite's integrity check before the replay reads the
+    block)."""
+    path = damaged_copy(chain_file, tmp_path, 17)
+    expected, by_chain, by_path, _, _ = every_way(client, path, partitions=3)
+    assert expected[0] is cryptoemr.CorruptError
+    assert by_chain[0] is cryptoemr.CorruptError and by_path[0] is cryptoemr.CorruptError
+
+
+def test_check_chain_finds_a_block_that_is_not_its_own_id(client, chain_file):
     with cryptoemr.Chain.open_readonly(chain_file) as chain:
         listed = [b.to_bytes() for b in chain.blocks()]
+        params = chain.params
     bad = cryptoemr.Block.from_bytes(listed[17])
     bad.nonce += 1
     listed[17] = bad.to_bytes()
