@@ -608,19 +608,23 @@ fn frame_content_ok(wal_header: &[u8; WAL_HEADER as usize], frame: &[u8]) -> boo
 /// the frame is reported damaged (`SQLITE_IOERR_DATA`) instead, and the
 /// database does not open rather than open with committed work missing.
 fn recovered_frame(base: &Base, g: WalGeometry, frame: &[u8], offset: i64, recovering: bool) -> c_int {
-    // A frame whose content is intact (salts, page number, page checksum)
-    // but whose WAL checksum fails is looked into only during recovery:
-    // outside it, that is every frame SQLite re-checksums while writing a
-    // transaction that rewrites its own frames, and searching the WAL for
-    // each would be quadratic. (Recovery is known from the recovery lock,
-    // which SQLite does not take in exclusive locking mode; then such a
-    // frame, damaged only in its commit field or checksum, ends recovery
-    // as SQLite decides.)
+    // Outside recovery, a whole-frame read is SQLite re-checksumming the
+    // frames of the transaction this connection is writing (one that
+    // rewrites its own frames); searching the WAL for a later commit on each
+    // such read made `add_blocks` spend half its time in preads (measured:
+    // 20 k records/s instead of 50 k). Those frames' pages are verified
+    // when they are read as pages, so only recovery looks further.
+    // (Recovery is known from the recovery lock, which SQLite does not take
+    // in exclusive locking mode; then a damaged frame ends recovery as
+    // SQLite decides.)
+    if !recovering {
+        return ffi::SQLITE_OK;
+    }
     let mut header = [0u8; WAL_HEADER as usize];
     if base.read(&mut header, 0) != ffi::SQLITE_OK {
         return ffi::SQLITE_OK;
     }
-    if frame_content_ok(&header, frame) && (!recovering || g.frame_ok(base, &header, frame, offset)) {
+    if frame_content_ok(&header, frame) && g.frame_ok(base, &header, frame, offset) {
         return ffi::SQLITE_OK;
     }
     if g.committed_after(base, &header, offset) {
