@@ -5,16 +5,13 @@
 //! Python threads using one chain wait for each other instead of failing
 //! with a borrow error, and neither holds the GIL while SQLite syncs.
 //!
-//! Long calls (`add_blocks`, `check`) run on a helper thread, as
-//! `mine_block` does: the calling thread waits with the GIL released, wakes
-//! every `TICK` to run signal handlers and the user's progress callback, and
-//! on Ctrl-C (or an exception from the callback) cancels the core's work
+//! Long calls (`add_blocks`, `check`, `mine_next`) run on a helper thread
+//! through `wait::run`, as `mine_block` does: the calling thread waits with
+//! the GIL released, runs signal handlers and the user's progress callback,
+//! and on Ctrl-C (or an exception from the callback) cancels the core's work
 //! through its `CancelHandle`. The core stops between two blocks and keeps
 //! only whole blocks, so an interrupted call leaves nothing half-written.
 
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
-use std::time::Duration;
 
 use emr_core::chain::{
     AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, MineNextOutcome, RecordEntry, SharedChain,
@@ -33,10 +30,8 @@ use crate::block::{PyBlock, PyUserState};
 use crate::convert;
 use crate::errors;
 use crate::record::Emr;
+use crate::wait;
 use crate::{mining as py_mining};
-
-/// How often a waiting call runs signal handlers and progress callbacks.
-const TICK: Duration = Duration::from_millis(25);
 
 /// The spelling of an outcome in Python.
 fn outcome_name(outcome: AddOutcome) -> &'static str {
@@ -67,16 +62,6 @@ fn optional_uint64(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Opt
     }
 }
 
-fn callback<'py>(progress: Option<&Bound<'py, PyAny>>) -> PyResult<Option<Bound<'py, PyAny>>> {
-    match progress.filter(|p| !p.is_none()) {
-        Some(p) if p.is_callable() => Ok(Some(p.clone())),
-        Some(p) => {
-            Err(PyTypeError::new_err(format!("progress must be None or a callable, not {}", convert::type_name(p))))
-        }
-        None => Ok(None),
-    }
-}
-
 /// `(height, block_id, EMR)`, the shape of every history entry.
 fn entry_tuple<'py>(py: Python<'py>, entry: &RecordEntry) -> PyResult<Bound<'py, PyTuple>> {
     let record = Bound::new(py, Emr::from_record(py, &entry.record)?)?;
@@ -103,16 +88,6 @@ fn submit_name(outcome: SubmitOutcome) -> &'static str {
 }
 
 /// What `mine_next`'s helper thread reports.
-enum MineEvent {
-    Progress(mining::Progress),
-    Done(Result<MineNextOutcome, ChainError>),
-}
-
-enum Event<T> {
-    Progress(BatchProgress),
-    Done(T),
-}
-
 /// A tamper-evident chain of blocks (SPEC section 5): the block tree, the
 /// active (heaviest) chain and its user states, in one SQLite file, or in
 /// memory when ``path`` is ``None``.
@@ -152,64 +127,22 @@ impl PyChain {
         progress: Option<Bound<'_, PyAny>>,
         work: impl FnOnce(&mut Chain, &BatchOptions<'_>) -> T + Send,
     ) -> PyResult<T> {
-        let (sender, receiver) = mpsc::channel::<Event<Result<T, ChainError>>>();
         let cancel = CancelHandle::new();
-        let receiver = Mutex::new(receiver);
         let wants_progress = progress.is_some();
-
-        let (ended, failure) = std::thread::scope(|scope| -> PyResult<_> {
-            let cancel = &cancel;
-            let inner = &self.inner;
-            let worker = std::thread::Builder::new().name("emr-chain".to_owned()).spawn_scoped(scope, move || {
-                let report = |p: BatchProgress| {
-                    let _ = sender.send(Event::Progress(p));
-                };
-                let options = BatchOptions {
-                    progress: if wants_progress { Some(&report) } else { None },
-                    cancel: Some(cancel),
-                    ..BatchOptions::default()
-                };
-                let result = inner.with(|chain| Ok(work(chain, &options)));
-                let _ = sender.send(Event::Done(result));
-            })?;
-            let mut failure: Option<PyErr> = None;
-            let ended = loop {
-                let event = py.detach(|| {
-                    let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    receiver.recv_timeout(TICK)
-                });
-                match event {
-                    Ok(Event::Done(result)) => break Some(result),
-                    Err(RecvTimeoutError::Disconnected) => break None,
-                    Ok(Event::Progress(p)) => {
-                        if let (Some(callback), None) = (&progress, &failure) {
-                            if let Err(e) = callback.call1((p.done, p.total)) {
-                                cancel.cancel();
-                                failure = Some(e);
-                            }
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                }
-                if failure.is_none() {
-                    if let Err(e) = py.check_signals() {
-                        cancel.cancel();
-                        failure = Some(e);
-                    }
-                }
+        let on_progress = |p: BatchProgress| match &progress {
+            Some(callback) => callback.call1((p.done, p.total)).map(drop),
+            None => Ok(()),
+        };
+        let result = wait::run(py, "emr-chain", &cancel, on_progress, |reporter| {
+            let report = |p: BatchProgress| reporter.report(p);
+            let options = BatchOptions {
+                progress: if wants_progress { Some(&report) } else { None },
+                cancel: Some(&cancel),
+                ..BatchOptions::default()
             };
-            if let Err(panic) = py.detach(|| worker.join()) {
-                std::panic::resume_unwind(panic);
-            }
-            Ok((ended, failure))
+            self.inner.with(|chain| Ok(work(chain, &options)))
         })?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        match ended {
-            Some(result) => result.map_err(|e| errors::chain(py, e)),
-            None => unreachable!("the helper thread either sends its result or panics"),
-        }
+        result.map_err(|e| errors::chain(py, e))
     }
 }
 
@@ -295,7 +228,7 @@ impl PyChain {
             core_blocks.push(PyBlock::to_core(block)?);
         }
         let now = optional_uint64(now, "now")?;
-        let progress = callback(progress)?;
+        let progress = wait::progress_callback(progress)?;
         let result = self.interruptible(py, progress, |chain, options| chain.add_blocks(&core_blocks, now, options))?;
         match result {
             Ok(outcomes) => PyList::new(py, outcomes.into_iter().map(outcome_name)),
@@ -428,7 +361,7 @@ impl PyChain {
     /// :meth:`add_blocks`; Ctrl-C stops it.
     #[pyo3(signature = (progress = None))]
     fn check(&self, py: Python<'_>, progress: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
-        let progress = callback(progress)?;
+        let progress = wait::progress_callback(progress)?;
         let report = self.interruptible(py, progress, |chain, options| chain.check(options))?;
         let report = report.map_err(|e| errors::chain(py, e))?;
         match report.first_bad {
@@ -508,68 +441,28 @@ impl PyChain {
         let timestamp = optional_uint64(timestamp, "timestamp")?;
         let threads = convert::parallelism(py, threads)?.limit().map(std::num::NonZeroUsize::get);
         let time_limit = py_mining::time_limit(py, timeout)?;
-        let progress = callback(progress)?;
+        let progress = wait::progress_callback(progress)?;
         let engine = py_mining::hash_engine(py, engine)?;
 
-        let (sender, receiver) = mpsc::channel::<MineEvent>();
         let cancel = CancelHandle::new();
-        let options = SearchOptions {
-            threads,
-            cancel: Some(cancel.clone()),
-            time_limit,
-            progress: progress.as_ref().map(|_| {
-                let sender = sender.clone();
-                Box::new(move |p| {
-                    let _ = sender.send(MineEvent::Progress(p));
-                }) as Box<dyn Fn(mining::Progress) + Send + Sync>
-            }),
-            engine,
-            ..SearchOptions::default()
+        let wants_progress = progress.is_some();
+        let on_progress = |p: mining::Progress| match &progress {
+            Some(callback) => callback.call1((p.hashes, p.hashes_per_second)).map(drop),
+            None => Ok(()),
         };
-        let receiver = Mutex::new(receiver);
-        let (ended, failure) = std::thread::scope(|scope| -> PyResult<_> {
-            let inner = &self.inner;
-            let worker = std::thread::Builder::new().name("emr-mine-next".to_owned()).spawn_scoped(scope, move || {
-                let result = inner.mine_next(&miner, timestamp, &options);
-                let _ = sender.send(MineEvent::Done(result));
-            })?;
-            let mut failure: Option<PyErr> = None;
-            let ended = loop {
-                let event = py.detach(|| {
-                    let receiver = receiver.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-                    receiver.recv_timeout(TICK)
-                });
-                match event {
-                    Ok(MineEvent::Done(result)) => break Some(result),
-                    Err(RecvTimeoutError::Disconnected) => break None,
-                    Ok(MineEvent::Progress(p)) => {
-                        if let (Some(callback), None) = (&progress, &failure) {
-                            if let Err(e) = callback.call1((p.hashes, p.hashes_per_second)) {
-                                cancel.cancel();
-                                failure = Some(e);
-                            }
-                        }
-                    }
-                    Err(RecvTimeoutError::Timeout) => {}
-                }
-                if failure.is_none() {
-                    if let Err(e) = py.check_signals() {
-                        cancel.cancel();
-                        failure = Some(e);
-                    }
-                }
+        let result = wait::run(py, "emr-mine-next", &cancel, on_progress, |reporter| {
+            let options = SearchOptions {
+                threads,
+                cancel: Some(cancel.clone()),
+                time_limit,
+                progress: wants_progress.then(|| {
+                    Box::new(move |p| reporter.report(p)) as Box<dyn Fn(mining::Progress) + Send + Sync>
+                }),
+                engine,
+                ..SearchOptions::default()
             };
-            if let Err(panic) = py.detach(|| worker.join()) {
-                std::panic::resume_unwind(panic);
-            }
-            Ok((ended, failure))
+            self.inner.mine_next(&miner, timestamp, &options)
         })?;
-        if let Some(error) = failure {
-            return Err(error);
-        }
-        let Some(result) = ended else {
-            unreachable!("the helper thread either sends its result or panics");
-        };
         match result.map_err(|e| errors::chain(py, e))? {
             MineNextOutcome::Added(block, _) => PyBlock::from_core(py, &block).map(Some),
             MineNextOutcome::Exhausted | MineNextOutcome::TimedOut => Ok(None),

@@ -19,6 +19,7 @@ mod errors;
 mod keys;
 mod mining;
 mod record;
+mod wait;
 mod walk;
 
 #[pymodule]

@@ -4,23 +4,16 @@
 //! The core's `mine_block` blocks its calling thread until the search ends
 //! and calls its progress callback from that thread only every 250 ms, which
 //! is too slow a heartbeat to notice Ctrl-C "promptly". So the search runs on
-//! a helper thread (which starts the core's workers), and the Python thread
-//! that called `mine_block` waits for it on a channel with the GIL released,
-//! waking every `TICK` to take the GIL briefly and run `PyErr_CheckSignals`.
-//! A pending `KeyboardInterrupt` (or any exception a signal handler raises,
-//! or the user's progress callback raises) cancels the search through the
-//! core's `CancelHandle`; the helper thread and the core's workers are
-//! joined, and the exception is raised. The helper thread never touches
-//! Python: progress snapshots are forwarded through the same channel and the
-//! user's callback runs on the waiting thread, with the GIL held.
+//! a helper thread (which starts the core's workers) through `wait::run`,
+//! which waits with the GIL released, runs signal handlers and the user's
+//! progress callback on the calling thread, and cancels the search through
+//! the core's `CancelHandle` when either raises.
 
 use std::num::NonZeroUsize;
-use std::sync::mpsc::{self, RecvTimeoutError};
-use std::sync::Mutex;
 use std::time::Duration;
 
 use emr_core::mining::{
-    self, BlockTemplate, CancelHandle, HashEngine, MineOutcome, MineResult, MiningError,
+    self, BlockTemplate, CancelHandle, HashEngine, MineOutcome,
     SearchOptions,
 };
 use emr_core::address::Role;
@@ -33,19 +26,7 @@ use crate::block::PyBlock;
 use crate::convert::{self, OwnedRecord};
 use crate::errors;
 use crate::record::extract_block_records;
-
-/// How often the waiting thread checks for signals: the bound on how long
-/// Ctrl-C waits before the search is told to stop (the core's workers then
-/// notice within a few milliseconds).
-const TICK: Duration = Duration::from_millis(25);
-
-/// What the helper thread reports to the waiting thread.
-enum Event {
-    /// A progress snapshot from the core (about every 250 ms).
-    Progress(mining::Progress),
-    /// The search ended; always the last event.
-    Done(Result<MineResult, MiningError>),
-}
+use crate::wait;
 
 /// `engine=None` -> the core's default; a name -> that engine (the core
 /// refuses one this CPU cannot run).
@@ -194,91 +175,32 @@ pub fn mine_block(
         None => None,
     };
     let time_limit = time_limit(py, timeout)?;
-    let callback = match progress.filter(|p| !p.is_none()) {
-        Some(p) if p.is_callable() => Some(p.clone()),
-        Some(p) => {
-            return Err(PyTypeError::new_err(format!(
-                "progress must be None or a callable, not {}",
-                convert::type_name(p)
-            )))
-        }
-        None => None,
-    };
+    let callback = wait::progress_callback(progress)?;
     let engine = hash_engine(py, engine)?;
     let template = template(py, previous, height, miner, &records, timestamp, difficulty)?;
 
-    let (sender, receiver) = mpsc::channel::<Event>();
     let cancel = CancelHandle::new();
-    let options = SearchOptions {
-        threads,
-        nonce_start,
-        nonce_count,
-        cancel: Some(cancel.clone()),
-        time_limit,
-        progress: callback.as_ref().map(|_| {
-            let sender = sender.clone();
-            Box::new(move |p| {
-                let _ = sender.send(Event::Progress(p));
-            }) as Box<dyn Fn(mining::Progress) + Send + Sync>
-        }),
-        engine,
+    let wants_progress = callback.is_some();
+    let on_progress = |p: mining::Progress| match &callback {
+        Some(callback) => callback.call1((p.hashes, p.hashes_per_second)).map(drop),
+        None => Ok(()),
     };
-    // `Receiver` is not `Sync`; the waits below borrow it from detached closures.
-    let receiver = Mutex::new(receiver);
-
-    let (ended, failure) = std::thread::scope(|scope| -> PyResult<_> {
-        let template = &template;
-        let worker = std::thread::Builder::new()
-            .name("emr-mine-block".to_owned())
-            .spawn_scoped(scope, move || {
-                let result = mining::mine_block(template, &options);
-                let _ = sender.send(Event::Done(result));
-            })?;
-        // The first exception raised while waiting; once set, mining is
-        // cancelled and the loop only waits for the search to end.
-        let mut failure: Option<PyErr> = None;
-        let ended = loop {
-            let event = py.detach(|| {
-                let receiver = receiver
-                    .lock()
-                    .unwrap_or_else(|poisoned| poisoned.into_inner());
-                receiver.recv_timeout(TICK)
-            });
-            match event {
-                Ok(Event::Done(result)) => break Some(result),
-                // The helper thread panicked (its panic is re-raised below).
-                Err(RecvTimeoutError::Disconnected) => break None,
-                Ok(Event::Progress(p)) => {
-                    if let (Some(callback), None) = (&callback, &failure) {
-                        if let Err(e) = callback.call1((p.hashes, p.hashes_per_second)) {
-                            cancel.cancel();
-                            failure = Some(e);
-                        }
-                    }
-                }
-                Err(RecvTimeoutError::Timeout) => {}
-            }
-            if failure.is_none() {
-                if let Err(e) = py.check_signals() {
-                    cancel.cancel();
-                    failure = Some(e);
-                }
-            }
+    // The core joins its workers before `mine_block` returns, so every
+    // mining thread has ended when this does.
+    let result = wait::run(py, "emr-mine-block", &cancel, on_progress, |reporter| {
+        let options = SearchOptions {
+            threads,
+            nonce_start,
+            nonce_count,
+            cancel: Some(cancel.clone()),
+            time_limit,
+            progress: wants_progress.then(|| {
+                Box::new(move |p| reporter.report(p)) as Box<dyn Fn(mining::Progress) + Send + Sync>
+            }),
+            engine,
         };
-        // Join with the GIL released (the core joins its workers before
-        // `mine_block` returns, so every mining thread has ended after this).
-        if let Err(panic) = py.detach(|| worker.join()) {
-            std::panic::resume_unwind(panic);
-        }
-        Ok((ended, failure))
+        mining::mine_block(&template, &options)
     })?;
-
-    if let Some(error) = failure {
-        return Err(error);
-    }
-    let Some(result) = ended else {
-        unreachable!("the helper thread either sends its result or panics");
-    };
     match result.map_err(|e| errors::mining(py, e))?.outcome {
         MineOutcome::Found(block) => Ok(Some(PyBlock::from_core(py, &block)?)),
         MineOutcome::Exhausted | MineOutcome::TimedOut => Ok(None),
