@@ -1,40 +1,12 @@
 //! The chain of SPEC section 5: linkage, fork choice, invalid branches,
 //! undo, storage (reopen, one writer, readers beside it), batches, check.
 
-use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, Ordering};
+mod common;
 
+use common::*;
 use emr_core::chain::{BatchOptions, Chain, ChainError, ChainParams, Work};
 use emr_core::mining::CancelHandle;
 use emr_core::{AddOutcome, Block, BlockError, Curve, Difficulty, ErrorKind, Hash160, Hash256, Record, RecordError, SigningKey, UserState};
-
-const T0: u64 = 1_700_000_000;
-const ZERO: Hash256 = Hash256::from_bytes([0; 32]);
-
-/// Difficulty 1 accepts every id, and blocks 12 s apart keep it at 1.
-fn params() -> ChainParams {
-    ChainParams { initial_difficulty: Difficulty::MIN, window: 3, ..ChainParams::default() }
-}
-
-/// A block on `parent` (a genesis for `None`) 12 s later, with id set.
-fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Block {
-    let (previous, height, timestamp) = match parent {
-        Some(p) => (p.block_id, p.height + 1, p.timestamp + 12),
-        None => (ZERO, 0, T0),
-    };
-    let mut block = Block {
-        previous,
-        height,
-        miner: Hash160::from_bytes([miner; 20]),
-        records,
-        timestamp,
-        difficulty: Difficulty::MIN,
-        block_id: ZERO,
-        nonce: 0,
-    };
-    block.block_id = block.calculate_block_id();
-    block
-}
 
 fn rehash(mut block: Block) -> Block {
     block.block_id = block.calculate_block_id();
@@ -49,35 +21,6 @@ fn run(parent: Option<&Block>, n: usize, miner: u8) -> Vec<Block> {
         out.push(next);
     }
     out
-}
-
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let name = format!("emr-chain-test-{}-{}.db", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        TempDb(std::env::temp_dir().join(name))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
-}
-
-/// A plain SQL connection to a chain database through the page-checksum
-/// VFS ("emr-cksum", registered once a chain file has been opened in this
-/// process): its writes carry valid page checksums, so the tests that edit
-/// tables with it reach the chain's own consistency checks. (A write by a
-/// plain SQLite is refused as damage: `plain_sql_writes_are_reported_as_damage`.)
-fn checksummed_sql(path: &std::path::Path) -> rusqlite::Connection {
-    drop(Chain::open_readonly(path).unwrap());
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
-    rusqlite::Connection::open_with_flags_and_vfs(path, flags, "emr-cksum").unwrap()
 }
 
 fn kind<T: std::fmt::Debug>(r: Result<T, ChainError>) -> ErrorKind {
@@ -338,7 +281,7 @@ fn undo_down_to_empty_and_back() {
 
 #[test]
 fn reopen_gives_the_same_chain() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
     let r = Record::sign(&doctor, &[6; 20], "kept", 1).unwrap();
     let g = block_on(None, 1, vec![r.clone()]);
@@ -374,7 +317,7 @@ fn reopen_gives_the_same_chain() {
 
 #[test]
 fn one_writer_and_readers_beside_it() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let mut writer = Chain::open(&db.0, Some(params())).unwrap();
     let second = Chain::open(&db.0, None).unwrap_err();
     assert_eq!(second.kind(), ErrorKind::Locked);
@@ -406,7 +349,7 @@ fn second_writer_in_another_process_is_refused() {
         }
         return;
     }
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let mut writer = Chain::open(&db.0, Some(params())).unwrap();
     let probe = || {
         let exe = std::env::current_exe().unwrap();
@@ -489,7 +432,7 @@ fn add_blocks_batch_keeps_blocks_before_a_failure() {
 
 #[test]
 fn damage_is_reported_with_its_height() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let blocks = run(None, 6, 1);
     {
         let mut chain = Chain::open(&db.0, Some(params())).unwrap();
@@ -530,7 +473,7 @@ fn damage_to_derived_tables_is_reported_by_check() {
         ("DELETE FROM records WHERE height = 0", ErrorKind::Corrupt, None),
     ];
     for (sql, expected, at) in cases {
-        let db = TempDb::new();
+        let db = TempDb::new("chain-test");
         let mut chain = Chain::open(&db.0, Some(params())).unwrap();
         chain.add_blocks(&blocks, None, &BatchOptions::default()).unwrap();
         assert_eq!(chain.add_block(&side, None), Ok(AddOutcome::SideBranch));
@@ -561,7 +504,7 @@ fn chain_is_send() {
 #[test]
 #[ignore = "builds a 100,000-block database; run by hand"]
 fn reopen_of_100k_blocks_is_fast() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let params = ChainParams { window: 10, ..params() };
     let blocks = run(None, 100_000, 1);
     let started = std::time::Instant::now();
@@ -588,7 +531,7 @@ fn reopen_of_100k_blocks_is_fast() {
 
 #[test]
 fn invalid_marks_and_side_branches_survive_reopen() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
     let g = block_on(None, 1, vec![]);
     let a1 = block_on(Some(&g), 1, vec![]);
@@ -620,7 +563,7 @@ fn invalid_marks_and_side_branches_survive_reopen() {
 /// reported with the table and height of the read that met it.
 #[test]
 fn plain_sql_writes_are_reported_as_damage() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let blocks = run(None, 6, 1);
     {
         let mut chain = Chain::open(&db.0, Some(params())).unwrap();
@@ -734,7 +677,7 @@ fn add_blocks_reports_the_first_of_two_failures_in_one_batch() {
 /// signature stage) carry bad signatures reports block 3.
 #[test]
 fn check_reports_the_first_of_two_bad_blocks_in_one_batch() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
     let records = signed(&doctor, 8, 3);
     let good = linked(&records);
@@ -777,7 +720,7 @@ fn check_reports_the_first_of_two_bad_blocks_in_one_batch() {
 /// and damage to an index (which only integrity_check sees) is still found.
 #[test]
 fn check_on_a_file_cancels_and_finds_index_damage() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
     let blocks = linked(&signed(&doctor, 20, 2));
     let mut chain = Chain::open(&db.0, Some(params())).unwrap();
@@ -812,7 +755,7 @@ fn check_on_a_file_cancels_and_finds_index_damage() {
 /// out a record the block never sealed.
 #[test]
 fn a_stored_record_that_no_longer_hashes_to_its_txid_is_damage() {
-    let db = TempDb::new();
+    let db = TempDb::new("chain-test");
     let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
     let blocks = linked(&signed(&doctor, 4, 2));
     Chain::open(&db.0, Some(params())).unwrap().add_blocks(&blocks, None, &BatchOptions::default()).unwrap();

@@ -8,67 +8,18 @@
 //! are this test binary run again on one test, with an environment variable
 //! saying which role to play.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::io::{BufRead, Write};
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use emr_core::chain::{BatchOptions, Chain, ChainParams};
-use emr_core::{AddOutcome, Block, Curve, Difficulty, Hash160, Hash256, Record, SigningKey};
+use emr_core::chain::{BatchOptions, Chain};
+use emr_core::{AddOutcome, Block, Curve, Hash160, Hash256, Record, SigningKey};
 
-const T0: u64 = 1_700_000_000;
-const ZERO: Hash256 = Hash256::from_bytes([0; 32]);
-
-/// Difficulty 1 accepts every id, and blocks 12 s apart keep it at 1.
-fn params() -> ChainParams {
-    ChainParams { initial_difficulty: Difficulty::MIN, window: 3, ..ChainParams::default() }
-}
-
-/// A block on `parent` (a genesis for `None`) 12 s later, with id set.
-fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Block {
-    let (previous, height, timestamp) = match parent {
-        Some(p) => (p.block_id, p.height + 1, p.timestamp + 12),
-        None => (ZERO, 0, T0),
-    };
-    let mut block = Block {
-        previous,
-        height,
-        miner: Hash160::from_bytes([miner; 20]),
-        records,
-        timestamp,
-        difficulty: Difficulty::MIN,
-        block_id: ZERO,
-        nonce: 0,
-    };
-    block.block_id = block.calculate_block_id();
-    block
-}
-
-/// A database path in the temporary directory, removed (with its `-wal`
-/// and `-shm`) on drop.
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new(tag: &str) -> TempDb {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let name = format!("emr-durability-{tag}-{}-{}.db", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        TempDb(std::env::temp_dir().join(name))
-    }
-
-    fn with(&self, suffix: &str) -> PathBuf {
-        PathBuf::from(format!("{}{suffix}", self.0.display()))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", "-journal"] {
-            let _ = std::fs::remove_file(self.with(suffix));
-        }
-    }
-}
+use common::*;
 
 /// Fixed-seed generator (SplitMix64).
 struct Rng(u64);

@@ -2,7 +2,8 @@
 //! templates, sealing and returning with blocks, restarts; `mine_next`,
 //! its outcomes and its race with an incoming block.
 
-use std::path::PathBuf;
+mod common;
+
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -13,13 +14,9 @@ use emr_core::{
     calculate_txid, AddOutcome, Block, Curve, Difficulty, ErrorKind, Hash160, Hash256, Record, SigningKey,
 };
 
-const T0: u64 = 1_700_000_000;
-const ZERO: Hash256 = Hash256::from_bytes([0; 32]);
-const MINER: Hash160 = Hash160::from_bytes([9; 20]);
+use common::*;
 
-fn params() -> ChainParams {
-    ChainParams { initial_difficulty: Difficulty::MIN, window: 3, ..ChainParams::default() }
-}
+const MINER: Hash160 = Hash160::from_bytes([9; 20]);
 
 fn key() -> SigningKey {
     SigningKey::generate(Curve::Secp256k1).unwrap()
@@ -46,23 +43,6 @@ fn block_of(t: &BlockTemplate) -> Block {
     b
 }
 
-/// A block on `parent` (a genesis for `None`) with these records.
-fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Block {
-    let (previous, height, timestamp) = match parent {
-        Some(p) => (p.block_id, p.height + 1, p.timestamp + 12),
-        None => (ZERO, 0, T0),
-    };
-    let t = BlockTemplate {
-        previous,
-        height,
-        miner: Hash160::from_bytes([miner; 20]),
-        records,
-        timestamp,
-        difficulty: Difficulty::MIN,
-    };
-    block_of(&t)
-}
-
 fn kind<T: std::fmt::Debug>(r: Result<T, ChainError>) -> ErrorKind {
     r.unwrap_err().kind()
 }
@@ -70,24 +50,6 @@ fn kind<T: std::fmt::Debug>(r: Result<T, ChainError>) -> ErrorKind {
 fn nonces_of(records: &[Record], doctor: &SigningKey) -> Vec<u64> {
     let hash = doctor.public_key_hash();
     records.iter().filter(|r| r.dr_hash == hash).map(|r| r.nonce).collect()
-}
-
-struct TempDb(PathBuf);
-
-impl TempDb {
-    fn new() -> TempDb {
-        static N: AtomicU64 = AtomicU64::new(0);
-        let name = format!("emr-pool-test-{}-{}.db", std::process::id(), N.fetch_add(1, Ordering::Relaxed));
-        TempDb(std::env::temp_dir().join(name))
-    }
-}
-
-impl Drop for TempDb {
-    fn drop(&mut self) {
-        for suffix in ["", "-wal", "-shm", ".lock"] {
-            let _ = std::fs::remove_file(format!("{}{suffix}", self.0.display()));
-        }
-    }
 }
 
 #[test]
@@ -190,7 +152,7 @@ fn duplicates_and_refusals() {
 
 #[test]
 fn a_restart_keeps_every_submitted_record() {
-    let db = TempDb::new();
+    let db = TempDb::new("pool-test");
     let (a, b) = (key(), key());
     let submitted = vec![rec(&a, 1), rec(&b, 2), rec(&a, 2), rec(&b, 1)];
     {
@@ -416,17 +378,12 @@ fn mine_next_starts_over_when_a_block_arrives_at_the_same_height() {
 
 #[test]
 fn a_chain_made_before_the_pool_gains_it() {
-    let db = TempDb::new();
+    let db = TempDb::new("pool-test");
     let a = key();
     drop(Chain::open(&db.0, Some(params())).unwrap());
-    // What a chain file written before the pool existed looks like; the
-    // edit goes through the page-checksum VFS (registered by the open
-    // above), since a plain SQLite write is refused as damage.
-    let flags = rusqlite::OpenFlags::SQLITE_OPEN_READ_WRITE;
-    rusqlite::Connection::open_with_flags_and_vfs(&db.0, flags, "emr-cksum")
-        .unwrap()
-        .execute_batch("DROP TABLE pool")
-        .unwrap();
+    // What a chain file written before the pool existed looks like (edited
+    // through the checksum VFS: a plain SQLite write is damage).
+    checksummed_sql(&db.0).execute_batch("DROP TABLE pool").unwrap();
     assert!(Chain::open_readonly(&db.0).unwrap().pending().unwrap().is_empty());
     let mut chain = Chain::open(&db.0, None).unwrap();
     assert_eq!(chain.submit(&rec(&a, 1)).unwrap(), SubmitOutcome::Ready);

@@ -1,40 +1,18 @@
 //! `chain::precheck_block` and `chain::Walk`, `Chain::check` in two halves:
 //! apart, they reach the same verdict and the same first failure.
 
-use emr_core::chain::{precheck_block, Chain, ChainError, ChainParams, Walk};
-use emr_core::{Block, BlockError, Curve, Difficulty, Hash160, Hash256, Parallelism, Record, RecordError, SigningKey, UserState};
+mod common;
 
-const T0: u64 = 1_700_000_000;
-
-fn params() -> ChainParams {
-    ChainParams { initial_difficulty: Difficulty::MIN, window: 3, ..ChainParams::default() }
-}
-
-fn block_on(parent: Option<&Block>, records: Vec<Record>) -> Block {
-    let (previous, height, timestamp) = match parent {
-        Some(p) => (p.block_id, p.height + 1, p.timestamp + 12),
-        None => (Hash256::from_bytes([0; 32]), 0, T0),
-    };
-    let mut block = Block {
-        previous,
-        height,
-        miner: Hash160::from_bytes([9; 20]),
-        records,
-        timestamp,
-        difficulty: Difficulty::MIN,
-        block_id: Hash256::from_bytes([0; 32]),
-        nonce: 0,
-    };
-    block.block_id = block.calculate_block_id();
-    block
-}
+use common::*;
+use emr_core::chain::{precheck_block, Chain, ChainError, Walk};
+use emr_core::{Block, BlockError, Curve, Hash160, Hash256, Parallelism, Record, RecordError, SigningKey, UserState};
 
 /// Twelve blocks of two records each by one doctor.
 fn blocks(doctor: &SigningKey) -> Vec<Block> {
     let mut out: Vec<Block> = Vec::new();
     for h in 0..12u64 {
         let records = (1..=2).map(|i| Record::sign(doctor, &[1; 20], &format!("dose {h}"), h * 2 + i).unwrap()).collect();
-        let next = block_on(out.last(), records);
+        let next = block_on(out.last(), 9, records);
         out.push(next);
     }
     out
