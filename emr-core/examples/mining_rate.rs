@@ -58,7 +58,26 @@ fn main() {
         "ring SHA-256, 1 thread: {:.2} M compressions/s",
         baseline / 1e6
     );
-    println!("best engine: {}", HashEngine::best());
+    for txids in [0usize, 1] {
+        let r = emr_core::mining::calibrate::ranking(76 + 32 * txids);
+        println!(
+            "calibration ({} txids): took {:.2} ms, calibrated {}: {}",
+            if txids == 0 { "even" } else { "odd" },
+            r.took.as_secs_f64() * 1e3,
+            r.calibrated,
+            r.engines.iter().map(|e| format!("{} {:.1}", e.engine, e.hashes_per_second / 1e6)).collect::<Vec<_>>().join(", ")
+        );
+    }
+    if std::env::var_os("MEASURE").is_some() {
+        for txids in 0..=25usize {
+            let r = emr_core::mining::calibrate::measure(76 + 32 * txids, Duration::from_millis(2), 15);
+            println!(
+                "{txids:>2} txids: {}",
+                r.engines.iter().map(|e| format!("{} {:.1}", e.engine, e.hashes_per_second / 1e6)).collect::<Vec<_>>().join(", ")
+            );
+        }
+        return;
+    }
     println!();
     println!(
         "{:<8} {:>6} {:>8} {:>12} {:>9} {:>10}",

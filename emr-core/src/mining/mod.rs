@@ -7,8 +7,9 @@
 //! the nonce and the padding) per nonce, in a loop that does not allocate.
 //! Rounds and message-schedule words that do not depend on the nonce are
 //! precomputed. Several [`HashEngine`]s implement that loop; all give
-//! identical results and the fastest one the CPU supports is used unless
-//! [`SearchOptions::engine`] forces one.
+//! identical results; the one that measures fastest on this CPU for the
+//! prefix's layout (a calibration of a few milliseconds, once per process,
+//! see [`calibrate`]) is used unless [`SearchOptions::engine`] forces one.
 //!
 //! Worker threads take disjoint, contiguous nonce sub-ranges (no shared
 //! counter); the first to find a valid nonce tells the others to stop.
@@ -25,9 +26,12 @@ use std::time::{Duration, Instant};
 use crate::hash::Hash256;
 use crate::pow::Difficulty;
 
+pub mod calibrate;
 mod lanes;
 mod plan;
 mod template;
+#[cfg(target_arch = "x86_64")]
+mod hybrid;
 #[cfg(target_arch = "x86_64")]
 mod shani;
 #[cfg(test)]
@@ -52,15 +56,25 @@ pub enum HashEngine {
     ShaNi,
     /// AVX-512F: 16 nonces at once (x86_64 with AVX-512F). It shares all of
     /// its SHA-256 logic with [`HashEngine::Avx2`]; only the vector primitives
-    /// differ. It was compiled but NOT executed on the development machine,
-    /// which has no AVX-512.
+    /// differ.
     Avx512,
+    /// SHA-NI and AVX-512 together on one thread: 16 nonces in vector lanes
+    /// and 2 on the SHA extensions, their rounds interleaved so that the
+    /// SHA unit and the vector unit work at the same time (x86_64 with
+    /// AVX-512F and everything [`HashEngine::ShaNi`] needs).
+    Hybrid,
 }
+
+/// The length of a block header prefix with 25 txids (`76 + 32 * 25`).
+const LARGEST_HEADER: usize = 76 + 32 * crate::block::MAX_RECORDS;
 
 /// Number of nonces the SHA-NI engine keeps in flight. On Zen 3, 2 measured
 /// best: 3 and 4 were slower (register pressure) for no gain in SHA-unit
 /// throughput.
 const SHANI_STREAMS: usize = 2;
+
+/// SHA-NI streams beside the 16 vector lanes of the hybrid engine.
+const HYBRID_SHA_STREAMS: usize = 2;
 
 impl HashEngine {
     /// Every engine, available or not, in declaration order.
@@ -70,6 +84,7 @@ impl HashEngine {
             HashEngine::Avx2,
             HashEngine::ShaNi,
             HashEngine::Avx512,
+            HashEngine::Hybrid,
         ]
     }
 
@@ -88,30 +103,52 @@ impl HashEngine {
             }
             #[cfg(target_arch = "x86_64")]
             HashEngine::Avx512 => std::is_x86_feature_detected!("avx512f"),
+            #[cfg(target_arch = "x86_64")]
+            HashEngine::Hybrid => {
+                HashEngine::Avx512.is_available() && HashEngine::ShaNi.is_available()
+            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
     }
 
-    /// The engines this CPU can run, in declaration order.
+    /// The engines this CPU can run, fastest first for a block header
+    /// with 25 txids (the largest block): the order measured by the
+    /// process's calibration (see [`calibrate`]), or the fixed preference
+    /// order where calibration cannot run. Even-txid headers and other
+    /// prefix lengths have their own: [`HashEngine::ranked_for`].
     pub fn available() -> Vec<HashEngine> {
-        Self::all()
+        Self::ranked_for(LARGEST_HEADER)
+    }
+
+    /// The engines this CPU can run, fastest first for a prefix of
+    /// `prefix_len` bytes (measured once per process and layout class).
+    pub fn ranked_for(prefix_len: usize) -> Vec<HashEngine> {
+        calibrate::ranking(prefix_len)
+            .engines
             .iter()
-            .copied()
-            .filter(|e| e.is_available())
+            .map(|r| r.engine)
             .collect()
     }
 
-    /// The fastest engine this CPU can run.
-    ///
-    /// The order of preference is SHA-NI, AVX-512, AVX2, scalar. SHA-NI
-    /// beating AVX2 was measured on AMD Zen 3 (see `examples/mining_rate.rs`);
-    /// the place of AVX-512 is an estimate, not a measurement.
+    /// The fastest engine this CPU can run for a block header with 25 txids
+    /// (the first of [`HashEngine::available`]).
     pub fn best() -> HashEngine {
-        [HashEngine::ShaNi, HashEngine::Avx512, HashEngine::Avx2]
+        Self::best_for(LARGEST_HEADER)
+    }
+
+    /// The fastest engine this CPU can run for a prefix of `prefix_len`
+    /// bytes: the default of a [`search`] of such a prefix.
+    pub fn best_for(prefix_len: usize) -> HashEngine {
+        calibrate::ranking(prefix_len).best()
+    }
+
+    /// The engines this CPU can run, in the fixed preference order.
+    fn available_unranked() -> Vec<HashEngine> {
+        calibrate::PREFERENCE
             .into_iter()
-            .find(|e| e.is_available())
-            .unwrap_or(HashEngine::Scalar)
+            .filter(|e| e.is_available())
+            .collect()
     }
 
     /// The engine's short name, as shown by `Display`.
@@ -121,6 +158,7 @@ impl HashEngine {
             HashEngine::Avx2 => "avx2",
             HashEngine::ShaNi => "sha-ni",
             HashEngine::Avx512 => "avx512",
+            HashEngine::Hybrid => "hybrid",
         }
     }
 }
@@ -192,8 +230,9 @@ pub struct SearchOptions {
     /// Called about every 250 ms while the search runs, always from the
     /// thread that called [`search`] (never concurrently with itself).
     pub progress: Option<Box<dyn Fn(Progress) + Send + Sync>>,
-    /// The engine to use; `None`: [`HashEngine::best`]. Forcing one the CPU
-    /// cannot run is an error.
+    /// The engine to use; `None`: [`HashEngine::best_for`] the prefix's
+    /// length (measured on first use, see [`calibrate`]). Forcing one the
+    /// CPU cannot run is an error.
     pub engine: Option<HashEngine>,
 }
 
@@ -323,7 +362,9 @@ pub fn search(
     options: &SearchOptions,
 ) -> Result<(SearchOutcome, SearchStats), MiningError> {
     let started = Instant::now();
-    let engine = options.engine.unwrap_or_else(HashEngine::best);
+    let engine = options
+        .engine
+        .unwrap_or_else(|| HashEngine::best_for(prefix.len()));
     let checked = Checked::new(engine).ok_or(MiningError::EngineUnavailable(engine))?;
     let threads = match options.threads {
         Some(0) => return Err(MiningError::InvalidArgument("threads must be at least 1")),
@@ -652,6 +693,7 @@ impl Checked {
             HashEngine::Avx2 => 8,
             HashEngine::ShaNi => SHANI_STREAMS,
             HashEngine::Avx512 => 16,
+            HashEngine::Hybrid => 16 + HYBRID_SHA_STREAMS,
         }
     }
 
@@ -678,6 +720,8 @@ impl Checked {
             HashEngine::ShaNi => unsafe { shani::scan::<L, SHANI_STREAMS>(p, base, batches) },
             #[cfg(target_arch = "x86_64")]
             HashEngine::Avx512 => unsafe { x86::scan_avx512::<L>(p, base, batches) },
+            #[cfg(target_arch = "x86_64")]
+            HashEngine::Hybrid => unsafe { hybrid::scan::<L, HYBRID_SHA_STREAMS>(p, base, batches) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("only the scalar engine is available off x86_64"),
         }
@@ -696,7 +740,7 @@ impl Checked {
 
     #[cfg(test)]
     fn hash_in<L: Layout>(self, p: &Plan, base: u64) -> Vec<[u8; 32]> {
-        let mut out = [[0u32; 8]; 16];
+        let mut out = [[0u32; 8]; 32];
         match self.0 {
             HashEngine::Scalar => lanes::hash_batch::<u32, L>(p, base, &mut out),
             // SAFETY: as in `scan_in`.
@@ -706,6 +750,8 @@ impl Checked {
             HashEngine::ShaNi => unsafe { shani::hash::<L, SHANI_STREAMS>(p, base, &mut out) },
             #[cfg(target_arch = "x86_64")]
             HashEngine::Avx512 => unsafe { x86::hash_avx512::<L>(p, base, &mut out) },
+            #[cfg(target_arch = "x86_64")]
+            HashEngine::Hybrid => unsafe { hybrid::hash::<L, HYBRID_SHA_STREAMS>(p, base, &mut out) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("only the scalar engine is available off x86_64"),
         }
@@ -753,7 +799,7 @@ mod x86 {
     /// The CPU must support AVX2.
     #[cfg(test)]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn hash_avx2<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 16]) {
+    pub(super) unsafe fn hash_avx2<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 32]) {
         lanes::hash_batch::<V8, L>(p, base, out)
     }
 
@@ -761,7 +807,7 @@ mod x86 {
     /// The CPU must support AVX-512F.
     #[cfg(test)]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn hash_avx512<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 16]) {
+    pub(super) unsafe fn hash_avx512<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 32]) {
         lanes::hash_batch::<V16, L>(p, base, out)
     }
 }

@@ -248,6 +248,16 @@ impl Layout for AnyTwoBlocks {
 }
 
 impl LayoutKind {
+    /// The kernel a prefix of `len` bytes calls for.
+    pub(super) const fn of_len(len: usize) -> LayoutKind {
+        match len % 64 {
+            12 => LayoutKind::At12,
+            44 => LayoutKind::At44,
+            0..=47 => LayoutKind::AnyOneBlock,
+            _ => LayoutKind::AnyTwoBlocks,
+        }
+    }
+
     /// The parameters the plan must be precomputed for.
     const fn params(self) -> LayoutParams {
         match self {
@@ -295,12 +305,7 @@ impl Plan {
     /// Precomputes everything for `prefix` and `target`.
     pub(super) fn new(prefix: &[u8], target: [u8; 32]) -> Plan {
         let r = prefix.len() % 64;
-        let kind = match r {
-            12 => LayoutKind::At12,
-            44 => LayoutKind::At44,
-            0..=47 => LayoutKind::AnyOneBlock,
-            _ => LayoutKind::AnyTwoBlocks,
-        };
+        let kind = LayoutKind::of_len(prefix.len());
         let params = kind.params();
 
         let full = prefix.len() - r;

@@ -531,12 +531,56 @@ fn invalid_options_are_errors() {
 #[test]
 fn engine_names_and_availability() {
     let names: Vec<String> = HashEngine::all().iter().map(ToString::to_string).collect();
-    assert_eq!(names, ["scalar", "avx2", "sha-ni", "avx512"]);
-    assert!(HashEngine::best().is_available());
-    assert!(HashEngine::available().contains(&HashEngine::best()));
-    #[cfg(target_arch = "x86_64")]
-    if std::is_x86_feature_detected!("sha") && std::is_x86_feature_detected!("sse4.1") {
-        assert_eq!(HashEngine::best(), HashEngine::ShaNi);
+    assert_eq!(names, ["scalar", "avx2", "sha-ni", "avx512", "hybrid"]);
+    let mut unranked = HashEngine::available_unranked();
+    assert!(unranked.iter().all(|e| e.is_available()));
+    assert_eq!(
+        unranked.len(),
+        HashEngine::all().iter().filter(|e| e.is_available()).count()
+    );
+    unranked.sort_by_key(|e| e.name());
+    for prefix_len in [0, 76, 108, 876, 844, 40, 60, 1000] {
+        let mut ranked = HashEngine::ranked_for(prefix_len);
+        assert_eq!(ranked[0], HashEngine::best_for(prefix_len));
+        ranked.sort_by_key(|e| e.name());
+        assert_eq!(ranked, unranked, "every available engine once, len {prefix_len}");
+    }
+    assert_eq!(HashEngine::available(), HashEngine::ranked_for(876));
+    assert_eq!(HashEngine::best(), HashEngine::available()[0]);
+}
+
+#[test]
+fn calibration_ranks_by_measured_rate_and_is_cached() {
+    for prefix_len in [76, 108, 30, 120] {
+        let ranking = calibrate::ranking(prefix_len);
+        assert!(std::ptr::eq(ranking, calibrate::ranking(prefix_len)), "cached");
+        if ranking.calibrated {
+            assert!(ranking.engines.iter().all(|r| r.hashes_per_second > 0.0));
+            assert!(ranking
+                .engines
+                .windows(2)
+                .all(|w| w[0].hashes_per_second >= w[1].hashes_per_second));
+        } else {
+            assert!(HashEngine::available_unranked().len() < 2);
+        }
+        // Same layout class, same cached ranking.
+        assert!(std::ptr::eq(ranking, calibrate::ranking(prefix_len + 64)));
+    }
+    assert!(std::ptr::eq(calibrate::ranking(76), calibrate::ranking(876 - 32)));
+    assert!(std::ptr::eq(calibrate::ranking(108), calibrate::ranking(876)));
+}
+
+#[test]
+fn default_engine_is_the_calibrated_one_for_the_prefix_length() {
+    for n in [0usize, 1, 24, 25] {
+        let prefix = header(&mut Rng(9), n, 1);
+        let options = SearchOptions {
+            threads: Some(1),
+            nonce_count: Some(64),
+            ..SearchOptions::default()
+        };
+        let (_, stats) = run(&prefix, difficulty(u128::MAX), &options);
+        assert_eq!(stats.engine, HashEngine::best_for(prefix.len()), "n = {n}");
     }
 }
 
