@@ -30,9 +30,8 @@ use super::{Checked, HashEngine};
 /// The order used where calibration cannot run: the measurements of issue
 /// 13 on AMD Zen 4 and an AVX-512 Xeon, and of this module on AMD Zen 5,
 /// all put AVX-512 first; on Zen 3 (no AVX-512) SHA-NI beat AVX2.
-pub(super) const PREFERENCE: [HashEngine; 5] = [
+pub(super) const PREFERENCE: [HashEngine; 4] = [
     HashEngine::Avx512,
-    HashEngine::Hybrid,
     HashEngine::ShaNi,
     HashEngine::Avx2,
     HashEngine::Scalar,

