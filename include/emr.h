@@ -864,8 +864,9 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_CURVE_P256 2
 
 /**
- * The fastest engine this CPU can run (SHA-NI, else AVX-512, else AVX2,
- * else scalar). Always available.
+ * The fastest engine this CPU can run for the block being mined, as
+ * measured on this CPU (a calibration of a few milliseconds, once per
+ * process and header layout; see emr_mining_engines). Always available.
  */
 #define EMR_ENGINE_BEST 0
 
@@ -1868,6 +1869,22 @@ emr_status emr_mining_engine_available(emr_engine engine, bool *available);
  * Thread-safety: safe to call from any thread.
  */
 emr_status emr_mining_engine_best(emr_engine *engine);
+
+/**
+ * The engines this CPU can run, fastest first as measured on this CPU for
+ * a 25-record block (the first is what EMR_ENGINE_BEST stands for). The
+ * first call of the process measures every engine for a few milliseconds;
+ * later calls return the cached order.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if count is NULL; EMR_INVALID_ARGUMENT
+ *          if engines is misaligned or capacity is absurdly large.
+ * Out:     engines:  the first min(*count, capacity) engines, fastest first
+ *                    (may be NULL when capacity is 0).
+ *          count:    how many engines this CPU can run (at most 8).
+ * In:      capacity: the number of elements engines has room for.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_mining_engines(emr_engine *engines, size_t capacity, size_t *count);
 
 /**
  * An engine's short name: "best", "scalar", "avx2", "sha-ni", "avx512".

@@ -263,6 +263,8 @@ def test_ctrl_c_raises_keyboard_interrupt_and_stops_every_thread():
 def test_engines():
     assert ENGINES and ENGINES[0] in ALL_ENGINES and "scalar" in ENGINES
     assert len(set(ENGINES)) == len(ENGINES) and set(ENGINES) <= set(ALL_ENGINES)
+    # Measured once per process: the same order on every call.
+    assert cryptoemr.mining_engines() == ENGINES
     for name in ALL_ENGINES:
         if name not in ENGINES:
             raises_exactly(cryptoemr.InvalidArgumentError, mine, [], engine=name)

@@ -24,8 +24,9 @@ use crate::status::{emr_status, Error, EMR_IO};
 /// only in speed and in the CPU features they need.
 pub type emr_engine = u32;
 
-/// The fastest engine this CPU can run (SHA-NI, else AVX-512, else AVX2,
-/// else scalar). Always available.
+/// The fastest engine this CPU can run for the block being mined, as
+/// measured on this CPU (a calibration of a few milliseconds, once per
+/// process and header layout; see emr_mining_engines). Always available.
 pub const EMR_ENGINE_BEST: emr_engine = 0;
 /// Portable code, one nonce at a time. Always available.
 pub const EMR_ENGINE_SCALAR: emr_engine = 1;
@@ -288,6 +289,35 @@ pub unsafe extern "C" fn emr_mining_engine_best(engine: *mut emr_engine) -> emr_
         // SAFETY: documented contract of `engine`.
         let out = unsafe { Out::new(engine, "engine") }?;
         out.write(engine_to_c(HashEngine::best()));
+        Ok(())
+    })
+}
+
+/// The engines this CPU can run, fastest first as measured on this CPU for
+/// a 25-record block (the first is what EMR_ENGINE_BEST stands for). The
+/// first call of the process measures every engine for a few milliseconds;
+/// later calls return the cached order.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if count is NULL; EMR_INVALID_ARGUMENT
+///          if engines is misaligned or capacity is absurdly large.
+/// Out:     engines:  the first min(*count, capacity) engines, fastest first
+///                    (may be NULL when capacity is 0).
+///          count:    how many engines this CPU can run (at most 8).
+/// In:      capacity: the number of elements engines has room for.
+/// Thread-safety: safe to call from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn emr_mining_engines(engines: *mut emr_engine, capacity: usize, count: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `count`, `engines` and `capacity`.
+        let count = unsafe { Out::new(count, "count") }?;
+        let engines_out = unsafe { ptr::OutSlice::optional(engines, capacity, "engines") }?;
+        let ranked = HashEngine::available();
+        if let Some(out) = engines_out {
+            for (i, engine) in ranked.iter().enumerate() {
+                out.write(i, engine_to_c(*engine));
+            }
+        }
+        count.write(ranked.len());
         Ok(())
     })
 }

@@ -201,6 +201,28 @@ static void test_engines(void) {
         if (e == best_engine) CHECK(yes, "the best engine is available");
     }
     printf(" (best: %s)\n", emr_mining_engine_name(best_engine));
+    /* The measured order: every available engine once, the best first. */
+    emr_engine ranked[8] = {0};
+    size_t ranked_count = 0;
+    CHECK_OK(emr_mining_engines(ranked, 8, &ranked_count));
+    CHECK(ranked_count == available_count, "%zu ranked engines, %zu available", ranked_count, available_count);
+    CHECK(ranked[0] == best_engine, "best first: %u, %u", ranked[0], best_engine);
+    printf("fastest first:");
+    for (size_t i = 0; i < ranked_count; i++) {
+        size_t seen = 0;
+        for (size_t j = 0; j < available_count; j++) seen += ranked[i] == available[j];
+        CHECK(seen == 1, "ranked engine %u is available once", ranked[i]);
+        for (size_t j = 0; j < i; j++) CHECK(ranked[j] != ranked[i], "engine %u ranked twice", ranked[i]);
+        printf(" %s", emr_mining_engine_name(ranked[i]));
+    }
+    printf("\n");
+    emr_engine first = EMR_ENGINE_BEST;
+    size_t again = 0;
+    CHECK_OK(emr_mining_engines(&first, 1, &again));
+    CHECK(again == ranked_count && first == ranked[0], "a short array gets the first, the count is whole");
+    CHECK_OK(emr_mining_engines(NULL, 0, &again));
+    CHECK(again == ranked_count, "count alone");
+    CHECK_STATUS(emr_mining_engines(ranked, 8, NULL), EMR_NULL_ARGUMENT);
     CHECK(strcmp(emr_mining_engine_name(5), "unknown") == 0, "unknown engine name");
     CHECK(strcmp(emr_mining_engine_name(UINT32_MAX), "unknown") == 0, "unknown engine name");
     CHECK_STATUS(emr_mining_engine_available(5, &yes), EMR_INVALID_ARGUMENT);
