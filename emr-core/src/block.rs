@@ -8,9 +8,9 @@ use crate::address::{Address, Role};
 use crate::codec::{DecodeError, Reader};
 use crate::error::ErrorKind;
 use crate::hash::{sha256, Hash160, Hash256};
-use crate::parallel::{first_failure, Parallelism};
+use crate::parallel::Parallelism;
 use crate::pow::Difficulty;
-use crate::record::{Record, RecordError, RecordFields, MIN_ENCODED_RECORD_LEN};
+use crate::record::{KeyCache, Record, RecordError, RecordFields, MIN_ENCODED_RECORD_LEN};
 
 /// The most records a block may hold.
 pub const MAX_RECORDS: usize = 25;
@@ -163,7 +163,7 @@ impl<'a> BlockFields<'a> {
         parallelism: Parallelism,
     ) -> Result<UserStates, BlockError> {
         self.verify_and_get_changes_by(difficulty, previous_user_states, block_reward, |previous_nonces| {
-            first_failure(self.records.len(), parallelism, |i| self.records[i].verify(previous_nonces[i]))
+            KeyCache::new(&self.records).first_failure(&self.records, parallelism, |i| previous_nonces[i])
         })
     }
 

@@ -15,7 +15,7 @@ use zeroize::{Zeroize, Zeroizing};
 use crate::address::{Address, Role};
 use crate::der;
 use crate::error::ErrorKind;
-use crate::hash::{sha1, Hash160, Hash256};
+use crate::hash::{sha1, sha256, Hash160, Hash256};
 
 /// An elliptic curve this library signs and verifies on.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -464,29 +464,49 @@ impl PublicKey {
         der::encode_spki(self.curve, &self.uncompressed_point())
     }
 
-    /// Verifies a strict-DER ECDSA signature over `digest = SHA-256(preimage)`.
-    /// High-S signatures are accepted.
-    pub(crate) fn verify_prehashed(
+    /// Verifies a strict-DER ECDSA signature over the SHA-256 of
+    /// `patient_hash ‖ prescription ‖ LE64(nonce)` (a record's signed
+    /// message, SPEC section 2). High-S signatures are accepted.
+    pub(crate) fn verify_signature(
         &self,
-        preimage: &[u8],
-        digest: &Hash256,
+        patient_hash: &[u8],
+        prescription: &[u8],
+        nonce: u64,
         signature_der: &[u8],
     ) -> Result<(), InvalidSignature> {
         let compact = der::parse_ecdsa_signature(signature_der).map_err(|_| InvalidSignature)?;
+        let nonce = nonce.to_le_bytes();
         match &self.point {
             PublicPoint::Secp256k1(key) => {
                 let mut signature = secp256k1::ecdsa::Signature::from_compact(&compact)
                     .map_err(|_| InvalidSignature)?;
                 // libsecp256k1 verifies low-S only; the protocol accepts both forms.
                 signature.normalize_s();
+                let digest = sha256(&[patient_hash, prescription, &nonce]);
                 let message = secp256k1::Message::from_digest(digest.to_bytes());
                 secp256k1::SECP256K1
                     .verify_ecdsa(&message, &signature, key)
                     .map_err(|_| InvalidSignature)
             }
             PublicPoint::P256(point) => {
+                // ring hashes the message itself, in one piece: assemble it
+                // on the stack (a record's fits) rather than allocate.
+                let mut buf = [0u8; 256];
+                let len = patient_hash.len() + prescription.len() + nonce.len();
+                let heap;
+                let message = if len <= buf.len() {
+                    let (a, rest) = buf.split_at_mut(patient_hash.len());
+                    a.copy_from_slice(patient_hash);
+                    let (b, rest) = rest.split_at_mut(prescription.len());
+                    b.copy_from_slice(prescription);
+                    rest[..nonce.len()].copy_from_slice(&nonce);
+                    &buf[..len]
+                } else {
+                    heap = [patient_hash, prescription, &nonce].concat();
+                    &heap[..]
+                };
                 ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
-                    .verify(preimage, &compact)
+                    .verify(message, &compact)
                     .map_err(|_| InvalidSignature)
             }
         }

@@ -8,7 +8,10 @@ use crate::address::{Address, Role};
 use crate::codec::{put_length_prefixed, DecodeError, Reader};
 use crate::error::ErrorKind;
 use crate::hash::{sha1, sha256, Hash160, Hash256};
-use crate::keys::{KeyError, PublicKey, SigningKey};
+use std::collections::HashMap;
+use std::sync::OnceLock;
+
+use crate::keys::{InvalidPublicKey, KeyError, PublicKey, SigningKey};
 use crate::parallel::{first_failure, Parallelism};
 
 /// The longest prescription, in UTF-8 bytes.
@@ -137,10 +140,20 @@ pub struct RecordFields<'a> {
 impl<'a> RecordFields<'a> {
     /// Runs the checks of SPEC section 2 in order and returns the first failure.
     pub fn verify(&self, previous_nonce: u64) -> Result<(), RecordError> {
+        self.verify_with(previous_nonce, None)
+    }
+
+    /// [`Self::verify`], with the doctor's key taken from `doctor` when a
+    /// batch already has it (it must be `DoctorKey::new(self.dr_public_key)`).
+    pub(crate) fn verify_with(&self, previous_nonce: u64, doctor: Option<&DoctorKey>) -> Result<(), RecordError> {
         if self.dr_hash.len() != Hash160::LEN || self.patient_hash.len() != Hash160::LEN {
             return Err(RecordError::HashLength);
         }
-        if sha1(&[self.dr_public_key]).as_bytes() != self.dr_hash {
+        let key_hash = match doctor {
+            Some(doctor) => doctor.hash,
+            None => sha1(&[self.dr_public_key]),
+        };
+        if key_hash.as_bytes() != self.dr_hash {
             return Err(RecordError::PublicKeyMismatch);
         }
         let prescription = match self.prescription {
@@ -161,11 +174,84 @@ impl<'a> RecordFields<'a> {
         if txid.as_bytes()[..] != *self.txid {
             return Err(RecordError::InvalidTxid);
         }
-        let key = PublicKey::from_spki_der(self.dr_public_key)
-            .map_err(|_| RecordError::InvalidPublicKey)?;
-        let preimage = signature_preimage(self.patient_hash, prescription.as_bytes(), self.nonce);
-        key.verify_prehashed(&preimage, &sha256(&[&preimage]), self.signature)
+        let parsed;
+        let key = match doctor {
+            Some(doctor) => doctor.key.as_ref(),
+            None => {
+                parsed = PublicKey::from_spki_der(self.dr_public_key);
+                parsed.as_ref()
+            }
+        }
+        .map_err(|_| RecordError::InvalidPublicKey)?;
+        key.verify_signature(self.patient_hash, prescription.as_bytes(), self.nonce, self.signature)
             .map_err(|_| RecordError::InvalidSignature)
+    }
+}
+
+/// What a record's checks need from its doctor's key bytes: their SHA-1
+/// and the parsed, validated key.
+pub(crate) struct DoctorKey {
+    hash: Hash160,
+    key: Result<PublicKey, InvalidPublicKey>,
+}
+
+impl DoctorKey {
+    fn new(spki: &[u8]) -> DoctorKey {
+        DoctorKey {
+            hash: sha1(&[spki]),
+            key: PublicKey::from_spki_der(spki),
+        }
+    }
+}
+
+/// Doctors' keys of a batch of records, each distinct key (by its exact
+/// SPKI bytes) hashed and parsed once, by the first record that needs it,
+/// on whichever thread checks that record: most records of a block come
+/// from a few doctors, and parsing (point validation) and SHA-1 are the
+/// part of a record's check that does not depend on the record.
+pub(crate) struct KeyCache<'a> {
+    /// For each record, its slot.
+    slot_of: Vec<usize>,
+    /// The distinct keys, in order of first appearance.
+    slots: Vec<(&'a [u8], OnceLock<DoctorKey>)>,
+}
+
+impl<'a> KeyCache<'a> {
+    /// Slots for the keys of `records`, none parsed yet.
+    pub(crate) fn new(records: &[RecordFields<'a>]) -> KeyCache<'a> {
+        let mut index: HashMap<&'a [u8], usize> = HashMap::new();
+        let mut slots = Vec::new();
+        let slot_of = records
+            .iter()
+            .map(|r| {
+                *index.entry(r.dr_public_key).or_insert_with(|| {
+                    slots.push((r.dr_public_key, OnceLock::new()));
+                    slots.len() - 1
+                })
+            })
+            .collect();
+        KeyCache { slot_of, slots }
+    }
+
+    /// Record `i`'s doctor key, parsed on first use.
+    pub(crate) fn get(&self, i: usize) -> &DoctorKey {
+        let (spki, slot) = &self.slots[self.slot_of[i]];
+        slot.get_or_init(|| DoctorKey::new(spki))
+    }
+
+    /// Checks every record of `records` (the ones the cache was made for)
+    /// against `previous_nonce(i)` on up to `parallelism` threads; the
+    /// lowest failing index and its error.
+    pub(crate) fn first_failure(
+        &self,
+        records: &[RecordFields<'_>],
+        parallelism: Parallelism,
+        previous_nonce: impl Fn(usize) -> u64 + Sync,
+    ) -> Option<(usize, RecordError)> {
+        debug_assert_eq!(records.len(), self.slot_of.len());
+        first_failure(records.len(), parallelism, |i| {
+            records[i].verify_with(previous_nonce(i), Some(self.get(i)))
+        })
     }
 }
 
@@ -404,9 +490,7 @@ pub fn verify_records(
             previous_nonces: previous_nonces.len(),
         });
     }
-    match first_failure(records.len(), parallelism, |i| {
-        records[i].verify(previous_nonces[i])
-    }) {
+    match KeyCache::new(records).first_failure(records, parallelism, |i| previous_nonces[i]) {
         None => Ok(()),
         Some((index, error)) => Err(BatchError::Record { index, error }),
     }
@@ -485,6 +569,61 @@ mod tests {
             verify_records(&views, &nonces[1..], Parallelism::SINGLE),
             Err(BatchError::LengthMismatch { .. })
         ));
+    }
+
+    /// A batch with keys shared by many records (parsed once) reports,
+    /// for every record, exactly what checking it alone reports, whatever
+    /// the thread count: damage to one record's key bytes, hash or
+    /// signature must not leak into the others sharing its doctor.
+    #[test]
+    fn shared_keys_give_each_record_its_own_verdict() {
+        let keys = [
+            SigningKey::generate(Curve::Secp256k1).unwrap(),
+            SigningKey::generate(Curve::P256).unwrap(),
+            SigningKey::generate(Curve::Secp256k1).unwrap(),
+        ];
+        let records: Vec<Record> = (0..24u64)
+            .map(|n| Record::sign(&keys[(n % 3) as usize], &[1; 20], "dose", n / 3 + 1).unwrap())
+            .collect();
+        let nonces: Vec<u64> = (0..24u64).map(|n| n / 3).collect();
+        // A point off the curve whose SHA-1 is the record's dr_hash and whose
+        // txid is right: only the key check fails.
+        let mut off_curve = records[7].clone();
+        let last = off_curve.dr_public_key.len() - 1;
+        off_curve.dr_public_key[last] ^= 1;
+        off_curve.dr_hash = sha1(&[&off_curve.dr_public_key]);
+        off_curve.txid = off_curve.calculate_txid();
+        let mut bad_signature = records[10].clone();
+        bad_signature.signature[8] ^= 1;
+        bad_signature.txid = bad_signature.calculate_txid();
+        let mut other_hash = records[13].clone();
+        other_hash.dr_hash = Hash160::from_bytes([9; 20]);
+        for (index, damaged, error) in [
+            (7, off_curve, RecordError::InvalidPublicKey),
+            (10, bad_signature, RecordError::InvalidSignature),
+            (13, other_hash, RecordError::PublicKeyMismatch),
+        ] {
+            let mut batch = records.clone();
+            batch[index] = damaged;
+            assert_eq!(batch[index].verify(nonces[index]), Err(error));
+            let views: Vec<_> = batch.iter().map(Record::fields).collect();
+            for threads in [1, 2, 4] {
+                let p = Parallelism::threads(threads).unwrap();
+                assert_eq!(verify_records(&views, &nonces, p), Err(BatchError::Record { index, error }));
+                // Every other record still verifies on its own cached key.
+                let rest: Vec<_> = views.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, v)| *v).collect();
+                let rest_nonces: Vec<u64> =
+                    nonces.iter().enumerate().filter(|(i, _)| *i != index).map(|(_, n)| *n).collect();
+                assert_eq!(verify_records(&rest, &rest_nonces, p), Ok(()));
+                let cache = KeyCache::new(&views);
+                for (i, view) in views.iter().enumerate() {
+                    assert_eq!(view.verify_with(nonces[i], Some(cache.get(i))), view.verify(nonces[i]), "record {i}");
+                }
+            }
+        }
+        let views: Vec<_> = records.iter().map(Record::fields).collect();
+        let cache = KeyCache::new(&views);
+        assert_eq!(cache.slots.len(), 3, "one slot per distinct key");
     }
 
     #[test]

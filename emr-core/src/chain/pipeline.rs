@@ -28,9 +28,9 @@ use crossbeam_channel::{bounded, Receiver};
 
 use crate::block::{Block, BlockError, UserStates};
 use crate::hash::Hash256;
-use crate::parallel::{first_failure, Parallelism};
+use crate::parallel::Parallelism;
 use crate::pow::Difficulty;
-use crate::record::{Record, RecordError, RecordFields};
+use crate::record::{KeyCache, Record, RecordError};
 
 use super::error::ChainError;
 use super::store::{BlockRow, StoredBlock};
@@ -71,11 +71,10 @@ pub(crate) fn records_passing_all_but_nonce<B: Borrow<Block>>(window: &[B], para
         }
         // A nonce of 0 can never be valid; u64::MAX has no successor, so the
         // record fails here and is verified for real later.
-        let check = |i: usize| {
-            let record: &RecordFields<'_> = &fields[i];
-            record.verify(record.nonce.checked_sub(1).unwrap_or(u64::MAX))
-        };
-        match first_failure(fields.len(), parallelism, check) {
+        // Each doctor's key is parsed once per window.
+        let keys = KeyCache::new(&fields);
+        let previous = |i: usize| fields[i].nonce.checked_sub(1).unwrap_or(u64::MAX);
+        match keys.first_failure(&fields, parallelism, previous) {
             None => {
                 for (slot, block) in passed[start..].iter_mut().zip(&window[start..]) {
                     *slot = block.borrow().records.len();
