@@ -93,6 +93,12 @@ def chain_rows(chain, base_verify, cores):
         return None
 
     rows = []
+    for kind, label in (("flat", "one flat `verify_records` batch of the 50,000 records"),
+                        ("check", "`check` of the 2,000 x 25 chain (windows across blocks)")):
+        one, many = find("scaling", kind=kind, threads=1), find("scaling", kind=kind, threads=cores)
+        if one and many and cores > 1:
+            rows.append((f"scaling: {label}", f"{cores}", fmt(many["value"], " rec/s"),
+                         fmt(one["value"], " rec/s") + " (1 thread)", f"{many['value'] / one['value']:.2f}x"))
     b = base_verify
     for per_block, blocks in ((25, 2000), (1, 10000)):
         r = find("check", records_per_block=per_block)
@@ -280,12 +286,27 @@ def main():
                 if r:
                     rows.append((f"{what} {curve}, from Python (`{api}`)", f"{t}", fmt(r, " rec/s"),
                                  fmt(b, " rec/s") + " (1 core)", ratio(r, b)))
+        r, bare = ours("verify_ours", 1, curve), ours("verify_bare", 1, curve)
+        if r and bare:
+            lib = "libsecp256k1 `verify_ecdsa`" if curve == "secp256k1" else "ring `UnparsedPublicKey::verify`"
+            rows.append((f"verify {curve}, record checks against bare {lib} of the same signatures (time ratio, goal <= 1.15x)",
+                         "1", fmt(r, " rec/s"), fmt(bare, " rec/s") + " (bare)", f"{bare / r:.3f}x the time"))
         b = base[("verify", curve)] / 25
         for t in sorted({1, cores}):
             r = ours("block25", t, curve)
             rows.append((f"verify 25-record block {curve}", f"{t}", fmt(r, " blocks/s"),
                          fmt(b, " blocks/s") + " (verify/25)", ratio(r, b)))
-    engines = sorted({r["engine"] for r in rust if r["what"] == "mine"})
+    # Engines in the order the throughput run measured them: the core's
+    # calibrated ranking, fastest first.
+    engines = list(dict.fromkeys(r["engine"] for r in rust if r["what"] == "mine"))
+    ring_rate = next((r["per_second"] for r in rust if r["what"] == "ring_sha256"), None)
+    calibration = next((r for r in rust if r["what"] == "calibration"), None)
+    for engine in engines:
+        r = ours("mine", 1, engine=engine)
+        if ring_rate:
+            chosen = " (the calibrated default)" if calibration and calibration["engine"] == engine else ""
+            rows.append((f"mine ({engine}){chosen}, 25-txid header, against ring's SHA-256 compressions", "1",
+                         fmt(r, "H/s"), fmt(ring_rate, " compressions/s") + " (ring, 1 thread)", ratio(r, ring_rate)))
     for engine in engines:
         for t in sorted({1, cores}):
             r = ours("mine", t, engine=engine)
@@ -313,6 +334,10 @@ def main():
     print(f"Machine: {machine()}")
     if openssl:
         print(f"OpenSSL SHA-256 (`openssl speed -evp sha256 -bytes 16384`): {fmt(openssl)} compressions/s per core")
+    if calibration:
+        ranked = ", ".join(f"{name} {rate / 1e6:.1f} MH/s" for name, rate in calibration["rates"])
+        print(f"Engine calibration (25-txid header, one thread, once per process): {calibration['engine']} chosen, "
+              f"{'measured' if calibration['calibrated'] else 'fixed order'} in {calibration['took_ms']:.2f} ms: {ranked}")
     print()
     print("| operation | threads | cryptoemr | Python baseline | ratio |")
     print("| --- | --- | --- | --- | --- |")

@@ -198,7 +198,36 @@ fn bench_block(curve: Curve) {
     }
 }
 
+/// SHA-256 compressions per second of ring (OpenSSL's assembly, SHA-NI
+/// where the CPU has it) hashing 16 KiB buffers on one thread: one nonce
+/// costs one compression, so this is the one-core reference for mining.
+fn ring_compressions_per_second() -> f64 {
+    let buf = vec![0x5au8; 16 * 1024];
+    rate(buf.len() / 64, || {
+        std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, std::hint::black_box(&buf)));
+    })
+}
+
 fn bench_mine() {
+    println!(
+        "{{\"what\":\"ring_sha256\",\"curve\":null,\"threads\":1,\"per_second\":{:.1},\"unit\":\"compressions/s\"}}",
+        ring_compressions_per_second()
+    );
+    // The process's own calibration (the default engine's choice) for the
+    // header below, with what it cost.
+    let ranking = emr_core::mining::calibrate::ranking(76 + 32 * 25);
+    let rates: Vec<String> = ranking
+        .engines
+        .iter()
+        .map(|r| format!("[\"{}\",{:.1}]", r.engine, r.hashes_per_second))
+        .collect();
+    println!(
+        "{{\"what\":\"calibration\",\"engine\":\"{}\",\"calibrated\":{},\"took_ms\":{:.3},\"rates\":[{}]}}",
+        ranking.best(),
+        ranking.calibrated,
+        ranking.took.as_secs_f64() * 1e3,
+        rates.join(",")
+    );
     // A 25-record header at the highest difficulty: nothing is found, so
     // every run hashes for exactly its time limit.
     let prefix = emr_core::block::header_prefix(

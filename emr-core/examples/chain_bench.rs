@@ -23,7 +23,7 @@ use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 use emr_core::chain::{BatchOptions, Chain, ChainParams};
-use emr_core::{Block, Curve, Difficulty, Hash160, Hash256, Record, SigningKey};
+use emr_core::{verify_records, Block, Curve, Difficulty, Hash160, Hash256, Parallelism, Record, SigningKey};
 
 const T0: u64 = 1_700_000_000;
 /// Records per block of the `check` and `add` chain (the protocol's maximum).
@@ -187,6 +187,49 @@ fn bench_check_small_blocks() {
     emit("check", blocks as f64 / took.as_secs_f64(), "records/s", &format!(",\"blocks\":{blocks},\"records_per_block\":1"));
 }
 
+/// Scaling with threads: `check` of the 2,000 x 25 chain (signature checks
+/// shared out across blocks by the pipeline's windows) beside one flat
+/// `verify_records` batch of the same records, each on 1 thread and on
+/// every core, runs interleaved (best of 3 each). A chain check that scales
+/// like the flat batch shares its signature checks across blocks well.
+fn bench_scaling() {
+    let path = stored_chain(&format!("check-{CHECK_BLOCKS}x{RECORDS}"), CHECK_BLOCKS, RECORDS);
+    let chain = Chain::open(&path, None).expect("open");
+    let blocks = load_blocks(&path, CHECK_BLOCKS);
+    let records: Vec<&Record> = blocks.iter().flat_map(|b| &b.records).collect();
+    let fields: Vec<_> = records.iter().map(|r| r.fields()).collect();
+    let previous: Vec<u64> = records.iter().map(|r| r.nonce - 1).collect();
+    let count = records.len() as f64;
+    let mut best = [[0.0f64; 2]; 2]; // [check, flat][1 thread, all cores]
+    for _ in 0..3 {
+        for (t, threads) in [1, cores()].into_iter().enumerate() {
+            let parallelism = Parallelism::threads(threads).expect("within the cap");
+            let started = Instant::now();
+            let report = chain.check(&BatchOptions { parallelism, ..BatchOptions::default() }).expect("check runs");
+            assert_eq!(report.first_bad, None);
+            best[0][t] = best[0][t].max(count / started.elapsed().as_secs_f64());
+            let started = Instant::now();
+            verify_records(&fields, &previous, parallelism).expect("valid records");
+            best[1][t] = best[1][t].max(count / started.elapsed().as_secs_f64());
+        }
+    }
+    for (k, kind) in ["check", "flat"].into_iter().enumerate() {
+        eprintln!(
+            "scaling, {kind}: {:.0} rec/s on 1 thread, {:.0} on {}: {:.2}x",
+            best[k][0],
+            best[k][1],
+            cores(),
+            best[k][1] / best[k][0]
+        );
+        for (t, threads) in [1, cores()].into_iter().enumerate() {
+            println!(
+                "{{\"what\":\"scaling\",\"kind\":\"{kind}\",\"threads\":{threads},\"value\":{:.1},\"unit\":\"records/s\"}}",
+                best[k][t]
+            );
+        }
+    }
+}
+
 fn bench_add() {
     let source = stored_chain(&format!("check-{CHECK_BLOCKS}x{RECORDS}"), CHECK_BLOCKS, RECORDS);
     let n = 1_000;
@@ -284,11 +327,12 @@ fn main() {
     let sections = std::env::args()
         .skip(1)
         .find(|a| !a.starts_with("--"))
-        .unwrap_or_else(|| "check,check1,add,latency,reopen".into());
+        .unwrap_or_else(|| "check,check1,scaling,add,latency,reopen".into());
     for section in sections.split(',') {
         match section {
             "check" => bench_check(),
             "check1" => bench_check_small_blocks(),
+            "scaling" => bench_scaling(),
             "add" => bench_add(),
             "latency" => bench_latency(),
             "reopen" => bench_reopen(),
