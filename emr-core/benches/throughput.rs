@@ -94,22 +94,32 @@ fn bench_verify(curve: Curve) {
     }
 }
 
-/// Best rates of two workloads measured in many short alternating windows
-/// (`PAIR_WINDOWS` of `PAIR_WINDOW` each), so that a busy stretch of a
-/// shared machine hits both alike and each keeps a quiet window.
+/// This thread's CPU time: unlike the wall clock, it does not count the
+/// time other processes of a shared machine hold the core.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}
+
+/// Best one-thread rates of two workloads measured in many short
+/// alternating windows (`PAIR_WINDOWS` of `PAIR_WINDOW` of this thread's
+/// CPU time each), so that a busy stretch of a shared machine hits both
+/// alike: a ratio of two one-core costs, robust to the machine's load.
 fn rate_pair(items_per_round: usize, mut a: impl FnMut(), mut b: impl FnMut()) -> (f64, f64) {
     const PAIR_WINDOW: Duration = Duration::from_millis(40);
     const PAIR_WINDOWS: usize = 25;
     a();
     b();
     let window = |round: &mut dyn FnMut()| {
-        let start = Instant::now();
+        let start = thread_cpu_time();
         let mut rounds = 0u64;
-        while start.elapsed() < PAIR_WINDOW {
+        while thread_cpu_time() - start < PAIR_WINDOW {
             round();
             rounds += 1;
         }
-        (rounds * items_per_round as u64) as f64 / start.elapsed().as_secs_f64()
+        (rounds * items_per_round as u64) as f64 / (thread_cpu_time() - start).as_secs_f64()
     };
     let (mut best_a, mut best_b) = (0.0f64, 0.0f64);
     for _ in 0..PAIR_WINDOWS {
