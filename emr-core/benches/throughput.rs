@@ -97,7 +97,10 @@ fn bench_verify(curve: Curve) {
 /// This thread's CPU time: unlike the wall clock, it does not count the
 /// time other processes of a shared machine hold the core.
 fn thread_cpu_time() -> Duration {
-    let mut ts = libc::timespec { tv_sec: 0, tv_nsec: 0 };
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
     // SAFETY: clock_gettime only writes the timespec it is given.
     unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
     Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
@@ -151,12 +154,17 @@ fn bench_verify_bare(curve: Curve) {
                     let mut sig =
                         secp256k1::ecdsa::Signature::from_der(&r.signature).expect("strict DER");
                     sig.normalize_s();
-                    (secp256k1::Message::from_digest(r.signature_hash().to_bytes()), sig)
+                    (
+                        secp256k1::Message::from_digest(r.signature_hash().to_bytes()),
+                        sig,
+                    )
                 })
                 .collect();
             rate_pair(64, ours, || {
                 for (message, sig) in &parsed[..64] {
-                    secp256k1::SECP256K1.verify_ecdsa(message, sig, &pk).expect("valid");
+                    secp256k1::SECP256K1
+                        .verify_ecdsa(message, sig, &pk)
+                        .expect("valid");
                 }
             })
         }
@@ -164,10 +172,18 @@ fn bench_verify_bare(curve: Curve) {
             let preimages: Vec<Vec<u8>> = records
                 .iter()
                 .map(|r| {
-                    [r.patient_hash.as_bytes().as_slice(), r.prescription.as_bytes(), &r.nonce.to_le_bytes()].concat()
+                    [
+                        r.patient_hash.as_bytes().as_slice(),
+                        r.prescription.as_bytes(),
+                        &r.nonce.to_le_bytes(),
+                    ]
+                    .concat()
                 })
                 .collect();
-            let pk = ring::signature::UnparsedPublicKey::new(&ring::signature::ECDSA_P256_SHA256_ASN1, point);
+            let pk = ring::signature::UnparsedPublicKey::new(
+                &ring::signature::ECDSA_P256_SHA256_ASN1,
+                point,
+            );
             rate_pair(64, ours, || {
                 for (preimage, r) in preimages.iter().zip(&records).take(64) {
                     pk.verify(preimage, &r.signature).expect("valid");
@@ -214,7 +230,10 @@ fn bench_block(curve: Curve) {
 fn ring_compressions_per_second() -> f64 {
     let buf = vec![0x5au8; 16 * 1024];
     rate(buf.len() / 64, || {
-        std::hint::black_box(ring::digest::digest(&ring::digest::SHA256, std::hint::black_box(&buf)));
+        std::hint::black_box(ring::digest::digest(
+            &ring::digest::SHA256,
+            std::hint::black_box(&buf),
+        ));
     })
 }
 

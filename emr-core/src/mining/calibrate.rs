@@ -63,7 +63,9 @@ pub struct Ranking {
 impl Ranking {
     /// The fastest engine.
     pub fn best(&self) -> HashEngine {
-        self.engines.first().map_or(HashEngine::Scalar, |r| r.engine)
+        self.engines
+            .first()
+            .map_or(HashEngine::Scalar, |r| r.engine)
     }
 }
 
