@@ -102,6 +102,7 @@ fn bench_block(curve: Curve) {
         height: 0,
         miner: &[1; 20],
         records: records.iter().map(Record::fields).collect(),
+        entries: Vec::new(),
         timestamp: 1_700_000_000,
         difficulty: difficulty.get(),
         block_id: &[0; 32],
@@ -130,6 +131,7 @@ fn bench_mine() {
         &[0; 32],
         &[1; 20],
         [[9u8; 32].as_slice(); 25],
+        [],
         1_700_000_000,
         u128::MAX,
     );

@@ -116,6 +116,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         height: 0,
         miner,
         records: records.clone(),
+        entries: Vec::new(),
         timestamp: 1_700_000_000,
         difficulty,
     };
@@ -256,7 +257,7 @@ fn mine_next(chain: &Chain, miner: Hash160, records: Vec<Record>, clock: &mut Si
         None => (Hash256::from_bytes([0; 32]), 0, 0),
     };
     clock.now += gap;
-    let template = BlockTemplate { previous, height, miner, records, timestamp: clock.now, difficulty };
+    let template = BlockTemplate { previous, height, miner, records, entries: Vec::new(), timestamp: clock.now, difficulty };
     let mined = mine_block(&template, &SearchOptions { threads: Some(1), ..SearchOptions::default() })?;
     let MineOutcome::Found(block) = mined.outcome else {
         return Err(format!("no block found at height {height}").into());

@@ -17,6 +17,7 @@ fn sample_block() -> Block {
         height: 0,
         miner: emr_core::Hash160::from_bytes([1; 20]),
         records: vec![record],
+        entries: Vec::new(),
         timestamp: 1_700_000_000,
         difficulty,
         block_id: emr_core::Hash256::from_bytes([0; 32]),

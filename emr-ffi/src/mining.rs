@@ -517,6 +517,7 @@ pub unsafe extern "C" fn emr_mine_block(
             height,
             miner: Hash160::from_bytes(*miner),
             records,
+            entries: Vec::new(),
             timestamp,
             difficulty,
         };

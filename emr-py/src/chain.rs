@@ -404,6 +404,7 @@ impl PyChain {
             height: t.height,
             miner: t.miner,
             records: t.records,
+            entries: t.entries,
             timestamp: t.timestamp,
             difficulty: t.difficulty,
             block_id: Hash256::from_bytes([0; 32]),

@@ -26,7 +26,8 @@ use std::thread::Scope;
 
 use crossbeam_channel::{bounded, Receiver};
 
-use crate::block::{Block, BlockError, UserStates};
+use crate::block::{Block, BlockError, BlockFields, ContentChecks, UserStates};
+use crate::entry::EntryError;
 use crate::hash::Hash256;
 use crate::parallel::{first_failure, Parallelism};
 use crate::pow::Difficulty;
@@ -109,22 +110,39 @@ pub(crate) fn verify_block(
     let fields = block.fields();
     match check {
         RecordCheck::All(parallelism) => fields.verify_and_get_changes_with(difficulty, states, reward, parallelism),
-        RecordCheck::NonceOnlyFor(passed) => fields.verify_and_get_changes_by(difficulty, states, reward, |previous| {
-            fields.records.iter().zip(previous).enumerate().find_map(|(i, (record, &previous))| {
-                let result = if i < passed {
-                    // Checks 1-3 passed and do not depend on the nonce, so
-                    // the nonce check is the first that can fail.
-                    if previous.checked_add(1) == Some(record.nonce) {
-                        Ok(())
-                    } else {
-                        Err(RecordError::InvalidNonce)
-                    }
+        RecordCheck::NonceOnlyFor(passed) => {
+            fields.verify_and_get_changes_by(difficulty, states, reward, &mut NonceOnlyFor { fields: &fields, passed })
+        }
+    }
+}
+
+/// The block's own entry checks, and records whose first `passed` already
+/// passed every check but the nonce's.
+struct NonceOnlyFor<'b, 'a> {
+    fields: &'b BlockFields<'a>,
+    passed: usize,
+}
+
+impl ContentChecks for NonceOnlyFor<'_, '_> {
+    fn first_entry_failure(&mut self) -> Option<(usize, EntryError)> {
+        self.fields.entries.iter().enumerate().find_map(|(i, entry)| entry.verify().err().map(|error| (i, error)))
+    }
+
+    fn first_record_failure(&mut self, previous_nonces: &[u64]) -> Option<(usize, RecordError)> {
+        self.fields.records.iter().zip(previous_nonces).enumerate().find_map(|(i, (record, &previous))| {
+            let result = if i < self.passed {
+                // Checks 1-3 passed and do not depend on the nonce, so
+                // the nonce check is the first that can fail.
+                if previous.checked_add(1) == Some(record.nonce) {
+                    Ok(())
                 } else {
-                    record.verify(previous)
-                };
-                result.err().map(|error| (i, error))
-            })
-        }),
+                    Err(RecordError::InvalidNonce)
+                }
+            } else {
+                record.verify(previous)
+            };
+            result.err().map(|error| (i, error))
+        })
     }
 }
 
@@ -254,6 +272,7 @@ mod tests {
             height: 0,
             miner: Hash160::from_bytes([1; 20]),
             records,
+            entries: Vec::new(),
             timestamp: 0,
             difficulty: Difficulty::MIN,
             block_id: Hash256::from_bytes([0; 32]),

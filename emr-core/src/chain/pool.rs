@@ -157,6 +157,7 @@ impl Chain {
                 height: tip.map_or(0, |t| t.height.saturating_add(1)),
                 miner: *miner,
                 records,
+                entries: Vec::new(),
                 timestamp: tip.map_or(timestamp, |t| t.timestamp.max(timestamp)),
                 difficulty,
             })
