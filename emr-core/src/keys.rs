@@ -269,6 +269,11 @@ impl SigningKey {
         Address::new(Role::Doctor, self.public_key_hash())
     }
 
+    /// The private scalar, for the key agreement of [`crate::seal`].
+    pub(crate) fn scalar(&self) -> &[u8; 32] {
+        &self.scalar
+    }
+
     /// Signs `SHA-256(preimage)` and returns a strict-DER, low-S signature.
     /// `digest` must be `SHA-256(preimage)`; both are passed because ring
     /// hashes the message itself while libsecp256k1 takes the digest.

@@ -25,6 +25,7 @@ pub mod mining;
 pub mod parallel;
 pub mod pow;
 pub mod record;
+pub mod seal;
 
 pub use address::{Address, AddressError, Role};
 pub use block::{Block, BlockError, BlockFields, UserState, UserStates, DEFAULT_BLOCK_REWARD, MAX_RECORDS};
@@ -39,6 +40,7 @@ pub use hash::{Hash160, Hash256};
 pub use keys::{Curve, KeyError, PublicKey, SigningKey};
 pub use parallel::{InvalidThreadCount, Parallelism};
 pub use pow::Difficulty;
+pub use seal::{SealError, SealOptions};
 pub use record::{
     calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordError,
     RecordFields, SignError,

@@ -312,3 +312,221 @@ fn block_with_entries_round_trips_and_truncation_is_refused() {
     longer.push(0);
     assert!(Block::from_bytes(&longer).is_err());
 }
+
+// ---------------------------------------------------------------- sealed
+
+struct SealedFile {
+    file: Value,
+}
+
+impl SealedFile {
+    fn load() -> SealedFile {
+        SealedFile { file: load("sealed.json") }
+    }
+
+    fn key(&self, name: &str) -> SigningKey {
+        let r = self.recipient(name);
+        let key = SigningKey::from_der(&hex_field(r, "private_key_pkcs8")).unwrap();
+        assert_eq!(key.public_key_der(), &hex_field(r, "spki")[..], "{name}");
+        key
+    }
+
+    fn recipient(&self, name: &str) -> &Value {
+        self.file["recipients"].as_array().unwrap().iter().find(|r| r["name"] == name).unwrap()
+    }
+
+    fn cases(&self) -> &Vec<Value> {
+        self.file["records"].as_array().unwrap()
+    }
+}
+
+#[test]
+fn every_sealed_vector_verifies_or_fails_with_its_kind_and_opens_as_listed() {
+    let sealed = SealedFile::load();
+    assert!(sealed.cases().len() >= 22);
+    for case in sealed.cases() {
+        let name = case["name"].as_str().unwrap();
+        let raw = RawRecord::from_json(&case["record"]);
+        let previous = uint(case, "previous_nonce");
+        let fields = raw.fields();
+        assert!(fields.is_sealed() || raw.prescription.len() > 200 || name == "prefix_only", "{name}");
+        match expected_error(case) {
+            Some(kind) => {
+                assert_eq!(fields.verify(previous).unwrap_err().kind().as_str(), kind, "{name}");
+                // A record that fails check 3 does not open either.
+                let key = sealed.key("patient_k1");
+                assert_eq!(fields.open(&key).unwrap_err().kind(), ErrorKind::InvalidPrescription, "{name}");
+            }
+            None => {
+                assert_eq!(fields.verify(previous), Ok(()), "{name}");
+                let record = emr_core::Record::from_fields(&fields).unwrap();
+                assert_eq!(record.verify(previous), Ok(()), "{name}");
+                assert!(record.is_sealed(), "{name}");
+                let readers = record.sealed_recipients().unwrap();
+                assert!(readers.contains(&record.patient_hash), "{name}");
+            }
+        }
+        for open in case["opens"].as_array().unwrap() {
+            let who = open["recipient"].as_str().unwrap();
+            let got = fields.open(&sealed.key(who));
+            match open.get("plaintext") {
+                Some(text) => assert_eq!(got.as_deref(), Ok(text.as_str().unwrap()), "{name} by {who}"),
+                None => assert_eq!(got.unwrap_err().kind().as_str(), open["error"].as_str().unwrap(), "{name} by {who}"),
+            }
+        }
+    }
+}
+
+#[test]
+fn sealed_records_made_here_open_with_the_vectors_keys() {
+    let sealed = SealedFile::load();
+    let doctor = sealed.key("doctor_k1");
+    let patient = sealed.key("patient_p256");
+    let pharmacy = sealed.key("pharmacy");
+    let stranger = sealed.key("stranger");
+    let patient_hash = patient.public_key_hash();
+    let text = "Amoxicillin 500mg, 3x daily — é";
+    let record = emr_core::Record::sign_sealed(
+        &doctor,
+        patient_hash.as_bytes(),
+        text,
+        1,
+        &[*patient.public_key(), *pharmacy.public_key()],
+        emr_core::SealOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(record.verify(0), Ok(()));
+    assert_eq!(
+        record.sealed_recipients().unwrap(),
+        vec![patient_hash, pharmacy.public_key_hash(), doctor.public_key_hash()]
+    );
+    for reader in [&doctor, &patient, &pharmacy] {
+        assert_eq!(record.open(reader).as_deref(), Ok(text));
+    }
+    assert_eq!(record.open(&stranger), Err(emr_core::SealError::NotRecipient));
+    // The same inputs seal differently every time: fresh K and ephemeral keys.
+    let again = emr_core::Record::sign_sealed(
+        &doctor,
+        patient_hash.as_bytes(),
+        text,
+        1,
+        &[*patient.public_key(), *pharmacy.public_key()],
+        emr_core::SealOptions::default(),
+    )
+    .unwrap();
+    assert_ne!(again.prescription, record.prescription);
+    // Without the doctor.
+    let private = emr_core::Record::sign_sealed(
+        &doctor,
+        patient_hash.as_bytes(),
+        text,
+        2,
+        &[*patient.public_key()],
+        emr_core::SealOptions { include_self: false },
+    )
+    .unwrap();
+    assert_eq!(private.open(&doctor), Err(emr_core::SealError::NotRecipient));
+    assert_eq!(private.open(&patient).as_deref(), Ok(text));
+    // A plain record is not sealed.
+    let plain = emr_core::Record::sign(&doctor, patient_hash.as_bytes(), "x", 3).unwrap();
+    assert!(!plain.is_sealed());
+    assert_eq!(plain.open(&patient), Err(emr_core::SealError::NotSealed));
+}
+
+#[test]
+fn sealing_refuses_records_that_could_never_verify() {
+    let sealed = SealedFile::load();
+    let doctor = sealed.key("doctor_p256");
+    let patient = sealed.key("patient_k1");
+    let others: Vec<_> = ["nurse", "pharmacy", "stranger"].iter().map(|n| *sealed.key(n).public_key()).collect();
+    let ph = patient.public_key_hash();
+    let sign = |hash: &[u8], text: &str, nonce: u64, recipients: &[emr_core::PublicKey], include_self: bool| {
+        emr_core::Record::sign_sealed(&doctor, hash, text, nonce, recipients, emr_core::SealOptions { include_self })
+            .unwrap_err()
+            .kind()
+    };
+    let with_patient = [*patient.public_key()];
+    assert_eq!(sign(&[0; 19], "x", 1, &with_patient, true), ErrorKind::HashLength);
+    assert_eq!(sign(ph.as_bytes(), &"x".repeat(201), 1, &with_patient, true), ErrorKind::InvalidPrescription);
+    assert_eq!(sign(ph.as_bytes(), "x", 0, &with_patient, true), ErrorKind::InvalidNonce);
+    assert_eq!(sign(ph.as_bytes(), "x", 1, &others, true), ErrorKind::InvalidPrescription, "patient missing");
+    assert_eq!(sign(ph.as_bytes(), "x", 1, &[], false), ErrorKind::InvalidPrescription, "nobody");
+    let five = [&with_patient[..], &others[..]].concat();
+    assert_eq!(sign(ph.as_bytes(), "x", 1, &five, true), ErrorKind::InvalidPrescription, "five with the doctor");
+    // Four with the doctor is the most; listing a key twice seals to it once.
+    let four = emr_core::Record::sign_sealed(
+        &doctor,
+        ph.as_bytes(),
+        &"y".repeat(200),
+        1,
+        &[five[0], five[1], five[2], five[0]],
+        emr_core::SealOptions::default(),
+    )
+    .unwrap();
+    assert_eq!(four.verify(0), Ok(()));
+    assert_eq!(four.sealed_recipients().unwrap().len(), 4);
+    assert_eq!(four.open(&patient).unwrap(), "y".repeat(200));
+    // A hand-made sealed text that is not well-formed cannot be signed.
+    assert_eq!(
+        emr_core::Record::sign(&doctor, ph.as_bytes(), "sealed1:AQE", 1).unwrap_err().kind(),
+        ErrorKind::InvalidPrescription
+    );
+}
+
+/// Every byte of every envelope, changed: the record never opens to
+/// another text. It is malformed, not for this key, or does not decrypt;
+/// or, when another recipient's slot was changed, it opens to the same text.
+#[test]
+fn tampering_with_any_envelope_byte_never_opens_to_another_text() {
+    use base64::Engine as _;
+    let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    let sealed = SealedFile::load();
+    let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+    let mut next = move || {
+        // xorshift: reproducible, no dependency.
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed
+    };
+    let mut tried = 0;
+    for case in sealed.cases().iter().filter(|c| {
+        c["expected"] == "valid" && c["opens"].as_array().unwrap().iter().any(|o| o.get("plaintext").is_some())
+    }) {
+        let raw = RawRecord::from_json(&case["record"]);
+        let envelope = b64.decode(&raw.prescription["sealed1:".len()..]).unwrap();
+        let readers: Vec<(SigningKey, String)> = case["opens"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter_map(|o| Some((sealed.key(o["recipient"].as_str()?), o.get("plaintext")?.as_str()?.to_owned())))
+            .collect();
+        let ciphertext_start = 2 + usize::from(envelope[1]) * 102;
+        for i in 0..envelope.len() {
+            let mut changed = envelope.clone();
+            let flip = (next() % 255 + 1) as u8;
+            changed[i] ^= flip;
+            let text = format!("sealed1:{}", b64.encode(&changed));
+            let mut fields = raw.fields();
+            fields.prescription = Some(&text);
+            for (key, plaintext) in &readers {
+                match fields.open(key) {
+                    // Another recipient's slot changed: this reader's is intact.
+                    Ok(opened) => {
+                        assert_eq!(&opened, plaintext, "byte {i} ^ {flip:#x}");
+                        assert!(i < ciphertext_start, "byte {i} of the ciphertext changed and it still opened");
+                    }
+                    Err(e) => assert!(
+                        matches!(
+                            e.kind(),
+                            ErrorKind::InvalidPrescription | ErrorKind::NotRecipient | ErrorKind::DecryptFailed
+                        ),
+                        "{e}"
+                    ),
+                }
+                tried += 1;
+            }
+        }
+    }
+    assert!(tried > 2000, "{tried}");
+}
