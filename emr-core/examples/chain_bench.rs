@@ -94,6 +94,7 @@ fn make_blocks(blocks: usize, per_block: usize) -> Vec<Block> {
             height,
             miner: Hash160::from_bytes([0xaa; 20]),
             records: records.by_ref().take(per_block).collect(),
+            entries: Vec::new(),
             timestamp: T0 + 12 * height,
             difficulty: Difficulty::MIN,
             block_id: Hash256::from_bytes([0; 32]),

@@ -1,14 +1,16 @@
-//! Blocks of records, their id and proof of work, and the per-user state
-//! they change: `verify_and_get_changes` of SPEC section 3.
+//! Blocks of records and registry entries, their id and proof of work, and
+//! the per-user state they change: `verify_and_get_changes` of SPEC section 3
+//! with the entries of section 8.1.
 
 use core::fmt;
 use std::collections::HashMap;
 
 use crate::address::{Address, Role};
 use crate::codec::{DecodeError, Reader};
+use crate::entry::{Entry, EntryError, EntryFields, MAX_ENTRIES, MIN_ENCODED_ENTRY_LEN};
 use crate::error::ErrorKind;
 use crate::hash::{sha256, Hash160, Hash256};
-use crate::parallel::Parallelism;
+use crate::parallel::{first_failure, Parallelism};
 use crate::pow::Difficulty;
 use crate::record::{KeyCache, Record, RecordError, RecordFields, MIN_ENCODED_RECORD_LEN};
 
@@ -43,6 +45,9 @@ pub enum BlockError {
     /// More than 25 records.
     #[error("too_many_records: a block holds at most 25 records")]
     TooManyRecords,
+    /// More than 25 entries.
+    #[error("too_many_entries: a block holds at most 25 entries")]
+    TooManyEntries,
     /// `miner` is not 20 bytes.
     #[error("invalid_miner: miner must be 20 bytes")]
     InvalidMiner,
@@ -52,6 +57,16 @@ pub enum BlockError {
     /// The block id is above the difficulty's target.
     #[error("insufficient_work: block_id does not meet the difficulty's target")]
     InsufficientWork,
+    /// An entry failed (the first failing one): its index in the block and
+    /// its error. Entries are checked before records.
+    #[error("entry {index}: {error}")]
+    Entry {
+        /// Position of the entry in the block.
+        index: usize,
+        /// The entry's error.
+        #[source]
+        error: EntryError,
+    },
     /// A record failed: its index in the block and its error.
     #[error("record {index}: {error}")]
     Record {
@@ -70,6 +85,8 @@ impl BlockError {
             BlockError::DifficultyMismatch => ErrorKind::DifficultyMismatch,
             BlockError::InvalidBlockId => ErrorKind::InvalidBlockId,
             BlockError::TooManyRecords => ErrorKind::TooManyRecords,
+            BlockError::TooManyEntries => ErrorKind::TooManyEntries,
+            BlockError::Entry { .. } => ErrorKind::Entry,
             BlockError::InvalidMiner => ErrorKind::InvalidMiner,
             BlockError::InvalidPrevious => ErrorKind::InvalidPrevious,
             BlockError::InsufficientWork => ErrorKind::InsufficientWork,
@@ -78,12 +95,15 @@ impl BlockError {
     }
 }
 
-/// `previous ‖ miner ‖ txid_1 ‖ … ‖ txid_n ‖ LE64(timestamp) ‖ LE128(difficulty)`:
-/// the block id's preimage up to the nonce, over the bytes as given.
+/// `previous ‖ miner ‖ txid_1 ‖ … ‖ txid_n ‖ entry_id_1 ‖ … ‖ entry_id_m ‖
+/// LE64(timestamp) ‖ LE128(difficulty)`: the block id's preimage up to the
+/// nonce, over the bytes as given. With no entries it is exactly SPEC
+/// section 3's preimage.
 pub fn header_prefix<'t>(
     previous: &[u8],
     miner: &[u8],
     txids: impl IntoIterator<Item = &'t [u8]>,
+    entry_ids: impl IntoIterator<Item = Hash256>,
     timestamp: u64,
     difficulty: u128,
 ) -> Vec<u8> {
@@ -92,6 +112,9 @@ pub fn header_prefix<'t>(
     prefix.extend_from_slice(miner);
     for txid in txids {
         prefix.extend_from_slice(txid);
+    }
+    for entry_id in entry_ids {
+        prefix.extend_from_slice(entry_id.as_bytes());
     }
     prefix.extend_from_slice(&timestamp.to_le_bytes());
     prefix.extend_from_slice(&difficulty.to_le_bytes());
@@ -115,6 +138,8 @@ pub struct BlockFields<'a> {
     pub miner: &'a [u8],
     /// At most 25, in order.
     pub records: Vec<RecordFields<'a>>,
+    /// At most 25 grants and revocations, in order.
+    pub entries: Vec<EntryFields<'a>>,
     /// Unix seconds.
     pub timestamp: u64,
     /// The difficulty the block claims.
@@ -132,6 +157,7 @@ impl<'a> BlockFields<'a> {
             self.previous,
             self.miner,
             self.records.iter().map(|r| r.txid),
+            self.entries.iter().map(EntryFields::entry_id),
             self.timestamp,
             self.difficulty,
         );
@@ -162,13 +188,17 @@ impl<'a> BlockFields<'a> {
         block_reward: u64,
         parallelism: Parallelism,
     ) -> Result<UserStates, BlockError> {
-        self.verify_and_get_changes_by(difficulty, previous_user_states, block_reward, |previous_nonces| {
-            KeyCache::new(&self.records).first_failure(&self.records, parallelism, |i| previous_nonces[i])
-        })
+        self.verify_and_get_changes_by(
+            difficulty,
+            previous_user_states,
+            block_reward,
+            &mut Stateless { block: self, parallelism },
+        )
     }
 
-    /// Checks 1-6 of SPEC section 3: everything but the records. A chain
-    /// stores side-branch blocks after these alone; their records are
+    /// The checks before a block's entries and records: SPEC section 3's
+    /// 1-6 with `too_many_entries` after `too_many_records`. A chain stores
+    /// side-branch blocks after these alone; their entries and records are
     /// checked when the branch is connected.
     pub fn verify_header(&self, difficulty: Difficulty) -> Result<(), BlockError> {
         if self.difficulty != difficulty.get() {
@@ -180,6 +210,9 @@ impl<'a> BlockFields<'a> {
         }
         if self.records.len() > MAX_RECORDS {
             return Err(BlockError::TooManyRecords);
+        }
+        if self.entries.len() > MAX_ENTRIES {
+            return Err(BlockError::TooManyEntries);
         }
         if self.miner.len() != Hash160::LEN {
             return Err(BlockError::InvalidMiner);
@@ -193,20 +226,22 @@ impl<'a> BlockFields<'a> {
         Ok(())
     }
 
-    /// The whole of section 3, with the record checks left to
-    /// `first_record_failure`: given each record's previous nonce (as if
-    /// every record before it applied), it returns the lowest failing index.
-    /// The chain passes a check that reuses signatures it verified earlier;
-    /// the nonce sequencing stays here, once.
+    /// The whole of section 3 (with 8.1's entries), the entry and record
+    /// checks left to `checks`. The chain passes checks that consult its
+    /// registry and reuse signatures it verified earlier; the order and the
+    /// nonce sequencing stay here, once.
     pub(crate) fn verify_and_get_changes_by(
         &self,
         difficulty: Difficulty,
         previous_user_states: &UserStates,
         block_reward: u64,
-        first_record_failure: impl FnOnce(&[u64]) -> Option<(usize, RecordError)>,
+        checks: &mut dyn ContentChecks,
     ) -> Result<UserStates, BlockError> {
         self.verify_header(difficulty)?;
         let miner = Hash160::from_slice(self.miner).ok_or(BlockError::InvalidMiner)?;
+        if let Some((index, error)) = checks.first_entry_failure() {
+            return Err(BlockError::Entry { index, error });
+        }
 
         // Each record's previous nonce, as if every record before it applied.
         // The lowest failing index is then exactly the sequential answer,
@@ -229,7 +264,7 @@ impl<'a> BlockFields<'a> {
                 None => previous_nonces.push(0),
             }
         }
-        if let Some((index, error)) = first_record_failure(&previous_nonces) {
+        if let Some((index, error)) = checks.first_record_failure(&previous_nonces) {
             return Err(BlockError::Record { index, error });
         }
 
@@ -241,6 +276,35 @@ impl<'a> BlockFields<'a> {
         });
         miner_state.balance = miner_state.balance.saturating_add(block_reward);
         Ok(changes)
+    }
+}
+
+/// The entry and record checks of a block's verification, after its
+/// header's: the block alone runs the stateless ones, a chain adds its
+/// registry's.
+pub(crate) trait ContentChecks {
+    /// The lowest-indexed failing entry, entries checked in order.
+    fn first_entry_failure(&mut self) -> Option<(usize, EntryError)>;
+    /// Given each record's previous nonce (as if every record before it
+    /// applied), the lowest failing index. Runs only when every entry passed.
+    fn first_record_failure(&mut self, previous_nonces: &[u64]) -> Option<(usize, RecordError)>;
+}
+
+/// A block's own checks: the entries' checks 1-2 and the records' own.
+struct Stateless<'b, 'a> {
+    block: &'b BlockFields<'a>,
+    parallelism: Parallelism,
+}
+
+impl ContentChecks for Stateless<'_, '_> {
+    fn first_entry_failure(&mut self) -> Option<(usize, EntryError)> {
+        let entries = &self.block.entries;
+        first_failure(entries.len(), self.parallelism, |i| entries[i].verify())
+    }
+
+    fn first_record_failure(&mut self, previous_nonces: &[u64]) -> Option<(usize, RecordError)> {
+        let records = &self.block.records;
+        KeyCache::new(records).first_failure(records, self.parallelism, |i| previous_nonces[i])
     }
 }
 
@@ -256,6 +320,9 @@ pub struct Block {
     pub miner: Hash160,
     /// The records, in order.
     pub records: Vec<Record>,
+    /// The registry entries (grants, revocations), in order; empty in most
+    /// blocks and in every block of an open chain.
+    pub entries: Vec<Entry>,
     /// Unix seconds.
     pub timestamp: u64,
     /// The difficulty the block claims.
@@ -267,7 +334,10 @@ pub struct Block {
 }
 
 const BLOCK_TAG: u8 = b'B';
+/// Version 1 encodes a block without entries, byte for byte as before
+/// entries existed; version 2 appends them and is used only when there are.
 const BLOCK_VERSION: u8 = 1;
+const BLOCK_VERSION_WITH_ENTRIES: u8 = 2;
 
 impl Block {
     /// Builds a block from loose fields, checking only what the typed fields
@@ -286,11 +356,18 @@ impl Block {
                 Record::from_fields(r).map_err(|error| BlockError::Record { index, error })
             })
             .collect::<Result<_, _>>()?;
+        let entries = fields
+            .entries
+            .iter()
+            .enumerate()
+            .map(|(index, e)| Entry::from_fields(e).map_err(|error| BlockError::Entry { index, error }))
+            .collect::<Result<_, _>>()?;
         Ok(Block {
             previous,
             height: fields.height,
             miner,
             records,
+            entries,
             timestamp: fields.timestamp,
             difficulty,
             block_id,
@@ -305,6 +382,7 @@ impl Block {
             height: self.height,
             miner: self.miner.as_bytes(),
             records: self.records.iter().map(Record::fields).collect(),
+            entries: self.entries.iter().map(Entry::fields).collect(),
             timestamp: self.timestamp,
             difficulty: self.difficulty.get(),
             block_id: self.block_id.as_bytes(),
@@ -328,10 +406,12 @@ impl Block {
             .verify_and_get_changes(difficulty, previous_user_states, block_reward)
     }
 
-    /// The canonical encoding (`docs/FORMAT.md`).
+    /// The canonical encoding (`docs/FORMAT.md`): version 1 for a block
+    /// without entries (unchanged since before entries), version 2 with them.
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(128 + self.records.len() * 300);
-        out.extend_from_slice(&[BLOCK_TAG, BLOCK_VERSION]);
+        let mut out = Vec::with_capacity(128 + self.records.len() * 300 + self.entries.len() * 360);
+        let version = if self.entries.is_empty() { BLOCK_VERSION } else { BLOCK_VERSION_WITH_ENTRIES };
+        out.extend_from_slice(&[BLOCK_TAG, version]);
         out.extend_from_slice(self.previous.as_bytes());
         out.extend_from_slice(&self.height.to_le_bytes());
         out.extend_from_slice(self.miner.as_bytes());
@@ -343,14 +423,28 @@ impl Block {
         for record in &self.records {
             record.encode_into(&mut out);
         }
+        if !self.entries.is_empty() {
+            out.extend_from_slice(&(self.entries.len() as u64).to_le_bytes());
+            for entry in &self.entries {
+                entry.encode_into(&mut out);
+            }
+        }
         out
     }
 
-    /// Decodes the canonical encoding; rejects truncation, trailing bytes and
-    /// counts the input cannot hold. Decoding does not verify.
+    /// Decodes the canonical encoding; rejects truncation, trailing bytes,
+    /// counts the input cannot hold and a version 2 block with no entries
+    /// (its canonical form is version 1). Decoding does not verify.
     pub fn from_bytes(bytes: &[u8]) -> Result<Block, DecodeError> {
         let mut reader = Reader::new(bytes);
-        reader.header(BLOCK_TAG, BLOCK_VERSION)?;
+        let tag = reader.u8()?;
+        if tag != BLOCK_TAG {
+            return Err(DecodeError::WrongTag(tag));
+        }
+        let version = reader.u8()?;
+        if version != BLOCK_VERSION && version != BLOCK_VERSION_WITH_ENTRIES {
+            return Err(DecodeError::UnsupportedVersion(version));
+        }
         let previous = Hash256::from_bytes(reader.array()?);
         let height = reader.u64()?;
         let miner = Hash160::from_bytes(reader.array()?);
@@ -366,12 +460,25 @@ impl Block {
         let records = (0..count)
             .map(|_| Record::decode_from(&mut reader))
             .collect::<Result<_, _>>()?;
+        let entries = if version == BLOCK_VERSION_WITH_ENTRIES {
+            let count = reader.u64()?;
+            if count == 0 {
+                return Err(DecodeError::OutOfRange("entry count (a block without entries is version 1)"));
+            }
+            if count > (reader.remaining() / MIN_ENCODED_ENTRY_LEN) as u64 {
+                return Err(DecodeError::LengthTooLarge(count));
+            }
+            (0..count).map(|_| Entry::decode_from(&mut reader)).collect::<Result<_, _>>()?
+        } else {
+            Vec::new()
+        };
         reader.finish()?;
         Ok(Block {
             previous,
             height,
             miner,
             records,
+            entries,
             timestamp,
             difficulty,
             block_id,
@@ -388,6 +495,7 @@ impl fmt::Debug for Block {
             .field("previous", &self.previous)
             .field("miner", &Address::new(Role::Miner, self.miner))
             .field("records", &self.records.len())
+            .field("entries", &self.entries.len())
             .field("timestamp", &self.timestamp)
             .field("difficulty", &self.difficulty)
             .field("nonce", &self.nonce)
@@ -407,6 +515,7 @@ mod tests {
             height: 0,
             miner,
             records,
+            entries: Vec::new(),
             timestamp: 1_700_000_000,
             difficulty,
             block_id: Hash256::from_bytes([0; 32]),

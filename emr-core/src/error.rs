@@ -71,6 +71,29 @@ pub enum ErrorKind {
     InvalidCharacter,
     /// An address that mixes upper and lower case.
     MixedCase,
+    /// The block holds more than 25 entries.
+    TooManyEntries,
+    /// An entry of the block failed; the error carries its index and kind.
+    Entry,
+    /// An entry's key, licence, validity window or grant id is malformed.
+    InvalidEntry,
+    /// An entry's signature is not strict DER or does not verify.
+    InvalidEntrySignature,
+    /// An entry's authority is not one of the chain's authorities.
+    UnknownAuthority,
+    /// A grant that is already in the active chain.
+    DuplicateGrant,
+    /// A revocation of a grant the active chain does not hold.
+    UnknownGrant,
+    /// A revocation of a grant already revoked.
+    AlreadyRevoked,
+    /// A record's doctor holds no active grant at the block's timestamp.
+    UnauthorizedDoctor,
+    /// The key opening a sealed record is not one of its recipients.
+    NotRecipient,
+    /// A sealed record's key or text does not decrypt under the key, or the
+    /// text is not UTF-8.
+    DecryptFailed,
 }
 
 impl ErrorKind {
@@ -108,6 +131,17 @@ impl ErrorKind {
             ErrorKind::InvalidLength => "invalid_length",
             ErrorKind::InvalidCharacter => "invalid_character",
             ErrorKind::MixedCase => "mixed_case",
+            ErrorKind::TooManyEntries => "too_many_entries",
+            ErrorKind::Entry => "entry",
+            ErrorKind::InvalidEntry => "invalid_entry",
+            ErrorKind::InvalidEntrySignature => "invalid_entry_signature",
+            ErrorKind::UnknownAuthority => "unknown_authority",
+            ErrorKind::DuplicateGrant => "duplicate_grant",
+            ErrorKind::UnknownGrant => "unknown_grant",
+            ErrorKind::AlreadyRevoked => "already_revoked",
+            ErrorKind::UnauthorizedDoctor => "unauthorized_doctor",
+            ErrorKind::NotRecipient => "not_recipient",
+            ErrorKind::DecryptFailed => "decrypt_failed",
         }
     }
 }

@@ -269,6 +269,11 @@ impl SigningKey {
         Address::new(Role::Doctor, self.public_key_hash())
     }
 
+    /// The private scalar, for the key agreement of [`crate::seal`].
+    pub(crate) fn scalar(&self) -> &[u8; 32] {
+        &self.scalar
+    }
+
     /// Signs `SHA-256(preimage)` and returns a strict-DER, low-S signature.
     /// `digest` must be `SHA-256(preimage)`; both are passed because ring
     /// hashes the message itself while libsecp256k1 takes the digest.
@@ -464,9 +469,21 @@ impl PublicKey {
         der::encode_spki(self.curve, &self.uncompressed_point())
     }
 
+    /// Verifies a strict-DER ECDSA signature over `digest = SHA-256(preimage)`.
+    /// High-S signatures are accepted.
+    pub(crate) fn verify_prehashed(
+        &self,
+        preimage: &[u8],
+        digest: &Hash256,
+        signature_der: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        self.verify(Signed::Preimage(preimage, digest), signature_der)
+    }
+
     /// Verifies a strict-DER ECDSA signature over the SHA-256 of
     /// `patient_hash ‖ prescription ‖ LE64(nonce)` (a record's signed
-    /// message, SPEC section 2). High-S signatures are accepted.
+    /// message, SPEC section 2), hashing only where the curve's library
+    /// does not. High-S signatures are accepted.
     pub(crate) fn verify_signature(
         &self,
         patient_hash: &[u8],
@@ -474,42 +491,71 @@ impl PublicKey {
         nonce: u64,
         signature_der: &[u8],
     ) -> Result<(), InvalidSignature> {
+        self.verify(Signed::Parts(patient_hash, prescription, nonce), signature_der)
+    }
+
+    fn verify(&self, signed: Signed<'_>, signature_der: &[u8]) -> Result<(), InvalidSignature> {
         let compact = der::parse_ecdsa_signature(signature_der).map_err(|_| InvalidSignature)?;
-        let nonce = nonce.to_le_bytes();
         match &self.point {
             PublicPoint::Secp256k1(key) => {
                 let mut signature = secp256k1::ecdsa::Signature::from_compact(&compact)
                     .map_err(|_| InvalidSignature)?;
                 // libsecp256k1 verifies low-S only; the protocol accepts both forms.
                 signature.normalize_s();
-                let digest = sha256(&[patient_hash, prescription, &nonce]);
+                let digest = match signed {
+                    Signed::Preimage(_, digest) => *digest,
+                    Signed::Parts(patient_hash, prescription, nonce) => {
+                        sha256(&[patient_hash, prescription, &nonce.to_le_bytes()])
+                    }
+                };
                 let message = secp256k1::Message::from_digest(digest.to_bytes());
                 secp256k1::SECP256K1
                     .verify_ecdsa(&message, &signature, key)
                     .map_err(|_| InvalidSignature)
             }
             PublicPoint::P256(point) => {
-                // ring hashes the message itself, in one piece: assemble it
-                // on the stack (a record's fits) rather than allocate.
+                // ring hashes the message itself, in one piece: a record's
+                // is assembled on the stack (it fits) rather than allocated.
                 let mut buf = [0u8; 256];
-                let len = patient_hash.len() + prescription.len() + nonce.len();
                 let heap;
-                let message = if len <= buf.len() {
-                    let (a, rest) = buf.split_at_mut(patient_hash.len());
-                    a.copy_from_slice(patient_hash);
-                    let (b, rest) = rest.split_at_mut(prescription.len());
-                    b.copy_from_slice(prescription);
-                    rest[..nonce.len()].copy_from_slice(&nonce);
-                    &buf[..len]
-                } else {
-                    heap = [patient_hash, prescription, &nonce].concat();
-                    &heap[..]
+                let message = match signed {
+                    Signed::Preimage(preimage, _) => preimage,
+                    Signed::Parts(patient_hash, prescription, nonce) => {
+                        let nonce = nonce.to_le_bytes();
+                        let len = patient_hash.len() + prescription.len() + nonce.len();
+                        if len <= buf.len() {
+                            let (a, rest) = buf.split_at_mut(patient_hash.len());
+                            a.copy_from_slice(patient_hash);
+                            let (b, rest) = rest.split_at_mut(prescription.len());
+                            b.copy_from_slice(prescription);
+                            rest[..nonce.len()].copy_from_slice(&nonce);
+                            &buf[..len]
+                        } else {
+                            heap = [patient_hash, prescription, &nonce].concat();
+                            &heap[..]
+                        }
+                    }
                 };
                 ring_sig::UnparsedPublicKey::new(&ring_sig::ECDSA_P256_SHA256_FIXED, point)
                     .verify(message, &compact)
                     .map_err(|_| InvalidSignature)
             }
         }
+    }
+}
+
+/// What a signature covers, as the caller has it.
+enum Signed<'m> {
+    /// The whole message and its SHA-256.
+    Preimage(&'m [u8], &'m Hash256),
+    /// A record's message in its parts (patient hash, prescription, nonce).
+    Parts(&'m [u8], &'m [u8], u64),
+}
+
+impl core::hash::Hash for PublicKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.curve.hash(state);
+        self.uncompressed_point().hash(state);
     }
 }
 

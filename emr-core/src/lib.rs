@@ -1,7 +1,8 @@
 //! cryptoemr core: tamper-evident electronic medical records.
 //!
-//! Doctors sign prescription [`record`]s; records are grouped into
-//! proof-of-work blocks; a [`chain`] keeps the heaviest branch of blocks,
+//! Doctors sign prescription [`record`]s, in clear or [`seal`]ed to their
+//! readers; authorities admit doctors with registry [`entry`]s; records and
+//! entries are grouped into proof-of-work blocks; a [`chain`] keeps the heaviest branch of blocks,
 //! its user states and record indexes durably in SQLite. A hash a person
 //! handles is written as an [`address`] (`emrd1…`, `emrp1…`, `emrm1…`) that
 //! catches typos and roles mixed up. Every rule of the protocol lives in
@@ -16,6 +17,7 @@ mod der;
 pub mod address;
 pub mod block;
 pub mod chain;
+pub mod entry;
 pub mod error;
 pub mod hash;
 pub mod keys;
@@ -23,6 +25,7 @@ pub mod mining;
 pub mod parallel;
 pub mod pow;
 pub mod record;
+pub mod seal;
 
 pub use address::{Address, AddressError, Role};
 pub use block::{Block, BlockError, BlockFields, UserState, UserStates, DEFAULT_BLOCK_REWARD, MAX_RECORDS};
@@ -31,11 +34,13 @@ pub use chain::{
     Work,
 };
 pub use codec::DecodeError;
+pub use entry::{Entry, EntryError, EntryFields, EntrySignError, Grant, GrantFields, Revocation, RevocationFields, MAX_ENTRIES};
 pub use error::ErrorKind;
 pub use hash::{Hash160, Hash256};
 pub use keys::{Curve, KeyError, PublicKey, SigningKey};
 pub use parallel::{InvalidThreadCount, Parallelism};
 pub use pow::Difficulty;
+pub use seal::{SealError, SealOptions};
 pub use record::{
     calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordError,
     RecordFields, SignError,

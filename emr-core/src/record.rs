@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 
 use crate::keys::{InvalidPublicKey, KeyError, PublicKey, SigningKey};
 use crate::parallel::{first_failure, Parallelism};
+use crate::seal::{self, Recipient, SealError, SealOptions, MAX_RECIPIENTS};
 
 /// The longest prescription, in UTF-8 bytes.
 pub const MAX_PRESCRIPTION_BYTES: usize = 200;
@@ -26,8 +27,9 @@ pub enum RecordError {
     /// `H160(dr_public_key) != dr_hash`.
     #[error("public_key_mismatch: dr_hash is not the SHA-1 of dr_public_key")]
     PublicKeyMismatch,
-    /// Not text, or more than 200 UTF-8 bytes.
-    #[error("invalid_prescription: prescription must be text of at most 200 UTF-8 bytes")]
+    /// Not text; or more than 200 UTF-8 bytes; or a `sealed1:` text that is
+    /// malformed or does not have the patient among its recipients (SPEC 8.2).
+    #[error("invalid_prescription: prescription must be text of at most 200 UTF-8 bytes, or a well-formed sealed text with the patient among its recipients")]
     InvalidPrescription,
     /// `nonce != previous nonce + 1`.
     #[error("invalid_nonce: nonce must be the doctor's previous nonce + 1")]
@@ -41,6 +43,11 @@ pub enum RecordError {
     /// Not strict DER, or the ECDSA check fails.
     #[error("invalid_signature: signature does not verify")]
     InvalidSignature,
+    /// In a chain with authorities, the doctor holds no active grant at the
+    /// block's timestamp (SPEC 8.1). Not one of the record's own checks: a
+    /// chain reports it after them.
+    #[error("unauthorized_doctor: the doctor holds no active grant at the block's time")]
+    UnauthorizedDoctor,
 }
 
 impl RecordError {
@@ -54,6 +61,7 @@ impl RecordError {
             RecordError::InvalidTxid => ErrorKind::InvalidTxid,
             RecordError::InvalidPublicKey => ErrorKind::InvalidPublicKey,
             RecordError::InvalidSignature => ErrorKind::InvalidSignature,
+            RecordError::UnauthorizedDoctor => ErrorKind::UnauthorizedDoctor,
         }
     }
 }
@@ -157,7 +165,7 @@ impl<'a> RecordFields<'a> {
             return Err(RecordError::PublicKeyMismatch);
         }
         let prescription = match self.prescription {
-            Some(text) if text.len() <= MAX_PRESCRIPTION_BYTES => text,
+            Some(text) if seal::prescription_is_valid(text, self.patient_hash) => text,
             _ => return Err(RecordError::InvalidPrescription),
         };
         if previous_nonce.checked_add(1) != Some(self.nonce) {
@@ -185,6 +193,37 @@ impl<'a> RecordFields<'a> {
         .map_err(|_| RecordError::InvalidPublicKey)?;
         key.verify_signature(self.patient_hash, prescription.as_bytes(), self.nonce, self.signature)
             .map_err(|_| RecordError::InvalidSignature)
+    }
+
+    /// Whether the prescription is sealed (starts with `sealed1:`); says
+    /// nothing of whether it is well-formed.
+    pub fn is_sealed(&self) -> bool {
+        self.prescription.is_some_and(|t| t.starts_with(seal::SEALED_PREFIX))
+    }
+
+    /// Opens the sealed prescription with a recipient's private key
+    /// (SPEC 8.2), over the fields as given: the text is bound to
+    /// `dr_hash`, `patient_hash` and `nonce`, so changing any of them makes
+    /// it `decrypt_failed`. Opening does not verify the record's signature.
+    ///
+    /// # Errors
+    /// [`SealError::NotSealed`] for a plain prescription;
+    /// [`SealError::Malformed`] for a sealed text that fails
+    /// `invalid_prescription`; [`SealError::NotRecipient`] when the key is
+    /// not a recipient; [`SealError::DecryptFailed`] when it is but the key
+    /// or text does not decrypt, or the text is not UTF-8.
+    pub fn open(&self, key: &SigningKey) -> Result<String, SealError> {
+        seal::open(self.prescription, self.dr_hash, self.patient_hash, self.nonce, key)
+    }
+
+    /// The key hashes (`H160` of each recipient's SPKI) a sealed prescription
+    /// is readable by, in envelope order. Public to anyone: who may read is
+    /// not secret, only what.
+    ///
+    /// # Errors
+    /// [`SealError::NotSealed`] or [`SealError::Malformed`].
+    pub fn sealed_recipients(&self) -> Result<Vec<Hash160>, SealError> {
+        seal::recipients(self.prescription)
     }
 }
 
@@ -284,9 +323,11 @@ impl Record {
     /// Signs a new record: fills every field from these four inputs.
     ///
     /// Refuses inputs that could never verify: a `patient_hash` that is not
-    /// 20 bytes (`hash_length`), a prescription over 200 bytes
-    /// (`invalid_prescription`) and nonce 0 (`invalid_nonce`: a doctor's
-    /// first record has nonce 1).
+    /// 20 bytes (`hash_length`), a prescription that fails check 3
+    /// (`invalid_prescription`: over 200 bytes, or a `sealed1:` text that is
+    /// malformed or not sealed to the patient) and nonce 0 (`invalid_nonce`:
+    /// a doctor's first record has nonce 1). To seal a prescription, use
+    /// [`Record::sign_sealed`].
     pub fn sign(
         key: &SigningKey,
         patient_hash: &[u8],
@@ -294,7 +335,7 @@ impl Record {
         nonce: u64,
     ) -> Result<Record, SignError> {
         let patient_hash = Hash160::from_slice(patient_hash).ok_or(RecordError::HashLength)?;
-        if prescription.len() > MAX_PRESCRIPTION_BYTES {
+        if !seal::prescription_is_valid(prescription, patient_hash.as_bytes()) {
             return Err(RecordError::InvalidPrescription.into());
         }
         if nonce == 0 {
@@ -321,6 +362,53 @@ impl Record {
             signature,
             txid,
         })
+    }
+
+    /// Seals `prescription` to `recipients` (SPEC 8.2) and signs the record
+    /// whose text is the sealed one: only the recipients can read it, and it
+    /// verifies everywhere as any record.
+    ///
+    /// `recipients` are the readers' public keys; the patient's must be among
+    /// them (its key hash, `H160` of its SPKI, is `patient_hash`). With
+    /// [`SealOptions::include_self`] (the default) the signing doctor's own
+    /// key is added, last, unless already listed. A key listed twice is
+    /// sealed to once. A fresh content key and a fresh ephemeral key per
+    /// recipient are drawn for every call.
+    ///
+    /// # Errors
+    /// `hash_length` for a `patient_hash` not of 20 bytes;
+    /// `invalid_prescription` for a plaintext over 200 bytes, for no or more
+    /// than 4 recipients (after adding the doctor), or when the patient is
+    /// not among them (every case a record that could never verify);
+    /// `invalid_nonce` for nonce 0; `invalid_key` if the random source fails.
+    pub fn sign_sealed(
+        key: &SigningKey,
+        patient_hash: &[u8],
+        prescription: &str,
+        nonce: u64,
+        recipients: &[PublicKey],
+        options: SealOptions,
+    ) -> Result<Record, SignError> {
+        let patient = Hash160::from_slice(patient_hash).ok_or(RecordError::HashLength)?;
+        if prescription.len() > MAX_PRESCRIPTION_BYTES {
+            return Err(RecordError::InvalidPrescription.into());
+        }
+        if nonce == 0 {
+            return Err(RecordError::InvalidNonce.into());
+        }
+        let mut readers: Vec<Recipient> = Vec::with_capacity(recipients.len() + 1);
+        let own = options.include_self.then(|| key.public_key());
+        for public_key in recipients.iter().chain(own) {
+            let reader = Recipient::new(public_key);
+            if readers.iter().all(|r| r.key_hash() != reader.key_hash()) {
+                readers.push(reader);
+            }
+        }
+        if !(1..=MAX_RECIPIENTS).contains(&readers.len()) || readers.iter().all(|r| r.key_hash() != patient) {
+            return Err(RecordError::InvalidPrescription.into());
+        }
+        let sealed = seal::seal(prescription, &key.public_key_hash(), &patient, nonce, &readers)?;
+        Record::sign(key, patient.as_bytes(), &sealed, nonce)
     }
 
     /// Builds a record from loose fields, checking only what the typed
@@ -361,6 +449,21 @@ impl Record {
     /// Verifies the record against the doctor's previous nonce (SPEC section 2).
     pub fn verify(&self, previous_nonce: u64) -> Result<(), RecordError> {
         self.fields().verify(previous_nonce)
+    }
+
+    /// See [`RecordFields::is_sealed`].
+    pub fn is_sealed(&self) -> bool {
+        self.fields().is_sealed()
+    }
+
+    /// See [`RecordFields::open`].
+    pub fn open(&self, key: &SigningKey) -> Result<String, SealError> {
+        self.fields().open(key)
+    }
+
+    /// See [`RecordFields::sealed_recipients`].
+    pub fn sealed_recipients(&self) -> Result<Vec<Hash160>, SealError> {
+        self.fields().sealed_recipients()
     }
 
     /// The txid the fields call for (which `verify` compares with `txid`).

@@ -34,6 +34,7 @@ fn block_of(t: &BlockTemplate) -> Block {
         height: t.height,
         miner: t.miner,
         records: t.records.clone(),
+        entries: Vec::new(),
         timestamp: t.timestamp,
         difficulty: t.difficulty,
         block_id: ZERO,
@@ -318,6 +319,7 @@ fn mined(previous: Hash256, height: u64, miner: u8, timestamp: u64, difficulty: 
         height,
         miner: Hash160::from_bytes([miner; 20]),
         records: vec![],
+        entries: Vec::new(),
         timestamp,
         difficulty: Difficulty::new(difficulty).unwrap(),
     };

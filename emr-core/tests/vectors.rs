@@ -177,6 +177,7 @@ impl RawBlock {
             height: self.height,
             miner: &self.miner,
             records: self.records.iter().map(RawRecord::fields).collect(),
+            entries: Vec::new(),
             timestamp: self.timestamp,
             difficulty: self.difficulty,
             block_id: &self.block_id,

@@ -547,6 +547,7 @@ pub unsafe extern "C" fn emr_mine_block(
             height,
             miner: Hash160::from_bytes(*miner),
             records,
+            entries: Vec::new(),
             timestamp,
             difficulty,
         };

@@ -248,6 +248,7 @@ pub unsafe extern "C" fn emr_chain_template(
                 height: t.height,
                 miner: t.miner,
                 records: t.records,
+                entries: t.entries,
                 timestamp: t.timestamp,
                 difficulty: t.difficulty,
                 block_id: Hash256::from_bytes([0; 32]),

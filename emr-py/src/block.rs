@@ -113,6 +113,7 @@ impl OwnedBlock {
             height: self.height,
             miner: &self.miner,
             records: self.records.iter().map(OwnedRecord::view).collect(),
+            entries: Vec::new(),
             timestamp: self.timestamp,
             difficulty: self.difficulty,
             block_id: &self.block_id,

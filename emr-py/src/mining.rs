@@ -85,6 +85,7 @@ fn template(
         height,
         miner: &miner,
         records: records.iter().map(OwnedRecord::view).collect(),
+        entries: Vec::new(),
         timestamp,
         difficulty: difficulty.get(),
         block_id: &[0; 32],
@@ -96,6 +97,7 @@ fn template(
         height: block.height,
         miner: block.miner,
         records: block.records,
+        entries: block.entries,
         timestamp: block.timestamp,
         difficulty: block.difficulty,
     })

@@ -526,6 +526,7 @@ fn keys_records_and_blocks_show_addresses() {
         height: 0,
         miner: Hash160::from_bytes([8; 20]),
         records: vec![record],
+        entries: Vec::new(),
         timestamp: 0,
         difficulty: crate::pow::Difficulty::new(1).unwrap(),
         block_id: crate::hash::Hash256::from_bytes([0; 32]),

@@ -2,6 +2,7 @@
 //! id and nonce agree.
 
 use crate::block::{header_prefix, Block, MAX_RECORDS};
+use crate::entry::{Entry, MAX_ENTRIES};
 use crate::hash::{Hash160, Hash256};
 use crate::pow::Difficulty;
 use crate::record::Record;
@@ -19,6 +20,9 @@ pub struct BlockTemplate {
     pub miner: Hash160,
     /// At most [`MAX_RECORDS`] records, in order.
     pub records: Vec<Record>,
+    /// At most [`MAX_ENTRIES`] registry entries, in order; the block id
+    /// covers their ids after the records' txids.
+    pub entries: Vec<Entry>,
     /// Unix seconds.
     pub timestamp: u64,
     /// The difficulty to meet.
@@ -49,22 +53,26 @@ pub struct MineResult {
 
 /// Searches for a nonce that makes `template` a valid block (SPEC section 4).
 ///
-/// The records are not verified here: a block of bad records is mined like
-/// any other and rejected by [`Block::verify_and_get_changes`]. Verify
-/// records before spending work on them.
+/// The records and entries are not verified here: a block of bad records is
+/// mined like any other and rejected by [`Block::verify_and_get_changes`].
+/// Verify records and entries before spending work on them.
 ///
 /// # Errors
-/// [`MiningError::InvalidArgument`] for more than [`MAX_RECORDS`] records,
-/// since such a block can never be valid, and for the options [`search`]
-/// refuses.
+/// [`MiningError::InvalidArgument`] for more than [`MAX_RECORDS`] records or
+/// [`MAX_ENTRIES`] entries, since such a block can never be valid, and for
+/// the options [`search`] refuses.
 pub fn mine_block(template: &BlockTemplate, options: &SearchOptions) -> Result<MineResult, MiningError> {
     if template.records.len() > MAX_RECORDS {
         return Err(MiningError::InvalidArgument("a block holds at most 25 records"));
+    }
+    if template.entries.len() > MAX_ENTRIES {
+        return Err(MiningError::InvalidArgument("a block holds at most 25 entries"));
     }
     let prefix = header_prefix(
         template.previous.as_bytes(),
         template.miner.as_bytes(),
         template.records.iter().map(|r| r.txid.as_bytes().as_slice()),
+        template.entries.iter().map(Entry::entry_id),
         template.timestamp,
         template.difficulty.get(),
     );
@@ -75,6 +83,7 @@ pub fn mine_block(template: &BlockTemplate, options: &SearchOptions) -> Result<M
             height: template.height,
             miner: template.miner,
             records: template.records.clone(),
+            entries: template.entries.clone(),
             timestamp: template.timestamp,
             difficulty: template.difficulty,
             block_id,
@@ -99,6 +108,7 @@ mod tests {
             height: 7,
             miner: Hash160::from_bytes([4; 20]),
             records,
+            entries: Vec::new(),
             timestamp: 1_700_000_123,
             difficulty: Difficulty::new(difficulty).unwrap(),
         }

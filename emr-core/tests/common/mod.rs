@@ -27,6 +27,7 @@ pub fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Bloc
         height,
         miner: Hash160::from_bytes([miner; 20]),
         records,
+        entries: Vec::new(),
         timestamp,
         difficulty: Difficulty::MIN,
         block_id: ZERO,
