@@ -560,19 +560,3 @@ def test_the_pool_refuses_unauthorized_doctors_and_carries_entries():
         with pytest.raises(cryptoemr.UnauthorizedDoctorError):
             chain.pool.submit(cryptoemr.create_signed_record(d1, patient, "y", 2), now=t0 + 500)
 
-
-def test_check_chain_walks_a_chain_with_authorities():
-    """cryptoemr.distributed.check_chain takes the authorities from the chain."""
-    distributed = pytest.importorskip("distributed")
-    import cryptoemr.distributed as cd
-
-    with authority_chain() as chain:
-        accepted, _ = run_scenario(chain, SCENARIO)
-        with distributed.Client(processes=False, n_workers=1, threads_per_worker=1, dashboard_address=None) as client:
-            assert cd.check_chain(client, chain) == len(accepted)
-            encoded = [b.to_bytes() for b in accepted]
-            assert cd.check_chain(client, encoded, params=chain.params) == len(accepted)
-            # Without the authorities, the first entry is refused.
-            with pytest.raises(cryptoemr.BlockEntryError) as info:
-                cd.check_chain(client, encoded, params=PARAMS)
-            assert type(info.value.__cause__) is cryptoemr.UnknownAuthorityError and info.value.height == 0
