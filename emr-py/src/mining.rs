@@ -73,6 +73,7 @@ pub(crate) fn time_limit(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> 
 /// fields (`InvalidMinerError`, `InvalidPreviousError`, `BlockRecordError`,
 /// `BlockEntryError`),
 /// with a placeholder id and nonce that the search replaces.
+#[allow(clippy::too_many_arguments)]
 fn template(
     py: Python<'_>,
     previous: Vec<u8>,
