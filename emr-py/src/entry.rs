@@ -503,7 +503,7 @@ pub fn create_grant(
     not_before: u64,
     not_after: u64,
 ) -> PyResult<PyGrant> {
-    let key = AnyKey::from_python(authority_key)?;
+    let key = AnyKey::from_python(authority_key, "authority_key")?;
     let dr_public_key = keys::public_key_der(dr_public_key, "dr_public_key")?;
     let licence = convert::text(licence, "licence")?;
     let grant = py
@@ -525,7 +525,7 @@ pub fn create_revocation(
     grant_id: &Bound<'_, PyAny>,
     effective: &Bound<'_, PyAny>,
 ) -> PyResult<PyRevocation> {
-    let key = AnyKey::from_python(authority_key)?;
+    let key = AnyKey::from_python(authority_key, "authority_key")?;
     let grant_id = match grant_id.cast::<PyGrant>() {
         Ok(grant) => PyGrant::extract(grant)?.view().entry_id(),
         Err(_) => {

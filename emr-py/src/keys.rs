@@ -35,7 +35,9 @@ impl AnyKey {
     /// Accepts a `SigningKey`, PKCS#8/SEC1 DER or PEM (bytes-like or `str`),
     /// or a pyca/cryptography private key object (exported with its
     /// `private_bytes(DER, PKCS8, NoEncryption())`, then imported here).
-    pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<AnyKey> {
+    ///
+    /// `what` names the argument in a `TypeError`.
+    pub fn from_python(value: &Bound<'_, PyAny>, what: &str) -> PyResult<AnyKey> {
         let py = value.py();
         if let Ok(key) = value.cast::<PySigningKey>() {
             return Ok(AnyKey::Object(key.clone().unbind()));
@@ -45,7 +47,7 @@ impl AnyKey {
             || value.is_instance_of::<PyMemoryView>()
             || value.is_instance_of::<PyString>();
         if is_bytes {
-            let bytes = Zeroizing::new(convert::bytes_or_text(value, "Dr_private_key")?);
+            let bytes = Zeroizing::new(convert::bytes_or_text(value, what)?);
             return SigningKey::from_pem_or_der(&bytes)
                 .map(|k| AnyKey::Imported(Box::new(k)))
                 .map_err(|e| errors::key(py, &e));
@@ -64,7 +66,7 @@ impl AnyKey {
             return SigningKey::from_der(&der).map(|k| AnyKey::Imported(Box::new(k))).map_err(|e| errors::key(py, &e));
         }
         Err(PyTypeError::new_err(format!(
-            "Dr_private_key must be a SigningKey, PKCS#8/SEC1 DER or PEM bytes, or a \
+            "{what} must be a SigningKey, PKCS#8/SEC1 DER or PEM bytes, or a \
              cryptography EC private key, not {}",
             convert::type_name(value)
         )))

@@ -213,7 +213,7 @@ impl Emr {
     /// not sealed. Opening does not verify the signature: call :meth:`verify`.
     fn open(slf: &Bound<'_, Self>, private_key: &Bound<'_, PyAny>) -> PyResult<String> {
         let py = slf.py();
-        let key = AnyKey::from_python(private_key)?;
+        let key = AnyKey::from_python(private_key, "private_key")?;
         let owned = Emr::extract(slf)?;
         py.detach(|| owned.view().open(key.get())).map_err(|e| errors::seal(py, e))
     }
@@ -415,7 +415,7 @@ pub fn create_signed_record(
     seal_to: Option<&Bound<'_, PyAny>>,
     seal_to_self: bool,
 ) -> PyResult<Emr> {
-    let key = AnyKey::from_python(Dr_private_key)?;
+    let key = AnyKey::from_python(Dr_private_key, "Dr_private_key")?;
     let patient_hash = address::hash_or_address(patient_hash, Role::Patient, "patient_hash")?;
     let prescription = convert::text(prescription, "prescription")?;
     let nonce = convert::uint64(nonce, "nonce")?;
