@@ -270,6 +270,10 @@ def test_entry_fields_are_judged_by_verify():
         cryptoemr.create_grant(auth, key(DOCTORS["D2"]), "x", not_after=2**64)
     with pytest.raises(TypeError):
         cryptoemr.create_grant(auth, "emrd1...", "x")
+    with pytest.raises(TypeError, match="authority_key"):
+        cryptoemr.create_grant(5, auth, "x")
+    with pytest.raises(TypeError, match="authority_key"):
+        cryptoemr.create_revocation(None, bytes(32), 0)
     with pytest.raises(cryptoemr.DecodeError):
         cryptoemr.Grant.from_bytes(b"G\x01")
     assert "licence='GMC 2'" in repr(grant) and "emrd1" in repr(grant)

@@ -491,7 +491,7 @@ def test_open_errors(people):
     emr = cryptoemr.create_signed_record(doctor, patient.public_key_hash, "secret", 1, seal_to=[patient])
     with pytest.raises(cryptoemr.InvalidKeyError):
         emr.open(b"not a key")
-    with pytest.raises(TypeError):
+    with pytest.raises(TypeError, match="private_key"):
         emr.open(5)
     with pytest.raises(TypeError):
         emr.open(None)
