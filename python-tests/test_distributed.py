@@ -352,3 +352,17 @@ def test_check_chain_walks_in_order(client, chain_file):
     # The default parameters (initial difficulty 1000) refuse these blocks.
     got = outcome(lambda: cd.check_chain(client, [b.to_bytes() for b in blocks]))
     assert got[:2] == (cryptoemr.DifficultyMismatchError, 0)
+
+
+def test_check_chain_walks_a_chain_with_authorities(client):
+    """The authorities travel with ``Chain.params`` (SPEC 8.1)."""
+    from test_access import PARAMS, SCENARIO, authority_chain, run_scenario
+
+    with authority_chain() as chain:
+        accepted, _ = run_scenario(chain, SCENARIO)
+        assert cd.check_chain(client, chain) == len(accepted)
+        encoded = [b.to_bytes() for b in accepted]
+        assert cd.check_chain(client, encoded, params=chain.params) == len(accepted)
+        # Without them, the first entry is refused as an open chain refuses it.
+        got = outcome(lambda: cd.check_chain(client, encoded, params=PARAMS))
+        assert got[:4] == (cryptoemr.BlockEntryError, 0, 0, cryptoemr.UnknownAuthorityError)

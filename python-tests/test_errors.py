@@ -16,16 +16,28 @@ RECORD_KINDS = [
     "invalid_txid",
     "invalid_public_key",
     "invalid_signature",
+    "unauthorized_doctor",
 ]
 BLOCK_KINDS = [
     "difficulty_mismatch",
     "invalid_block_id",
     "too_many_records",
+    "too_many_entries",
     "invalid_miner",
     "invalid_previous",
     "insufficient_work",
     "record",
+    "entry",
 ]
+ENTRY_KINDS = [
+    "invalid_entry",
+    "invalid_entry_signature",
+    "unknown_authority",
+    "duplicate_grant",
+    "unknown_grant",
+    "already_revoked",
+]
+SEAL_KINDS = ["not_recipient", "decrypt_failed"]
 CHAIN_KINDS = ["wrong_height", "unknown_parent", "timestamp_too_early", "timestamp_too_late", "locked", "corrupt"]
 ADDRESS_KINDS = ["invalid_checksum", "wrong_role", "invalid_length", "invalid_character", "mixed_case"]
 OTHER_KINDS = ["invalid_argument", "invalid_key", "decode", "not_found", "cancelled", "io"]
@@ -41,13 +53,15 @@ def camel(kind):
         (RECORD_KINDS, cryptoemr.RecordError),
         (BLOCK_KINDS, cryptoemr.BlockError),
         (CHAIN_KINDS, cryptoemr.ChainError),
+        (ENTRY_KINDS, cryptoemr.EntryError),
+        (SEAL_KINDS, cryptoemr.SealError),
         (ADDRESS_KINDS, cryptoemr.AddressError),
         (OTHER_KINDS, cryptoemr.EMRError),
     ],
 )
 def test_one_class_per_kind(kinds, base):
     for kind in kinds:
-        name = "BlockRecordError" if kind == "record" else camel(kind)
+        name = {"record": "BlockRecordError", "entry": "BlockEntryError"}.get(kind) or camel(kind)
         cls = getattr(cryptoemr, name)
         assert BY_KIND[kind] is cls
         assert cls.kind == kind
@@ -64,12 +78,16 @@ def test_hierarchy():
         cryptoemr.DecodeError,
         cryptoemr.AddressError,
         cryptoemr.InvalidKeyError,
+        cryptoemr.EntryError,
+        cryptoemr.SealError,
     ):
         assert area.__bases__ == (cryptoemr.EMRError,)
     assert cryptoemr.EMRError.__bases__ == (Exception,)
     assert issubclass(cryptoemr.InvalidArgumentError, ValueError)
     assert issubclass(cryptoemr.InvalidArgumentError, cryptoemr.EMRError)
-    assert len(BY_KIND) == len(RECORD_KINDS + BLOCK_KINDS + CHAIN_KINDS + ADDRESS_KINDS + OTHER_KINDS)
+    assert len(BY_KIND) == len(
+        RECORD_KINDS + BLOCK_KINDS + CHAIN_KINDS + ENTRY_KINDS + SEAL_KINDS + ADDRESS_KINDS + OTHER_KINDS
+    )
 
 
 def test_reachable_kinds_are_raised_with_kind_and_message():
@@ -116,6 +134,23 @@ def test_reachable_kinds_are_raised_with_kind_and_message():
     record(lambda: hard.verify_and_get_changes(2**128 - 1, {}))
     record(lambda: make_block([emr, emr]).verify_and_get_changes(1, {}))
 
+    # Registry entries (SPEC 8.1) and sealed records (8.2), as far as they
+    # need no chain; the chain's kinds are reached in test_access.py.
+    grant = cryptoemr.create_grant(key, key, "GMC 1")
+    record(lambda: cryptoemr.Revocation(bytes(31), 0, key.public_key_der, b"").verify())
+    record(lambda: cryptoemr.Grant(key.public_key_der, "GMC 2", 0, 1, key.public_key_der, grant.signature).verify())
+    with_entries = make_block([emr])
+    with_entries.entries = [grant] * 26
+    with_entries.block_id = with_entries.calculate_block_id()
+    record(lambda: cryptoemr.Block.from_bytes(with_entries.to_bytes()).verify_and_get_changes(1, {}))
+    with_entries.entries = [grant, cryptoemr.Grant(b"", "", 0, 0, b"", b"")]
+    with_entries.block_id = with_entries.calculate_block_id()
+    record(lambda: with_entries.verify_and_get_changes(1, {}))
+    reader = cryptoemr.SigningKey.generate("P-256")
+    sealed = cryptoemr.create_signed_record(key, reader.public_key_hash, "x", 1, seal_to=[reader])
+    record(lambda: sealed.open(cryptoemr.SigningKey.generate()))
+    record(lambda: mutated(nonce=2, prescription=sealed.prescription, Patient_hash=reader.public_key_hash).open(reader))
+
     record(lambda: cryptoemr.SigningKey.from_der(b"garbage"))
     record(lambda: cryptoemr.EMR.from_bytes(b"garbage"))
     record(lambda: block.verify_and_get_changes(0, {}))
@@ -127,7 +162,15 @@ def test_reachable_kinds_are_raised_with_kind_and_message():
     record(lambda: cryptoemr.decode_address(good[:10] + "b" + good[11:], "patient"))
     record(lambda: cryptoemr.decode_address(good[:5] + good[5:].upper(), "patient"))
 
-    assert set(seen) == set(RECORD_KINDS + BLOCK_KINDS + ADDRESS_KINDS + ["invalid_key", "decode", "invalid_argument"])
+    stateless_entry_kinds = ["invalid_entry", "invalid_entry_signature"]
+    assert set(seen) == set(
+        [k for k in RECORD_KINDS if k != "unauthorized_doctor"]
+        + BLOCK_KINDS
+        + stateless_entry_kinds
+        + SEAL_KINDS
+        + ADDRESS_KINDS
+        + ["invalid_key", "decode", "invalid_argument"]
+    )
     for kind, error in seen.items():
         assert type(error) is BY_KIND[kind]
 

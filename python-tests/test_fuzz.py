@@ -1,5 +1,7 @@
 """No crash, no hang, only documented exceptions on hostile input."""
 
+import base64
+
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -14,6 +16,13 @@ EMR_BYTES = cryptoemr.create_signed_record(KEY, PATIENT, "Amoxicillin 500mg", 3)
 BLOCK_BYTES = make_block(
     [cryptoemr.create_signed_record(KEY, PATIENT, "a", 1), cryptoemr.create_signed_record(KEY, PATIENT, "b", 2)]
 ).to_bytes()
+DOCTOR = cryptoemr.SigningKey.generate("secp256k1")
+GRANT = cryptoemr.create_grant(KEY, DOCTOR, "GMC 7012345", 5, 2**40)
+REVOCATION = cryptoemr.create_revocation(KEY, GRANT, 99)
+ENTRY_BLOCK_BYTES = make_block([cryptoemr.create_signed_record(DOCTOR, PATIENT, "a", 1)])
+ENTRY_BLOCK_BYTES.entries = [GRANT, REVOCATION]
+ENTRY_BLOCK_BYTES = ENTRY_BLOCK_BYTES.to_bytes()
+SEALED = cryptoemr.create_signed_record(DOCTOR, KEY.public_key_hash, "Sertraline 50mg", 1, seal_to=[KEY])
 KEY_DER = KEY.to_der()
 KEY_PEM = KEY.to_pem()
 
@@ -69,6 +78,46 @@ def test_block_from_bytes(data):
             block.verify_and_get_changes(block.difficulty, {})
         except cryptoemr.BlockError:
             pass
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=1200), mutated(ENTRY_BLOCK_BYTES)))
+def test_block_with_entries_from_bytes(data):
+    block = check_decoded(cryptoemr.Block.from_bytes, data)
+    if block is not None:
+        try:
+            block.verify_and_get_changes(block.difficulty, {})
+        except cryptoemr.BlockError:
+            pass
+
+
+@SETTINGS
+@given(st.one_of(st.binary(max_size=400), mutated(GRANT.to_bytes()), mutated(REVOCATION.to_bytes())))
+def test_entry_from_bytes(data):
+    for cls in (cryptoemr.Grant, cryptoemr.Revocation):
+        entry = check_decoded(cls.from_bytes, data)
+        if entry is not None:
+            try:
+                entry.verify()
+            except cryptoemr.EntryError as error:
+                assert type(error) in (cryptoemr.InvalidEntryError, cryptoemr.InvalidEntrySignatureError)
+
+
+@SETTINGS
+@given(
+    st.one_of(
+        st.text(max_size=1100),
+        st.binary(max_size=700).map(lambda b: "sealed1:" + base64.urlsafe_b64encode(b).decode().rstrip("=")),
+    )
+)
+def test_opening_any_text(text):
+    emr = cryptoemr.EMR.from_bytes(SEALED.to_bytes())
+    emr.prescription = text
+    try:
+        got = emr.open(KEY)
+    except (cryptoemr.SealError, cryptoemr.InvalidPrescriptionError, cryptoemr.InvalidArgumentError, UnicodeEncodeError):
+        return
+    assert got == "Sertraline 50mg" and text == SEALED.prescription
 
 
 @SETTINGS

@@ -323,7 +323,7 @@ def test_bad_arguments(records):
 
 def test_signature():
     assert cryptoemr.mine_block.__text_signature__ == (
-        "(previous, height, miner, records, timestamp, difficulty, *, threads=None, "
+        "(previous, height, miner, records, timestamp, difficulty, entries=(), *, threads=None, "
         "nonce_start=0, nonce_count=None, timeout=None, progress=None, engine=None)"
     )
     assert "mine_block" in cryptoemr.__all__ and "mining_engines" in cryptoemr.__all__

@@ -136,15 +136,57 @@ def test_package_ships_stubs_and_marker():
     for name in ("class EMR", "class SigningKey", "class Block", "class UserState", "def create_signed_record",
                  "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash",
                  "def mine_block", "def mining_engines", "def encode_address", "def decode_address",
-                 "class Chain"):
+                 "class Chain", "class Grant", "class Revocation", "def create_grant", "def create_revocation"):
         assert name in stub
     assert isinstance(cryptoemr.__version__, str)
     assert cryptoemr.MAX_RECORDS == 25 and cryptoemr.DEFAULT_BLOCK_REWARD == 10_000
     assert cryptoemr.MAX_PRESCRIPTION_BYTES == 200
     for name in cryptoemr.__all__:
         assert hasattr(cryptoemr, name), name
-    for cls in (cryptoemr.EMR, cryptoemr.Block, cryptoemr.UserState, cryptoemr.SigningKey):
+    for cls in (cryptoemr.EMR, cryptoemr.Block, cryptoemr.UserState, cryptoemr.SigningKey, cryptoemr.Grant,
+                cryptoemr.Revocation):
         assert cls.__doc__ and cls.__module__ == "cryptoemr"
-    for fn in (cryptoemr.create_signed_record, cryptoemr.verify_records, cryptoemr.calculate_txid,
+    for fn in (cryptoemr.create_signed_record, cryptoemr.create_grant, cryptoemr.create_revocation, cryptoemr.verify_records, cryptoemr.calculate_txid,
                cryptoemr.mine_block, cryptoemr.mining_engines, cryptoemr.encode_address, cryptoemr.decode_address):
         assert fn.__doc__ and fn.__module__.startswith("cryptoemr")
+
+
+def test_stubs_declare_exactly_the_native_names():
+    """Every public class member and function of the extension is in
+    _native.pyi, and the stubs declare nothing the extension lacks."""
+    import ast
+
+    from cryptoemr import _native
+
+    tree = ast.parse((pathlib.Path(cryptoemr.__file__).parent / "_native.pyi").read_text())
+    classes = {n.name: n for n in tree.body if isinstance(n, ast.ClassDef)}
+    functions = {n.name for n in tree.body if isinstance(n, ast.FunctionDef)}
+    native_classes = {n for n in dir(_native) if isinstance(getattr(_native, n), type)}
+    native_functions = {n for n in dir(_native) if callable(getattr(_native, n)) and n not in native_classes}
+    assert set(classes) == native_classes
+    assert functions == native_functions
+    for name, node in classes.items():
+        declared = {m.name for m in node.body if isinstance(m, ast.FunctionDef)}
+        declared |= {m.target.id for m in node.body if isinstance(m, ast.AnnAssign)}
+        public = {a for a in dir(getattr(_native, name)) if not a.startswith("_")}
+        assert {a for a in declared if not a.startswith("_")} == public, name
+
+
+def test_entries_repr_equality_pickle_and_copy():
+    authority = cryptoemr.SigningKey.generate("P-256")
+    doctor = cryptoemr.SigningKey.generate()
+    grant = cryptoemr.create_grant(authority, doctor, "GMC 1", 5, 9)
+    revocation = cryptoemr.create_revocation(authority, grant, 7)
+    for entry in (grant, revocation):
+        assert pickle.loads(pickle.dumps(entry)) == entry
+        assert copy.copy(entry) == entry and copy.deepcopy(entry) == entry and copy.copy(entry) is not entry
+        with pytest.raises(TypeError):
+            hash(entry)
+        assert entry != entry.to_bytes()
+    assert grant != revocation
+    text = repr(grant)
+    assert text.startswith("Grant(") and doctor.address in text and "licence='GMC 1'" in text
+    assert "not_before=5" in text and "not_after=9" in text and "signature=<" in text
+    assert repr(revocation).startswith(f"Revocation(grant_id={grant.entry_id[:4].hex()}...") and "effective=7" in repr(revocation)
+    odd = cryptoemr.Grant(1, 2, 3, 4, 5, 6)
+    assert pickle.loads(pickle.dumps(odd)) == odd and "Grant(" in repr(odd)

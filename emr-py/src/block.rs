@@ -6,11 +6,12 @@ use emr_core::{BlockFields, UserStates, DEFAULT_BLOCK_REWARD};
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyDict, PyString, PyTuple};
+use pyo3::types::{PyBytes, PyDict, PyList, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
 use crate::address;
 use crate::convert::{self, field_value, OwnedRecord};
+use crate::entry::{entry_list, extract_block_entries, OwnedEntry};
 use crate::errors;
 use crate::record::{emr_list, extract_block_records};
 
@@ -55,17 +56,21 @@ impl PyUserState {
     }
 }
 
-/// A block of records with its proof of work (the original design's ``Block``).
+/// A block of records with its proof of work (the original design's ``Block``),
+/// and, in a chain with authorities, the registry ``entries`` (at most 25
+/// :class:`Grant` and :class:`Revocation` objects, SPEC section 8.1) it
+/// carries; a block without entries is exactly the original one.
 ///
 /// Like :class:`EMR`, the fields hold whatever Python values they were given
-/// or later assigned, including the ``records`` list itself (so
-/// ``block.records[0].prescription = "x"`` is seen by the next check):
+/// or later assigned, including the ``records`` and ``entries`` lists
+/// themselves (so ``block.records[0].prescription = "x"`` is seen by the next check):
 /// :meth:`verify_and_get_changes` reports what is wrong, in order, with the
 /// matching ``BlockError``. ``previous``, ``miner`` and ``block_id`` must be
 /// bytes-like, except that a ``str`` given or assigned as ``miner`` is
 /// decoded at once as a miner's address (``emrm1...``; an ``AddressError``
 /// if it has a typo or another role) and kept as its 20 bytes; ``height``, ``timestamp`` and ``nonce`` ints in 0..2**64-1;
 /// ``difficulty`` an int in 0..2**128-1; ``records`` an iterable of ``EMR``;
+/// ``entries`` an iterable of ``Grant`` and ``Revocation``;
 /// other types raise ``TypeError``/``OverflowError`` before any check.
 ///
 /// Blocks compare equal when all fields do; they are mutable and so
@@ -88,6 +93,8 @@ pub struct PyBlock {
     block_id: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     nonce: Option<Py<PyAny>>,
+    #[pyo3(get, set)]
+    entries: Option<Py<PyAny>>,
 }
 
 // The signature above spells the default out so that it shows in
@@ -104,6 +111,7 @@ struct OwnedBlock {
     difficulty: u128,
     block_id: Vec<u8>,
     nonce: u64,
+    entries: Vec<OwnedEntry>,
 }
 
 impl OwnedBlock {
@@ -113,7 +121,7 @@ impl OwnedBlock {
             height: self.height,
             miner: &self.miner,
             records: self.records.iter().map(OwnedRecord::view).collect(),
-            entries: Vec::new(),
+            entries: self.entries.iter().map(OwnedEntry::view).collect(),
             timestamp: self.timestamp,
             difficulty: self.difficulty,
             block_id: &self.block_id,
@@ -171,7 +179,8 @@ fn user_states(py: Python<'_>, states: &Bound<'_, PyAny>) -> PyResult<UserStates
 }
 
 impl PyBlock {
-    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 8] {
+    /// The nine field values in constructor order (`entries` last).
+    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 9] {
         [
             field_value(py, &self.previous),
             field_value(py, &self.height),
@@ -181,14 +190,17 @@ impl PyBlock {
             field_value(py, &self.difficulty),
             field_value(py, &self.block_id),
             field_value(py, &self.nonce),
+            field_value(py, &self.entries),
         ]
     }
 
     /// Copies the fields into owned Rust values; borrows the object only to
     /// take its field values (iterating `records` may run Python code).
     fn extract(slf: &Bound<'_, PyBlock>) -> PyResult<OwnedBlock> {
-        let [previous, height, miner, records, timestamp, difficulty, block_id, nonce] = slf.borrow().values(slf.py());
+        let [previous, height, miner, records, timestamp, difficulty, block_id, nonce, entries] =
+            slf.borrow().values(slf.py());
         let records = extract_block_records(&records)?;
+        let entries = extract_block_entries(&entries)?;
         Ok(OwnedBlock {
             previous: convert::bytes_like(&previous, "previous")?,
             height: convert::uint64(&height, "height")?,
@@ -198,6 +210,7 @@ impl PyBlock {
             difficulty: convert::uint128(&difficulty, "difficulty")?,
             block_id: convert::bytes_like(&block_id, "block_id")?,
             nonce: convert::uint64(&nonce, "nonce")?,
+            entries,
         })
     }
 
@@ -220,14 +233,20 @@ impl PyBlock {
             difficulty: Some(block.difficulty.get().into_pyobject(py)?.into_any().unbind()),
             block_id: bytes(block.block_id.as_bytes()),
             nonce: int(block.nonce)?,
+            entries: Some(entry_list(py, &block.entries)?.into_any().unbind()),
         })
     }
 }
 
 #[pymethods]
 impl PyBlock {
+    /// ``entries`` defaults to a new empty list (the text signature says
+    /// ``()``, as the specification spells it).
     #[new]
-    #[pyo3(signature = (previous, height, miner, records, timestamp, difficulty, block_id, nonce))]
+    #[pyo3(
+        signature = (previous, height, miner, records, timestamp, difficulty, block_id, nonce, entries = None),
+        text_signature = "(previous, height, miner, records, timestamp, difficulty, block_id, nonce, entries=())"
+    )]
     #[allow(clippy::too_many_arguments)]
     fn new(
         py: Python<'_>,
@@ -239,7 +258,12 @@ impl PyBlock {
         difficulty: Py<PyAny>,
         block_id: Py<PyAny>,
         nonce: Py<PyAny>,
+        entries: Option<Py<PyAny>>,
     ) -> PyResult<Self> {
+        let entries = match entries {
+            Some(entries) => entries,
+            None => PyList::empty(py).into_any().unbind(),
+        };
         Ok(PyBlock {
             previous: Some(previous),
             height: Some(height),
@@ -249,6 +273,7 @@ impl PyBlock {
             difficulty: Some(difficulty),
             block_id: Some(block_id),
             nonce: Some(nonce),
+            entries: Some(entries),
         })
     }
 
@@ -268,8 +293,12 @@ impl PyBlock {
     /// :class:`UserState` (not modified; a patient's address there is a
     /// ``WrongRoleError``).
     /// Checks, in order: ``DifficultyMismatchError``, ``InvalidBlockIdError``,
-    /// ``TooManyRecordsError``, ``InvalidMinerError``, ``InvalidPreviousError``,
-    /// ``InsufficientWorkError``, then each record against its doctor's nonce
+    /// ``TooManyRecordsError``, ``TooManyEntriesError``, ``InvalidMinerError``,
+    /// ``InvalidPreviousError``, ``InsufficientWorkError``, then each entry's
+    /// own checks (``BlockEntryError`` with ``.index`` and the entry's
+    /// ``InvalidEntryError`` or ``InvalidEntrySignatureError`` as
+    /// ``__cause__``; whether the entries' authorities and grants fit a chain
+    /// is the chain's to check), then each record against its doctor's nonce
     /// so far (``BlockRecordError`` with ``.index`` and the record's error as
     /// ``__cause__``). Returns a new ``dict[bytes, UserState]`` of every doctor
     /// with records here (nonce advanced) and the miner (balance +
@@ -303,7 +332,8 @@ impl PyBlock {
     }
 
     /// The block id the header calls for:
-    /// ``SHA-256(previous || miner || txids || LE64(timestamp) || LE128(difficulty) || LE64(nonce))``.
+    /// ``SHA-256(previous || miner || txids || entry_ids || LE64(timestamp) || LE128(difficulty) || LE64(nonce))``
+    /// (with no entries, exactly the original preimage).
     fn calculate_block_id<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
         let owned = PyBlock::extract(slf)?;
         Ok(PyBytes::new(slf.py(), owned.view().calculate_block_id().as_bytes()))
@@ -349,14 +379,21 @@ impl PyBlock {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let [previous, height, miner, records, timestamp, difficulty, block_id, nonce] = self.values(py);
+        let [previous, height, miner, records, timestamp, difficulty, block_id, nonce, entries] = self.values(py);
         let records = match records.len() {
             Ok(1) => "[1 record]".to_owned(),
             Ok(n) => format!("[{n} records]"),
             Err(_) => convert::short_repr(&records),
         };
+        // Most blocks have no entries: they are shown only when there are.
+        let entries = match entries.len() {
+            Ok(0) => String::new(),
+            Ok(1) => ", entries=[1 entry]".to_owned(),
+            Ok(n) => format!(", entries=[{n} entries]"),
+            Err(_) => format!(", entries={}", convert::short_repr(&entries)),
+        };
         format!(
-            "Block(height={}, block_id={}, previous={}, miner={}, records={}, timestamp={}, difficulty={}, nonce={})",
+            "Block(height={}, block_id={}, previous={}, miner={}, records={}{entries}, timestamp={}, difficulty={}, nonce={})",
             convert::short_repr(&height),
             convert::short_repr(&block_id),
             convert::short_repr(&previous),
@@ -378,6 +415,7 @@ impl PyBlock {
             &self.difficulty,
             &self.block_id,
             &self.nonce,
+            &self.entries,
         ] {
             visit.call(field)?;
         }
@@ -393,5 +431,6 @@ impl PyBlock {
         self.difficulty = None;
         self.block_id = None;
         self.nonce = None;
+        self.entries = None;
     }
 }

@@ -75,6 +75,32 @@ fn entry_tuple<'py>(py: Python<'py>, entry: &RecordEntry) -> PyResult<Bound<'py,
     )
 }
 
+/// The `authorities` argument: `TypeError` unless an iterable of public keys
+/// (a bare key, bytes included, is refused rather than read as a sequence).
+pub(crate) fn authority_keys(value: Option<&Bound<'_, PyAny>>) -> PyResult<Vec<emr_core::PublicKey>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(Vec::new());
+    };
+    let bare = value.is_instance_of::<pyo3::types::PyBytes>()
+        || value.is_instance_of::<pyo3::types::PyByteArray>()
+        || value.is_instance_of::<pyo3::types::PyMemoryView>()
+        || value.is_instance_of::<pyo3::types::PyString>()
+        || value.cast::<crate::keys::PySigningKey>().is_ok();
+    let items = if bare { None } else { value.try_iter().ok() };
+    let Some(items) = items else {
+        return Err(PyTypeError::new_err(format!(
+            "authorities must be an iterable of public keys (a list, even of one), not {}",
+            convert::type_name(value)
+        )));
+    };
+    items.enumerate().map(|(i, item)| crate::keys::public_key(&item?, &format!("authorities[{i}]"))).collect()
+}
+
+/// A list of SPKI DER `bytes`.
+fn spki_list<'py>(py: Python<'py>, keys: &[emr_core::PublicKey]) -> PyResult<Bound<'py, PyList>> {
+    PyList::new(py, keys.iter().map(|k| pyo3::types::PyBytes::new(py, &k.to_spki_der())))
+}
+
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
@@ -98,6 +124,18 @@ fn submit_name(outcome: SubmitOutcome) -> &'static str {
 /// the stored ones (the defaults fill those not passed), or
 /// ``InvalidArgumentError`` is raised. A second writer on the same file gets
 /// ``LockedError``; readers use :meth:`open_readonly`.
+///
+/// ``authorities`` (SPEC section 8.1) is an iterable of public keys (SPKI
+/// DER bytes, :class:`SigningKey` objects or pyca/cryptography EC keys;
+/// ``InvalidKeyError`` for one that is not an uncompressed SPKI on
+/// secp256k1 or P-256, ``InvalidArgumentError`` for one listed twice) whose
+/// :class:`Grant` and :class:`Revocation` entries, carried in blocks, decide
+/// which doctors may write: a record whose doctor holds no grant active at
+/// its block's timestamp fails with ``UnauthorizedDoctorError``. Empty (the
+/// default) is an open chain: anyone may write, and every entry fails with
+/// ``UnknownAuthorityError``. The list is fixed for the chain's life and
+/// stored with it; reopening with another list (order included) raises
+/// ``InvalidArgumentError``, and reopening without one uses the stored list.
 ///
 /// Every accepted block is durable (on disk, synced) before ``add_block``
 /// returns. Use as a context manager or call :meth:`close`.
@@ -149,7 +187,11 @@ impl PyChain {
 #[pymethods]
 impl PyChain {
     #[new]
-    #[pyo3(signature = (path = None, *, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None))]
+    #[pyo3(
+        signature = (path = None, *, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None, authorities = None),
+        text_signature = "(path=None, *, initial_difficulty=None, window=None, block_time=None, max_adjust=None, block_reward=None, authorities=())"
+    )]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
         path: Option<std::path::PathBuf>,
@@ -158,8 +200,9 @@ impl PyChain {
         block_time: Option<&Bound<'_, PyAny>>,
         max_adjust: Option<&Bound<'_, PyAny>>,
         block_reward: Option<&Bound<'_, PyAny>>,
+        authorities: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyChain> {
-        let given = [initial_difficulty, window, block_time, max_adjust, block_reward];
+        let given = [initial_difficulty, window, block_time, max_adjust, block_reward, authorities];
         let params = if given.iter().all(|v| v.is_none_or(|v| v.is_none())) {
             None
         } else {
@@ -174,7 +217,7 @@ impl PyChain {
                 block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
                 max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
                 block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
-                authorities: Vec::new(),
+                authorities: authority_keys(authorities)?,
             })
         };
         let opened = py.detach(|| match path {
@@ -299,7 +342,7 @@ impl PyChain {
 
     /// The chain's parameters, as keyword arguments of :class:`Chain`:
     /// ``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``,
-    /// ``block_reward``.
+    /// ``block_reward``, ``authorities`` (a list of SPKI DER bytes).
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let params = self.with(py, |chain| Ok(chain.params().clone()))?;
@@ -309,7 +352,50 @@ impl PyChain {
         dict.set_item("block_time", params.block_time)?;
         dict.set_item("max_adjust", params.max_adjust)?;
         dict.set_item("block_reward", params.block_reward)?;
+        dict.set_item("authorities", spki_list(py, &params.authorities)?)?;
         Ok(dict)
+    }
+
+    /// The chain's authorities as SPKI DER bytes, in the order the chain
+    /// was created with (an empty list for an open chain).
+    #[getter]
+    fn authorities<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let authorities = self.with(py, |chain| Ok(chain.authorities().to_vec()))?;
+        spki_list(py, &authorities)
+    }
+
+    /// Every grant the active chain holds for the doctor ``dr_hash`` (20
+    /// bytes or an ``emrd1…`` address), in chain order, as ``(Grant,
+    /// height, revoked_effective)`` tuples: the block height that carries
+    /// it, and the ``effective`` time of its revocation in the active chain
+    /// or ``None``. Follows undo and reorganisation.
+    fn grants<'py>(&self, py: Python<'py>, dr_hash: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let bytes = address::hash_or_address(dr_hash, Role::Doctor, "dr_hash")?;
+        let hash = hash160(dr_hash, bytes, "dr_hash")?;
+        let grants = self.with(py, move |chain| chain.grants(&hash))?;
+        let items = grants
+            .iter()
+            .map(|g| {
+                let grant = crate::entry::grant_object(py, &g.grant)?.into_any();
+                let height = g.height.into_pyobject(py)?.into_any();
+                let revoked = g.revoked_effective.into_pyobject(py)?.into_any();
+                PyTuple::new(py, [grant, height, revoked])
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Whether the active chain authorizes the doctor ``dr_hash`` (20 bytes
+    /// or an ``emrd1…`` address) to write at ``timestamp`` (Unix seconds): a
+    /// grant with ``not_before <= timestamp <= not_after`` not revoked with
+    /// ``effective <= timestamp``. This is what a block at that timestamp on
+    /// the tip asks of its records' doctors. Always ``False`` in an open
+    /// chain, which has no grants (and lets every doctor write).
+    fn is_authorized(&self, py: Python<'_>, dr_hash: &Bound<'_, PyAny>, timestamp: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let bytes = address::hash_or_address(dr_hash, Role::Doctor, "dr_hash")?;
+        let hash = hash160(dr_hash, bytes, "dr_hash")?;
+        let t = convert::uint64(timestamp, "timestamp")?;
+        self.with(py, move |chain| chain.is_authorized(&hash, t))
     }
 
     /// The state of ``hash`` (20 bytes, or a doctor's or miner's address)
@@ -387,8 +473,10 @@ impl PyChain {
     /// ``previous`` the tip's id (zeros for an empty chain), ``height`` the
     /// chain's length, ``difficulty`` :meth:`next_difficulty`, ``timestamp``
     /// the later of ``timestamp`` (default: the current time) and the tip's,
-    /// and up to 25 ready records of the pool, each doctor's nonces in
-    /// order. ``miner``: 20 bytes or an ``emrm1…`` address.
+    /// the pool's pending entries that still apply (at most 25, in arrival
+    /// order), and up to 25 ready records of the pool, each doctor's nonces
+    /// in order, leaving out those of doctors the block would not authorize.
+    /// ``miner``: 20 bytes or an ``emrm1…`` address.
     #[pyo3(signature = (miner, timestamp = None))]
     fn template(
         &self,
@@ -489,8 +577,11 @@ impl PyChain {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        match self.with(py, |chain| Ok((chain.len()?, chain.params().initial_difficulty.get()))) {
-            Ok((len, initial)) => format!("<cryptoemr.Chain: {len} blocks, initial_difficulty={initial}>"),
+        match self.with(py, |chain| Ok((chain.len()?, chain.params().initial_difficulty.get(), chain.authorities().len()))) {
+            Ok((len, initial, 0)) => format!("<cryptoemr.Chain: {len} blocks, initial_difficulty={initial}>"),
+            Ok((len, initial, authorities)) => {
+                format!("<cryptoemr.Chain: {len} blocks, initial_difficulty={initial}, {authorities} authorities>")
+            }
             Err(_) => "<cryptoemr.Chain: closed>".to_owned(),
         }
     }
@@ -544,13 +635,40 @@ impl ChainPool {
     /// ``(Dr_hash, nonce)`` is pending: the first one stays). Raises the
     /// record's ``RecordError`` subclass otherwise: ``InvalidNonceError`` for
     /// a nonce the chain has already used.
-    fn submit(&self, py: Python<'_>, record: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    ///
+    /// In a chain with authorities, a record that passes its own checks is
+    /// refused with ``UnauthorizedDoctorError`` unless its doctor is
+    /// authorized at ``now`` (Unix seconds; default the current time; never
+    /// earlier than the tip's timestamp) by the active chain and the pending
+    /// entries. That is a filter: blocks are checked at their own timestamp.
+    #[pyo3(signature = (record, *, now = None))]
+    fn submit(&self, py: Python<'_>, record: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<&'static str> {
         let emr = record
             .cast::<Emr>()
             .map_err(|_| PyTypeError::new_err(format!("record must be an EMR, not {}", convert::type_name(record))))?;
         let owned = Emr::extract(emr)?;
         let record = emr_core::Record::from_fields(&owned.view()).map_err(|e| errors::record(py, e))?;
-        self.chain.get().with(py, move |chain| chain.submit(&record)).map(submit_name)
+        let now = optional_uint64(now, "now")?.unwrap_or_else(unix_now);
+        self.chain.get().with(py, move |chain| chain.submit_at(&record, now)).map(submit_name)
+    }
+
+    /// Offers a :class:`Grant` or :class:`Revocation` to the pool for the
+    /// next blocks, checked as a block would check it after the pending
+    /// entries (so a revocation may name a grant still pending). Returns
+    /// ``"ready"``, or ``"already_pending"`` (nothing changes) when an entry
+    /// with its id is pending. Raises its ``EntryError`` subclass otherwise
+    /// (``UnknownAuthorityError`` for every entry of an open chain).
+    fn submit_entry(&self, py: Python<'_>, entry: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+        let entry = crate::entry::to_core(entry, "entry")?;
+        self.chain.get().with(py, move |chain| chain.submit_entry(&entry)).map(submit_name)
+    }
+
+    /// The pending entries as :class:`Grant` and :class:`Revocation`
+    /// objects, in arrival order (the order :meth:`Chain.template` takes
+    /// them in). One that no longer applies stays listed; templates skip it.
+    fn entries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let entries = self.chain.get().with(py, |chain| chain.pending_entries())?;
+        crate::entry::entry_list(py, &entries)
     }
 
     /// Every pending record as :class:`EMR` objects: the ready ones in the
@@ -573,14 +691,19 @@ impl ChainPool {
         crate::record::emr_list(py, &split.held)
     }
 
-    /// The number of pending records.
+    /// The number of pending records (entries not counted: see :meth:`entries`).
     fn __len__(&self, py: Python<'_>) -> PyResult<usize> {
         Ok(self.chain.get().with(py, |chain| chain.pending())?.len())
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        match self.chain.get().with(py, |chain| chain.pending_split()) {
-            Ok(split) => format!("<cryptoemr.ChainPool: {} ready, {} held>", split.ready.len(), split.held.len()),
+        match self.chain.get().with(py, |chain| Ok((chain.pending_split()?, chain.pending_entries()?.len()))) {
+            Ok((split, 0)) => format!("<cryptoemr.ChainPool: {} ready, {} held>", split.ready.len(), split.held.len()),
+            Ok((split, entries)) => format!(
+                "<cryptoemr.ChainPool: {} ready, {} held, {entries} entries>",
+                split.ready.len(),
+                split.held.len()
+            ),
             Err(_) => "<cryptoemr.ChainPool: closed>".to_owned(),
         }
     }

@@ -9,7 +9,10 @@
 
 use emr_core::chain::ChainError;
 use emr_core::mining::MiningError;
-use emr_core::{AddressError, BatchError, BlockError, DecodeError, ErrorKind, KeyError, RecordError, SignError};
+use emr_core::{
+    AddressError, BatchError, BlockError, DecodeError, EntryError, EntrySignError, ErrorKind, KeyError, RecordError, SealError,
+    SignError,
+};
 use pyo3::prelude::*;
 use pyo3::sync::PyOnceLock;
 use pyo3::types::{PyBytes, PyDict, PyTuple, PyType};
@@ -73,22 +76,43 @@ pub fn record_at(py: Python<'_>, error: RecordError, index: usize) -> PyErr {
     }))
 }
 
-/// A block error; `record` becomes `BlockRecordError` with `.index` and the
-/// record's exception as `__cause__`.
+/// A block error; `record` becomes `BlockRecordError` and `entry`
+/// `BlockEntryError`, each with `.index` and the failing item's exception
+/// as `__cause__`.
 pub fn block(py: Python<'_>, error: BlockError) -> PyErr {
+    let (index, cause_kind, cause_text) = match &error {
+        BlockError::Record { index, error } => (*index, error.kind(), error.to_string()),
+        BlockError::Entry { index, error } => (*index, error.kind(), error.to_string()),
+        other => return of_kind(py, other.kind(), other.to_string()),
+    };
+    let built = (|| {
+        let cause = instance(py, cause_kind, cause_text)?;
+        let exception = instance(py, error.kind(), error.to_string())?;
+        exception.setattr("index", index)?;
+        exception.setattr("__cause__", cause)?;
+        Ok(exception)
+    })();
+    raise(built)
+}
+
+/// The entry error's own class (`InvalidEntryError`, `UnknownAuthorityError`, ...).
+pub fn entry(py: Python<'_>, error: EntryError) -> PyErr {
+    of_kind(py, error.kind(), error.to_string())
+}
+
+/// A failure to sign an entry: the entry kind it would fail with, or `InvalidKeyError`.
+pub fn entry_sign(py: Python<'_>, error: &EntrySignError) -> PyErr {
     match error {
-        BlockError::Record { index, error: record_error } => {
-            let built = (|| {
-                let cause = instance(py, record_error.kind(), record_error.to_string())?;
-                let exception = instance(py, ErrorKind::Record, error.to_string())?;
-                exception.setattr("index", index)?;
-                exception.setattr("__cause__", cause)?;
-                Ok(exception)
-            })();
-            raise(built)
-        }
-        other => of_kind(py, other.kind(), other.to_string()),
+        EntrySignError::Entry(e) => entry(py, *e),
+        EntrySignError::Key(e) => key(py, e),
     }
+}
+
+/// A sealed record that does not open: `NotRecipientError`,
+/// `DecryptFailedError`, `InvalidPrescriptionError` for a malformed sealed
+/// text, `InvalidArgumentError` for a text that is not sealed.
+pub fn seal(py: Python<'_>, error: SealError) -> PyErr {
+    of_kind(py, error.kind(), error.to_string())
 }
 
 /// A batch error: the failing record's class with `.index`, or

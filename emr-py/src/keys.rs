@@ -1,6 +1,6 @@
 //! `SigningKey` and the conversion of every accepted private-key form.
 
-use emr_core::{Curve, SigningKey};
+use emr_core::{Curve, ErrorKind, PublicKey, SigningKey};
 use pyo3::exceptions::PyTypeError;
 use pyo3::prelude::*;
 use pyo3::types::{PyByteArray, PyBytes, PyMemoryView, PyString};
@@ -35,7 +35,9 @@ impl AnyKey {
     /// Accepts a `SigningKey`, PKCS#8/SEC1 DER or PEM (bytes-like or `str`),
     /// or a pyca/cryptography private key object (exported with its
     /// `private_bytes(DER, PKCS8, NoEncryption())`, then imported here).
-    pub fn from_python(value: &Bound<'_, PyAny>) -> PyResult<AnyKey> {
+    ///
+    /// `what` names the argument in a `TypeError`.
+    pub fn from_python(value: &Bound<'_, PyAny>, what: &str) -> PyResult<AnyKey> {
         let py = value.py();
         if let Ok(key) = value.cast::<PySigningKey>() {
             return Ok(AnyKey::Object(key.clone().unbind()));
@@ -45,7 +47,7 @@ impl AnyKey {
             || value.is_instance_of::<PyMemoryView>()
             || value.is_instance_of::<PyString>();
         if is_bytes {
-            let bytes = Zeroizing::new(convert::bytes_or_text(value, "Dr_private_key")?);
+            let bytes = Zeroizing::new(convert::bytes_or_text(value, what)?);
             return SigningKey::from_pem_or_der(&bytes)
                 .map(|k| AnyKey::Imported(Box::new(k)))
                 .map_err(|e| errors::key(py, &e));
@@ -64,7 +66,7 @@ impl AnyKey {
             return SigningKey::from_der(&der).map(|k| AnyKey::Imported(Box::new(k))).map_err(|e| errors::key(py, &e));
         }
         Err(PyTypeError::new_err(format!(
-            "Dr_private_key must be a SigningKey, PKCS#8/SEC1 DER or PEM bytes, or a \
+            "{what} must be a SigningKey, PKCS#8/SEC1 DER or PEM bytes, or a \
              cryptography EC private key, not {}",
             convert::type_name(value)
         )))
@@ -76,6 +78,53 @@ impl AnyKey {
             AnyKey::Imported(key) => key,
         }
     }
+}
+
+/// A public key's SPKI DER bytes, from a `SigningKey` (its public key),
+/// bytes-like SPKI DER (as given: the core judges it), or a
+/// pyca/cryptography EC public key (or private key, for its public key)
+/// exported with `public_bytes(DER, SubjectPublicKeyInfo)`, which writes the
+/// uncompressed point the protocol requires.
+pub fn public_key_der(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Vec<u8>> {
+    let py = value.py();
+    if let Ok(key) = value.cast::<PySigningKey>() {
+        return Ok(key.get().inner.public_key_der().to_vec());
+    }
+    if value.is_instance_of::<PyBytes>() || value.is_instance_of::<PyByteArray>() || value.is_instance_of::<PyMemoryView>() {
+        return convert::bytes_like(value, what);
+    }
+    let public = if value.hasattr("public_bytes")? {
+        value.clone()
+    } else if value.hasattr("private_bytes")? && value.hasattr("public_key")? {
+        value.call_method0("public_key")?
+    } else {
+        return Err(PyTypeError::new_err(format!(
+            "{what} must be SPKI DER bytes, a SigningKey or a cryptography EC key, not {}",
+            convert::type_name(value)
+        )));
+    };
+    let serialization = py.import("cryptography.hazmat.primitives.serialization")?;
+    let der = public.call_method1(
+        "public_bytes",
+        (
+            serialization.getattr("Encoding")?.getattr("DER")?,
+            serialization.getattr("PublicFormat")?.getattr("SubjectPublicKeyInfo")?,
+        ),
+    )?;
+    convert::bytes_like(&der, "public_bytes()")
+}
+
+/// A public key for the core, taken as [`public_key_der`] takes it;
+/// `InvalidKeyError` unless it is an uncompressed SPKI on a supported curve.
+pub fn public_key(value: &Bound<'_, PyAny>, what: &str) -> PyResult<PublicKey> {
+    let der = public_key_der(value, what)?;
+    PublicKey::from_spki_der(&der).map_err(|_| {
+        errors::of_kind(
+            value.py(),
+            ErrorKind::InvalidKey,
+            format!("invalid key: {what} is not an uncompressed SPKI of a secp256k1 or P-256 key"),
+        )
+    })
 }
 
 #[pymethods]

@@ -15,6 +15,7 @@ mod address;
 mod block;
 mod chain;
 mod convert;
+mod entry;
 mod errors;
 mod keys;
 mod mining;
@@ -28,6 +29,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::PySigningKey>()?;
     m.add_class::<block::PyUserState>()?;
     m.add_class::<block::PyBlock>()?;
+    m.add_class::<entry::PyGrant>()?;
+    m.add_class::<entry::PyRevocation>()?;
     m.add_class::<chain::PyChain>()?;
     m.add_class::<chain::ChainBlocks>()?;
     m.add_class::<chain::ChainPool>()?;
@@ -36,6 +39,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_signature_hash, m)?)?;
     m.add_function(wrap_pyfunction!(record::verify_records, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::create_grant, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::create_revocation, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mine_block, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mining_engines, m)?)?;
     m.add_function(wrap_pyfunction!(address::encode_address, m)?)?;
@@ -46,6 +51,9 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;
     m.add("DEFAULT_BLOCK_REWARD", emr_core::DEFAULT_BLOCK_REWARD)?;
     m.add("MAX_PRESCRIPTION_BYTES", emr_core::record::MAX_PRESCRIPTION_BYTES)?;
+    m.add("MAX_ENTRIES", emr_core::MAX_ENTRIES)?;
+    m.add("MAX_LICENCE_BYTES", emr_core::entry::MAX_LICENCE_BYTES)?;
+    m.add("MAX_RECIPIENTS", emr_core::seal::MAX_RECIPIENTS)?;
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     Ok(())
 }

@@ -24,6 +24,7 @@ use pyo3::prelude::*;
 use crate::address;
 use crate::block::PyBlock;
 use crate::convert::{self, OwnedRecord};
+use crate::entry::{extract_block_entries, OwnedEntry};
 use crate::errors;
 use crate::record::extract_block_records;
 use crate::wait;
@@ -69,14 +70,17 @@ pub(crate) fn time_limit(py: Python<'_>, timeout: Option<&Bound<'_, PyAny>>) -> 
 }
 
 /// The template, checked exactly as `Block::from_fields` checks a block's
-/// fields (`InvalidMinerError`, `InvalidPreviousError`, `BlockRecordError`),
+/// fields (`InvalidMinerError`, `InvalidPreviousError`, `BlockRecordError`,
+/// `BlockEntryError`),
 /// with a placeholder id and nonce that the search replaces.
+#[allow(clippy::too_many_arguments)]
 fn template(
     py: Python<'_>,
     previous: Vec<u8>,
     height: u64,
     miner: Vec<u8>,
     records: &[OwnedRecord],
+    entries: &[OwnedEntry],
     timestamp: u64,
     difficulty: emr_core::Difficulty,
 ) -> PyResult<BlockTemplate> {
@@ -85,7 +89,7 @@ fn template(
         height,
         miner: &miner,
         records: records.iter().map(OwnedRecord::view).collect(),
-        entries: Vec::new(),
+        entries: entries.iter().map(OwnedEntry::view).collect(),
         timestamp,
         difficulty: difficulty.get(),
         block_id: &[0; 32],
@@ -111,7 +115,9 @@ fn template(
 /// of at most 25 :class:`EMR` (copied when the call starts, and **not
 /// verified**: a block of bad records is mined like any other and rejected by
 /// :meth:`Block.verify_and_get_changes`, so verify them first);
-/// ``difficulty`` an int in 1..2**128-1.
+/// ``difficulty`` an int in 1..2**128-1; ``entries`` an iterable of at most
+/// 25 :class:`Grant` and :class:`Revocation` objects (copied, not verified,
+/// as the records) for a chain with authorities.
 ///
 /// Returns a new :class:`Block` whose ``block_id`` and ``nonce`` agree and
 /// meet ``difficulty`` (fields as ``bytes``/``int``, ``records`` a new list of
@@ -137,15 +143,18 @@ fn template(
 /// another role, ``InvalidPreviousError``/``InvalidMinerError`` for a
 /// wrong-length hash, ``BlockRecordError`` (``.index``, the record's error as
 /// ``__cause__``) for a record whose fields cannot form a record (such as a
-/// 19-byte ``Dr_hash``), ``InvalidArgumentError`` for more than 25 records,
+/// 19-byte ``Dr_hash``), ``BlockEntryError`` likewise for an entry whose
+/// fields cannot form one (a ``grant_id`` that is not 32 bytes),
+/// ``InvalidArgumentError`` for more than 25 records or entries,
 /// a difficulty outside 1..2**128-1, ``threads`` below 1 or above 1024, a
 /// negative ``timeout``, or an unknown or unavailable ``engine``;
 /// ``TypeError``/``OverflowError`` for values of the wrong type or range.
 #[pyfunction]
 #[pyo3(signature = (
-    previous, height, miner, records, timestamp, difficulty, *,
+    previous, height, miner, records, timestamp, difficulty, entries = None, *,
     threads = None, nonce_start = 0, nonce_count = None, timeout = None, progress = None, engine = None
-))]
+), text_signature = "(previous, height, miner, records, timestamp, difficulty, entries=(), *, \
+    threads=None, nonce_start=0, nonce_count=None, timeout=None, progress=None, engine=None)")]
 #[allow(clippy::too_many_arguments)]
 pub fn mine_block(
     py: Python<'_>,
@@ -155,6 +164,7 @@ pub fn mine_block(
     records: &Bound<'_, PyAny>,
     timestamp: &Bound<'_, PyAny>,
     difficulty: &Bound<'_, PyAny>,
+    entries: Option<&Bound<'_, PyAny>>,
     threads: Option<&Bound<'_, PyAny>>,
     nonce_start: u64,
     nonce_count: Option<&Bound<'_, PyAny>>,
@@ -167,6 +177,10 @@ pub fn mine_block(
     let height = convert::uint64(height, "height")?;
     let miner = address::hash_or_address(miner, Role::Miner, "miner")?;
     let records = extract_block_records(records)?;
+    let entries = match entries {
+        Some(entries) => extract_block_entries(entries)?,
+        None => Vec::new(),
+    };
     let timestamp = convert::uint64(timestamp, "timestamp")?;
     let difficulty = convert::difficulty(difficulty)?;
     let threads = convert::parallelism(py, threads)?
@@ -179,7 +193,7 @@ pub fn mine_block(
     let time_limit = time_limit(py, timeout)?;
     let callback = wait::progress_callback(progress)?;
     let engine = hash_engine(py, engine)?;
-    let template = template(py, previous, height, miner, &records, timestamp, difficulty)?;
+    let template = template(py, previous, height, miner, &records, &entries, timestamp, difficulty)?;
 
     let cancel = CancelHandle::new();
     let wants_progress = callback.is_some();

@@ -2,17 +2,17 @@
 
 use emr_core::address::Role;
 use emr_core::hash::sha1;
-use emr_core::{Record, RecordFields};
+use emr_core::{PublicKey, Record, RecordFields, SealOptions};
 use pyo3::exceptions::PyTypeError;
 use pyo3::gc::PyVisit;
 use pyo3::prelude::*;
-use pyo3::types::{PyBytes, PyIterator, PyList, PyString, PyTuple};
+use pyo3::types::{PyByteArray, PyBytes, PyIterator, PyList, PyMemoryView, PyString, PyTuple};
 use pyo3::PyTraverseError;
 
 use crate::address;
 use crate::convert::{self, field_value, OwnedRecord};
 use crate::errors;
-use crate::keys::AnyKey;
+use crate::keys::{self, AnyKey, PySigningKey};
 
 /// A signed prescription record (the original design's ``EMR``).
 ///
@@ -192,6 +192,44 @@ impl Emr {
         py.detach(|| owned.view().verify(previous_nonce)).map_err(|e| errors::record(py, e))
     }
 
+    /// Whether the prescription is sealed (a ``str`` starting with
+    /// ``"sealed1:"``, SPEC section 8.2): readable only with :meth:`open`.
+    /// Says nothing of whether it is well-formed (:meth:`verify` does).
+    #[getter]
+    fn is_sealed(&self, py: Python<'_>) -> bool {
+        convert::optional_text(&field_value(py, &self.prescription))
+            .is_some_and(|text| text.starts_with(emr_core::seal::SEALED_PREFIX))
+    }
+
+    /// Opens a sealed prescription with a recipient's private key (taken as
+    /// :func:`create_signed_record` takes a key) and returns the text.
+    ///
+    /// Raises ``NotRecipientError`` when the key is not one of the record's
+    /// recipients, ``DecryptFailedError`` when it is but the text does not
+    /// decrypt (the envelope was tampered with or copied from another
+    /// record: the text is bound to ``Dr_hash``, ``Patient_hash`` and
+    /// ``nonce``), ``InvalidPrescriptionError`` for a malformed sealed text,
+    /// ``InvalidArgumentError`` (a ``ValueError``) for a prescription that is
+    /// not sealed. Opening does not verify the signature: call :meth:`verify`.
+    fn open(slf: &Bound<'_, Self>, private_key: &Bound<'_, PyAny>) -> PyResult<String> {
+        let py = slf.py();
+        let key = AnyKey::from_python(private_key, "private_key")?;
+        let owned = Emr::extract(slf)?;
+        py.detach(|| owned.view().open(key.get())).map_err(|e| errors::seal(py, e))
+    }
+
+    /// The key hashes (SHA-1 of each reader's SPKI, 20 bytes each) a sealed
+    /// prescription is readable by, in envelope order: public to anyone
+    /// (who may read is not secret, only what). ``InvalidPrescriptionError``
+    /// for a malformed sealed text, ``InvalidArgumentError`` for a
+    /// prescription that is not sealed.
+    fn sealed_recipients<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyList>> {
+        let py = slf.py();
+        let owned = Emr::extract(slf)?;
+        let hashes = owned.view().sealed_recipients().map_err(|e| errors::seal(py, e))?;
+        PyList::new(py, hashes.iter().map(|h| PyBytes::new(py, h.as_bytes())))
+    }
+
     /// The txid the other six fields call for (what ``verify`` compares ``txid`` with).
     fn calculate_txid<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
         let [dr_hash, patient_hash, dr_public_key, prescription, nonce, signature, _] = self.values(py);
@@ -351,24 +389,72 @@ pub fn calculate_signature_hash<'py>(
 /// not 20 bytes (``HashLengthError``), a prescription over 200 UTF-8 bytes
 /// (``InvalidPrescriptionError``), nonce 0 (``InvalidNonceError``: a
 /// doctor's first record has nonce 1). Signatures are low-S.
+///
+/// **Sealing** (SPEC section 8.2): with ``seal_to``, an iterable of the
+/// readers' public keys (SPKI DER bytes, :class:`SigningKey` objects or
+/// pyca/cryptography EC keys; ``InvalidKeyError`` for one that is not an
+/// uncompressed SPKI on secp256k1 or P-256), the prescription is encrypted
+/// so that only they can read it (:meth:`EMR.open`), and the record's
+/// ``prescription`` is the sealed text (``"sealed1:..."``), which the doctor
+/// signs and every verifier checks as any prescription. The patient's key
+/// must be among them (its SHA-1 is ``patient_hash``); the doctor's own key
+/// is added unless ``seal_to_self=False``; a key listed twice is sealed to
+/// once. With no patient key, or more than 4 readers in all,
+/// ``InvalidPrescriptionError``. Who wrote to whom and when, and the text's
+/// length, stay public; read access once given cannot be withdrawn.
 #[pyfunction]
 #[allow(non_snake_case)]
-#[pyo3(signature = (Dr_private_key, patient_hash, prescription, nonce))]
+#[pyo3(signature = (Dr_private_key, patient_hash, prescription, nonce, *, seal_to = None, seal_to_self = true))]
+#[allow(clippy::too_many_arguments)]
 pub fn create_signed_record(
     py: Python<'_>,
     Dr_private_key: &Bound<'_, PyAny>,
     patient_hash: &Bound<'_, PyAny>,
     prescription: &Bound<'_, PyAny>,
     nonce: &Bound<'_, PyAny>,
+    seal_to: Option<&Bound<'_, PyAny>>,
+    seal_to_self: bool,
 ) -> PyResult<Emr> {
-    let key = AnyKey::from_python(Dr_private_key)?;
+    let key = AnyKey::from_python(Dr_private_key, "Dr_private_key")?;
     let patient_hash = address::hash_or_address(patient_hash, Role::Patient, "patient_hash")?;
     let prescription = convert::text(prescription, "prescription")?;
     let nonce = convert::uint64(nonce, "nonce")?;
+    let recipients = match seal_to.filter(|s| !s.is_none()) {
+        Some(seal_to) => Some(recipient_keys(seal_to)?),
+        None => None,
+    };
     let record = py
-        .detach(|| emr_core::create_signed_record(key.get(), &patient_hash, &prescription, nonce))
+        .detach(|| match &recipients {
+            Some(recipients) => Record::sign_sealed(
+                key.get(),
+                &patient_hash,
+                &prescription,
+                nonce,
+                recipients,
+                SealOptions { include_self: seal_to_self },
+            ),
+            None => emr_core::create_signed_record(key.get(), &patient_hash, &prescription, nonce),
+        })
         .map_err(|e| errors::sign(py, &e))?;
     Emr::from_record(py, &record)
+}
+
+/// `seal_to`'s keys: `TypeError` unless an iterable (a single key given
+/// bare, bytes included, is refused rather than read as a sequence of ints).
+fn recipient_keys(seal_to: &Bound<'_, PyAny>) -> PyResult<Vec<PublicKey>> {
+    let single = seal_to.is_instance_of::<PyBytes>()
+        || seal_to.is_instance_of::<PyByteArray>()
+        || seal_to.is_instance_of::<PyMemoryView>()
+        || seal_to.is_instance_of::<PyString>()
+        || seal_to.cast::<PySigningKey>().is_ok();
+    let items = if single { None } else { seal_to.try_iter().ok() };
+    let Some(items) = items else {
+        return Err(PyTypeError::new_err(format!(
+            "seal_to must be an iterable of public keys (a list, even of one), not {}",
+            convert::type_name(seal_to)
+        )));
+    };
+    items.enumerate().map(|(i, item)| keys::public_key(&item?, &format!("seal_to[{i}]"))).collect()
 }
 
 /// Verifies ``records[i]`` against ``previous_nonces[i]`` for every ``i``,

@@ -50,7 +50,7 @@ pub struct PyChainWalk {
 #[pymethods]
 impl PyChainWalk {
     #[new]
-    #[pyo3(signature = (*, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None))]
+    #[pyo3(signature = (*, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None, authorities = None))]
     fn py_new(
         py: Python<'_>,
         initial_difficulty: Option<&Bound<'_, PyAny>>,
@@ -58,6 +58,7 @@ impl PyChainWalk {
         block_time: Option<&Bound<'_, PyAny>>,
         max_adjust: Option<&Bound<'_, PyAny>>,
         block_reward: Option<&Bound<'_, PyAny>>,
+        authorities: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyChainWalk> {
         let defaults = ChainParams::default();
         let initial_difficulty = match initial_difficulty.filter(|v| !v.is_none()) {
@@ -70,7 +71,7 @@ impl PyChainWalk {
             block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
             max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
             block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
-            authorities: Vec::new(),
+            authorities: crate::chain::authority_keys(authorities)?,
         };
         let walk = Walk::new(params).map_err(|e| errors::chain(py, e))?;
         Ok(PyChainWalk { inner: Mutex::new(walk) })

@@ -12,11 +12,19 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     +-- RecordError
     |   +-- HashLengthError, PublicKeyMismatchError, InvalidPrescriptionError,
     |       InvalidNonceError, InvalidTxidError, InvalidPublicKeyError,
-    |       InvalidSignatureError
+    |       InvalidSignatureError, UnauthorizedDoctorError
     +-- BlockError
     |   +-- DifficultyMismatchError, InvalidBlockIdError, TooManyRecordsError,
-    |       InvalidMinerError, InvalidPreviousError, InsufficientWorkError,
+    |       TooManyEntriesError, InvalidMinerError, InvalidPreviousError,
+    |       InsufficientWorkError,
+    |       BlockEntryError (.index, __cause__ = the entry's error),
     |       BlockRecordError (.index, __cause__ = the record's error)
+    +-- EntryError
+    |   +-- InvalidEntryError, InvalidEntrySignatureError,
+    |       UnknownAuthorityError, DuplicateGrantError, UnknownGrantError,
+    |       AlreadyRevokedError
+    +-- SealError
+    |   +-- NotRecipientError, DecryptFailedError
     +-- ChainError
     |   +-- WrongHeightError, UnknownParentError, TimestampTooEarlyError,
     |       TimestampTooLateError, LockedError, CorruptError
@@ -45,14 +53,27 @@ __all__ = [
     "InvalidTxidError",
     "InvalidPublicKeyError",
     "InvalidSignatureError",
+    "UnauthorizedDoctorError",
     "BlockError",
     "DifficultyMismatchError",
     "InvalidBlockIdError",
     "TooManyRecordsError",
+    "TooManyEntriesError",
     "InvalidMinerError",
     "InvalidPreviousError",
     "InsufficientWorkError",
+    "BlockEntryError",
     "BlockRecordError",
+    "EntryError",
+    "InvalidEntryError",
+    "InvalidEntrySignatureError",
+    "UnknownAuthorityError",
+    "DuplicateGrantError",
+    "UnknownGrantError",
+    "AlreadyRevokedError",
+    "SealError",
+    "NotRecipientError",
+    "DecryptFailedError",
     "ChainError",
     "WrongHeightError",
     "UnknownParentError",
@@ -107,7 +128,9 @@ class PublicKeyMismatchError(RecordError):
 
 
 class InvalidPrescriptionError(RecordError):
-    """The prescription is not text, or is more than 200 UTF-8 bytes."""
+    """The prescription is not text, or is more than 200 UTF-8 bytes; or it is
+    a sealed text (``sealed1:...``) that is malformed or not sealed to the
+    record's patient (SPEC section 8.2)."""
 
     kind = "invalid_prescription"
 
@@ -136,6 +159,16 @@ class InvalidSignatureError(RecordError):
     kind = "invalid_signature"
 
 
+class UnauthorizedDoctorError(RecordError):
+    """In a chain with authorities, the record's doctor holds no grant that
+    authorizes it at the block's timestamp (or, offered to a pool, at the
+    current time). Raised by a chain, as the ``__cause__`` of a
+    :class:`BlockRecordError` or by ``Chain.pool.submit``; never by
+    ``EMR.verify``, which knows no chain."""
+
+    kind = "unauthorized_doctor"
+
+
 # --- blocks --------------------------------------------------------------
 
 
@@ -159,6 +192,12 @@ class TooManyRecordsError(BlockError):
     """The block holds more than 25 records."""
 
     kind = "too_many_records"
+
+
+class TooManyEntriesError(BlockError):
+    """The block holds more than 25 entries (grants and revocations)."""
+
+    kind = "too_many_entries"
 
 
 class InvalidMinerError(BlockError):
@@ -188,6 +227,85 @@ class BlockRecordError(BlockError):
 
     kind = "record"
     index: int = -1
+
+
+class BlockEntryError(BlockError):
+    """An entry (grant or revocation) of the block failed.
+
+    ``index`` is its position in ``block.entries``; ``__cause__`` is the
+    entry's own error (an :class:`EntryError` subclass). Entries are checked
+    before records.
+    """
+
+    kind = "entry"
+    index: int = -1
+
+
+# --- registry entries (SPEC section 8.1) -----------------------------------
+
+
+class EntryError(EMRError):
+    """A grant or revocation does not verify, or a chain refuses it."""
+
+
+class InvalidEntryError(EntryError):
+    """A key that is not an SPKI on a supported curve, a licence that is not
+    text or over 100 UTF-8 bytes, ``not_before > not_after``, or a
+    ``grant_id`` that is not 32 bytes."""
+
+    kind = "invalid_entry"
+
+
+class InvalidEntrySignatureError(EntryError):
+    """The signature is not strict DER or does not verify under ``authority``."""
+
+    kind = "invalid_entry_signature"
+
+
+class UnknownAuthorityError(EntryError):
+    """``authority`` is not one of the chain's authorities (every entry of an
+    open chain fails so)."""
+
+    kind = "unknown_authority"
+
+
+class DuplicateGrantError(EntryError):
+    """A grant the active chain already holds."""
+
+    kind = "duplicate_grant"
+
+
+class UnknownGrantError(EntryError):
+    """A revocation of a grant the active chain does not hold."""
+
+    kind = "unknown_grant"
+
+
+class AlreadyRevokedError(EntryError):
+    """A revocation of a grant the active chain has already revoked."""
+
+    kind = "already_revoked"
+
+
+# --- sealed prescriptions (SPEC section 8.2) -------------------------------
+
+
+class SealError(EMRError):
+    """A sealed prescription does not open with the given key."""
+
+
+class NotRecipientError(SealError):
+    """The key is not one of the record's recipients."""
+
+    kind = "not_recipient"
+
+
+class DecryptFailedError(SealError):
+    """The key is a recipient, but its wrapped key or the text does not
+    decrypt (tampered, or the envelope was moved to another record), or the
+    text is not UTF-8."""
+
+    kind = "decrypt_failed"
 
 
 # --- chain (SPEC section 5) ----------------------------------------------
@@ -299,8 +417,10 @@ class DecodeError(EMRError):
 
 
 class InvalidKeyError(EMRError):
-    """A private key that cannot be parsed or used (garbage, encrypted,
-    unsupported curve, out-of-range scalar)."""
+    """A key that cannot be parsed or used: a private key (garbage,
+    encrypted, unsupported curve, out-of-range scalar), or a public key given
+    as a recipient or an authority that is not an uncompressed SPKI on
+    secp256k1 or P-256."""
 
     kind = "invalid_key"
 
@@ -341,6 +461,6 @@ def _concrete(base: Type[EMRError]) -> Dict[str, Type[EMRError]]:
 #: Kind spelling -> exception class.
 BY_KIND: Dict[str, Type[EMRError]] = _concrete(EMRError)
 
-for _cls in (EMRError, *BY_KIND.values(), RecordError, BlockError, ChainError, AddressError):
+for _cls in (EMRError, *BY_KIND.values(), RecordError, BlockError, EntryError, SealError, ChainError, AddressError):
     _cls.__module__ = "cryptoemr"
 del _cls

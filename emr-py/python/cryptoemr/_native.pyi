@@ -15,12 +15,17 @@ _PrivateKey: TypeAlias = Union["SigningKey", bytes, bytearray, memoryview, str, 
 _Role: TypeAlias = Literal["doctor", "patient", "miner"]
 # A 20-byte hash, or the address (str) of the role the argument expects.
 _HashOrAddress: TypeAlias = Union[bytes, bytearray, memoryview, str]
+# A public key: SPKI DER bytes, a SigningKey (its public key), or a
+# pyca/cryptography EllipticCurvePublicKey / EllipticCurvePrivateKey.
+_PublicKey: TypeAlias = Union["SigningKey", bytes, bytearray, memoryview, Any]
 
 __all__ = [
     "EMR",
     "SigningKey",
     "UserState",
     "Block",
+    "Grant",
+    "Revocation",
     "Chain",
     "ChainBlocks",
     "ChainPool",
@@ -29,6 +34,8 @@ __all__ = [
     "calculate_txid",
     "calculate_signature_hash",
     "verify_records",
+    "create_grant",
+    "create_revocation",
     "mine_block",
     "mining_engines",
     "encode_address",
@@ -36,6 +43,9 @@ __all__ = [
     "MAX_RECORDS",
     "DEFAULT_BLOCK_REWARD",
     "MAX_PRESCRIPTION_BYTES",
+    "MAX_ENTRIES",
+    "MAX_LICENCE_BYTES",
+    "MAX_RECIPIENTS",
     "__version__",
 ]
 
@@ -43,6 +53,9 @@ __version__: str
 MAX_RECORDS: int
 DEFAULT_BLOCK_REWARD: int
 MAX_PRESCRIPTION_BYTES: int
+MAX_ENTRIES: int
+MAX_LICENCE_BYTES: int
+MAX_RECIPIENTS: int
 
 @disjoint_base
 class EMR:
@@ -85,6 +98,16 @@ class EMR:
         """The 32-byte txid the other six fields call for."""
     def calculate_signature_hash(self) -> bytes:
         """The 32-byte digest the doctor signs."""
+    @property
+    def is_sealed(self) -> bool:
+        """Whether the prescription is a sealed text (``"sealed1:..."``, SPEC 8.2)."""
+    def open(self, private_key: _PrivateKey) -> str:
+        """The sealed prescription's text, for a recipient's key. ``NotRecipientError``,
+        ``DecryptFailedError`` (both ``SealError``), ``InvalidPrescriptionError`` for a
+        malformed sealed text, ``InvalidArgumentError`` for a text that is not sealed.
+        Does not verify the signature."""
+    def sealed_recipients(self) -> List[bytes]:
+        """The readers' key hashes (SHA-1 of each SPKI), in envelope order."""
     def to_bytes(self) -> bytes:
         """The canonical encoding (raises a ``RecordError`` if a field's shape cannot be encoded)."""
     @staticmethod
@@ -141,12 +164,87 @@ class UserState:
     def __reduce__(self) -> Tuple[Any, Tuple[int, int]]: ...
 
 @disjoint_base
-class Block:
-    """A block of records with its proof of work.
+class Grant:
+    """An authority's grant admitting a doctor from ``not_before`` to ``not_after``
+    (Unix seconds, inclusive; SPEC 8.1).
 
-    Fields hold any assigned value (``records`` is kept as the very list
-    given); ``verify_and_get_changes`` reports what is wrong, in
-    specification order, as a ``BlockError`` subclass.
+    Fields hold any assigned value; ``verify`` reports what is wrong as an
+    ``EntryError`` subclass (``InvalidEntryError``, ``InvalidEntrySignatureError``).
+    """
+
+    dr_public_key: Any
+    licence: Any
+    not_before: Any
+    not_after: Any
+    authority: Any
+    signature: Any
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        dr_public_key: _BytesLike,
+        licence: str,
+        not_before: int,
+        not_after: int,
+        authority: _BytesLike,
+        signature: _BytesLike,
+    ) -> Self: ...
+    @property
+    def entry_id(self) -> bytes:
+        """The grant's id (32 bytes), over the fields as they stand."""
+    @property
+    def grant_id(self) -> bytes:
+        """Alias of ``entry_id``."""
+    @property
+    def dr_hash(self) -> bytes:
+        """SHA-1 of ``dr_public_key``: the admitted doctor's ``Dr_hash``."""
+    def verify(self) -> None:
+        """The stateless checks (``InvalidEntryError``, then ``InvalidEntrySignatureError``)."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> Grant:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+@disjoint_base
+class Revocation:
+    """An authority's revocation of the grant ``grant_id`` from ``effective`` on (SPEC 8.1)."""
+
+    grant_id: Any
+    effective: Any
+    authority: Any
+    signature: Any
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        grant_id: _BytesLike,
+        effective: int,
+        authority: _BytesLike,
+        signature: _BytesLike,
+    ) -> Self: ...
+    @property
+    def entry_id(self) -> bytes:
+        """The revocation's id (32 bytes), over the fields as they stand."""
+    def verify(self) -> None:
+        """The stateless checks (``InvalidEntryError``, then ``InvalidEntrySignatureError``)."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> Revocation:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+_Entry: TypeAlias = Union[Grant, Revocation]
+
+@disjoint_base
+class Block:
+    """A block of records (and registry entries) with its proof of work.
+
+    Fields hold any assigned value (``records`` and ``entries`` are kept as
+    the very lists given); ``verify_and_get_changes`` reports what is wrong,
+    in specification order, as a ``BlockError`` subclass.
     """
 
     previous: Any
@@ -157,6 +255,7 @@ class Block:
     difficulty: Any
     block_id: Any
     nonce: Any
+    entries: Any
     __hash__: None  # type: ignore[assignment]
 
     def __new__(
@@ -169,6 +268,7 @@ class Block:
         difficulty: int,
         block_id: _BytesLike,
         nonce: int,
+        entries: Iterable[_Entry] = (),
     ) -> Self: ...
     def verify_and_get_changes(
         self,
@@ -214,6 +314,7 @@ class Chain:
         block_time: Optional[int] = None,
         max_adjust: Optional[int] = None,
         block_reward: Optional[int] = None,
+        authorities: Iterable[_PublicKey] = (),
     ) -> Self: ...
     @staticmethod
     def open_readonly(path: _PathLike) -> Chain:
@@ -233,8 +334,16 @@ class Chain:
     def total_difficulty(self) -> int: ...
     def next_difficulty(self) -> int: ...
     @property
-    def params(self) -> dict[str, int]:
-        """``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``, ``block_reward``."""
+    def params(self) -> dict[str, Any]:
+        """``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``, ``block_reward``
+        (ints) and ``authorities`` (a list of SPKI DER bytes)."""
+    @property
+    def authorities(self) -> List[bytes]:
+        """The chain's authorities (SPKI DER), as created; empty for an open chain."""
+    def grants(self, dr_hash: Union[_BytesLike, str]) -> List[Tuple[Grant, int, Optional[int]]]:
+        """The doctor's grants in the active chain: ``(grant, height, revoked_effective or None)``."""
+    def is_authorized(self, dr_hash: Union[_BytesLike, str], timestamp: int) -> bool:
+        """Whether a block at ``timestamp`` on the tip may carry the doctor's records."""
     def user_state(self, hash: Union[_BytesLike, str]) -> UserState:
         """A hash, or a doctor's (``emrd1…``) or miner's (``emrm1…``) address."""
     def patient_history(self, patient_hash: Union[_BytesLike, str]) -> List[_HistoryEntry]:
@@ -250,7 +359,8 @@ class Chain:
         """The records waiting for a block, stored with the chain."""
     def template(self, miner: _HashOrAddress, timestamp: Optional[int] = None) -> Block:
         """The next block to mine (``block_id`` zeros, ``nonce`` 0): tip, height, next difficulty,
-        ``max(timestamp or now, tip's)``, up to 25 ready records of the pool."""
+        ``max(timestamp or now, tip's)``, the pool's pending entries that apply and up to 25
+        ready records of authorized doctors."""
     def mine_next(
         self,
         miner: _HashOrAddress,
@@ -271,8 +381,14 @@ class Chain:
 class ChainPool:
     """``Chain.pool``: pending records, one per ``(Dr_hash, nonce)``, kept in the chain's database."""
 
-    def submit(self, record: EMR) -> Literal["ready", "held", "already_pending"]:
-        """Verify (signature included) and pool; the record's ``RecordError`` subclass otherwise."""
+    def submit(self, record: EMR, *, now: Optional[int] = None) -> Literal["ready", "held", "already_pending"]:
+        """Verify (signature included) and pool; the record's ``RecordError`` subclass otherwise
+        (``UnauthorizedDoctorError`` when a chain with authorities does not admit its doctor at ``now``)."""
+    def submit_entry(self, entry: _Entry) -> Literal["ready", "already_pending"]:
+        """Check a grant or revocation as a block would after the pending ones and pool it;
+        its ``EntryError`` subclass otherwise."""
+    def entries(self) -> List[_Entry]:
+        """The pending entries, in arrival order."""
     def pending(self) -> List[EMR]:
         """Ready records in template order, then held ones in arrival order."""
     def ready(self) -> List[EMR]: ...
@@ -291,10 +407,29 @@ def create_signed_record(
     patient_hash: _HashOrAddress,
     prescription: str,
     nonce: int,
+    *,
+    seal_to: Optional[Iterable[_PublicKey]] = None,
+    seal_to_self: bool = True,
 ) -> EMR:
     """Sign a new record with a ``SigningKey``, PKCS#8/SEC1 DER or PEM bytes,
     or a pyca/cryptography EC private key object. ``patient_hash`` is 20 bytes
-    or the patient's address (``emrp1...``; else an ``AddressError``)."""
+    or the patient's address (``emrp1...``; else an ``AddressError``).
+
+    With ``seal_to`` (the readers' public keys, the patient's among them), the
+    prescription is sealed so that only they (and the doctor, unless
+    ``seal_to_self=False``) can read it with ``EMR.open``; at most 4 readers."""
+
+def create_grant(
+    authority_key: _PrivateKey,
+    dr_public_key: _PublicKey,
+    licence: str,
+    not_before: int = 0,
+    not_after: int = 2**64 - 1,
+) -> Grant:
+    """Sign a grant admitting the doctor (``InvalidEntryError`` for one that could never verify)."""
+
+def create_revocation(authority_key: _PrivateKey, grant_id: Union[_BytesLike, Grant], effective: int) -> Revocation:
+    """Sign a revocation of ``grant_id`` (32 bytes, or the ``Grant``) from ``effective`` on."""
 
 def calculate_sha1_hash(data: _BytesLike) -> bytes:
     """SHA-1 of ``data`` (20 bytes)."""
@@ -332,6 +467,7 @@ def mine_block(
     records: Iterable[EMR],
     timestamp: int,
     difficulty: int,
+    entries: Iterable[_Entry] = (),
     *,
     threads: Optional[int] = None,
     nonce_start: int = 0,
@@ -373,6 +509,7 @@ class _ChainWalk:
         block_time: Optional[int] = None,
         max_adjust: Optional[int] = None,
         block_reward: Optional[int] = None,
+        authorities: Iterable[_PublicKey] = (),
     ) -> Self: ...
     @property
     def blocks(self) -> int: ...
