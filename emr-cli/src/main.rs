@@ -794,6 +794,7 @@ fn chain_init(dir: &Path, args: &ParamArgs) -> Result<Output, CliError> {
         block_time: args.block_time,
         max_adjust: args.max_adjust,
         block_reward: args.block_reward,
+        authorities: Vec::new(),
     };
     params.validate()?;
     let node = Node::init(dir, params)?;

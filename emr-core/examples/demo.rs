@@ -207,6 +207,7 @@ fn demo_params() -> ChainParams {
         block_time: 12,
         max_adjust: 4,
         block_reward: DEFAULT_BLOCK_REWARD,
+        authorities: Vec::new(),
     }
 }
 
@@ -288,7 +289,7 @@ fn chain_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dyn
 
 /// Section 7: 20 blocks, each printed with its difficulty and timestamp gap.
 fn mine_demo_chain(chain: &mut Chain, chain_path: &Path, dr_house: &SigningKey, dr_grey: &SigningKey, clock: &mut SimulatedClock) -> Result<(), Box<dyn std::error::Error>> {
-    let params = *chain.params();
+    let params = chain.params().clone();
     println!("\n== 7. A chain on disk: 20 blocks, the difficulty retargets ==");
     println!(
         "chain in {}; initial difficulty {}, window {} blocks, target {} s per block, clamp x{}",
@@ -370,7 +371,7 @@ fn reorganise_demo(chain: &mut Chain, path: &Path, dr_house: &SigningKey) -> Res
     const FORK_AFTER: u64 = 15;
     println!("\n== 9. A competing, heavier branch: the chain reorganises ==");
     // Node B's own copy of the chain, as it was when it lost contact.
-    let mut node_b = Chain::in_memory(*chain.params())?;
+    let mut node_b = Chain::in_memory(chain.params().clone())?;
     let shared: Vec<Block> = chain.blocks(0, FORK_AFTER + 1).collect::<Result<_, _>>()?;
     node_b.add_blocks(&shared, None, &BatchOptions::default())?;
     let mut b_clock = SimulatedClock { now: shared.last().expect("16 blocks").timestamp };
@@ -433,7 +434,7 @@ fn reorganise_demo(chain: &mut Chain, path: &Path, dr_house: &SigningKey) -> Res
     show_patient_history(chain, "bob", "bob's history now (node B's block 17 carries a record node A never had):")?;
 
     // Reopen from disk and re-check everything.
-    let params = *chain.params();
+    let params = chain.params().clone();
     let placeholder = Chain::in_memory(params)?;
     drop(std::mem::replace(chain, placeholder));
     let reopened = Chain::open(path, None)?;

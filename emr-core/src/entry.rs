@@ -21,6 +21,16 @@ pub const MAX_LICENCE_BYTES: usize = 100;
 pub const MAX_ENTRIES: usize = 25;
 
 const GRANT_DOMAIN: &[u8] = b"cryptoemr/grant/v1";
+
+const BAD_DOCTOR_KEY: &str = "dr_public_key is not an EC key on a supported curve";
+const BAD_LICENCE: &str = "licence must be text of at most 100 UTF-8 bytes";
+const BAD_WINDOW: &str = "not_before is after not_after";
+const BAD_AUTHORITY: &str = "authority is not an EC key on a supported curve";
+const BAD_GRANT_ID: &str = "grant_id must be 32 bytes";
+
+/// Every text [`EntryError::InvalidEntry`] carries, so that a stored
+/// failure can be read back as the error it was.
+pub(crate) const INVALID_ENTRY_REASONS: [&str; 5] = [BAD_DOCTOR_KEY, BAD_LICENCE, BAD_WINDOW, BAD_AUTHORITY, BAD_GRANT_ID];
 const REVOKE_DOMAIN: &[u8] = b"cryptoemr/revoke/v1";
 
 /// Why an entry is refused, one variant per kind, in check order.
@@ -153,15 +163,15 @@ impl GrantFields<'_> {
     }
 
     fn verify(&self) -> Result<(), EntryError> {
-        parse_key(self.dr_public_key, "dr_public_key is not an EC key on a supported curve")?;
+        parse_key(self.dr_public_key, BAD_DOCTOR_KEY)?;
         match self.licence {
             Some(text) if text.len() <= MAX_LICENCE_BYTES => {}
-            _ => return Err(EntryError::InvalidEntry("licence must be text of at most 100 UTF-8 bytes")),
+            _ => return Err(EntryError::InvalidEntry(BAD_LICENCE)),
         }
         if self.not_before > self.not_after {
-            return Err(EntryError::InvalidEntry("not_before is after not_after"));
+            return Err(EntryError::InvalidEntry(BAD_WINDOW));
         }
-        let authority = parse_key(self.authority, "authority is not an EC key on a supported curve")?;
+        let authority = parse_key(self.authority, BAD_AUTHORITY)?;
         verify_signature(&authority, &self.preimage(), self.signature)
     }
 }
@@ -186,9 +196,9 @@ impl RevocationFields<'_> {
 
     fn verify(&self) -> Result<(), EntryError> {
         if self.grant_id.len() != Hash256::LEN {
-            return Err(EntryError::InvalidEntry("grant_id must be 32 bytes"));
+            return Err(EntryError::InvalidEntry(BAD_GRANT_ID));
         }
-        let authority = parse_key(self.authority, "authority is not an EC key on a supported curve")?;
+        let authority = parse_key(self.authority, BAD_AUTHORITY)?;
         verify_signature(&authority, &self.preimage(), self.signature)
     }
 }
@@ -276,12 +286,12 @@ impl Grant {
             signature: Vec::new(),
         };
         let fields = grant.fields();
-        parse_key(fields.dr_public_key, "dr_public_key is not an EC key on a supported curve")?;
+        parse_key(fields.dr_public_key, BAD_DOCTOR_KEY)?;
         if licence.len() > MAX_LICENCE_BYTES {
-            return Err(EntryError::InvalidEntry("licence must be text of at most 100 UTF-8 bytes").into());
+            return Err(EntryError::InvalidEntry(BAD_LICENCE).into());
         }
         if not_before > not_after {
-            return Err(EntryError::InvalidEntry("not_before is after not_after").into());
+            return Err(EntryError::InvalidEntry(BAD_WINDOW).into());
         }
         let preimage = fields.preimage();
         grant.signature = authority.sign_prehashed(&preimage, &sha256(&[&preimage]))?;
@@ -409,7 +419,7 @@ impl Entry {
                 dr_public_key: g.dr_public_key.to_vec(),
                 licence: g
                     .licence
-                    .ok_or(EntryError::InvalidEntry("licence must be text of at most 100 UTF-8 bytes"))?
+                    .ok_or(EntryError::InvalidEntry(BAD_LICENCE))?
                     .to_owned(),
                 not_before: g.not_before,
                 not_after: g.not_after,
@@ -417,7 +427,7 @@ impl Entry {
                 signature: g.signature.to_vec(),
             }),
             EntryFields::Revocation(r) => Entry::Revocation(Revocation {
-                grant_id: Hash256::from_slice(r.grant_id).ok_or(EntryError::InvalidEntry("grant_id must be 32 bytes"))?,
+                grant_id: Hash256::from_slice(r.grant_id).ok_or(EntryError::InvalidEntry(BAD_GRANT_ID))?,
                 effective: r.effective,
                 authority: r.authority.to_vec(),
                 signature: r.signature.to_vec(),

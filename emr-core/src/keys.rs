@@ -498,6 +498,13 @@ impl PublicKey {
     }
 }
 
+impl core::hash::Hash for PublicKey {
+    fn hash<H: core::hash::Hasher>(&self, state: &mut H) {
+        self.curve.hash(state);
+        self.uncompressed_point().hash(state);
+    }
+}
+
 impl fmt::Debug for PublicKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(

@@ -530,3 +530,457 @@ fn tampering_with_any_envelope_byte_never_opens_to_another_text() {
     }
     assert!(tried > 2000, "{tried}");
 }
+
+// ---------------------------------------------------------------- chain
+
+use emr_core::chain::{BatchOptions, Chain, ChainError, ChainParams, RegisteredGrant, Walk};
+use emr_core::{AddOutcome, Grant, PublicKey, Record, Revocation, SubmitOutcome};
+
+/// registry.json with its keys parsed.
+struct Registry {
+    file: Value,
+}
+
+impl Registry {
+    fn load() -> Registry {
+        Registry { file: load("registry.json") }
+    }
+
+    fn params(&self, authorities: Vec<PublicKey>) -> ChainParams {
+        let p = &self.file["params"];
+        ChainParams {
+            initial_difficulty: Difficulty::new(u128::from(uint(p, "initial_difficulty"))).unwrap(),
+            window: uint(p, "window"),
+            block_time: uint(p, "block_time"),
+            max_adjust: uint(p, "max_adjust"),
+            block_reward: uint(p, "block_reward"),
+            authorities,
+        }
+    }
+
+    fn authorities(&self) -> Vec<PublicKey> {
+        self.file["authorities"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| PublicKey::from_spki_der(&hex_field(a, "spki")).unwrap())
+            .collect()
+    }
+
+    fn authority_key(&self, i: usize) -> SigningKey {
+        SigningKey::from_der(&hex_field(&self.file["authorities"][i], "private_key_pkcs8")).unwrap()
+    }
+
+    fn doctor_key(&self, name: &str) -> SigningKey {
+        let d = self.file["doctors"].as_array().unwrap().iter().find(|d| d["name"] == name).unwrap();
+        SigningKey::from_der(&hex_field(d, "private_key_pkcs8")).unwrap()
+    }
+
+    fn doctors(&self) -> Vec<(String, Hash160)> {
+        self.file["doctors"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|d| (text(d, "name"), Hash160::from_slice(&hex_field(d, "dr_hash")).unwrap()))
+            .collect()
+    }
+
+    fn block(case: &Value) -> Block {
+        Block::from_fields(&RawBlock::from_json(&case["block"]).fields()).unwrap()
+    }
+}
+
+fn chain_error_name(e: &ChainError) -> String {
+    match e {
+        ChainError::Block { error, .. } => block_error_name(error),
+        other => other.kind().as_str().to_owned(),
+    }
+}
+
+fn tip_time(chain: &Chain) -> u64 {
+    let tip = chain.tip().unwrap().unwrap();
+    chain.block_at(tip.height).unwrap().unwrap().timestamp
+}
+
+/// Every doctor's grants, as the chain answers them.
+fn registry_view(chain: &Chain, doctors: &[(String, Hash160)]) -> Vec<Vec<RegisteredGrant>> {
+    doctors.iter().map(|(_, d)| chain.grants(d).unwrap()).collect()
+}
+
+/// Runs a scenario list on `chain`, checking each outcome and the
+/// authorizations after it; returns the blocks that extended the chain and
+/// the registry after each.
+fn run_scenario(
+    registry: &Registry,
+    chain: &mut Chain,
+    cases: &[Value],
+) -> (Vec<Block>, Vec<Vec<Vec<RegisteredGrant>>>) {
+    let doctors = registry.doctors();
+    let mut extended = Vec::new();
+    let mut views = Vec::new();
+    for case in cases {
+        let name = case["name"].as_str().unwrap();
+        let block = Registry::block(case);
+        let before = registry_view(chain, &doctors);
+        let result = chain.add_block(&block, None);
+        match expected_error(case) {
+            None => {
+                assert_eq!(result, Ok(AddOutcome::Extended), "{name}");
+                extended.push(block);
+                views.push(registry_view(chain, &doctors));
+            }
+            Some(expected) => {
+                assert_eq!(chain_error_name(&result.unwrap_err()), expected, "{name}");
+                assert_eq!(registry_view(chain, &doctors), before, "{name}: a refused block changes nothing");
+            }
+        }
+        let next = tip_time(chain) + registry.params(vec![]).block_time;
+        for (doctor, hash) in &doctors {
+            let expected = case["authorized_at_next_block"][doctor].as_bool().unwrap();
+            assert_eq!(chain.is_authorized(hash, next).unwrap(), expected, "{name}: {doctor} at {next}");
+        }
+    }
+    (extended, views)
+}
+
+fn scenario_cases(registry: &Registry, key: &str) -> Vec<Value> {
+    registry.file[key].as_array().unwrap().clone()
+}
+
+#[test]
+fn every_scenario_block_with_its_outcome_and_the_authorizations_after_it() {
+    let registry = Registry::load();
+    let cases = scenario_cases(&registry, "scenario");
+    assert!(cases.len() >= 18);
+    let mut chain = Chain::in_memory(registry.params(registry.authorities())).unwrap();
+    assert_eq!(chain.authorities(), &registry.authorities()[..]);
+    let (extended, _) = run_scenario(&registry, &mut chain, &cases);
+    assert_eq!(chain.len().unwrap(), extended.len() as u64);
+    let report = chain.check(&BatchOptions::default()).unwrap();
+    assert_eq!((report.blocks_ok, report.first_bad), (extended.len() as u64, None));
+
+    // The batch path (signatures ahead, in-order stage after) and a Walk
+    // agree with block-by-block adding.
+    let mut batch = Chain::in_memory(registry.params(registry.authorities())).unwrap();
+    batch.add_blocks(&extended, None, &BatchOptions::default()).unwrap();
+    let doctors = registry.doctors();
+    assert_eq!(registry_view(&batch, &doctors), registry_view(&chain, &doctors));
+    let mut walk = Walk::new(registry.params(registry.authorities())).unwrap();
+    for block in &extended {
+        let bytes = block.to_bytes();
+        let passed = emr_core::chain::precheck_block(walk.blocks(), &bytes, emr_core::Parallelism::SINGLE).unwrap();
+        walk.apply(&bytes, passed).unwrap();
+    }
+    // Each refused block is refused by the batch path with the same error.
+    for case in &cases {
+        if let Some(expected) = expected_error(case) {
+            let block = Registry::block(case);
+            if block.height > 0 && block.height <= batch.len().unwrap() {
+                let mut fork = Chain::in_memory(registry.params(registry.authorities())).unwrap();
+                fork.add_blocks(&extended[..block.height as usize], None, &BatchOptions::default()).unwrap();
+                let err = fork.add_blocks(&[block], None, &BatchOptions::default()).unwrap_err();
+                assert_eq!(chain_error_name(&err.error), expected, "{}", case["name"]);
+            }
+        }
+    }
+}
+
+#[test]
+fn open_chain_scenario() {
+    let registry = Registry::load();
+    let cases = scenario_cases(&registry, "open_chain_scenario");
+    let mut chain = Chain::in_memory(registry.params(vec![])).unwrap();
+    assert!(chain.authorities().is_empty());
+    run_scenario(&registry, &mut chain, &cases);
+    // The scenario's authority-chain blocks carry entries: all refused here.
+    let first = Registry::block(&registry.file["scenario"][0]);
+    let mut other = Chain::in_memory(registry.params(vec![])).unwrap();
+    let err = other.add_block(&first, None).unwrap_err();
+    assert_eq!(chain_error_name(&err), "entry:0:unknown_authority");
+}
+
+/// A block on `parent`, 12 s later, difficulty 1 (the vectors' parameters).
+fn next_block(parent: &Block, miner: u8, records: Vec<Record>, entries: Vec<Entry>) -> Block {
+    let mut block = Block {
+        previous: parent.block_id,
+        height: parent.height + 1,
+        miner: Hash160::from_bytes([miner; 20]),
+        records,
+        entries,
+        timestamp: parent.timestamp + 12,
+        difficulty: Difficulty::MIN,
+        block_id: common::ZERO,
+        nonce: 0,
+    };
+    block.block_id = block.calculate_block_id();
+    block
+}
+
+#[test]
+fn undo_walks_the_registry_back_through_grants_and_revocations() {
+    let registry = Registry::load();
+    let doctors = registry.doctors();
+    let mut chain = Chain::in_memory(registry.params(registry.authorities())).unwrap();
+    let (extended, views) = run_scenario(&registry, &mut chain, &scenario_cases(&registry, "scenario"));
+    assert!(views.iter().any(|v| v.iter().flatten().any(|g| g.revoked_effective.is_some())));
+    for i in (0..extended.len()).rev() {
+        assert_eq!(registry_view(&chain, &doctors), views[i], "after block {i}");
+        assert_eq!(chain.undo_last_block().unwrap(), extended[i]);
+        assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+    }
+    assert!(registry_view(&chain, &doctors).iter().all(Vec::is_empty));
+    // And forward again: the same registry.
+    for (i, block) in extended.iter().enumerate() {
+        assert_eq!(chain.add_block(block, None), Ok(AddOutcome::Extended));
+        assert_eq!(registry_view(&chain, &doctors), views[i]);
+    }
+}
+
+#[test]
+fn reorganisation_moves_the_registry_and_a_failed_one_leaves_it_untouched() {
+    let registry = Registry::load();
+    let doctors = registry.doctors();
+    let auth = registry.authority_key(1);
+    let db = common::TempDb::new("access-reorg");
+    let mut chain = Chain::open(&db.0, Some(registry.params(registry.authorities()))).unwrap();
+    let (extended, views) = run_scenario(&registry, &mut chain, &scenario_cases(&registry, "scenario"));
+    let active = registry_view(&chain, &doctors);
+
+    // From block 0 (the grant of D1), a branch that revokes D1 at once and
+    // grants D3, heavier than the active chain, whose last block is bad.
+    let d1_grant = match &extended[0].entries[0] {
+        Entry::Grant(g) => g.clone(),
+        other => panic!("{other:?}"),
+    };
+    let d3 = registry.doctor_key("D3");
+    let d3_grant = Grant::sign(&auth, d3.public_key_der(), "D3 elsewhere", 0, u64::MAX).unwrap();
+    let revoke = Revocation::sign(&auth, d1_grant.grant_id(), 0).unwrap();
+    let mut branch = vec![next_block(&extended[0], 9, vec![], vec![revoke.into(), d3_grant.clone().into()])];
+    while branch.len() < extended.len() - 1 {
+        let parent = branch.last().unwrap().clone();
+        branch.push(next_block(&parent, 9, vec![], vec![]));
+    }
+    // The heavier tip carries D1's grant again: duplicate_grant.
+    let bad = next_block(branch.last().unwrap(), 9, vec![], vec![d1_grant.clone().into()]);
+    for block in &branch {
+        assert_eq!(chain.add_block(block, None), Ok(AddOutcome::SideBranch));
+    }
+    let err = chain.add_block(&bad, None).unwrap_err();
+    assert_eq!(chain_error_name(&err), "entry:0:duplicate_grant");
+    assert_eq!(registry_view(&chain, &doctors), active, "a failed reorganisation leaves the registry as it was");
+    assert_eq!(chain.tip().unwrap().unwrap().block_id, extended.last().unwrap().block_id);
+    // Refused again the same way, after a reopen too.
+    drop(chain);
+    let mut chain = Chain::open(&db.0, None).unwrap();
+    assert_eq!(chain_error_name(&chain.add_block(&bad, None).unwrap_err()), "entry:0:duplicate_grant");
+
+    // A good heavier tip: the registry is the branch's.
+    let good = next_block(branch.last().unwrap(), 9, vec![], vec![]);
+    assert_eq!(chain.add_block(&good, None), Ok(AddOutcome::Reorganized));
+    let d1 = &doctors[0].1;
+    let d3_hash = d3.public_key_hash();
+    assert_eq!(chain.grants(d1).unwrap(), vec![RegisteredGrant { grant: d1_grant, height: 0, revoked_effective: Some(0) }]);
+    assert_eq!(chain.grants(&d3_hash).unwrap(), vec![RegisteredGrant { grant: d3_grant, height: 1, revoked_effective: None }]);
+    assert!(chain.grants(&doctors[1].1).unwrap().is_empty(), "D2's grant was on the old branch");
+    assert!(!chain.is_authorized(d1, 0).unwrap());
+    assert!(chain.is_authorized(&d3_hash, 5).unwrap());
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+
+    // And back: the old branch, made heavier, brings its registry back.
+    let mut old = extended.clone();
+    while old.len() <= branch.len() + 2 {
+        let parent = old.last().unwrap().clone();
+        old.push(next_block(&parent, 7, vec![], vec![]));
+    }
+    let outcomes: Vec<_> = old[extended.len()..].iter().map(|b| chain.add_block(b, None).unwrap()).collect();
+    assert_eq!(outcomes.last(), Some(&AddOutcome::Reorganized));
+    assert_eq!(registry_view(&chain, &doctors), views.last().unwrap().clone());
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+}
+
+#[test]
+fn reopen_with_other_authorities_is_refused() {
+    let registry = Registry::load();
+    let both = registry.authorities();
+    let db = common::TempDb::new("access-authorities");
+    drop(Chain::open(&db.0, Some(registry.params(both.clone()))).unwrap());
+    for other in [vec![both[0]], vec![both[1], both[0]], vec![]] {
+        let err = Chain::open(&db.0, Some(registry.params(other))).unwrap_err();
+        assert!(matches!(err, ChainError::AuthoritiesMismatch { .. }), "{err}");
+        assert_eq!(err.kind(), ErrorKind::InvalidArgument);
+    }
+    assert_eq!(Chain::open(&db.0, None).unwrap().authorities(), &both[..]);
+    assert_eq!(Chain::open(&db.0, Some(registry.params(both.clone()))).unwrap().authorities(), &both[..]);
+    assert_eq!(Chain::open_readonly(&db.0).unwrap().authorities(), &both[..]);
+    // An open chain cannot gain authorities either.
+    let open = common::TempDb::new("access-open");
+    drop(Chain::open(&open.0, Some(registry.params(vec![]))).unwrap());
+    assert!(matches!(Chain::open(&open.0, Some(registry.params(both.clone()))), Err(ChainError::AuthoritiesMismatch { .. })));
+    // Listing an authority twice is refused at creation.
+    assert_eq!(
+        Chain::in_memory(registry.params(vec![both[0], both[0]])).unwrap_err().kind(),
+        ErrorKind::InvalidArgument
+    );
+}
+
+#[test]
+fn check_finds_a_damaged_registry() {
+    let registry = Registry::load();
+    let db = common::TempDb::new("access-check");
+    {
+        let mut chain = Chain::open(&db.0, Some(registry.params(registry.authorities()))).unwrap();
+        run_scenario(&registry, &mut chain, &scenario_cases(&registry, "scenario"));
+    }
+    common::checksummed_sql(&db.0).execute("UPDATE grants SET revoked_effective = NULL", []).unwrap();
+    let chain = Chain::open(&db.0, None).unwrap();
+    let err = chain.check(&BatchOptions::default()).unwrap_err();
+    assert!(matches!(err, ChainError::Corrupt { table: "grants", .. }), "{err}");
+}
+
+/// A chain file of format 1 (before the registry) opens for writing as an
+/// open chain, upgraded; read-only it is refused with a clear error.
+#[test]
+fn format_1_files_are_upgraded_on_a_writable_open() {
+    let registry = Registry::load();
+    let db = common::TempDb::new("access-format1");
+    let open_block = Registry::block(&registry.file["open_chain_scenario"][0]);
+    {
+        let mut chain = Chain::open(&db.0, Some(registry.params(vec![]))).unwrap();
+        chain.add_block(&open_block, None).unwrap();
+    }
+    let sql = common::checksummed_sql(&db.0);
+    sql.execute_batch(
+        "DROP TABLE grants; DELETE FROM meta WHERE key = 'authorities'; UPDATE meta SET value = 1 WHERE key = 'format';",
+    )
+    .unwrap();
+    drop(sql);
+    let err = Chain::open_readonly(&db.0).unwrap_err();
+    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 2 }), "{err}");
+    let chain = Chain::open(&db.0, None).unwrap();
+    assert!(chain.authorities().is_empty());
+    assert_eq!(chain.len().unwrap(), 1);
+    assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+    drop(chain);
+    assert_eq!(Chain::open_readonly(&db.0).unwrap().len().unwrap(), 1);
+}
+
+fn mine(template: &emr_core::mining::BlockTemplate) -> Block {
+    // Difficulty 1 accepts every id.
+    let mut block = Block {
+        previous: template.previous,
+        height: template.height,
+        miner: template.miner,
+        records: template.records.clone(),
+        entries: template.entries.clone(),
+        timestamp: template.timestamp,
+        difficulty: template.difficulty,
+        block_id: common::ZERO,
+        nonce: 0,
+    };
+    block.block_id = block.calculate_block_id();
+    block
+}
+
+#[test]
+fn the_pool_takes_entries_and_refuses_unauthorized_doctors() {
+    let registry = Registry::load();
+    let auth = registry.authority_key(0);
+    let d1 = registry.doctor_key("D1");
+    let d2 = registry.doctor_key("D2");
+    let patient = [5u8; 20];
+    let miner = Hash160::from_bytes([3; 20]);
+    let t0 = 1_700_000_000;
+    let mut chain = Chain::in_memory(registry.params(registry.authorities())).unwrap();
+
+    let r1 = Record::sign(&d1, &patient, "x", 1).unwrap();
+    let unauthorized = chain.submit_at(&r1, t0).unwrap_err();
+    assert_eq!(unauthorized.kind(), ErrorKind::UnauthorizedDoctor);
+    // A record's own checks come first.
+    let mut broken = r1.clone();
+    broken.signature[8] ^= 1;
+    assert_eq!(chain.submit_at(&broken, t0).unwrap_err().kind(), ErrorKind::InvalidTxid);
+
+    // D1 granted until t0 + 100, pending: the record is now accepted.
+    let grant = Grant::sign(&auth, d1.public_key_der(), "D1", 0, t0 + 100).unwrap();
+    assert_eq!(chain.submit_entry(&grant.clone().into()), Ok(SubmitOutcome::Ready));
+    assert_eq!(chain.submit_entry(&grant.clone().into()), Ok(SubmitOutcome::AlreadyPending));
+    assert_eq!(chain.submit_at(&r1, t0), Ok(SubmitOutcome::Ready));
+    // ... but not after the window.
+    let r2 = Record::sign(&d1, &patient, "y", 2).unwrap();
+    assert_eq!(chain.submit_at(&r2, t0 + 101).unwrap_err().kind(), ErrorKind::UnauthorizedDoctor);
+    assert_eq!(chain.submit_at(&r2, t0 + 50), Ok(SubmitOutcome::Ready));
+
+    // Entry checks 1-4 against the chain and the pending entries.
+    let outsider = SigningKey::from_der(&hex_field(&registry.file["outsider"], "private_key_pkcs8")).unwrap();
+    let foreign = Grant::sign(&outsider, d2.public_key_der(), "D2", 0, u64::MAX).unwrap();
+    assert_eq!(chain.submit_entry(&foreign.into()).unwrap_err().kind(), ErrorKind::UnknownAuthority);
+    let mut tampered = Grant::sign(&auth, d2.public_key_der(), "D2", 0, u64::MAX).unwrap();
+    tampered.licence.push('!');
+    assert_eq!(chain.submit_entry(&tampered.into()).unwrap_err().kind(), ErrorKind::InvalidEntrySignature);
+    let unknown = Revocation::sign(&auth, common::ZERO, 0).unwrap();
+    assert_eq!(chain.submit_entry(&unknown.into()).unwrap_err().kind(), ErrorKind::UnknownGrant);
+
+    // The template: the entry first, then the records it authorizes.
+    let template = chain.template(&miner, t0 + 12).unwrap();
+    assert_eq!(template.entries, vec![Entry::from(grant.clone())]);
+    assert_eq!(template.records, vec![r1.clone(), r2.clone()]);
+    let block = mine(&template);
+    assert_eq!(chain.add_block(&block, None), Ok(AddOutcome::Extended));
+    assert!(chain.pending_entries().unwrap().is_empty());
+    assert!(chain.pending().unwrap().is_empty());
+    assert!(chain.is_authorized(&d1.public_key_hash(), t0 + 100).unwrap());
+    assert_eq!(chain.submit_entry(&grant.clone().into()).unwrap_err().kind(), ErrorKind::DuplicateGrant);
+
+    // A revocation pending: accepted once, then already_revoked for another.
+    let revoke = Revocation::sign(&auth, grant.grant_id(), t0 + 30).unwrap();
+    assert_eq!(chain.submit_entry(&revoke.clone().into()), Ok(SubmitOutcome::Ready));
+    let again = Revocation::sign(&registry.authority_key(1), grant.grant_id(), t0 + 40).unwrap();
+    assert_eq!(chain.submit_entry(&again.into()).unwrap_err().kind(), ErrorKind::AlreadyRevoked);
+    // A record D1 may write now, but not in a template at t0 + 40: left out.
+    let r3 = Record::sign(&d1, &patient, "z", 3).unwrap();
+    assert_eq!(chain.submit_at(&r3, t0 + 20), Ok(SubmitOutcome::Ready), "before the revocation's effect");
+    let r4 = Record::sign(&d1, &patient, "w", 4).unwrap();
+    assert_eq!(chain.submit_at(&r4, t0 + 30).unwrap_err().kind(), ErrorKind::UnauthorizedDoctor, "the pending revocation counts");
+    let block = mine(&chain.template(&miner, t0 + 40).unwrap());
+    assert_eq!(block.entries, vec![Entry::from(revoke)]);
+    assert!(block.records.is_empty(), "r3's doctor is revoked at the template's time");
+    assert_eq!(chain.pending().unwrap(), vec![r3]);
+    assert_eq!(chain.add_block(&block, None), Ok(AddOutcome::Extended));
+
+    // Undo puts the block's entries back in the pool.
+    chain.undo_last_block().unwrap();
+    assert_eq!(chain.pending_entries().unwrap().len(), 1);
+    assert!(chain.is_authorized(&d1.public_key_hash(), t0 + 40).unwrap());
+
+    // An open chain takes no entries.
+    let mut open = Chain::in_memory(registry.params(vec![])).unwrap();
+    assert_eq!(open.submit_entry(&grant.into()).unwrap_err().kind(), ErrorKind::UnknownAuthority);
+    assert_eq!(open.submit_at(&r1, t0), Ok(SubmitOutcome::Ready));
+}
+
+#[test]
+fn sealed_records_go_through_a_chain_with_authorities() {
+    let registry = Registry::load();
+    let sealed = SealedFile::load();
+    let auth = registry.authority_key(0);
+    let doctor = sealed.key("doctor_p256");
+    let patient = sealed.key("patient_k1");
+    let mut chain = Chain::in_memory(registry.params(registry.authorities())).unwrap();
+    let grant = Grant::sign(&auth, doctor.public_key_der(), "sealing doctor", 0, u64::MAX).unwrap();
+    chain.submit_entry(&grant.into()).unwrap();
+    let record = Record::sign_sealed(
+        &doctor,
+        patient.public_key_hash().as_bytes(),
+        "Warfarin 5mg",
+        1,
+        &[*patient.public_key()],
+        emr_core::SealOptions::default(),
+    )
+    .unwrap();
+    chain.submit_at(&record, 1_700_000_000).unwrap();
+    let block = mine(&chain.template(&Hash160::from_bytes([1; 20]), 1_700_000_000).unwrap());
+    assert_eq!(chain.add_block(&block, None), Ok(AddOutcome::Extended));
+    let history = chain.patient_history(&patient.public_key_hash()).unwrap();
+    assert_eq!(history[0].record.open(&patient).as_deref(), Ok("Warfarin 5mg"));
+    assert_eq!(history[0].record.open(&sealed.key("stranger")), Err(emr_core::SealError::NotRecipient));
+}

@@ -146,3 +146,61 @@ fn block_fields_with_any_lengths_never_panic() {
         assert!(fields.verify_and_get_changes(Difficulty::MIN, &UserStates::new(), 1).is_err());
     }
 }
+
+/// A block with a grant and a revocation, and a sealed record.
+fn sample_block_with_entries() -> Block {
+    let authority = SigningKey::generate(Curve::P256).unwrap();
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let grant = emr_core::Grant::sign(&authority, doctor.public_key_der(), "GMC 1", 0, u64::MAX).unwrap();
+    let revocation = emr_core::Revocation::sign(&authority, grant.grant_id(), 5).unwrap();
+    let patient = SigningKey::generate(Curve::P256).unwrap();
+    let sealed = Record::sign_sealed(
+        &doctor,
+        patient.public_key_hash().as_bytes(),
+        "Ibuprofen 200mg",
+        1,
+        &[*patient.public_key()],
+        emr_core::SealOptions::default(),
+    )
+    .unwrap();
+    let mut block = sample_block();
+    block.records = vec![sealed];
+    block.entries = vec![grant.into(), revocation.into()];
+    block.block_id = block.calculate_block_id();
+    block
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn entries_and_sealed_texts_never_panic(
+        bytes in proptest::collection::vec(any::<u8>(), 0..600),
+        edits in proptest::collection::vec((any::<usize>(), 1u8..=255), 0..4),
+        cut in proptest::option::of(any::<usize>()),
+        insert in proptest::option::of((any::<usize>(), any::<u8>())),
+    ) {
+        let _ = emr_core::Entry::from_bytes(&bytes);
+        let block = sample_block_with_entries();
+        let mutated = mutate(block.to_bytes(), &edits, cut, insert);
+        if let Ok(decoded) = Block::from_bytes(&mutated) {
+            let _ = decoded.verify_and_get_changes(decoded.difficulty, &UserStates::new(), 1);
+            for entry in &decoded.entries {
+                let _ = entry.verify();
+                let _ = entry.entry_id();
+            }
+        }
+        // Random text after the prefix, and the block's envelope mutated.
+        let key = SigningKey::generate(Curve::Secp256k1).unwrap();
+        let text = format!("sealed1:{}", String::from_utf8_lossy(&bytes));
+        let mut fields = block.records[0].fields();
+        fields.prescription = Some(&text);
+        let _ = fields.verify(0);
+        let _ = fields.open(&key);
+        let envelope = mutate(block.records[0].prescription.as_bytes().to_vec(), &edits, cut, insert);
+        let envelope = String::from_utf8_lossy(&envelope).into_owned();
+        fields.prescription = Some(&envelope);
+        let _ = fields.verify(0);
+        let _ = fields.open(&key);
+    }
+}

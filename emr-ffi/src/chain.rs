@@ -387,6 +387,7 @@ unsafe fn read_params(options: *const emr_chain_options) -> Result<Option<ChainP
         block_time: o.block_time,
         max_adjust: o.max_adjust,
         block_reward: o.block_reward,
+        authorities: Vec::new(),
     }))
 }
 

@@ -174,6 +174,7 @@ impl PyChain {
                 block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
                 max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
                 block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
+                authorities: Vec::new(),
             })
         };
         let opened = py.detach(|| match path {
@@ -301,7 +302,7 @@ impl PyChain {
     /// ``block_reward``.
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
-        let params = self.with(py, |chain| Ok(*chain.params()))?;
+        let params = self.with(py, |chain| Ok(chain.params().clone()))?;
         let dict = pyo3::types::PyDict::new(py);
         dict.set_item("initial_difficulty", params.initial_difficulty.get())?;
         dict.set_item("window", params.window)?;

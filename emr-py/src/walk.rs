@@ -70,6 +70,7 @@ impl PyChainWalk {
             block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
             max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
             block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
+            authorities: Vec::new(),
         };
         let walk = Walk::new(params).map_err(|e| errors::chain(py, e))?;
         Ok(PyChainWalk { inner: Mutex::new(walk) })

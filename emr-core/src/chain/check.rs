@@ -11,11 +11,13 @@ use std::collections::{HashMap, VecDeque};
 use crossbeam_channel::{bounded, Receiver};
 
 use crate::block::{Block, UserStates};
+use crate::entry::Entry;
 use crate::hash::Hash256;
 use crate::mining::CancelHandle;
 
 use super::difficulty::{expected_difficulty, Sample};
 use super::pipeline::{self, Decoded, Prechecked, RecordCheck};
+use super::registry::{BlockRegistry, MemoryRegistry};
 use super::undo;
 use super::work::Work;
 use super::{BatchOptions, Chain, ChainError, ChainParams, Reporter};
@@ -46,7 +48,21 @@ struct Replayed {
     work: Work,
     /// SHA-256 of the record index the blocks call for (see `index_entry`).
     records: ring::digest::Context,
+    /// The registry the blocks call for (SPEC 8.1).
+    registry: MemoryRegistry,
     first_bad: Option<BadBlock>,
+}
+
+/// The registry `block` (at `height`) is checked against in a replay.
+pub(super) fn block_registry(
+    registry: &MemoryRegistry,
+    params: &ChainParams,
+    block: &Block,
+    height: u64,
+) -> Result<BlockRegistry, ChainError> {
+    let entries: Vec<_> = block.entries.iter().map(Entry::fields).collect();
+    let doctors = block.records.iter().map(|r| r.dr_hash);
+    BlockRegistry::load(registry, &params.authorities, height, block.timestamp, &entries, doctors)
 }
 
 /// One record index row as `check` hashes it, from the blocks and from the
@@ -105,14 +121,14 @@ impl Chain {
     fn check_snapshot(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
         const PAGE: u64 = 64;
         let total = self.len()?;
-        let params = self.params;
+        let params = &self.params;
         let (replayed, read_error) = std::thread::scope(|scope| {
             let (stored_tx, stored_rx) = bounded(PAGE as usize);
             let decoded = pipeline::spawn_decoder(scope, stored_rx);
             let prechecked = pipeline::spawn_prechecker(scope, decoded, options.parallelism);
             let progress = options.progress;
             let cancel = options.cancel;
-            let replay = scope.spawn(move || replay(&params, prechecked, Reporter::new(progress, total), cancel));
+            let replay = scope.spawn(move || replay(params, prechecked, Reporter::new(progress, total), cancel));
 
             let mut read_error = None;
             let mut next = 0;
@@ -163,6 +179,10 @@ impl Chain {
         if stored != replayed.states {
             return Err(ChainError::corrupt("states", None, "the user states differ from a replay of the blocks"));
         }
+        let grants: HashMap<_, _> = self.store.all_grants()?.into_iter().map(|g| (g.id, g)).collect();
+        if grants != replayed.registry.grants {
+            return Err(ChainError::corrupt("grants", None, "the registry differs from a replay of the blocks"));
+        }
         self.check_side_blocks()?;
         let mut index = ring::digest::Context::new(&ring::digest::SHA256);
         self.store.each_record(|height, i, txid, patient, doctor| index_entry(&mut index, height, i, txid, patient, doctor))?;
@@ -212,6 +232,7 @@ fn replay(
         states: UserStates::new(),
         work: Work::ZERO,
         records: ring::digest::Context::new(&ring::digest::SHA256),
+        registry: MemoryRegistry::default(),
         first_bad: None,
     };
     let mut parent: Option<(Hash256, u64)> = None;
@@ -228,12 +249,14 @@ fn replay(
             let block = &stored.block;
             check_linkage(block, height, parent)?;
             let check = RecordCheck::NonceOnlyFor(passed);
-            let changes = pipeline::verify_block(block, difficulty, &out.states, params.block_reward, check)
-                .map_err(|error| ChainError::Block { height, block_id: block.block_id, error })?;
+            let mut registry = block_registry(&out.registry, params, block, height)?;
+            let changes =
+                pipeline::verify_block(block, difficulty, &out.states, params.block_reward, check, &mut registry)
+                    .map_err(|error| ChainError::Block { height, block_id: block.block_id, error })?;
             check_stored_beside(&stored, out.work, &out.states, &changes)?;
-            Ok((stored.block, changes))
+            Ok((stored.block, changes, registry.changes()))
         });
-        let (block, changes) = match verdict {
+        let (block, changes, granted) = match verdict {
             Ok(good) => good,
             Err(error) => {
                 out.first_bad = Some(BadBlock { height, error });
@@ -241,6 +264,7 @@ fn replay(
             }
         };
         out.states.extend(changes);
+        out.registry.apply(&granted);
         out.work = out.work.plus(block.difficulty.get());
         for (i, r) in block.records.iter().enumerate() {
             let i = i64::try_from(i).unwrap_or(i64::MAX);

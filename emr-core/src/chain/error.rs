@@ -1,6 +1,7 @@
 //! Why a chain operation failed.
 
 use crate::block::BlockError;
+use crate::entry::EntryError;
 use crate::error::ErrorKind;
 use crate::hash::Hash256;
 use crate::record::RecordError;
@@ -16,6 +17,25 @@ pub enum ChainError {
     /// The chain was created with other parameters than those given.
     #[error("invalid_argument: the chain was created with other parameters")]
     ParamsMismatch,
+    /// The chain was created with other authorities (SPEC 8.1: fixed for the
+    /// chain's life) than those given. Kind `invalid_argument`: the caller's
+    /// argument is wrong, the chain is fine.
+    #[error("invalid_argument: the chain was created with other authorities ({stored} stored, {given} given)")]
+    AuthoritiesMismatch {
+        /// How many authorities the chain holds.
+        stored: usize,
+        /// How many were given.
+        given: usize,
+    },
+    /// A chain file of an older format opened read-only: it is upgraded on
+    /// the first open for writing.
+    #[error("invalid_argument: the chain file is format {found}; open it for writing once to upgrade it to format {current}")]
+    OldFormat {
+        /// The file's format.
+        found: i64,
+        /// This version's.
+        current: i64,
+    },
     /// The chain was closed ([`super::SharedChain::close`]).
     #[error("invalid_argument: the chain is closed")]
     Closed,
@@ -70,6 +90,10 @@ pub enum ChainError {
     /// (`invalid_nonce` for a nonce the chain has already used).
     #[error("{0}")]
     Record(RecordError),
+    /// An entry offered to the pool ([`super::Chain::submit_entry`]) failed
+    /// checks 1-4 against the active chain and the entries pending before it.
+    #[error("{0}")]
+    Entry(EntryError),
     /// Nothing to act on (undoing an empty chain).
     #[error("not_found: {0}")]
     NotFound(&'static str),
@@ -108,15 +132,19 @@ impl ChainError {
     /// The error's kind.
     pub const fn kind(&self) -> ErrorKind {
         match self {
-            ChainError::InvalidParams(_) | ChainError::ParamsMismatch | ChainError::ReadOnly | ChainError::Closed => {
-                ErrorKind::InvalidArgument
-            }
+            ChainError::InvalidParams(_)
+            | ChainError::ParamsMismatch
+            | ChainError::AuthoritiesMismatch { .. }
+            | ChainError::OldFormat { .. }
+            | ChainError::ReadOnly
+            | ChainError::Closed => ErrorKind::InvalidArgument,
             ChainError::UnknownParent { .. } => ErrorKind::UnknownParent,
             ChainError::WrongHeight { .. } => ErrorKind::WrongHeight,
             ChainError::TimestampTooEarly { .. } => ErrorKind::TimestampTooEarly,
             ChainError::TimestampTooLate { .. } => ErrorKind::TimestampTooLate,
             ChainError::Block { error, .. } => error.kind(),
             ChainError::Record(error) => error.kind(),
+            ChainError::Entry(error) => error.kind(),
             ChainError::NotFound(_) => ErrorKind::NotFound,
             ChainError::Cancelled => ErrorKind::Cancelled,
             ChainError::Locked { .. } => ErrorKind::Locked,

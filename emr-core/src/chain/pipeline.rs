@@ -34,6 +34,7 @@ use crate::pow::Difficulty;
 use crate::record::{Record, RecordError, RecordFields};
 
 use super::error::ChainError;
+use super::registry::BlockRegistry;
 use super::store::{BlockRow, StoredBlock};
 
 /// Blocks in flight between two stages: enough to keep every stage busy,
@@ -98,51 +99,67 @@ pub(crate) fn records_passing_all_but_nonce<B: Borrow<Block>>(window: &[B], para
     passed
 }
 
-/// Section 3 for `block` against `states`, with `check` saying what the
-/// signature stage already did.
+/// Section 3 (with 8.1's entries) for `block` against `states` and
+/// `registry`, with `check` saying what the signature stage already did.
 pub(crate) fn verify_block(
     block: &Block,
     difficulty: Difficulty,
     states: &UserStates,
     reward: u64,
     check: RecordCheck,
+    registry: &mut BlockRegistry,
 ) -> Result<UserStates, BlockError> {
     let fields = block.fields();
-    match check {
-        RecordCheck::All(parallelism) => fields.verify_and_get_changes_with(difficulty, states, reward, parallelism),
-        RecordCheck::NonceOnlyFor(passed) => {
-            fields.verify_and_get_changes_by(difficulty, states, reward, &mut NonceOnlyFor { fields: &fields, passed })
-        }
-    }
+    fields.verify_and_get_changes_by(difficulty, states, reward, &mut ChainChecks { fields: &fields, check, registry })
 }
 
-/// The block's own entry checks, and records whose first `passed` already
-/// passed every check but the nonce's.
-struct NonceOnlyFor<'b, 'a> {
+/// A block's entry and record checks in a chain: each entry's checks 1-2
+/// then the registry's 3-4, in order; each record's own checks (what the
+/// signature stage left of them), then `unauthorized_doctor`.
+struct ChainChecks<'b, 'a, 'r> {
     fields: &'b BlockFields<'a>,
-    passed: usize,
+    check: RecordCheck,
+    registry: &'r mut BlockRegistry,
 }
 
-impl ContentChecks for NonceOnlyFor<'_, '_> {
+impl ContentChecks for ChainChecks<'_, '_, '_> {
     fn first_entry_failure(&mut self) -> Option<(usize, EntryError)> {
-        self.fields.entries.iter().enumerate().find_map(|(i, entry)| entry.verify().err().map(|error| (i, error)))
+        self.fields.entries.iter().enumerate().find_map(|(i, entry)| {
+            entry.verify().and_then(|()| self.registry.apply(i, entry)).err().map(|error| (i, error))
+        })
     }
 
     fn first_record_failure(&mut self, previous_nonces: &[u64]) -> Option<(usize, RecordError)> {
-        self.fields.records.iter().zip(previous_nonces).enumerate().find_map(|(i, (record, &previous))| {
-            let result = if i < self.passed {
-                // Checks 1-3 passed and do not depend on the nonce, so
-                // the nonce check is the first that can fail.
-                if previous.checked_add(1) == Some(record.nonce) {
-                    Ok(())
-                } else {
-                    Err(RecordError::InvalidNonce)
-                }
-            } else {
-                record.verify(previous)
-            };
-            result.err().map(|error| (i, error))
-        })
+        let records = &self.fields.records;
+        let own = match self.check {
+            RecordCheck::All(parallelism) => {
+                first_failure(records.len(), parallelism, |i| records[i].verify(previous_nonces[i]))
+            }
+            RecordCheck::NonceOnlyFor(passed) => {
+                records.iter().zip(previous_nonces).enumerate().find_map(|(i, (record, &previous))| {
+                    let result = if i < passed {
+                        // Checks 1-3 passed and do not depend on the nonce, so
+                        // the nonce check is the first that can fail.
+                        if previous.checked_add(1) == Some(record.nonce) {
+                            Ok(())
+                        } else {
+                            Err(RecordError::InvalidNonce)
+                        }
+                    } else {
+                        record.verify(previous)
+                    };
+                    result.err().map(|error| (i, error))
+                })
+            }
+        };
+        // Records before `own`'s index passed their own checks, so the first
+        // unauthorized one among them fails first.
+        let checked = own.map_or(records.len(), |(i, _)| i);
+        let unauthorized = records[..checked].iter().position(|r| !self.registry.authorizes(r.dr_hash));
+        match unauthorized {
+            Some(i) => Some((i, RecordError::UnauthorizedDoctor)),
+            None => own,
+        }
     }
 }
 

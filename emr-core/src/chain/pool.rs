@@ -1,4 +1,5 @@
-//! The pool: records waiting for a block (issue 10).
+//! The pool: records and registry entries waiting for a block (issues 10
+//! and 14).
 //!
 //! A record's identity is `(dr_hash, nonce)` (SPEC section 2): the pool
 //! holds at most one record per identity, the first one submitted. Whether a
@@ -16,14 +17,23 @@
 //! back. Both run inside the transaction of the add or undo, so the pool is
 //! never out of step with the chain, a failed reorganisation rolls it back
 //! with everything else, and a restart finds every submitted record.
+//!
+//! Entries (grants, revocations) wait beside the records, in arrival order,
+//! one per entry id. In a chain with authorities a record is refused when
+//! its doctor is not authorized (see [`Chain::submit_at`]); the template
+//! puts the pending entries that still apply first and leaves out the
+//! records of doctors its block would not authorize, so a mined template
+//! always adds.
 
 use std::collections::{BTreeMap, HashMap};
 
 use crate::block::{Block, MAX_RECORDS};
+use crate::entry::{Entry, MAX_ENTRIES};
 use crate::hash::{Hash160, Hash256};
 use crate::mining::BlockTemplate;
 use crate::record::{Record, RecordError};
 
+use super::registry::BlockRegistry;
 use super::{Chain, ChainError};
 
 /// What [`Chain::submit`] did with a record.
@@ -35,10 +45,15 @@ pub enum SubmitOutcome {
     /// Added, and held: a nonce of the doctor between the tip's and this
     /// one is missing. It becomes ready when the gap is filled.
     Held,
-    /// A record with the same `(dr_hash, nonce)` is already pending; the
-    /// pool keeps that first one and this one is dropped (even if its
-    /// signature or txid differ: see SPEC section 2).
+    /// A record with the same `(dr_hash, nonce)` (an entry with the same
+    /// id) is already pending; the pool keeps that first one and this one is
+    /// dropped (even if its signature or txid differ: see SPEC section 2).
     AlreadyPending,
+}
+
+/// The current Unix time, in seconds.
+fn unix_now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
 /// The pool's records, split.
@@ -64,13 +79,28 @@ impl Chain {
     /// (nothing changes) when a record of the same `(dr_hash, nonce)` is
     /// already pending. The record is durable when this returns.
     ///
+    /// In a chain with authorities, a record that passes its own checks is
+    /// then refused with `unauthorized_doctor` unless its doctor is
+    /// authorized at the current time (see [`Chain::submit_at`]).
+    ///
     /// # Errors
     /// [`ChainError::Record`] with the record's kind; `invalid_argument` on
     /// a read-only chain; `io`/`corrupt` for storage failures.
     pub fn submit(&mut self, record: &Record) -> Result<SubmitOutcome, ChainError> {
+        self.submit_at(record, unix_now())
+    }
+
+    /// [`Chain::submit`] with the caller's clock: the doctor must be
+    /// authorized at `max(now, the tip's timestamp)` (the next block can be
+    /// no earlier than the tip) by the registry after the active chain and
+    /// the pending entries. The pool's check is a filter, not the rule: a
+    /// pending record whose doctor is no longer authorized when the block is
+    /// made is left out of [`Chain::template`], and blocks are checked at
+    /// their own timestamp.
+    pub fn submit_at(&mut self, record: &Record, now: u64) -> Result<SubmitOutcome, ChainError> {
         self.writable()?;
         self.store.begin()?;
-        let result = self.submit_in_transaction(record);
+        let result = self.submit_in_transaction(record, now);
         match &result {
             Ok(SubmitOutcome::Ready | SubmitOutcome::Held) => {
                 if let Err(e) = self.store.commit() {
@@ -83,7 +113,7 @@ impl Chain {
         result
     }
 
-    fn submit_in_transaction(&self, record: &Record) -> Result<SubmitOutcome, ChainError> {
+    fn submit_in_transaction(&self, record: &Record, now: u64) -> Result<SubmitOutcome, ChainError> {
         let doctor = record.dr_hash;
         let chain_nonce = self.store.state(&doctor)?.unwrap_or_default().nonce;
         if record.nonce <= chain_nonce {
@@ -94,6 +124,16 @@ impl Chain {
         // nonce > chain_nonce >= 0: the nonce check passes with nonce - 1,
         // so this runs every other check, signature included.
         record.verify(record.nonce - 1).map_err(ChainError::Record)?;
+        if !self.params.authorities.is_empty() {
+            let tip_time = match self.store.tip()? {
+                Some((height, id)) => self.row(&id, height)?.timestamp,
+                None => 0,
+            };
+            let (registry, _) = self.next_registry(now.max(tip_time), [doctor], &[])?;
+            if !registry.authorizes(doctor.as_bytes()) {
+                return Err(ChainError::Record(RecordError::UnauthorizedDoctor));
+            }
+        }
         if self.store.pool_contains(&doctor, record.nonce)? {
             return Ok(SubmitOutcome::AlreadyPending);
         }
@@ -102,6 +142,93 @@ impl Chain {
         let ready_top = ready_prefix_end(chain_nonce, &nonces);
         self.store.pool_insert(&doctor, record.nonce, &record.to_bytes())?;
         Ok(if record.nonce == ready_top.saturating_add(1) { SubmitOutcome::Ready } else { SubmitOutcome::Held })
+    }
+
+    /// Offers a grant or revocation to the pool, for the next blocks.
+    ///
+    /// The entry is checked as a block would check it after the pending
+    /// entries (SPEC 8.1 checks 1-4, in order): a revocation may name a
+    /// grant that is itself still pending. `Ready` when added,
+    /// `AlreadyPending` (nothing changes) when an entry with its id is
+    /// already pending. Durable when this returns.
+    ///
+    /// # Errors
+    /// [`ChainError::Entry`] with the entry's kind (`unknown_authority` for
+    /// every entry of an open chain); `invalid_argument` on a read-only
+    /// chain; `io`/`corrupt` for storage failures.
+    pub fn submit_entry(&mut self, entry: &Entry) -> Result<SubmitOutcome, ChainError> {
+        self.writable()?;
+        self.store.begin()?;
+        let result = self.submit_entry_in_transaction(entry);
+        match &result {
+            Ok(SubmitOutcome::Ready) => {
+                if let Err(e) = self.store.commit() {
+                    self.store.rollback();
+                    return Err(e);
+                }
+            }
+            _ => self.store.rollback(),
+        }
+        result
+    }
+
+    fn submit_entry_in_transaction(&self, entry: &Entry) -> Result<SubmitOutcome, ChainError> {
+        entry.verify().map_err(ChainError::Entry)?;
+        let id = entry.entry_id();
+        if self.pending_entries()?.iter().any(|e| e.entry_id() == id) {
+            return Ok(SubmitOutcome::AlreadyPending);
+        }
+        // Entries do not depend on time: the registry's time is unused here.
+        let (mut registry, pending) = self.next_registry(0, [], std::slice::from_ref(entry))?;
+        registry.apply(pending.len(), &entry.fields()).map_err(ChainError::Entry)?;
+        self.store.pool_entry_insert(&id, &entry.to_bytes())?;
+        Ok(SubmitOutcome::Ready)
+    }
+
+    /// The pending entries, in arrival order (the order a template takes
+    /// them in). An entry that no longer applies (its grant was revoked by
+    /// a block meanwhile, ...) stays listed; templates skip it.
+    pub fn pending_entries(&self) -> Result<Vec<Entry>, ChainError> {
+        self.read(|c| {
+            if !c.store.has_pool_entries()? {
+                return Ok(Vec::new());
+            }
+            c.store
+                .pool_entries_all()?
+                .iter()
+                .map(|bytes| {
+                    Entry::from_bytes(bytes).map_err(|e| {
+                        ChainError::corrupt("pool_entries", None, format!("a pending entry does not decode: {e}"))
+                    })
+                })
+                .collect()
+        })
+    }
+
+    /// The registry a block on the tip at time `t` would see after the
+    /// pending entries that still apply (at most [`MAX_ENTRIES`]), with the
+    /// grants of `doctors` and of `extra`'s entries loaded; and those entries.
+    fn next_registry(
+        &self,
+        t: u64,
+        doctors: impl IntoIterator<Item = Hash160>,
+        extra: &[Entry],
+    ) -> Result<(BlockRegistry, Vec<Entry>), ChainError> {
+        let height = self.store.tip()?.map_or(0, |(h, _)| h.saturating_add(1));
+        let pending = self.pending_entries()?;
+        let fields: Vec<_> = pending.iter().chain(extra).map(Entry::fields).collect();
+        let mut registry = BlockRegistry::load(&self.store, &self.params.authorities, height, t, &fields, doctors)?;
+        let mut applied = Vec::new();
+        for entry in pending {
+            if applied.len() == MAX_ENTRIES {
+                break;
+            }
+            // Failed checks change nothing, so a stale entry is just skipped.
+            if entry.verify().and_then(|()| registry.apply(applied.len(), &entry.fields())).is_ok() {
+                applied.push(entry);
+            }
+        }
+        Ok((registry, applied))
     }
 
     /// Every pending record: the ready ones in template order, then the
@@ -135,13 +262,15 @@ impl Chain {
         })
     }
 
-    /// The next block's header fields and records, ready to mine
+    /// The next block's header fields, entries and records, ready to mine
     /// ([`crate::mining::mine_block`]): `previous` the tip's id (all zero
     /// for an empty chain), `height` the chain's length, `difficulty`
     /// [`Chain::next_difficulty`], `timestamp` the later of `timestamp` and
-    /// the tip's (a block may not be earlier than its parent), and the
-    /// first [`MAX_RECORDS`] ready records in template order (each doctor's
-    /// nonces consecutive from its nonce after the tip), so that the mined
+    /// the tip's (a block may not be earlier than its parent), the pending
+    /// entries that still apply, in arrival order (at most
+    /// [`MAX_ENTRIES`]), and the first [`MAX_RECORDS`] ready records in
+    /// template order (each doctor's nonces consecutive from its nonce after
+    /// the tip) whose doctors that block authorizes, so that the mined
     /// block adds as `Extended`.
     pub fn template(&self, miner: &Hash160, timestamp: u64) -> Result<BlockTemplate, ChainError> {
         self.read(|c| {
@@ -150,33 +279,45 @@ impl Chain {
                 None => None,
             };
             let difficulty = c.difficulty_after(tip.as_ref())?;
+            let timestamp = tip.map_or(timestamp, |t| t.timestamp.max(timestamp));
             let mut records = c.pending_split()?.ready;
+            let doctors: Vec<Hash160> = records.iter().map(|r| r.dr_hash).collect();
+            let (registry, entries) = c.next_registry(timestamp, doctors, &[])?;
+            // Authorization is per doctor, so dropping a doctor's records
+            // drops all of them and the others' nonces stay consecutive.
+            records.retain(|r| registry.authorizes(r.dr_hash.as_bytes()));
             records.truncate(MAX_RECORDS);
             Ok(BlockTemplate {
                 previous: tip.map_or(Hash256::from_bytes([0; 32]), |t| t.id),
                 height: tip.map_or(0, |t| t.height.saturating_add(1)),
                 miner: *miner,
                 records,
-                entries: Vec::new(),
-                timestamp: tip.map_or(timestamp, |t| t.timestamp.max(timestamp)),
+                entries,
+                timestamp,
                 difficulty,
             })
         })
     }
 
-    /// A block joined the active chain: its records leave the pool.
+    /// A block joined the active chain: its records and entries leave the pool.
     pub(super) fn pool_seal(&self, block: &Block) -> Result<(), ChainError> {
         for record in &block.records {
             self.store.pool_remove(&record.dr_hash, record.nonce)?;
         }
+        for entry in &block.entries {
+            self.store.pool_entry_remove(&entry.entry_id())?;
+        }
         Ok(())
     }
 
-    /// A block left the active chain: its records come back to the pool
-    /// (a pending record of the same identity, if any, stays).
+    /// A block left the active chain: its records and entries come back to
+    /// the pool (a pending record of the same identity, if any, stays).
     pub(super) fn pool_return(&self, block: &Block) -> Result<(), ChainError> {
         for record in &block.records {
             self.store.pool_insert(&record.dr_hash, record.nonce, &record.to_bytes())?;
+        }
+        for entry in &block.entries {
+            self.store.pool_entry_insert(&entry.entry_id(), &entry.to_bytes())?;
         }
         Ok(())
     }

@@ -7,18 +7,23 @@
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
-use crate::block::UserState;
+use crate::block::{BlockError, UserState};
+use crate::entry::{Entry, EntryError, INVALID_ENTRY_REASONS};
 use crate::hash::{Hash160, Hash256};
 use crate::pow::Difficulty;
 use crate::record::RecordError;
 
 use super::error::ChainError;
 use super::pagecheck;
-use super::params::ChainParams;
+use super::params::{authorities_from_bytes, authorities_to_bytes, ChainParams};
+use super::registry::{GrantState, RegisteredGrant, RegistrySource};
 use super::work::Work;
 
-/// The schema version this code reads and writes.
-const FORMAT_VERSION: i64 = 1;
+/// The schema version this code reads and writes. Format 2 added the
+/// registry (the `grants` table and the `authorities` key of `meta`, SPEC
+/// 8.1); a format 1 file is upgraded on its first writable open
+/// ([`REGISTRY_SCHEMA`]).
+pub(crate) const FORMAT_VERSION: i64 = 2;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -62,8 +67,35 @@ CREATE INDEX records_doctor ON records(doctor, height, idx);
 CREATE INDEX records_txid ON records(txid);
 ";
 
+/// The registry (SPEC 8.1): one row per grant of the active chain, with its
+/// revocation's `effective` once revoked. `u64` times are stored as their
+/// bits (see the module documentation) and compared in Rust, never in SQL.
+/// Also the whole upgrade from format 1: a format 1 chain had no entries, so
+/// its registry is empty and it is an open chain.
+const REGISTRY_SCHEMA: &str = "
+CREATE TABLE grants (
+    id        BLOB PRIMARY KEY,
+    doctor    BLOB NOT NULL,
+    height    INTEGER NOT NULL,
+    idx       INTEGER NOT NULL,
+    bytes     BLOB NOT NULL,
+    revoked_effective INTEGER
+) WITHOUT ROWID;
+CREATE INDEX grants_doctor ON grants(doctor, height, idx);
+";
+
+/// Entries waiting for a block, beside the pool of records; created when
+/// missing like `pool`. `seq` is the arrival order.
+const POOL_ENTRIES_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS pool_entries (
+    seq   INTEGER PRIMARY KEY,
+    id    BLOB NOT NULL UNIQUE,
+    bytes BLOB NOT NULL
+);
+";
+
 /// The schema's tables, for naming where damage is.
-const TABLES: [&str; 6] = ["meta", "blocks", "active", "states", "records", "pool"];
+const TABLES: [&str; 8] = ["meta", "blocks", "active", "states", "records", "pool", "grants", "pool_entries"];
 
 /// The pool of records waiting for a block (`pool.rs`). Created on every
 /// writable open when missing, so a chain made before the pool existed
@@ -87,14 +119,45 @@ pub(crate) enum Location<'a> {
     Memory,
 }
 
-/// The first record of a branch that failed, remembered on it and on every
-/// block after it so that they are refused with this error when offered again.
+/// The first entry or record of a branch that failed, remembered on it and
+/// on every block after it so that they are refused with this error when
+/// offered again. `error` is a [`BlockError::Record`] or [`BlockError::Entry`].
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub(crate) struct Failure {
     pub(crate) block_id: Hash256,
     pub(crate) height: u64,
-    pub(crate) index: usize,
-    pub(crate) error: RecordError,
+    pub(crate) error: BlockError,
+}
+
+impl Failure {
+    /// `None` for a block error that is not an entry's or a record's (those
+    /// are refused before the block is stored).
+    pub(crate) fn new(block_id: Hash256, height: u64, error: BlockError) -> Option<Failure> {
+        matches!(error, BlockError::Record { .. } | BlockError::Entry { .. })
+            .then_some(Failure { block_id, height, error })
+    }
+
+    /// `failed_index` and `failed_kind`: a record's kind as it always was
+    /// (`invalid_nonce`), an entry's prefixed (`entry:duplicate_grant`,
+    /// `entry:invalid_entry:<reason>`).
+    fn columns(&self) -> (usize, String) {
+        match self.error {
+            BlockError::Record { index, error } => (index, error.kind().as_str().to_owned()),
+            BlockError::Entry { index, error: EntryError::InvalidEntry(reason) } => {
+                (index, format!("entry:invalid_entry:{reason}"))
+            }
+            BlockError::Entry { index, error } => (index, format!("entry:{}", error.kind())),
+            // Not constructed (see `new`).
+            other => (0, other.kind().as_str().to_owned()),
+        }
+    }
+
+    fn from_columns(index: usize, kind: &str) -> Option<BlockError> {
+        match kind.strip_prefix("entry:") {
+            None => record_error_named(kind).map(|error| BlockError::Record { index, error }),
+            Some(kind) => entry_error_named(kind).map(|error| BlockError::Entry { index, error }),
+        }
+    }
 }
 
 /// A stored block's header facts, without its records.
@@ -173,8 +236,8 @@ impl RawRow {
             (Some(f_id), Some(f_height), Some(f_index), Some(f_kind)) => Some(Failure {
                 block_id: Hash256::from_slice(&f_id).ok_or_else(|| damaged("failed_id"))?,
                 height: uint(f_height),
-                index: usize::try_from(f_index).map_err(|_| damaged("failed_index"))?,
-                error: record_error_named(&f_kind).ok_or_else(|| damaged("failed_kind"))?,
+                error: Failure::from_columns(usize::try_from(f_index).map_err(|_| damaged("failed_index"))?, &f_kind)
+                    .ok_or_else(|| damaged("failed_kind"))?,
             }),
             _ => return Err(damaged("failure columns")),
         };
@@ -198,7 +261,7 @@ fn uint(v: i64) -> u64 {
     v as u64
 }
 
-const RECORD_ERRORS: [RecordError; 7] = [
+const RECORD_ERRORS: [RecordError; 8] = [
     RecordError::HashLength,
     RecordError::PublicKeyMismatch,
     RecordError::InvalidPrescription,
@@ -206,10 +269,26 @@ const RECORD_ERRORS: [RecordError; 7] = [
     RecordError::InvalidTxid,
     RecordError::InvalidPublicKey,
     RecordError::InvalidSignature,
+    RecordError::UnauthorizedDoctor,
 ];
 
 fn record_error_named(name: &str) -> Option<RecordError> {
     RECORD_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
+}
+
+const ENTRY_ERRORS: [EntryError; 5] = [
+    EntryError::InvalidEntrySignature,
+    EntryError::UnknownAuthority,
+    EntryError::DuplicateGrant,
+    EntryError::UnknownGrant,
+    EntryError::AlreadyRevoked,
+];
+
+fn entry_error_named(name: &str) -> Option<EntryError> {
+    if let Some(reason) = name.strip_prefix("invalid_entry:") {
+        return INVALID_ENTRY_REASONS.into_iter().find(|r| *r == reason).map(EntryError::InvalidEntry);
+    }
+    ENTRY_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
 }
 
 /// Runs a store operation, naming its table (and height) in a storage
@@ -297,6 +376,7 @@ impl Store {
             .init_in_transaction(given)
             .and_then(|params| {
                 self.conn.execute_batch(POOL_SCHEMA)?;
+                self.conn.execute_batch(POOL_ENTRIES_SCHEMA)?;
                 Ok(params)
             })
             .map_err(|e| e.at("schema", None));
@@ -314,8 +394,20 @@ impl Store {
             |row| row.get(0),
         )?;
         if has_meta {
+            if self.format()? == Some(1) {
+                self.conn.execute_batch(REGISTRY_SCHEMA)?;
+                self.conn.execute(
+                    "INSERT INTO meta (key, value) VALUES ('authorities', ?1)",
+                    [authorities_to_bytes(&[])],
+                )?;
+                self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [FORMAT_VERSION])?;
+            }
             let stored = self.read_params()?;
             return match given {
+                Some(given) if given.authorities != stored.authorities => Err(ChainError::AuthoritiesMismatch {
+                    stored: stored.authorities.len(),
+                    given: given.authorities.len(),
+                }),
                 Some(given) if given != stored => Err(ChainError::ParamsMismatch),
                 _ => Ok(stored),
             };
@@ -326,21 +418,37 @@ impl Store {
         }
         let params = given.unwrap_or_default();
         self.conn.execute_batch(SCHEMA)?;
+        self.conn.execute_batch(REGISTRY_SCHEMA)?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('format', ?1)", [FORMAT_VERSION])?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('params', ?1)", [&params.to_bytes()[..]])?;
+        self.conn
+            .execute("INSERT INTO meta (key, value) VALUES ('authorities', ?1)", [authorities_to_bytes(&params.authorities)])?;
         Ok(params)
     }
 
-    /// The parameters stored at creation; checks the schema version.
+    fn format(&self) -> Result<Option<i64>, ChainError> {
+        placed("meta", None, || {
+            Ok(self.conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| row.get(0)).optional()?)
+        })
+    }
+
+    /// The parameters and authorities stored at creation; checks the schema
+    /// version.
     pub(crate) fn read_params(&self) -> Result<ChainParams, ChainError> {
         placed("meta", None, || {
-            let format: Option<i64> =
-                self.conn.query_row("SELECT value FROM meta WHERE key = 'format'", [], |row| row.get(0)).optional()?;
-            if format != Some(FORMAT_VERSION) {
-                return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}")));
+            match self.format()? {
+                Some(FORMAT_VERSION) => {}
+                Some(found @ 1) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
+                format => return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}"))),
             }
             let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
-            ChainParams::from_bytes(&bytes).ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))
+            let mut params = ChainParams::from_bytes(&bytes)
+                .ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))?;
+            let bytes: Vec<u8> =
+                self.conn.query_row("SELECT value FROM meta WHERE key = 'authorities'", [], |row| row.get(0))?;
+            params.authorities = authorities_from_bytes(&bytes)
+                .ok_or_else(|| ChainError::corrupt("meta", None, "authorities do not decode"))?;
+            Ok(params)
         })
     }
 
@@ -426,11 +534,12 @@ impl Store {
                  UPDATE blocks SET failed_id = ?1, failed_height = ?2, failed_index = ?3, failed_kind = ?4
                  WHERE id IN bad",
             )?;
+            let (index, kind) = failure.columns();
             stmt.execute(params![
                 failure.block_id.as_bytes(),
                 int(failure.height),
-                i64::try_from(failure.index).unwrap_or(i64::MAX),
-                failure.error.kind().as_str(),
+                i64::try_from(index).unwrap_or(i64::MAX),
+                kind,
             ])?;
             Ok(())
         })
@@ -712,6 +821,128 @@ impl Store {
     /// Every pending record's encoding, in arrival order.
     pub(crate) fn pool_all(&self) -> Result<Vec<Vec<u8>>, ChainError> {
         let mut stmt = self.conn.prepare_cached("SELECT bytes FROM pool ORDER BY seq")?;
+        let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
+        rows.map(|b| Ok(b?)).collect()
+    }
+}
+
+/// The registry's statements (see `registry.rs`).
+impl Store {
+    /// Adds a grant connected at `height`, or replaces it with its new
+    /// state (revoked).
+    pub(crate) fn put_grant(&self, grant: &GrantState) -> Result<(), ChainError> {
+        placed("grants", Some(grant.registered.height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT OR REPLACE INTO grants (id, doctor, height, idx, bytes, revoked_effective)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let bytes = Entry::Grant(grant.registered.grant.clone()).to_bytes();
+            stmt.execute(params![
+                grant.id.as_bytes(),
+                grant.doctor.as_bytes(),
+                int(grant.registered.height),
+                i64::try_from(grant.index).unwrap_or(i64::MAX),
+                bytes,
+                grant.registered.revoked_effective.map(int),
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// Removes a grant (its block left the active chain).
+    pub(crate) fn forget_grant(&self, id: &Hash256) -> Result<(), ChainError> {
+        placed("grants", None, || {
+            self.conn.prepare_cached("DELETE FROM grants WHERE id = ?1")?.execute([id.as_bytes()])?;
+            Ok(())
+        })
+    }
+
+    /// Clears a grant's revocation (the revoking block left the active chain).
+    pub(crate) fn unrevoke_grant(&self, id: &Hash256) -> Result<(), ChainError> {
+        placed("grants", None, || {
+            let changed = self
+                .conn
+                .prepare_cached("UPDATE grants SET revoked_effective = NULL WHERE id = ?1")?
+                .execute([id.as_bytes()])?;
+            if changed != 1 {
+                return Err(ChainError::corrupt("grants", None, format!("a revoked grant {id} is missing")));
+            }
+            Ok(())
+        })
+    }
+
+    fn grants_where(&self, filter: &str, key: &[u8]) -> Result<Vec<GrantState>, ChainError> {
+        placed("grants", None, || {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT id, height, idx, bytes, revoked_effective FROM grants {filter} ORDER BY height, idx"
+            ))?;
+            let read = |r: &rusqlite::Row<'_>| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, i64>(1)?, r.get::<_, i64>(2)?, r.get::<_, Vec<u8>>(3)?, r.get::<_, Option<i64>>(4)?))
+            };
+            let rows = if filter.is_empty() { stmt.query_map([], read)? } else { stmt.query_map([key], read)? };
+            let mut out = Vec::new();
+            for row in rows {
+                let (id, height, index, bytes, revoked) = row?;
+                let height = uint(height);
+                let damaged = |what: &str| ChainError::corrupt("grants", Some(height), format!("{what} of a grant row"));
+                let Ok(Entry::Grant(grant)) = Entry::from_bytes(&bytes) else { return Err(damaged("bytes")) };
+                let id = Hash256::from_slice(&id).ok_or_else(|| damaged("id"))?;
+                if grant.grant_id() != id {
+                    return Err(damaged("id"));
+                }
+                out.push(GrantState {
+                    id,
+                    doctor: grant.dr_hash(),
+                    index: usize::try_from(index).map_err(|_| damaged("idx"))?,
+                    registered: RegisteredGrant { grant, height, revoked_effective: revoked.map(uint) },
+                });
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every grant of the active chain, in chain order; for `check`.
+    pub(crate) fn all_grants(&self) -> Result<Vec<GrantState>, ChainError> {
+        self.grants_where("", &[])
+    }
+}
+
+impl RegistrySource for Store {
+    fn grant(&self, id: &Hash256) -> Result<Option<GrantState>, ChainError> {
+        Ok(self.grants_where("WHERE id = ?1", id.as_bytes())?.pop())
+    }
+
+    fn grants_of(&self, dr_hash: &Hash160) -> Result<Vec<GrantState>, ChainError> {
+        self.grants_where("WHERE doctor = ?1", dr_hash.as_bytes())
+    }
+}
+
+/// The pending entries' statements (see `pool.rs`).
+impl Store {
+    /// Whether the database has the pending entries table (a read-only
+    /// handle on a chain whose writer never ran this version has none).
+    pub(crate) fn has_pool_entries(&self) -> Result<bool, ChainError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pool_entries')")?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
+    }
+
+    /// Adds a pending entry; `false` (nothing changed) when it is already there.
+    pub(crate) fn pool_entry_insert(&self, id: &Hash256, bytes: &[u8]) -> Result<bool, ChainError> {
+        let mut stmt = self.conn.prepare_cached("INSERT OR IGNORE INTO pool_entries (id, bytes) VALUES (?1, ?2)")?;
+        Ok(stmt.execute(params![id.as_bytes(), bytes])? == 1)
+    }
+
+    /// Removes a pending entry, if there.
+    pub(crate) fn pool_entry_remove(&self, id: &Hash256) -> Result<(), ChainError> {
+        self.conn.prepare_cached("DELETE FROM pool_entries WHERE id = ?1")?.execute([id.as_bytes()])?;
+        Ok(())
+    }
+
+    /// Every pending entry's encoding, in arrival order.
+    pub(crate) fn pool_entries_all(&self) -> Result<Vec<Vec<u8>>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM pool_entries ORDER BY seq")?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         rows.map(|b| Ok(b?)).collect()
     }

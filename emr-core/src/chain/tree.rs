@@ -8,7 +8,7 @@
 
 use std::collections::hash_map::Entry;
 
-use crate::block::{Block, BlockError, UserStates};
+use crate::block::{Block, UserStates};
 use crate::error::ErrorKind;
 use crate::hash::Hash256;
 use crate::parallel::Parallelism;
@@ -16,6 +16,8 @@ use crate::pow::Difficulty;
 
 use super::difficulty::{expected_difficulty, Sample};
 use super::pipeline::{self, RecordCheck};
+use super::registry::BlockRegistry;
+use super::undo::RegistryUndo;
 use super::store::{BlockRow, Failure, RecordPlace};
 use super::work::Work;
 use super::{undo, AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, Reporter, MAX_FUTURE_SECONDS};
@@ -24,11 +26,7 @@ const ZERO_ID: Hash256 = Hash256::from_bytes([0; 32]);
 
 /// The error a block of a failed branch is refused with, now and later.
 fn failure_error(failure: &Failure) -> ChainError {
-    ChainError::Block {
-        height: failure.height,
-        block_id: failure.block_id,
-        error: BlockError::Record { index: failure.index, error: failure.error },
-    }
+    ChainError::Block { height: failure.height, block_id: failure.block_id, error: failure.error }
 }
 
 /// Errors that mean the storage, not the block, failed: the transaction is
@@ -283,10 +281,11 @@ impl Chain {
             }
             Err(e) => {
                 self.store.rollback_to("branch")?;
-                if let ChainError::Block { height, block_id, error: BlockError::Record { index, error } } = e {
-                    let failure = Failure { block_id, height, index, error };
-                    self.store.mark_invalid(&failure)?;
-                    return Err(failure_error(&failure));
+                if let ChainError::Block { height, block_id, error } = &e {
+                    if let Some(failure) = Failure::new(*block_id, *height, *error) {
+                        self.store.mark_invalid(&failure)?;
+                        return Err(failure_error(&failure));
+                    }
                 }
                 Err(e)
             }
@@ -338,8 +337,16 @@ impl Chain {
                 }
             }
         }
-        let changes = pipeline::verify_block(block, row.difficulty, &before, self.params.block_reward, check)
-            .map_err(|error| ChainError::Block { height: row.height, block_id: row.id, error })?;
+        let entries: Vec<_> = block.entries.iter().map(crate::entry::Entry::fields).collect();
+        let doctors = block.records.iter().map(|r| r.dr_hash);
+        let mut registry =
+            BlockRegistry::load(&self.store, &self.params.authorities, row.height, block.timestamp, &entries, doctors)?;
+        let changes =
+            pipeline::verify_block(block, row.difficulty, &before, self.params.block_reward, check, &mut registry)
+                .map_err(|error| ChainError::Block { height: row.height, block_id: row.id, error })?;
+        for grant in registry.changes() {
+            self.store.put_grant(&grant)?;
+        }
         let undo = undo::encode(changes.keys().map(|hash| (hash, before.get(hash).copied())));
         for (hash, state) in &changes {
             self.store.put_state(hash, Some(*state))?;
@@ -355,12 +362,19 @@ impl Chain {
 
     /// Takes the active block at `height` (the tip) off, restoring states.
     fn disconnect(&self, height: u64) -> Result<(), ChainError> {
-        // Its records go back to the pool.
+        // Its records and entries go back to the pool.
         let id = self
             .store
             .active_id(height)?
             .ok_or_else(|| ChainError::corrupt("active", Some(height), "the tip vanished"))?;
-        self.pool_return(&self.load_block(&id, height)?)?;
+        let block = self.load_block(&id, height)?;
+        self.pool_return(&block)?;
+        for step in undo::registry_undo(&block.entries) {
+            match step {
+                RegistryUndo::Forget(id) => self.store.forget_grant(&id)?,
+                RegistryUndo::Unrevoke(id) => self.store.unrevoke_grant(&id)?,
+            }
+        }
         let bytes = self.store.pop_active(height)?;
         let previous = undo::decode(&bytes)
             .ok_or_else(|| ChainError::corrupt("active", Some(height), "undo data does not decode"))?;

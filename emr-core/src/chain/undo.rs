@@ -1,12 +1,14 @@
 //! Undo data: the states a connected block changed, as they were before it,
-//! so that disconnecting it needs no replay.
+//! so that disconnecting it needs no replay; and the registry's undo, which
+//! needs no stored data (see [`registry_undo`]).
 //!
 //! Encoding: entries of 37 bytes, sorted by hash: `hash (20) ‖ present (1:
 //! 0 or 1) ‖ LE64(balance) ‖ LE64(nonce)`. "Not present" restores a user the
 //! chain had never touched, so the `states` table is exactly as before.
 
 use crate::block::UserState;
-use crate::hash::Hash160;
+use crate::entry::Entry;
+use crate::hash::{Hash160, Hash256};
 
 const ENTRY_LEN: usize = 20 + 1 + 8 + 8;
 
@@ -43,6 +45,28 @@ pub(crate) fn decode(bytes: &[u8]) -> Option<Vec<(Hash160, Option<UserState>)>> 
             }
         })
         .collect()
+}
+
+/// One step of undoing a block's entries in the registry.
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum RegistryUndo {
+    /// The block granted this: forget the grant.
+    Forget(Hash256),
+    /// The block revoked this grant: it is no longer revoked.
+    Unrevoke(Hash256),
+}
+
+/// The steps that undo a connected block's entries, last entry first.
+///
+/// Exact without stored data because a connected block's entries all passed
+/// checks 3-4: each grant was new (`duplicate_grant`) and each revocation
+/// revoked a grant that was not revoked (`already_revoked`), so forgetting
+/// the one and clearing the other restores the registry as it was.
+pub(crate) fn registry_undo(entries: &[Entry]) -> impl Iterator<Item = RegistryUndo> + '_ {
+    entries.iter().rev().map(|entry| match entry {
+        Entry::Grant(grant) => RegistryUndo::Forget(grant.grant_id()),
+        Entry::Revocation(revocation) => RegistryUndo::Unrevoke(revocation.grant_id),
+    })
 }
 
 #[cfg(test)]

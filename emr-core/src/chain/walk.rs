@@ -21,7 +21,8 @@ use crate::block::{Block, UserStates};
 use crate::hash::Hash256;
 use crate::parallel::Parallelism;
 
-use super::check::check_linkage;
+use super::check::{block_registry, check_linkage};
+use super::registry::MemoryRegistry;
 use super::difficulty::{expected_difficulty, Sample};
 use super::pipeline::{self, RecordCheck};
 use super::{ChainError, ChainParams};
@@ -52,6 +53,7 @@ pub struct Walk {
     params: ChainParams,
     window: VecDeque<Sample>,
     states: UserStates,
+    registry: MemoryRegistry,
     parent: Option<(Hash256, u64)>,
     blocks: u64,
 }
@@ -60,7 +62,14 @@ impl Walk {
     /// A walk from an empty chain with these parameters.
     pub fn new(params: ChainParams) -> Result<Walk, ChainError> {
         params.validate()?;
-        Ok(Walk { params, window: VecDeque::new(), states: UserStates::new(), parent: None, blocks: 0 })
+        Ok(Walk {
+            params,
+            window: VecDeque::new(),
+            states: UserStates::new(),
+            registry: MemoryRegistry::default(),
+            parent: None,
+            blocks: 0,
+        })
     }
 
     /// Blocks applied so far: the height the next block must have.
@@ -84,15 +93,18 @@ impl Walk {
         let samples: Vec<Sample> = self.window.iter().copied().collect();
         let difficulty = expected_difficulty(&self.params, height, &samples);
         check_linkage(&block, height, self.parent)?;
+        let mut registry = block_registry(&self.registry, &self.params, &block, height)?;
         let changes = pipeline::verify_block(
             &block,
             difficulty,
             &self.states,
             self.params.block_reward,
             RecordCheck::NonceOnlyFor(passed),
+            &mut registry,
         )
         .map_err(|error| ChainError::Block { height, block_id: block.block_id, error })?;
         self.states.extend(changes);
+        self.registry.apply(&registry.changes());
         self.window.push_back(Sample { difficulty: block.difficulty, timestamp: block.timestamp });
         if self.window.len() > window_len {
             self.window.pop_front();
