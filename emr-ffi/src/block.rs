@@ -599,7 +599,11 @@ pub unsafe extern "C" fn emr_block_entry_count(block: *const emr_block, count: *
 ///                 caller with emr_entry_free; NULL on failure.
 /// Thread-safety: safe to call concurrently on the same block.
 #[no_mangle]
-pub unsafe extern "C" fn emr_block_entry(block: *const emr_block, index: usize, out: *mut *mut emr_entry) -> emr_status {
+pub unsafe extern "C" fn emr_block_entry(
+    block: *const emr_block,
+    index: usize,
+    out: *mut *mut emr_entry,
+) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `out` and `block`.
         let out = unsafe { OutHandle::new(out, "out") }?;

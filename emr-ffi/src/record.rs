@@ -222,7 +222,9 @@ pub unsafe extern "C" fn emr_record_sign_sealed(
                 PublicKey::from_spki_der(der).map_err(|_| {
                     Error::kind(
                         ErrorKind::InvalidPublicKey,
-                        format_args!("invalid_public_key: recipients[{i}] is not an EC public key on a supported curve"),
+                        format_args!(
+                            "invalid_public_key: recipients[{i}] is not an EC public key on a supported curve"
+                        ),
                     )
                 })
             })

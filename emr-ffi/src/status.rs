@@ -9,7 +9,9 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use emr_core::block::BlockError;
 use emr_core::keys::KeyError;
 use emr_core::record::{BatchError, RecordError, SignError};
-use emr_core::{AddressError, ChainError, DecodeError, EntryError, EntrySignError, ErrorKind, InvalidThreadCount, SealError};
+use emr_core::{
+    AddressError, ChainError, DecodeError, EntryError, EntrySignError, ErrorKind, InvalidThreadCount, SealError,
+};
 
 /// The outcome of a call: `EMR_OK` (0) or the kind of failure.
 ///
@@ -176,7 +178,11 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_CHARACTER, c"invalid_character", c"the address has a character that cannot stand at its place"),
         (EMR_MIXED_CASE, c"mixed_case", c"the address mixes upper and lower case"),
         (EMR_INVALID_ENTRY, c"invalid_entry", c"an entry's key, licence, validity window or grant id is malformed"),
-        (EMR_INVALID_ENTRY_SIGNATURE, c"invalid_entry_signature", c"an entry's signature is not strict DER or does not verify"),
+        (
+            EMR_INVALID_ENTRY_SIGNATURE,
+            c"invalid_entry_signature",
+            c"an entry's signature is not strict DER or does not verify",
+        ),
         (EMR_UNKNOWN_AUTHORITY, c"unknown_authority", c"the entry's authority is not one of the chain's authorities"),
         (EMR_DUPLICATE_GRANT, c"duplicate_grant", c"the grant is already in the active chain"),
         (EMR_UNKNOWN_GRANT, c"unknown_grant", c"the revoked grant is not in the active chain"),
