@@ -1,13 +1,14 @@
 //! Throughput of the core, one JSON object per line, for `benches/bench.py`
 //! to put beside the Python baseline. Run: `cargo bench -p emr-core --bench throughput`.
-//! Optional argument: a comma-separated list of sections (sign, verify, block, mine).
+//! Optional argument: a comma-separated list of sections (sign, verify, block,
+//! mine; and seal, not in the default list, for SPEC 8.2's sealed records).
 
 use std::num::NonZeroUsize;
 use std::time::{Duration, Instant};
 
 use emr_core::block::{BlockFields, UserStates};
 use emr_core::mining::{search, HashEngine, SearchOptions, SearchOutcome};
-use emr_core::{verify_records, Curve, Difficulty, Parallelism, Record, RecordFields, SigningKey};
+use emr_core::{verify_records, Curve, Difficulty, Parallelism, Record, RecordFields, SealOptions, SigningKey};
 
 /// Each rate is the best of `WINDOWS` windows of `WINDOW`: a shared machine
 /// only ever slows a window down, so the best is the steadiest estimate.
@@ -162,6 +163,38 @@ fn bench_mine() {
     }
 }
 
+/// Sealing (to the patient and the doctor), opening, and verifying a sealed
+/// record, one thread: what sealing adds to a record's cost.
+fn bench_seal(curve: Curve) {
+    let doctor = SigningKey::generate(curve).expect("key generation");
+    let patient = SigningKey::generate(curve).expect("key generation");
+    let patient_hash = patient.public_key_hash();
+    let recipients = [*patient.public_key()];
+    let sign = |nonce| {
+        Record::sign_sealed(&doctor, patient_hash.as_bytes(), "Medication: 10mg", nonce, &recipients, SealOptions::default())
+            .expect("sealing")
+    };
+    let mut nonce = 0;
+    let per_second = rate(16, || {
+        for _ in 0..16 {
+            nonce += 1;
+            sign(nonce);
+        }
+    });
+    emit("seal_sign", Some(curve), 1, per_second, "records/s");
+    let records: Vec<Record> = (1..=64).map(sign).collect();
+    let per_second = rate(records.len(), || {
+        for record in &records {
+            record.open(&patient).expect("opens");
+        }
+    });
+    emit("seal_open", Some(curve), 1, per_second, "records/s");
+    let views: Vec<RecordFields<'_>> = records.iter().map(Record::fields).collect();
+    let nonces: Vec<u64> = (0..records.len() as u64).collect();
+    let per_second = rate(views.len(), || verify_records(&views, &nonces, threads(1)).expect("valid batch"));
+    emit("seal_verify", Some(curve), 1, per_second, "records/s");
+}
+
 fn main() {
     // `cargo bench` passes `--bench`; the first other argument picks sections.
     let sections = std::env::args()
@@ -180,6 +213,7 @@ fn main() {
                 .into_iter()
                 .for_each(bench_block),
             "mine" => bench_mine(),
+            "seal" => [Curve::Secp256k1, Curve::P256].into_iter().for_each(bench_seal),
             other => eprintln!("unknown section {other}"),
         }
     }

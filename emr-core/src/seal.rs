@@ -330,7 +330,12 @@ fn random_scalar(rng: &SystemRandom, curve: Curve) -> Result<Zeroizing<[u8; 32]>
     for _ in 0..16 {
         let mut scalar = Zeroizing::new([0u8; 32]);
         rng.fill(&mut scalar[..]).map_err(|_| KeyError::Rng)?;
-        if public_point(curve, &scalar).is_some() {
+        let valid = match curve {
+            Curve::Secp256k1 => secp256k1::SecretKey::from_slice(&scalar[..]).map(|mut s| s.non_secure_erase()).is_ok(),
+            // p256's SecretKey zeroizes itself on drop.
+            Curve::P256 => p256::SecretKey::from_slice(&scalar[..]).is_ok(),
+        };
+        if valid {
             return Ok(scalar);
         }
     }
@@ -380,8 +385,11 @@ pub(crate) fn open(
     let kek = kek(&x, &slot.key_hash, &slot.ephemeral).ok_or(SealError::DecryptFailed)?;
     let slot_aad = [slot.key_hash.as_bytes().as_slice(), &slot.ephemeral].concat();
     let unwrapped = gcm_open(&kek, &slot_aad, &slot.wrapped).ok_or(SealError::DecryptFailed)?;
-    let content_key: Zeroizing<[u8; 32]> =
-        Zeroizing::new(unwrapped[..].try_into().map_err(|_| SealError::DecryptFailed)?);
+    if unwrapped.len() != 32 {
+        return Err(SealError::DecryptFailed);
+    }
+    let mut content_key = Zeroizing::new([0u8; 32]);
+    content_key.copy_from_slice(&unwrapped);
     let plaintext = gcm_open(&content_key, &text_aad(dr_hash, patient_hash, nonce), &envelope.ciphertext)
         .ok_or(SealError::DecryptFailed)?;
     core::str::from_utf8(&plaintext).map(str::to_owned).map_err(|_| SealError::DecryptFailed)
