@@ -530,8 +530,10 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             chain.as_deref(),
             nonce,
             out,
-            &seal_to,
-            !no_seal_self,
+            Seal {
+                to: &seal_to,
+                include_self: !no_seal_self,
+            },
         ),
         Command::Record(RecordCommand::Open { file, key }) => access::record_open(&file, &key),
         Command::Authority(AuthorityCommand::New {
@@ -815,6 +817,12 @@ fn address_decode(text: &str, role: Option<Role>) -> Result<Output, CliError> {
     ))
 }
 
+/// The readers of a sealed record (`--seal-to`; none: a plain record).
+struct Seal<'a> {
+    to: &'a [PathBuf],
+    include_self: bool,
+}
+
 fn record_sign(
     key_path: &Path,
     patient: &str,
@@ -822,8 +830,7 @@ fn record_sign(
     chain: Option<&Path>,
     nonce: Option<u64>,
     out: Option<PathBuf>,
-    seal_to: &[PathBuf],
-    seal_self: bool,
+    seal: Seal<'_>,
 ) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
     let key = read_key(key_path)?;
@@ -847,10 +854,10 @@ fn record_sign(
                 "give --chain DIR (the nonce follows the doctor's last record there) or --nonce N",
             )),
         };
-    let record = if seal_to.is_empty() {
+    let record = if seal.to.is_empty() {
         Record::sign(&key, patient.as_bytes(), text, nonce)?
     } else {
-        let readers = access::seal_recipients(seal_to)?;
+        let readers = access::seal_recipients(seal.to)?;
         Record::sign_sealed(
             &key,
             patient.as_bytes(),
@@ -858,7 +865,7 @@ fn record_sign(
             nonce,
             &readers,
             SealOptions {
-                include_self: seal_self,
+                include_self: seal.include_self,
             },
         )?
     };
