@@ -28,8 +28,9 @@
  *   and the size written on output; if the buffer is too small the call
  *   returns EMR_BUFFER_TOO_SMALL, writes the size needed to *len and nothing
  *   else (pass *len == 0, buf == NULL to ask for the size).
- * - Ownership. Objects (emr_key, emr_record, emr_block, emr_user_states,
- *   emr_cancel, emr_chain, emr_history) are opaque and owned by the caller,
+ * - Ownership. Objects (emr_key, emr_record, emr_entry, emr_block,
+ *   emr_user_states, emr_cancel, emr_chain, emr_history, emr_pending,
+ *   emr_grants) are opaque and owned by the caller,
  *   who frees each exactly once with its *_free function; every *_free
  *   accepts NULL. Inputs are copied, never retained, unless documented
  *   otherwise.
@@ -54,6 +55,14 @@
  *   bytes through emr_address_decode with the role the caller expects: a
  *   typo is EMR_INVALID_CHECKSUM with its place, another role's address
  *   EMR_WRONG_ROLE. emr_address_encode writes a hash's address.
+ * - Access (SPEC section 8). A chain created with authorities
+ *   (emr_chain_options.authorities) accepts records only from doctors an
+ *   authority admitted: grants and revocations are emr_entry objects
+ *   (emr_grant_sign, emr_revocation_sign) carried in blocks
+ *   (emr_block_new_with_entries, emr_mine_block_with_entries,
+ *   emr_chain_submit_entry). A prescription sealed to its readers
+ *   (emr_record_sign_sealed) is read with a recipient's key
+ *   (emr_record_open); it verifies everywhere like any record.
  */
 
 #ifndef EMR_H
@@ -79,9 +88,24 @@
 #define EMR_ADDRESS_MAX_POSITIONS 2
 
 /**
+ * The most recipients a sealed prescription may have (the doctor included).
+ */
+#define EMR_MAX_RECIPIENTS 4
+
+/**
  * The most threads emr_verify_records accepts (its threads argument).
  */
 #define EMR_MAX_VERIFY_THREADS 1024
+
+/**
+ * The most entries a block may hold.
+ */
+#define EMR_MAX_ENTRIES 25
+
+/**
+ * The longest licence text of a grant, in UTF-8 bytes.
+ */
+#define EMR_MAX_LICENCE_BYTES 100
 
 /**
  * The reward a miner's balance grows by when the caller sets no other.
@@ -110,9 +134,9 @@
  * The layout of emr_chain_options that this header declares. Pass it to
  * emr_chain_options_default; a later header that adds fields raises it, and
  * the library keeps reading the fields of the version a caller was built
- * with.
+ * with. Version 2 added the authorities (SPEC 8.1).
  */
-#define EMR_CHAIN_OPTIONS_VERSION 1
+#define EMR_CHAIN_OPTIONS_VERSION 2
 
 /**
  * The layout of emr_batch_options that this header declares. Pass it to
@@ -154,6 +178,21 @@ typedef struct emr_cancel emr_cancel;
  * another thread's call on the same handle runs waits for it.
  */
 typedef struct emr_chain emr_chain;
+
+/**
+ * A registry entry: an authority's grant admitting a doctor, or its
+ * revocation of a grant. Opaque; immutable once made, so one entry may be
+ * read and verified by several threads at once.
+ */
+typedef struct emr_entry emr_entry;
+
+/**
+ * A snapshot of a doctor's grants in the active chain (emr_chain_grants),
+ * in chain order, each with its block's height and its revocation, if
+ * any. Opaque and immutable: several threads may read one at once. Later
+ * changes to the chain do not change it, and it may outlive the chain.
+ */
+typedef struct emr_grants emr_grants;
 
 /**
  * A snapshot of records of the active chain with their places: a patient's
@@ -203,8 +242,9 @@ typedef struct emr_user_states emr_user_states;
  * Every code's number is stable: it never changes and is never reused, so
  * it may be stored, logged and compared across library versions. New kinds
  * get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
- * chain kinds (a block's place in a chain), 60-79 address kinds, 100-199
- * general kinds, 200-299 kinds of the C interface itself.
+ * chain kinds (a block's place in a chain), 60-79 address kinds, 80-99
+ * registry entry and sealing kinds (SPEC section 8), 100-199 general kinds,
+ * 200-299 kinds of the C interface itself.
  */
 typedef uint32_t emr_status;
 
@@ -281,6 +321,11 @@ typedef struct emr_record_fields {
      */
     size_t txid_len;
 } emr_record_fields;
+
+/**
+ * What an entry is: one of the `EMR_ENTRY_*` values.
+ */
+typedef uint32_t emr_entry_type;
 
 /**
  * A 128-bit unsigned difficulty, without a compiler-specific 128-bit type:
@@ -527,6 +572,24 @@ typedef struct emr_chain_options {
      * EMR_DEFAULT_BLOCK_REWARD).
      */
     uint64_t block_reward;
+    /**
+     * Version 2. The chain's authorities (SPEC 8.1): authority_count public
+     * keys, each SPKI DER (secp256k1 or P-256), whose grants decide which
+     * doctors may write. Fixed for the chain's life: an existing chain must
+     * have been created with exactly these, in this order (a caller of
+     * version 1 gives none). NULL allowed when authority_count is 0, the
+     * default: an open chain, where anyone may write and every entry fails
+     * EMR_UNKNOWN_AUTHORITY. The keys are copied.
+     */
+    const uint8_t *const *authorities;
+    /**
+     * Version 2. The length of each key of authorities.
+     */
+    const size_t *authority_lens;
+    /**
+     * Version 2. The number of authorities (0: an open chain).
+     */
+    size_t authority_count;
 } emr_chain_options;
 
 /**
@@ -586,7 +649,7 @@ typedef uint32_t emr_add_outcome;
  * Why a block was refused, for the statuses that belong to a block: the
  * chain kinds (EMR_WRONG_HEIGHT, EMR_UNKNOWN_PARENT,
  * EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE) and the block kinds of
- * verification (EMR_DIFFICULTY_MISMATCH ... EMR_RECORD), and, from
+ * verification (EMR_DIFFICULTY_MISMATCH ... EMR_ENTRY), and, from
  * emr_chain_check, EMR_CORRUPT for a stored block that is damaged. Its
  * layout is fixed: later details will come in a new struct, never by
  * growing this one.
@@ -612,13 +675,16 @@ typedef struct emr_block_failure {
      */
     uint8_t block_id[32];
     /**
-     * With EMR_RECORD: the index of the first failing record in the block;
-     * 0 otherwise.
+     * With EMR_RECORD: the index of the first failing record in the block.
+     * With EMR_ENTRY: the index of the first failing entry (the layout is
+     * fixed, so entries share the field). 0 otherwise.
      */
     size_t record_index;
     /**
      * With EMR_RECORD: that record's own status (EMR_INVALID_NONCE,
-     * EMR_INVALID_SIGNATURE, ...); EMR_OK otherwise.
+     * EMR_INVALID_SIGNATURE, EMR_UNAUTHORIZED_DOCTOR, ...). With EMR_ENTRY:
+     * that entry's own status (EMR_INVALID_ENTRY ... EMR_ALREADY_REVOKED).
+     * EMR_OK otherwise.
      */
     emr_status record_status;
 } emr_block_failure;
@@ -688,6 +754,13 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_INVALID_SIGNATURE 7
 
 /**
+ * Record, in a chain with authorities: the doctor holds no active grant at
+ * the block's timestamp (reported after the record's own checks, as the
+ * record status of EMR_RECORD, and by the pool).
+ */
+#define EMR_UNAUTHORIZED_DOCTOR 8
+
+/**
  * Block: the block's difficulty is not the expected difficulty.
  */
 #define EMR_DIFFICULTY_MISMATCH 20
@@ -722,6 +795,19 @@ typedef uint32_t emr_submit_outcome;
  * index and its own record status through out-parameters.
  */
 #define EMR_RECORD 26
+
+/**
+ * Block: more than 25 entries (checked right after the record count).
+ */
+#define EMR_TOO_MANY_ENTRIES 27
+
+/**
+ * Block: an entry (grant or revocation) failed. Functions returning it
+ * also report the entry's index and its own entry status (EMR_INVALID_ENTRY
+ * ... EMR_ALREADY_REVOKED) through out-parameters. Entries are checked
+ * before records.
+ */
+#define EMR_ENTRY 28
 
 /**
  * Chain: the block's height is not its parent's height + 1 (0 for a
@@ -771,6 +857,51 @@ typedef uint32_t emr_submit_outcome;
  * Address: upper and lower case mixed.
  */
 #define EMR_MIXED_CASE 64
+
+/**
+ * Entry: a key that is not an uncompressed SPKI on a supported curve, a
+ * licence that is not text or over 100 bytes, not_before > not_after, or a
+ * grant id that is not 32 bytes.
+ */
+#define EMR_INVALID_ENTRY 80
+
+/**
+ * Entry: the signature is not strict DER or does not verify under the
+ * entry's authority.
+ */
+#define EMR_INVALID_ENTRY_SIGNATURE 81
+
+/**
+ * Entry: the authority is not one of the chain's (every entry of an open
+ * chain fails here).
+ */
+#define EMR_UNKNOWN_AUTHORITY 82
+
+/**
+ * Entry: a grant whose id is already in the active chain.
+ */
+#define EMR_DUPLICATE_GRANT 83
+
+/**
+ * Entry: a revocation of a grant the active chain does not hold.
+ */
+#define EMR_UNKNOWN_GRANT 84
+
+/**
+ * Entry: a revocation of a grant that is already revoked.
+ */
+#define EMR_ALREADY_REVOKED 85
+
+/**
+ * Sealing: the key opening a sealed record is not one of its recipients.
+ */
+#define EMR_NOT_RECIPIENT 90
+
+/**
+ * Sealing: the key is a recipient, but the sealed text does not decrypt
+ * under it (tampered, or moved to another record) or is not UTF-8.
+ */
+#define EMR_DECRYPT_FAILED 91
 
 /**
  * An argument outside its documented range (a zero difficulty, an index
@@ -862,6 +993,18 @@ typedef uint32_t emr_submit_outcome;
  * NIST P-256 / secp256r1 / prime256v1 (OID 1.2.840.10045.3.1.7).
  */
 #define EMR_CURVE_P256 2
+
+/**
+ * A grant: admits the doctor whose key it names, from not_before to
+ * not_after (both inclusive).
+ */
+#define EMR_ENTRY_GRANT 1
+
+/**
+ * A revocation: from its effective time on, the grant it names no longer
+ * authorizes.
+ */
+#define EMR_ENTRY_REVOCATION 2
 
 /**
  * The fastest engine this CPU can run for the block being mined, as
@@ -1204,6 +1347,102 @@ emr_status emr_record_sign(const struct emr_key *key,
                            struct emr_record **out);
 
 /**
+ * Seals a prescription to its readers (SPEC 8.2) and signs the record whose
+ * text is the sealed one ("sealed1:..."): only the recipients can read it
+ * (emr_record_open), and it verifies everywhere as any record. A fresh
+ * content key and a fresh ephemeral key per recipient are drawn for every
+ * call; they are wiped when the call returns.
+ *
+ * The patient's public key must be among the recipients: its SHA-1 is the
+ * record's patient_hash. With include_self the signing doctor's own key is
+ * added (last) unless already listed, so the doctor can read what they
+ * wrote. A key listed twice is sealed to once. What stays public: the
+ * doctor, the patient hash, the nonce, the recipients' key hashes, and the
+ * text's exact length.
+ *
+ * Returns: EMR_OK; EMR_HASH_LENGTH if patient_hash_len is not 20;
+ *          EMR_INVALID_PUBLIC_KEY if a recipient is not an uncompressed
+ *          SPKI on secp256k1 or P-256; EMR_INVALID_PRESCRIPTION if the text
+ *          is not UTF-8 or is over 200 bytes, if there are no or more than
+ *          EMR_MAX_RECIPIENTS recipients (the doctor included), or if the
+ *          patient is not among them; EMR_INVALID_NONCE if nonce is 0;
+ *          EMR_INVALID_KEY if the key could not sign or the random source
+ *          failed; EMR_NULL_ARGUMENT if key or out is NULL, recipients or
+ *          recipient_lens is NULL while recipient_count > 0, an element of
+ *          recipients is NULL with a non-zero length, or a data pointer is
+ *          NULL with a non-zero length.
+ * Args:    key:              the doctor's private key.
+ * In:      patient_hash:     the patient's 20-byte public key hash.
+ *          patient_hash_len: its length (must be 20).
+ *          prescription:     the plain text, UTF-8, not NUL-terminated.
+ *          prescription_len: its length in bytes (at most 200).
+ *          nonce:            the doctor's previous nonce + 1.
+ *          recipients:       recipient_count public keys, each SPKI DER
+ *                            (as emr_key_public_key_der writes them).
+ *          recipient_lens:   the length of each key.
+ *          recipient_count:  how many (0 is valid with include_self only
+ *                            if the doctor is the patient).
+ *          include_self:     add the doctor's own key (normally true).
+ * Out:     out:              a new record, freed by the caller with
+ *                            emr_record_free; NULL on failure.
+ * Thread-safety: safe to call from any thread, concurrently on the same key.
+ */
+emr_status emr_record_sign_sealed(const struct emr_key *key,
+                                  const uint8_t *patient_hash,
+                                  size_t patient_hash_len,
+                                  const char *prescription,
+                                  size_t prescription_len,
+                                  uint64_t nonce,
+                                  const uint8_t *const *recipients,
+                                  const size_t *recipient_lens,
+                                  size_t recipient_count,
+                                  bool include_self,
+                                  struct emr_record **out);
+
+/**
+ * Opens a sealed record's prescription with a recipient's private key
+ * (SPEC 8.2), writing the plain text, UTF-8, NOT NUL-terminated. Opening
+ * does not verify the record's signature (emr_record_verify does): the
+ * text is bound to the record's dr_hash, patient_hash and nonce, so an
+ * envelope moved to another record does not open.
+ *
+ * Each call decrypts anew; ask for the size first with *len == 0 or pass
+ * a buffer of 200 bytes (the longest text). The library's own copy of the
+ * text is not kept.
+ *
+ * Returns: EMR_OK; EMR_NOT_RECIPIENT if the key is not one of the record's
+ *          recipients; EMR_DECRYPT_FAILED if it is but the text does not
+ *          decrypt under it (tampered, moved to another record) or is not
+ *          UTF-8; EMR_INVALID_PRESCRIPTION if the sealed text is malformed;
+ *          EMR_INVALID_ARGUMENT if the prescription is not sealed (it is
+ *          plain text: read it with emr_record_prescription);
+ *          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
+ *          (written to *len); EMR_NULL_ARGUMENT if record, key or len is
+ *          NULL, or buf is NULL while *len > 0.
+ * Args:    record: the sealed record.
+ *          key:    a recipient's private key (the patient's, the doctor's,
+ *                  a pharmacy's...).
+ * Out:     buf:    receives the text (NULL allowed when *len is 0).
+ * In/Out:  len:    in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same record and key.
+ */
+emr_status emr_record_open(const struct emr_record *record,
+                           const struct emr_key *key,
+                           uint8_t *buf,
+                           size_t *len);
+
+/**
+ * Whether the record's prescription is sealed (starts with "sealed1:").
+ * Says nothing of whether it is well-formed: emr_record_verify does.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if record or sealed is NULL.
+ * Args:    record: the record.
+ * Out:     sealed: true for a sealed prescription, false for plain text.
+ * Thread-safety: safe to call concurrently on the same record.
+ */
+emr_status emr_record_is_sealed(const struct emr_record *record, bool *sealed);
+
+/**
  * Builds a record from loose fields. Checks only what a record cannot hold
  * (no signature or nonce check: call emr_record_verify).
  *
@@ -1497,6 +1736,298 @@ emr_status emr_calculate_signature_hash(const uint8_t *patient_hash,
 emr_status emr_sha1(const uint8_t *data, size_t len, uint8_t *out20);
 
 /**
+ * Signs a grant (SPEC 8.1): the authority admits the doctor whose public key
+ * is dr_public_key to write records from not_before to not_after, both
+ * inclusive (0 and UINT64_MAX for "always"). The signature is low-S.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if dr_public_key is not an
+ *          uncompressed SPKI on secp256k1 or P-256, the licence is not
+ *          UTF-8 or is over 100 bytes, or not_before > not_after (a grant
+ *          that could never verify); EMR_INVALID_KEY if the key could not
+ *          sign; EMR_NULL_ARGUMENT if authority or out is NULL, or a data
+ *          pointer is NULL with a non-zero length.
+ * Args:    authority:         the authority's private key.
+ * In:      dr_public_key:     the doctor's public key, SPKI DER.
+ *          dr_public_key_len: its length.
+ *          licence:           UTF-8 text (registration number, name), not
+ *                             NUL-terminated.
+ *          licence_len:       its length in bytes (at most 100).
+ *          not_before:        first second the grant authorizes.
+ *          not_after:         last second the grant authorizes.
+ * Out:     out:               a new entry, freed by the caller with
+ *                             emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call from any thread, concurrently on the same key.
+ */
+emr_status emr_grant_sign(const struct emr_key *authority,
+                          const uint8_t *dr_public_key,
+                          size_t dr_public_key_len,
+                          const char *licence,
+                          size_t licence_len,
+                          uint64_t not_before,
+                          uint64_t not_after,
+                          struct emr_entry **out);
+
+/**
+ * Signs a revocation (SPEC 8.1): from effective on, the grant whose id is
+ * grant_id32 no longer authorizes. Any authority of the chain may revoke
+ * any grant of the chain. The signature is low-S.
+ *
+ * Returns: EMR_OK; EMR_INVALID_KEY if the key could not sign;
+ *          EMR_NULL_ARGUMENT if authority, grant_id32 or out is NULL.
+ * Args:    authority:  the authority's private key.
+ * In:      grant_id32: the grant's id (emr_entry_id of the grant), 32 bytes.
+ *          effective:  Unix seconds from which the grant no longer
+ *                      authorizes.
+ * Out:     out:        a new entry, freed by the caller with
+ *                      emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call from any thread, concurrently on the same key.
+ */
+emr_status emr_revocation_sign(const struct emr_key *authority,
+                               const uint8_t *grant_id32,
+                               uint64_t effective,
+                               struct emr_entry **out);
+
+/**
+ * Builds a grant from loose fields. Checks only what an entry cannot hold
+ * (no key, window or signature check: call emr_entry_verify).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if the licence is not UTF-8;
+ *          EMR_NULL_ARGUMENT if out is NULL, or a data pointer is NULL with
+ *          a non-zero length.
+ * In:      dr_public_key, dr_public_key_len: the doctor's SPKI DER.
+ *          licence, licence_len: the licence text, not NUL-terminated.
+ *          not_before, not_after: the window, Unix seconds.
+ *          authority, authority_len: the authority's SPKI DER.
+ *          signature, signature_len: the authority's DER ECDSA signature.
+ * Out:     out: a new entry, freed by the caller with emr_entry_free; NULL
+ *               on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_grant_new(const uint8_t *dr_public_key,
+                         size_t dr_public_key_len,
+                         const char *licence,
+                         size_t licence_len,
+                         uint64_t not_before,
+                         uint64_t not_after,
+                         const uint8_t *authority,
+                         size_t authority_len,
+                         const uint8_t *signature,
+                         size_t signature_len,
+                         struct emr_entry **out);
+
+/**
+ * Builds a revocation from loose fields. Checks only what an entry cannot
+ * hold (no key or signature check: call emr_entry_verify).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if grant_id_len is not 32;
+ *          EMR_NULL_ARGUMENT if out is NULL, or a data pointer is NULL with
+ *          a non-zero length.
+ * In:      grant_id, grant_id_len: the revoked grant's id, 32 bytes.
+ *          effective: Unix seconds.
+ *          authority, authority_len: the authority's SPKI DER.
+ *          signature, signature_len: the authority's DER ECDSA signature.
+ * Out:     out: a new entry, freed by the caller with emr_entry_free; NULL
+ *               on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_revocation_new(const uint8_t *grant_id,
+                              size_t grant_id_len,
+                              uint64_t effective,
+                              const uint8_t *authority,
+                              size_t authority_len,
+                              const uint8_t *signature,
+                              size_t signature_len,
+                              struct emr_entry **out);
+
+/**
+ * Verifies an entry on its own: the stateless checks 1-2 of SPEC 8.1, in
+ * order. Whether its authority belongs to a chain and whether the chain's
+ * registry accepts it are decided when a block carrying it is added.
+ *
+ * Returns: EMR_OK if the entry is valid on its own; EMR_INVALID_ENTRY (a
+ *          key not an uncompressed SPKI on a supported curve, a licence
+ *          over 100 bytes, not_before > not_after); then
+ *          EMR_INVALID_ENTRY_SIGNATURE (not strict DER, or it does not
+ *          verify under the entry's authority); EMR_NULL_ARGUMENT if entry
+ *          is NULL.
+ * Args:    entry: the entry.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_verify(const struct emr_entry *entry);
+
+/**
+ * The entry's id: a grant's grant_id or a revocation's revocation_id,
+ * SHA-256(preimage || signature). A block's id covers it, and a
+ * revocation names a grant by it.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if entry or out32 is NULL.
+ * Args:    entry: the entry.
+ * Out:     out32: receives 32 bytes.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_id(const struct emr_entry *entry, uint8_t *out32);
+
+/**
+ * Whether the entry is a grant or a revocation.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if entry or type_out is NULL.
+ * Args:    entry:    the entry.
+ * Out:     type_out: EMR_ENTRY_GRANT or EMR_ENTRY_REVOCATION.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_get_type(const struct emr_entry *entry, emr_entry_type *type_out);
+
+/**
+ * The entry's authority: the SPKI DER of the key that signed it.
+ *
+ * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len); EMR_NULL_ARGUMENT if entry or len is
+ *          NULL, or buf is NULL while *len > 0.
+ * Args:    entry: the entry.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_authority(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * The entry's signature (DER ECDSA-Sig-Value by its authority).
+ *
+ * Returns: as emr_entry_authority.
+ * Args:    entry: the entry.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_signature(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * A grant's dr_public_key: the admitted doctor's SPKI DER.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is a revocation;
+ *          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
+ *          (written to *len); EMR_NULL_ARGUMENT if entry or len is NULL, or
+ *          buf is NULL while *len > 0.
+ * Args:    entry: a grant.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_grant_dr_public_key(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * A grant's licence text as UTF-8 bytes, NOT NUL-terminated.
+ *
+ * Returns: as emr_grant_dr_public_key.
+ * Args:    entry: a grant.
+ * Out:     buf:   receives the text (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_grant_licence(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * A grant's doctor hash, SHA-1 of its dr_public_key: the dr_hash of the
+ * records it authorizes.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is a revocation;
+ *          EMR_NULL_ARGUMENT if entry or out20 is NULL.
+ * Args:    entry: a grant.
+ * Out:     out20: receives 20 bytes.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_grant_dr_hash(const struct emr_entry *entry, uint8_t *out20);
+
+/**
+ * A grant's validity window, both ends inclusive.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is a revocation;
+ *          EMR_NULL_ARGUMENT if entry is NULL.
+ * Args:    entry:      a grant.
+ * Out:     not_before: the first second it authorizes; may be NULL if not
+ *                      wanted.
+ *          not_after:  the last second it authorizes; may be NULL if not
+ *                      wanted.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_grant_window(const struct emr_entry *entry,
+                            uint64_t *not_before,
+                            uint64_t *not_after);
+
+/**
+ * A revocation's grant id: the id of the grant it withdraws.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is a grant;
+ *          EMR_NULL_ARGUMENT if entry or out32 is NULL.
+ * Args:    entry: a revocation.
+ * Out:     out32: receives 32 bytes.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_revocation_grant_id(const struct emr_entry *entry, uint8_t *out32);
+
+/**
+ * A revocation's effective time: from this second on, the grant no longer
+ * authorizes.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is a grant;
+ *          EMR_NULL_ARGUMENT if entry or effective is NULL.
+ * Args:    entry:     a revocation.
+ * Out:     effective: Unix seconds.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_revocation_effective(const struct emr_entry *entry, uint64_t *effective);
+
+/**
+ * Decodes an entry from its canonical encoding (docs/FORMAT.md). Decoding
+ * does not verify.
+ *
+ * Returns: EMR_OK; EMR_DECODE if the bytes are not exactly one canonical
+ *          entry (unknown tag or version, truncated, trailing bytes, a
+ *          length past the end, a licence that is not UTF-8);
+ *          EMR_NULL_ARGUMENT if out is NULL, or bytes is NULL while len > 0.
+ * In:      bytes: the encoding (NULL allowed when len is 0).
+ *          len:   its length.
+ * Out:     out:   a new entry, freed by the caller with emr_entry_free;
+ *                 NULL on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_entry_parse(const uint8_t *bytes, size_t len, struct emr_entry **out);
+
+/**
+ * Encodes an entry canonically (docs/FORMAT.md); emr_entry_parse gives it
+ * back.
+ *
+ * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len); EMR_NULL_ARGUMENT if entry or len is
+ *          NULL, or buf is NULL while *len > 0.
+ * Args:    entry: the entry.
+ * Out:     buf:   receives the encoding (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_serialize(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * Copies an entry.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if entry or out is NULL.
+ * Args:    entry: the entry.
+ * Out:     out:   a new, independent entry, freed by the caller with
+ *                 emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_clone(const struct emr_entry *entry, struct emr_entry **out);
+
+/**
+ * Frees an entry. NULL is a no-op.
+ *
+ * Args:    entry: an entry from this library, or NULL. Not usable afterwards.
+ * Thread-safety: no other thread may use the entry during or after the
+ *          call.
+ */
+void emr_entry_free(struct emr_entry *entry);
+
+/**
  * Makes an empty map.
  *
  * Returns: EMR_OK; EMR_NULL_ARGUMENT if out is NULL.
@@ -1630,18 +2161,58 @@ emr_status emr_block_new(const uint8_t *previous,
                          struct emr_block **out);
 
 /**
- * Verifies a block (SPEC section 3) and returns the user states it
+ * Builds a block with registry entries (SPEC 8.1) from its fields; the
+ * records and entries are copied. As emr_block_new, which it extends: a
+ * block's id covers its entries' ids after its records' txids, and a block
+ * without entries is exactly the block emr_block_new makes.
+ *
+ * Returns: as emr_block_new; EMR_NULL_ARGUMENT also if entries is NULL
+ *          while entry_count > 0, or an element of entries is NULL.
+ * In:      previous ... records, record_count: as for emr_block_new.
+ *          entries, entry_count: the grants and revocations in order (NULL
+ *                        allowed when entry_count is 0; more than 25 are
+ *                        accepted here and refused by verification).
+ *          timestamp ... nonce: as for emr_block_new.
+ * Out:     out:          a new block, freed by the caller with
+ *                        emr_block_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; the records and entries may
+ *          be read by other threads meanwhile.
+ */
+emr_status emr_block_new_with_entries(const uint8_t *previous,
+                                      size_t previous_len,
+                                      uint64_t height,
+                                      const uint8_t *miner,
+                                      size_t miner_len,
+                                      const struct emr_record *const *records,
+                                      size_t record_count,
+                                      const struct emr_entry *const *entries,
+                                      size_t entry_count,
+                                      uint64_t timestamp,
+                                      struct emr_difficulty difficulty,
+                                      const uint8_t *block_id,
+                                      size_t block_id_len,
+                                      uint64_t nonce,
+                                      struct emr_block **out);
+
+/**
+ * Verifies a block (SPEC sections 3 and 8.1) and returns the user states it
  * changes. Checks, in order: the difficulty, the block id, the number of
- * records, the miner, previous, the proof of work, then every record (on
+ * records, the number of entries, the miner, previous, the proof of work,
+ * then every entry on its own (signature included; whether its authority
+ * and the registry accept it is a chain's question), then every record (on
  * all cores), each against its doctor's nonce after the records before it.
  *
  * Returns: EMR_OK; EMR_INVALID_ARGUMENT if difficulty is 0; the block's
  *          failure: EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
- *          EMR_TOO_MANY_RECORDS, EMR_INVALID_MINER, EMR_INVALID_PREVIOUS,
- *          EMR_INSUFFICIENT_WORK, or EMR_RECORD when a record fails, with
- *          the lowest failing index in *failed_record_index and that
- *          record's own status (EMR_INVALID_NONCE, ...) in *record_status;
- *          EMR_NULL_ARGUMENT if block or changes_out is NULL.
+ *          EMR_TOO_MANY_RECORDS, EMR_TOO_MANY_ENTRIES, EMR_INVALID_MINER,
+ *          EMR_INVALID_PREVIOUS, EMR_INSUFFICIENT_WORK; EMR_ENTRY when an
+ *          entry fails, with the lowest failing entry index in
+ *          *failed_index and that entry's own status (EMR_INVALID_ENTRY,
+ *          EMR_INVALID_ENTRY_SIGNATURE) in *failed_status; or EMR_RECORD
+ *          when a record fails, with the lowest failing record index in
+ *          *failed_index and that record's own status (EMR_INVALID_NONCE,
+ *          ...) in *failed_status; EMR_NULL_ARGUMENT if block or
+ *          changes_out is NULL.
  * Args:    block:        the block.
  * In:      difficulty:   the difficulty expected at the block's place.
  *          previous:     the user states before the block (not changed);
@@ -1653,10 +2224,12 @@ emr_status emr_block_new(const uint8_t *previous,
  *                        with records in the block, and the miner), freed
  *                        by the caller with emr_user_states_free; NULL on
  *                        failure.
- *          failed_record_index: written only when EMR_RECORD is returned;
+ *          failed_index: the failing record's index with EMR_RECORD, the
+ *                        failing entry's with EMR_ENTRY; written only then;
  *                        may be NULL if not wanted.
- *          record_status: written only when EMR_RECORD is returned; may be
- *                        NULL if not wanted.
+ *          failed_status: that record's or entry's own status, written
+ *                        only with EMR_RECORD or EMR_ENTRY; may be NULL if
+ *                        not wanted.
  * Thread-safety: safe to call concurrently with other readers of the block
  *          and of previous.
  */
@@ -1665,14 +2238,16 @@ emr_status emr_block_verify_and_get_changes(const struct emr_block *block,
                                             const struct emr_user_states *previous,
                                             uint64_t block_reward,
                                             struct emr_user_states **changes_out,
-                                            size_t *failed_record_index,
-                                            emr_status *record_status);
+                                            size_t *failed_index,
+                                            emr_status *failed_status);
 
 /**
  * Verifies loose block fields exactly as given, with the checks of
  * emr_block_verify_and_get_changes in the same order (a field of the wrong
  * length is reported by the check it fails, never earlier). Records are
- * checked as emr_record_fields_verify does.
+ * checked as emr_record_fields_verify does. emr_block_fields has no
+ * entries (its layout is fixed): a block with entries is built with
+ * emr_block_new_with_entries and verified as an emr_block.
  *
  * Returns: as emr_block_verify_and_get_changes; EMR_NULL_ARGUMENT also if
  *          fields is NULL or a pointer inside it is NULL with a non-zero
@@ -1680,7 +2255,7 @@ emr_status emr_block_verify_and_get_changes(const struct emr_block *block,
  * In:      fields:       the block's fields.
  *          difficulty, previous, block_reward: as for
  *                        emr_block_verify_and_get_changes.
- * Out:     changes_out, failed_record_index, record_status: as for
+ * Out:     changes_out, failed_index, failed_status: as for
  *                        emr_block_verify_and_get_changes.
  * Thread-safety: safe to call concurrently with other readers of previous.
  */
@@ -1689,13 +2264,13 @@ emr_status emr_block_fields_verify(const struct emr_block_fields *fields,
                                    const struct emr_user_states *previous,
                                    uint64_t block_reward,
                                    struct emr_user_states **changes_out,
-                                   size_t *failed_record_index,
-                                   emr_status *record_status);
+                                   size_t *failed_index,
+                                   emr_status *failed_status);
 
 /**
  * The block id the block's header calls for: SHA-256(previous || miner ||
- * txid_1 || ... || txid_n || LE64(timestamp) || LE128(difficulty) ||
- * LE64(nonce)).
+ * txid_1 || ... || txid_n || entry_id_1 || ... || entry_id_m ||
+ * LE64(timestamp) || LE128(difficulty) || LE64(nonce)).
  *
  * Returns: EMR_OK; EMR_NULL_ARGUMENT if block or out32 is NULL.
  * Args:    block: the block.
@@ -1799,6 +2374,29 @@ emr_status emr_block_record_count(const struct emr_block *block, size_t *count);
  * Thread-safety: safe to call concurrently on the same block.
  */
 emr_status emr_block_record(const struct emr_block *block, size_t index, struct emr_record **out);
+
+/**
+ * The number of registry entries (grants, revocations) in the block.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if block or count is NULL.
+ * Args:    block: the block.
+ * Out:     count: the number of entries (0 for most blocks).
+ * Thread-safety: safe to call concurrently on the same block.
+ */
+emr_status emr_block_entry_count(const struct emr_block *block, size_t *count);
+
+/**
+ * A copy of one of the block's entries.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the entry count;
+ *          EMR_NULL_ARGUMENT if block or out is NULL.
+ * Args:    block: the block.
+ * In:      index: 0 ..= entry count - 1.
+ * Out:     out:   a new entry, independent of the block, freed by the
+ *                 caller with emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call concurrently on the same block.
+ */
+emr_status emr_block_entry(const struct emr_block *block, size_t index, struct emr_entry **out);
 
 /**
  * The block's timestamp field (Unix seconds).
@@ -2032,6 +2630,36 @@ emr_status emr_mine_block(const uint8_t *previous32,
                           struct emr_mine_stats *stats_out);
 
 /**
+ * Mines a block carrying registry entries (SPEC 8.1): as emr_mine_block,
+ * which it extends; the block id covers the entries' ids after the
+ * records' txids. Neither records nor entries are verified.
+ *
+ * Returns: as emr_mine_block; EMR_INVALID_ARGUMENT also if entry_count is
+ *          over 25 (EMR_MAX_ENTRIES); EMR_NULL_ARGUMENT also if entries is
+ *          NULL while entry_count > 0, or an element of entries is NULL.
+ * In:      previous32 ... record_count: as for emr_mine_block.
+ *          entries, entry_count: the grants and revocations in order, at
+ *                        most 25 (NULL allowed when entry_count is 0); copied.
+ *          timestamp, difficulty, options: as for emr_mine_block.
+ * Out:     outcome_out, block_out, stats_out: as for emr_mine_block.
+ * Thread-safety: as emr_mine_block; the entries may be read by other
+ *          threads meanwhile.
+ */
+emr_status emr_mine_block_with_entries(const uint8_t *previous32,
+                                       uint64_t height,
+                                       const uint8_t *miner20,
+                                       const struct emr_record *const *records,
+                                       size_t record_count,
+                                       const struct emr_entry *const *entries,
+                                       size_t entry_count,
+                                       uint64_t timestamp,
+                                       struct emr_difficulty difficulty,
+                                       const struct emr_mine_options *options,
+                                       emr_mine_outcome *outcome_out,
+                                       struct emr_block **block_out,
+                                       struct emr_mine_stats *stats_out);
+
+/**
  * Fills options with the specification's parameters (initial difficulty
  * 1000, window 10, block time 12 s, clamp 4, reward 10000) and
  * use_stored_params false.
@@ -2127,8 +2755,11 @@ void emr_chain_free(struct emr_chain *chain);
  *          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
  *          or options is NULL.
  * Args:    chain:   the chain.
- * In:      version: EMR_CHAIN_OPTIONS_VERSION.
- * Out:     options: the parameters, with options->version = version.
+ * In:      version: EMR_CHAIN_OPTIONS_VERSION (or an earlier version: only
+ *                   that version's fields are written).
+ * Out:     options: the parameters, with options->version = version. Its
+ *                   authorities and authority_lens point into the chain:
+ *                   valid, for reading only, until emr_chain_free.
  * Thread-safety: safe to call from any thread; calls on one chain run one
  *          at a time.
  */
@@ -2523,6 +3154,124 @@ emr_status emr_chain_check(const struct emr_chain *chain,
                            struct emr_check_report *report);
 
 /**
+ * The number of the chain's authorities (0 for an open chain).
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if chain or count is NULL.
+ * Args:    chain: the chain.
+ * Out:     count: the number of authorities.
+ * Thread-safety: safe to call from any thread, at any time (the
+ *          authorities are fixed for the chain's life).
+ */
+emr_status emr_chain_authority_count(const struct emr_chain *chain, size_t *count);
+
+/**
+ * One of the chain's authorities, as uncompressed SPKI DER (the bytes an
+ * entry's authority must equal).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the authority count;
+ *          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
+ *          (written to *len); EMR_NULL_ARGUMENT if chain or len is NULL, or
+ *          buf is NULL while *len > 0.
+ * Args:    chain: the chain.
+ * In:      index: 0 ..= authority count - 1, in the order the chain was
+ *                 created with.
+ * Out:     buf:   receives the DER bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call from any thread, at any time.
+ */
+emr_status emr_chain_authority(const struct emr_chain *chain,
+                               size_t index,
+                               uint8_t *buf,
+                               size_t *len);
+
+/**
+ * Every grant the active chain holds for a doctor, in chain order, with
+ * the height of the block that carries it and its revocation's effective
+ * time if the active chain revokes it. A grant a reorganisation or undo
+ * removed is gone from later snapshots.
+ *
+ * Returns: EMR_OK (an empty snapshot for a doctor without grants, and for
+ *          every doctor of an open chain); EMR_CORRUPT, EMR_IO if storage
+ *          fails; EMR_NULL_ARGUMENT if chain, dr_hash20 or out is NULL.
+ * Args:    chain:     the chain.
+ * In:      dr_hash20: the doctor's hash (SHA-1 of its public key), 20 bytes.
+ * Out:     out:       a new snapshot, freed by the caller with
+ *                     emr_grants_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_grants(const struct emr_chain *chain,
+                            const uint8_t *dr_hash20,
+                            struct emr_grants **out);
+
+/**
+ * The number of grants in a snapshot.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if grants or len is NULL.
+ * Args:    grants: the snapshot.
+ * Out:     len:    the number of grants.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_grants_len(const struct emr_grants *grants, size_t *len);
+
+/**
+ * One grant of a snapshot, with where it was granted and whether it was
+ * revoked.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length;
+ *          EMR_NULL_ARGUMENT if grants is NULL.
+ * Args:    grants:    the snapshot.
+ * In:      index:     0 ..= length - 1, in chain order.
+ * Out:     grant:     a new entry (the grant), freed by the caller with
+ *                     emr_entry_free; NULL on failure; may be NULL if not
+ *                     wanted.
+ *          height:    the height of the block that carries it; may be NULL
+ *                     if not wanted.
+ *          revoked:   whether the active chain revokes it; may be NULL if
+ *                     not wanted.
+ *          effective: the revocation's effective time when revoked is
+ *                     true, 0 otherwise; may be NULL if not wanted.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_grants_get(const struct emr_grants *grants,
+                          size_t index,
+                          struct emr_entry **grant,
+                          uint64_t *height,
+                          bool *revoked,
+                          uint64_t *effective);
+
+/**
+ * Frees a grants snapshot. NULL is a no-op.
+ *
+ * Args:    grants: a snapshot from this library, or NULL. Not usable
+ *                  afterwards (entries taken from it stay valid).
+ * Thread-safety: no other thread may use the snapshot during or after the
+ *          call.
+ */
+void emr_grants_free(struct emr_grants *grants);
+
+/**
+ * Whether the active chain authorizes a doctor to write at a time: it
+ * holds a grant for the doctor with not_before <= timestamp <= not_after
+ * that is not revoked with effective <= timestamp. What a block at that
+ * timestamp on the tip asks of its records' doctors. Always false in an
+ * open chain (which has no grants, and where every doctor may write).
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails;
+ *          EMR_NULL_ARGUMENT if chain, dr_hash20 or authorized is NULL.
+ * Args:    chain:      the chain.
+ * In:      dr_hash20:  the doctor's hash, 20 bytes.
+ *          timestamp:  Unix seconds.
+ * Out:     authorized: the answer.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_is_authorized(const struct emr_chain *chain,
+                                   const uint8_t *dr_hash20,
+                                   uint64_t timestamp,
+                                   bool *authorized);
+
+/**
  * A submit outcome's name: "ready", "held", "already_pending".
  *
  * Returns: a NUL-terminated string in static storage (never NULL, never
@@ -2542,11 +3291,15 @@ const char *emr_submit_outcome_name(emr_submit_outcome outcome);
  * A later nonce is pooled: EMR_SUBMIT_READY when it follows the doctor's
  * nonce after the tip and the doctor's ready records, EMR_SUBMIT_HELD when
  * an earlier nonce is missing, EMR_SUBMIT_ALREADY_PENDING (nothing
- * changes) when a record with the same (dr_hash, nonce) is pending.
+ * changes) when a record with the same (dr_hash, nonce) is pending. In a
+ * chain with authorities, a record that passes its own checks is then
+ * refused unless its doctor is authorized at the later of the current time
+ * and the tip's timestamp, by the chain's grants and the pending entries.
  *
  * Returns: EMR_OK with *outcome; the record's status (EMR_INVALID_NONCE,
  *          EMR_INVALID_TXID, EMR_INVALID_SIGNATURE, ...) when it fails
- *          verification; EMR_INVALID_ARGUMENT if the chain is read-only;
+ *          verification; EMR_UNAUTHORIZED_DOCTOR as above;
+ *          EMR_INVALID_ARGUMENT if the chain is read-only;
  *          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if
  *          chain or record is NULL.
  * Args:    chain:   the chain, changed.
@@ -2560,6 +3313,65 @@ const char *emr_submit_outcome_name(emr_submit_outcome outcome);
 emr_status emr_chain_submit(struct emr_chain *chain,
                             const struct emr_record *record,
                             emr_submit_outcome *outcome);
+
+/**
+ * Offers a grant or revocation to the chain's pool, for the next blocks
+ * (emr_chain_template and emr_chain_mine_next take the pending entries that
+ * still apply, in arrival order); durable when this returns.
+ *
+ * The entry is checked as a block would check it after the pending
+ * entries (SPEC 8.1 checks 1-4, in order): a revocation may name a grant
+ * that is itself still pending.
+ *
+ * Returns: EMR_OK with *outcome EMR_SUBMIT_READY (added) or
+ *          EMR_SUBMIT_ALREADY_PENDING (an entry with its id is pending;
+ *          nothing changed); the entry's status when it fails:
+ *          EMR_INVALID_ENTRY, EMR_INVALID_ENTRY_SIGNATURE,
+ *          EMR_UNKNOWN_AUTHORITY (every entry of an open chain),
+ *          EMR_DUPLICATE_GRANT, EMR_UNKNOWN_GRANT, EMR_ALREADY_REVOKED;
+ *          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
+ *          EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain or entry is
+ *          NULL.
+ * Args:    chain:   the chain, changed.
+ * In:      entry:   the entry; copied.
+ * Out:     outcome: an EMR_SUBMIT_* value, written on EMR_OK; may be NULL
+ *                   if not wanted.
+ * Thread-safety: as emr_chain_submit.
+ */
+emr_status emr_chain_submit_entry(struct emr_chain *chain,
+                                  const struct emr_entry *entry,
+                                  emr_submit_outcome *outcome);
+
+/**
+ * The number of entries waiting in the chain's pool.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT if a pooled entry is damaged; EMR_IO if
+ *          storage fails; EMR_NULL_ARGUMENT if chain or count is NULL.
+ * Args:    chain: the chain.
+ * Out:     count: the number of pending entries.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_pending_entry_count(const struct emr_chain *chain, size_t *count);
+
+/**
+ * One entry waiting in the chain's pool, in arrival order. An entry that
+ * no longer applies (its grant was revoked by a block meanwhile, ...)
+ * stays listed; templates skip it.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of pending
+ *          entries; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+ *          if chain or out is NULL.
+ * Args:    chain: the chain.
+ * In:      index: 0 ..= pending entry count - 1.
+ * Out:     out:   a new entry, freed by the caller with emr_entry_free;
+ *                 NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_pending_entry(const struct emr_chain *chain,
+                                   size_t index,
+                                   struct emr_entry **out);
 
 /**
  * Every pending record of the chain's pool, as a snapshot: the ready ones
@@ -2619,8 +3431,12 @@ void emr_pending_free(struct emr_pending *pending);
  * The next block to mine on the chain: previous is the tip's id (all zero
  * for an empty chain), height the chain's length, difficulty the next
  * difficulty, timestamp the later of *timestamp (NULL: the current time)
- * and the tip's, and the records up to 25 ready records of the pool, each
- * doctor's nonces consecutive. It is returned as a block whose block id is
+ * and the tip's, the records up to 25 ready records of the pool, each
+ * doctor's nonces consecutive (in a chain with authorities, only records
+ * the block would authorize), and the entries up to 25 pending entries
+ * that still apply, in arrival order (emr_block_entry_count and
+ * emr_block_entry read them; emr_mine_block_with_entries mines them). It
+ * is returned as a block whose block id is
  * all zero and nonce 0: pass its fields to emr_mine_block, or use
  * emr_chain_mine_next.
  *

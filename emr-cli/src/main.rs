@@ -6,6 +6,7 @@
 //! command prints a human summary, or one JSON object with `--json`; errors
 //! are one line `error: <kind>: <message>` with a stable exit code.
 
+mod access;
 mod container;
 mod error;
 mod node;
@@ -23,7 +24,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use emr_core::address::{self, Address, Role};
 use emr_core::chain::{AddOutcome, BatchOptions, ChainParams, RecordEntry};
 use emr_core::mining::{CancelHandle, HashEngine, MineOutcome, SearchOptions};
-use emr_core::{Curve, Difficulty, Hash160, Hash256, Record, SigningKey};
+use emr_core::{Curve, Difficulty, Entry, Hash160, Hash256, Record, SealOptions, SigningKey};
 use serde_json::{json, Map, Value};
 
 use error::{exit, file_error, CliError};
@@ -62,12 +63,87 @@ enum Command {
     /// A chain in a directory: submit records, mine, query, exchange blocks.
     #[command(subcommand)]
     Chain(ChainCommand),
+    /// Authorities: the keys whose grants decide which doctors may write.
+    #[command(subcommand)]
+    Authority(AuthorityCommand),
+    /// An authority admits a doctor: sign a grant (an entry file), and
+    /// offer it to a chain's pool with --chain.
+    Grant {
+        /// The authority's private key file.
+        #[arg(long)]
+        key: PathBuf,
+        /// The doctor's public key (SPKI DER) or key file.
+        #[arg(long)]
+        doctor: PathBuf,
+        /// Registration number and name (at most 100 bytes of UTF-8).
+        #[arg(long)]
+        licence: String,
+        /// The first second the grant authorizes (Unix time).
+        #[arg(long, default_value_t = 0)]
+        not_before: u64,
+        /// The last second the grant authorizes (default: forever).
+        #[arg(long, default_value_t = u64::MAX)]
+        not_after: u64,
+        /// The entry file to write (default: grant-<id>.entry).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also add the grant to this chain directory's pool.
+        #[arg(long)]
+        chain: Option<PathBuf>,
+    },
+    /// An authority withdraws a grant from a time on: sign a revocation (an
+    /// entry file), and offer it to a chain's pool with --chain.
+    Revoke {
+        /// The authority's private key file (any authority of the chain).
+        #[arg(long)]
+        key: PathBuf,
+        /// The grant: its id (64 hex digits) or its entry file.
+        #[arg(long)]
+        grant: String,
+        /// From this second on (Unix time) the grant no longer authorizes.
+        #[arg(long)]
+        effective: u64,
+        /// The entry file to write (default: revoke-<id>.entry).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Also add the revocation to this chain directory's pool.
+        #[arg(long)]
+        chain: Option<PathBuf>,
+    },
+}
+
+#[derive(Subcommand)]
+enum AuthorityCommand {
+    /// Generate an authority key (PKCS#8 PEM, mode 0600) and its public key
+    /// (SPKI DER), the file `emr chain init --authority` takes.
+    New {
+        #[arg(long, value_enum, default_value = "p256")]
+        curve: CurveArg,
+        /// The private key file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The public key file to write (default: OUT with extension .pub).
+        #[arg(long)]
+        public: Option<PathBuf>,
+        /// Replace the files if they exist.
+        #[arg(long)]
+        force: bool,
+    },
 }
 
 #[derive(Copy, Clone, ValueEnum)]
 enum CurveArg {
     Secp256k1,
     P256,
+}
+
+impl CurveArg {
+    fn curve(self) -> Curve {
+        match self {
+            CurveArg::Secp256k1 => Curve::Secp256k1,
+            CurveArg::P256 => Curve::P256,
+        }
+    }
 }
 
 #[derive(Copy, Clone, ValueEnum)]
@@ -168,6 +244,21 @@ enum RecordCommand {
         /// The record file to write (default: record-<nonce>-<txid>.rec).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Seal the prescription to these readers (public key or key files;
+        /// the patient's must be among them): only they can read it.
+        #[arg(long, num_args = 1..)]
+        seal_to: Vec<PathBuf>,
+        /// Do not add the doctor's own key to the readers of a sealed record.
+        #[arg(long, requires = "seal_to")]
+        no_seal_self: bool,
+    },
+    /// Read a sealed record's prescription with a recipient's key.
+    Open {
+        /// The record file.
+        file: PathBuf,
+        /// A recipient's private key file (the patient's, the doctor's, ...).
+        #[arg(long)]
+        key: PathBuf,
     },
     /// Verify record files: every check, the nonce sequence too with --chain.
     Verify {
@@ -205,10 +296,15 @@ enum ChainCommand {
         dir: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
+        /// An authority's public key (SPKI DER, from `emr authority new`) or
+        /// key file; repeat for several. With authorities, only doctors they
+        /// grant may write. Fixed for the chain's life.
+        #[arg(long)]
+        authority: Vec<PathBuf>,
     },
     /// Length, tip, difficulty, pending records.
     Status { dir: PathBuf },
-    /// Add record files to the chain's pool of pending records.
+    /// Add record and entry files to the chain's pool of pending records.
     Submit {
         dir: PathBuf,
         #[arg(required = true)]
@@ -275,6 +371,10 @@ impl Command {
             Command::Address(AddressCommand::Decode { .. }) => "address decode",
             Command::Record(RecordCommand::Sign { .. }) => "record sign",
             Command::Record(RecordCommand::Verify { .. }) => "record verify",
+            Command::Record(RecordCommand::Open { .. }) => "record open",
+            Command::Authority(AuthorityCommand::New { .. }) => "authority new",
+            Command::Grant { .. } => "grant",
+            Command::Revoke { .. } => "revoke",
             Command::Chain(c) => match c {
                 ChainCommand::Init { .. } => "chain init",
                 ChainCommand::Status { .. } => "chain status",
@@ -421,12 +521,60 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             chain,
             nonce,
             out,
-        }) => record_sign(&key, &patient, &text, chain.as_deref(), nonce, out),
+            seal_to,
+            no_seal_self,
+        }) => record_sign(
+            &key,
+            &patient,
+            &text,
+            chain.as_deref(),
+            nonce,
+            out,
+            Seal {
+                to: &seal_to,
+                include_self: !no_seal_self,
+            },
+        ),
+        Command::Record(RecordCommand::Open { file, key }) => access::record_open(&file, &key),
+        Command::Authority(AuthorityCommand::New {
+            curve,
+            out,
+            public,
+            force,
+        }) => access::authority_new(curve.curve(), &out, public, force),
+        Command::Grant {
+            key,
+            doctor,
+            licence,
+            not_before,
+            not_after,
+            out,
+            chain,
+        } => access::grant(
+            &key,
+            &doctor,
+            &licence,
+            not_before,
+            not_after,
+            out,
+            chain.as_deref(),
+        ),
+        Command::Revoke {
+            key,
+            grant,
+            effective,
+            out,
+            chain,
+        } => access::revoke(&key, &grant, effective, out, chain.as_deref()),
         Command::Record(RecordCommand::Verify { files, chain }) => {
             record_verify(&files, chain.as_deref())
         }
         Command::Chain(c) => match c {
-            ChainCommand::Init { dir, params } => chain_init(&dir, &params),
+            ChainCommand::Init {
+                dir,
+                params,
+                authority,
+            } => chain_init(&dir, &params, &authority),
             ChainCommand::Status { dir } => chain_status(&dir),
             ChainCommand::Submit { dir, records } => chain_submit(&dir, &records),
             ChainCommand::Mine {
@@ -535,6 +683,13 @@ fn addr(role: Role, hash: &Hash160) -> String {
     address::encode(role, hash)
 }
 
+fn entry_kind(entry: &Entry) -> &'static str {
+    match entry {
+        Entry::Grant(_) => "grant",
+        Entry::Revocation(_) => "revocation",
+    }
+}
+
 fn record_json(record: &Record) -> Value {
     json!({
         "txid": record.txid.to_string(),
@@ -570,6 +725,7 @@ fn params_json(p: &ChainParams) -> Value {
         "block_time": p.block_time,
         "max_adjust": p.max_adjust,
         "block_reward": p.block_reward,
+        "authorities": p.authorities.iter().map(|k| hex::encode(k.to_spki_der())).collect::<Vec<_>>(),
     })
 }
 
@@ -661,6 +817,12 @@ fn address_decode(text: &str, role: Option<Role>) -> Result<Output, CliError> {
     ))
 }
 
+/// The readers of a sealed record (`--seal-to`; none: a plain record).
+struct Seal<'a> {
+    to: &'a [PathBuf],
+    include_self: bool,
+}
+
 fn record_sign(
     key_path: &Path,
     patient: &str,
@@ -668,6 +830,7 @@ fn record_sign(
     chain: Option<&Path>,
     nonce: Option<u64>,
     out: Option<PathBuf>,
+    seal: Seal<'_>,
 ) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
     let key = read_key(key_path)?;
@@ -691,7 +854,21 @@ fn record_sign(
                 "give --chain DIR (the nonce follows the doctor's last record there) or --nonce N",
             )),
         };
-    let record = Record::sign(&key, patient.as_bytes(), text, nonce)?;
+    let record = if seal.to.is_empty() {
+        Record::sign(&key, patient.as_bytes(), text, nonce)?
+    } else {
+        let readers = access::seal_recipients(seal.to)?;
+        Record::sign_sealed(
+            &key,
+            patient.as_bytes(),
+            text,
+            nonce,
+            &readers,
+            SealOptions {
+                include_self: seal.include_self,
+            },
+        )?
+    };
     let out = out.unwrap_or_else(|| {
         PathBuf::from(format!(
             "record-{nonce}-{}.rec",
@@ -701,9 +878,16 @@ fn record_sign(
     write_file_atomic(&out, &record.to_bytes(), false)?;
     let mut value = record_json(&record);
     value["file"] = json!(out.display().to_string());
+    let sealed = if record.is_sealed() {
+        let readers = record.sealed_recipients().map(|r| r.len()).unwrap_or(0);
+        value["sealed_to"] = json!(readers);
+        format!(", sealed to {readers} readers")
+    } else {
+        String::new()
+    };
     Ok(Output::new(
         format!(
-            "signed record {} (nonce {nonce}) for {}\nwrote {}",
+            "signed record {} (nonce {nonce}) for {}{sealed}\nwrote {}",
             record.txid,
             addr(Role::Patient, &patient),
             out.display()
@@ -785,7 +969,11 @@ fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliE
 
 // --- chain ------------------------------------------------------------------------
 
-fn chain_init(dir: &Path, args: &ParamArgs) -> Result<Output, CliError> {
+fn chain_init(dir: &Path, args: &ParamArgs, authorities: &[PathBuf]) -> Result<Output, CliError> {
+    let authorities = authorities
+        .iter()
+        .map(|p| access::read_public_key(p))
+        .collect::<Result<Vec<_>, _>>()?;
     let initial_difficulty = Difficulty::new(args.initial_difficulty)
         .ok_or_else(|| CliError::invalid_argument("--initial-difficulty must be at least 1"))?;
     let params = ChainParams {
@@ -794,18 +982,23 @@ fn chain_init(dir: &Path, args: &ParamArgs) -> Result<Output, CliError> {
         block_time: args.block_time,
         max_adjust: args.max_adjust,
         block_reward: args.block_reward,
-        authorities: Vec::new(),
+        authorities,
     };
     params.validate()?;
     let node = Node::init(dir, params)?;
     let p = node.chain().params();
     Ok(Output::new(
         format!(
-            "created a chain in {} (initial difficulty {}, window {}, block time {} s)",
+            "created a chain in {} (initial difficulty {}, window {}, block time {} s, {})",
             dir.display(),
             p.initial_difficulty,
             p.window,
-            p.block_time
+            p.block_time,
+            match p.authorities.len() {
+                0 => "open: anyone may write".to_owned(),
+                1 => "1 authority: only granted doctors may write".to_owned(),
+                n => format!("{n} authorities: only granted doctors may write"),
+            }
         ),
         json!({"dir": dir.display().to_string(), "params": params_json(p)}),
     ))
@@ -845,7 +1038,29 @@ fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
     let mut node = Node::open(dir, true)?;
     let mut results = Vec::new();
     let mut lines = Vec::new();
+    let mut entries = Vec::new();
     for path in files {
+        let bytes = read_file(path)?;
+        if Record::from_bytes(&bytes).is_err() {
+            if let Ok(entry) = Entry::from_bytes(&bytes) {
+                let outcome = node
+                    .submit_entry(&entry)
+                    .map_err(|e| e.context(path.display()))?;
+                lines.push(format!(
+                    "{}: {} ({})",
+                    path.display(),
+                    outcome.name(),
+                    entry_kind(&entry)
+                ));
+                entries.push(json!({
+                    "file": path.display().to_string(),
+                    "entry_id": entry.entry_id().to_string(),
+                    "type": entry_kind(&entry),
+                    "outcome": outcome.name(),
+                }));
+                continue;
+            }
+        }
         let record = read_record(path)?;
         let outcome = node
             .submit(&record)
@@ -862,7 +1077,10 @@ fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
         value["outcome"] = json!(outcome.name());
         results.push(value);
     }
-    Ok(Output::new(lines.join("\n"), json!({"records": results})))
+    Ok(Output::new(
+        lines.join("\n"),
+        json!({"records": results, "entries": entries}),
+    ))
 }
 
 fn chain_mine(
@@ -926,6 +1144,7 @@ fn chain_mine(
                         "height": block.height,
                         "block_id": block.block_id.to_string(),
                         "records": block.records.len(),
+                        "entries": block.entries.len(),
                         "timestamp": block.timestamp,
                         "difficulty": block.difficulty.get().to_string(),
                         "nonce": block.nonce,
@@ -1007,6 +1226,36 @@ fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
         entries.len(),
         addr(Role::Doctor, &doctor)
     );
+    let chain = node.chain();
+    let grants = chain.grants(&doctor)?;
+    let authorized = if chain.authorities().is_empty() {
+        None
+    } else {
+        let now = node::now();
+        let authorized = chain.is_authorized(&doctor, now)?;
+        text.push_str(&format!(
+            "\n{} now; {} grants",
+            if authorized {
+                "authorized"
+            } else {
+                "not authorized"
+            },
+            grants.len()
+        ));
+        for g in &grants {
+            text.push_str(&format!(
+                "\ngrant {} at height {}: {} from {} to {}{}",
+                g.grant.grant_id(),
+                g.height,
+                g.grant.licence,
+                g.grant.not_before,
+                g.grant.not_after,
+                g.revoked_effective
+                    .map_or(String::new(), |t| format!(", revoked from {t}"))
+            ));
+        }
+        Some(authorized)
+    };
     for e in &entries {
         text.push('\n');
         text.push_str(&entry_line(e));
@@ -1017,6 +1266,15 @@ fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
             "doctor": addr(Role::Doctor, &doctor),
             "nonce": nonce,
             "records": entries.iter().map(entry_json).collect::<Vec<_>>(),
+            "authorized": authorized,
+            "grants": grants.iter().map(|g| json!({
+                "grant_id": g.grant.grant_id().to_string(),
+                "height": g.height,
+                "licence": g.grant.licence,
+                "not_before": g.grant.not_before,
+                "not_after": g.grant.not_after,
+                "revoked_effective": g.revoked_effective,
+            })).collect::<Vec<_>>(),
         }),
     ))
 }

@@ -15,7 +15,7 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use emr_core::chain::{AddOutcome, Chain, ChainParams, SubmitOutcome as CoreSubmit};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, SearchOptions, SearchStats};
-use emr_core::{Block, Hash160, Record};
+use emr_core::{Block, Entry, Hash160, Record};
 
 use crate::error::{file_error, CliError};
 
@@ -117,6 +117,16 @@ impl Node {
     /// (`invalid_nonce`).
     pub fn submit(&mut self, record: &Record) -> Result<SubmitOutcome, CliError> {
         Ok(match self.chain.submit(record)? {
+            CoreSubmit::Ready => SubmitOutcome::Ready,
+            CoreSubmit::Held => SubmitOutcome::Held,
+            CoreSubmit::AlreadyPending => SubmitOutcome::AlreadyPending,
+        })
+    }
+
+    /// Adds a grant or revocation to the chain's pool, for the next blocks
+    /// (checked as a block would check it after the pending entries).
+    pub fn submit_entry(&mut self, entry: &Entry) -> Result<SubmitOutcome, CliError> {
+        Ok(match self.chain.submit_entry(entry)? {
             CoreSubmit::Ready => SubmitOutcome::Ready,
             CoreSubmit::Held => SubmitOutcome::Held,
             CoreSubmit::AlreadyPending => SubmitOutcome::AlreadyPending,

@@ -5,7 +5,10 @@
 //! state; a tampered block is rejected. Then a chain on disk
 //! (`target/demo-chain/`): about twenty blocks mined with the difficulty
 //! retargeting, a patient's history, and a heavier competing branch that
-//! the chain reorganises to.
+//! the chain reorganises to. Last, who may write and who may read (SPEC
+//! section 8): a chain whose medical board admits two doctors and refuses a
+//! third, revokes one, and a sealed prescription read by its patient and
+//! refused to a stranger.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
@@ -15,7 +18,10 @@ use std::path::{Path, PathBuf};
 use emr_core::address::{self, Address, AddressError, Role};
 use emr_core::chain::{BatchOptions, Chain, ChainParams};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, Progress, SearchOptions};
-use emr_core::{AddOutcome, Block, Curve, Difficulty, Hash160, Hash256, Record, SigningKey, UserStates, DEFAULT_BLOCK_REWARD};
+use emr_core::{
+    AddOutcome, Block, Curve, Difficulty, Entry, Grant, Hash160, Hash256, Record, Revocation, SealOptions, SigningKey,
+    UserStates, DEFAULT_BLOCK_REWARD,
+};
 
 fn short(bytes: &[u8]) -> String {
     format!("{}…", hex::encode(&bytes[..6]))
@@ -188,6 +194,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     println!("the same block applied twice:       {}", block.verify_and_get_changes(difficulty, &already, DEFAULT_BLOCK_REWARD).unwrap_err());
 
     chain_demo(&dr_house, &dr_grey)?;
+    access_demo(&dr_house, &dr_grey)?;
     println!("\nDone: every record and block above was checked by emr-core.");
     Ok(())
 }
@@ -447,5 +454,103 @@ fn reorganise_demo(chain: &mut Chain, path: &Path, dr_house: &SigningKey) -> Res
         report.blocks_ok,
         report.first_bad
     );
+    Ok(())
+}
+
+// ---------------------------------------------------------------------------
+// Section 10: who may write, who may read (SPEC section 8).
+// ---------------------------------------------------------------------------
+
+/// Mines `records` and `entries` onto `chain`'s tip at `timestamp` and adds
+/// the block: the chain's verdict, as the block's outcome or its error.
+fn add_access_block(
+    chain: &mut Chain,
+    records: Vec<Record>,
+    entries: Vec<Entry>,
+    timestamp: u64,
+) -> Result<Result<AddOutcome, emr_core::ChainError>, Box<dyn std::error::Error>> {
+    let (previous, height) = match chain.tip()? {
+        Some(tip) => (tip.block_id, tip.height + 1),
+        None => (Hash256::from_bytes([0; 32]), 0),
+    };
+    let template = BlockTemplate {
+        previous,
+        height,
+        miner: hash_of("miner"),
+        records,
+        entries,
+        timestamp,
+        difficulty: chain.next_difficulty()?,
+    };
+    let mined = mine_block(&template, &SearchOptions { threads: Some(1), ..SearchOptions::default() })?;
+    let MineOutcome::Found(block) = mined.outcome else {
+        return Err("no block found".into());
+    };
+    Ok(chain.add_block(&block, None))
+}
+
+fn access_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== 10. Who may write, who may read ==");
+    let board = SigningKey::generate(Curve::P256)?;
+    let dr_quack = SigningKey::generate(Curve::Secp256k1)?;
+    let params = ChainParams {
+        initial_difficulty: Difficulty::new(1).expect("non-zero"),
+        authorities: vec![*board.public_key()],
+        ..ChainParams::default()
+    };
+    let mut chain = Chain::in_memory(params)?;
+    println!("a chain whose medical board (key hash {}) decides who may write", board.public_key_hash());
+
+    let t0 = 1_700_000_000;
+    let grants = [
+        Grant::sign(&board, dr_house.public_key_der(), "GMC 7012345, Dr G. House", 0, u64::MAX)?,
+        Grant::sign(&board, dr_grey.public_key_der(), "GMC 7054321, Dr M. Grey", 0, u64::MAX)?,
+    ];
+    let house_grant = grants[0].grant_id();
+    let added = add_access_block(&mut chain, Vec::new(), grants.into_iter().map(Entry::from).collect(), t0)?;
+    println!("block 0 grants Dr House and Dr Grey:   {:?}", added?);
+
+    let alice = SigningKey::generate(Curve::P256)?;
+    let stranger = SigningKey::generate(Curve::Secp256k1)?;
+    let alice_hash = alice.public_key_hash();
+    let pharmacy = SigningKey::generate(Curve::P256)?;
+    let sealed = Record::sign_sealed(
+        dr_house,
+        alice_hash.as_bytes(),
+        "Warfarin 5 mg once daily; INR check in 1 week",
+        1,
+        &[*alice.public_key(), *pharmacy.public_key()],
+        SealOptions::default(),
+    )?;
+    let grey = Record::sign(dr_grey, alice_hash.as_bytes(), "Amoxicillin 500 mg, 3x daily", 1)?;
+    let quack = Record::sign(&dr_quack, alice_hash.as_bytes(), "Laudanum, as much as wanted", 1)?;
+    match add_access_block(&mut chain, vec![quack], Vec::new(), t0 + 12)? {
+        Ok(outcome) => return Err(format!("an unauthorized doctor's block was accepted: {outcome:?}").into()),
+        Err(e) => println!("block 1 by Dr Quack (no grant):        refused: {e}"),
+    }
+    let added = add_access_block(&mut chain, vec![sealed.clone(), grey], Vec::new(), t0 + 12)?;
+    println!("block 1 by Dr House and Dr Grey:       {:?}", added?);
+
+    println!("Dr House's prescription on the ledger: {}…", &sealed.prescription[..48]);
+    println!("  opened with alice's key:             {}", sealed.open(&alice)?);
+    println!("  opened with the pharmacy's key:      {}", sealed.open(&pharmacy)?);
+    println!("  opened with a stranger's key:        {}", sealed.open(&stranger).unwrap_err());
+
+    let revocation = Revocation::sign(&board, house_grant, t0 + 100)?;
+    let added = add_access_block(&mut chain, Vec::new(), vec![revocation.into()], t0 + 24)?;
+    println!("block 2 revokes Dr House from t0+100:  {:?}", added?);
+    for t in [t0 + 99, t0 + 100] {
+        println!(
+            "  at t0+{:<3} Dr House authorized: {:5}  Dr Grey authorized: {}",
+            t - t0,
+            chain.is_authorized(&dr_house.public_key_hash(), t)?,
+            chain.is_authorized(&dr_grey.public_key_hash(), t)?
+        );
+    }
+    let late = Record::sign(dr_house, alice_hash.as_bytes(), "Warfarin 3 mg", 2)?;
+    match add_access_block(&mut chain, vec![late], Vec::new(), t0 + 100)? {
+        Ok(outcome) => return Err(format!("a revoked doctor's block was accepted: {outcome:?}").into()),
+        Err(e) => println!("block 3 by Dr House at t0+100:         refused: {e}"),
+    }
     Ok(())
 }

@@ -4,6 +4,7 @@
 use emr_core::block::{Block, BlockError, BlockFields};
 use emr_core::{Difficulty, UserStates};
 
+use crate::entry::{emr_entry, entry_handles};
 use crate::ptr::{self, Out, OutBuf, OutHandle};
 use crate::record::{emr_record, emr_record_fields, record_fields};
 use crate::states::emr_user_states;
@@ -105,12 +106,12 @@ unsafe fn verify(
     previous: *const emr_user_states,
     block_reward: u64,
     changes_out: OutHandle<emr_user_states>,
-    failed_record_index: *mut usize,
-    record_status: *mut emr_status,
+    failed_index: *mut usize,
+    failed_status: *mut emr_status,
 ) -> Result<(), Error> {
     // SAFETY: forwarded contracts (optional outputs; `previous` a live map or NULL).
-    let failed_record_index = unsafe { Out::optional(failed_record_index) };
-    let record_status = unsafe { Out::optional(record_status) };
+    let failed_index = unsafe { Out::optional(failed_index) };
+    let failed_status = unsafe { Out::optional(failed_status) };
     let empty = UserStates::new();
     let previous = if previous.is_null() { &empty } else { unsafe { ptr::handle(previous, "previous") }?.map() };
     let difficulty = Difficulty::new(difficulty.get())
@@ -121,12 +122,17 @@ unsafe fn verify(
             Ok(())
         }
         Err(error) => {
-            if let BlockError::Record { index, error } = error {
-                if let Some(out) = failed_record_index {
+            let failed = match &error {
+                BlockError::Record { index, error } => Some((*index, status_of(error.kind()))),
+                BlockError::Entry { index, error } => Some((*index, status_of(error.kind()))),
+                _ => None,
+            };
+            if let Some((index, status)) = failed {
+                if let Some(out) = failed_index {
                     out.write(index);
                 }
-                if let Some(out) = record_status {
-                    out.write(status_of(error.kind()));
+                if let Some(out) = failed_status {
+                    out.write(status);
                 }
             }
             Err(error.into())
@@ -173,42 +179,148 @@ pub unsafe extern "C" fn emr_block_new(
     out: *mut *mut emr_block,
 ) -> emr_status {
     ffi_boundary!({
-        // SAFETY: documented contracts of `out`, every (pointer, length)
-        // pair and every element of `records`.
-        let out = unsafe { OutHandle::new(out, "out") }?;
-        let records = unsafe { ptr::slice(records, record_count, "records") }?
-            .iter()
-            .enumerate()
-            .map(|(i, &record)| unsafe { ptr::handle(record, format_args!("records[{i}]")) }.map(|r| r.inner.fields()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let fields = BlockFields {
-            previous: unsafe { ptr::slice(previous, previous_len, "previous") }?,
-            height,
-            miner: unsafe { ptr::slice(miner, miner_len, "miner") }?,
-            records,
-            entries: Vec::new(),
-            timestamp,
-            difficulty: difficulty.get(),
-            block_id: unsafe { ptr::slice(block_id, block_id_len, "block_id") }?,
-            nonce,
-        };
-        out.set(emr_block { inner: Block::from_fields(&fields)? });
-        Ok(())
+        // SAFETY: the documented contracts, forwarded.
+        unsafe {
+            build(
+                previous,
+                previous_len,
+                height,
+                miner,
+                miner_len,
+                records,
+                record_count,
+                core::ptr::null(),
+                0,
+                timestamp,
+                difficulty,
+                block_id,
+                block_id_len,
+                nonce,
+                out,
+            )
+        }
     })
 }
 
-/// Verifies a block (SPEC section 3) and returns the user states it
+/// Builds a block with registry entries (SPEC 8.1) from its fields; the
+/// records and entries are copied. As emr_block_new, which it extends: a
+/// block's id covers its entries' ids after its records' txids, and a block
+/// without entries is exactly the block emr_block_new makes.
+///
+/// Returns: as emr_block_new; EMR_NULL_ARGUMENT also if entries is NULL
+///          while entry_count > 0, or an element of entries is NULL.
+/// In:      previous ... records, record_count: as for emr_block_new.
+///          entries, entry_count: the grants and revocations in order (NULL
+///                        allowed when entry_count is 0; more than 25 are
+///                        accepted here and refused by verification).
+///          timestamp ... nonce: as for emr_block_new.
+/// Out:     out:          a new block, freed by the caller with
+///                        emr_block_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; the records and entries may
+///          be read by other threads meanwhile.
+#[no_mangle]
+pub unsafe extern "C" fn emr_block_new_with_entries(
+    previous: *const u8,
+    previous_len: usize,
+    height: u64,
+    miner: *const u8,
+    miner_len: usize,
+    records: *const *const emr_record,
+    record_count: usize,
+    entries: *const *const emr_entry,
+    entry_count: usize,
+    timestamp: u64,
+    difficulty: emr_difficulty,
+    block_id: *const u8,
+    block_id_len: usize,
+    nonce: u64,
+    out: *mut *mut emr_block,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: the documented contracts, forwarded.
+        unsafe {
+            build(
+                previous,
+                previous_len,
+                height,
+                miner,
+                miner_len,
+                records,
+                record_count,
+                entries,
+                entry_count,
+                timestamp,
+                difficulty,
+                block_id,
+                block_id_len,
+                nonce,
+                out,
+            )
+        }
+    })
+}
+
+/// The body of emr_block_new and emr_block_new_with_entries.
+#[allow(clippy::too_many_arguments)]
+unsafe fn build(
+    previous: *const u8,
+    previous_len: usize,
+    height: u64,
+    miner: *const u8,
+    miner_len: usize,
+    records: *const *const emr_record,
+    record_count: usize,
+    entries: *const *const emr_entry,
+    entry_count: usize,
+    timestamp: u64,
+    difficulty: emr_difficulty,
+    block_id: *const u8,
+    block_id_len: usize,
+    nonce: u64,
+    out: *mut *mut emr_block,
+) -> Result<(), Error> {
+    // SAFETY: documented contracts of `out`, every (pointer, length) pair
+    // and every element of `records` and `entries`.
+    let out = unsafe { OutHandle::new(out, "out") }?;
+    let records = unsafe { ptr::slice(records, record_count, "records") }?
+        .iter()
+        .enumerate()
+        .map(|(i, &record)| unsafe { ptr::handle(record, format_args!("records[{i}]")) }.map(|r| r.inner.fields()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries = unsafe { entry_handles(entries, entry_count, "entries") }?;
+    let fields = BlockFields {
+        previous: unsafe { ptr::slice(previous, previous_len, "previous") }?,
+        height,
+        miner: unsafe { ptr::slice(miner, miner_len, "miner") }?,
+        records,
+        entries: entries.iter().map(|e| e.fields()).collect(),
+        timestamp,
+        difficulty: difficulty.get(),
+        block_id: unsafe { ptr::slice(block_id, block_id_len, "block_id") }?,
+        nonce,
+    };
+    out.set(emr_block { inner: Block::from_fields(&fields)? });
+    Ok(())
+}
+
+/// Verifies a block (SPEC sections 3 and 8.1) and returns the user states it
 /// changes. Checks, in order: the difficulty, the block id, the number of
-/// records, the miner, previous, the proof of work, then every record (on
+/// records, the number of entries, the miner, previous, the proof of work,
+/// then every entry on its own (signature included; whether its authority
+/// and the registry accept it is a chain's question), then every record (on
 /// all cores), each against its doctor's nonce after the records before it.
 ///
 /// Returns: EMR_OK; EMR_INVALID_ARGUMENT if difficulty is 0; the block's
 ///          failure: EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
-///          EMR_TOO_MANY_RECORDS, EMR_INVALID_MINER, EMR_INVALID_PREVIOUS,
-///          EMR_INSUFFICIENT_WORK, or EMR_RECORD when a record fails, with
-///          the lowest failing index in *failed_record_index and that
-///          record's own status (EMR_INVALID_NONCE, ...) in *record_status;
-///          EMR_NULL_ARGUMENT if block or changes_out is NULL.
+///          EMR_TOO_MANY_RECORDS, EMR_TOO_MANY_ENTRIES, EMR_INVALID_MINER,
+///          EMR_INVALID_PREVIOUS, EMR_INSUFFICIENT_WORK; EMR_ENTRY when an
+///          entry fails, with the lowest failing entry index in
+///          *failed_index and that entry's own status (EMR_INVALID_ENTRY,
+///          EMR_INVALID_ENTRY_SIGNATURE) in *failed_status; or EMR_RECORD
+///          when a record fails, with the lowest failing record index in
+///          *failed_index and that record's own status (EMR_INVALID_NONCE,
+///          ...) in *failed_status; EMR_NULL_ARGUMENT if block or
+///          changes_out is NULL.
 /// Args:    block:        the block.
 /// In:      difficulty:   the difficulty expected at the block's place.
 ///          previous:     the user states before the block (not changed);
@@ -220,10 +332,12 @@ pub unsafe extern "C" fn emr_block_new(
 ///                        with records in the block, and the miner), freed
 ///                        by the caller with emr_user_states_free; NULL on
 ///                        failure.
-///          failed_record_index: written only when EMR_RECORD is returned;
+///          failed_index: the failing record's index with EMR_RECORD, the
+///                        failing entry's with EMR_ENTRY; written only then;
 ///                        may be NULL if not wanted.
-///          record_status: written only when EMR_RECORD is returned; may be
-///                        NULL if not wanted.
+///          failed_status: that record's or entry's own status, written
+///                        only with EMR_RECORD or EMR_ENTRY; may be NULL if
+///                        not wanted.
 /// Thread-safety: safe to call concurrently with other readers of the block
 ///          and of previous.
 #[no_mangle]
@@ -233,22 +347,24 @@ pub unsafe extern "C" fn emr_block_verify_and_get_changes(
     previous: *const emr_user_states,
     block_reward: u64,
     changes_out: *mut *mut emr_user_states,
-    failed_record_index: *mut usize,
-    record_status: *mut emr_status,
+    failed_index: *mut usize,
+    failed_status: *mut emr_status,
 ) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of every argument.
         let changes_out = unsafe { OutHandle::new(changes_out, "changes_out") }?;
         let block = unsafe { ptr::handle(block, "block") }?;
         let fields = block.inner.fields();
-        unsafe { verify(&fields, difficulty, previous, block_reward, changes_out, failed_record_index, record_status) }
+        unsafe { verify(&fields, difficulty, previous, block_reward, changes_out, failed_index, failed_status) }
     })
 }
 
 /// Verifies loose block fields exactly as given, with the checks of
 /// emr_block_verify_and_get_changes in the same order (a field of the wrong
 /// length is reported by the check it fails, never earlier). Records are
-/// checked as emr_record_fields_verify does.
+/// checked as emr_record_fields_verify does. emr_block_fields has no
+/// entries (its layout is fixed): a block with entries is built with
+/// emr_block_new_with_entries and verified as an emr_block.
 ///
 /// Returns: as emr_block_verify_and_get_changes; EMR_NULL_ARGUMENT also if
 ///          fields is NULL or a pointer inside it is NULL with a non-zero
@@ -256,7 +372,7 @@ pub unsafe extern "C" fn emr_block_verify_and_get_changes(
 /// In:      fields:       the block's fields.
 ///          difficulty, previous, block_reward: as for
 ///                        emr_block_verify_and_get_changes.
-/// Out:     changes_out, failed_record_index, record_status: as for
+/// Out:     changes_out, failed_index, failed_status: as for
 ///                        emr_block_verify_and_get_changes.
 /// Thread-safety: safe to call concurrently with other readers of previous.
 #[no_mangle]
@@ -266,21 +382,21 @@ pub unsafe extern "C" fn emr_block_fields_verify(
     previous: *const emr_user_states,
     block_reward: u64,
     changes_out: *mut *mut emr_user_states,
-    failed_record_index: *mut usize,
-    record_status: *mut emr_status,
+    failed_index: *mut usize,
+    failed_status: *mut emr_status,
 ) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of every argument.
         let changes_out = unsafe { OutHandle::new(changes_out, "changes_out") }?;
         let fields = unsafe { ptr::handle(fields, "fields") }?;
         let fields = unsafe { block_fields(fields) }?;
-        unsafe { verify(&fields, difficulty, previous, block_reward, changes_out, failed_record_index, record_status) }
+        unsafe { verify(&fields, difficulty, previous, block_reward, changes_out, failed_index, failed_status) }
     })
 }
 
 /// The block id the block's header calls for: SHA-256(previous || miner ||
-/// txid_1 || ... || txid_n || LE64(timestamp) || LE128(difficulty) ||
-/// LE64(nonce)).
+/// txid_1 || ... || txid_n || entry_id_1 || ... || entry_id_m ||
+/// LE64(timestamp) || LE128(difficulty) || LE64(nonce)).
 ///
 /// Returns: EMR_OK; EMR_NULL_ARGUMENT if block or out32 is NULL.
 /// Args:    block: the block.
@@ -455,6 +571,48 @@ pub unsafe extern "C" fn emr_block_record(
             Error::invalid_argument(format_args!("index {index} is past the end ({} records)", records.len()))
         })?;
         out.set(emr_record { inner: record.clone() });
+        Ok(())
+    })
+}
+
+/// The number of registry entries (grants, revocations) in the block.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if block or count is NULL.
+/// Args:    block: the block.
+/// Out:     count: the number of entries (0 for most blocks).
+/// Thread-safety: safe to call concurrently on the same block.
+#[no_mangle]
+pub unsafe extern "C" fn emr_block_entry_count(block: *const emr_block, count: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `block` and `count`.
+        unsafe { get(block, count, "count", |b| b.entries.len()) }
+    })
+}
+
+/// A copy of one of the block's entries.
+///
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the entry count;
+///          EMR_NULL_ARGUMENT if block or out is NULL.
+/// Args:    block: the block.
+/// In:      index: 0 ..= entry count - 1.
+/// Out:     out:   a new entry, independent of the block, freed by the
+///                 caller with emr_entry_free; NULL on failure.
+/// Thread-safety: safe to call concurrently on the same block.
+#[no_mangle]
+pub unsafe extern "C" fn emr_block_entry(
+    block: *const emr_block,
+    index: usize,
+    out: *mut *mut emr_entry,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `out` and `block`.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let block = unsafe { ptr::handle(block, "block") }?;
+        let entries = &block.inner.entries;
+        let entry = entries.get(index).ok_or_else(|| {
+            Error::invalid_argument(format_args!("index {index} is past the end ({} entries)", entries.len()))
+        })?;
+        out.set(emr_entry { inner: entry.clone() });
         Ok(())
     })
 }

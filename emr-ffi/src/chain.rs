@@ -16,12 +16,14 @@ use std::path::PathBuf;
 
 use emr_core::block::BlockError;
 use emr_core::chain::{
-    AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainGuard, ChainParams, RecordEntry, SharedChain,
+    AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainGuard, ChainParams, RecordEntry, RegisteredGrant,
+    SharedChain,
 };
 use emr_core::mining::CancelHandle;
-use emr_core::{Block, Difficulty, Hash160, Hash256, Parallelism};
+use emr_core::{Block, Difficulty, Hash160, Hash256, Parallelism, PublicKey};
 
 use crate::block::{emr_block, emr_difficulty};
+use crate::entry::emr_entry;
 use crate::mining::emr_cancel;
 use crate::ptr::{self, Out, OutHandle, OutSlice};
 use crate::record::emr_record;
@@ -30,8 +32,8 @@ use crate::status::{emr_status, set_last_error, status_of, Error, EMR_NOT_FOUND,
 /// The layout of emr_chain_options that this header declares. Pass it to
 /// emr_chain_options_default; a later header that adds fields raises it, and
 /// the library keeps reading the fields of the version a caller was built
-/// with.
-pub const EMR_CHAIN_OPTIONS_VERSION: u32 = 1;
+/// with. Version 2 added the authorities (SPEC 8.1).
+pub const EMR_CHAIN_OPTIONS_VERSION: u32 = 2;
 
 /// The layout of emr_batch_options that this header declares. Pass it to
 /// emr_batch_options_default (same rules as EMR_CHAIN_OPTIONS_VERSION).
@@ -52,6 +54,7 @@ pub const EMR_MAX_FUTURE_SECONDS: u64 = 7200;
 /// another thread's call on the same handle runs waits for it.
 pub struct emr_chain {
     pub(crate) inner: SharedChain,
+    authorities: AuthorityKeys,
 }
 
 thread_local! {
@@ -62,7 +65,8 @@ thread_local! {
 
 impl emr_chain {
     fn new(chain: Chain) -> emr_chain {
-        emr_chain { inner: SharedChain::new(chain) }
+        let authorities = AuthorityKeys::new(chain.authorities());
+        emr_chain { inner: SharedChain::new(chain), authorities }
     }
 
     pub(crate) fn address(&self) -> usize {
@@ -159,6 +163,32 @@ pub struct emr_chain_options {
     /// What a miner's balance grows by per block (default 10000,
     /// EMR_DEFAULT_BLOCK_REWARD).
     pub block_reward: u64,
+    /// Version 2. The chain's authorities (SPEC 8.1): authority_count public
+    /// keys, each SPKI DER (secp256k1 or P-256), whose grants decide which
+    /// doctors may write. Fixed for the chain's life: an existing chain must
+    /// have been created with exactly these, in this order (a caller of
+    /// version 1 gives none). NULL allowed when authority_count is 0, the
+    /// default: an open chain, where anyone may write and every entry fails
+    /// EMR_UNKNOWN_AUTHORITY. The keys are copied.
+    pub authorities: *const *const u8,
+    /// Version 2. The length of each key of authorities.
+    pub authority_lens: *const usize,
+    /// Version 2. The number of authorities (0: an open chain).
+    pub authority_count: usize,
+}
+
+/// The layout of emr_chain_options version 1, a prefix of every later
+/// version: what a caller built with that header has.
+#[repr(C)]
+#[derive(Copy, Clone)]
+struct ChainOptionsV1 {
+    version: u32,
+    use_stored_params: bool,
+    initial_difficulty: emr_difficulty,
+    window: u64,
+    block_time: u64,
+    max_adjust: u64,
+    block_reward: u64,
 }
 
 /// How to run emr_chain_add_blocks and emr_chain_check. Initialize it with
@@ -200,7 +230,7 @@ pub type emr_chain_progress_fn = Option<unsafe extern "C" fn(done: u64, total: u
 /// Why a block was refused, for the statuses that belong to a block: the
 /// chain kinds (EMR_WRONG_HEIGHT, EMR_UNKNOWN_PARENT,
 /// EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE) and the block kinds of
-/// verification (EMR_DIFFICULTY_MISMATCH ... EMR_RECORD), and, from
+/// verification (EMR_DIFFICULTY_MISMATCH ... EMR_ENTRY), and, from
 /// emr_chain_check, EMR_CORRUPT for a stored block that is damaged. Its
 /// layout is fixed: later details will come in a new struct, never by
 /// growing this one.
@@ -218,11 +248,14 @@ pub struct emr_block_failure {
     pub has_block_id: bool,
     /// The failed block's id when has_block_id is true; zero otherwise.
     pub block_id: [u8; 32],
-    /// With EMR_RECORD: the index of the first failing record in the block;
-    /// 0 otherwise.
+    /// With EMR_RECORD: the index of the first failing record in the block.
+    /// With EMR_ENTRY: the index of the first failing entry (the layout is
+    /// fixed, so entries share the field). 0 otherwise.
     pub record_index: usize,
     /// With EMR_RECORD: that record's own status (EMR_INVALID_NONCE,
-    /// EMR_INVALID_SIGNATURE, ...); EMR_OK otherwise.
+    /// EMR_INVALID_SIGNATURE, EMR_UNAUTHORIZED_DOCTOR, ...). With EMR_ENTRY:
+    /// that entry's own status (EMR_INVALID_ENTRY ... EMR_ALREADY_REVOKED).
+    /// EMR_OK otherwise.
     pub record_status: emr_status,
 }
 
@@ -261,9 +294,16 @@ fn failure_of(error: &ChainError, offered: Option<&Block>) -> Option<emr_block_f
     match error {
         ChainError::Block { height, block_id, error } => {
             let mut out = failure(status_of(error.kind()), *height, Some(*block_id));
-            if let BlockError::Record { index, error } = error {
-                out.record_index = *index;
-                out.record_status = status_of(error.kind());
+            match error {
+                BlockError::Record { index, error } => {
+                    out.record_index = *index;
+                    out.record_status = status_of(error.kind());
+                }
+                BlockError::Entry { index, error } => {
+                    out.record_index = *index;
+                    out.record_status = status_of(error.kind());
+                }
+                _ => {}
             }
             Some(out)
         }
@@ -368,17 +408,34 @@ unsafe fn read_params(options: *const emr_chain_options) -> Result<Option<ChainP
     }
     // SAFETY: non-NULL and aligned; every version starts with `version`.
     let version = unsafe { core::ptr::addr_of!((*options).version).read() };
-    if version != EMR_CHAIN_OPTIONS_VERSION {
-        return Err(Error::invalid_argument(format_args!(
-            "options->version is {version}, not {EMR_CHAIN_OPTIONS_VERSION}: initialize the options with \
-             emr_chain_options_default(&options, EMR_CHAIN_OPTIONS_VERSION)"
-        )));
-    }
-    // SAFETY: a version-1 struct, which is this type, readable for the call.
-    let o = unsafe { ptr::handle(options, "options") }?;
+    check_options_version(version)?;
+    // SAFETY: every version starts with version 1's layout, readable for
+    // the call by the documented contract.
+    let o = unsafe { ptr::handle(options.cast::<ChainOptionsV1>(), "options") }?;
     if o.use_stored_params {
         return Ok(None);
     }
+    let authorities = if version >= 2 {
+        // SAFETY: a version-2 struct, which is this type, readable for the call.
+        let o = unsafe { ptr::handle(options, "options") }?;
+        let keys = unsafe { ptr::slice(o.authorities, o.authority_count, "options->authorities") }?;
+        let lens = unsafe { ptr::slice(o.authority_lens, o.authority_count, "options->authority_lens") }?;
+        keys.iter()
+            .zip(lens)
+            .enumerate()
+            .map(|(i, (&der, &len))| {
+                // SAFETY: documented contract: each key points to its length.
+                let der = unsafe { ptr::slice(der, len, format_args!("options->authorities[{i}]")) }?;
+                PublicKey::from_spki_der(der).map_err(|_| {
+                    Error::invalid_argument(format_args!(
+                        "options->authorities[{i}] is not an EC public key (SPKI DER) on a supported curve"
+                    ))
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?
+    } else {
+        Vec::new()
+    };
     let initial_difficulty = Difficulty::new(o.initial_difficulty.get())
         .ok_or_else(|| Error::invalid_argument("options->initial_difficulty must be in 1 ..= 2^128-1, not 0"))?;
     Ok(Some(ChainParams {
@@ -387,11 +444,13 @@ unsafe fn read_params(options: *const emr_chain_options) -> Result<Option<ChainP
         block_time: o.block_time,
         max_adjust: o.max_adjust,
         block_reward: o.block_reward,
-        authorities: Vec::new(),
+        authorities,
     }))
 }
 
-fn options_of(params: &ChainParams, version: u32) -> emr_chain_options {
+/// The chain's options as a version-2 struct; its authorities point into
+/// `keys`.
+fn options_of(params: &ChainParams, version: u32, keys: &AuthorityKeys) -> emr_chain_options {
     emr_chain_options {
         version,
         use_stored_params: false,
@@ -400,16 +459,68 @@ fn options_of(params: &ChainParams, version: u32) -> emr_chain_options {
         block_time: params.block_time,
         max_adjust: params.max_adjust,
         block_reward: params.block_reward,
+        authorities: if keys.ptrs.is_empty() { core::ptr::null() } else { keys.ptrs.as_ptr() },
+        authority_lens: if keys.lens.is_empty() { core::ptr::null() } else { keys.lens.as_ptr() },
+        authority_count: keys.ptrs.len(),
     }
 }
 
 fn check_options_version(version: u32) -> Result<(), Error> {
-    if version != EMR_CHAIN_OPTIONS_VERSION {
+    if !(1..=EMR_CHAIN_OPTIONS_VERSION).contains(&version) {
         return Err(Error::invalid_argument(format_args!(
-            "unknown emr_chain_options version {version} (this library knows {EMR_CHAIN_OPTIONS_VERSION})"
+            "unknown emr_chain_options version {version} (this library knows 1 ..= {EMR_CHAIN_OPTIONS_VERSION}): \
+             initialize the options with emr_chain_options_default(&options, EMR_CHAIN_OPTIONS_VERSION)"
         )));
     }
     Ok(())
+}
+
+/// Writes `options` to a caller's struct of `version`: only the fields that
+/// version has.
+unsafe fn write_options(out: *mut emr_chain_options, options: emr_chain_options) -> Result<(), Error> {
+    if options.version >= 2 {
+        // SAFETY: forwarded contract: a writable struct of this version.
+        unsafe { Out::new(out, "options") }?.write(options);
+    } else {
+        let v1 = ChainOptionsV1 {
+            version: options.version,
+            use_stored_params: options.use_stored_params,
+            initial_difficulty: options.initial_difficulty,
+            window: options.window,
+            block_time: options.block_time,
+            max_adjust: options.max_adjust,
+            block_reward: options.block_reward,
+        };
+        // SAFETY: forwarded contract: a writable version-1 struct, which is
+        // the prefix this type describes.
+        unsafe { Out::new(out.cast::<ChainOptionsV1>(), "options") }?.write(v1);
+    }
+    Ok(())
+}
+
+/// A chain's authorities as SPKI DER, with the pointer and length arrays
+/// emr_chain_get_options hands out. Fixed for the chain's life, so made
+/// once when the chain is opened.
+pub(crate) struct AuthorityKeys {
+    ders: Vec<Vec<u8>>,
+    ptrs: Vec<*const u8>,
+    lens: Vec<usize>,
+}
+
+// SAFETY: the pointers point into `ders`, heap buffers owned by the same
+// value and never changed or moved after construction; sharing or sending
+// the value shares or sends read-only access to them.
+unsafe impl Send for AuthorityKeys {}
+// SAFETY: as for Send.
+unsafe impl Sync for AuthorityKeys {}
+
+impl AuthorityKeys {
+    fn new(authorities: &[PublicKey]) -> AuthorityKeys {
+        let ders: Vec<Vec<u8>> = authorities.iter().map(PublicKey::to_spki_der).collect();
+        let ptrs = ders.iter().map(|d| d.as_ptr()).collect();
+        let lens = ders.iter().map(Vec::len).collect();
+        AuthorityKeys { ders, ptrs, lens }
+    }
 }
 
 /// A file path from C: NUL-terminated bytes, not empty.
@@ -442,11 +553,13 @@ unsafe fn now_of(now: *const u64) -> Result<Option<u64>, Error> {
 #[no_mangle]
 pub unsafe extern "C" fn emr_chain_options_default(options: *mut emr_chain_options, version: u32) -> emr_status {
     ffi_boundary!({
-        // SAFETY: documented contract of `options`.
-        let out = unsafe { Out::new(options, "options") }?;
+        if options.is_null() {
+            return Err(Error::null("options"));
+        }
         check_options_version(version)?;
-        out.write(options_of(&ChainParams::default(), version));
-        Ok(())
+        let defaults = options_of(&ChainParams::default(), version, &AuthorityKeys::new(&[]));
+        // SAFETY: documented contract of `options`: a struct of `version`.
+        unsafe { write_options(options, defaults) }
     })
 }
 
@@ -573,8 +686,11 @@ pub unsafe extern "C" fn emr_chain_free(chain: *mut emr_chain) {
 ///          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
 ///          or options is NULL.
 /// Args:    chain:   the chain.
-/// In:      version: EMR_CHAIN_OPTIONS_VERSION.
-/// Out:     options: the parameters, with options->version = version.
+/// In:      version: EMR_CHAIN_OPTIONS_VERSION (or an earlier version: only
+///                   that version's fields are written).
+/// Out:     options: the parameters, with options->version = version. Its
+///                   authorities and authority_lens point into the chain:
+///                   valid, for reading only, until emr_chain_free.
 /// Thread-safety: safe to call from any thread; calls on one chain run one
 ///          at a time.
 #[no_mangle]
@@ -586,9 +702,13 @@ pub unsafe extern "C" fn emr_chain_get_options(
     ffi_boundary!({
         // SAFETY: documented contracts of `chain` and `options`.
         let chain = unsafe { ptr::handle(chain, "chain") }?;
-        let out = unsafe { Out::new(options, "options") }?;
+        if options.is_null() {
+            return Err(Error::null("options"));
+        }
         check_options_version(version)?;
-        out.write(options_of(chain.lock()?.params(), version));
+        let params = options_of(chain.lock()?.params(), version, &chain.authorities);
+        // SAFETY: documented contract of `options`: a struct of `version`.
+        unsafe { write_options(options, params) }?;
         Ok(())
     })
 }
@@ -1264,6 +1384,209 @@ pub unsafe extern "C" fn emr_chain_check(
             found_bad: bad.is_some(),
             bad: bad.unwrap_or(NO_FAILURE),
         });
+        Ok(())
+    })
+}
+
+/// The number of the chain's authorities (0 for an open chain).
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if chain or count is NULL.
+/// Args:    chain: the chain.
+/// Out:     count: the number of authorities.
+/// Thread-safety: safe to call from any thread, at any time (the
+///          authorities are fixed for the chain's life).
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_authority_count(chain: *const emr_chain, count: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and `count`.
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let out = unsafe { Out::new(count, "count") }?;
+        out.write(chain.authorities.ders.len());
+        Ok(())
+    })
+}
+
+/// One of the chain's authorities, as uncompressed SPKI DER (the bytes an
+/// entry's authority must equal).
+///
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the authority count;
+///          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
+///          (written to *len); EMR_NULL_ARGUMENT if chain or len is NULL, or
+///          buf is NULL while *len > 0.
+/// Args:    chain: the chain.
+/// In:      index: 0 ..= authority count - 1, in the order the chain was
+///                 created with.
+/// Out:     buf:   receives the DER bytes (NULL allowed when *len is 0).
+/// In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+/// Thread-safety: safe to call from any thread, at any time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_authority(
+    chain: *const emr_chain,
+    index: usize,
+    buf: *mut u8,
+    len: *mut usize,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and (`buf`, `len`).
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let out = unsafe { crate::ptr::OutBuf::new(buf, len, "buf", "len") }?;
+        let ders = &chain.authorities.ders;
+        let der = ders.get(index).ok_or_else(|| {
+            Error::invalid_argument(format_args!("index {index} is past the end ({} authorities)", ders.len()))
+        })?;
+        out.write(der)
+    })
+}
+
+/// A snapshot of a doctor's grants in the active chain (emr_chain_grants),
+/// in chain order, each with its block's height and its revocation, if
+/// any. Opaque and immutable: several threads may read one at once. Later
+/// changes to the chain do not change it, and it may outlive the chain.
+pub struct emr_grants {
+    grants: Vec<RegisteredGrant>,
+}
+
+/// Every grant the active chain holds for a doctor, in chain order, with
+/// the height of the block that carries it and its revocation's effective
+/// time if the active chain revokes it. A grant a reorganisation or undo
+/// removed is gone from later snapshots.
+///
+/// Returns: EMR_OK (an empty snapshot for a doctor without grants, and for
+///          every doctor of an open chain); EMR_CORRUPT, EMR_IO if storage
+///          fails; EMR_NULL_ARGUMENT if chain, dr_hash20 or out is NULL.
+/// Args:    chain:     the chain.
+/// In:      dr_hash20: the doctor's hash (SHA-1 of its public key), 20 bytes.
+/// Out:     out:       a new snapshot, freed by the caller with
+///                     emr_grants_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_grants(
+    chain: *const emr_chain,
+    dr_hash20: *const u8,
+    out: *mut *mut emr_grants,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let dr_hash = Hash160::from_bytes(*unsafe { ptr::array::<20>(dr_hash20, "dr_hash20") }?);
+        let grants = chain.lock()?.grants(&dr_hash)?;
+        out.set(emr_grants { grants });
+        Ok(())
+    })
+}
+
+/// The number of grants in a snapshot.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if grants or len is NULL.
+/// Args:    grants: the snapshot.
+/// Out:     len:    the number of grants.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_grants_len(grants: *const emr_grants, len: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `grants` and `len`.
+        let grants = unsafe { ptr::handle(grants, "grants") }?;
+        let out = unsafe { Out::new(len, "len") }?;
+        out.write(grants.grants.len());
+        Ok(())
+    })
+}
+
+/// One grant of a snapshot, with where it was granted and whether it was
+/// revoked.
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length;
+///          EMR_NULL_ARGUMENT if grants is NULL.
+/// Args:    grants:    the snapshot.
+/// In:      index:     0 ..= length - 1, in chain order.
+/// Out:     grant:     a new entry (the grant), freed by the caller with
+///                     emr_entry_free; NULL on failure; may be NULL if not
+///                     wanted.
+///          height:    the height of the block that carries it; may be NULL
+///                     if not wanted.
+///          revoked:   whether the active chain revokes it; may be NULL if
+///                     not wanted.
+///          effective: the revocation's effective time when revoked is
+///                     true, 0 otherwise; may be NULL if not wanted.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_grants_get(
+    grants: *const emr_grants,
+    index: usize,
+    grant: *mut *mut emr_entry,
+    height: *mut u64,
+    revoked: *mut bool,
+    effective: *mut u64,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let grant = unsafe { OutHandle::optional(grant, "grant") }?;
+        let grants = unsafe { ptr::handle(grants, "grants") }?;
+        let found = grants.grants.get(index).ok_or_else(|| {
+            Error::new(
+                EMR_NOT_FOUND,
+                format!("not_found: index {index} is past the end ({} grants)", grants.grants.len()),
+            )
+        })?;
+        if let Some(out) = grant {
+            out.set(emr_entry { inner: found.grant.clone().into() });
+        }
+        if let Some(out) = unsafe { Out::optional(height) } {
+            out.write(found.height);
+        }
+        if let Some(out) = unsafe { Out::optional(revoked) } {
+            out.write(found.revoked_effective.is_some());
+        }
+        if let Some(out) = unsafe { Out::optional(effective) } {
+            out.write(found.revoked_effective.unwrap_or(0));
+        }
+        Ok(())
+    })
+}
+
+/// Frees a grants snapshot. NULL is a no-op.
+///
+/// Args:    grants: a snapshot from this library, or NULL. Not usable
+///                  afterwards (entries taken from it stay valid).
+/// Thread-safety: no other thread may use the snapshot during or after the
+///          call.
+#[no_mangle]
+pub unsafe extern "C" fn emr_grants_free(grants: *mut emr_grants) {
+    ffi_boundary!(default: (); {
+        // SAFETY: documented contract: a live snapshot or NULL, freed once.
+        unsafe { ptr::free(grants) }
+    })
+}
+
+/// Whether the active chain authorizes a doctor to write at a time: it
+/// holds a grant for the doctor with not_before <= timestamp <= not_after
+/// that is not revoked with effective <= timestamp. What a block at that
+/// timestamp on the tip asks of its records' doctors. Always false in an
+/// open chain (which has no grants, and where every doctor may write).
+///
+/// Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails;
+///          EMR_NULL_ARGUMENT if chain, dr_hash20 or authorized is NULL.
+/// Args:    chain:      the chain.
+/// In:      dr_hash20:  the doctor's hash, 20 bytes.
+///          timestamp:  Unix seconds.
+/// Out:     authorized: the answer.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_is_authorized(
+    chain: *const emr_chain,
+    dr_hash20: *const u8,
+    timestamp: u64,
+    authorized: *mut bool,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let dr_hash = Hash160::from_bytes(*unsafe { ptr::array::<20>(dr_hash20, "dr_hash20") }?);
+        let out = unsafe { Out::new(authorized, "authorized") }?;
+        out.write(chain.lock()?.is_authorized(&dr_hash, timestamp)?);
         Ok(())
     })
 }

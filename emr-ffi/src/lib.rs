@@ -10,7 +10,7 @@
 //!   the one panic boundary, [`ffi_boundary!`], that wraps the body of every
 //!   `extern "C"` function;
 //! - `ptr`: the only place raw pointers become references;
-//! - one module per area: [`address`], [`key`], [`record`], [`block`],
+//! - one module per area: [`address`], [`key`], [`record`], [`entry`], [`block`],
 //!   [`states`], [`mining`], [`chain`], [`pool`].
 //!
 //! The exported functions are `unsafe extern "C"`: their safety contract is
@@ -39,7 +39,7 @@ macro_rules! ffi_boundary {
 }
 
 // The header lists items in this order (one group per line, so that
-// rustfmt keeps it): statuses, addresses, keys, records, user states,
+// rustfmt keeps it): statuses, addresses, keys, records, entries, user states,
 // blocks, mining, chains, the pool.
 pub mod status;
 
@@ -48,6 +48,8 @@ pub mod address;
 pub mod key;
 
 pub mod record;
+
+pub mod entry;
 
 pub mod states;
 

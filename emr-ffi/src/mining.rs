@@ -15,6 +15,7 @@ use emr_core::mining::{
 use emr_core::{Difficulty, Hash160, Hash256};
 
 use crate::block::{emr_block, emr_difficulty};
+use crate::entry::{emr_entry, entry_handles};
 use crate::ptr::{self, Out, OutHandle};
 use crate::record::emr_record;
 use crate::status::{emr_status, Error, EMR_IO};
@@ -528,44 +529,134 @@ pub unsafe extern "C" fn emr_mine_block(
     stats_out: *mut emr_mine_stats,
 ) -> emr_status {
     ffi_boundary!({
-        // SAFETY (all): the documented contracts of every argument.
-        let block_out = unsafe { OutHandle::new(block_out, "block_out") }?;
-        let outcome_out = unsafe { Out::new(outcome_out, "outcome_out") }?;
-        let stats_out = unsafe { Out::optional(stats_out) };
-        let previous = unsafe { ptr::array::<32>(previous32, "previous32") }?;
-        let miner = unsafe { ptr::array::<20>(miner20, "miner20") }?;
-        let records = unsafe { ptr::slice(records, record_count, "records") }?
-            .iter()
-            .enumerate()
-            .map(|(i, &record)| unsafe { ptr::handle(record, format_args!("records[{i}]")) }.map(|r| r.inner.clone()))
-            .collect::<Result<Vec<_>, _>>()?;
-        let difficulty = Difficulty::new(difficulty.get())
-            .ok_or_else(|| Error::invalid_argument("difficulty must be in 1 ..= 2^128-1, not 0"))?;
-        let options = unsafe { search_options(options) }?;
-        let template = BlockTemplate {
-            previous: Hash256::from_bytes(*previous),
-            height,
-            miner: Hash160::from_bytes(*miner),
-            records,
-            entries: Vec::new(),
-            timestamp,
-            difficulty,
-        };
-        let result = mine_block(&template, &options).map_err(mining_error)?;
-        outcome_out.write(match result.outcome {
-            MineOutcome::Found(block) => {
-                block_out.set(emr_block { inner: block });
-                EMR_MINE_FOUND
-            }
-            MineOutcome::Exhausted => EMR_MINE_EXHAUSTED,
-            MineOutcome::Cancelled => EMR_MINE_CANCELLED,
-            MineOutcome::TimedOut => EMR_MINE_TIMED_OUT,
-        });
-        if let Some(out) = stats_out {
-            out.write(stats_to_c(&result.stats));
+        // SAFETY: the documented contracts, forwarded.
+        unsafe {
+            mine(
+                previous32,
+                height,
+                miner20,
+                records,
+                record_count,
+                core::ptr::null(),
+                0,
+                timestamp,
+                difficulty,
+                options,
+                outcome_out,
+                block_out,
+                stats_out,
+            )
         }
-        Ok(())
     })
+}
+
+/// Mines a block carrying registry entries (SPEC 8.1): as emr_mine_block,
+/// which it extends; the block id covers the entries' ids after the
+/// records' txids. Neither records nor entries are verified.
+///
+/// Returns: as emr_mine_block; EMR_INVALID_ARGUMENT also if entry_count is
+///          over 25 (EMR_MAX_ENTRIES); EMR_NULL_ARGUMENT also if entries is
+///          NULL while entry_count > 0, or an element of entries is NULL.
+/// In:      previous32 ... record_count: as for emr_mine_block.
+///          entries, entry_count: the grants and revocations in order, at
+///                        most 25 (NULL allowed when entry_count is 0); copied.
+///          timestamp, difficulty, options: as for emr_mine_block.
+/// Out:     outcome_out, block_out, stats_out: as for emr_mine_block.
+/// Thread-safety: as emr_mine_block; the entries may be read by other
+///          threads meanwhile.
+#[no_mangle]
+pub unsafe extern "C" fn emr_mine_block_with_entries(
+    previous32: *const u8,
+    height: u64,
+    miner20: *const u8,
+    records: *const *const emr_record,
+    record_count: usize,
+    entries: *const *const emr_entry,
+    entry_count: usize,
+    timestamp: u64,
+    difficulty: emr_difficulty,
+    options: *const emr_mine_options,
+    outcome_out: *mut emr_mine_outcome,
+    block_out: *mut *mut emr_block,
+    stats_out: *mut emr_mine_stats,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: the documented contracts, forwarded.
+        unsafe {
+            mine(
+                previous32,
+                height,
+                miner20,
+                records,
+                record_count,
+                entries,
+                entry_count,
+                timestamp,
+                difficulty,
+                options,
+                outcome_out,
+                block_out,
+                stats_out,
+            )
+        }
+    })
+}
+
+/// The body of emr_mine_block and emr_mine_block_with_entries.
+#[allow(clippy::too_many_arguments)]
+unsafe fn mine(
+    previous32: *const u8,
+    height: u64,
+    miner20: *const u8,
+    records: *const *const emr_record,
+    record_count: usize,
+    entries: *const *const emr_entry,
+    entry_count: usize,
+    timestamp: u64,
+    difficulty: emr_difficulty,
+    options: *const emr_mine_options,
+    outcome_out: *mut emr_mine_outcome,
+    block_out: *mut *mut emr_block,
+    stats_out: *mut emr_mine_stats,
+) -> Result<(), Error> {
+    // SAFETY (all): the documented contracts of every argument.
+    let block_out = unsafe { OutHandle::new(block_out, "block_out") }?;
+    let outcome_out = unsafe { Out::new(outcome_out, "outcome_out") }?;
+    let stats_out = unsafe { Out::optional(stats_out) };
+    let previous = unsafe { ptr::array::<32>(previous32, "previous32") }?;
+    let miner = unsafe { ptr::array::<20>(miner20, "miner20") }?;
+    let records = unsafe { ptr::slice(records, record_count, "records") }?
+        .iter()
+        .enumerate()
+        .map(|(i, &record)| unsafe { ptr::handle(record, format_args!("records[{i}]")) }.map(|r| r.inner.clone()))
+        .collect::<Result<Vec<_>, _>>()?;
+    let entries = unsafe { entry_handles(entries, entry_count, "entries") }?.into_iter().cloned().collect();
+    let difficulty = Difficulty::new(difficulty.get())
+        .ok_or_else(|| Error::invalid_argument("difficulty must be in 1 ..= 2^128-1, not 0"))?;
+    let options = unsafe { search_options(options) }?;
+    let template = BlockTemplate {
+        previous: Hash256::from_bytes(*previous),
+        height,
+        miner: Hash160::from_bytes(*miner),
+        records,
+        entries,
+        timestamp,
+        difficulty,
+    };
+    let result = mine_block(&template, &options).map_err(mining_error)?;
+    outcome_out.write(match result.outcome {
+        MineOutcome::Found(block) => {
+            block_out.set(emr_block { inner: block });
+            EMR_MINE_FOUND
+        }
+        MineOutcome::Exhausted => EMR_MINE_EXHAUSTED,
+        MineOutcome::Cancelled => EMR_MINE_CANCELLED,
+        MineOutcome::TimedOut => EMR_MINE_TIMED_OUT,
+    });
+    if let Some(out) = stats_out {
+        out.write(stats_to_c(&result.stats));
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -15,7 +15,10 @@ use emr_core::chain::{MineNextOutcome, SubmitOutcome};
 use emr_core::{Block, Hash160, Hash256, Record};
 
 use crate::block::emr_block;
-use crate::chain::{emr_add_outcome, emr_chain, EMR_ADD_ALREADY_KNOWN, EMR_ADD_EXTENDED, EMR_ADD_REORGANIZED, EMR_ADD_SIDE_BRANCH};
+use crate::chain::{
+    emr_add_outcome, emr_chain, EMR_ADD_ALREADY_KNOWN, EMR_ADD_EXTENDED, EMR_ADD_REORGANIZED, EMR_ADD_SIDE_BRANCH,
+};
+use crate::entry::emr_entry;
 use crate::mining::{
     emr_mine_options, emr_mine_outcome, search_options, EMR_MINE_CANCELLED, EMR_MINE_EXHAUSTED, EMR_MINE_FOUND,
     EMR_MINE_TIMED_OUT,
@@ -79,11 +82,15 @@ pub extern "C" fn emr_submit_outcome_name(outcome: emr_submit_outcome) -> *const
 /// A later nonce is pooled: EMR_SUBMIT_READY when it follows the doctor's
 /// nonce after the tip and the doctor's ready records, EMR_SUBMIT_HELD when
 /// an earlier nonce is missing, EMR_SUBMIT_ALREADY_PENDING (nothing
-/// changes) when a record with the same (dr_hash, nonce) is pending.
+/// changes) when a record with the same (dr_hash, nonce) is pending. In a
+/// chain with authorities, a record that passes its own checks is then
+/// refused unless its doctor is authorized at the later of the current time
+/// and the tip's timestamp, by the chain's grants and the pending entries.
 ///
 /// Returns: EMR_OK with *outcome; the record's status (EMR_INVALID_NONCE,
 ///          EMR_INVALID_TXID, EMR_INVALID_SIGNATURE, ...) when it fails
-///          verification; EMR_INVALID_ARGUMENT if the chain is read-only;
+///          verification; EMR_UNAUTHORIZED_DOCTOR as above;
+///          EMR_INVALID_ARGUMENT if the chain is read-only;
 ///          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if
 ///          chain or record is NULL.
 /// Args:    chain:   the chain, changed.
@@ -106,14 +113,113 @@ pub unsafe extern "C" fn emr_chain_submit(
         let outcome = unsafe { Out::optional(outcome) };
         let submitted = chain.lock()?.submit(record)?;
         if let Some(out) = outcome {
-            out.write(match submitted {
-                SubmitOutcome::Ready => EMR_SUBMIT_READY,
-                SubmitOutcome::Held => EMR_SUBMIT_HELD,
-                SubmitOutcome::AlreadyPending => EMR_SUBMIT_ALREADY_PENDING,
-            });
+            out.write(submit_outcome_to_c(submitted));
         }
         Ok(())
     })
+}
+
+/// Offers a grant or revocation to the chain's pool, for the next blocks
+/// (emr_chain_template and emr_chain_mine_next take the pending entries that
+/// still apply, in arrival order); durable when this returns.
+///
+/// The entry is checked as a block would check it after the pending
+/// entries (SPEC 8.1 checks 1-4, in order): a revocation may name a grant
+/// that is itself still pending.
+///
+/// Returns: EMR_OK with *outcome EMR_SUBMIT_READY (added) or
+///          EMR_SUBMIT_ALREADY_PENDING (an entry with its id is pending;
+///          nothing changed); the entry's status when it fails:
+///          EMR_INVALID_ENTRY, EMR_INVALID_ENTRY_SIGNATURE,
+///          EMR_UNKNOWN_AUTHORITY (every entry of an open chain),
+///          EMR_DUPLICATE_GRANT, EMR_UNKNOWN_GRANT, EMR_ALREADY_REVOKED;
+///          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
+///          EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain or entry is
+///          NULL.
+/// Args:    chain:   the chain, changed.
+/// In:      entry:   the entry; copied.
+/// Out:     outcome: an EMR_SUBMIT_* value, written on EMR_OK; may be NULL
+///                   if not wanted.
+/// Thread-safety: as emr_chain_submit.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_submit_entry(
+    chain: *mut emr_chain,
+    entry: *const emr_entry,
+    outcome: *mut emr_submit_outcome,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let entry = &unsafe { ptr::handle(entry, "entry") }?.inner;
+        let outcome = unsafe { Out::optional(outcome) };
+        let submitted = chain.lock()?.submit_entry(entry)?;
+        if let Some(out) = outcome {
+            out.write(submit_outcome_to_c(submitted));
+        }
+        Ok(())
+    })
+}
+
+/// The number of entries waiting in the chain's pool.
+///
+/// Returns: EMR_OK; EMR_CORRUPT if a pooled entry is damaged; EMR_IO if
+///          storage fails; EMR_NULL_ARGUMENT if chain or count is NULL.
+/// Args:    chain: the chain.
+/// Out:     count: the number of pending entries.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_pending_entry_count(chain: *const emr_chain, count: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and `count`.
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let out = unsafe { Out::new(count, "count") }?;
+        out.write(chain.lock()?.pending_entries()?.len());
+        Ok(())
+    })
+}
+
+/// One entry waiting in the chain's pool, in arrival order. An entry that
+/// no longer applies (its grant was revoked by a block meanwhile, ...)
+/// stays listed; templates skip it.
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of pending
+///          entries; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+///          if chain or out is NULL.
+/// Args:    chain: the chain.
+/// In:      index: 0 ..= pending entry count - 1.
+/// Out:     out:   a new entry, freed by the caller with emr_entry_free;
+///                 NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_pending_entry(
+    chain: *const emr_chain,
+    index: usize,
+    out: *mut *mut emr_entry,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let mut entries = chain.lock()?.pending_entries()?;
+        if index >= entries.len() {
+            return Err(Error::new(
+                EMR_NOT_FOUND,
+                format!("not_found: index {index} is past the end ({} pending entries)", entries.len()),
+            ));
+        }
+        out.set(emr_entry { inner: entries.swap_remove(index) });
+        Ok(())
+    })
+}
+
+fn submit_outcome_to_c(outcome: SubmitOutcome) -> emr_submit_outcome {
+    match outcome {
+        SubmitOutcome::Ready => EMR_SUBMIT_READY,
+        SubmitOutcome::Held => EMR_SUBMIT_HELD,
+        SubmitOutcome::AlreadyPending => EMR_SUBMIT_ALREADY_PENDING,
+    }
 }
 
 /// Every pending record of the chain's pool, as a snapshot: the ready ones
@@ -152,7 +258,11 @@ pub unsafe extern "C" fn emr_chain_pending(chain: *const emr_chain, out: *mut *m
 /// Thread-safety: safe to call from any thread concurrently with other
 ///          readers of the snapshot.
 #[no_mangle]
-pub unsafe extern "C" fn emr_pending_len(pending: *const emr_pending, len: *mut usize, ready: *mut usize) -> emr_status {
+pub unsafe extern "C" fn emr_pending_len(
+    pending: *const emr_pending,
+    len: *mut usize,
+    ready: *mut usize,
+) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of every argument.
         let pending = unsafe { ptr::handle(pending, "pending") }?;
@@ -211,8 +321,12 @@ pub unsafe extern "C" fn emr_pending_free(pending: *mut emr_pending) {
 /// The next block to mine on the chain: previous is the tip's id (all zero
 /// for an empty chain), height the chain's length, difficulty the next
 /// difficulty, timestamp the later of *timestamp (NULL: the current time)
-/// and the tip's, and the records up to 25 ready records of the pool, each
-/// doctor's nonces consecutive. It is returned as a block whose block id is
+/// and the tip's, the records up to 25 ready records of the pool, each
+/// doctor's nonces consecutive (in a chain with authorities, only records
+/// the block would authorize), and the entries up to 25 pending entries
+/// that still apply, in arrival order (emr_block_entry_count and
+/// emr_block_entry read them; emr_mine_block_with_entries mines them). It
+/// is returned as a block whose block id is
 /// all zero and nonce 0: pass its fields to emr_mine_block, or use
 /// emr_chain_mine_next.
 ///

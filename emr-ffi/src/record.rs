@@ -5,7 +5,8 @@ use core::ffi::c_char;
 
 use emr_core::hash::sha1;
 use emr_core::record::{calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordFields};
-use emr_core::{ErrorKind, Parallelism};
+use emr_core::{ErrorKind, Parallelism, PublicKey, SealOptions};
+use zeroize::Zeroizing;
 
 use crate::key::emr_key;
 use crate::ptr::{self, Out, OutBuf, OutHandle};
@@ -142,6 +143,161 @@ pub unsafe extern "C" fn emr_record_sign(
         let prescription = unsafe { ptr::slice(prescription.cast::<u8>(), prescription_len, "prescription") }?;
         let inner = Record::sign(&key.inner, patient_hash, prescription_text(prescription)?, nonce)?;
         out.set(emr_record { inner });
+        Ok(())
+    })
+}
+
+/// The most recipients a sealed prescription may have (the doctor included).
+pub const EMR_MAX_RECIPIENTS: usize = 4;
+const _: () = assert!(EMR_MAX_RECIPIENTS == emr_core::seal::MAX_RECIPIENTS);
+
+/// Seals a prescription to its readers (SPEC 8.2) and signs the record whose
+/// text is the sealed one ("sealed1:..."): only the recipients can read it
+/// (emr_record_open), and it verifies everywhere as any record. A fresh
+/// content key and a fresh ephemeral key per recipient are drawn for every
+/// call; they are wiped when the call returns.
+///
+/// The patient's public key must be among the recipients: its SHA-1 is the
+/// record's patient_hash. With include_self the signing doctor's own key is
+/// added (last) unless already listed, so the doctor can read what they
+/// wrote. A key listed twice is sealed to once. What stays public: the
+/// doctor, the patient hash, the nonce, the recipients' key hashes, and the
+/// text's exact length.
+///
+/// Returns: EMR_OK; EMR_HASH_LENGTH if patient_hash_len is not 20;
+///          EMR_INVALID_PUBLIC_KEY if a recipient is not an uncompressed
+///          SPKI on secp256k1 or P-256; EMR_INVALID_PRESCRIPTION if the text
+///          is not UTF-8 or is over 200 bytes, if there are no or more than
+///          EMR_MAX_RECIPIENTS recipients (the doctor included), or if the
+///          patient is not among them; EMR_INVALID_NONCE if nonce is 0;
+///          EMR_INVALID_KEY if the key could not sign or the random source
+///          failed; EMR_NULL_ARGUMENT if key or out is NULL, recipients or
+///          recipient_lens is NULL while recipient_count > 0, an element of
+///          recipients is NULL with a non-zero length, or a data pointer is
+///          NULL with a non-zero length.
+/// Args:    key:              the doctor's private key.
+/// In:      patient_hash:     the patient's 20-byte public key hash.
+///          patient_hash_len: its length (must be 20).
+///          prescription:     the plain text, UTF-8, not NUL-terminated.
+///          prescription_len: its length in bytes (at most 200).
+///          nonce:            the doctor's previous nonce + 1.
+///          recipients:       recipient_count public keys, each SPKI DER
+///                            (as emr_key_public_key_der writes them).
+///          recipient_lens:   the length of each key.
+///          recipient_count:  how many (0 is valid with include_self only
+///                            if the doctor is the patient).
+///          include_self:     add the doctor's own key (normally true).
+/// Out:     out:              a new record, freed by the caller with
+///                            emr_record_free; NULL on failure.
+/// Thread-safety: safe to call from any thread, concurrently on the same key.
+#[no_mangle]
+pub unsafe extern "C" fn emr_record_sign_sealed(
+    key: *const emr_key,
+    patient_hash: *const u8,
+    patient_hash_len: usize,
+    prescription: *const c_char,
+    prescription_len: usize,
+    nonce: u64,
+    recipients: *const *const u8,
+    recipient_lens: *const usize,
+    recipient_count: usize,
+    include_self: bool,
+    out: *mut *mut emr_record,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of `out`, `key`, the pairs and
+        // the recipient arrays.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let key = unsafe { ptr::handle(key, "key") }?;
+        let patient_hash = unsafe { ptr::slice(patient_hash, patient_hash_len, "patient_hash") }?;
+        let prescription = unsafe { ptr::slice(prescription.cast::<u8>(), prescription_len, "prescription") }?;
+        let keys = unsafe { ptr::slice(recipients, recipient_count, "recipients") }?;
+        let lens = unsafe { ptr::slice(recipient_lens, recipient_count, "recipient_lens") }?;
+        let readers = keys
+            .iter()
+            .zip(lens)
+            .enumerate()
+            .map(|(i, (&der, &len))| {
+                let der = unsafe { ptr::slice(der, len, format_args!("recipients[{i}]")) }?;
+                PublicKey::from_spki_der(der).map_err(|_| {
+                    Error::kind(
+                        ErrorKind::InvalidPublicKey,
+                        format_args!(
+                            "invalid_public_key: recipients[{i}] is not an EC public key on a supported curve"
+                        ),
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let inner = Record::sign_sealed(
+            &key.inner,
+            patient_hash,
+            prescription_text(prescription)?,
+            nonce,
+            &readers,
+            SealOptions { include_self },
+        )?;
+        out.set(emr_record { inner });
+        Ok(())
+    })
+}
+
+/// Opens a sealed record's prescription with a recipient's private key
+/// (SPEC 8.2), writing the plain text, UTF-8, NOT NUL-terminated. Opening
+/// does not verify the record's signature (emr_record_verify does): the
+/// text is bound to the record's dr_hash, patient_hash and nonce, so an
+/// envelope moved to another record does not open.
+///
+/// Each call decrypts anew; ask for the size first with *len == 0 or pass
+/// a buffer of 200 bytes (the longest text). The library's own copy of the
+/// text is not kept.
+///
+/// Returns: EMR_OK; EMR_NOT_RECIPIENT if the key is not one of the record's
+///          recipients; EMR_DECRYPT_FAILED if it is but the text does not
+///          decrypt under it (tampered, moved to another record) or is not
+///          UTF-8; EMR_INVALID_PRESCRIPTION if the sealed text is malformed;
+///          EMR_INVALID_ARGUMENT if the prescription is not sealed (it is
+///          plain text: read it with emr_record_prescription);
+///          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
+///          (written to *len); EMR_NULL_ARGUMENT if record, key or len is
+///          NULL, or buf is NULL while *len > 0.
+/// Args:    record: the sealed record.
+///          key:    a recipient's private key (the patient's, the doctor's,
+///                  a pharmacy's...).
+/// Out:     buf:    receives the text (NULL allowed when *len is 0).
+/// In/Out:  len:    in: the capacity of buf; out: the size written or needed.
+/// Thread-safety: safe to call concurrently on the same record and key.
+#[no_mangle]
+pub unsafe extern "C" fn emr_record_open(
+    record: *const emr_record,
+    key: *const emr_key,
+    buf: *mut u8,
+    len: *mut usize,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `record`, `key` and (`buf`, `len`).
+        let record = unsafe { ptr::handle(record, "record") }?;
+        let key = unsafe { ptr::handle(key, "key") }?;
+        let out = unsafe { OutBuf::new(buf, len, "buf", "len") }?;
+        let text = Zeroizing::new(record.inner.open(&key.inner)?);
+        out.write(text.as_bytes())
+    })
+}
+
+/// Whether the record's prescription is sealed (starts with "sealed1:").
+/// Says nothing of whether it is well-formed: emr_record_verify does.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if record or sealed is NULL.
+/// Args:    record: the record.
+/// Out:     sealed: true for a sealed prescription, false for plain text.
+/// Thread-safety: safe to call concurrently on the same record.
+#[no_mangle]
+pub unsafe extern "C" fn emr_record_is_sealed(record: *const emr_record, sealed: *mut bool) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `record` and `sealed`.
+        let record = unsafe { ptr::handle(record, "record") }?;
+        let out = unsafe { Out::new(sealed, "sealed") }?;
+        out.write(record.inner.is_sealed());
         Ok(())
     })
 }

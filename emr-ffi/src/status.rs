@@ -9,15 +9,18 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 use emr_core::block::BlockError;
 use emr_core::keys::KeyError;
 use emr_core::record::{BatchError, RecordError, SignError};
-use emr_core::{AddressError, ChainError, DecodeError, ErrorKind, InvalidThreadCount};
+use emr_core::{
+    AddressError, ChainError, DecodeError, EntryError, EntrySignError, ErrorKind, InvalidThreadCount, SealError,
+};
 
 /// The outcome of a call: `EMR_OK` (0) or the kind of failure.
 ///
 /// Every code's number is stable: it never changes and is never reused, so
 /// it may be stored, logged and compared across library versions. New kinds
 /// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
-/// chain kinds (a block's place in a chain), 60-79 address kinds, 100-199
-/// general kinds, 200-299 kinds of the C interface itself.
+/// chain kinds (a block's place in a chain), 60-79 address kinds, 80-99
+/// registry entry and sealing kinds (SPEC section 8), 100-199 general kinds,
+/// 200-299 kinds of the C interface itself.
 pub type emr_status = u32;
 
 /// Success.
@@ -37,6 +40,10 @@ pub const EMR_INVALID_TXID: emr_status = 5;
 pub const EMR_INVALID_PUBLIC_KEY: emr_status = 6;
 /// Record: the signature is not strict DER or does not verify.
 pub const EMR_INVALID_SIGNATURE: emr_status = 7;
+/// Record, in a chain with authorities: the doctor holds no active grant at
+/// the block's timestamp (reported after the record's own checks, as the
+/// record status of EMR_RECORD, and by the pool).
+pub const EMR_UNAUTHORIZED_DOCTOR: emr_status = 8;
 
 /// Block: the block's difficulty is not the expected difficulty.
 pub const EMR_DIFFICULTY_MISMATCH: emr_status = 20;
@@ -53,6 +60,13 @@ pub const EMR_INSUFFICIENT_WORK: emr_status = 25;
 /// Block: a record failed. Functions returning it also report the record's
 /// index and its own record status through out-parameters.
 pub const EMR_RECORD: emr_status = 26;
+/// Block: more than 25 entries (checked right after the record count).
+pub const EMR_TOO_MANY_ENTRIES: emr_status = 27;
+/// Block: an entry (grant or revocation) failed. Functions returning it
+/// also report the entry's index and its own entry status (EMR_INVALID_ENTRY
+/// ... EMR_ALREADY_REVOKED) through out-parameters. Entries are checked
+/// before records.
+pub const EMR_ENTRY: emr_status = 28;
 
 /// Chain: the block's height is not its parent's height + 1 (0 for a
 /// genesis block).
@@ -76,6 +90,27 @@ pub const EMR_INVALID_LENGTH: emr_status = 62;
 pub const EMR_INVALID_CHARACTER: emr_status = 63;
 /// Address: upper and lower case mixed.
 pub const EMR_MIXED_CASE: emr_status = 64;
+/// Entry: a key that is not an uncompressed SPKI on a supported curve, a
+/// licence that is not text or over 100 bytes, not_before > not_after, or a
+/// grant id that is not 32 bytes.
+pub const EMR_INVALID_ENTRY: emr_status = 80;
+/// Entry: the signature is not strict DER or does not verify under the
+/// entry's authority.
+pub const EMR_INVALID_ENTRY_SIGNATURE: emr_status = 81;
+/// Entry: the authority is not one of the chain's (every entry of an open
+/// chain fails here).
+pub const EMR_UNKNOWN_AUTHORITY: emr_status = 82;
+/// Entry: a grant whose id is already in the active chain.
+pub const EMR_DUPLICATE_GRANT: emr_status = 83;
+/// Entry: a revocation of a grant the active chain does not hold.
+pub const EMR_UNKNOWN_GRANT: emr_status = 84;
+/// Entry: a revocation of a grant that is already revoked.
+pub const EMR_ALREADY_REVOKED: emr_status = 85;
+/// Sealing: the key opening a sealed record is not one of its recipients.
+pub const EMR_NOT_RECIPIENT: emr_status = 90;
+/// Sealing: the key is a recipient, but the sealed text does not decrypt
+/// under it (tampered, or moved to another record) or is not UTF-8.
+pub const EMR_DECRYPT_FAILED: emr_status = 91;
 
 /// An argument outside its documented range (a zero difficulty, an index
 /// past the end, an unknown curve, ...).
@@ -123,6 +158,7 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_TXID, c"invalid_txid", c"txid does not match the record"),
         (EMR_INVALID_PUBLIC_KEY, c"invalid_public_key", c"dr_public_key is not an EC public key on a supported curve"),
         (EMR_INVALID_SIGNATURE, c"invalid_signature", c"signature is not strict DER or does not verify"),
+        (EMR_UNAUTHORIZED_DOCTOR, c"unauthorized_doctor", c"the doctor holds no active grant at the block's time"),
         (EMR_DIFFICULTY_MISMATCH, c"difficulty_mismatch", c"block difficulty is not the expected difficulty"),
         (EMR_INVALID_BLOCK_ID, c"invalid_block_id", c"block_id does not match the block"),
         (EMR_TOO_MANY_RECORDS, c"too_many_records", c"a block holds at most 25 records"),
@@ -130,6 +166,8 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_PREVIOUS, c"invalid_previous", c"previous is not 32 bytes"),
         (EMR_INSUFFICIENT_WORK, c"insufficient_work", c"block_id does not meet the difficulty's target"),
         (EMR_RECORD, c"record", c"a record of the block failed"),
+        (EMR_TOO_MANY_ENTRIES, c"too_many_entries", c"a block holds at most 25 entries"),
+        (EMR_ENTRY, c"entry", c"an entry of the block failed"),
         (EMR_WRONG_HEIGHT, c"wrong_height", c"block height is not its parent's height + 1"),
         (EMR_UNKNOWN_PARENT, c"unknown_parent", c"no known block has the block's previous id"),
         (EMR_TIMESTAMP_TOO_EARLY, c"timestamp_too_early", c"block timestamp is before its parent's"),
@@ -139,6 +177,18 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_INVALID_LENGTH, c"invalid_length", c"the address is too short, too long or not a 20-byte hash"),
         (EMR_INVALID_CHARACTER, c"invalid_character", c"the address has a character that cannot stand at its place"),
         (EMR_MIXED_CASE, c"mixed_case", c"the address mixes upper and lower case"),
+        (EMR_INVALID_ENTRY, c"invalid_entry", c"an entry's key, licence, validity window or grant id is malformed"),
+        (
+            EMR_INVALID_ENTRY_SIGNATURE,
+            c"invalid_entry_signature",
+            c"an entry's signature is not strict DER or does not verify",
+        ),
+        (EMR_UNKNOWN_AUTHORITY, c"unknown_authority", c"the entry's authority is not one of the chain's authorities"),
+        (EMR_DUPLICATE_GRANT, c"duplicate_grant", c"the grant is already in the active chain"),
+        (EMR_UNKNOWN_GRANT, c"unknown_grant", c"the revoked grant is not in the active chain"),
+        (EMR_ALREADY_REVOKED, c"already_revoked", c"the grant is already revoked"),
+        (EMR_NOT_RECIPIENT, c"not_recipient", c"the key is not a recipient of the sealed record"),
+        (EMR_DECRYPT_FAILED, c"decrypt_failed", c"the sealed record does not decrypt under the key"),
         (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
         (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
         (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
@@ -277,6 +327,17 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::InvalidLength => EMR_INVALID_LENGTH,
         ErrorKind::InvalidCharacter => EMR_INVALID_CHARACTER,
         ErrorKind::MixedCase => EMR_MIXED_CASE,
+        ErrorKind::TooManyEntries => EMR_TOO_MANY_ENTRIES,
+        ErrorKind::Entry => EMR_ENTRY,
+        ErrorKind::InvalidEntry => EMR_INVALID_ENTRY,
+        ErrorKind::InvalidEntrySignature => EMR_INVALID_ENTRY_SIGNATURE,
+        ErrorKind::UnknownAuthority => EMR_UNKNOWN_AUTHORITY,
+        ErrorKind::DuplicateGrant => EMR_DUPLICATE_GRANT,
+        ErrorKind::UnknownGrant => EMR_UNKNOWN_GRANT,
+        ErrorKind::AlreadyRevoked => EMR_ALREADY_REVOKED,
+        ErrorKind::UnauthorizedDoctor => EMR_UNAUTHORIZED_DOCTOR,
+        ErrorKind::NotRecipient => EMR_NOT_RECIPIENT,
+        ErrorKind::DecryptFailed => EMR_DECRYPT_FAILED,
         // A kind added to the core without a code here is a bug of this
         // crate; `tests::every_kind_has_its_own_code` guards the known ones.
         _ => EMR_PANIC,
@@ -302,7 +363,10 @@ from_core_error!(
     BatchError,
     InvalidThreadCount,
     ChainError,
-    AddressError
+    AddressError,
+    EntryError,
+    EntrySignError,
+    SealError
 );
 
 fn panic_message(payload: &(dyn Any + Send)) -> &str {
@@ -414,6 +478,17 @@ mod tests {
             ErrorKind::InvalidLength,
             ErrorKind::InvalidCharacter,
             ErrorKind::MixedCase,
+            ErrorKind::TooManyEntries,
+            ErrorKind::Entry,
+            ErrorKind::InvalidEntry,
+            ErrorKind::InvalidEntrySignature,
+            ErrorKind::UnknownAuthority,
+            ErrorKind::DuplicateGrant,
+            ErrorKind::UnknownGrant,
+            ErrorKind::AlreadyRevoked,
+            ErrorKind::UnauthorizedDoctor,
+            ErrorKind::NotRecipient,
+            ErrorKind::DecryptFailed,
         ];
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
@@ -435,7 +510,7 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        assert_eq!(names.len(), 35);
+        assert_eq!(names.len(), 46);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

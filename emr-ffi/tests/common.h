@@ -94,6 +94,17 @@ static const struct {
     {"invalid_length", EMR_INVALID_LENGTH},
     {"invalid_character", EMR_INVALID_CHARACTER},
     {"mixed_case", EMR_MIXED_CASE},
+    {"unauthorized_doctor", EMR_UNAUTHORIZED_DOCTOR},
+    {"too_many_entries", EMR_TOO_MANY_ENTRIES},
+    {"entry", EMR_ENTRY},
+    {"invalid_entry", EMR_INVALID_ENTRY},
+    {"invalid_entry_signature", EMR_INVALID_ENTRY_SIGNATURE},
+    {"unknown_authority", EMR_UNKNOWN_AUTHORITY},
+    {"duplicate_grant", EMR_DUPLICATE_GRANT},
+    {"unknown_grant", EMR_UNKNOWN_GRANT},
+    {"already_revoked", EMR_ALREADY_REVOKED},
+    {"not_recipient", EMR_NOT_RECIPIENT},
+    {"decrypt_failed", EMR_DECRYPT_FAILED},
     {"invalid_argument", EMR_INVALID_ARGUMENT},
     {"invalid_key", EMR_INVALID_KEY},
     {"decode", EMR_DECODE},
@@ -112,6 +123,13 @@ static const struct {
 static inline int is_chain_status(emr_status s) {
     return (s >= EMR_WRONG_HEIGHT && s <= EMR_TIMESTAMP_TOO_LATE) || s == EMR_NOT_FOUND || s == EMR_LOCKED ||
            s == EMR_CORRUPT;
+}
+
+/* The statuses of SPEC section 8 (test_access.c reaches each of them). */
+static inline int is_access_status(emr_status s) {
+    return s == EMR_UNAUTHORIZED_DOCTOR || s == EMR_TOO_MANY_ENTRIES || s == EMR_ENTRY ||
+           (s >= EMR_INVALID_ENTRY && s <= EMR_ALREADY_REVOKED) || s == EMR_NOT_RECIPIENT ||
+           s == EMR_DECRYPT_FAILED;
 }
 
 /* The status of a kind name; exits on an unknown name (a broken vector file). */

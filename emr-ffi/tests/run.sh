@@ -127,7 +127,7 @@ run() {
 }
 
 for link in static shared; do
-    for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool; do
+    for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_access; do
         bin="$OUT/$test-$link"
         if [[ $link == static ]]; then
             "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -143,6 +143,7 @@ for link in static shared; do
         test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
         test_chain) run "$test ($link, $CHECKER)" "$bin" ;;
         test_pool) run "$test ($link, $CHECKER)" "$bin" ;;
+        test_access) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
         esac
     done
 done

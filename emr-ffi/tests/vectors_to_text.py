@@ -31,6 +31,28 @@ mining.txt, the blocks whose nonce is the lowest valid one from 0
       (expected: "ok", or the kind of the block's expected error)
   HEADER, STATE, RECORD as in blocks.txt
   END
+
+registry.txt (SPEC 8.1; written when registry.json exists):
+  PARAMS initial_hi initial_lo window block_time max_adjust block_reward
+  AUTHORITY spki pkcs8             (the chain's authorities, in order)
+  OUTSIDER spki pkcs8
+  DOCTOR name_hex dr_hash spki pkcs8
+  ENTRY name_hex expected entry_id <ENTRY>   (expected: "valid" or a kind)
+      where ENTRY = G dr_public_key licence_hex not_before not_after authority signature
+                 |  V grant_id effective authority signature
+  SCENARIO chain name_hex expected            (chain: "authority" or "open";
+      expected: an add outcome, or "error kind", "error entry index kind",
+      "error record index kind")
+  HEADER as in blocks.txt
+  RECORD <RECORD>, BENTRY <ENTRY>             (the block's records and entries)
+  AUTHORIZED dr_hash 0|1                      (at the next block's time)
+  END
+
+sealed.txt (SPEC 8.2; written when sealed.json exists):
+  RECIPIENT name_hex curve spki pkcs8 key_hash
+  SEALED name_hex expected previous_nonce RECORD   (expected: "valid" or a kind)
+  OPENS recipient_name_hex plaintext_hex|-  error_kind|-
+  END
 """
 
 import json
@@ -86,6 +108,97 @@ def block_lines(v):
         yield f"STATE {hx(h)} {u64(s['balance'])} {u64(s['nonce'])}"
     for r in b["records"]:
         yield f"RECORD {record(r)}"
+
+
+def entry(e) -> str:
+    if e["type"] == "grant":
+        fields = ["G", hx(e["dr_public_key"]), text(e["licence"]), u64(e["not_before"]), u64(e["not_after"])]
+    elif e["type"] == "revocation":
+        fields = ["V", hx(e["grant_id"]), u64(e["effective"])]
+    else:
+        raise ValueError(f"unknown entry type {e['type']!r}")
+    return " ".join(fields + [hx(e["authority"]), hx(e["signature"])])
+
+
+def expected_outcome(expected) -> str:
+    if isinstance(expected, str):
+        return expected
+    parts = expected["error"].split(":")
+    if len(parts) == 3:
+        return f"error {parts[0]} {int(parts[1])} {parts[2]}"
+    return f"error {parts[0]}"
+
+
+def access_vectors(src: str, dst: str) -> str:
+    """Writes registry.txt and sealed.txt; returns a summary for the log."""
+    summary = ""
+    path = os.path.join(src, "registry.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            reg = json.load(f)
+        p = reg["params"]
+        lines = [
+            f"PARAMS {u128(p['initial_difficulty'])} {u64(p['window'])} {u64(p['block_time'])} "
+            f"{u64(p['max_adjust'])} {u64(p['block_reward'])}"
+        ]
+        for a in reg["authorities"]:
+            lines.append(f"AUTHORITY {hx(a['spki'])} {hx(a['private_key_pkcs8'])}")
+        o = reg["outsider"]
+        lines.append(f"OUTSIDER {hx(o['spki'])} {hx(o['private_key_pkcs8'])}")
+        doctors = {}
+        for d in reg["doctors"]:
+            doctors[d["name"]] = d["dr_hash"]
+            lines.append(f"DOCTOR {text(d['name'])} {hx(d['dr_hash'])} {hx(d['spki'])} {hx(d['private_key_pkcs8'])}")
+        for v in reg["entries"]:
+            stateless = v["stateless"] if isinstance(v["stateless"], str) else v["stateless"]["error"]
+            lines.append(f"ENTRY {text(v['name'])} {stateless} {hx(v['entry_id'])} {entry(v['entry'])}")
+        scenarios = 0
+        for chain, key in (("authority", "scenario"), ("open", "open_chain_scenario")):
+            for v in reg[key]:
+                scenarios += 1
+                lines.append(f"SCENARIO {chain} {text(v['name'])} {expected_outcome(v['expected'])}")
+                b = v["block"]
+                lines.append(
+                    "HEADER "
+                    + " ".join(
+                        [hx(b["previous"]), u64(b["height"]), hx(b["miner"]), u64(b["timestamp"]),
+                         u128(b["difficulty"]), hx(b["block_id"]), u64(b["nonce"])]
+                    )
+                )
+                for r in b["records"]:
+                    lines.append(f"RECORD {record(r)}")
+                for e in b["entries"]:
+                    lines.append(f"BENTRY {entry(e)}")
+                for name, authorized in sorted(v["authorized_at_next_block"].items()):
+                    lines.append(f"AUTHORIZED {hx(doctors[name])} {int(bool(authorized))}")
+                lines.append("END")
+        with open(os.path.join(dst, "registry.txt"), "w", encoding="ascii") as f:
+            f.write("\n".join(lines) + "\n")
+        summary += f", {len(reg['entries'])} entries and {scenarios} registry scenario blocks"
+    path = os.path.join(src, "sealed.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            sealed = json.load(f)
+        lines = []
+        for r in sealed["recipients"]:
+            lines.append(
+                f"RECIPIENT {text(r['name'])} {r['curve']} {hx(r['spki'])} {hx(r['private_key_pkcs8'])} "
+                f"{hx(r['key_hash'])}"
+            )
+        for v in sealed["records"]:
+            expected = v["expected"] if isinstance(v["expected"], str) else v["expected"]["error"]
+            lines.append(f"SEALED {text(v['name'])} {expected} {u64(v['previous_nonce'])} {record(v['record'])}")
+            for o in v.get("opens", []):
+                plaintext = text(o["plaintext"]) if "plaintext" in o else "-"
+                error = o.get("error", "-")
+                if ("plaintext" in o) == ("error" in o):
+                    raise ValueError(f"{v['name']}: an opening has a plaintext or an error")
+                lines.append(f"OPENS {text(o['recipient'])} {plaintext} {error}")
+            lines.append("END")
+        with open(os.path.join(dst, "sealed.txt"), "w", encoding="ascii") as f:
+            f.write("\n".join(lines) + "\n")
+        summary += f", {len(sealed['records'])} sealed records"
+    return summary
 
 
 def main() -> int:
@@ -157,11 +270,12 @@ def main() -> int:
         lines.extend(block_lines(v))
         lines.append("END")
     mining = sum(1 for line in lines if line.startswith("MINE "))
+    access = access_vectors(src, dst)
     with open(os.path.join(dst, "mining.txt"), "w", encoding="ascii") as f:
         f.write("\n".join(lines) + "\n")
     print(
         f"vectors: {len(records['valid'])} valid and {len(records['invalid'])} invalid records, "
-        f"{len(blocks['blocks'])} blocks ({mining} with the lowest nonce from 0)"
+        f"{len(blocks['blocks'])} blocks ({mining} with the lowest nonce from 0){access}"
     )
     return 0
 

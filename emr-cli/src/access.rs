@@ -1,0 +1,222 @@
+//! Who may write, who may read (SPEC section 8): authority keys, grants and
+//! revocations as entry files, sealing a record to its readers and opening it.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use emr_core::address::Role;
+use emr_core::{Curve, Entry, Grant, Hash256, PublicKey, Revocation, SigningKey};
+use serde_json::{json, Value};
+
+use crate::error::{file_error, CliError};
+use crate::node::Node;
+use crate::{addr, read_file, read_key, read_record, write_file_atomic, Output};
+
+/// A public key from a file: SPKI DER (what `emr authority new` writes as
+/// the `.pub` file), or a private key file (PKCS#8 or SEC1, PEM or DER),
+/// whose public key is taken: a patient's or pharmacy's key file works
+/// where only their public key is needed.
+pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
+    let bytes = read_file(path)?;
+    if let Ok(key) = PublicKey::from_spki_der(&bytes) {
+        return Ok(key);
+    }
+    match SigningKey::from_pem_or_der(&bytes) {
+        Ok(key) => Ok(*key.public_key()),
+        Err(_) => Err(CliError::new(
+            "invalid_public_key",
+            format!(
+                "{}: neither a public key (SPKI DER) nor a private key file on secp256k1 or P-256",
+                path.display()
+            ),
+        )),
+    }
+}
+
+pub fn read_entry(path: &Path) -> Result<Entry, CliError> {
+    let bytes = read_file(path)?;
+    Entry::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
+
+/// `emr authority new`: an authority's private key (PKCS#8 PEM, mode 0600)
+/// and its public key (SPKI DER), the file `emr chain init --authority` takes.
+pub fn authority_new(
+    curve: Curve,
+    out: &Path,
+    public: Option<PathBuf>,
+    force: bool,
+) -> Result<Output, CliError> {
+    let public = public.unwrap_or_else(|| out.with_extension("pub"));
+    for path in [out, public.as_path()] {
+        if path.exists() && !force {
+            return Err(CliError::invalid_argument(format!(
+                "{} exists (use --force to replace it)",
+                path.display()
+            )));
+        }
+    }
+    let key = SigningKey::generate(curve)?;
+    if force && out.exists() {
+        fs::remove_file(out).map_err(|e| file_error(out, e))?;
+    }
+    write_file_atomic(out, key.to_pkcs8_pem().as_bytes(), true)?;
+    write_file_atomic(&public, key.public_key_der(), false)?;
+    let key_hash = key.public_key_hash().to_string();
+    Ok(Output::new(
+        format!(
+            "wrote {} ({} authority key, mode 0600) and its public key {}\nkey hash {key_hash}",
+            out.display(),
+            curve.name(),
+            public.display()
+        ),
+        json!({
+            "file": out.display().to_string(),
+            "public": public.display().to_string(),
+            "curve": curve.name(),
+            "key_hash": key_hash,
+        }),
+    ))
+}
+
+fn entry_json(entry: &Entry) -> Value {
+    let authority = emr_core::hash::sha1(&[entry.authority()]).to_string();
+    match entry {
+        Entry::Grant(g) => json!({
+            "type": "grant",
+            "entry_id": entry.entry_id().to_string(),
+            "doctor": addr(Role::Doctor, &g.dr_hash()),
+            "licence": g.licence,
+            "not_before": g.not_before,
+            "not_after": g.not_after,
+            "authority": authority,
+        }),
+        Entry::Revocation(r) => json!({
+            "type": "revocation",
+            "entry_id": entry.entry_id().to_string(),
+            "grant_id": r.grant_id.to_string(),
+            "effective": r.effective,
+            "authority": authority,
+        }),
+    }
+}
+
+/// Writes an entry file and, with `chain`, offers it to that chain's pool.
+fn finish_entry(
+    entry: Entry,
+    out: Option<PathBuf>,
+    chain: Option<&Path>,
+    what: &str,
+) -> Result<Output, CliError> {
+    let id = entry.entry_id().to_string();
+    let out = out.unwrap_or_else(|| PathBuf::from(format!("{what}-{}.entry", &id[..12])));
+    write_file_atomic(&out, &entry.to_bytes(), false)?;
+    let mut value = entry_json(&entry);
+    value["file"] = json!(out.display().to_string());
+    let mut text = match &entry {
+        Entry::Grant(g) => format!(
+            "signed grant {id} admitting {} ({}) from {} to {}",
+            addr(Role::Doctor, &g.dr_hash()),
+            g.licence,
+            g.not_before,
+            g.not_after
+        ),
+        Entry::Revocation(r) => format!(
+            "signed revocation {id} of grant {} from {}",
+            r.grant_id, r.effective
+        ),
+    };
+    text.push_str(&format!("\nwrote {}", out.display()));
+    if let Some(dir) = chain {
+        let mut node = Node::open(dir, true)?;
+        let outcome = node.submit_entry(&entry)?;
+        value["outcome"] = json!(outcome.name());
+        text.push_str(&format!(
+            "\n{}: {} in {}",
+            out.display(),
+            outcome.name(),
+            dir.display()
+        ));
+    }
+    Ok(Output::new(text, value))
+}
+
+/// `emr grant`: an authority admits a doctor.
+pub fn grant(
+    key: &Path,
+    doctor: &Path,
+    licence: &str,
+    not_before: u64,
+    not_after: u64,
+    out: Option<PathBuf>,
+    chain: Option<&Path>,
+) -> Result<Output, CliError> {
+    let authority = read_key(key)?;
+    let doctor = read_public_key(doctor)?;
+    let grant = Grant::sign(
+        &authority,
+        &doctor.to_spki_der(),
+        licence,
+        not_before,
+        not_after,
+    )
+    .map_err(|e| CliError::from_kind(e.kind(), e.to_string()))?;
+    finish_entry(grant.into(), out, chain, "grant")
+}
+
+/// `emr revoke`: an authority withdraws a grant, named by its id or its file.
+pub fn revoke(
+    key: &Path,
+    grant: &str,
+    effective: u64,
+    out: Option<PathBuf>,
+    chain: Option<&Path>,
+) -> Result<Output, CliError> {
+    let authority = read_key(key)?;
+    let grant_id = match hex::decode(grant)
+        .ok()
+        .and_then(|b| Hash256::from_slice(&b))
+    {
+        Some(id) => id,
+        None => match read_entry(Path::new(grant))? {
+            Entry::Grant(g) => g.grant_id(),
+            Entry::Revocation(_) => {
+                return Err(CliError::invalid_argument(format!(
+                    "{grant} is a revocation, not a grant"
+                )))
+            }
+        },
+    };
+    let revocation = Revocation::sign(&authority, grant_id, effective)
+        .map_err(|e| CliError::from_kind(e.kind(), e.to_string()))?;
+    finish_entry(revocation.into(), out, chain, "revoke")
+}
+
+/// The readers of `emr record sign --seal-to`.
+pub fn seal_recipients(paths: &[PathBuf]) -> Result<Vec<PublicKey>, CliError> {
+    paths.iter().map(|p| read_public_key(p)).collect()
+}
+
+/// `emr record open`: a sealed record's text, with a recipient's key.
+pub fn record_open(file: &Path, key: &Path) -> Result<Output, CliError> {
+    let record = read_record(file)?;
+    let key = read_key(key)?;
+    if !record.is_sealed() {
+        return Err(CliError::invalid_argument(format!(
+            "{}: the prescription is not sealed (emr record verify shows it)",
+            file.display()
+        )));
+    }
+    let text = record
+        .open(&key)
+        .map_err(|e| CliError::from_kind(e.kind(), e.to_string()).context(file.display()))?;
+    Ok(Output::new(
+        text.clone(),
+        json!({
+            "txid": record.txid.to_string(),
+            "doctor": addr(Role::Doctor, &record.dr_hash),
+            "patient": addr(Role::Patient, &record.patient_hash),
+            "nonce": record.nonce,
+            "prescription": text,
+        }),
+    ))
+}
