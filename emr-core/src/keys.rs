@@ -464,6 +464,15 @@ impl PublicKey {
         der::encode_spki(self.curve, &self.uncompressed_point())
     }
 
+    /// Verifies a strict-DER ECDSA signature over `SHA-256(message)`, by the
+    /// very path a record's signature takes (the record's `signature_hash` is
+    /// the SHA-256 of its preimage). High-S signatures are accepted (SPEC
+    /// section 2). This is what the Wycheproof vectors and the signature
+    /// fuzzer run; records are verified through [`crate::Record::verify`].
+    pub fn verify(&self, message: &[u8], signature_der: &[u8]) -> Result<(), InvalidSignature> {
+        self.verify_prehashed(message, &crate::hash::sha256(&[message]), signature_der)
+    }
+
     /// Verifies a strict-DER ECDSA signature over `digest = SHA-256(preimage)`.
     /// High-S signatures are accepted.
     pub(crate) fn verify_prehashed(
