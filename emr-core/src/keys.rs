@@ -344,17 +344,21 @@ fn normalize_low_s_p256(compact: &mut [u8; 64]) {
     }
 }
 
+// Whitespace around and inside PEM is ASCII whitespace only (the set
+// `from_pem_or_der` skips too): with Unicode's wider set (`str::trim`), a
+// vertical tab before `-----BEGIN` made `from_pem` accept what
+// `from_pem_or_der` read as DER and refused (found by fuzz/private_key_pem).
 fn pem_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>), KeyError> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     let first_line_end = text.find('\n').ok_or(KeyError::Malformed)?;
     let label = text[..first_line_end]
-        .trim_end()
+        .trim_ascii_end()
         .strip_prefix("-----BEGIN ")
         .and_then(|l| l.strip_suffix("-----"))
         .ok_or(KeyError::Malformed)?;
     let end_marker = format!("-----END {label}-----");
     let body = text[first_line_end..]
-        .trim_end()
+        .trim_ascii_end()
         .strip_suffix(end_marker.as_str())
         .ok_or(KeyError::Malformed)?;
     if body.contains("Proc-Type:") {
