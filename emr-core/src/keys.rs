@@ -206,7 +206,13 @@ impl SigningKey {
     }
 
     /// Imports PEM: `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1).
+    /// Input over 64 KiB is `Malformed` unread (an EC key's PEM is about
+    /// 250 bytes): decoding makes copies, and their size is not the caller's
+    /// to choose.
     pub fn from_pem(pem: &[u8]) -> Result<SigningKey, KeyError> {
+        if pem.len() > MAX_PEM_BYTES {
+            return Err(KeyError::Malformed);
+        }
         let text = core::str::from_utf8(pem).map_err(|_| KeyError::Malformed)?;
         let (label, der) = pem_decode(text)?;
         match label.as_str() {
@@ -343,6 +349,9 @@ fn normalize_low_s_p256(compact: &mut [u8; 64]) {
         s[i] = diff.rem_euclid(256) as u8;
     }
 }
+
+/// The longest PEM [`SigningKey::from_pem`] reads.
+const MAX_PEM_BYTES: usize = 64 * 1024;
 
 // Whitespace around and inside PEM is ASCII whitespace only (the set
 // `from_pem_or_der` skips too): with Unicode's wider set (`str::trim`), a
