@@ -13,8 +13,14 @@ use common::{json_in, TempDir, EMR};
 
 const GIB: u64 = 1 << 30;
 
+/// File name, its first bytes (the rest up to 1 GiB is a hole), the
+/// command, the error kind and a phrase of the message.
+type Case<'a> = (&'a str, &'a [u8], &'a [&'a str], &'a str, &'a str);
+
 /// Runs `emr ARGS --json` in `dir`; returns exit code, stdout and the
-/// child's peak RSS in KiB (ru_maxrss).
+/// child's peak RSS in KiB (ru_maxrss). The child is reaped by wait4(2)
+/// itself, which std's `Child::wait` cannot do while returning the rusage.
+#[allow(clippy::zombie_processes)]
 fn run_measured(dir: &std::path::Path, args: &[&str]) -> (i32, String, i64) {
     let child = Command::new(EMR)
         .args(args)
@@ -53,7 +59,7 @@ fn a_1_gib_file_is_refused_in_bounded_memory() {
     let mut claim = b"EMRBLKS\x01".to_vec();
     claim.extend_from_slice(&1u64.to_le_bytes());
     claim.extend_from_slice(&(1u64 << 40).to_le_bytes());
-    let cases: [(&str, &[u8], &[&str], &str, &str); 5] = [
+    let cases: [Case<'_>; 5] = [
         ("zeros.emr", b"", &["chain", "import", "c"], "decode", "not a block file"),
         ("block.emr", b"B\x01", &["chain", "import", "c"], "decode", "longer than 16777216 bytes"),
         ("claim.emr", &claim, &["chain", "import", "c"], "decode", "claims 1099511627776 bytes"),

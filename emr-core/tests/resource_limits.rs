@@ -20,9 +20,12 @@ fn vm_hwm_kib() -> u64 {
     line.split_whitespace().nth(1).unwrap().parse().unwrap()
 }
 
+/// The measured call of a scenario: its outcome as text.
+type Call = Box<dyn Fn(&[u8]) -> String>;
+
 /// The input of a scenario (built before the first measurement) and the
-/// call (measured), which returns its outcome as text.
-fn scenario(name: &str) -> (Vec<u8>, Box<dyn Fn(&[u8]) -> String>) {
+/// call (measured).
+fn scenario(name: &str) -> (Vec<u8>, Call) {
     match name {
         // A record whose public-key length field claims 2^64 - 1 bytes, then
         // 2^40 (more than remains, less than the address space).
