@@ -15,8 +15,14 @@ CBINDGEN_VERSION := 0.29.4
 CBINDGEN := $(ROOT)/target/tools/bin/cbindgen
 CC ?= gcc
 LIBDIR := $(ROOT)/target/release
+CARGO_FUZZ_VERSION := 0.13.2
+TOOLS_BIN := $(ROOT)/target/tools/bin
+CARGO_FUZZ := $(TOOLS_BIN)/cargo-fuzz
+# Seconds per fuzz target: `make fuzz FUZZ_SECONDS=600`; the smoke in `make test`.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 3
 
-.PHONY: all demo test bench bench-chain test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools install clean
+.PHONY: all demo test bench bench-chain test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools install clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
 
 all: test
 
@@ -32,6 +38,9 @@ venv: $(VENV)/.ready
 
 $(CBINDGEN):
 	cargo install --quiet --locked --root $(ROOT)/target/tools cbindgen --version $(CBINDGEN_VERSION)
+
+$(CARGO_FUZZ):
+	cargo install --quiet --locked --root $(ROOT)/target/tools cargo-fuzz --version $(CARGO_FUZZ_VERSION)
 
 tools: $(CBINDGEN)
 	@command -v valgrind >/dev/null || { echo "installing valgrind"; \
@@ -66,11 +75,15 @@ install:
 
 ## --- tests --------------------------------------------------------------
 
-test: test-rust test-cli header-check test-c test-readme test-python
+test: test-rust clippy test-cli header-check test-c test-readme test-python test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
 	cargo test --workspace --exclude emr-py --exclude emr-cli
+
+# Every lint on every target of the workspace is an error.
+clippy:
+	cargo clippy --quiet --workspace --all-targets -- -D warnings
 
 # The `emr` command line, through the built binary: exit codes, --json,
 # a two-chain session, progress bars on a pseudo-terminal.
@@ -86,6 +99,25 @@ test-python: wheel
 # The README's quick starts, run exactly as written.
 test-readme: venv
 	$(VPY) scripts/check_readme.py
+
+## --- fuzzing (docs/SECURITY.md) ----------------------------------------
+
+# cargo fuzz needs the nightly toolchain (libFuzzer, sanitizer coverage).
+fuzz-build: $(CARGO_FUZZ)
+	@rustup toolchain list | grep -q '^nightly' || rustup toolchain install nightly --profile minimal
+	cd fuzz && PATH=$(TOOLS_BIN):$$PATH cargo +nightly fuzz build -O
+
+# Every target for FUZZ_SECONDS each; findings in target/fuzz-work.
+fuzz: fuzz-build
+	PATH=$(TOOLS_BIN):$$PATH bash fuzz/run.sh $(FUZZ_SECONDS)
+
+# A few seconds per target: keeps every target building and its seeds passing.
+test-fuzz: fuzz-build
+	PATH=$(TOOLS_BIN):$$PATH FUZZ_WORK=$(ROOT)/target/fuzz-smoke bash fuzz/run.sh $(FUZZ_SMOKE_SECONDS)
+
+# Rewrites the committed seed corpora (fuzz/corpus) from the shared vectors.
+fuzz-seeds:
+	cd fuzz && cargo +nightly run --quiet --example make_seeds
 
 ## --- demo and benchmarks ---------------------------------------------------
 

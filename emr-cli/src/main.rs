@@ -644,17 +644,36 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(),
     Ok(())
 }
 
-fn read_file(path: &Path) -> Result<Vec<u8>, CliError> {
-    fs::read(path).map_err(|e| file_error(path, e))
+/// The most a key file or a record file may hold: a PEM key is about 250
+/// bytes and the longest record that can verify about 470, so anything past
+/// 1 MiB is refused unread rather than loaded whole.
+const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a file of at most `limit` bytes; a longer one is `kind` with a
+/// message that says so, after reading no more than `limit + 1` bytes.
+fn read_file(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, CliError> {
+    use std::io::Read as _;
+    let file = fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let mut bytes = Vec::new();
+    file.take(limit + 1)
+        .read_to_end(&mut bytes)
+        .map_err(|e| file_error(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(CliError::new(
+            kind,
+            format!("{}: longer than {limit} bytes, too long to be one", path.display()),
+        ));
+    }
+    Ok(bytes)
 }
 
 fn read_key(path: &Path) -> Result<SigningKey, CliError> {
-    let bytes = read_file(path)?;
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidKey.as_str())?;
     SigningKey::from_pem_or_der(&bytes).map_err(|e| CliError::from(e).context(path.display()))
 }
 
 fn read_record(path: &Path) -> Result<Record, CliError> {
-    let bytes = read_file(path)?;
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
     Record::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
 }
 
@@ -1362,7 +1381,8 @@ fn chain_export(dir: &Path, file: &Path, from: u64) -> Result<Output, CliError> 
 }
 
 fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError> {
-    let blocks = container::decode(&read_file(file)?).map_err(|e| e.context(file.display()))?;
+    let reader = std::io::BufReader::new(fs::File::open(file).map_err(|e| file_error(file, e))?);
+    let blocks = container::read(reader).map_err(|e| e.context(file.display()))?;
     let mut node = Node::open(dir, true)?;
     let bar = BatchBar::new(
         mode,

@@ -206,7 +206,13 @@ impl SigningKey {
     }
 
     /// Imports PEM: `PRIVATE KEY` (PKCS#8) or `EC PRIVATE KEY` (SEC1).
+    /// Input over 64 KiB is `Malformed` unread (an EC key's PEM is about
+    /// 250 bytes): decoding makes copies, and their size is not the caller's
+    /// to choose.
     pub fn from_pem(pem: &[u8]) -> Result<SigningKey, KeyError> {
+        if pem.len() > MAX_PEM_BYTES {
+            return Err(KeyError::Malformed);
+        }
         let text = core::str::from_utf8(pem).map_err(|_| KeyError::Malformed)?;
         let (label, der) = pem_decode(text)?;
         match label.as_str() {
@@ -349,17 +355,24 @@ fn normalize_low_s_p256(compact: &mut [u8; 64]) {
     }
 }
 
+/// The longest PEM [`SigningKey::from_pem`] reads.
+const MAX_PEM_BYTES: usize = 64 * 1024;
+
+// Whitespace around and inside PEM is ASCII whitespace only (the set
+// `from_pem_or_der` skips too): with Unicode's wider set (`str::trim`), a
+// vertical tab before `-----BEGIN` made `from_pem` accept what
+// `from_pem_or_der` read as DER and refused (found by fuzz/private_key_pem).
 fn pem_decode(text: &str) -> Result<(String, Zeroizing<Vec<u8>>), KeyError> {
-    let text = text.trim();
+    let text = text.trim_ascii();
     let first_line_end = text.find('\n').ok_or(KeyError::Malformed)?;
     let label = text[..first_line_end]
-        .trim_end()
+        .trim_ascii_end()
         .strip_prefix("-----BEGIN ")
         .and_then(|l| l.strip_suffix("-----"))
         .ok_or(KeyError::Malformed)?;
     let end_marker = format!("-----END {label}-----");
     let body = text[first_line_end..]
-        .trim_end()
+        .trim_ascii_end()
         .strip_suffix(end_marker.as_str())
         .ok_or(KeyError::Malformed)?;
     if body.contains("Proc-Type:") {
@@ -467,6 +480,15 @@ impl PublicKey {
     /// Uncompressed DER SubjectPublicKeyInfo (88 bytes for secp256k1, 91 for P-256).
     pub fn to_spki_der(&self) -> Vec<u8> {
         der::encode_spki(self.curve, &self.uncompressed_point())
+    }
+
+    /// Verifies a strict-DER ECDSA signature over `SHA-256(message)`, by the
+    /// very path a record's signature takes (the record's `signature_hash` is
+    /// the SHA-256 of its preimage). High-S signatures are accepted (SPEC
+    /// section 2). This is what the Wycheproof vectors and the signature
+    /// fuzzer run; records are verified through [`crate::Record::verify`].
+    pub fn verify(&self, message: &[u8], signature_der: &[u8]) -> Result<(), InvalidSignature> {
+        self.verify_prehashed(message, &crate::hash::sha256(&[message]), signature_der)
     }
 
     /// Verifies a strict-DER ECDSA signature over `digest = SHA-256(preimage)`.

@@ -7,7 +7,9 @@
 # - compiles every C test with -std=c11 -Wall -Wextra -Werror twice: linked
 #   statically with libemr.a, and dynamically with libemr.so;
 # - runs every binary under valgrind (memory errors and definite leaks fail
-#   the run), or, where valgrind is missing, built with AddressSanitizer;
+#   the run), then builds and runs every test again with AddressSanitizer
+#   and UndefinedBehaviorSanitizer (-fsanitize=address,undefined; errors
+#   and leaks fail the run); where valgrind is missing, the sanitizers only;
 # - runs test_mining once more natively (statically linked): valgrind hides
 #   SHA-NI and AVX-512 and runs one thread at a time, so only a native run
 #   mines on every engine of this CPU with real thread scheduling;
@@ -15,7 +17,8 @@
 #   programs) and exits non-zero on any failure.
 #
 # Environment: EMR_VECTORS_DIR, CC (default gcc), EMR_FUZZ_ROUNDS (default 3000),
-# EMR_C_CHECKER (valgrind or asan; default valgrind when installed).
+# EMR_C_CHECKER ("valgrind asan" by default, either one alone to save time),
+# EMR_STRESS_SECONDS (test_stress, default 3).
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -41,31 +44,53 @@ rm -rf "$OUT"
 mkdir -p "$OUT/vectors"
 python3 "$TESTS/vectors_to_text.py" "$VECTORS" "$OUT/vectors"
 
-CFLAGS=(-std=c11 -Wall -Wextra -Werror -O1 -g -I "$ROOT/include" -I "$TESTS")
+BASE_CFLAGS=(-std=c11 -Wall -Wextra -Werror -O1 -g -I "$ROOT/include" -I "$TESTS")
 STATIC_LIBS=("$LIBDIR/libemr.a" -lpthread -ldl -lm)
 SHARED_LIBS=(-L "$LIBDIR" -lemr -Wl,-rpath,"$LIBDIR" -lpthread)
 
-CHECKER="${EMR_C_CHECKER:-}"
-if [[ -z "$CHECKER" ]]; then
+# Every checker in EMR_C_CHECKER runs the whole suite, static and shared.
+CHECKERS="${EMR_C_CHECKER:-}"
+if [[ -z "$CHECKERS" ]]; then
     if command -v valgrind >/dev/null; then
-        CHECKER=valgrind
+        CHECKERS="valgrind asan"
     else
-        echo "run.sh: valgrind not found; using AddressSanitizer instead" >&2
-        CHECKER=asan
+        echo "run.sh: valgrind not found; AddressSanitizer only" >&2
+        CHECKERS=asan
     fi
 fi
-if [[ "$CHECKER" == valgrind ]]; then
-    # --fair-sched=yes: without it valgrind may never hand the CPU from busy
-    # mining threads to the thread that cancels them.
-    RUNNER=(valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
-        --suppressions="$TESTS/valgrind.supp")
-elif [[ "$CHECKER" == asan ]]; then
-    CFLAGS+=(-fsanitize=address,undefined -fno-omit-frame-pointer)
-    RUNNER=(env ASAN_OPTIONS=detect_leaks=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
-else
-    echo "run.sh: EMR_C_CHECKER must be valgrind or asan, not '$CHECKER'" >&2
-    exit 1
-fi
+
+# use_checker NAME: sets CFLAGS and RUNNER for one checker.
+use_checker() {
+    CHECKER="$1"
+    CFLAGS=("${BASE_CFLAGS[@]}")
+    case "$CHECKER" in
+    valgrind)
+        # --fair-sched=yes: without it valgrind may never hand the CPU from busy
+        # mining threads to the thread that cancels them.
+        RUNNER=(valgrind -q --fair-sched=yes --error-exitcode=99 --leak-check=full --errors-for-leak-kinds=definite
+            --suppressions="$TESTS/valgrind.supp")
+        ;;
+    asan)
+        # The test program is instrumented; the library (Rust, built without
+        # sanitizers) is not, but every allocation it makes goes through the
+        # interposed malloc, so heap misuse across the boundary (a double
+        # free, a read past a buffer the library filled, a leak of an object
+        # it returned) is caught. gcc links the sanitizer runtimes first,
+        # which both libemr.a and libemr.so need; no LD_PRELOAD.
+        # -fno-sanitize-recover: any undefined behaviour fails the run.
+        CFLAGS+=(-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer)
+        # exitcode=99 like valgrind's. test_kill's children die by SIGKILL
+        # and test_pool's forked children leave by _exit, so neither runs
+        # the leak check at exit; the parents do.
+        RUNNER=(env ASAN_OPTIONS=detect_leaks=1:exitcode=99:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=1
+            UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1)
+        ;;
+    *)
+        echo "run.sh: EMR_C_CHECKER must list valgrind and/or asan, not '$CHECKER'" >&2
+        exit 1
+        ;;
+    esac
+}
 
 passed=0
 failed=0
@@ -126,30 +151,54 @@ run() {
     return 0
 }
 
-for link in static shared; do
-    for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_access; do
-        bin="$OUT/$test-$link"
-        if [[ $link == static ]]; then
-            "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
-        else
-            "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${SHARED_LIBS[@]}" -o "$bin"
-        fi
-        case $test in
-        test_vectors) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
-        test_api) run "$test ($link, $CHECKER)" "$bin" ;;
-        test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
-        test_mining) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
-        test_security) run "$test ($link, $CHECKER)" "$bin" ;;
-        test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
-        test_chain) run "$test ($link, $CHECKER)" "$bin" ;;
-        test_pool) run "$test ($link, $CHECKER)" "$bin" ;;
-        test_access) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
-        esac
+# canary LINK: the checker must stop a program that frees an emr_key twice
+# (memory the Rust library allocated, freed through its own function).
+canary() {
+    local link="$1" bin="$OUT/canary-$1-$CHECKER" log
+    log="$bin.log"
+    if [[ $link == static ]]; then
+        "$CC" "${CFLAGS[@]}" "$TESTS/canary_double_free.c" "${STATIC_LIBS[@]}" -o "$bin"
+    else
+        "$CC" "${CFLAGS[@]}" "$TESTS/canary_double_free.c" "${SHARED_LIBS[@]}" -o "$bin"
+    fi
+    if "${RUNNER[@]}" "$bin" >"$log" 2>&1; then
+        echo "FAIL $CHECKER ($link) did not stop a double free; log:"
+        tail -n 20 "$log"
+        failed=$((failed + 1))
+    elif grep -q -E "double-free|Invalid free|AddressSanitizer" "$log"; then
+        echo "ok   $CHECKER ($link) stops a double free of a library object"
+        passed=$((passed + 1))
+    else
+        echo "FAIL $CHECKER ($link): the canary failed without a report; log:"
+        tail -n 20 "$log"
+        failed=$((failed + 1))
+    fi
+}
+
+for checker in $CHECKERS; do
+    use_checker "$checker"
+    for link in static shared; do
+        canary "$link"
+        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_access test_stress test_limits; do
+            bin="$OUT/$test-$link-$CHECKER"
+            if [[ $link == static ]]; then
+                "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
+            else
+                "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${SHARED_LIBS[@]}" -o "$bin"
+            fi
+            case $test in
+            test_vectors | test_mining | test_access) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
+            test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
+            test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
+            *) run "$test ($link, $CHECKER)" "$bin" ;;
+            esac
+        done
     done
 done
 
 # Mining natively: every engine this CPU has, real thread scheduling.
-cp "$OUT/test_mining-static" "$OUT/test_mining-native"
+use_checker "${CHECKERS%% *}"
+cp "$OUT/test_mining-static-$CHECKER" "$OUT/test_mining-native"
 CHECKED_RUNNER=("${RUNNER[@]}")
 RUNNER=(env)
 run "test_mining (static, native)" "$OUT/test_mining-native" "$OUT/vectors"

@@ -1,0 +1,175 @@
+//! Writes the committed seed corpora (`fuzz/corpus/<target>/`) from the
+//! shared vectors: `cargo run --example make_seeds` in fuzz/ (the Makefile's
+//! `fuzz-seeds`). Files are named by the SHA-1 of their contents, as
+//! libFuzzer names its own, so re-running adds nothing twice.
+
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+
+use emr_core::address::encode;
+use emr_core::{Block, BlockFields, Hash160, Record, RecordFields, Role, SigningKey};
+use serde_json::Value;
+
+fn vectors_dir() -> PathBuf {
+    std::env::var_os("EMR_VECTORS_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
+}
+
+fn load(name: &str) -> Value {
+    let path = vectors_dir().join(name);
+    serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
+}
+
+fn unhex(v: &Value) -> Vec<u8> {
+    hex::decode(v.as_str().unwrap()).unwrap()
+}
+
+struct Corpus {
+    dir: PathBuf,
+    seeds: BTreeSet<Vec<u8>>,
+}
+
+impl Corpus {
+    fn new(root: &Path, target: &str) -> Corpus {
+        Corpus { dir: root.join(target), seeds: BTreeSet::new() }
+    }
+
+    fn add(&mut self, seed: impl Into<Vec<u8>>) {
+        self.seeds.insert(seed.into());
+    }
+
+    fn write(self) {
+        std::fs::create_dir_all(&self.dir).unwrap();
+        for seed in &self.seeds {
+            let name = emr_core::hash::sha1(&[seed]).to_string();
+            std::fs::write(self.dir.join(name), seed).unwrap();
+        }
+        println!("{}: {} seeds", self.dir.display(), self.seeds.len());
+    }
+}
+
+fn record_from_json(r: &Value) -> Option<Record> {
+    let fields = (
+        unhex(&r["dr_hash"]),
+        unhex(&r["patient_hash"]),
+        unhex(&r["dr_public_key"]),
+        r["prescription"].as_str().map(str::to_owned),
+        r["nonce"].as_u64()?,
+        unhex(&r["signature"]),
+        unhex(&r["txid"]),
+    );
+    Record::from_fields(&RecordFields {
+        dr_hash: &fields.0,
+        patient_hash: &fields.1,
+        dr_public_key: &fields.2,
+        prescription: fields.3.as_deref(),
+        nonce: fields.4,
+        signature: &fields.5,
+        txid: &fields.6,
+    })
+    .ok()
+}
+
+fn main() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
+    let records = load("records.json");
+    let blocks = load("blocks.json");
+    let all_records: Vec<&Value> = ["valid", "invalid"]
+        .iter()
+        .flat_map(|k| records[k].as_array().unwrap())
+        .map(|case| &case["record"])
+        .collect();
+
+    let mut record_decode = Corpus::new(&root, "record_decode");
+    let mut public_key = Corpus::new(&root, "public_key_spki");
+    for r in &all_records {
+        if let Some(record) = record_from_json(r) {
+            record_decode.add(record.to_bytes());
+        }
+        public_key.add(unhex(&r["dr_public_key"]));
+    }
+    record_decode.write();
+
+    let mut block_decode = Corpus::new(&root, "block_decode");
+    for case in blocks["blocks"].as_array().unwrap() {
+        let b = &case["block"];
+        let records: Vec<Record> = b["records"].as_array().unwrap().iter().filter_map(record_from_json).collect();
+        let (previous, miner, block_id) = (unhex(&b["previous"]), unhex(&b["miner"]), unhex(&b["block_id"]));
+        let record_fields: Vec<RecordFields<'_>> = records.iter().map(Record::fields).collect();
+        if let Ok(block) = Block::from_fields(&BlockFields {
+            previous: &previous,
+            height: b["height"].as_u64().unwrap(),
+            miner: &miner,
+            records: record_fields,
+            timestamp: b["timestamp"].as_u64().unwrap(),
+            difficulty: u128::from(b["difficulty"].as_u64().unwrap()),
+            block_id: &block_id,
+            nonce: b["nonce"].as_u64().unwrap(),
+        }) {
+            block_decode.add(block.to_bytes());
+        }
+    }
+    block_decode.write();
+
+    let mut der = Corpus::new(&root, "private_key_der");
+    let mut pem = Corpus::new(&root, "private_key_pem");
+    let mut address = Corpus::new(&root, "address");
+    for case in records["valid"].as_array().unwrap() {
+        let pkcs8 = unhex(&case["private_key_pkcs8"]);
+        let key = SigningKey::from_der(&pkcs8).unwrap();
+        der.add(pkcs8);
+        pem.add(key.to_pkcs8_pem().as_bytes());
+        for role in Role::ALL {
+            let text = encode(role, &key.public_key_hash());
+            address.add(text.to_ascii_uppercase());
+            address.add(text);
+        }
+    }
+    address.add(encode(Role::Patient, &Hash160::from_bytes([0; 20])));
+    der.write();
+    pem.write();
+    address.write();
+
+    // Wycheproof: ECDH public keys (every tenth, all flags represented
+    // enough), ECDSA signatures of the large (second) group on each curve.
+    for (i, name) in ["ecdh_secp256k1_test.json", "ecdh_secp256r1_test.json"].iter().enumerate() {
+        let file = load(&format!("wycheproof/{name}"));
+        for (n, test) in file["testGroups"].as_array().unwrap().iter().flat_map(|g| g["tests"].as_array().unwrap()).enumerate() {
+            if n % 10 == i || test["result"] == "invalid" {
+                public_key.add(unhex(&test["public"]));
+            }
+        }
+    }
+    public_key.write();
+    let mut signature = Corpus::new(&root, "signature_der");
+    for (selector, name) in ["ecdsa_secp256k1_sha256_test.json", "ecdsa_secp256r1_sha256_test.json"].iter().enumerate() {
+        let file = load(&format!("wycheproof/{name}"));
+        let group = &file["testGroups"][1];
+        for test in group["tests"].as_array().unwrap() {
+            if test["msg"] == "313233343030" {
+                let mut seed = vec![selector as u8];
+                seed.extend(unhex(&test["sig"]));
+                signature.add(seed);
+            }
+        }
+    }
+    signature.write();
+
+    let mut verify = Corpus::new(&root, "record_verify");
+    for seed in [&[0u8][..], &[1], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1], &[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]] {
+        verify.add(seed);
+    }
+    verify.write();
+
+    // Edit lists for the chain target: none, one in the SQLite header, one
+    // in each of the first pages, a truncation.
+    let mut chain = Corpus::new(&root, "chain_open_mutated");
+    chain.add(Vec::new());
+    for offset in [18u32, 100, 4096 + 10, 2 * 4096 + 200, 3 * 4096 + 4000, 5 * 4096 + 7] {
+        let o = offset.to_be_bytes();
+        chain.add(vec![o[1], o[2], o[3], 0x01]);
+    }
+    chain.add(vec![0, 0, 0, 0, 0, 8]);
+    chain.write();
+}
