@@ -10,14 +10,14 @@ use serde_json::{json, Value};
 
 use crate::error::{file_error, CliError};
 use crate::node::Node;
-use crate::{addr, read_file, read_key, read_record, write_file_atomic, Output};
+use crate::{addr, read_file, read_key, read_record, write_file_atomic, Output, MAX_SMALL_FILE_BYTES};
 
 /// A public key from a file: SPKI DER (what `emr authority new` writes as
 /// the `.pub` file), or a private key file (PKCS#8 or SEC1, PEM or DER),
 /// whose public key is taken: a patient's or pharmacy's key file works
 /// where only their public key is needed.
 pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
-    let bytes = read_file(path)?;
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidPublicKey.as_str())?;
     if let Ok(key) = PublicKey::from_spki_der(&bytes) {
         return Ok(key);
     }
@@ -34,7 +34,7 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
 }
 
 pub fn read_entry(path: &Path) -> Result<Entry, CliError> {
-    let bytes = read_file(path)?;
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
     Entry::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
 }
 

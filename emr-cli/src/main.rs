@@ -647,7 +647,7 @@ pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(),
 /// The most a key file or a record file may hold: a PEM key is about 250
 /// bytes and the longest record that can verify about 470, so anything past
 /// 1 MiB is refused unread rather than loaded whole.
-const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
+pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
 
 /// Reads a file of at most `limit` bytes; a longer one is `kind` with a
 /// message that says so, after reading no more than `limit + 1` bytes.
@@ -1059,7 +1059,7 @@ fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
     let mut lines = Vec::new();
     let mut entries = Vec::new();
     for path in files {
-        let bytes = read_file(path)?;
+        let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
         if Record::from_bytes(&bytes).is_err() {
             if let Ok(entry) = Entry::from_bytes(&bytes) {
                 let outcome = node
