@@ -46,6 +46,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;
     m.add("DEFAULT_BLOCK_REWARD", emr_core::DEFAULT_BLOCK_REWARD)?;
     m.add("MAX_PRESCRIPTION_BYTES", emr_core::record::MAX_PRESCRIPTION_BYTES)?;
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("__version__", emr_core::VERSION)?;
     Ok(())
 }
