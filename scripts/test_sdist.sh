@@ -17,7 +17,8 @@ python="$2"
 out="$(mkdir -p "$3" && cd "$3" && pwd)"
 
 rm -rf "$out/dist" "$out/venv"
-"$maturin" sdist --manifest-path "$ROOT/emr-py/Cargo.toml" --out "$out/dist" >/dev/null
+"$maturin" sdist --manifest-path "$ROOT/emr-py/Cargo.toml" --out "$out/dist" >"$out/sdist.log" 2>&1 ||
+    { cat "$out/sdist.log"; echo "test_sdist: maturin sdist failed" >&2; exit 1; }
 shopt -s nullglob
 sdists=("$out"/dist/cryptoemr-*.tar.gz)
 [[ ${#sdists[@]} -eq 1 ]] || { echo "test_sdist: expected one sdist in $out/dist" >&2; exit 1; }
