@@ -8,7 +8,7 @@
 //! this crate, once; the Python and C bindings only translate types and
 //! errors.
 #![forbid(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod codec;
 mod der;
