@@ -1,6 +1,7 @@
 # cryptoemr: one entry point for set-up, tests, demo and benchmarks.
-# Needs only Rust, Python 3.11 with pip and gcc; everything else (a venv with
-# maturin, pytest and pyca/cryptography, cbindgen, valgrind) installs itself.
+# Needs only Rust, Python 3.11 with pip, gcc and g++; everything else (a venv
+# with maturin, ziglang, auditwheel, pytest and pyca/cryptography, cbindgen,
+# valgrind, pkg-config) installs itself.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
