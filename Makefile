@@ -1,6 +1,7 @@
 # cryptoemr: one entry point for set-up, tests, demo and benchmarks.
-# Needs only Rust, Python 3.11 with pip and gcc; everything else (a venv with
-# maturin, pytest and pyca/cryptography, cbindgen, valgrind) installs itself.
+# Needs only Rust, Python 3.11 with pip, gcc and g++; everything else (a venv
+# with maturin, ziglang, auditwheel, pytest and pyca/cryptography, cbindgen,
+# valgrind, pkg-config) installs itself.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -22,13 +23,13 @@ CARGO_FUZZ := $(TOOLS_BIN)/cargo-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 
-.PHONY: all demo test bench bench-chain test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools install clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
+.PHONY: all demo test bench bench-chain test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
 
 all: test
 
 ## --- set-up -------------------------------------------------------------
 
-$(VENV)/.ready: emr-py/requirements-dev.txt
+$(VENV)/.ready: emr-py/requirements-dev.txt python-tests/requirements.txt
 	$(PYTHON) -m venv $(VENV)
 	$(VPY) -m pip install --quiet --upgrade pip
 	$(VPY) -m pip install --quiet -r emr-py/requirements-dev.txt
@@ -49,8 +50,13 @@ tools: $(CBINDGEN)
 
 ## --- builds -------------------------------------------------------------
 
+# libemr.so's soname (emr-ffi/build.rs) is what programs linked against it
+# load: a link of that name beside it lets them run from target/release.
 lib:
 	cargo build --release -p emr-ffi
+	@soname=$$(readelf -d $(LIBDIR)/libemr.so | sed -n 's/.*Library soname: \[\(libemr\.so\..*\)\]/\1/p'); \
+	  [[ -n $$soname ]] || { echo "libemr.so has no soname (emr-ffi/build.rs)"; exit 1; }; \
+	  ln -sfn libemr.so $(LIBDIR)/$$soname
 
 header: $(CBINDGEN)
 	$(CBINDGEN) --config emr-ffi/cbindgen.toml --crate emr-ffi --output include/emr.h emr-ffi
@@ -61,21 +67,17 @@ header-check: $(CBINDGEN)
 	@diff -u include/emr.h target/emr.h.generated || \
 	  { echo "include/emr.h is stale: run 'make header' and commit it"; exit 1; }
 
+# The release wheel (packaging block below): manylinux2014, abi3, installed
+# into .venv.
 wheel: venv
 	rm -rf target/wheels
-	$(VENV)/bin/maturin build --release --quiet -m emr-py/Cargo.toml -o target/wheels
+	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet --zig --compatibility manylinux2014 \
+	  -m emr-py/Cargo.toml -o target/wheels
 	$(VPY) -m pip install --quiet --force-reinstall --no-deps target/wheels/*.whl
-
-# The `emr` command line, into $(PREFIX)/bin (default ~/.cargo/bin, already on
-# PATH after rustup): `make install PREFIX=/opt/emr` for elsewhere.
-PREFIX ?= $(HOME)/.cargo
-install:
-	cargo install --quiet --locked --path emr-cli --root $(PREFIX)
-	@echo "installed $(PREFIX)/bin/emr"
 
 ## --- tests --------------------------------------------------------------
 
-test: test-rust clippy test-cli header-check test-c test-readme test-python test-fuzz
+test: test-rust clippy test-cli header-check test-c test-readme test-python test-package test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -148,3 +150,84 @@ durability:
 	cargo test --release -p emr-core --test durability -- --ignored --nocapture --test-threads=1
 	EMR_READER_ROUNDS=$${EMR_READER_ROUNDS:-5000} cargo test --release -p emr-core --test durability -- --exact a_reader_process_sees_only_acknowledged_blocks --nocapture
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
+
+## --- packaging and installation (issue 15) ---------------------------------
+#
+# One version for every surface: [workspace.package] version in Cargo.toml
+# (the crate, emr_version(), the CLI, and the wheel through maturin).
+# docs/PACKAGING.md says what each target checks and what it costs.
+
+.PHONY: install uninstall test-package test-wheel test-python-versions test-sdist test-install test-crate pkg-config-tool
+
+VERSION := $(shell sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml)
+
+# `make install` puts the C library, its header and pkg-config file, and the
+# `emr` command line under $(PREFIX) (GNU names; DESTDIR for staging):
+#   bin/emr, include/emr.h, lib/libemr.a, lib/pkgconfig/emr.pc,
+#   lib/libemr.so.$(VERSION) with the links libemr.so.<ABI> (its soname,
+#   set by emr-ffi/build.rs) and libemr.so.
+# Debug information is stripped from the installed libraries (the build's
+# own copies in target/release keep it). Into /usr/local, run `ldconfig`
+# afterwards so the loader sees the new soname.
+PREFIX ?= /usr/local
+bindir ?= $(PREFIX)/bin
+libdir ?= $(PREFIX)/lib
+includedir ?= $(PREFIX)/include
+pkgconfigdir ?= $(libdir)/pkgconfig
+
+install: lib
+	cargo build --release --quiet --locked -p emr-cli
+	@soname=$$(readelf -d $(LIBDIR)/libemr.so | sed -n 's/.*Library soname: \[\(libemr\.so\..*\)\]/\1/p'); \
+	  [[ -n $$soname ]] || { echo "libemr.so has no soname (emr-ffi/build.rs)"; exit 1; }; \
+	  set -x; \
+	  install -d "$(DESTDIR)$(bindir)" "$(DESTDIR)$(libdir)" "$(DESTDIR)$(includedir)" "$(DESTDIR)$(pkgconfigdir)"; \
+	  install -m 755 $(ROOT)/target/release/emr "$(DESTDIR)$(bindir)/emr"; \
+	  install -m 644 $(ROOT)/include/emr.h "$(DESTDIR)$(includedir)/emr.h"; \
+	  install -m 644 $(LIBDIR)/libemr.a "$(DESTDIR)$(libdir)/libemr.a"; \
+	  strip --strip-debug "$(DESTDIR)$(libdir)/libemr.a"; \
+	  install -m 755 $(LIBDIR)/libemr.so "$(DESTDIR)$(libdir)/libemr.so.$(VERSION)"; \
+	  strip --strip-debug "$(DESTDIR)$(libdir)/libemr.so.$(VERSION)"; \
+	  ln -sfn libemr.so.$(VERSION) "$(DESTDIR)$(libdir)/$$soname"; \
+	  ln -sfn $$soname "$(DESTDIR)$(libdir)/libemr.so"
+	sed -e 's|@libdir@|$(libdir)|' -e 's|@includedir@|$(includedir)|' -e 's|@VERSION@|$(VERSION)|' \
+	  $(ROOT)/emr-ffi/emr.pc.in > "$(DESTDIR)$(pkgconfigdir)/emr.pc"
+	@echo "installed cryptoemr $(VERSION) under $(DESTDIR)$(PREFIX)"
+
+uninstall:
+	rm -f "$(DESTDIR)$(bindir)/emr" "$(DESTDIR)$(includedir)/emr.h" "$(DESTDIR)$(pkgconfigdir)/emr.pc" \
+	  "$(DESTDIR)$(libdir)/libemr.a" "$(DESTDIR)$(libdir)"/libemr.so "$(DESTDIR)$(libdir)"/libemr.so.*
+
+# Every packaging check; part of `make test`.
+test-package: test-wheel test-python-versions test-sdist test-install test-crate
+	@echo "packaging: all checks passed"
+
+# The wheel `make wheel` built is the one released: auditwheel must call it
+# manylinux_2_17 (manylinux2014), and its name must say abi3.
+test-wheel: wheel
+	bash scripts/check_wheel.sh $(VENV)/bin/auditwheel target/wheels
+
+# The Python suite against the same wheel on the oldest and the newest CPython
+# (>= 3.9, the wheel's floor) that pyenv has here; `make test-python` runs it
+# on .venv's Python. A missing pyenv is a printed note, not a failure.
+PYENV_ROOT ?= $(HOME)/.pyenv
+test-python-versions: wheel
+	bash scripts/test_python_versions.sh "$(PYENV_ROOT)" target/wheels target/pyvenvs
+
+# The sdist builds and installs from source with plain pip in a fresh venv.
+test-sdist: venv
+	bash scripts/test_sdist.sh $(VENV)/bin/maturin $(PYTHON) target/sdist
+
+# `make install` into a temporary prefix; the README's C quick start built
+# through pkg-config (shared and static) and run; C++ compiles the header.
+test-install: lib pkg-config-tool
+	bash scripts/test_install.sh "$(VERSION)"
+
+pkg-config-tool:
+	@command -v pkg-config >/dev/null || { echo "installing pkg-config"; \
+	  (apt-get update -qq && apt-get install -y -qq pkg-config >/dev/null) || \
+	  { echo "pkg-config missing and could not be installed"; exit 1; }; }
+
+# emr-core as crates.io would take it, and its documentation without a warning.
+test-crate:
+	cargo package --quiet --locked --allow-dirty -p emr-core
+	RUSTDOCFLAGS="-D warnings" cargo doc --quiet --locked -p emr-core --no-deps

@@ -6,7 +6,9 @@
  * block gives the user states it changes. Every rule lives in the Rust core;
  * this interface only translates types and errors.
  *
- * Link: -lemr (shared), or libemr.a plus -lpthread -ldl -lm (static).
+ * Link: after `make install`, $(pkg-config --cflags --libs emr) (shared,
+ * soname libemr.so.0), or libemr.a with $(pkg-config --static --libs emr)
+ * (static). What may change between versions: docs/ABI.md.
  *
  * Conventions (each function's documentation follows libsecp256k1's style:
  * Returns / Args / In / Out / In/Out, and a Thread-safety line):
@@ -1108,7 +1110,13 @@ extern "C" {
 /**
  * The library version, `MAJOR.MINOR.PATCH`, as a static NUL-terminated string.
  *
+ * cryptoemr has one version for every surface: this is also what
+ * `pkg-config --modversion emr`, the Rust crate and the Python package
+ * report. Binary compatibility is the soname's business (libemr.so.0), not
+ * this string's: see docs/ABI.md.
+ *
  * Returns: a pointer to static storage; never NULL.
+ * Args:    none.
  * Thread-safety: safe to call from any thread.
  */
 const char *emr_version(void);

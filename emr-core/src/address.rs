@@ -222,6 +222,25 @@ impl fmt::Debug for Address {
 }
 
 /// The address of `hash` in `role`: 43 lower-case characters.
+///
+/// # Example
+/// ```
+/// use emr_core::address::{self, Role};
+/// use emr_core::{AddressError, Hash160};
+///
+/// let hash = Hash160::from_bytes([0x42; 20]);
+/// let text = address::encode(Role::Patient, &hash);
+/// assert!(text.starts_with("emrp1") && text.len() == 43);
+/// assert_eq!(address::decode(&text, Role::Patient)?, hash);
+///
+/// // A mistyped character is caught and located; a role mix-up is refused.
+/// let mut typo = text.clone().into_bytes();
+/// typo[20] = if typo[20] == b'q' { b'p' } else { b'q' };
+/// let typo = String::from_utf8(typo).unwrap();
+/// assert!(matches!(address::decode(&typo, Role::Patient), Err(AddressError::InvalidChecksum { .. })));
+/// assert!(address::decode(&text, Role::Doctor).is_err());
+/// # Ok::<(), AddressError>(())
+/// ```
 pub fn encode(role: Role, hash: &Hash160) -> String {
     let hrp = Hrp::parse_unchecked(role.prefix());
     // 43 characters are far below Bech32m's code length (1023), the

@@ -310,6 +310,40 @@ impl ContentChecks for Stateless<'_, '_> {
 
 /// A block with its fixed-size fields typed. Fields are public and may be
 /// changed; verification always checks the block as it now stands.
+///
+/// # Example
+/// ```
+/// use emr_core::{Block, BlockError, Curve, Difficulty, Hash160, Hash256, Record, SigningKey, UserStates, DEFAULT_BLOCK_REWARD};
+///
+/// let doctor = SigningKey::generate(Curve::Secp256k1)?;
+/// let record = Record::sign(&doctor, &[7; 20], "Ibuprofen 400mg", 1)?;
+/// // Difficulty 1 is met by any id, so no mining is needed here (see
+/// // emr_core::mining::mine_block for real difficulties).
+/// let mut block = Block {
+///     previous: Hash256::from_bytes([0; 32]),
+///     height: 0,
+///     miner: Hash160::from_bytes([9; 20]),
+///     records: vec![record],
+///     timestamp: 1_700_000_000,
+///     difficulty: Difficulty::new(1).unwrap(),
+///     block_id: Hash256::from_bytes([0; 32]),
+///     nonce: 0,
+/// };
+/// block.block_id = block.calculate_block_id();
+///
+/// // Verifying gives the user states the block changes.
+/// let changes = block.verify_and_get_changes(block.difficulty, &UserStates::new(), DEFAULT_BLOCK_REWARD)?;
+/// assert_eq!(changes[&doctor.public_key_hash()].nonce, 1);
+/// assert_eq!(changes[&block.miner].balance, DEFAULT_BLOCK_REWARD);
+///
+/// // Any change to a header field breaks the id.
+/// let mut edited = block.clone();
+/// edited.timestamp += 1;
+/// assert!(matches!(edited.verify_and_get_changes(edited.difficulty, &UserStates::new(), DEFAULT_BLOCK_REWARD),
+///                  Err(BlockError::InvalidBlockId)));
+/// assert_eq!(Block::from_bytes(&block.to_bytes())?, block);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub struct Block {
     /// Id of the parent block; all zero for height 0.

@@ -91,6 +91,20 @@ impl KeyError {
 ///
 /// ring keeps its own copy of a P-256 scalar inside `EcdsaKeyPair`, which it
 /// does not zeroize; that copy lives exactly as long as this key.
+///
+/// # Example
+/// ```
+/// use emr_core::{Curve, SigningKey};
+///
+/// let key = SigningKey::generate(Curve::Secp256k1)?;
+/// let address = key.address(); // what people see: emrd1...
+/// assert!(address.to_string().starts_with("emrd1"));
+///
+/// // Keys are stored as PKCS#8 (PEM or DER), as pyca/cryptography and OpenSSL do.
+/// let again = SigningKey::from_pem(key.to_pkcs8_pem().as_bytes())?;
+/// assert_eq!(again.public_key_hash(), key.public_key_hash());
+/// # Ok::<(), emr_core::KeyError>(())
+/// ```
 pub struct SigningKey {
     curve: Curve,
     scalar: Zeroizing<[u8; 32]>,

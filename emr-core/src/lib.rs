@@ -9,7 +9,7 @@
 //! this crate, once; the Python and C bindings only translate types and
 //! errors.
 #![forbid(unsafe_op_in_unsafe_fn)]
-#![warn(missing_docs)]
+#![deny(missing_docs)]
 
 mod codec;
 mod der;
@@ -45,6 +45,17 @@ pub use record::{
     calculate_signature_hash, calculate_txid, verify_records, BatchError, Record, RecordError,
     RecordFields, SignError,
 };
+
+// The crate's README (its crates.io page) is compiled and run with the
+// documentation examples.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeExample;
+
+/// The version of this crate, `MAJOR.MINOR.PATCH`: the one version of
+/// cryptoemr, which the Python package (`cryptoemr.__version__`), the C
+/// library (`emr_version()`) and the `emr` command line report too.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
 
 /// Signs a record (the original design's name for [`Record::sign`]).
 pub fn create_signed_record(

@@ -328,6 +328,25 @@ impl Record {
     /// malformed or not sealed to the patient) and nonce 0 (`invalid_nonce`:
     /// a doctor's first record has nonce 1). To seal a prescription, use
     /// [`Record::sign_sealed`].
+    ///
+    /// # Example
+    /// ```
+    /// use emr_core::{Curve, Hash160, Record, RecordError, SigningKey};
+    ///
+    /// let doctor = SigningKey::generate(Curve::P256)?;
+    /// let patient = Hash160::from_bytes([7; 20]);
+    /// let record = Record::sign(&doctor, patient.as_bytes(), "Amoxicillin 500mg, 3x daily", 1)?;
+    /// record.verify(0)?; // the doctor's previous nonce: 0 before the first record
+    /// assert_eq!(record.verify(1), Err(RecordError::InvalidNonce)); // a replay
+    ///
+    /// let mut forged = record.clone();
+    /// forged.prescription = "Amoxicillin 5000mg, 3x daily".into();
+    /// assert_eq!(forged.verify(0), Err(RecordError::InvalidTxid));
+    ///
+    /// // The canonical encoding (docs/FORMAT.md) gives the same record back.
+    /// assert_eq!(Record::from_bytes(&record.to_bytes())?, record);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn sign(
         key: &SigningKey,
         patient_hash: &[u8],

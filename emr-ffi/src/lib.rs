@@ -67,7 +67,13 @@ pub use status::*;
 
 /// The library version, `MAJOR.MINOR.PATCH`, as a static NUL-terminated string.
 ///
+/// cryptoemr has one version for every surface: this is also what
+/// `pkg-config --modversion emr`, the Rust crate and the Python package
+/// report. Binary compatibility is the soname's business (libemr.so.0), not
+/// this string's: see docs/ABI.md.
+///
 /// Returns: a pointer to static storage; never NULL.
+/// Args:    none.
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
 pub extern "C" fn emr_version() -> *const core::ffi::c_char {

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# The C test suite of libemr (run by `make test-c` after `cargo build
-# --release -p emr-ffi`).
+# The C test suite of libemr (run by `make test-c` after `make lib`:
+# the libraries in target/release, with a link named after the soname).
 #
 # - converts the JSON vectors ($EMR_VECTORS_DIR, default ../shared/vectors
 #   beside the repository) to the text form the C tests read;
@@ -35,7 +35,7 @@ if [[ ! -f "$VECTORS/records.json" || ! -f "$VECTORS/blocks.json" ]]; then
 fi
 for lib in libemr.a libemr.so; do
     if [[ ! -f "$LIBDIR/$lib" ]]; then
-        echo "run.sh: $LIBDIR/$lib is missing: run 'cargo build --release -p emr-ffi' first" >&2
+        echo "run.sh: $LIBDIR/$lib is missing: run 'make lib' first" >&2
         exit 1
     fi
 done

@@ -54,6 +54,6 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_ENTRIES", emr_core::MAX_ENTRIES)?;
     m.add("MAX_LICENCE_BYTES", emr_core::entry::MAX_LICENCE_BYTES)?;
     m.add("MAX_RECIPIENTS", emr_core::seal::MAX_RECIPIENTS)?;
-    m.add("__version__", env!("CARGO_PKG_VERSION"))?;
+    m.add("__version__", emr_core::VERSION)?;
     Ok(())
 }

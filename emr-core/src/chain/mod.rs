@@ -174,6 +174,40 @@ impl Chain {
     ///
     /// `locked` when another process or handle has the chain open for
     /// writing.
+    ///
+    /// # Example
+    /// ```
+    /// use emr_core::chain::{AddOutcome, Chain, ChainParams};
+    /// use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, SearchOptions};
+    /// use emr_core::{Curve, Difficulty, Hash160, Hash256, Record, SigningKey};
+    ///
+    /// let dir = std::env::temp_dir().join(format!("emr-doc-chain-{}", std::process::id()));
+    /// std::fs::create_dir_all(&dir)?;
+    /// let path = dir.join("chain.db");
+    /// let params = ChainParams { initial_difficulty: Difficulty::new(1_000).unwrap(), ..ChainParams::default() };
+    /// let doctor = SigningKey::generate(Curve::P256)?;
+    /// let patient = Hash160::from_bytes([7; 20]);
+    /// {
+    ///     let mut chain = Chain::open(&path, Some(params))?; // created here
+    ///     let template = BlockTemplate {
+    ///         previous: Hash256::from_bytes([0; 32]), // a genesis block
+    ///         height: chain.len()?,
+    ///         miner: Hash160::from_bytes([9; 20]),
+    ///         records: vec![Record::sign(&doctor, patient.as_bytes(), "Metformin 500mg", 1)?],
+    ///         timestamp: 1_700_000_000,
+    ///         difficulty: chain.next_difficulty()?,
+    ///     };
+    ///     let MineOutcome::Found(block) = mine_block(&template, &SearchOptions::default())?.outcome else { unreachable!() };
+    ///     assert!(matches!(chain.add_block(&block, None)?, AddOutcome::Extended)); // durable on return
+    /// }
+    /// let chain = Chain::open(&path, None)?; // reopened with its stored parameters
+    /// assert_eq!(chain.len()?, 1);
+    /// assert_eq!(chain.user_state(&doctor.public_key_hash())?.nonce, 1);
+    /// assert_eq!(chain.patient_history(&patient)?[0].record.prescription, "Metformin 500mg");
+    /// # drop(chain);
+    /// # std::fs::remove_dir_all(&dir)?;
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
     pub fn open(path: impl AsRef<Path>, params: Option<ChainParams>) -> Result<Chain, ChainError> {
         Chain::open_at(Location::File(path.as_ref()), params, false)
     }

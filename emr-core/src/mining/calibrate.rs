@@ -16,7 +16,7 @@
 //! alike), and each engine keeps its best run, since interference only
 //! ever slows a run down.
 //!
-//! The fixed order [`PREFERENCE`] is used instead where nothing can be
+//! The fixed order AVX-512, SHA-NI, AVX2, scalar is used instead where nothing can be
 //! measured: when only one engine is available (nothing to choose), or when
 //! the clock does not advance over a warm-up run of the largest size tried
 //! (a timer too coarse to rank anything).

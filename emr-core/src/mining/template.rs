@@ -61,6 +61,29 @@ pub struct MineResult {
 /// [`MiningError::InvalidArgument`] for more than [`MAX_RECORDS`] records or
 /// [`MAX_ENTRIES`] entries, since such a block can never be valid, and for
 /// the options [`search`] refuses.
+///
+/// # Example
+/// ```
+/// use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, SearchOptions};
+/// use emr_core::{Curve, Difficulty, Hash160, Hash256, Record, SigningKey, UserStates, DEFAULT_BLOCK_REWARD};
+///
+/// let doctor = SigningKey::generate(Curve::Secp256k1)?;
+/// let template = BlockTemplate {
+///     previous: Hash256::from_bytes([0; 32]),
+///     height: 0,
+///     miner: Hash160::from_bytes([9; 20]),
+///     records: vec![Record::sign(&doctor, &[7; 20], "Ibuprofen 400mg", 1)?],
+///     timestamp: 1_700_000_000,
+///     difficulty: Difficulty::new(50_000).unwrap(),
+///     entries: vec![],
+/// };
+/// // Every core by default; a time limit and a cancel handle are options too.
+/// let result = mine_block(&template, &SearchOptions::default())?;
+/// let MineOutcome::Found(block) = result.outcome else { panic!("a 64-bit nonce range is not exhausted at this difficulty") };
+/// assert!(template.difficulty.is_met_by(&block.block_id));
+/// block.verify_and_get_changes(template.difficulty, &UserStates::new(), DEFAULT_BLOCK_REWARD)?;
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
 pub fn mine_block(template: &BlockTemplate, options: &SearchOptions) -> Result<MineResult, MiningError> {
     if template.records.len() > MAX_RECORDS {
         return Err(MiningError::InvalidArgument("a block holds at most 25 records"));
