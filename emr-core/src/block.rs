@@ -324,6 +324,7 @@ impl ContentChecks for Stateless<'_, '_> {
 ///     height: 0,
 ///     miner: Hash160::from_bytes([9; 20]),
 ///     records: vec![record],
+///     entries: vec![], // grants and revocations (SPEC 8.1); none here
 ///     timestamp: 1_700_000_000,
 ///     difficulty: Difficulty::new(1).unwrap(),
 ///     block_id: Hash256::from_bytes([0; 32]),

@@ -194,6 +194,7 @@ impl Chain {
     ///         height: chain.len()?,
     ///         miner: Hash160::from_bytes([9; 20]),
     ///         records: vec![Record::sign(&doctor, patient.as_bytes(), "Metformin 500mg", 1)?],
+    ///         entries: vec![],
     ///         timestamp: 1_700_000_000,
     ///         difficulty: chain.next_difficulty()?,
     ///     };
