@@ -499,7 +499,7 @@ impl PublicKey {
         digest: &Hash256,
         signature_der: &[u8],
     ) -> Result<(), InvalidSignature> {
-        self.verify(Signed::Preimage(preimage, digest), signature_der)
+        self.verify_signed(Signed::Preimage(preimage, digest), signature_der)
     }
 
     /// Verifies a strict-DER ECDSA signature over the SHA-256 of
@@ -513,10 +513,10 @@ impl PublicKey {
         nonce: u64,
         signature_der: &[u8],
     ) -> Result<(), InvalidSignature> {
-        self.verify(Signed::Parts(patient_hash, prescription, nonce), signature_der)
+        self.verify_signed(Signed::Parts(patient_hash, prescription, nonce), signature_der)
     }
 
-    fn verify(&self, signed: Signed<'_>, signature_der: &[u8]) -> Result<(), InvalidSignature> {
+    fn verify_signed(&self, signed: Signed<'_>, signature_der: &[u8]) -> Result<(), InvalidSignature> {
         let compact = der::parse_ecdsa_signature(signature_der).map_err(|_| InvalidSignature)?;
         match &self.point {
             PublicPoint::Secp256k1(key) => {
