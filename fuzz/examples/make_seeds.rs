@@ -7,7 +7,8 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use emr_core::address::encode;
-use emr_core::{Block, BlockFields, Hash160, Record, RecordFields, Role, SigningKey};
+use emr_core::{Block, BlockFields, Entry, EntryFields, GrantFields, Hash160, Record, RecordFields, RevocationFields, Role, SigningKey};
+use emr_fuzz::{base64url, sealed_vectors};
 use serde_json::Value;
 
 fn vectors_dir() -> PathBuf {
@@ -21,8 +22,9 @@ fn load(name: &str) -> Value {
     serde_json::from_str(&std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))).unwrap()
 }
 
+/// The bytes of a hex field; empty for a field the object does not have.
 fn unhex(v: &Value) -> Vec<u8> {
-    hex::decode(v.as_str().unwrap()).unwrap()
+    v.as_str().map_or_else(Vec::new, |h| hex::decode(h).unwrap())
 }
 
 struct Corpus {
@@ -71,6 +73,46 @@ fn record_from_json(r: &Value) -> Option<Record> {
     .ok()
 }
 
+fn entry_from_json(e: &Value) -> Option<Entry> {
+    let (key, authority, signature) = (unhex(&e["dr_public_key"]), unhex(&e["authority"]), unhex(&e["signature"]));
+    let grant_id = unhex(&e["grant_id"]);
+    let fields = match e["type"].as_str()? {
+        "grant" => EntryFields::Grant(GrantFields {
+            dr_public_key: &key,
+            licence: e["licence"].as_str(),
+            not_before: e["not_before"].as_u64()?,
+            not_after: e["not_after"].as_u64()?,
+            authority: &authority,
+            signature: &signature,
+        }),
+        _ => EntryFields::Revocation(RevocationFields {
+            grant_id: &grant_id,
+            effective: e["effective"].as_u64()?,
+            authority: &authority,
+            signature: &signature,
+        }),
+    };
+    Entry::from_fields(&fields).ok()
+}
+
+fn block_from_json(b: &Value) -> Option<Block> {
+    let records: Vec<Record> = b["records"].as_array()?.iter().filter_map(record_from_json).collect();
+    let entries: Vec<Entry> = b["entries"].as_array().map_or(&[][..], Vec::as_slice).iter().filter_map(entry_from_json).collect();
+    let (previous, miner, block_id) = (unhex(&b["previous"]), unhex(&b["miner"]), unhex(&b["block_id"]));
+    Block::from_fields(&BlockFields {
+        previous: &previous,
+        height: b["height"].as_u64()?,
+        miner: &miner,
+        records: records.iter().map(Record::fields).collect(),
+        entries: entries.iter().map(Entry::fields).collect(),
+        timestamp: b["timestamp"].as_u64()?,
+        difficulty: u128::from(b["difficulty"].as_u64()?),
+        block_id: &block_id,
+        nonce: b["nonce"].as_u64()?,
+    })
+    .ok()
+}
+
 fn main() {
     let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("corpus");
     let records = load("records.json");
@@ -91,22 +133,13 @@ fn main() {
     }
     record_decode.write();
 
+    // blocks.json's blocks, and registry.json's scenario blocks (with
+    // entries: encoding version 2).
     let mut block_decode = Corpus::new(&root, "block_decode");
-    for case in blocks["blocks"].as_array().unwrap() {
-        let b = &case["block"];
-        let records: Vec<Record> = b["records"].as_array().unwrap().iter().filter_map(record_from_json).collect();
-        let (previous, miner, block_id) = (unhex(&b["previous"]), unhex(&b["miner"]), unhex(&b["block_id"]));
-        let record_fields: Vec<RecordFields<'_>> = records.iter().map(Record::fields).collect();
-        if let Ok(block) = Block::from_fields(&BlockFields {
-            previous: &previous,
-            height: b["height"].as_u64().unwrap(),
-            miner: &miner,
-            records: record_fields,
-            timestamp: b["timestamp"].as_u64().unwrap(),
-            difficulty: u128::from(b["difficulty"].as_u64().unwrap()),
-            block_id: &block_id,
-            nonce: b["nonce"].as_u64().unwrap(),
-        }) {
+    let registry = load("registry.json");
+    let scenario_blocks = ["scenario", "open_chain_scenario"].iter().flat_map(|k| registry[k].as_array().unwrap());
+    for case in blocks["blocks"].as_array().unwrap().iter().chain(scenario_blocks) {
+        if let Some(block) = block_from_json(&case["block"]) {
             block_decode.add(block.to_bytes());
         }
     }
@@ -172,4 +205,31 @@ fn main() {
     }
     chain.add(vec![0, 0, 0, 0, 0, 8]);
     chain.write();
+
+    // Every registry entry, and every entry of a scenario block.
+    let mut entry = Corpus::new(&root, "entry_decode");
+    let scenario_entries = ["scenario", "open_chain_scenario"]
+        .iter()
+        .flat_map(|k| registry[k].as_array().unwrap())
+        .flat_map(|case| case["block"]["entries"].as_array().unwrap());
+    for e in registry["entries"].as_array().unwrap().iter().map(|case| &case["entry"]).chain(scenario_entries) {
+        if let Some(e) = entry_from_json(e) {
+            entry.add(e.to_bytes());
+        }
+    }
+    entry.write();
+
+    // sealed_open's `mode ‖ case ‖ tweak ‖ payload` (fuzz_targets/sealed_open.rs):
+    // each sealed.json record's text as given, its envelope's bytes, and
+    // its envelope unedited.
+    let mut sealed = Corpus::new(&root, "sealed_open");
+    for (i, case) in sealed_vectors().cases.iter().enumerate() {
+        let i = u8::try_from(i).unwrap();
+        sealed.add([&[0, i, 0][..], case.prescription.as_bytes()].concat());
+        if let Some(envelope) = case.prescription.strip_prefix("sealed1:").and_then(base64url::decode_lenient) {
+            sealed.add([&[1, i, 0][..], &envelope].concat());
+        }
+        sealed.add(vec![2, i, 0]);
+    }
+    sealed.write();
 }

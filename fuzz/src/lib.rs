@@ -170,6 +170,7 @@ pub fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Bloc
         height,
         miner: Hash160::from_bytes([miner; 20]),
         records,
+        entries: Vec::new(),
         timestamp,
         difficulty: Difficulty::MIN,
         block_id: Hash256::from_bytes([0; 32]),
@@ -177,4 +178,135 @@ pub fn block_on(parent: Option<&Block>, miner: u8, records: Vec<Record>) -> Bloc
     };
     block.block_id = block.calculate_block_id();
     block
+}
+
+/// RFC 4648 base64url without padding, written out here (not emr-core's
+/// engine) so that the sealed target checks the library's decoder against
+/// an independent one.
+pub mod base64url {
+    const ALPHABET: &[u8; 64] = b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_";
+
+    /// The unpadded encoding of `bytes`.
+    pub fn encode(bytes: &[u8]) -> String {
+        let mut out = String::with_capacity(bytes.len().div_ceil(3) * 4);
+        for chunk in bytes.chunks(3) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, &b)| n | u32::from(b) << (16 - 8 * i));
+            for i in 0..=chunk.len() {
+                out.push(char::from(ALPHABET[(n >> (18 - 6 * i) & 63) as usize]));
+            }
+        }
+        out
+    }
+
+    /// Decodes unpadded text, leniently (trailing bits ignored): `None` for
+    /// a character outside the alphabet or a length of 1 mod 4. A text is
+    /// canonical when `encode(decode(text)) == text`.
+    pub fn decode_lenient(text: &str) -> Option<Vec<u8>> {
+        let values = text
+            .bytes()
+            .map(|c| ALPHABET.iter().position(|&a| a == c).map(|v| v as u32))
+            .collect::<Option<Vec<u32>>>()?;
+        if values.len() % 4 == 1 {
+            return None;
+        }
+        let mut out = Vec::with_capacity(values.len() * 3 / 4);
+        for chunk in values.chunks(4) {
+            let n = chunk.iter().enumerate().fold(0u32, |n, (i, &v)| n | v << (18 - 6 * i));
+            for i in 0..chunk.len() - 1 {
+                out.push((n >> (16 - 8 * i)) as u8);
+            }
+        }
+        Some(out)
+    }
+}
+
+/// One record of `sealed.json`, with what the vectors say it opens to.
+pub struct SealedCase {
+    /// The vector's name.
+    pub name: String,
+    /// The record's `dr_hash` (the fields below are the record's too).
+    pub dr_hash: Vec<u8>,
+    /// 20 bytes.
+    pub patient_hash: Vec<u8>,
+    /// The signing doctor's SPKI.
+    pub dr_public_key: Vec<u8>,
+    /// The sealed (or broken) text.
+    pub prescription: String,
+    /// The record's nonce.
+    pub nonce: u64,
+    /// The record's signature.
+    pub signature: Vec<u8>,
+    /// The record's txid.
+    pub txid: Vec<u8>,
+    /// The nonce the record verifies against.
+    pub previous_nonce: u64,
+    /// The text the record was sealed from (`construction.plaintext`).
+    pub plaintext: String,
+    /// Whether the vectors call the record valid.
+    pub valid: bool,
+    /// For each recipient of `sealed_vectors().recipients` the vectors
+    /// name: the opening's text, or its error kind.
+    pub opens: Vec<(usize, Result<String, String>)>,
+}
+
+/// `sealed.json` (built into the targets, so that a saved input keeps its
+/// meaning): its recipients' keys and its records.
+pub struct SealedVectors {
+    /// Every recipient key of the vectors, in file order.
+    pub recipients: Vec<SigningKey>,
+    /// Every record of the vectors, in file order.
+    pub cases: Vec<SealedCase>,
+}
+
+/// The parsed `sealed.json`.
+pub fn sealed_vectors() -> &'static SealedVectors {
+    static VECTORS: OnceLock<SealedVectors> = OnceLock::new();
+    VECTORS.get_or_init(|| {
+        let file: serde_json::Value =
+            serde_json::from_str(include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/vectors/sealed.json")))
+                .unwrap();
+        let unhex = |v: &serde_json::Value| hex::decode(v.as_str().unwrap()).unwrap();
+        let names: Vec<&str> = file["recipients"].as_array().unwrap().iter().map(|r| r["name"].as_str().unwrap()).collect();
+        let recipients = file["recipients"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| SigningKey::from_der(&unhex(&r["private_key_pkcs8"])).unwrap())
+            .collect();
+        let cases = file["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|case| {
+                let r = &case["record"];
+                SealedCase {
+                    name: case["name"].as_str().unwrap().to_owned(),
+                    dr_hash: unhex(&r["dr_hash"]),
+                    patient_hash: unhex(&r["patient_hash"]),
+                    dr_public_key: unhex(&r["dr_public_key"]),
+                    prescription: r["prescription"].as_str().unwrap().to_owned(),
+                    nonce: r["nonce"].as_u64().unwrap(),
+                    signature: unhex(&r["signature"]),
+                    txid: unhex(&r["txid"]),
+                    previous_nonce: case["previous_nonce"].as_u64().unwrap(),
+                    plaintext: case["construction"]["plaintext"].as_str().unwrap().to_owned(),
+                    valid: case["expected"] == "valid",
+                    opens: case["opens"]
+                        .as_array()
+                        .unwrap()
+                        .iter()
+                        .map(|o| {
+                            let who = names.iter().position(|n| o["recipient"] == *n).unwrap();
+                            let result = match o.get("plaintext") {
+                                Some(p) => Ok(p.as_str().unwrap().to_owned()),
+                                None => Err(o["error"].as_str().unwrap().to_owned()),
+                            };
+                            (who, result)
+                        })
+                        .collect(),
+                }
+            })
+            .collect();
+        SealedVectors { recipients, cases }
+    })
 }
