@@ -4,6 +4,7 @@ reorganisation and reopening, the pool with entries."""
 
 import hashlib
 import pickle
+import sys
 
 import pytest
 from cryptography.hazmat.primitives import serialization
@@ -323,7 +324,9 @@ def test_block_entries_default_and_types():
     block.entries = 5
     with pytest.raises(TypeError):
         block.verify_and_get_changes(1, {})
-    assert "entries=()" in cryptoemr.Block.__text_signature__
+    # CPython 3.9 does not expose a class's text signature (the method's it does).
+    if sys.version_info >= (3, 10):
+        assert "entries=()" in cryptoemr.Block.__text_signature__
     assert "entries=()" in cryptoemr.mine_block.__text_signature__
 
 
@@ -505,7 +508,8 @@ def test_authorities_argument_is_checked():
     for bare in (spkis()[0], authority_keys()[0], 5):
         with pytest.raises(TypeError):
             cryptoemr.Chain(authorities=bare)
-    assert "authorities=()" in cryptoemr.Chain.__text_signature__
+    if sys.version_info >= (3, 10):  # no class text signatures on CPython 3.9
+        assert "authorities=()" in cryptoemr.Chain.__text_signature__
 
 
 # --- the pool --------------------------------------------------------------------

@@ -26,6 +26,7 @@ use emr_core::chain::{AddOutcome, BatchOptions, ChainParams, RecordEntry};
 use emr_core::mining::{CancelHandle, HashEngine, MineOutcome, SearchOptions};
 use emr_core::{Curve, Difficulty, Entry, Hash160, Hash256, Record, SealOptions, SigningKey};
 use serde_json::{json, Map, Value};
+use zeroize::Zeroizing;
 
 use error::{exit, file_error, CliError};
 use node::{Mined, Node};
@@ -652,11 +653,21 @@ pub(crate) const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
 /// Reads a file of at most `limit` bytes; a longer one is `kind` with a
 /// message that says so, after reading no more than `limit + 1` bytes.
 fn read_file(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, CliError> {
+    let mut bytes = Vec::new();
+    read_file_into(path, limit, kind, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_file`] into `bytes`, sized from the file's length first so that a
+/// key file is read without reallocating: no copy of it is left behind in
+/// freed memory, and the caller's `Zeroizing` buffer wipes the one there is.
+fn read_file_into(path: &Path, limit: u64, kind: &'static str, bytes: &mut Vec<u8>) -> Result<(), CliError> {
     use std::io::Read as _;
     let file = fs::File::open(path).map_err(|e| file_error(path, e))?;
-    let mut bytes = Vec::new();
+    let expected = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
+    bytes.reserve_exact(usize::try_from(expected).unwrap_or(0) + 1);
     file.take(limit + 1)
-        .read_to_end(&mut bytes)
+        .read_to_end(bytes)
         .map_err(|e| file_error(path, e))?;
     if bytes.len() as u64 > limit {
         return Err(CliError::new(
@@ -664,11 +675,12 @@ fn read_file(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, Cli
             format!("{}: longer than {limit} bytes, too long to be one", path.display()),
         ));
     }
-    Ok(bytes)
+    Ok(())
 }
 
 fn read_key(path: &Path) -> Result<SigningKey, CliError> {
-    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidKey.as_str())?;
+    let mut bytes = Zeroizing::new(Vec::new());
+    read_file_into(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidKey.as_str(), &mut bytes)?;
     SigningKey::from_pem_or_der(&bytes).map_err(|e| CliError::from(e).context(path.display()))
 }
 
