@@ -4,75 +4,12 @@
 
 mod common;
 
-use std::path::PathBuf;
-
+use common::{hex_field, load, text, uint, RawRecord};
 use emr_core::{
     Block, BlockError, BlockFields, Difficulty, Entry, EntryFields, ErrorKind, GrantFields, Hash160,
-    RecordFields, RevocationFields, SigningKey, UserStates,
+    RevocationFields, SigningKey, UserStates,
 };
 use serde_json::Value;
-
-fn vectors_dir() -> PathBuf {
-    std::env::var_os("EMR_VECTORS_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared/vectors"))
-}
-
-fn load(name: &str) -> Value {
-    let path = vectors_dir().join(name);
-    let text = std::fs::read_to_string(&path)
-        .unwrap_or_else(|e| panic!("test vectors are required at {}: {e}", path.display()));
-    serde_json::from_str(&text).expect("vector file is JSON")
-}
-
-fn hex_field(v: &Value, key: &str) -> Vec<u8> {
-    hex::decode(v[key].as_str().unwrap_or_else(|| panic!("{key} is a hex string"))).expect("valid hex")
-}
-
-fn text(v: &Value, key: &str) -> String {
-    v[key].as_str().unwrap_or_else(|| panic!("{key} is a string")).to_owned()
-}
-
-fn uint(v: &Value, key: &str) -> u64 {
-    v[key].as_u64().unwrap_or_else(|| panic!("{key} is a u64"))
-}
-
-/// Owned bytes of one JSON record, so views can borrow from it.
-struct RawRecord {
-    dr_hash: Vec<u8>,
-    patient_hash: Vec<u8>,
-    dr_public_key: Vec<u8>,
-    prescription: String,
-    nonce: u64,
-    signature: Vec<u8>,
-    txid: Vec<u8>,
-}
-
-impl RawRecord {
-    fn from_json(v: &Value) -> RawRecord {
-        RawRecord {
-            dr_hash: hex_field(v, "dr_hash"),
-            patient_hash: hex_field(v, "patient_hash"),
-            dr_public_key: hex_field(v, "dr_public_key"),
-            prescription: text(v, "prescription"),
-            nonce: uint(v, "nonce"),
-            signature: hex_field(v, "signature"),
-            txid: hex_field(v, "txid"),
-        }
-    }
-
-    fn fields(&self) -> RecordFields<'_> {
-        RecordFields {
-            dr_hash: &self.dr_hash,
-            patient_hash: &self.patient_hash,
-            dr_public_key: &self.dr_public_key,
-            prescription: Some(&self.prescription),
-            nonce: self.nonce,
-            signature: &self.signature,
-            txid: &self.txid,
-        }
-    }
-}
 
 /// Owned bytes of one JSON entry.
 enum RawEntry {
