@@ -566,10 +566,7 @@ pub unsafe extern "C" fn emr_block_record(
         // SAFETY: documented contracts of `out` and `block`.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let block = unsafe { ptr::handle(block, "block") }?;
-        let records = &block.inner.records;
-        let record = records.get(index).ok_or_else(|| {
-            Error::invalid_argument(format_args!("index {index} is past the end ({} records)", records.len()))
-        })?;
+        let record = ptr::element(&block.inner.records, index, "records")?;
         out.set(emr_record { inner: record.clone() });
         Ok(())
     })
@@ -608,10 +605,7 @@ pub unsafe extern "C" fn emr_block_entry(
         // SAFETY: documented contracts of `out` and `block`.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let block = unsafe { ptr::handle(block, "block") }?;
-        let entries = &block.inner.entries;
-        let entry = entries.get(index).ok_or_else(|| {
-            Error::invalid_argument(format_args!("index {index} is past the end ({} entries)", entries.len()))
-        })?;
+        let entry = ptr::element(&block.inner.entries, index, "entries")?;
         out.set(emr_entry { inner: entry.clone() });
         Ok(())
     })

@@ -1307,9 +1307,7 @@ pub unsafe extern "C" fn emr_history_get(
         let history = unsafe { ptr::handle(history, "history") }?;
         let height = unsafe { Out::optional(height) };
         let block_id = unsafe { Out::optional(block_id32.cast::<[u8; 32]>()) };
-        let entry = history.entries.get(index).cloned().ok_or_else(|| {
-            Error::invalid_argument(format_args!("index {index} is past the end ({} records)", history.entries.len()))
-        })?;
+        let entry = ptr::element(&history.entries, index, "records")?.clone();
         write_entry(entry, height, block_id, record);
         Ok(())
     })
@@ -1430,10 +1428,7 @@ pub unsafe extern "C" fn emr_chain_authority(
         // SAFETY: documented contracts of `chain` and (`buf`, `len`).
         let chain = unsafe { ptr::handle(chain, "chain") }?;
         let out = unsafe { crate::ptr::OutBuf::new(buf, len, "buf", "len") }?;
-        let ders = &chain.authorities.ders;
-        let der = ders.get(index).ok_or_else(|| {
-            Error::invalid_argument(format_args!("index {index} is past the end ({} authorities)", ders.len()))
-        })?;
+        let der = ptr::element(&chain.authorities.ders, index, "authorities")?;
         out.write(der)
     })
 }

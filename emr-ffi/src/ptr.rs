@@ -253,3 +253,11 @@ impl<T> OutHandle<T> {
         unsafe { self.ptr.write(Box::into_raw(Box::new(value))) };
     }
 }
+
+/// The element at a caller's `index`, or `invalid_argument` naming the
+/// length and what the elements are (`what`: "records", "entries", ...).
+pub(crate) fn element<'a, T>(items: &'a [T], index: usize, what: &str) -> Result<&'a T, Error> {
+    items
+        .get(index)
+        .ok_or_else(|| Error::invalid_argument(format_args!("index {index} is past the end ({} {what})", items.len())))
+}

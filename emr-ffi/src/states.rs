@@ -189,9 +189,7 @@ pub unsafe extern "C" fn emr_user_states_entry_at(
         let hash_out = unsafe { ptr::out_array::<20>(hash_out20, "hash_out20") }?;
         let balance = unsafe { Out::new(balance, "balance") }?;
         let nonce = unsafe { Out::new(nonce, "nonce") }?;
-        let hash = states.order.get(index).ok_or_else(|| {
-            Error::invalid_argument(format_args!("index {index} is past the end ({} entries)", states.order.len()))
-        })?;
+        let hash = ptr::element(&states.order, index, "entries")?;
         let state = states.map[hash];
         hash_out.write(hash.to_bytes());
         balance.write(state.balance);
