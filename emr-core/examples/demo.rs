@@ -214,7 +214,7 @@ fn demo_params() -> ChainParams {
         block_time: 12,
         max_adjust: 4,
         block_reward: DEFAULT_BLOCK_REWARD,
-        authorities: Vec::new(),
+        ..ChainParams::default()
     }
 }
 
@@ -421,6 +421,7 @@ fn reorganise_demo(chain: &mut Chain, path: &Path, dr_house: &SigningKey) -> Res
             AddOutcome::Reorganized => "the branch is now heavier: blocks after the fork undone, the branch applied",
             AddOutcome::Extended => "extends the new tip",
             AddOutcome::AlreadyKnown => "already known",
+            AddOutcome::Stale => "not stored: neither heavier nor a competitor near the tip",
         };
         println!("  height {:2}  difficulty {:>8}  {outcome:?}: {note}", block.height, block.difficulty.to_string());
     }
@@ -503,8 +504,8 @@ fn access_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dy
 
     let t0 = 1_700_000_000;
     let grants = [
-        Grant::sign(&board, dr_house.public_key_der(), "GMC 7012345, Dr G. House", 0, u64::MAX)?,
-        Grant::sign(&board, dr_grey.public_key_der(), "GMC 7054321, Dr M. Grey", 0, u64::MAX)?,
+        Grant::sign(&board, chain.chain_id(), dr_house.public_key_der(), "GMC 7012345, Dr G. House", 0, u64::MAX)?,
+        Grant::sign(&board, chain.chain_id(), dr_grey.public_key_der(), "GMC 7054321, Dr M. Grey", 0, u64::MAX)?,
     ];
     let house_grant = grants[0].grant_id();
     let added = add_access_block(&mut chain, Vec::new(), grants.into_iter().map(Entry::from).collect(), t0)?;
@@ -536,9 +537,13 @@ fn access_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dy
     println!("  opened with the pharmacy's key:      {}", sealed.open(&pharmacy)?);
     println!("  opened with a stranger's key:        {}", sealed.open(&stranger).unwrap_err());
 
-    let revocation = Revocation::sign(&board, house_grant, t0 + 100)?;
-    let added = add_access_block(&mut chain, Vec::new(), vec![revocation.into()], t0 + 24)?;
-    println!("block 2 revokes Dr House from t0+100:  {:?}", added?);
+    let revocation = Revocation::sign(&board, chain.chain_id(), house_grant, t0 + 100)?;
+    match add_access_block(&mut chain, Vec::new(), vec![revocation.clone().into()], t0 + 24)? {
+        Ok(outcome) => return Err(format!("a revocation ahead of its block was accepted: {outcome:?}").into()),
+        Err(e) => println!("block 2 at t0+24 revoking from t0+100:  refused: {e}"),
+    }
+    let added = add_access_block(&mut chain, Vec::new(), vec![revocation.into()], t0 + 100)?;
+    println!("block 2 at t0+100 revokes Dr House:    {:?}", added?);
     for t in [t0 + 99, t0 + 100] {
         println!(
             "  at t0+{:<3} Dr House authorized: {:5}  Dr Grey authorized: {}",

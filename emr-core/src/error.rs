@@ -50,7 +50,8 @@ pub enum ErrorKind {
     UnknownParent,
     /// A block's timestamp is before its parent's.
     TimestampTooEarly,
-    /// A block's timestamp is more than 7200 s after the caller's current time.
+    /// A block's timestamp is more than the chain's `max_future` seconds
+    /// after the caller's current time.
     TimestampTooLate,
     /// The thing asked for does not exist (undoing an empty chain, ...).
     NotFound,
@@ -79,6 +80,8 @@ pub enum ErrorKind {
     InvalidEntry,
     /// An entry's signature is not strict DER or does not verify.
     InvalidEntrySignature,
+    /// An entry names another chain than the one it is offered to.
+    WrongChain,
     /// An entry's authority is not one of the chain's authorities.
     UnknownAuthority,
     /// A grant that is already in the active chain.
@@ -87,6 +90,8 @@ pub enum ErrorKind {
     UnknownGrant,
     /// A revocation of a grant already revoked.
     AlreadyRevoked,
+    /// A revocation whose `effective` time is later than its block's timestamp.
+    RevocationNotYetEffective,
     /// A record's doctor holds no active grant at the block's timestamp.
     UnauthorizedDoctor,
     /// The key opening a sealed record is not one of its recipients.
@@ -135,10 +140,12 @@ impl ErrorKind {
             ErrorKind::Entry => "entry",
             ErrorKind::InvalidEntry => "invalid_entry",
             ErrorKind::InvalidEntrySignature => "invalid_entry_signature",
+            ErrorKind::WrongChain => "wrong_chain",
             ErrorKind::UnknownAuthority => "unknown_authority",
             ErrorKind::DuplicateGrant => "duplicate_grant",
             ErrorKind::UnknownGrant => "unknown_grant",
             ErrorKind::AlreadyRevoked => "already_revoked",
+            ErrorKind::RevocationNotYetEffective => "revocation_not_yet_effective",
             ErrorKind::UnauthorizedDoctor => "unauthorized_doctor",
             ErrorKind::NotRecipient => "not_recipient",
             ErrorKind::DecryptFailed => "decrypt_failed",

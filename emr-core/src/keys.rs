@@ -354,6 +354,12 @@ const P256_HALF_ORDER: [u8; 32] = [
     0xde, 0x73, 0x7d, 0x56, 0xd3, 0x8b, 0xcf, 0x42, 0x79, 0xdc, 0xe5, 0x61, 0x7e, 0x31, 0x92, 0xa8,
 ];
 
+/// floor(n / 2) for secp256k1, big-endian.
+const SECP256K1_HALF_ORDER: [u8; 32] = [
+    0x7f, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+    0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
+];
+
 /// Replaces s by n - s when s > n/2; (r, n - s) is the same signature's
 /// other valid form, and low-S is the one this library emits.
 fn normalize_low_s_p256(compact: &mut [u8; 64]) {
@@ -514,6 +520,26 @@ impl PublicKey {
         signature_der: &[u8],
     ) -> Result<(), InvalidSignature> {
         self.verify_signed(Signed::Preimage(preimage, digest), signature_der)
+    }
+
+    /// [`Self::verify_prehashed`] for signatures whose identity matters
+    /// (SPEC 8.1, v1.2: registry entries): a high-S signature is refused,
+    /// since `(r, n - s)` would give the same content a second id.
+    pub(crate) fn verify_prehashed_low_s(
+        &self,
+        preimage: &[u8],
+        digest: &Hash256,
+        signature_der: &[u8],
+    ) -> Result<(), InvalidSignature> {
+        let compact = der::parse_ecdsa_signature(signature_der).map_err(|_| InvalidSignature)?;
+        let half_order = match self.curve() {
+            Curve::Secp256k1 => &SECP256K1_HALF_ORDER,
+            Curve::P256 => &P256_HALF_ORDER,
+        };
+        if compact[32..] > half_order[..] {
+            return Err(InvalidSignature);
+        }
+        self.verify_prehashed(preimage, digest, signature_der)
     }
 
     /// Verifies a strict-DER ECDSA signature over the SHA-256 of

@@ -13,14 +13,23 @@ use serde_json::Value;
 
 /// Owned bytes of one JSON entry.
 enum RawEntry {
-    Grant { dr_public_key: Vec<u8>, licence: String, not_before: u64, not_after: u64, authority: Vec<u8>, signature: Vec<u8> },
-    Revocation { grant_id: Vec<u8>, effective: u64, authority: Vec<u8>, signature: Vec<u8> },
+    Grant {
+        chain_id: Vec<u8>,
+        dr_public_key: Vec<u8>,
+        licence: String,
+        not_before: u64,
+        not_after: u64,
+        authority: Vec<u8>,
+        signature: Vec<u8>,
+    },
+    Revocation { chain_id: Vec<u8>, grant_id: Vec<u8>, effective: u64, authority: Vec<u8>, signature: Vec<u8> },
 }
 
 impl RawEntry {
     fn from_json(v: &Value) -> RawEntry {
         match v["type"].as_str() {
             Some("grant") => RawEntry::Grant {
+                chain_id: hex_field(v, "chain_id"),
                 dr_public_key: hex_field(v, "dr_public_key"),
                 licence: text(v, "licence"),
                 not_before: uint(v, "not_before"),
@@ -29,6 +38,7 @@ impl RawEntry {
                 signature: hex_field(v, "signature"),
             },
             Some("revocation") => RawEntry::Revocation {
+                chain_id: hex_field(v, "chain_id"),
                 grant_id: hex_field(v, "grant_id"),
                 effective: uint(v, "effective"),
                 authority: hex_field(v, "authority"),
@@ -40,8 +50,9 @@ impl RawEntry {
 
     fn fields(&self) -> EntryFields<'_> {
         match self {
-            RawEntry::Grant { dr_public_key, licence, not_before, not_after, authority, signature } => {
+            RawEntry::Grant { chain_id, dr_public_key, licence, not_before, not_after, authority, signature } => {
                 EntryFields::Grant(GrantFields {
+                    chain_id,
                     dr_public_key,
                     licence: Some(licence),
                     not_before: *not_before,
@@ -50,8 +61,14 @@ impl RawEntry {
                     signature,
                 })
             }
-            RawEntry::Revocation { grant_id, effective, authority, signature } => {
-                EntryFields::Revocation(RevocationFields { grant_id, effective: *effective, authority, signature })
+            RawEntry::Revocation { chain_id, grant_id, effective, authority, signature } => {
+                EntryFields::Revocation(RevocationFields {
+                    chain_id,
+                    grant_id,
+                    effective: *effective,
+                    authority,
+                    signature,
+                })
             }
         }
     }
@@ -152,10 +169,18 @@ fn entries_signed_here_verify_with_the_vectors_keys() {
     let authority = SigningKey::from_der(&hex_field(&file["authorities"][0], "private_key_pkcs8")).unwrap();
     assert_eq!(authority.public_key_der(), &hex_field(&file["authorities"][0], "spki")[..]);
     let doctor = hex_field(&file["doctors"][0], "spki");
-    let grant = emr_core::Grant::sign(&authority, &doctor, "GMC 7012345, Dr Ada Lovelace", 0, u64::MAX).unwrap();
+    let chain_id = emr_core::Hash256::from_slice(&hex_field(&file["params"], "chain_id")).unwrap();
+    let grant =
+        emr_core::Grant::sign(&authority, chain_id, &doctor, "GMC 7012345, Dr Ada Lovelace", 0, u64::MAX).unwrap();
     assert_eq!(grant.verify(), Ok(()));
+    // Entries are made low-S (SPEC 8.1, v1.2), on P-256 too where the
+    // signer's own output is high-S half the time.
+    for _ in 0..32 {
+        let again = emr_core::Grant::sign(&authority, chain_id, &doctor, "x", 0, 1).unwrap();
+        assert_eq!(again.verify(), Ok(()));
+    }
     assert_eq!(grant.dr_hash().as_bytes()[..], hex_field(&file["doctors"][0], "dr_hash")[..]);
-    let revocation = emr_core::Revocation::sign(&authority, grant.grant_id(), 1_700_000_100).unwrap();
+    let revocation = emr_core::Revocation::sign(&authority, chain_id, grant.grant_id(), 1_700_000_100).unwrap();
     assert_eq!(revocation.verify(), Ok(()));
 }
 
@@ -193,7 +218,11 @@ fn scenario_blocks_ids_encoding_and_stateless_checks() {
             .collect();
         let result = fields.verify_and_get_changes(Difficulty::MIN, &states, 10_000);
         match expected_error(case).as_deref() {
-            Some(e @ ("too_many_entries" | "entry:1:invalid_entry_signature")) => {
+            Some(
+                e @ ("too_many_entries"
+                | "entry:1:invalid_entry_signature"
+                | "entry:0:invalid_entry_signature"),
+            ) => {
                 assert_eq!(block_error_name(&result.unwrap_err()), e, "{name}");
             }
             _ => assert!(result.is_ok(), "{name}: {result:?}"),
@@ -483,16 +512,24 @@ impl Registry {
         Registry { file: load("registry.json") }
     }
 
+    /// The vectors' parameters with `authorities`: the salt of the chain
+    /// with authorities, or of the open chain when there are none.
     fn params(&self, authorities: Vec<PublicKey>) -> ChainParams {
-        let p = &self.file["params"];
+        let p = &self.file[if authorities.is_empty() { "open_chain_params" } else { "params" }];
         ChainParams {
             initial_difficulty: Difficulty::new(u128::from(uint(p, "initial_difficulty"))).unwrap(),
             window: uint(p, "window"),
             block_time: uint(p, "block_time"),
             max_adjust: uint(p, "max_adjust"),
             block_reward: uint(p, "block_reward"),
+            max_future: uint(p, "max_future"),
+            salt: Some(hex_field(p, "salt").try_into().unwrap()),
             authorities,
         }
+    }
+
+    fn chain_id(&self) -> emr_core::Hash256 {
+        emr_core::Hash256::from_slice(&hex_field(&self.file["params"], "chain_id")).unwrap()
     }
 
     fn authorities(&self) -> Vec<PublicKey> {
@@ -591,6 +628,7 @@ fn every_scenario_block_with_its_outcome_and_the_authorizations_after_it() {
     assert!(cases.len() >= 18);
     let mut chain = Chain::in_memory(registry.params(registry.authorities())).unwrap();
     assert_eq!(chain.authorities(), &registry.authorities()[..]);
+    assert_eq!(chain.chain_id(), registry.chain_id(), "SPEC 5's chain id of the vectors' parameters");
     let (extended, _) = run_scenario(&registry, &mut chain, &cases);
     assert_eq!(chain.len().unwrap(), extended.len() as u64);
     let report = chain.check(&BatchOptions::default()).unwrap();
@@ -628,12 +666,14 @@ fn open_chain_scenario() {
     let cases = scenario_cases(&registry, "open_chain_scenario");
     let mut chain = Chain::in_memory(registry.params(vec![])).unwrap();
     assert!(chain.authorities().is_empty());
+    assert_eq!(hex::encode(chain.chain_id().as_bytes()), text(&registry.file["open_chain_params"], "chain_id"));
     run_scenario(&registry, &mut chain, &cases);
-    // The scenario's authority-chain blocks carry entries: all refused here.
+    // The scenario's authority-chain blocks carry entries made for that
+    // chain: refused here as another chain's.
     let first = Registry::block(&registry.file["scenario"][0]);
     let mut other = Chain::in_memory(registry.params(vec![])).unwrap();
     let err = other.add_block(&first, None).unwrap_err();
-    assert_eq!(chain_error_name(&err), "entry:0:unknown_authority");
+    assert_eq!(chain_error_name(&err), "entry:0:wrong_chain");
 }
 
 /// A block on `parent`, 12 s later, difficulty 1 (the vectors' parameters).
@@ -690,8 +730,8 @@ fn reorganisation_moves_the_registry_and_a_failed_one_leaves_it_untouched() {
         other => panic!("{other:?}"),
     };
     let d3 = registry.doctor_key("D3");
-    let d3_grant = Grant::sign(&auth, d3.public_key_der(), "D3 elsewhere", 0, u64::MAX).unwrap();
-    let revoke = Revocation::sign(&auth, d1_grant.grant_id(), 0).unwrap();
+    let d3_grant = Grant::sign(&auth, chain.chain_id(), d3.public_key_der(), "D3 elsewhere", 0, u64::MAX).unwrap();
+    let revoke = Revocation::sign(&auth, chain.chain_id(), d1_grant.grant_id(), 0).unwrap();
     let mut branch = vec![next_block(&extended[0], 9, vec![], vec![revoke.into(), d3_grant.clone().into()])];
     while branch.len() < extended.len() - 1 {
         let parent = branch.last().unwrap().clone();
@@ -790,9 +830,10 @@ fn format_1_files_are_upgraded_on_a_writable_open() {
         "DROP TABLE grants; DELETE FROM meta WHERE key = 'authorities'; UPDATE meta SET value = 1 WHERE key = 'format';",
     )
     .unwrap();
+    common::write_format_2_params(&sql);
     drop(sql);
     let err = Chain::open_readonly(&db.0).unwrap_err();
-    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 2 }), "{err}");
+    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 3 }), "{err}");
     let chain = Chain::open(&db.0, None).unwrap();
     assert!(chain.authorities().is_empty());
     assert_eq!(chain.len().unwrap(), 1);
@@ -838,7 +879,8 @@ fn the_pool_takes_entries_and_refuses_unauthorized_doctors() {
     assert_eq!(chain.submit_at(&broken, t0).unwrap_err().kind(), ErrorKind::InvalidTxid);
 
     // D1 granted until t0 + 100, pending: the record is now accepted.
-    let grant = Grant::sign(&auth, d1.public_key_der(), "D1", 0, t0 + 100).unwrap();
+    let id = chain.chain_id();
+    let grant = Grant::sign(&auth, id, d1.public_key_der(), "D1", 0, t0 + 100).unwrap();
     assert_eq!(chain.submit_entry(&grant.clone().into()), Ok(SubmitOutcome::Ready));
     assert_eq!(chain.submit_entry(&grant.clone().into()), Ok(SubmitOutcome::AlreadyPending));
     assert_eq!(chain.submit_at(&r1, t0), Ok(SubmitOutcome::Ready));
@@ -849,12 +891,12 @@ fn the_pool_takes_entries_and_refuses_unauthorized_doctors() {
 
     // Entry checks 1-4 against the chain and the pending entries.
     let outsider = SigningKey::from_der(&hex_field(&registry.file["outsider"], "private_key_pkcs8")).unwrap();
-    let foreign = Grant::sign(&outsider, d2.public_key_der(), "D2", 0, u64::MAX).unwrap();
+    let foreign = Grant::sign(&outsider, id, d2.public_key_der(), "D2", 0, u64::MAX).unwrap();
     assert_eq!(chain.submit_entry(&foreign.into()).unwrap_err().kind(), ErrorKind::UnknownAuthority);
-    let mut tampered = Grant::sign(&auth, d2.public_key_der(), "D2", 0, u64::MAX).unwrap();
+    let mut tampered = Grant::sign(&auth, id, d2.public_key_der(), "D2", 0, u64::MAX).unwrap();
     tampered.licence.push('!');
     assert_eq!(chain.submit_entry(&tampered.into()).unwrap_err().kind(), ErrorKind::InvalidEntrySignature);
-    let unknown = Revocation::sign(&auth, common::ZERO, 0).unwrap();
+    let unknown = Revocation::sign(&auth, id, common::ZERO, 0).unwrap();
     assert_eq!(chain.submit_entry(&unknown.into()).unwrap_err().kind(), ErrorKind::UnknownGrant);
 
     // The template: the entry first, then the records it authorizes.
@@ -869,10 +911,10 @@ fn the_pool_takes_entries_and_refuses_unauthorized_doctors() {
     assert_eq!(chain.submit_entry(&grant.clone().into()).unwrap_err().kind(), ErrorKind::DuplicateGrant);
 
     // A revocation pending: accepted once, then already_revoked for another.
-    let revoke = Revocation::sign(&auth, grant.grant_id(), t0 + 30).unwrap();
-    assert_eq!(chain.submit_entry(&revoke.clone().into()), Ok(SubmitOutcome::Ready));
-    let again = Revocation::sign(&registry.authority_key(1), grant.grant_id(), t0 + 40).unwrap();
-    assert_eq!(chain.submit_entry(&again.into()).unwrap_err().kind(), ErrorKind::AlreadyRevoked);
+    let revoke = Revocation::sign(&auth, id, grant.grant_id(), t0 + 30).unwrap();
+    assert_eq!(chain.submit_entry_at(&revoke.clone().into(), t0 + 30), Ok(SubmitOutcome::Ready));
+    let again = Revocation::sign(&registry.authority_key(1), id, grant.grant_id(), t0 + 40).unwrap();
+    assert_eq!(chain.submit_entry_at(&again.into(), t0 + 40).unwrap_err().kind(), ErrorKind::AlreadyRevoked);
     // A record D1 may write now, but not in a template at t0 + 40: left out.
     let r3 = Record::sign(&d1, &patient, "z", 3).unwrap();
     assert_eq!(chain.submit_at(&r3, t0 + 20), Ok(SubmitOutcome::Ready), "before the revocation's effect");
@@ -889,9 +931,11 @@ fn the_pool_takes_entries_and_refuses_unauthorized_doctors() {
     assert_eq!(chain.pending_entries().unwrap().len(), 1);
     assert!(chain.is_authorized(&d1.public_key_hash(), t0 + 40).unwrap());
 
-    // An open chain takes no entries.
+    // An open chain takes no entries: not this chain's, nor its own.
     let mut open = Chain::in_memory(registry.params(vec![])).unwrap();
-    assert_eq!(open.submit_entry(&grant.into()).unwrap_err().kind(), ErrorKind::UnknownAuthority);
+    assert_eq!(open.submit_entry(&grant.into()).unwrap_err().kind(), ErrorKind::WrongChain);
+    let own = Grant::sign(&auth, open.chain_id(), d1.public_key_der(), "D1", 0, u64::MAX).unwrap();
+    assert_eq!(open.submit_entry(&own.into()).unwrap_err().kind(), ErrorKind::UnknownAuthority);
     assert_eq!(open.submit_at(&r1, t0), Ok(SubmitOutcome::Ready));
 }
 
@@ -903,7 +947,7 @@ fn sealed_records_go_through_a_chain_with_authorities() {
     let doctor = sealed.key("doctor_p256");
     let patient = sealed.key("patient_k1");
     let mut chain = Chain::in_memory(registry.params(registry.authorities())).unwrap();
-    let grant = Grant::sign(&auth, doctor.public_key_der(), "sealing doctor", 0, u64::MAX).unwrap();
+    let grant = Grant::sign(&auth, chain.chain_id(), doctor.public_key_der(), "sealing doctor", 0, u64::MAX).unwrap();
     chain.submit_entry(&grant.into()).unwrap();
     let record = Record::sign_sealed(
         &doctor,

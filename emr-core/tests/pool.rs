@@ -112,10 +112,21 @@ fn duplicates_and_refusals() {
     let first = rec(&a, 1);
     assert_eq!(chain.submit(&first).unwrap(), SubmitOutcome::Ready);
     assert_eq!(chain.submit(&first).unwrap(), SubmitOutcome::AlreadyPending);
-    // Same identity, other content and txid: one record, the first stays.
+    // Same identity, other content and txid: a conflict (the doctor signed
+    // two records with one nonce), named; the first stays, the second is
+    // not added.
     let other = Record::sign(&a, &[8; 20], "another", 1).unwrap();
     assert_ne!(other.txid, first.txid);
-    assert_eq!(chain.submit(&other).unwrap(), SubmitOutcome::AlreadyPending);
+    assert_eq!(chain.submit(&other).unwrap(), SubmitOutcome::ConflictsWithPending { pending_txid: first.txid });
+    assert_eq!(chain.pending().unwrap(), vec![first.clone()]);
+    // The same content under the signature's other form, (r, n - s): the
+    // same record, already pending.
+    let mut flipped = first.clone();
+    flipped.signature = common::flip_s(&first.signature, &a);
+    flipped.txid = flipped.calculate_txid();
+    assert_ne!(flipped.txid, first.txid);
+    assert_eq!(flipped.verify(0), Ok(()));
+    assert_eq!(chain.submit(&flipped).unwrap(), SubmitOutcome::AlreadyPending);
     assert_eq!(chain.pending().unwrap(), vec![first.clone()]);
 
     // Full verification, signature included, for a pending nonce too.

@@ -151,8 +151,9 @@ fn block_fields_with_any_lengths_never_panic() {
 fn sample_block_with_entries() -> Block {
     let authority = SigningKey::generate(Curve::P256).unwrap();
     let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
-    let grant = emr_core::Grant::sign(&authority, doctor.public_key_der(), "GMC 1", 0, u64::MAX).unwrap();
-    let revocation = emr_core::Revocation::sign(&authority, grant.grant_id(), 5).unwrap();
+    let chain_id = emr_core::Hash256::from_bytes([7; 32]);
+    let grant = emr_core::Grant::sign(&authority, chain_id, doctor.public_key_der(), "GMC 1", 0, u64::MAX).unwrap();
+    let revocation = emr_core::Revocation::sign(&authority, chain_id, grant.grant_id(), 5).unwrap();
     let patient = SigningKey::generate(Curve::P256).unwrap();
     let sealed = Record::sign_sealed(
         &doctor,

@@ -18,6 +18,7 @@ use crate::mining::CancelHandle;
 use super::difficulty::{expected_difficulty, Sample};
 use super::pipeline::{self, Decoded, Prechecked, RecordCheck};
 use super::registry::{BlockRegistry, MemoryRegistry};
+use super::params::MISSING_SALT;
 use super::undo;
 use super::work::Work;
 use super::{BatchOptions, Chain, ChainError, ChainParams, Reporter};
@@ -56,13 +57,14 @@ struct Replayed {
 /// The registry `block` (at `height`) is checked against in a replay.
 pub(super) fn block_registry(
     registry: &MemoryRegistry,
+    chain_id: Hash256,
     params: &ChainParams,
     block: &Block,
     height: u64,
 ) -> Result<BlockRegistry, ChainError> {
     let entries: Vec<_> = block.entries.iter().map(Entry::fields).collect();
     let doctors = block.records.iter().map(|r| r.dr_hash);
-    BlockRegistry::load(registry, &params.authorities, height, block.timestamp, &entries, doctors)
+    BlockRegistry::load(registry, chain_id, &params.authorities, height, block.timestamp, &entries, doctors)
 }
 
 /// One record index row as `check` hashes it, from the blocks and from the
@@ -236,6 +238,7 @@ fn replay(
         first_bad: None,
     };
     let mut parent: Option<(Hash256, u64)> = None;
+    let chain_id = params.chain_id().ok_or(ChainError::InvalidParams(MISSING_SALT))?;
     for item in blocks {
         if cancel.is_some_and(CancelHandle::is_cancelled) {
             return Err(ChainError::Cancelled);
@@ -249,7 +252,7 @@ fn replay(
             let block = &stored.block;
             check_linkage(block, height, parent)?;
             let check = RecordCheck::NonceOnlyFor(passed);
-            let mut registry = block_registry(&out.registry, params, block, height)?;
+            let mut registry = block_registry(&out.registry, chain_id, params, block, height)?;
             let changes =
                 pipeline::verify_block(block, difficulty, &out.states, params.block_reward, check, &mut registry)
                     .map_err(|error| ChainError::Block { height, block_id: block.block_id, error })?;

@@ -36,6 +36,10 @@ pub enum ChainError {
         /// This version's.
         current: i64,
     },
+    /// A chain file of an older format that cannot be upgraded; the text
+    /// says why and what to do.
+    #[error("invalid_argument: this chain file cannot be upgraded to SPEC v1.2: {0}")]
+    NotUpgradable(&'static str),
     /// The chain was closed ([`super::SharedChain::close`]).
     #[error("invalid_argument: the chain is closed")]
     Closed,
@@ -64,10 +68,12 @@ pub enum ChainError {
         /// The block's timestamp.
         timestamp: u64,
     },
-    /// The timestamp is more than 7200 s after the caller's current time.
+    /// The timestamp is more than the chain's `max_future` seconds after the
+    /// caller's current time. Not marked invalid: the block may be offered
+    /// again once its time has come.
     #[error("timestamp_too_late: block time {timestamp} is after {limit}")]
     TimestampTooLate {
-        /// The caller's time + 7200.
+        /// The caller's time + `max_future`.
         limit: u64,
         /// The block's timestamp.
         timestamp: u64,
@@ -136,6 +142,7 @@ impl ChainError {
             | ChainError::ParamsMismatch
             | ChainError::AuthoritiesMismatch { .. }
             | ChainError::OldFormat { .. }
+            | ChainError::NotUpgradable(_)
             | ChainError::ReadOnly
             | ChainError::Closed => ErrorKind::InvalidArgument,
             ChainError::UnknownParent { .. } => ErrorKind::UnknownParent,

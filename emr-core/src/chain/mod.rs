@@ -37,7 +37,7 @@ use crate::record::Record;
 
 pub use check::{BadBlock, CheckReport};
 pub use error::{AddBlocksError, ChainError};
-pub use params::ChainParams;
+pub use params::{ChainParams, DEFAULT_MAX_FUTURE, MAX_AUTHORITIES, SALT_LEN};
 pub use pool::{PendingRecords, SubmitOutcome};
 pub use registry::RegisteredGrant;
 pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
@@ -46,9 +46,6 @@ pub use work::Work;
 
 use lock::WriterLock;
 use store::{Location, Role, Store};
-
-/// How far ahead of the caller's clock a block's timestamp may be, in seconds.
-pub const MAX_FUTURE_SECONDS: u64 = 7200;
 
 /// What adding a block did.
 #[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
@@ -63,6 +60,25 @@ pub enum AddOutcome {
     Reorganized,
     /// The block was already stored; nothing changed.
     AlreadyKnown,
+    /// The block is on a branch that, at the end of the call that added
+    /// it, was neither heavier than the active chain nor a competitor near
+    /// its tip (SPEC 5, v1.2): nothing of it was stored. Not an error and
+    /// not marked invalid; the branch may be offered again, whole, in one
+    /// call.
+    Stale,
+}
+
+impl AddOutcome {
+    /// The outcome's name as SPEC 9.1 spells it (`"extended"`, ...).
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            AddOutcome::Extended => "extended",
+            AddOutcome::SideBranch => "side_branch",
+            AddOutcome::Reorganized => "reorganized",
+            AddOutcome::AlreadyKnown => "already_known",
+            AddOutcome::Stale => "stale",
+        }
+    }
 }
 
 /// A block's place in the active chain.
@@ -238,8 +254,20 @@ impl Chain {
         };
         // Damage met before any table is read is in page 1: the schema.
         let store = Store::open(location, read_only).map_err(|e| e.at("schema", None))?;
-        let params = if read_only { store.read_params()? } else { store.init(params)? };
+        let (params, upgraded) = if read_only { (store.read_params()?, false) } else { store.init(params)? };
         let chain = Chain { store, params, read_only, _writer: writer };
+        if upgraded {
+            // SPEC v1.2: a chain written before it is re-checked under its
+            // rules once, on the open that upgraded it.
+            let report = chain.check(&BatchOptions::default())?;
+            if let Some(bad) = report.first_bad {
+                return Err(ChainError::corrupt(
+                    "blocks",
+                    Some(bad.height),
+                    format!("the chain upgraded to SPEC v1.2 fails its check: {}", bad.error),
+                ));
+            }
+        }
         // A cheap look at the tip, so that a damaged newest block is
         // reported at open; `check` looks at everything.
         chain.read(|c| match c.store.tip()? {
@@ -249,9 +277,16 @@ impl Chain {
         Ok(chain)
     }
 
-    /// The chain's parameters.
+    /// The chain's parameters (with the salt it was created with).
     pub fn params(&self) -> &ChainParams {
         &self.params
+    }
+
+    /// The chain's id (SPEC 5): the hash of its parameters, which every
+    /// entry made for this chain names.
+    pub fn chain_id(&self) -> Hash256 {
+        // A chain's parameters always carry a salt (`Store::init`).
+        self.params.chain_id().unwrap_or(Hash256::from_bytes([0; 32]))
     }
 
     /// Whether every page read from the database file is checked against

@@ -28,7 +28,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use crate::block::{Block, MAX_RECORDS};
-use crate::entry::{Entry, MAX_ENTRIES};
+use crate::entry::{Entry, EntryError, MAX_ENTRIES};
 use crate::hash::{Hash160, Hash256};
 use crate::mining::BlockTemplate;
 use crate::record::{Record, RecordError};
@@ -42,13 +42,34 @@ pub enum SubmitOutcome {
     /// Added, and it can go in the next block: its nonce follows the
     /// doctor's nonce after the tip and the doctor's ready pending records.
     Ready,
-    /// Added, and held: a nonce of the doctor between the tip's and this
-    /// one is missing. It becomes ready when the gap is filled.
+    /// Added, and held: a record whose doctor's nonce between the tip's
+    /// and this one is missing (it becomes ready when the gap is filled),
+    /// or a revocation whose `effective` time the next block's would not
+    /// yet reach (it goes in the first template whose time does).
     Held,
-    /// A record with the same `(dr_hash, nonce)` (an entry with the same
-    /// id) is already pending; the pool keeps that first one and this one is
-    /// dropped (even if its signature or txid differ: see SPEC section 2).
+    /// The same record (the same `(dr_hash, nonce)` and content; its
+    /// signature may be the other form, `(r, n - s)`: SPEC section 2) or an
+    /// entry with the same id is already pending; nothing changed.
     AlreadyPending,
+    /// Another record with the same `(dr_hash, nonce)` but other content
+    /// (patient or text) is pending: the doctor signed two records with one
+    /// nonce. The pool keeps the first, named here; this one is not added.
+    ConflictsWithPending {
+        /// The txid of the pending record.
+        pending_txid: Hash256,
+    },
+}
+
+impl SubmitOutcome {
+    /// The outcome's name as SPEC 9.1 spells it (`"ready"`, ...).
+    pub const fn as_str(&self) -> &'static str {
+        match self {
+            SubmitOutcome::Ready => "ready",
+            SubmitOutcome::Held => "held",
+            SubmitOutcome::AlreadyPending => "already_pending",
+            SubmitOutcome::ConflictsWithPending { .. } => "conflicts_with_pending",
+        }
+    }
 }
 
 /// The current Unix time, in seconds.
@@ -76,8 +97,9 @@ impl Chain {
     /// with every other check (signature included) and then pooled: `Ready`
     /// when it directly follows the tip's nonce and the doctor's ready
     /// records, `Held` when a nonce before it is missing, `AlreadyPending`
-    /// (nothing changes) when a record of the same `(dr_hash, nonce)` is
-    /// already pending. The record is durable when this returns.
+    /// (nothing changes) when the same record is already pending, and
+    /// `ConflictsWithPending` (nothing changes) when another record of the
+    /// same `(dr_hash, nonce)` is. The record is durable when this returns.
     ///
     /// In a chain with authorities, a record that passes its own checks is
     /// then refused with `unauthorized_doctor` unless its doctor is
@@ -125,17 +147,21 @@ impl Chain {
         // so this runs every other check, signature included.
         record.verify(record.nonce - 1).map_err(ChainError::Record)?;
         if !self.params.authorities.is_empty() {
-            let tip_time = match self.store.tip()? {
-                Some((height, id)) => self.row(&id, height)?.timestamp,
-                None => 0,
-            };
-            let (registry, _) = self.next_registry(now.max(tip_time), [doctor], &[])?;
+            let (registry, _) = self.next_registry(now.max(self.tip_time()?), [doctor], &[])?;
             if !registry.authorizes(doctor.as_bytes()) {
                 return Err(ChainError::Record(RecordError::UnauthorizedDoctor));
             }
         }
-        if self.store.pool_contains(&doctor, record.nonce)? {
-            return Ok(SubmitOutcome::AlreadyPending);
+        if let Some(bytes) = self.store.pool_get(&doctor, record.nonce)? {
+            let pending = Record::from_bytes(&bytes)
+                .map_err(|e| ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}")))?;
+            // The content is what the doctor signed; the signature's two
+            // forms (and so two txids) are one record.
+            return Ok(if pending.signature_hash() == record.signature_hash() {
+                SubmitOutcome::AlreadyPending
+            } else {
+                SubmitOutcome::ConflictsWithPending { pending_txid: pending.txid }
+            });
         }
         let mut nonces = self.store.pool_nonces(&doctor)?;
         nonces.sort_unstable();
@@ -146,22 +172,31 @@ impl Chain {
 
     /// Offers a grant or revocation to the pool, for the next blocks.
     ///
-    /// The entry is checked as a block would check it after the pending
-    /// entries (SPEC 8.1 checks 1-4, in order): a revocation may name a
-    /// grant that is itself still pending. `Ready` when added,
-    /// `AlreadyPending` (nothing changes) when an entry with its id is
-    /// already pending. Durable when this returns.
+    /// The entry is checked as a block on the tip at the later of the
+    /// current time and the tip's would check it after the pending entries
+    /// (SPEC 8.1 checks 1-6, in order): a revocation may name a grant that
+    /// is itself still pending. `Ready` when added; `Held` when added but
+    /// not yet in force (a revocation whose `effective` time is later: it
+    /// waits for a template whose time reaches it); `AlreadyPending`
+    /// (nothing changes) when an entry with its id is already pending.
+    /// Durable when this returns.
     ///
     /// # Errors
-    /// [`ChainError::Entry`] with the entry's kind (`unknown_authority` for
-    /// every entry of an open chain); `invalid_argument` on a read-only
-    /// chain; `io`/`corrupt` for storage failures.
+    /// [`ChainError::Entry`] with the entry's kind (`wrong_chain` for an
+    /// entry made for another chain, `unknown_authority` for every entry of
+    /// an open chain); `invalid_argument` on a read-only chain;
+    /// `io`/`corrupt` for storage failures.
     pub fn submit_entry(&mut self, entry: &Entry) -> Result<SubmitOutcome, ChainError> {
+        self.submit_entry_at(entry, unix_now())
+    }
+
+    /// [`Chain::submit_entry`] with the caller's clock.
+    pub fn submit_entry_at(&mut self, entry: &Entry, now: u64) -> Result<SubmitOutcome, ChainError> {
         self.writable()?;
         self.store.begin()?;
-        let result = self.submit_entry_in_transaction(entry);
+        let result = self.submit_entry_in_transaction(entry, now);
         match &result {
-            Ok(SubmitOutcome::Ready) => {
+            Ok(SubmitOutcome::Ready | SubmitOutcome::Held) => {
                 if let Err(e) = self.store.commit() {
                     self.store.rollback();
                     return Err(e);
@@ -172,17 +207,29 @@ impl Chain {
         result
     }
 
-    fn submit_entry_in_transaction(&self, entry: &Entry) -> Result<SubmitOutcome, ChainError> {
+    fn submit_entry_in_transaction(&self, entry: &Entry, now: u64) -> Result<SubmitOutcome, ChainError> {
         entry.verify().map_err(ChainError::Entry)?;
         let id = entry.entry_id();
         if self.pending_entries()?.iter().any(|e| e.entry_id() == id) {
             return Ok(SubmitOutcome::AlreadyPending);
         }
-        // Entries do not depend on time: the registry's time is unused here.
-        let (mut registry, pending) = self.next_registry(0, [], std::slice::from_ref(entry))?;
-        registry.apply(pending.len(), &entry.fields()).map_err(ChainError::Entry)?;
+        let (mut registry, pending) = self.next_registry(now.max(self.tip_time()?), [], std::slice::from_ref(entry))?;
+        let outcome = match registry.apply(pending.len(), &entry.fields()) {
+            Ok(()) => SubmitOutcome::Ready,
+            // Every other check passed: the revocation waits for its time.
+            Err(EntryError::RevocationNotYetEffective) => SubmitOutcome::Held,
+            Err(e) => return Err(ChainError::Entry(e)),
+        };
         self.store.pool_entry_insert(&id, &entry.to_bytes())?;
-        Ok(SubmitOutcome::Ready)
+        Ok(outcome)
+    }
+
+    /// The tip's timestamp (0 for an empty chain): no next block is earlier.
+    fn tip_time(&self) -> Result<u64, ChainError> {
+        Ok(match self.store.tip()? {
+            Some((height, id)) => self.row(&id, height)?.timestamp,
+            None => 0,
+        })
     }
 
     /// The pending entries, in arrival order (the order a template takes
@@ -217,13 +264,14 @@ impl Chain {
         let height = self.store.tip()?.map_or(0, |(h, _)| h.saturating_add(1));
         let pending = self.pending_entries()?;
         let fields: Vec<_> = pending.iter().chain(extra).map(Entry::fields).collect();
-        let mut registry = BlockRegistry::load(&self.store, &self.params.authorities, height, t, &fields, doctors)?;
+        let mut registry = BlockRegistry::load(&self.store, self.chain_id(), &self.params.authorities, height, t, &fields, doctors)?;
         let mut applied = Vec::new();
         for entry in pending {
             if applied.len() == MAX_ENTRIES {
                 break;
             }
-            // Failed checks change nothing, so a stale entry is just skipped.
+            // Failed checks change nothing, so an entry that no longer
+            // applies, or a revocation not yet in force at `t`, is skipped.
             if entry.verify().and_then(|()| registry.apply(applied.len(), &entry.fields())).is_ok() {
                 applied.push(entry);
             }

@@ -13,7 +13,7 @@
 use std::collections::HashMap;
 
 use crate::entry::{Entry, EntryError, EntryFields, Grant};
-use crate::hash::{Hash160, Hash256};
+use crate::hash::{sha1, Hash160, Hash256};
 use crate::keys::PublicKey;
 
 use super::{Chain, ChainError};
@@ -125,6 +125,7 @@ pub(crate) fn authority_keys(authorities: &[PublicKey]) -> Vec<Vec<u8>> {
 
 /// The registry as one block sees it (see the module documentation).
 pub(crate) struct BlockRegistry {
+    chain_id: Hash256,
     authorities: Vec<Vec<u8>>,
     height: u64,
     timestamp: u64,
@@ -135,11 +136,14 @@ pub(crate) struct BlockRegistry {
 }
 
 impl BlockRegistry {
-    /// Loads what `block`'s entries and records can touch. In an open chain
-    /// (no authorities) nothing is loaded: every entry fails
+    /// Loads what `block`'s entries and records can touch: the grants its
+    /// revocations name, and every grant of the doctors its grants admit
+    /// (for `duplicate_grant`) and its records are by. In an open chain (no
+    /// authorities) nothing is loaded: every entry for this chain fails
     /// `unknown_authority` and every doctor may write.
     pub(crate) fn load(
         source: &dyn RegistrySource,
+        chain_id: Hash256,
         authorities: &[PublicKey],
         height: u64,
         timestamp: u64,
@@ -147,6 +151,7 @@ impl BlockRegistry {
         doctors: impl IntoIterator<Item = Hash160>,
     ) -> Result<BlockRegistry, ChainError> {
         let mut registry = BlockRegistry {
+            chain_id,
             authorities: authority_keys(authorities),
             height,
             timestamp,
@@ -156,20 +161,21 @@ impl BlockRegistry {
         if registry.authorities.is_empty() {
             return Ok(registry);
         }
+        let mut granted = Vec::new();
         for entry in entries {
-            let id = match entry {
-                EntryFields::Grant(_) => entry.entry_id(),
-                EntryFields::Revocation(r) => match Hash256::from_slice(r.grant_id) {
-                    Some(id) => id,
-                    None => continue,
-                },
-            };
-            if let Some(grant) = source.grant(&id)? {
-                registry.grants.insert(id, grant);
+            match entry {
+                EntryFields::Grant(g) => granted.push(sha1(&[g.dr_public_key])),
+                EntryFields::Revocation(r) => {
+                    if let Some(id) = Hash256::from_slice(r.grant_id) {
+                        if let Some(grant) = source.grant(&id)? {
+                            registry.grants.insert(id, grant);
+                        }
+                    }
+                }
             }
         }
         let mut seen = std::collections::HashSet::new();
-        for doctor in doctors {
+        for doctor in granted.into_iter().chain(doctors) {
             if seen.insert(doctor) {
                 for grant in source.grants_of(&doctor)? {
                     registry.grants.insert(grant.id, grant);
@@ -179,9 +185,12 @@ impl BlockRegistry {
         Ok(registry)
     }
 
-    /// Checks 3-4 of SPEC 8.1 for entry `index` (which passed checks 1-2),
+    /// Checks 3-6 of SPEC 8.1 for entry `index` (which passed checks 1-2),
     /// and applies it for the entries after it.
     pub(crate) fn apply(&mut self, index: usize, entry: &EntryFields<'_>) -> Result<(), EntryError> {
+        if *entry.chain_id() != self.chain_id.as_bytes()[..] {
+            return Err(EntryError::WrongChain);
+        }
         if !self.authorities.iter().any(|a| a[..] == *entry.authority()) {
             return Err(EntryError::UnknownAuthority);
         }
@@ -189,10 +198,12 @@ impl BlockRegistry {
         let entry = Entry::from_fields(entry)?;
         match entry {
             Entry::Grant(grant) => {
-                let state = GrantState::new(grant, self.height, index);
-                if self.grants.contains_key(&state.id) {
+                // By content, not id: a second signature of a revoked grant
+                // (found in an old block, say) is no way back in.
+                if self.grants.values().any(|g| g.registered.grant.same_content(&grant)) {
                     return Err(EntryError::DuplicateGrant);
                 }
+                let state = GrantState::new(grant, self.height, index);
                 self.changed.push(state.id);
                 self.grants.insert(state.id, state);
             }
@@ -200,6 +211,11 @@ impl BlockRegistry {
                 let grant = self.grants.get_mut(&revocation.grant_id).ok_or(EntryError::UnknownGrant)?;
                 if grant.registered.revoked_effective.is_some() {
                     return Err(EntryError::AlreadyRevoked);
+                }
+                // Carried only once the chain's time has reached it, so that
+                // it binds every later record whatever later miners stamp.
+                if revocation.effective > self.timestamp {
+                    return Err(EntryError::RevocationNotYetEffective);
                 }
                 grant.registered.revoked_effective = Some(revocation.effective);
                 self.changed.push(revocation.grant_id);

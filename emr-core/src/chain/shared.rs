@@ -20,7 +20,7 @@ use crate::block::Block;
 use crate::hash::Hash160;
 use crate::mining::{mine_block, BlockTemplate, CancelHandle, MineOutcome, MineResult, MiningError, Progress, SearchOptions};
 
-use super::{AddOutcome, BlockRef, Chain, ChainError, MAX_FUTURE_SECONDS};
+use super::{AddOutcome, BlockRef, Chain, ChainError};
 
 /// How [`SharedChain::mine_next`] ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -219,7 +219,7 @@ impl SharedChain {
     ///
     /// # Errors
     /// `timestamp_too_late` when the template's timestamp is more than
-    /// [`MAX_FUTURE_SECONDS`] ahead of the wall clock (before mining);
+    /// the chain's `max_future` seconds ahead of the wall clock (before mining);
     /// `invalid_argument` for options [`mine_block`] refuses, a read-only or
     /// closed chain; `io` when a thread cannot start; the chain's errors.
     pub fn mine_next(
@@ -251,7 +251,7 @@ impl SharedChain {
                 }
                 let now = unix_now();
                 let template = guard.template(miner, timestamp.unwrap_or(now))?;
-                let limit = now.saturating_add(MAX_FUTURE_SECONDS);
+                let limit = now.saturating_add(guard.params().max_future);
                 if template.timestamp > limit {
                     return Err(ChainError::TimestampTooLate { limit, timestamp: template.timestamp });
                 }

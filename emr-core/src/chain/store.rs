@@ -21,9 +21,10 @@ use super::work::Work;
 
 /// The schema version this code reads and writes. Format 2 added the
 /// registry (the `grants` table and the `authorities` key of `meta`, SPEC
-/// 8.1); a format 1 file is upgraded on its first writable open
-/// ([`REGISTRY_SCHEMA`]).
-pub(crate) const FORMAT_VERSION: i64 = 2;
+/// 8.1); format 3 (SPEC v1.2) added `max_future` and the salt to the
+/// stored parameters, which name the chain. Older files are upgraded on
+/// their first writable open (see [`Store::init`]).
+pub(crate) const FORMAT_VERSION: i64 = 3;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -276,12 +277,14 @@ fn record_error_named(name: &str) -> Option<RecordError> {
     RECORD_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
 }
 
-const ENTRY_ERRORS: [EntryError; 5] = [
+const ENTRY_ERRORS: [EntryError; 7] = [
     EntryError::InvalidEntrySignature,
+    EntryError::WrongChain,
     EntryError::UnknownAuthority,
     EntryError::DuplicateGrant,
     EntryError::UnknownGrant,
     EntryError::AlreadyRevoked,
+    EntryError::RevocationNotYetEffective,
 ];
 
 fn entry_error_named(name: &str) -> Option<EntryError> {
@@ -369,8 +372,10 @@ impl Store {
     }
 
     /// Creates the schema on an empty database, or reads the stored
-    /// parameters; `given` must then equal them.
-    pub(crate) fn init(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
+    /// parameters; `given` must then match them ([`ChainParams::matches`]).
+    /// Also says whether an older format was upgraded, so that the caller
+    /// re-checks the chain under the current rules.
+    pub(crate) fn init(&self, given: Option<ChainParams>) -> Result<(ChainParams, bool), ChainError> {
         self.begin()?;
         let result = self
             .init_in_transaction(given)
@@ -387,20 +392,26 @@ impl Store {
         result
     }
 
-    fn init_in_transaction(&self, given: Option<ChainParams>) -> Result<ChainParams, ChainError> {
+    fn init_in_transaction(&self, given: Option<ChainParams>) -> Result<(ChainParams, bool), ChainError> {
         let has_meta: bool = self.conn.query_row(
             "SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'meta')",
             [],
             |row| row.get(0),
         )?;
         if has_meta {
+            let mut upgraded = false;
             if self.format()? == Some(1) {
                 self.conn.execute_batch(REGISTRY_SCHEMA)?;
                 self.conn.execute(
                     "INSERT INTO meta (key, value) VALUES ('authorities', ?1)",
                     [authorities_to_bytes(&[])],
                 )?;
-                self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [FORMAT_VERSION])?;
+                self.conn.execute("UPDATE meta SET value = 2 WHERE key = 'format'", [])?;
+                upgraded = true;
+            }
+            if self.format()? == Some(2) {
+                self.upgrade_format_2(given.as_ref().and_then(|g| g.salt))?;
+                upgraded = true;
             }
             let stored = self.read_params()?;
             return match given {
@@ -408,22 +419,50 @@ impl Store {
                     stored: stored.authorities.len(),
                     given: given.authorities.len(),
                 }),
-                Some(given) if given != stored => Err(ChainError::ParamsMismatch),
-                _ => Ok(stored),
+                Some(given) if !given.matches(&stored) => Err(ChainError::ParamsMismatch),
+                _ => Ok((stored, upgraded)),
             };
         }
         let tables: i64 = self.conn.query_row("SELECT count(*) FROM sqlite_master", [], |row| row.get(0))?;
         if tables != 0 {
             return Err(ChainError::corrupt("meta", None, "the database holds tables but no chain"));
         }
-        let params = given.unwrap_or_default();
+        let params = given.unwrap_or_default().salted()?;
         self.conn.execute_batch(SCHEMA)?;
         self.conn.execute_batch(REGISTRY_SCHEMA)?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('format', ?1)", [FORMAT_VERSION])?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('params', ?1)", [&params.to_bytes()[..]])?;
         self.conn
             .execute("INSERT INTO meta (key, value) VALUES ('authorities', ?1)", [authorities_to_bytes(&params.authorities)])?;
-        Ok(params)
+        Ok((params, false))
+    }
+
+    /// Format 2 → 3 (SPEC v1.2): the parameters gain `max_future` (the
+    /// default) and a salt (`salt`, else random), which give the chain its
+    /// id. Entries made before v1.2 name no chain and are no longer valid,
+    /// so a file holding any (in a block, or pending) is refused, saying so.
+    fn upgrade_format_2(&self, salt: Option<[u8; super::params::SALT_LEN]>) -> Result<(), ChainError> {
+        // A block's encoding is version 2 exactly when it carries entries.
+        let entries: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE substr(bytes, 2, 1) = x'02')
+                 OR EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pool_entries'
+                            AND EXISTS (SELECT 1 FROM pool_entries))",
+            [],
+            |row| row.get(0),
+        )?;
+        if entries {
+            return Err(ChainError::NotUpgradable(
+                "it holds grants or revocations made before SPEC v1.2, which name no chain and are no longer \
+                 valid; export its records and start a new chain with entries signed for that chain's id",
+            ));
+        }
+        let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
+        let params = ChainParams::from_format_2_bytes(&bytes)
+            .ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))?;
+        let params = ChainParams { salt, ..params }.salted()?;
+        self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'params'", [&params.to_bytes()[..]])?;
+        self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [FORMAT_VERSION])?;
+        Ok(())
     }
 
     fn format(&self) -> Result<Option<i64>, ChainError> {
@@ -438,7 +477,7 @@ impl Store {
         placed("meta", None, || {
             match self.format()? {
                 Some(FORMAT_VERSION) => {}
-                Some(found @ 1) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
+                Some(found @ (1 | 2)) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
                 format => return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}"))),
             }
             let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
@@ -804,11 +843,10 @@ impl Store {
         Ok(())
     }
 
-    /// Whether `(doctor, nonce)` is pending.
-    pub(crate) fn pool_contains(&self, doctor: &Hash160, nonce: u64) -> Result<bool, ChainError> {
-        let mut stmt =
-            self.conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM pool WHERE doctor = ?1 AND nonce = ?2)")?;
-        Ok(stmt.query_row(params![doctor.as_bytes(), int(nonce)], |r| r.get(0))?)
+    /// The pending record `(doctor, nonce)`'s encoding, if any.
+    pub(crate) fn pool_get(&self, doctor: &Hash160, nonce: u64) -> Result<Option<Vec<u8>>, ChainError> {
+        let mut stmt = self.conn.prepare_cached("SELECT bytes FROM pool WHERE doctor = ?1 AND nonce = ?2")?;
+        Ok(stmt.query_row(params![doctor.as_bytes(), int(nonce)], |r| r.get(0)).optional()?)
     }
 
     /// The nonces of a doctor's pending records, in no order.

@@ -7,10 +7,12 @@
 //! indexes are exactly as before) and only the invalid marks are kept.
 
 use std::collections::hash_map::Entry;
+use std::collections::HashMap;
 
-use crate::block::{Block, UserStates};
+use crate::block::{Block, BlockError, UserStates};
 use crate::error::ErrorKind;
 use crate::hash::Hash256;
+use crate::record::RecordError;
 use crate::parallel::Parallelism;
 use crate::pow::Difficulty;
 
@@ -20,7 +22,7 @@ use super::registry::BlockRegistry;
 use super::undo::RegistryUndo;
 use super::store::{BlockRow, Failure, RecordPlace};
 use super::work::Work;
-use super::{undo, AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, Reporter, MAX_FUTURE_SECONDS};
+use super::{undo, AddBlocksError, AddOutcome, BatchOptions, Chain, ChainError, Reporter};
 
 const ZERO_ID: Hash256 = Hash256::from_bytes([0; 32]);
 
@@ -37,15 +39,21 @@ fn is_storage_error(e: &ChainError) -> bool {
 
 impl Chain {
     /// Adds a block (SPEC section 5). `now`: the caller's current Unix time,
-    /// to refuse blocks more than [`MAX_FUTURE_SECONDS`] ahead of it; `None`
-    /// skips that check (replaying history).
+    /// to refuse blocks more than the chain's `max_future` seconds ahead of
+    /// it (`timestamp_too_late`, not remembered: the block may be offered
+    /// again later); `None` skips that check (replaying history).
     ///
     /// Checks, in order: `unknown_parent`, `wrong_height`,
-    /// `timestamp_too_early`, `timestamp_too_late`, then section 3 with the
-    /// difficulty expected at the block's place in its own branch (records
-    /// only when the block joins the active chain). A block at height 0 with
-    /// an all-zero `previous` is a genesis; a second genesis starts a
-    /// competing branch. The block is durable when this returns `Ok`.
+    /// `timestamp_too_early`, `timestamp_too_late`, then section 3's checks
+    /// 1-6 with the difficulty expected at the block's place in its own
+    /// branch. A block that joins the active chain is then checked in full.
+    /// A block of a side branch is `Stale` (nothing stored) unless its
+    /// branch forks at most `window` blocks below the tip and reaches at
+    /// most `window` blocks past the fork; otherwise its records' and
+    /// entries' stateless checks run before it is stored (SPEC 5, v1.2). A
+    /// block at height 0 with an all-zero `previous` is a genesis; a second
+    /// genesis starts a competing branch. The block is durable when this
+    /// returns `Ok`.
     ///
     /// A block whose records fail, or which completes a heavier branch in
     /// which some block's records fail, is refused with that block's error
@@ -55,7 +63,8 @@ impl Chain {
     pub fn add_block(&mut self, block: &Block, now: Option<u64>) -> Result<AddOutcome, ChainError> {
         self.writable()?;
         self.store.begin()?;
-        let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::ALL_CORES));
+        // Alone in its call, a side block is judged stale or not at once.
+        let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::ALL_CORES), true);
         self.finish(result)
     }
 
@@ -81,6 +90,11 @@ impl Chain {
     /// Stops at the first block that fails (or at cancellation) and reports
     /// it with its index; the blocks before it are kept and durable, and so
     /// are the invalid marks that block's failure left.
+    ///
+    /// Side branches are judged where the call ends (SPEC 5): a long
+    /// heavier branch delivered in one call reorganizes however far it
+    /// forks, and the call's blocks of a branch that is then neither heavier
+    /// nor near the tip are `Stale`, none of them stored.
     pub fn add_blocks(
         &mut self,
         blocks: &[Block],
@@ -92,6 +106,7 @@ impl Chain {
             return Err(fail(0, Vec::new(), e));
         }
         let mut outcomes = Vec::with_capacity(blocks.len());
+        let mut side = Vec::new();
         let mut reporter = Reporter::new(options.progress, blocks.len() as u64);
         let failed = std::thread::scope(|scope| {
             let prechecked = pipeline::spawn_prechecker(scope, blocks.iter().map(Ok), options.parallelism);
@@ -104,7 +119,7 @@ impl Chain {
                     Err(e) => return Some((index, e)),
                 };
                 let result = self.store.savepoint("block").and_then(|()| {
-                    let result = self.add_in_transaction(block, now, RecordCheck::NonceOnlyFor(passed));
+                    let result = self.add_in_transaction(block, now, RecordCheck::NonceOnlyFor(passed), false);
                     match &result {
                         Err(e) if is_storage_error(e) => self.store.rollback_to("block")?,
                         _ => self.store.release("block")?,
@@ -112,14 +127,20 @@ impl Chain {
                     result
                 });
                 match result {
-                    Ok(outcome) => outcomes.push(outcome),
+                    Ok(outcome) => {
+                        if outcome == AddOutcome::SideBranch {
+                            side.push((index, block.block_id, block.height));
+                        }
+                        outcomes.push(outcome);
+                    }
                     Err(e) => return Some((index, e)),
                 }
                 reporter.tick(outcomes.len() as u64);
             }
             None
         });
-        if let Err(e) = self.finish(Ok(())) {
+        let judged = self.drop_stale(&mut outcomes, &side);
+        if let Err(e) = judged.and_then(|()| self.finish(Ok(()))) {
             // Nothing of the batch was kept.
             return Err(fail(failed.map_or(0, |(index, _)| index), Vec::new(), e));
         }
@@ -153,6 +174,76 @@ impl Chain {
                 Err(e)
             }
         }
+    }
+
+    /// The height of the active block a branch forks from, given the
+    /// branch's block `parent` (`None`: a genesis, forking below height 0,
+    /// as -1). `forks` caches the answer by block id, so the blocks of one
+    /// call, parents first, each take one step.
+    fn fork_height(&self, parent: Option<&BlockRow>, forks: &mut HashMap<Hash256, i128>) -> Result<i128, ChainError> {
+        let mut walked = Vec::new();
+        let mut current = parent.copied();
+        let fork = loop {
+            let Some(row) = current else { break -1 };
+            if let Some(&fork) = forks.get(&row.id) {
+                break fork;
+            }
+            if self.store.active_id(row.height)? == Some(row.id) {
+                break i128::from(row.height);
+            }
+            walked.push(row.id);
+            current = if row.parent == ZERO_ID { None } else { Some(self.parent_row(&row)?) };
+        };
+        for id in walked {
+            forks.insert(id, fork);
+        }
+        Ok(fork)
+    }
+
+    /// Whether a side branch whose new blocks end at `end_height`, on
+    /// `parent`, may be stored without being heavier (SPEC 5): it forks at
+    /// most `window` blocks below the tip and reaches at most `window`
+    /// blocks past the fork.
+    fn near_tip(&self, parent: Option<&BlockRow>, end_height: u64, forks: &mut HashMap<Hash256, i128>) -> Result<bool, ChainError> {
+        let fork = self.fork_height(parent, forks)?;
+        let tip = self.store.tip()?.map_or(-1, |(height, _)| i128::from(height));
+        let window = i128::from(self.params.window);
+        Ok(tip - fork <= window && i128::from(end_height) - fork <= window)
+    }
+
+    /// The end of an add call: each branch that the call's side blocks
+    /// (`side`: index in the call, id, height) are on and that is neither
+    /// active now nor [`Self::near_tip`] at its highest new block is
+    /// deleted, its blocks reported [`AddOutcome::Stale`].
+    fn drop_stale(&self, outcomes: &mut [AddOutcome], side: &[(usize, Hash256, u64)]) -> Result<(), ChainError> {
+        let mut forks = HashMap::new();
+        // Per fork: the highest new block, and the new blocks on it.
+        let mut branches: HashMap<i128, (u64, Vec<(usize, Hash256)>)> = HashMap::new();
+        for &(index, id, height) in side {
+            if outcomes[index] != AddOutcome::SideBranch || self.store.active_id(height)? == Some(id) {
+                continue;
+            }
+            let row = self.row(&id, height)?;
+            let parent = if row.parent == ZERO_ID { None } else { Some(self.parent_row(&row)?) };
+            let fork = self.fork_height(parent.as_ref(), &mut forks)?;
+            forks.insert(id, fork);
+            let branch = branches.entry(fork).or_insert((height, Vec::new()));
+            branch.0 = branch.0.max(height);
+            branch.1.push((index, id));
+        }
+        let tip = self.store.tip()?.map_or(-1, |(height, _)| i128::from(height));
+        let window = i128::from(self.params.window);
+        for (fork, (end, blocks)) in branches {
+            if tip - fork <= window && i128::from(end) - fork <= window {
+                continue;
+            }
+            for (index, id) in blocks {
+                // Its descendants are the call's own, on the same branch.
+                self.store.delete_subtree(&id)?;
+                outcomes[index] = AddOutcome::Stale;
+            }
+        }
+        Ok(())
     }
 
     /// A stored block's row, which must exist.
@@ -198,11 +289,15 @@ impl Chain {
         Ok(expected_difficulty(&self.params, height, &samples))
     }
 
+    /// One block of an add call. `alone`: the call adds only this block, so
+    /// a side block's staleness is known now and decided before any
+    /// signature is checked.
     fn add_in_transaction(
         &self,
         block: &Block,
         now: Option<u64>,
         check: RecordCheck,
+        alone: bool,
     ) -> Result<AddOutcome, ChainError> {
         let id = block.block_id;
         if let Some(known) = self.store.block_row(&id)? {
@@ -239,7 +334,7 @@ impl Chain {
             }
         }
         if let Some(now) = now {
-            let limit = now.saturating_add(MAX_FUTURE_SECONDS);
+            let limit = now.saturating_add(self.params.max_future);
             if block.timestamp > limit {
                 return Err(ChainError::TimestampTooLate { limit, timestamp: block.timestamp });
             }
@@ -257,8 +352,6 @@ impl Chain {
             work: parent.map_or(Work::ZERO, |p| p.work).plus(difficulty.get()),
             failure: None,
         };
-        self.store.insert_block(&row, &block.to_bytes())?;
-
         let tip = match self.store.tip()? {
             Some((height, tip_id)) => Some(self.row(&tip_id, height)?),
             None => None,
@@ -270,8 +363,14 @@ impl Chain {
         };
         if !extends_tip && row.work <= tip.map_or(Work::ZERO, |t| t.work) {
             // Ties keep the branch seen first.
+            if alone && !self.near_tip(parent.as_ref(), row.height, &mut HashMap::new())? {
+                return Ok(AddOutcome::Stale);
+            }
+            side_block_stateless_checks(block, check).map_err(block_error)?;
+            self.store.insert_block(&row, &block.to_bytes())?;
             return Ok(AddOutcome::SideBranch);
         }
+        self.store.insert_block(&row, &block.to_bytes())?;
 
         self.store.savepoint("branch")?;
         match self.switch_to(&row, block, check, tip.map(|t| t.height)) {
@@ -340,7 +439,15 @@ impl Chain {
         let entries: Vec<_> = block.entries.iter().map(crate::entry::Entry::fields).collect();
         let doctors = block.records.iter().map(|r| r.dr_hash);
         let mut registry =
-            BlockRegistry::load(&self.store, &self.params.authorities, row.height, block.timestamp, &entries, doctors)?;
+            BlockRegistry::load(
+            &self.store,
+            self.chain_id(),
+            &self.params.authorities,
+            row.height,
+            block.timestamp,
+            &entries,
+            doctors,
+        )?;
         let changes =
             pipeline::verify_block(block, row.difficulty, &before, self.params.block_reward, check, &mut registry)
                 .map_err(|error| ChainError::Block { height: row.height, block_id: row.id, error })?;
@@ -383,4 +490,28 @@ impl Chain {
         }
         Ok(())
     }
+}
+
+/// What a side block must pass before it is stored (SPEC 5, v1.2): every
+/// record check that needs no state (section 2's checks 1-3 and 5-7, the
+/// text's size among them) and every entry's checks 1-2, so that a side
+/// branch costs its sender work and not the receiver's disk. `check` says
+/// how many leading records the signature stage already passed.
+fn side_block_stateless_checks(block: &Block, check: RecordCheck) -> Result<(), BlockError> {
+    let passed = match check {
+        RecordCheck::NonceOnlyFor(passed) => passed,
+        RecordCheck::All(parallelism) => pipeline::records_passing_all_but_nonce(std::slice::from_ref(block), parallelism)[0],
+    };
+    for (index, record) in block.records.iter().enumerate().skip(passed) {
+        // As if its nonce were right: a nonce of 0 (which no previous nonce
+        // admits) is the only failure left to the state, and found there.
+        match record.verify(record.nonce.wrapping_sub(1)) {
+            Ok(()) | Err(RecordError::InvalidNonce) => {}
+            Err(error) => return Err(BlockError::Record { index, error }),
+        }
+    }
+    for (index, entry) in block.entries.iter().enumerate() {
+        entry.verify().map_err(|error| BlockError::Entry { index, error })?;
+    }
+    Ok(())
 }

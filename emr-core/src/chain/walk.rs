@@ -54,15 +54,20 @@ pub struct Walk {
     window: VecDeque<Sample>,
     states: UserStates,
     registry: MemoryRegistry,
+    chain_id: Hash256,
     parent: Option<(Hash256, u64)>,
     blocks: u64,
 }
 
 impl Walk {
     /// A walk from an empty chain with these parameters.
+    /// The parameters must carry the chain's salt (its entries name the
+    /// chain's id): `invalid_argument` otherwise.
     pub fn new(params: ChainParams) -> Result<Walk, ChainError> {
         params.validate()?;
+        let chain_id = params.chain_id().ok_or(ChainError::InvalidParams(super::params::MISSING_SALT))?;
         Ok(Walk {
+            chain_id,
             params,
             window: VecDeque::new(),
             states: UserStates::new(),
@@ -93,7 +98,7 @@ impl Walk {
         let samples: Vec<Sample> = self.window.iter().copied().collect();
         let difficulty = expected_difficulty(&self.params, height, &samples);
         check_linkage(&block, height, self.parent)?;
-        let mut registry = block_registry(&self.registry, &self.params, &block, height)?;
+        let mut registry = block_registry(&self.registry, self.chain_id, &self.params, &block, height)?;
         let changes = pipeline::verify_block(
             &block,
             difficulty,

@@ -137,3 +137,57 @@ impl RawRecord {
         }
     }
 }
+
+/// `(r, n - s)`: the other valid form of a strict-DER ECDSA signature by
+/// `key`, which anyone can make without the key (SPEC section 2).
+pub fn flip_s(signature: &[u8], key: &emr_core::SigningKey) -> Vec<u8> {
+    const P256: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0x00, 0x00, 0x00, 0x00, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xbc, 0xe6, 0xfa,
+        0xad, 0xa7, 0x17, 0x9e, 0x84, 0xf3, 0xb9, 0xca, 0xc2, 0xfc, 0x63, 0x25, 0x51,
+    ];
+    const SECP256K1: [u8; 32] = [
+        0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe, 0xba, 0xae, 0xdc,
+        0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+    ];
+    let order = match key.curve() {
+        emr_core::Curve::P256 => &P256,
+        emr_core::Curve::Secp256k1 => &SECP256K1,
+    };
+    // SEQUENCE { INTEGER r, INTEGER s }, short lengths (a signature is < 128 bytes).
+    let r_len = usize::from(signature[3]);
+    let r = &signature[4..4 + r_len];
+    let s = &signature[6 + r_len..];
+    let mut padded = [0u8; 32];
+    let s = &s[s.len().saturating_sub(32)..];
+    padded[32 - s.len()..].copy_from_slice(s);
+    let mut flipped = [0u8; 32];
+    let mut borrow = 0i16;
+    for i in (0..32).rev() {
+        let diff = i16::from(order[i]) - i16::from(padded[i]) - borrow;
+        borrow = i16::from(diff < 0);
+        flipped[i] = diff.rem_euclid(256) as u8;
+    }
+    let integer = |bytes: &[u8]| {
+        let start = bytes.iter().position(|&b| b != 0).unwrap_or(bytes.len() - 1);
+        let mut out = if bytes[start] & 0x80 != 0 { vec![0] } else { vec![] };
+        out.extend_from_slice(&bytes[start..]);
+        out
+    };
+    let (r, s) = (integer(r), integer(&flipped));
+    let mut out = vec![0x30, (4 + r.len() + s.len()) as u8, 0x02, r.len() as u8];
+    out.extend_from_slice(&r);
+    out.extend_from_slice(&[0x02, s.len() as u8]);
+    out.extend_from_slice(&s);
+    out
+}
+
+/// Rewrites a chain database's stored parameters as format 2 (before SPEC
+/// v1.2) wrote them: the first five values and their SHA-256, without
+/// `max_future` and the salt.
+pub fn write_format_2_params(sql: &rusqlite::Connection) {
+    let bytes: Vec<u8> = sql.query_row("SELECT value FROM meta WHERE key = 'params'", [], |r| r.get(0)).unwrap();
+    let mut old = bytes[..48].to_vec();
+    let digest = emr_core::hash::sha256(&[&old]);
+    old.extend_from_slice(digest.as_bytes());
+    sql.execute("UPDATE meta SET value = ?1 WHERE key = 'params'", [old]).unwrap();
+}
