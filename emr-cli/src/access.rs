@@ -129,18 +129,42 @@ fn finish_entry(
     if let Some(dir) = chain {
         let mut node = Node::open(dir, true)?;
         let outcome = node.submit_entry(&entry)?;
-        value["outcome"] = json!(outcome.name());
+        value["outcome"] = json!(outcome.as_str());
         text.push_str(&format!(
             "\n{}: {} in {}",
             out.display(),
-            outcome.name(),
+            outcome.as_str(),
             dir.display()
         ));
     }
     Ok(Output::new(text, value))
 }
 
+/// The chain an entry is made for (SPEC 5, v1.2): `--chain-id`, or the
+/// chain in `--chain DIR`; both given must agree.
+fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash256, CliError> {
+    let given = chain_id
+        .map(|text| {
+            hex::decode(text).ok().and_then(|b| Hash256::from_slice(&b)).ok_or_else(|| {
+                CliError::invalid_argument(format!("--chain-id must be 64 hex digits (`emr chain status DIR` shows it), not {text:?}"))
+            })
+        })
+        .transpose()?;
+    let held = chain.map(|dir| Node::open(dir, false).map(|node| node.chain().chain_id())).transpose()?;
+    match (given, held) {
+        (Some(given), Some(held)) if given != held => Err(CliError::new(
+            "wrong_chain",
+            format!("--chain-id {given} is not the id of the chain in {} ({held})", chain.map_or(String::new(), |d| d.display().to_string())),
+        )),
+        (Some(id), _) | (None, Some(id)) => Ok(id),
+        (None, None) => Err(CliError::invalid_argument(
+            "an entry names the chain it is made for: give --chain DIR or --chain-id HEX (`emr chain status DIR` shows it)",
+        )),
+    }
+}
+
 /// `emr grant`: an authority admits a doctor.
+#[allow(clippy::too_many_arguments)]
 pub fn grant(
     key: &Path,
     doctor: &Path,
@@ -149,11 +173,14 @@ pub fn grant(
     not_after: u64,
     out: Option<PathBuf>,
     chain: Option<&Path>,
+    chain_id: Option<&str>,
 ) -> Result<Output, CliError> {
+    let chain_id = entry_chain_id(chain_id, chain)?;
     let authority = read_key(key)?;
     let doctor = read_public_key(doctor)?;
     let grant = Grant::sign(
         &authority,
+        chain_id,
         &doctor.to_spki_der(),
         licence,
         not_before,
@@ -170,7 +197,9 @@ pub fn revoke(
     effective: u64,
     out: Option<PathBuf>,
     chain: Option<&Path>,
+    chain_id: Option<&str>,
 ) -> Result<Output, CliError> {
+    let chain_id = entry_chain_id(chain_id, chain)?;
     let authority = read_key(key)?;
     let grant_id = match hex::decode(grant)
         .ok()
@@ -186,7 +215,7 @@ pub fn revoke(
             }
         },
     };
-    let revocation = Revocation::sign(&authority, grant_id, effective)
+    let revocation = Revocation::sign(&authority, chain_id, grant_id, effective)
         .map_err(|e| CliError::from_kind(e.kind(), e.to_string()))?;
     finish_entry(revocation.into(), out, chain, "revoke")
 }

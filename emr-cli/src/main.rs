@@ -29,7 +29,7 @@ use serde_json::{json, Map, Value};
 use zeroize::Zeroizing;
 
 use error::{exit, file_error, CliError};
-use node::{Mined, Node};
+use node::{Mined, Node, SubmitOutcome};
 use progress::{BatchBar, MineProgress, Mode};
 
 /// Cancelled by Ctrl-C while a cancellable command runs.
@@ -88,9 +88,14 @@ enum Command {
         /// The entry file to write (default: grant-<id>.entry).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Also add the grant to this chain directory's pool.
+        /// Also add the grant to this chain directory's pool (the grant is
+        /// made for that chain).
         #[arg(long)]
         chain: Option<PathBuf>,
+        /// The id of the chain the grant is made for (64 hex digits; `emr
+        /// chain status` shows it); needed without --chain.
+        #[arg(long)]
+        chain_id: Option<String>,
     },
     /// An authority withdraws a grant from a time on: sign a revocation (an
     /// entry file), and offer it to a chain's pool with --chain.
@@ -107,9 +112,14 @@ enum Command {
         /// The entry file to write (default: revoke-<id>.entry).
         #[arg(long)]
         out: Option<PathBuf>,
-        /// Also add the revocation to this chain directory's pool.
+        /// Also add the revocation to this chain directory's pool (it is
+        /// made for that chain).
         #[arg(long)]
         chain: Option<PathBuf>,
+        /// The id of the chain the revocation is made for (64 hex digits);
+        /// needed without --chain.
+        #[arg(long)]
+        chain_id: Option<String>,
     },
 }
 
@@ -288,6 +298,13 @@ struct ParamArgs {
     /// A miner's reward per block.
     #[arg(long, default_value_t = emr_core::DEFAULT_BLOCK_REWARD)]
     block_reward: u64,
+    /// How far ahead of a node's clock a block's time may be, in seconds.
+    #[arg(long, default_value_t = emr_core::chain::DEFAULT_MAX_FUTURE)]
+    max_future: u64,
+    /// The chain's salt (32 hex digits), which with the parameters gives
+    /// the chain its id; random when not given.
+    #[arg(long)]
+    salt: Option<String>,
 }
 
 #[derive(Subcommand)]
@@ -551,6 +568,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             not_after,
             out,
             chain,
+            chain_id,
         } => access::grant(
             &key,
             &doctor,
@@ -559,6 +577,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             not_after,
             out,
             chain.as_deref(),
+            chain_id.as_deref(),
         ),
         Command::Revoke {
             key,
@@ -566,7 +585,8 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             effective,
             out,
             chain,
-        } => access::revoke(&key, &grant, effective, out, chain.as_deref()),
+            chain_id,
+        } => access::revoke(&key, &grant, effective, out, chain.as_deref(), chain_id.as_deref()),
         Command::Record(RecordCommand::Verify { files, chain }) => {
             record_verify(&files, chain.as_deref())
         }
@@ -756,7 +776,10 @@ fn params_json(p: &ChainParams) -> Value {
         "block_time": p.block_time,
         "max_adjust": p.max_adjust,
         "block_reward": p.block_reward,
+        "max_future": p.max_future,
+        "salt": p.salt.map(hex::encode),
         "authorities": p.authorities.iter().map(|k| hex::encode(k.to_spki_der())).collect::<Vec<_>>(),
+        "chain_id": p.chain_id().map(|id| id.to_string()),
     })
 }
 
@@ -1014,6 +1037,16 @@ fn chain_init(dir: &Path, args: &ParamArgs, authorities: &[PathBuf]) -> Result<O
         max_adjust: args.max_adjust,
         block_reward: args.block_reward,
         authorities,
+        max_future: args.max_future,
+        salt: args
+            .salt
+            .as_deref()
+            .map(|text| {
+                hex::decode(text).ok().and_then(|b| b.try_into().ok()).ok_or_else(|| {
+                    CliError::invalid_argument(format!("--salt must be 32 hex digits (16 bytes), not {text:?}"))
+                })
+            })
+            .transpose()?,
     };
     params.validate()?;
     let node = Node::init(dir, params)?;
@@ -1080,14 +1113,14 @@ fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
                 lines.push(format!(
                     "{}: {} ({})",
                     path.display(),
-                    outcome.name(),
+                    outcome.as_str(),
                     entry_kind(&entry)
                 ));
                 entries.push(json!({
                     "file": path.display().to_string(),
                     "entry_id": entry.entry_id().to_string(),
                     "type": entry_kind(&entry),
-                    "outcome": outcome.name(),
+                    "outcome": outcome.as_str(),
                 }));
                 continue;
             }
@@ -1096,16 +1129,30 @@ fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
         let outcome = node
             .submit(&record)
             .map_err(|e| e.context(path.display()))?;
+        if let SubmitOutcome::ConflictsWithPending { pending_txid } = outcome {
+            // Two records of one doctor with one nonce: the doctor must
+            // re-sign one with a new nonce; keeping either silently would
+            // lose the other.
+            return Err(CliError::new(
+                "conflicts_with_pending",
+                format!(
+                    "{}: another record of {} with nonce {} is pending (txid {pending_txid}); this one was not added",
+                    path.display(),
+                    addr(Role::Doctor, &record.dr_hash),
+                    record.nonce
+                ),
+            ));
+        }
         lines.push(format!(
             "{}: {} (nonce {} of {})",
             path.display(),
-            outcome.name(),
+            outcome.as_str(),
             record.nonce,
             addr(Role::Doctor, &record.dr_hash)
         ));
         let mut value = record_json(&record);
         value["file"] = json!(path.display().to_string());
-        value["outcome"] = json!(outcome.name());
+        value["outcome"] = json!(outcome.as_str());
         results.push(value);
     }
     Ok(Output::new(
@@ -1179,7 +1226,7 @@ fn chain_mine(
                         "timestamp": block.timestamp,
                         "difficulty": block.difficulty.get().to_string(),
                         "nonce": block.nonce,
-                        "outcome": outcome_name(outcome),
+                        "outcome": AddOutcome::as_str(outcome),
                         "hashes": stats.hashes,
                         "seconds": stats.elapsed.as_secs_f64(),
                         "hash_rate": stats.hashes_per_second,
@@ -1217,15 +1264,6 @@ fn chain_mine(
             "tip": tip.map(|t| t.block_id.to_string()),
         }),
     ))
-}
-
-fn outcome_name(outcome: AddOutcome) -> &'static str {
-    match outcome {
-        AddOutcome::Extended => "extended",
-        AddOutcome::SideBranch => "side_branch",
-        AddOutcome::Reorganized => "reorganized",
-        AddOutcome::AlreadyKnown => "already_known",
-    }
 }
 
 fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
@@ -1427,12 +1465,13 @@ fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError>
     let tip = node.chain().tip()?;
     Ok(Output::new(
         format!(
-            "imported {} blocks: {} extended, {} reorganized, {} side branch, {} already known\ntip: {}",
+            "imported {} blocks: {} extended, {} reorganized, {} side branch, {} already known, {} stale\ntip: {}",
             blocks.len(),
             count(AddOutcome::Extended),
             count(AddOutcome::Reorganized),
             count(AddOutcome::SideBranch),
             count(AddOutcome::AlreadyKnown),
+            count(AddOutcome::Stale),
             tip.map_or("none".to_owned(), |t| format!("height {}, block {}", t.height, t.block_id)),
         ),
         json!({
@@ -1441,6 +1480,7 @@ fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError>
             "extended": count(AddOutcome::Extended),
             "reorganized": count(AddOutcome::Reorganized),
             "side_branch": count(AddOutcome::SideBranch),
+            "stale": count(AddOutcome::Stale),
             "already_known": count(AddOutcome::AlreadyKnown),
             "height": tip.map(|t| t.height),
             "tip": tip.map(|t| t.block_id.to_string()),

@@ -13,34 +13,12 @@ use std::fs;
 use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use emr_core::chain::{AddOutcome, Chain, ChainParams, SubmitOutcome as CoreSubmit};
+pub use emr_core::chain::SubmitOutcome;
+use emr_core::chain::{AddOutcome, Chain, ChainParams};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, SearchOptions, SearchStats};
 use emr_core::{Block, Entry, Hash160, Record};
 
 use crate::error::{file_error, CliError};
-
-/// What submitting a record did (the core pool's `SubmitOutcome`).
-#[derive(Copy, Clone, Debug, PartialEq, Eq)]
-pub enum SubmitOutcome {
-    /// Pending, and its doctor's earlier records are all on the chain or
-    /// pending: the next block can take it.
-    Ready,
-    /// Pending, but a record of its doctor with a lower nonce is missing:
-    /// held until that one arrives.
-    Held,
-    /// A record with the same `(dr_hash, nonce)` is already pending.
-    AlreadyPending,
-}
-
-impl SubmitOutcome {
-    pub fn name(self) -> &'static str {
-        match self {
-            SubmitOutcome::Ready => "ready",
-            SubmitOutcome::Held => "held",
-            SubmitOutcome::AlreadyPending => "already_pending",
-        }
-    }
-}
 
 /// How one `mine_next` ended.
 pub enum Mined {
@@ -116,21 +94,13 @@ impl Node {
     /// `nonce`-th record, and that nonce must not be used on the chain yet
     /// (`invalid_nonce`).
     pub fn submit(&mut self, record: &Record) -> Result<SubmitOutcome, CliError> {
-        Ok(match self.chain.submit(record)? {
-            CoreSubmit::Ready => SubmitOutcome::Ready,
-            CoreSubmit::Held => SubmitOutcome::Held,
-            CoreSubmit::AlreadyPending => SubmitOutcome::AlreadyPending,
-        })
+        Ok(self.chain.submit(record)?)
     }
 
     /// Adds a grant or revocation to the chain's pool, for the next blocks
     /// (checked as a block would check it after the pending entries).
     pub fn submit_entry(&mut self, entry: &Entry) -> Result<SubmitOutcome, CliError> {
-        Ok(match self.chain.submit_entry(entry)? {
-            CoreSubmit::Ready => SubmitOutcome::Ready,
-            CoreSubmit::Held => SubmitOutcome::Held,
-            CoreSubmit::AlreadyPending => SubmitOutcome::AlreadyPending,
-        })
+        Ok(self.chain.submit_entry(entry)?)
     }
 
     /// Pending records: those the next blocks can take in template order,
