@@ -1,16 +1,16 @@
 //! Who may write, who may read (SPEC section 8): authority keys, grants and
 //! revocations as entry files, sealing a record to its readers and opening it.
 
-use std::fs;
 use std::path::{Path, PathBuf};
 
 use emr_core::address::Role;
 use emr_core::{Curve, Entry, Grant, Hash256, PublicKey, Revocation, SigningKey};
 use serde_json::{json, Value};
 
-use crate::error::{file_error, CliError};
+use crate::error::CliError;
 use crate::node::Node;
-use crate::{addr, read_file, read_key, read_record, write_file_atomic, Output, MAX_SMALL_FILE_BYTES};
+use crate::outfile::{Access, NamedLater, OutFile};
+use crate::{addr, read_file, read_key, read_record, Output, MAX_SMALL_FILE_BYTES};
 
 /// A public key from a file: SPKI DER (what `emr authority new` writes as
 /// the `.pub` file), or a private key file (PKCS#8 or SEC1, PEM or DER),
@@ -47,20 +47,22 @@ pub fn authority_new(
     force: bool,
 ) -> Result<Output, CliError> {
     let public = public.unwrap_or_else(|| out.with_extension("pub"));
-    for path in [out, public.as_path()] {
-        if path.exists() && !force {
-            return Err(CliError::invalid_argument(format!(
-                "{} exists (use --force to replace it)",
-                path.display()
-            )));
-        }
+    let out = OutFile::new(out.to_owned(), Access::Private, force)?;
+    let public = OutFile::new(public, Access::Public, force)?;
+    if out.same_file(&public) {
+        return Err(CliError::invalid_argument(format!(
+            "--out {} and --public {} are the same file: the public key would replace the private key \
+             (the public key's default is OUT with extension .pub; give --public another file)",
+            out.path().display(),
+            public.path().display()
+        )));
     }
     let key = SigningKey::generate(curve)?;
-    if force && out.exists() {
-        fs::remove_file(out).map_err(|e| file_error(out, e))?;
-    }
-    write_file_atomic(out, key.to_pkcs8_pem().as_bytes(), true)?;
-    write_file_atomic(&public, key.public_key_der(), false)?;
+    let written = out.write(key.to_pkcs8_pem().as_bytes(), None)?;
+    // Two names that looked different may still be one file (on a
+    // case-insensitive file system, or linked meanwhile): the key stays.
+    public.write(key.public_key_der(), Some(written))?;
+    let (out, public) = (out.path(), public.path());
     let key_hash = key.public_key_hash().to_string();
     Ok(Output::new(
         format!(
@@ -103,13 +105,14 @@ fn entry_json(entry: &Entry) -> Value {
 /// Writes an entry file and, with `chain`, offers it to that chain's pool.
 fn finish_entry(
     entry: Entry,
-    out: Option<PathBuf>,
+    out: NamedLater,
     chain: Option<&Path>,
     what: &str,
 ) -> Result<Output, CliError> {
     let id = entry.entry_id().to_string();
-    let out = out.unwrap_or_else(|| PathBuf::from(format!("{what}-{}.entry", &id[..12])));
-    write_file_atomic(&out, &entry.to_bytes(), false)?;
+    let out = out.or_default(|| PathBuf::from(format!("{what}-{}.entry", &id[..12])))?;
+    out.write(&entry.to_bytes(), None)?;
+    let out = out.path();
     let mut value = entry_json(&entry);
     value["file"] = json!(out.display().to_string());
     let mut text = match &entry {
@@ -171,7 +174,7 @@ pub fn grant(
     licence: &str,
     not_before: u64,
     not_after: u64,
-    out: Option<PathBuf>,
+    out: NamedLater,
     chain: Option<&Path>,
     chain_id: Option<&str>,
 ) -> Result<Output, CliError> {
@@ -195,7 +198,7 @@ pub fn revoke(
     key: &Path,
     grant: &str,
     effective: u64,
-    out: Option<PathBuf>,
+    out: NamedLater,
     chain: Option<&Path>,
     chain_id: Option<&str>,
 ) -> Result<Output, CliError> {

@@ -10,6 +10,7 @@ mod access;
 mod container;
 mod error;
 mod node;
+mod outfile;
 mod progress;
 
 use std::ffi::OsString;
@@ -30,6 +31,7 @@ use zeroize::Zeroizing;
 
 use error::{exit, file_error, CliError};
 use node::{Mined, Node, SubmitOutcome};
+use outfile::{Access, NamedLater, OutFile};
 use progress::{BatchBar, MineProgress, Mode};
 
 /// Cancelled by Ctrl-C while a cancellable command runs.
@@ -88,6 +90,9 @@ enum Command {
         /// The entry file to write (default: grant-<id>.entry).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing entry file (a regular file only, never a link or device).
+        #[arg(long)]
+        force: bool,
         /// Also add the grant to this chain directory's pool (the grant is
         /// made for that chain).
         #[arg(long)]
@@ -112,6 +117,9 @@ enum Command {
         /// The entry file to write (default: revoke-<id>.entry).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing entry file (a regular file only, never a link or device).
+        #[arg(long)]
+        force: bool,
         /// Also add the revocation to this chain directory's pool (it is
         /// made for that chain).
         #[arg(long)]
@@ -136,7 +144,7 @@ enum AuthorityCommand {
         /// The public key file to write (default: OUT with extension .pub).
         #[arg(long)]
         public: Option<PathBuf>,
-        /// Replace the files if they exist.
+        /// Replace existing files (regular files only, never a link or device).
         #[arg(long)]
         force: bool,
     },
@@ -192,7 +200,7 @@ enum KeyCommand {
         /// The key file to write.
         #[arg(long)]
         out: PathBuf,
-        /// Replace the file if it exists.
+        /// Replace an existing key file (a regular file only, never a link or device).
         #[arg(long)]
         force: bool,
         /// Whose address to print: a doctor's key signs records; a patient
@@ -255,6 +263,9 @@ enum RecordCommand {
         /// The record file to write (default: record-<nonce>-<txid>.rec).
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Replace an existing record file (a regular file only, never a link or device).
+        #[arg(long)]
+        force: bool,
         /// Seal the prescription to these readers (public key or key files;
         /// the patient's must be among them): only they can read it.
         #[arg(long, num_args = 1..)]
@@ -373,6 +384,9 @@ enum ChainCommand {
         /// The first height to write.
         #[arg(long, default_value_t = 0)]
         from: u64,
+        /// Replace an existing block file (a regular file only, never a link or device).
+        #[arg(long)]
+        force: bool,
     },
     /// Add the blocks of a block file (or of one block's encoding).
     Import { dir: PathBuf, file: PathBuf },
@@ -539,6 +553,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             chain,
             nonce,
             out,
+            force,
             seal_to,
             no_seal_self,
         }) => record_sign(
@@ -547,7 +562,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             &text,
             chain.as_deref(),
             nonce,
-            out,
+            NamedLater::new(out, force)?,
             Seal {
                 to: &seal_to,
                 include_self: !no_seal_self,
@@ -567,6 +582,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             not_before,
             not_after,
             out,
+            force,
             chain,
             chain_id,
         } => access::grant(
@@ -575,7 +591,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             &licence,
             not_before,
             not_after,
-            out,
+            NamedLater::new(out, force)?,
             chain.as_deref(),
             chain_id.as_deref(),
         ),
@@ -584,9 +600,17 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             grant,
             effective,
             out,
+            force,
             chain,
             chain_id,
-        } => access::revoke(&key, &grant, effective, out, chain.as_deref(), chain_id.as_deref()),
+        } => access::revoke(
+            &key,
+            &grant,
+            effective,
+            NamedLater::new(out, force)?,
+            chain.as_deref(),
+            chain_id.as_deref(),
+        ),
         Command::Record(RecordCommand::Verify { files, chain }) => {
             record_verify(&files, chain.as_deref())
         }
@@ -610,7 +634,12 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             ChainCommand::Doctor { dir, doctor } => chain_doctor(&dir, &doctor),
             ChainCommand::Find { dir, txid } => chain_find(&dir, &txid),
             ChainCommand::Check { dir } => chain_check(&dir, mode),
-            ChainCommand::Export { dir, file, from } => chain_export(&dir, &file, from),
+            ChainCommand::Export {
+                dir,
+                file,
+                from,
+                force,
+            } => chain_export(&dir, file, from, force),
             ChainCommand::Import { dir, file } => chain_import(&dir, &file, mode),
             ChainCommand::Undo { dir } => chain_undo(&dir),
         },
@@ -618,52 +647,6 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
 }
 
 // --- helpers ---------------------------------------------------------------
-
-/// Writes `bytes` to `path` through a temporary file and a rename, so a
-/// reader never sees half a file. `private`: mode 0600, and an existing
-/// file is an error (the caller removes it first to replace it).
-pub fn write_file_atomic(path: &Path, bytes: &[u8], private: bool) -> Result<(), CliError> {
-    let dir = path
-        .parent()
-        .filter(|p| !p.as_os_str().is_empty())
-        .unwrap_or(Path::new("."));
-    let name = path.file_name().ok_or_else(|| {
-        CliError::invalid_argument(format!("{} is not a file name", path.display()))
-    })?;
-    let tmp = dir.join(format!(
-        ".{}.tmp-{}",
-        name.to_string_lossy(),
-        std::process::id()
-    ));
-    let mut options = fs::OpenOptions::new();
-    options.write(true).create(true).truncate(true);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::OpenOptionsExt as _;
-        options.mode(if private { 0o600 } else { 0o644 });
-    }
-    let written = (|| {
-        let mut file = options.open(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        if private && path.exists() {
-            return Err(std::io::Error::new(
-                std::io::ErrorKind::AlreadyExists,
-                "file exists (use --force to replace it)",
-            ));
-        }
-        fs::rename(&tmp, path)
-    })();
-    if let Err(e) = written {
-        let _ = fs::remove_file(&tmp);
-        return Err(if e.kind() == std::io::ErrorKind::AlreadyExists {
-            CliError::invalid_argument(format!("{}: {e}", path.display()))
-        } else {
-            file_error(path, e)
-        });
-    }
-    Ok(())
-}
 
 /// The most a key file or a record file may hold: a PEM key is about 250
 /// bytes and the longest record that can verify about 470, so anything past
@@ -798,17 +781,10 @@ fn key_new(curve: CurveArg, out: &Path, force: bool, role: Role) -> Result<Outpu
         CurveArg::Secp256k1 => Curve::Secp256k1,
         CurveArg::P256 => Curve::P256,
     };
-    if out.exists() && !force {
-        return Err(CliError::invalid_argument(format!(
-            "{} exists (use --force to replace it)",
-            out.display()
-        )));
-    }
+    let out = OutFile::new(out.to_owned(), Access::Private, force)?;
     let key = SigningKey::generate(curve)?;
-    if force && out.exists() {
-        fs::remove_file(out).map_err(|e| file_error(out, e))?;
-    }
-    write_file_atomic(out, key.to_pkcs8_pem().as_bytes(), true)?;
+    out.write(key.to_pkcs8_pem().as_bytes(), None)?;
+    let out = out.path();
     let address = addr(role, &key.public_key_hash());
     Ok(Output::new(
         format!(
@@ -883,7 +859,7 @@ fn record_sign(
     text: &str,
     chain: Option<&Path>,
     nonce: Option<u64>,
-    out: Option<PathBuf>,
+    out: NamedLater,
     seal: Seal<'_>,
 ) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
@@ -923,13 +899,14 @@ fn record_sign(
             },
         )?
     };
-    let out = out.unwrap_or_else(|| {
+    let out = out.or_default(|| {
         PathBuf::from(format!(
             "record-{nonce}-{}.rec",
             &record.txid.to_string()[..12]
         ))
-    });
-    write_file_atomic(&out, &record.to_bytes(), false)?;
+    })?;
+    out.write(&record.to_bytes(), None)?;
+    let out = out.path();
     let mut value = record_json(&record);
     value["file"] = json!(out.display().to_string());
     let sealed = if record.is_sealed() {
@@ -1415,11 +1392,13 @@ fn chain_check(dir: &Path, mode: Mode) -> Result<Output, CliError> {
     ))
 }
 
-fn chain_export(dir: &Path, file: &Path, from: u64) -> Result<Output, CliError> {
+fn chain_export(dir: &Path, file: PathBuf, from: u64, force: bool) -> Result<Output, CliError> {
+    let out = OutFile::new(file, Access::Public, force)?;
     let node = Node::open(dir, false)?;
     let len = node.chain().len()?;
     let blocks: Vec<_> = node.chain().blocks(from, len).collect::<Result<_, _>>()?;
-    write_file_atomic(file, &container::encode(&blocks), false)?;
+    out.write(&container::encode(&blocks), None)?;
+    let file = out.path();
     Ok(Output::new(
         format!(
             "wrote {} blocks (heights {from}..{len}) to {}",
