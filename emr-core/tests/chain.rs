@@ -52,7 +52,7 @@ fn linkage_errors_in_order() {
     assert_eq!(kind(chain.add_block(&rehash(early), None)), ErrorKind::TimestampTooEarly);
 
     let late = block_on(Some(&g), 1, vec![]);
-    assert_eq!(kind(chain.add_block(&late, Some(late.timestamp - 7201))), ErrorKind::TimestampTooLate);
+    assert_eq!(kind(chain.add_block(&late, Some(late.timestamp - 61))), ErrorKind::TimestampTooLate);
 
     let mut hard = block_on(Some(&g), 1, vec![]);
     hard.difficulty = Difficulty::new(2).unwrap();
@@ -62,8 +62,9 @@ fn linkage_errors_in_order() {
     forged.nonce = 1;
     assert_eq!(kind(chain.add_block(&forged, None)), ErrorKind::InvalidBlockId);
 
-    // Exactly 7200 s ahead is allowed.
-    assert_eq!(chain.add_block(&late, Some(late.timestamp - 7200)), Ok(AddOutcome::Extended));
+    // Exactly max_future (60 s by default) ahead is allowed, and the block
+    // refused for being too late was not remembered.
+    assert_eq!(chain.add_block(&late, Some(late.timestamp - 60)), Ok(AddOutcome::Extended));
     assert_eq!(chain.len(), Ok(2));
 }
 
@@ -182,13 +183,13 @@ fn fork_choice_ties_keep_the_first_seen() {
     assert_eq!(chain.block_at(1), Ok(Some(a1)));
     assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
 
-    // A second genesis is a competing branch from nothing.
+    // A second genesis is a competing branch from nothing: alone, four
+    // blocks below a tip at height 3 with a window of 3, it is stale; sent
+    // whole in one call, it is judged where it ends, heavier.
     let h = run(None, 5, 3);
-    assert_eq!(chain.add_block(&h[0], None), Ok(AddOutcome::SideBranch));
-    for b in &h[1..4] {
-        assert_eq!(chain.add_block(b, None), Ok(AddOutcome::SideBranch));
-    }
-    assert_eq!(chain.add_block(&h[4], None), Ok(AddOutcome::Reorganized));
+    assert_eq!(chain.add_block(&h[0], None), Ok(AddOutcome::Stale));
+    let outcomes = chain.add_blocks(&h, None, &BatchOptions::default()).unwrap();
+    assert_eq!(outcomes, [vec![AddOutcome::SideBranch; 4], vec![AddOutcome::Reorganized]].concat());
     assert_eq!(chain.block_at(0), Ok(Some(h[0].clone())));
     assert_eq!(chain.user_state(&m1), Ok(UserState::default()));
     assert_eq!(chain.user_state(&Hash160::from_bytes([3; 20])).unwrap().balance, 50_000);
@@ -304,7 +305,9 @@ fn reopen_gives_the_same_chain() {
         snapshot(&chain)
     };
     let chain = Chain::open(&db.0, None).unwrap();
-    assert_eq!(chain.params(), &params());
+    let salt = chain.params().salt;
+    assert!(salt.is_some(), "a created chain has its salt");
+    assert_eq!(chain.params(), &ChainParams { salt, ..params() });
     assert_eq!(snapshot(&chain), before);
     assert_eq!(before.1, 21);
     drop(chain);
@@ -462,7 +465,8 @@ fn damage_to_derived_tables_is_reported_by_check() {
         let record = Record::sign(&doctor, &[n as u8; 20], "dose", n).unwrap();
         blocks.push(block_on(blocks.last(), 1, vec![record]));
     }
-    let side = block_on(Some(&blocks[0]), 2, vec![]);
+    // Near the tip (window 3), so that it is stored.
+    let side = block_on(Some(&blocks[1]), 2, vec![]);
     let cases: [(&str, ErrorKind, Option<u64>); 7] = [
         ("UPDATE blocks SET work = zeroblob(32) WHERE id NOT IN (SELECT id FROM active)", ErrorKind::Corrupt, None),
         ("UPDATE blocks SET bytes = substr(bytes, 2) WHERE id NOT IN (SELECT id FROM active)", ErrorKind::Corrupt, None),
@@ -651,26 +655,37 @@ fn add_blocks_reports_the_first_of_two_failures_in_one_batch() {
     assert_eq!(err.index, 4);
     assert_eq!(record_error(&err.error), Some((4, 0, RecordError::InvalidNonce)));
 
-    // A side-branch block with a bad signature is stored (its records are
-    // checked only if its branch is connected); the batch goes on and stops
-    // at the bad block of the active chain after it.
+    // A side-branch block whose record's nonce is ahead of its doctor's is
+    // stored (nonces are checked when its branch is connected); the batch
+    // goes on and stops at the bad block of the active chain after it. The
+    // side block then forks too far below the tip (window 3): stale.
     let mut records = good.clone();
     break_signature(&mut records[7][1]);
     let main = linked(&records);
-    let mut side_records = vec![Record::sign(&doctor, &[9; 20], "side", 4).unwrap()];
-    break_signature(&mut side_records[0]);
-    let side = block_on(Some(&main[0]), 2, side_records);
-    let mut batch = vec![main[0].clone(), main[1].clone(), side];
+    let side = block_on(Some(&main[0]), 2, vec![Record::sign(&doctor, &[9; 20], "side", 40).unwrap()]);
+    let mut batch = vec![main[0].clone(), main[1].clone(), side.clone()];
     batch.extend(main[2..].iter().cloned());
     let mut chain = Chain::in_memory(params()).unwrap();
     let err = chain.add_blocks(&batch, None, &BatchOptions::default()).unwrap_err();
     assert_eq!(err.index, 8);
     let mut expected = vec![AddOutcome::Extended; 8];
-    expected[2] = AddOutcome::SideBranch;
+    expected[2] = AddOutcome::Stale;
     assert_eq!(err.added, expected);
     assert_eq!(record_error(&err.error), Some((7, 1, RecordError::InvalidSignature)));
     assert_eq!(chain.len(), Ok(7));
     assert_eq!(chain.check(&BatchOptions::default()).unwrap().first_bad, None);
+
+    // A side-branch block with a bad signature is refused before it is
+    // stored (SPEC v1.2: side blocks pass every stateless check); the
+    // batch stops there and keeps the blocks before it.
+    let mut broken = side;
+    break_signature(&mut broken.records[0]);
+    let broken = rehash(broken);
+    let batch = vec![main[0].clone(), main[1].clone(), broken];
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let err = chain.add_blocks(&batch, None, &BatchOptions::default()).unwrap_err();
+    assert_eq!((err.index, err.added.clone()), (2, vec![AddOutcome::Extended; 2]));
+    assert_eq!(record_error(&err.error), Some((1, 0, RecordError::InvalidSignature)), "the side block, at height 1");
 }
 
 /// `check` of a stored chain whose blocks 3 and 5 (one window of the

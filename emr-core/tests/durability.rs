@@ -16,7 +16,7 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use emr_core::chain::{BatchOptions, Chain};
+use emr_core::chain::{BatchOptions, Chain, ChainParams};
 use emr_core::{AddOutcome, Block, Curve, Hash160, Hash256, Record, SigningKey};
 
 use common::*;
@@ -638,7 +638,9 @@ fn flip_fixture(db: &TempDb) -> (Probe, Vec<String>) {
         txids.push(r.txid);
         r
     };
-    let mut chain = Chain::open(&db.0, Some(params())).unwrap();
+    // A window wide enough that side branches forking 40 blocks below the
+    // tip are still competitors (SPEC 5) and are stored.
+    let mut chain = Chain::open(&db.0, Some(ChainParams { window: 100, ..params() })).unwrap();
     let mut main: Vec<Block> = Vec::new();
     for i in 0..50u64 {
         let records = (0..(i % 3)).map(|k| record(((i + k) % 2) as usize, (i % 7) as u8)).collect();

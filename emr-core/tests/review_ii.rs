@@ -8,7 +8,7 @@ use common::{block_on, flip_s, T0, ZERO};
 use emr_core::chain::{AddOutcome, BatchOptions, Chain, ChainError, ChainParams};
 use emr_core::mining::BlockTemplate;
 use emr_core::{
-    Block, BlockError, Curve, Difficulty, Entry, EntryError, ErrorKind, Grant, Hash160, Record, Revocation,
+    Block, BlockError, Curve, Entry, EntryError, ErrorKind, Grant, Hash160, Record, Revocation,
     SigningKey, SubmitOutcome,
 };
 

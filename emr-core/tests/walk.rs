@@ -20,7 +20,9 @@ fn blocks(doctor: &SigningKey) -> Vec<Block> {
 
 /// Both halves over the encodings: blocks applied, or the first failure and its height.
 fn walk(encoded: &[Vec<u8>]) -> Result<Walk, (u64, ChainError)> {
-    let mut walk = Walk::new(params()).unwrap();
+    // A walk needs the chain's salt: its entries name the chain's id.
+    assert_eq!(Walk::new(params()).unwrap_err().kind(), emr_core::ErrorKind::InvalidArgument);
+    let mut walk = Walk::new(emr_core::chain::ChainParams { salt: Some([1; 16]), ..params() }).unwrap();
     for (height, bytes) in encoded.iter().enumerate() {
         let height = height as u64;
         let passed = precheck_block(height, bytes, Parallelism::SINGLE).map_err(|e| (height, e))?;
