@@ -399,14 +399,7 @@ fn chain_commands() {
     assert_eq!(r3["nonce"], 3);
     let submitted = json_in(
         d,
-        &[
-            "chain",
-            "submit",
-            "clinic",
-            "r3.rec",
-            "r2.rec",
-            "r1.rec",
-        ],
+        &["chain", "submit", "clinic", "r3.rec", "r2.rec", "r1.rec"],
         0,
     );
     let outcomes: Vec<&str> = submitted["records"]
