@@ -1061,9 +1061,10 @@ fn chain_status(dir: &Path) -> Result<Output, CliError> {
     };
     Ok(Output::new(
         format!(
-            "chain {}: {} blocks ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{pending} records and {pending_entries} entries pending",
+            "chain {}: {} blocks ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{pending} records and {pending_entries} entries pending\nchain id {}",
             dir.display(),
-            chain.len()?
+            chain.len()?,
+            chain.chain_id()
         ),
         json!({
             "dir": dir.display().to_string(),

@@ -340,6 +340,12 @@ fn entries_name_their_chain() {
     let first = chain_with_authority(d, "first", &[]);
     let second = chain_with_authority(d, "second", &[]);
     assert_ne!(first, second, "random salts");
+    // Where the messages send an authority for the id.
+    let shown = emr_in(d, &["chain", "status", "first"]);
+    assert!(
+        shown.stdout.contains(&format!("chain id {first}")),
+        "{shown:?}"
+    );
 
     let made = json_in(
         d,
