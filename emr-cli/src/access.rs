@@ -160,7 +160,8 @@ fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash25
             format!("--chain-id {given} is not the id of the chain in {} ({held})", chain.map_or(String::new(), |d| d.display().to_string())),
         )),
         (Some(id), _) | (None, Some(id)) => Ok(id),
-        (None, None) => Err(CliError::invalid_argument(
+        // A missing flag, as `record sign` without --chain or --nonce.
+        (None, None) => Err(CliError::usage(
             "an entry names the chain it is made for: give --chain DIR or --chain-id HEX (`emr chain status DIR` shows it)",
         )),
     }

@@ -1050,6 +1050,9 @@ fn chain_status(dir: &Path) -> Result<Output, CliError> {
     let chain = node.chain();
     let tip = chain.tip()?;
     let pending = node.pending()?.len();
+    // Entries are listed apart: a revocation held until its effective time
+    // would otherwise sit in the pool unseen.
+    let pending_entries = chain.pending_entries()?.len();
     let total = chain.total_difficulty()?;
     let next = chain.next_difficulty()?;
     let tip_text = match &tip {
@@ -1058,9 +1061,10 @@ fn chain_status(dir: &Path) -> Result<Output, CliError> {
     };
     Ok(Output::new(
         format!(
-            "chain {}: {} blocks ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{pending} records pending",
+            "chain {}: {} blocks ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{pending} records and {pending_entries} entries pending\nchain id {}",
             dir.display(),
-            chain.len()?
+            chain.len()?,
+            chain.chain_id()
         ),
         json!({
             "dir": dir.display().to_string(),
@@ -1070,6 +1074,7 @@ fn chain_status(dir: &Path) -> Result<Output, CliError> {
             "total_difficulty": total.to_string(),
             "next_difficulty": next.get().to_string(),
             "pending": pending,
+            "pending_entries": pending_entries,
             "params": params_json(chain.params()),
         }),
     ))

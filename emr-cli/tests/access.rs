@@ -62,6 +62,7 @@ fn a_clinic_with_an_authority() {
         0,
     );
     assert_eq!(init["params"]["authorities"].as_array().unwrap().len(), 1);
+    let chain_id = s(&init["params"], "chain_id").to_owned();
     assert_eq!(
         kind(&json_in(
             d,
@@ -114,6 +115,8 @@ fn a_clinic_with_an_authority() {
             "GMC 2, Dr B",
             "--out",
             "b.entry",
+            "--chain-id",
+            &chain_id,
         ],
         0,
     );
@@ -157,6 +160,8 @@ fn a_clinic_with_an_authority() {
             "5",
             "--not-after",
             "4",
+            "--chain-id",
+            &chain_id,
         ],
         1,
     );
@@ -315,7 +320,8 @@ fn a_clinic_with_an_authority() {
     assert_eq!(doctor["authorized"], true);
     assert_eq!(doctor["grants"].as_array().unwrap().len(), 1);
 
-    // Revoke A (by its grant's id) from T0 + 100: A's record after that is refused.
+    // Revoke A (by its grant's id) from T0 + 100, carried by the first block
+    // at that time: A's record after that is refused.
     let grant_id = s(&grant_a, "entry_id").to_owned();
     let revoked = json_in(
         d,
@@ -333,10 +339,14 @@ fn a_clinic_with_an_authority() {
         0,
     );
     assert_eq!(
-        (s(&revoked, "type"), s(&revoked, "grant_id")),
-        ("revocation", grant_id.as_str())
+        (
+            s(&revoked, "type"),
+            s(&revoked, "grant_id"),
+            s(&revoked, "outcome")
+        ),
+        ("revocation", grant_id.as_str(), "ready")
     );
-    json_in(
+    let mined = json_in(
         d,
         &[
             "-q",
@@ -346,10 +356,11 @@ fn a_clinic_with_an_authority() {
             "--miner",
             &miner,
             "--timestamp",
-            &(t + 12).to_string(),
+            &(t + 100).to_string(),
         ],
         0,
     );
+    assert_eq!(mined["blocks"][0]["entries"], 1, "{mined}");
     let doctor = json_in(d, &["chain", "doctor", "clinic", "--doctor", &dr_a], 0);
     assert_eq!(doctor["authorized"], false);
     assert_eq!(doctor["grants"][0]["revoked_effective"], t + 100);
@@ -359,7 +370,7 @@ fn a_clinic_with_an_authority() {
     );
     let doctor_b = json_in(d, &["chain", "doctor", "clinic", "--doctor", &dr_b], 0);
     assert_eq!(doctor_b["authorized"], true);
-    // Revoking again, by the grant's file this time, is already_revoked.
+    // --grant takes the grant's entry file as well as its id.
     let by_file = json_in(
         d,
         &[
@@ -372,6 +383,8 @@ fn a_clinic_with_an_authority() {
             "0",
             "--out",
             "rb.entry",
+            "--chain-id",
+            &chain_id,
         ],
         0,
     );
@@ -386,7 +399,9 @@ fn a_clinic_with_an_authority() {
                 "--grant",
                 "nope",
                 "--effective",
-                "0"
+                "0",
+                "--chain-id",
+                &chain_id,
             ],
             4
         )),
@@ -454,9 +469,11 @@ fn the_vectors_sealed_records_open_here() {
 fn entry_of(e: &Value) -> Entry {
     let bytes = |k: &str| unhex(&e[k]);
     let (authority, signature) = (bytes("authority"), bytes("signature"));
+    let chain_id = bytes("chain_id");
     if e["type"] == "grant" {
         let dr = bytes("dr_public_key");
         Entry::from_fields(&EntryFields::Grant(GrantFields {
+            chain_id: &chain_id,
             dr_public_key: &dr,
             licence: e["licence"].as_str(),
             not_before: e["not_before"].as_u64().unwrap(),
@@ -468,6 +485,7 @@ fn entry_of(e: &Value) -> Entry {
     } else {
         let grant_id = bytes("grant_id");
         Entry::from_fields(&EntryFields::Revocation(RevocationFields {
+            chain_id: &chain_id,
             grant_id: &grant_id,
             effective: e["effective"].as_u64().unwrap(),
             authority: &authority,
@@ -485,26 +503,36 @@ fn every_registry_scenario_block_imported_with_its_outcome() {
     for (i, a) in file["authorities"].as_array().unwrap().iter().enumerate() {
         std::fs::write(dir.0.join(format!("auth{i}.pub")), unhex(&a["spki"])).unwrap();
     }
-    let p = &file["params"];
-    let params = [
-        "--initial-difficulty".to_owned(),
-        p["initial_difficulty"].to_string(),
-        "--window".to_owned(),
-        p["window"].to_string(),
-        "--block-time".to_owned(),
-        p["block_time"].to_string(),
-        "--max-adjust".to_owned(),
-        p["max_adjust"].to_string(),
-        "--block-reward".to_owned(),
-        p["block_reward"].to_string(),
-    ];
-    let mut args = vec!["chain", "init", "with"];
-    args.extend(params.iter().map(String::as_str));
-    let mut open = args.clone();
-    open[2] = "open";
-    args.extend(["--authority", "auth0.pub", "--authority", "auth1.pub"]);
-    json_in(d, &args, 0);
-    json_in(d, &open, 0);
+    // Each chain is made with its vectors' salt and max_future, so that it
+    // has the vectors' chain id, the one the entries in its blocks name.
+    let init = |dir: &str, key: &str, authorities: &[&str]| {
+        let p = &file[key];
+        let params: Vec<String> = [
+            "initial_difficulty",
+            "window",
+            "block_time",
+            "max_adjust",
+            "block_reward",
+            "max_future",
+        ]
+        .iter()
+        .flat_map(|name| [format!("--{}", name.replace('_', "-")), p[name].to_string()])
+        .chain(["--salt".to_owned(), s(p, "salt").to_owned()])
+        .collect();
+        let mut args = vec!["chain", "init", dir];
+        args.extend(params.iter().map(String::as_str));
+        for authority in authorities {
+            args.extend(["--authority", authority]);
+        }
+        let made = json_in(d, &args, 0);
+        assert_eq!(made["params"]["chain_id"], p["chain_id"], "{key}");
+        let status = json_in(d, &["chain", "status", dir], 0);
+        assert_eq!(status["params"]["chain_id"], p["chain_id"], "{key}");
+        assert_eq!(status["params"]["salt"], p["salt"], "{key}");
+        assert_eq!(status["params"]["max_future"], p["max_future"], "{key}");
+    };
+    init("with", "params", &["auth0.pub", "auth1.pub"]);
+    init("open", "open_chain_params", &[]);
 
     let mut count = 0;
     for (chain, key) in [("with", "scenario"), ("open", "open_chain_scenario")] {
@@ -582,5 +610,5 @@ fn every_registry_scenario_block_imported_with_its_outcome() {
             count += 1;
         }
     }
-    assert_eq!(count, 20);
+    assert_eq!(count, 24);
 }

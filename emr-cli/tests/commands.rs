@@ -399,14 +399,7 @@ fn chain_commands() {
     assert_eq!(r3["nonce"], 3);
     let submitted = json_in(
         d,
-        &[
-            "chain",
-            "submit",
-            "clinic",
-            "r3.rec",
-            "r2.rec",
-            "r1-again.rec",
-        ],
+        &["chain", "submit", "clinic", "r3.rec", "r2.rec", "r1.rec"],
         0,
     );
     let outcomes: Vec<&str> = submitted["records"]
@@ -416,6 +409,14 @@ fn chain_commands() {
         .map(|r| r["outcome"].as_str().unwrap())
         .collect();
     assert_eq!(outcomes, ["held", "ready", "already_pending"]);
+    // The same doctor and nonce with another text is not the same record:
+    // refused, naming the one kept.
+    let conflict = json_in(d, &["chain", "submit", "clinic", "r1-again.rec"], 1);
+    assert_eq!(kind(&conflict), "conflicts_with_pending");
+    assert!(
+        s(&conflict["error"], "message").contains(s(&submitted["records"][2], "txid")),
+        "{conflict}"
+    );
     assert_eq!(json_in(d, &["chain", "status", "clinic"], 0)["pending"], 3);
     assert_eq!(
         kind(&json_in(

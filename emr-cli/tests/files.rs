@@ -55,6 +55,8 @@ struct Clinic {
     dir: TempDir,
     patient: String,
     grant_id: String,
+    /// The clinic chain's id: entries name the chain they are made for.
+    chain_id: String,
 }
 
 impl Clinic {
@@ -64,7 +66,8 @@ impl Clinic {
         json_in(d, &["authority", "new", "--out", "auth.pem"], 0);
         new_key(d, "dr.pem", "secp256k1", "doctor");
         let patient = new_key(d, "patient.pem", "p256", "patient");
-        json_in(d, &["chain", "init", "clinic"], 0);
+        let init = json_in(d, &["chain", "init", "clinic"], 0);
+        let chain_id = s(&init["params"], "chain_id").to_owned();
         let grant = json_in(
             d,
             &[
@@ -77,6 +80,8 @@ impl Clinic {
                 "GMC 1",
                 "--out",
                 "first.entry",
+                "--chain-id",
+                &chain_id,
             ],
             0,
         );
@@ -85,6 +90,7 @@ impl Clinic {
             dir,
             patient,
             grant_id,
+            chain_id,
         }
     }
 
@@ -109,6 +115,8 @@ impl Clinic {
                     "GMC 1",
                     "--out",
                     out,
+                    "--chain-id",
+                    &self.chain_id,
                 ]),
                 false,
             ),
@@ -149,6 +157,8 @@ impl Clinic {
                     "1700000000",
                     "--out",
                     out,
+                    "--chain-id",
+                    &self.chain_id,
                 ]),
                 false,
             ),
@@ -204,6 +214,8 @@ fn a_symlink_planted_at_the_old_temporary_name_receives_nothing() {
             "GMC 1",
             "--out",
             "g.entry",
+            "--chain-id",
+            &clinic.chain_id,
         ],
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -319,6 +331,8 @@ fn dev_null_is_refused_before_anything_is_done() {
             "x",
             "--out",
             "/dev/null",
+            "--chain-id",
+            &"00".repeat(32),
         ],
         &[
             "record",
