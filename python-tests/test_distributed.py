@@ -366,3 +366,164 @@ def test_check_chain_walks_a_chain_with_authorities(client):
         # Without them, the first entry is refused as an open chain refuses it.
         got = outcome(lambda: cd.check_chain(client, encoded, params=PARAMS))
         assert got[:4] == (cryptoemr.BlockEntryError, 0, 0, cryptoemr.UnknownAuthorityError)
+
+
+# --- workers that lie ---------------------------------------------------------
+#
+# The fakes stand in for the worker-side functions (monkeypatched on the
+# client, which sends them to the workers with each task). They are built
+# inside functions so that cloudpickle ships them by value: a worker need
+# not import this module.
+
+PARTITIONS = 8  # runs of five heights: 0..4, ..., 35..39
+
+
+def caught(client, check, height):
+    """The WorkerError that `check` must end with, naming `height` and the
+    worker that answered (unknown for one whose task raised)."""
+    try:
+        got = check()
+    except cd.WorkerError as error:
+        assert error.height == height, error
+        assert str(height) in str(error)
+        assert error.worker is None or error.worker in client.scheduler_info()["workers"]
+        assert not isinstance(error, cryptoemr.EMRError)  # a verdict on the cluster, not the chain
+        return error
+    pytest.fail(f"a lying worker's answer was taken: {got!r}")
+
+
+def reading(lie):
+    """A path worker that reads honestly, then hands `lie(start, items,
+    error)` back instead."""
+
+    def read_and_precheck(path, start, stop):
+        from cryptoemr import _native
+
+        items, error = _native._precheck_stored(path, start, stop, threads=1)
+        return lie(start, items, error)
+
+    return read_and_precheck
+
+
+def substituting(replace):
+    """A path worker that returns other bytes for the heights in
+    `replace`, with the honest count of passed records."""
+    return reading(lambda start, items, error: (
+        [(replace.get(h, data), passed) for h, (data, passed) in enumerate(items, start)], error))
+
+
+def counting(lie):
+    """A worker for encoded blocks that prechecks honestly, then hands
+    `lie(start, passed)` back instead."""
+
+    def precheck_blocks(start, encoded):
+        from cryptoemr import _native
+
+        return lie(start, [_native._precheck_block(h, d, threads=1) for h, d in enumerate(encoded, start)])
+
+    return precheck_blocks
+
+
+def forged(block):
+    """`block` with its last record's prescription changed, its txid and
+    id redone: it links where the original did and hashes to its own id."""
+    record = block.records[-1]
+    record.prescription = "Forged 1000mg"
+    record.txid = record.calculate_txid()
+    block.block_id = block.calculate_block_id()
+    return block
+
+
+@pytest.mark.parametrize("lie, height", [
+    ("tampered", 17), ("another block", 17), ("forged", 17), ("forged tip", BLOCKS - 1),
+])
+def test_blocks_a_worker_reads_from_a_path_are_held_to_the_file(client, chain_file, monkeypatch, lie, height):
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        blocks = list(chain.blocks())
+    if lie == "tampered":  # a signature byte flipped, nothing redone
+        bad = bytearray(blocks[height].to_bytes())
+        signature = blocks[height].records[-1].signature
+        bad[bytes(bad).find(signature) + 10] ^= 0x01
+        bad = bytes(bad)
+    elif lie == "another block":
+        bad = blocks[height - 1].to_bytes()
+    else:
+        bad = forged(blocks[height]).to_bytes()
+    monkeypatch.setattr(cd, "_read_and_precheck", substituting({height: bad}))
+    error = caught(client, lambda: cd.check_chain(client, str(chain_file), partitions=PARTITIONS), height)
+    if lie == "tampered":
+        assert "not a block" in str(error)
+    else:
+        assert cryptoemr.Block.from_bytes(bad).calculate_block_id().hex() in str(error)
+        assert blocks[height].block_id.hex() in str(error)
+
+
+def test_a_path_worker_cannot_end_the_chain_early(client, chain_file, monkeypatch):
+    # The last run's worker says the chain ends after its second block.
+    monkeypatch.setattr(cd, "_read_and_precheck", reading(
+        lambda start, items, error: (items[:2] if start == 35 else items, error)))
+    caught(client, lambda: cd.check_chain(client, str(chain_file), partitions=PARTITIONS), 37)
+
+
+@pytest.mark.parametrize("lie, height", [
+    ("one more passed than the block holds", 0),
+    ("a count for a block it was not sent", 35),
+    ("no count for its last blocks", 37),
+])
+def test_counts_a_worker_returns_are_held_to_the_blocks(client, chain_file, monkeypatch, lie, height):
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        encoded = [b.to_bytes() for b in chain.blocks()]
+        params = chain.params
+    lies = {
+        "one more passed than the block holds": lambda start, passed: ([p + 1 for p in passed], None),
+        "a count for a block it was not sent": lambda start, passed: (passed + [0] if start == 35 else passed, None),
+        "no count for its last blocks": lambda start, passed: (passed[:2] if start == 35 else passed, None),
+    }
+    monkeypatch.setattr(cd, "_precheck_blocks", counting(lies[lie]))
+    caught(client, lambda: cd.check_chain(client, encoded, params=params, partitions=PARTITIONS), height)
+
+
+@pytest.mark.parametrize("source", ["path", "blocks"])
+@pytest.mark.parametrize("how", ["returned", "raised"])
+def test_a_failure_a_worker_claims_is_checked_by_the_client(client, chain_file, monkeypatch, source, how):
+    """A worker that says block 22 has a bad signature, of a chain whose
+    blocks are all good: the client's own check of that block finds none."""
+
+    def claim(start, answers):
+        if not start <= 22 < start + len(answers):
+            return answers, None
+        claimed = cryptoemr.InvalidSignatureError("the worker says so")
+        if how == "raised":
+            raise claimed
+        return answers[:22 - start], claimed
+
+    with cryptoemr.Chain.open_readonly(chain_file) as chain:
+        encoded = [b.to_bytes() for b in chain.blocks()]
+        params = chain.params
+    if source == "path":
+        monkeypatch.setattr(cd, "_read_and_precheck", reading(lambda start, items, error: claim(start, items)))
+        given = {"source": str(chain_file)}
+    else:
+        monkeypatch.setattr(cd, "_precheck_blocks", counting(claim))
+        given = {"source": encoded, "params": params}
+    # A raised error is the whole run's: the client names the run's start.
+    error = caught(client, lambda: cd.check_chain(client, partitions=PARTITIONS, **given), 22 if how == "returned" else 20)
+    assert "the worker says so" in str(error)
+
+
+@pytest.mark.parametrize("lie", ["a nonce outside its range", "a nonce that is not valid", "a block's bytes"])
+def test_a_block_a_worker_says_it_found_is_mined_again_by_the_client(client, monkeypatch, lie):
+    template = (bytes(32), 0, MINER, [], T0, IMPOSSIBLE)
+    claims = {
+        "a nonce outside its range": 5000,
+        "a nonce that is not valid": 10,
+        "a block's bytes": block_on(None, []).to_bytes(),  # valid only at difficulty 1
+    }
+    claim = claims[lie]
+
+    def mine_range(*args):
+        return ("found", claim, 1)
+
+    monkeypatch.setattr(cd, "_mine_range", mine_range)
+    error = caught(client, lambda: cd.mine_block(client, *template, nonce_count=100, chunk=100, timeout=30), 0)
+    assert repr(claim) in str(error)

@@ -98,3 +98,15 @@ fn the_first_failure_is_the_sequential_one() {
     assert_eq!(height, 3);
     assert!(matches!(error, ChainError::UnknownParent { .. }));
 }
+
+#[test]
+fn active_ids_are_the_active_blocks_ids() {
+    let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let blocks = blocks(&doctor);
+    let mut chain = Chain::in_memory(params()).unwrap();
+    assert_eq!(chain.active_ids().unwrap(), Vec::<Hash256>::new());
+    for b in &blocks {
+        chain.add_block(b, None).unwrap();
+    }
+    assert_eq!(chain.active_ids().unwrap(), blocks.iter().map(|b| b.block_id).collect::<Vec<_>>());
+}

@@ -46,6 +46,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(address::encode_address, m)?)?;
     m.add_function(wrap_pyfunction!(walk::precheck_block, m)?)?;
     m.add_function(wrap_pyfunction!(walk::precheck_stored, m)?)?;
+    m.add_function(wrap_pyfunction!(walk::block_summary, m)?)?;
+    m.add_function(wrap_pyfunction!(walk::active_ids, m)?)?;
     m.add_class::<walk::PyChainWalk>()?;
     m.add_function(wrap_pyfunction!(address::decode_address, m)?)?;
     m.add("MAX_RECORDS", emr_core::MAX_RECORDS)?;

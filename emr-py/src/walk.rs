@@ -1,6 +1,8 @@
 //! `_precheck_block` and `_ChainWalk`: the two halves of `Chain.check` that
 //! `cryptoemr.distributed.check_chain` runs apart (the core's
-//! `chain::precheck_block` and `chain::Walk`). Translation only.
+//! `chain::precheck_block` and `chain::Walk`), and `_active_ids` and
+//! `_block_summary`, with which it checks what the workers hand back.
+//! Translation only.
 
 use std::sync::Mutex;
 
@@ -29,6 +31,38 @@ pub fn precheck_block(py: Python<'_>, height: u64, data: &Bound<'_, PyAny>, thre
     let data = convert::bytes_like(data, "data")?;
     let parallelism = convert::parallelism(py, threads)?;
     py.detach(|| chain::precheck_block(height, &data, parallelism)).map_err(|e| with_height(py, e, height))
+}
+
+/// ``(block_id, records)`` for a block's canonical encoding ``data``,
+/// re-derived: the id its header hashes to, and how many records it holds.
+/// The id stands for every byte: ``CorruptError`` when the block carries
+/// another id or a record does not hash to its txid, ``DecodeError`` for
+/// bytes that are not a block. Nothing else is verified.
+#[pyfunction]
+#[pyo3(name = "_block_summary")]
+pub fn block_summary<'py>(py: Python<'py>, data: &Bound<'py, PyAny>) -> PyResult<(Bound<'py, pyo3::types::PyBytes>, usize)> {
+    let data = convert::bytes_like(data, "data")?;
+    let block = emr_core::Block::from_bytes(&data).map_err(|e| errors::decode(py, e))?;
+    let id = block.calculate_block_id();
+    let corrupt = |detail: String| errors::of_kind(py, emr_core::ErrorKind::Corrupt, detail);
+    if id != block.block_id {
+        return Err(corrupt(format!("block {} hashes to {id}", block.block_id)));
+    }
+    if let Some(index) = block.records.iter().position(|r| r.calculate_txid() != r.txid) {
+        return Err(corrupt(format!("block {id}: record {index} does not hash to its txid")));
+    }
+    Ok((pyo3::types::PyBytes::new(py, id.as_bytes()), block.records.len()))
+}
+
+/// The ids of the active blocks of the chain file at ``path`` (opened
+/// read-only), genesis first, from one read transaction.
+#[pyfunction]
+#[pyo3(name = "_active_ids")]
+pub fn active_ids<'py>(py: Python<'py>, path: std::path::PathBuf) -> PyResult<Vec<Bound<'py, pyo3::types::PyBytes>>> {
+    let ids = py
+        .detach(|| emr_core::chain::Chain::open_readonly(&path)?.active_ids())
+        .map_err(|e| errors::chain(py, e))?;
+    Ok(ids.iter().map(|id| pyo3::types::PyBytes::new(py, id.as_bytes())).collect())
 }
 
 fn with_height(py: Python<'_>, error: chain::ChainError, height: u64) -> PyErr {

@@ -14,6 +14,10 @@
 //! blocks are these. What `check` also compares against the store (its
 //! derived tables, undo data and SQLite's integrity check) is not here: a
 //! walk has no store.
+//!
+//! [`Chain::active_ids`] is what ties a walk to a store when other
+//! machines read the blocks: a caller holds each block they hand back to
+//! the id the store names at its height.
 
 use std::collections::VecDeque;
 
@@ -25,7 +29,7 @@ use super::check::{block_registry, check_linkage};
 use super::registry::MemoryRegistry;
 use super::difficulty::{expected_difficulty, Sample};
 use super::pipeline::{self, RecordCheck};
-use super::{ChainError, ChainParams};
+use super::{Chain, ChainError, ChainParams};
 
 /// The stateless half of checking the block stored at `height` as
 /// `encoded` (its canonical encoding): it must decode, hash to its own
@@ -44,6 +48,23 @@ fn decode(height: u64, encoded: &[u8]) -> Result<Block, ChainError> {
     // reported by `decode_block` as it is for a stored block.
     let id = Block::from_bytes(encoded).map(|b| b.block_id).unwrap_or(Hash256::from_bytes([0; 32]));
     pipeline::decode_block(height, &id, encoded)
+}
+
+impl Chain {
+    /// The ids of the active blocks, genesis first, read in one
+    /// transaction (no block is read). A caller whose blocks were read by
+    /// machines it does not trust compares each block's own id with these.
+    pub fn active_ids(&self) -> Result<Vec<Hash256>, ChainError> {
+        self.read(|c| {
+            (0..c.len()?)
+                .map(|height| {
+                    c.store
+                        .active_id(height)?
+                        .ok_or_else(|| ChainError::corrupt("active", Some(height), "no active block at this height"))
+                })
+                .collect()
+        })
+    }
 }
 
 /// The in-order half of `Chain::check`: apply blocks from genesis, in

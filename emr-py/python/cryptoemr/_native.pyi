@@ -497,6 +497,17 @@ def _precheck_stored(
     file at ``path``, in one call: ``(encoding, passed)`` per block up to the
     first failure, and that failure (``.height`` set) or ``None``."""
 
+def _block_summary(data: _BytesLike) -> Tuple[bytes, int]:
+    """``(block_id, records)`` re-derived from a block's canonical encoding:
+    the id it hashes to (every byte included) and its number of records.
+    ``CorruptError`` when it carries another id or a record does not hash to
+    its txid, ``DecodeError`` when it is not a block. Used by
+    ``cryptoemr.distributed``."""
+
+def _active_ids(path: _PathLike) -> List[bytes]:
+    """The ids of the active blocks of the chain file at ``path``, genesis
+    first, from one read transaction. Used by ``cryptoemr.distributed``."""
+
 @final
 class _ChainWalk:
     """The in-order half of ``Chain.check`` (used by ``cryptoemr.distributed``)."""

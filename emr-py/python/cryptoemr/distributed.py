@@ -17,6 +17,15 @@ and blocks and records cross the network only in their canonical encoding
   record signature on the workers, the in-order walk (linkage, difficulty,
   proof of work, nonces, states) on the client. The result and the first
   failure are those of :meth:`Chain.check`.
+
+Workers are not trusted with the verdict. What a worker hands back is
+re-derived on the client where that is cheap (a found block from its nonce;
+each returned block's id, against the chain file's own; a claimed failure,
+by checking that one block again), or can only make the call fail. The one
+claim taken on trust is the costly one: that a block's record signatures
+verified. An answer the client's re-check contradicts raises
+:class:`WorkerError`. ``docs/DISTRIBUTED.md`` ("What a worker is trusted
+with") has the whole list.
 """
 
 from __future__ import annotations
@@ -40,7 +49,7 @@ from . import _native
 from ._errors import EMRError, InvalidArgumentError
 from ._native import EMR, Block, Chain, decode_address
 
-__all__ = ["mine_block", "check_chain", "DEFAULT_CHUNK"]
+__all__ = ["mine_block", "check_chain", "WorkerError", "DEFAULT_CHUNK"]
 
 #: Nonces per range when ``chunk`` is not given: about a second of one
 #: SHA-NI thread, so a range's scheduling cost (a few ms) stays under 1%.
@@ -51,6 +60,32 @@ _NONCE_END = 1 << 64
 _POLL = 0.01
 #: How long a returning call waits for running searches to report stopped.
 _STOP_WAIT = 5.0
+
+
+class WorkerError(Exception):
+    """A worker's answer that the client's own re-check contradicts.
+
+    The call then has no verdict, whatever the chain or the search holds:
+    the worker lied, is broken, or (for a path) read a file other than the
+    client's. ``height`` is the height of the block the answer was about,
+    ``worker`` the address of the worker that gave it (``None`` when the
+    scheduler no longer knows). Not an :class:`EMRError`: it says nothing
+    about the chain.
+    """
+
+    def __init__(self, message: str, *, height: Optional[int], worker: Optional[str]):
+        super().__init__(message)
+        self.height = height
+        self.worker = worker
+
+
+def _lie(client, future, height, claim) -> WorkerError:
+    try:
+        worker = next(iter(client.who_has(future)[future.key]), None)
+    except Exception:  # the scheduler may have dropped the result already
+        worker = None
+    return WorkerError(f"worker {worker or '(unknown)'} {claim}", height=height, worker=worker)
+
 
 # --- worker side -------------------------------------------------------------
 
@@ -68,7 +103,7 @@ class _Stop(Exception):
 
 
 def _mine_range(search, previous, height, miner, encoded, timestamp, difficulty, start, count, report):
-    """One range on one worker thread: ``("found", block bytes, hashes)``,
+    """One range on one worker thread: ``("found", nonce, hashes)``,
     ``("exhausted", None, hashes)`` or ``("stopped", None, hashes)``."""
     global _running
     worker = _dd.get_worker()
@@ -99,7 +134,7 @@ def _mine_range(search, previous, height, miner, encoded, timestamp, difficulty,
             _running -= 1
     if block is None:
         return ("exhausted", None, count)
-    return ("found", block.to_bytes(), block.nonce - start + 1)
+    return ("found", block.nonce, block.nonce - start + 1)
 
 
 def _precheck_blocks(start, encoded):
@@ -119,11 +154,6 @@ def _read_and_precheck(path, start, stop):
     chain at ``path`` (in one native call); returns the blocks' encodings
     too, as ``[(encoding, passed), ...]``."""
     return _native._precheck_stored(path, start, stop, threads=1)
-
-
-def _chain_info(path):
-    with Chain.open_readonly(path) as chain:
-        return len(chain), chain.params
 
 
 # --- client side --------------------------------------------------------------
@@ -186,8 +216,10 @@ def mine_block(
     a time with the native miner (GIL released), and a few ranges more than
     there are threads are queued so that no thread waits for work.
 
-    Returns the first valid block any worker finds (a new :class:`Block`),
-    or ``None`` when the ranges are exhausted or ``timeout`` seconds pass.
+    Returns the first valid block any worker finds (a new :class:`Block`,
+    built here from the arguments and the worker's nonce), or ``None`` when
+    the ranges are exhausted or ``timeout`` seconds pass; raises
+    :class:`WorkerError` for a nonce that does not give a valid block.
     Either way, and on Ctrl-C or any other exception, every search has
     stopped when this returns: running native searches see the stop at their
     next progress callback (about every 250 ms; ``docs/DISTRIBUTED.md`` has
@@ -276,12 +308,13 @@ def mine_block(
                     # its worker: the range is searched again.
                     submit(start, count, attempt + 1)
                     continue
-                outcome, data, hashes = future.result()
+                outcome, nonce, hashes = future.result()
                 with lock:
                     live.pop(start, None)
                     hashes_done += hashes
                 if outcome == "found":
-                    found = Block.from_bytes(data)
+                    found = _remined(client, future, previous, height, miner, records, timestamp, difficulty,
+                                     start, count, nonce)
                     break
                 nxt = next(ranges, None)
                 if nxt is not None:
@@ -304,6 +337,19 @@ def mine_block(
     return found
 
 
+def _remined(client, future, previous, height, miner, records, timestamp, difficulty, start, count, nonce) -> Block:
+    """The block a worker found, built here from the client's own template
+    and the worker's nonce: one hash checks the claim, and nothing but the
+    nonce is taken from the worker."""
+    if isinstance(nonce, int) and not isinstance(nonce, bool) and start <= nonce < start + count:
+        block = _native.mine_block(previous, height, miner, records, timestamp, difficulty,
+                                   threads=1, nonce_start=nonce, nonce_count=1)
+        if block is not None:
+            return block
+    raise _lie(client, future, height,
+               f"said nonce {nonce!r} of its range {start}..{start + count - 1} gives a valid block; it does not")
+
+
 _Source = Union[Chain, str, "os.PathLike[str]", Iterable[Union[bytes, bytearray, memoryview, Block]]]
 
 
@@ -319,10 +365,12 @@ def check_chain(
     :meth:`Chain.check` does on one machine.
 
     ``source`` is a :class:`Chain` (read here, sent to the workers), the path
-    of a chain file every worker can read (each reads its own heights; the
-    blocks come back here for the walk), or an iterable of blocks in their
-    canonical encoding (or :class:`Block` objects) from height 0, with the
-    chain parameters ``params`` (a dict as :attr:`Chain.params`; default the
+    of a chain file that every worker and this client can read (each worker
+    reads its own heights and sends the blocks back for the walk; this
+    client reads only the file's parameters and the ids of its active
+    blocks), or an iterable of blocks in their canonical encoding (or
+    :class:`Block` objects) from height 0, with the chain parameters
+    ``params`` (a dict as :attr:`Chain.params`; default the
     specification's).
 
     The blocks are cut into ``partitions`` runs of consecutive heights
@@ -336,9 +384,18 @@ def check_chain(
     as ``__cause__``), exactly as :meth:`Chain.check`. Not repeated here:
     what :meth:`Chain.check` compares in the store itself (SQLite's integrity
     check, the derived state and record tables, undo data).
+
+    Raises :class:`WorkerError` when a worker's answer is contradicted by
+    what this client re-derives: a block from a path whose id is not the
+    file's active block's at that height (or bytes that are no block), a
+    count of passed records the block cannot have, answers for more or fewer
+    blocks than asked, or a failure the client's own check of that one block
+    does not find. That the records a worker counts as passed have valid
+    signatures is taken on trust: verifying them is the work distributed.
     """
     total: int
     threads = _worker_threads(client)
+    ids: Optional[List[bytes]] = None
     if isinstance(source, Chain):
         params = source.params
         total = len(source)
@@ -346,7 +403,12 @@ def check_chain(
         encoded, read_error = _read_chain(source, total)
     elif isinstance(source, (str, os.PathLike)):
         path = os.fspath(source)
-        total, params = client.submit(_chain_info, path, pure=False).result()
+        with Chain.open_readonly(path) as chain:
+            params = chain.params
+        # What the workers' blocks are held to, height by height: without
+        # it, a worker could hand back any well-linked chain it mined.
+        ids = _native._active_ids(path)
+        total = len(ids)
         kind, encoded, read_error = "path", None, None
     else:
         kind, read_error = "bytes", None
@@ -385,21 +447,40 @@ def check_chain(
         for (s, e), future in zip(bounds, futures):
             while future.status == "pending":
                 time.sleep(_POLL)
-            result, error = future.result()
+            try:
+                result, error = future.result()
+            except EMRError as raised:
+                raise _lie(client, future, s, f"failed on heights {s}..{e - 1}: {raised!r}") from raised
+            # An honest run answers for every height, or for those before
+            # the one that failed.
+            answered = len(result)
+            if answered > e - s or (error is not None and answered == e - s):
+                raise _lie(client, future, s, f"answered for {answered} blocks, and {'a' if error else 'no'} "
+                                              f"failure, where heights {s}..{e - 1} were asked")
+            if error is None and answered < e - s:
+                raise _lie(client, future, s + answered,
+                           f"gave no answer for height {s + answered} (nor up to {e - 1}) and named no failure")
             if kind == "bytes":
                 items = zip(encoded[s:e], result)
             else:
                 items = result
-            for data, passed in items:
+            for height, (data, passed) in enumerate(items, s):
+                _recheck(client, future, height, data, passed, None if ids is None else ids[height])
                 walk.apply(data, passed)
                 tick(walk.blocks)
             if error is not None:
-                # The worker could not read or decode this block: it is the
-                # first bad one, as every block before it passed the walk.
-                error.height = walk.blocks
-                raise error
-            if kind == "path" and len(result) < e - s:
-                break  # the chain is shorter than it was
+                # Every block before this one passed the walk, so it is the
+                # first bad one if the worker is right. The client checks
+                # that one block itself; its own error is the verdict.
+                height = walk.blocks
+                if kind == "bytes":
+                    _native._precheck_block(height, encoded[height])
+                else:
+                    _, own = _native._precheck_stored(path, height, height + 1)
+                    if own is not None:
+                        raise own
+                raise _lie(client, future, height,
+                           f"said block {height} fails ({error!r}); the client's own check of it finds no fault")
         if read_error is not None:
             read_error.height = walk.blocks
             raise read_error
@@ -412,6 +493,25 @@ def check_chain(
                 client.cancel(pending)
             except Exception:
                 pass
+
+
+def _recheck(client, future, height, data, passed, expected_id):
+    """Holds a worker's answer for block ``height`` to what the client
+    re-derives from the bytes: one decode, the header's hash and each
+    record's txid."""
+    try:
+        block_id, records = _native._block_summary(data)
+    except EMRError as error:
+        claim = f"returned for height {height} bytes that are not a block ({type(error).__name__}: {error})"
+        raise _lie(client, future, height, claim) from error
+    if expected_id is not None and block_id != expected_id:
+        raise _lie(client, future, height,
+                   f"returned for height {height} block {block_id.hex()}; "
+                   f"the chain file's active block there is {expected_id.hex()}")
+    # A count too low only makes the walk verify more records itself; one
+    # above the block's records is the lie a count can be caught in.
+    if not (isinstance(passed, int) and not isinstance(passed, bool) and 0 <= passed <= records):
+        raise _lie(client, future, height, f"said {passed!r} records of block {height} passed; it holds {records}")
 
 
 def _read_chain(chain, total) -> Tuple[List[bytes], Optional[EMRError]]:
