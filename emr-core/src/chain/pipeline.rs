@@ -113,7 +113,7 @@ pub(crate) fn verify_block(
 }
 
 /// A block's entry and record checks in a chain: each entry's checks 1-2
-/// then the registry's 3-4, in order; each record's own checks (what the
+/// then the registry's 3-6, in order; each record's own checks (what the
 /// signature stage left of them), then `unauthorized_doctor`.
 struct ChainChecks<'b, 'a, 'r> {
     fields: &'b BlockFields<'a>,

@@ -59,7 +59,7 @@ pub(crate) enum RegistryUndo {
 /// The steps that undo a connected block's entries, last entry first.
 ///
 /// Exact without stored data because a connected block's entries all passed
-/// checks 3-4: each grant was new (`duplicate_grant`) and each revocation
+/// checks 3-6: each grant was new (`duplicate_grant`) and each revocation
 /// revoked a grant that was not revoked (`already_revoked`), so forgetting
 /// the one and clearing the other restores the registry as it was.
 pub(crate) fn registry_undo(entries: &[Entry]) -> impl Iterator<Item = RegistryUndo> + '_ {
