@@ -76,8 +76,10 @@ fn record_from_json(r: &Value) -> Option<Record> {
 fn entry_from_json(e: &Value) -> Option<Entry> {
     let (key, authority, signature) = (unhex(&e["dr_public_key"]), unhex(&e["authority"]), unhex(&e["signature"]));
     let grant_id = unhex(&e["grant_id"]);
+    let chain_id = unhex(&e["chain_id"]);
     let fields = match e["type"].as_str()? {
         "grant" => EntryFields::Grant(GrantFields {
+            chain_id: &chain_id,
             dr_public_key: &key,
             licence: e["licence"].as_str(),
             not_before: e["not_before"].as_u64()?,
@@ -86,6 +88,7 @@ fn entry_from_json(e: &Value) -> Option<Entry> {
             signature: &signature,
         }),
         _ => EntryFields::Revocation(RevocationFields {
+            chain_id: &chain_id,
             grant_id: &grant_id,
             effective: e["effective"].as_u64()?,
             authority: &authority,

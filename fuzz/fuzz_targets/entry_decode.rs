@@ -3,8 +3,9 @@
 //! (decode → encode → decode is the identity); the entry id is SPEC 8.1's
 //! `SHA-256(preimage ‖ signature)`, written out again here, and the same
 //! from every view; and the stateless checks give the verdict SPEC 8.1's
-//! text calls for, the signature judged by the reference implementations
-//! (libsecp256k1 with high-S normalized, ring for P-256).
+//! text calls for (v1.2: a 32-byte `chain_id`, a low-S signature), the
+//! signature judged by the reference implementations (libsecp256k1, ring
+//! for P-256) and its S compared with n/2 here.
 #![no_main]
 
 use emr_core::{Entry, EntryError, PublicKey};
@@ -25,7 +26,8 @@ fn preimage(entry: &Entry) -> Option<Vec<u8>> {
             if [g.dr_public_key.len(), g.licence.len(), g.authority.len()].iter().any(|&n| n > usize::from(u16::MAX)) {
                 return None;
             }
-            out.extend_from_slice(b"cryptoemr/grant/v1");
+            out.extend_from_slice(b"cryptoemr/grant/v2");
+            out.extend_from_slice(g.chain_id.as_bytes());
             le16_prefixed(&mut out, &g.dr_public_key);
             le16_prefixed(&mut out, g.licence.as_bytes());
             out.extend_from_slice(&g.not_before.to_le_bytes());
@@ -36,13 +38,33 @@ fn preimage(entry: &Entry) -> Option<Vec<u8>> {
             if r.authority.len() > usize::from(u16::MAX) {
                 return None;
             }
-            out.extend_from_slice(b"cryptoemr/revoke/v1");
+            out.extend_from_slice(b"cryptoemr/revoke/v2");
+            out.extend_from_slice(r.chain_id.as_bytes());
             out.extend_from_slice(r.grant_id.as_bytes());
             out.extend_from_slice(&r.effective.to_le_bytes());
             le16_prefixed(&mut out, &r.authority);
         }
     }
     Some(out)
+}
+
+/// floor(n / 2) of each curve, big-endian.
+const SECP256K1_HALF_ORDER: &str = "7fffffffffffffffffffffffffffffff5d576e7357a4501ddfe92f46681b20a0";
+const P256_HALF_ORDER: &str = "7fffffff800000007fffffffffffffffde737d56d38bcf4279dce5617e3192a8";
+
+/// Whether S of a DER ECDSA-Sig-Value (one the reference accepted, so
+/// well formed) is at most n/2.
+fn low_s(curve: emr_core::Curve, sig: &[u8]) -> bool {
+    let r_len = usize::from(sig[3]);
+    let s = &sig[6 + r_len..];
+    let s = &s[s.iter().position(|&b| b != 0).unwrap_or(s.len())..];
+    let mut padded = [0u8; 32];
+    padded[32 - s.len()..].copy_from_slice(s);
+    let half = match curve {
+        emr_core::Curve::Secp256k1 => SECP256K1_HALF_ORDER,
+        emr_core::Curve::P256 => P256_HALF_ORDER,
+    };
+    padded[..] <= hex::decode(half).unwrap()[..]
 }
 
 fn reference_verifies(authority: &PublicKey, message: &[u8], sig: &[u8]) -> bool {
@@ -67,6 +89,7 @@ fn reference_verifies(authority: &PublicKey, message: &[u8], sig: &[u8]) -> bool
 /// the library's).
 fn spec_verdict(entry: &Entry, preimage: &[u8]) -> Result<(), &'static str> {
     let (authority, signature) = match entry {
+        // A chain id is 32 bytes in the typed entry: check 1 cannot fail on it.
         Entry::Grant(g) => {
             PublicKey::from_spki_der(&g.dr_public_key).map_err(|_| "invalid_entry")?;
             if g.licence.len() > 100 || g.not_before > g.not_after {
@@ -77,7 +100,7 @@ fn spec_verdict(entry: &Entry, preimage: &[u8]) -> Result<(), &'static str> {
         Entry::Revocation(r) => (&r.authority, &r.signature),
     };
     let authority = PublicKey::from_spki_der(authority).map_err(|_| "invalid_entry")?;
-    if reference_verifies(&authority, preimage, signature) {
+    if reference_verifies(&authority, preimage, signature) && low_s(authority.curve(), signature) {
         Ok(())
     } else {
         Err("invalid_entry_signature")
