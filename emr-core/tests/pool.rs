@@ -403,3 +403,84 @@ fn a_chain_made_before_the_pool_gains_it() {
     drop(chain);
     assert_eq!(Chain::open_readonly(&db.0).unwrap().pending().unwrap().len(), 1);
 }
+
+/// SPEC 9.3, the two-site story: a doctor signs at site C and, before the
+/// sites sync, at site D with the same nonce; C takes D's heavier branch.
+/// C's prescription is not lost silently: it is a conflict naming the
+/// record and block that took its place, until dismissed.
+#[test]
+fn a_record_dropped_by_a_reorganisation_is_kept_as_a_conflict() {
+    let doctor = key();
+    let params = ChainParams { salt: Some([3; 16]), ..params() };
+    let mut c = Chain::in_memory(params.clone()).unwrap();
+    let mut d = Chain::in_memory(params).unwrap();
+    let genesis = block_on(None, 1, vec![]);
+    c.add_block(&genesis, None).unwrap();
+    d.add_block(&genesis, None).unwrap();
+
+    let at_c = Record::sign(&doctor, &[1; 20], "Insulin glargine 10 units", 1).unwrap();
+    let at_d = Record::sign(&doctor, &[1; 20], "Metformin 500mg", 1).unwrap();
+    let c1 = block_on(Some(&genesis), 2, vec![at_c.clone()]);
+    c.add_block(&c1, None).unwrap();
+    let d1 = block_on(Some(&genesis), 3, vec![at_d.clone()]);
+    let d2 = block_on(Some(&d1), 3, vec![]);
+    d.add_blocks(&[d1.clone(), d2.clone()], None, &Default::default()).unwrap();
+
+    let outcomes = c.add_blocks(&[d1.clone(), d2], None, &Default::default()).unwrap();
+    assert_eq!(outcomes, vec![AddOutcome::SideBranch, AddOutcome::Reorganized]);
+    let conflicts = c.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!(conflicts[0].record, at_c);
+    assert_eq!((conflicts[0].replaced_by, conflicts[0].block_id, conflicts[0].height), (at_d.txid, d1.block_id, 1));
+    assert!(c.pending().unwrap().is_empty(), "it cannot be mined: its nonce is taken");
+    assert_eq!(c.submit(&at_c).unwrap_err().kind(), ErrorKind::InvalidNonce);
+    assert_eq!(c.check(&Default::default()).unwrap().first_bad, None);
+
+    // The old branch made heavier again: C's record is back in the chain
+    // (its conflict is over) and D's is now the dropped one.
+    let c2 = block_on(Some(&c1), 2, vec![]);
+    let c3 = block_on(Some(&c2), 2, vec![]);
+    assert_eq!(c.add_blocks(&[c2, c3], None, &Default::default()).unwrap().last(), Some(&AddOutcome::Reorganized));
+    let conflicts = c.conflicts().unwrap();
+    assert_eq!(conflicts.iter().map(|x| &x.record).collect::<Vec<_>>(), vec![&at_d]);
+    assert_eq!((conflicts[0].replaced_by, conflicts[0].block_id), (at_c.txid, c1.block_id));
+
+    // Dismissed: listed no more; a second dismissal finds nothing.
+    assert_eq!(c.dismiss_conflict(&at_d.txid), Ok(true));
+    assert_eq!(c.dismiss_conflict(&at_d.txid), Ok(false));
+    assert!(c.conflicts().unwrap().is_empty());
+}
+
+/// A pending record whose `(doctor, nonce)` a block from elsewhere takes
+/// with other content is a conflict too; the same content (even under the
+/// other signature form) simply leaves the pool.
+#[test]
+fn a_pending_record_overtaken_by_a_block_is_a_conflict() {
+    let doctor = key();
+    let mut chain = Chain::in_memory(params()).unwrap();
+    let genesis = block_on(None, 1, vec![]);
+    chain.add_block(&genesis, None).unwrap();
+    let pending = Record::sign(&doctor, &[1; 20], "Amoxicillin 500mg", 1).unwrap();
+    let same = Record::sign(&doctor, &[1; 20], "Salbutamol inhaler", 2).unwrap();
+    chain.submit(&pending).unwrap();
+    chain.submit(&same).unwrap();
+    let mut flipped = same.clone();
+    flipped.signature = common::flip_s(&same.signature, &doctor);
+    flipped.txid = flipped.calculate_txid();
+    let elsewhere = Record::sign(&doctor, &[1; 20], "Codeine 30mg", 1).unwrap();
+    let block = block_on(Some(&genesis), 2, vec![elsewhere.clone(), flipped]);
+    assert_eq!(chain.add_block(&block, None), Ok(AddOutcome::Extended));
+    let conflicts = chain.conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!((&conflicts[0].record, conflicts[0].replaced_by), (&pending, elsewhere.txid));
+    assert!(chain.pending().unwrap().is_empty());
+    // A reopened file keeps them.
+    let db = TempDb::new("pool-conflicts");
+    {
+        let mut file = Chain::open(&db.0, Some(params())).unwrap();
+        file.add_block(&genesis, None).unwrap();
+        file.submit(&pending).unwrap();
+        file.add_block(&block_on(Some(&genesis), 2, vec![elsewhere.clone()]), None).unwrap();
+    }
+    assert_eq!(Chain::open_readonly(&db.0).unwrap().conflicts().unwrap().len(), 1);
+}

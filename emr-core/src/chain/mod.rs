@@ -38,7 +38,7 @@ use crate::record::Record;
 pub use check::{BadBlock, CheckReport};
 pub use error::{AddBlocksError, ChainError};
 pub use params::{ChainParams, DEFAULT_MAX_FUTURE, MAX_AUTHORITIES, SALT_LEN};
-pub use pool::{PendingRecords, SubmitOutcome};
+pub use pool::{Conflict, PendingRecords, SubmitOutcome};
 pub use registry::RegisteredGrant;
 pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
 pub use walk::{precheck_block, Walk};

@@ -72,6 +72,23 @@ impl SubmitOutcome {
     }
 }
 
+/// A record the chain dropped (SPEC 9.3): another record of its doctor
+/// with its nonce but other content took its place in the active chain,
+/// so it can neither stay pending nor be mined. Typically the doctor
+/// signed at two sites before they synced; the doctor re-signs it with a
+/// new nonce. Listed by [`Chain::conflicts`] until dismissed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Conflict {
+    /// The dropped record.
+    pub record: Record,
+    /// The txid of the record that took its place.
+    pub replaced_by: Hash256,
+    /// The block that carries that record.
+    pub block_id: Hash256,
+    /// That block's height when it took the place.
+    pub height: u64,
+}
+
 /// The current Unix time, in seconds.
 fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
@@ -347,10 +364,50 @@ impl Chain {
         })
     }
 
-    /// A block joined the active chain: its records and entries leave the pool.
+    /// Every record the chain dropped for another (SPEC 9.3), oldest first.
+    pub fn conflicts(&self) -> Result<Vec<Conflict>, ChainError> {
+        self.read(|c| {
+            c.store
+                .conflicts_all()?
+                .into_iter()
+                .map(|stored| {
+                    let record = Record::from_bytes(&stored.bytes).map_err(|e| {
+                        ChainError::corrupt("conflicts", Some(stored.height), format!("a dropped record does not decode: {e}"))
+                    })?;
+                    Ok(Conflict { record, replaced_by: stored.replaced_by, block_id: stored.block_id, height: stored.height })
+                })
+                .collect()
+        })
+    }
+
+    /// Stops listing the conflict of the record with this txid (the doctor
+    /// has re-signed it, say); `false` when there is none. Durable when this
+    /// returns.
+    pub fn dismiss_conflict(&mut self, txid: &Hash256) -> Result<bool, ChainError> {
+        self.writable()?;
+        self.store.begin()?;
+        let result = self.store.conflict_dismiss(txid);
+        self.finish(result)
+    }
+
+    /// A block joined the active chain: its records and entries leave the
+    /// pool. A pending record that held one of its records' `(doctor,
+    /// nonce)` with other content cannot be mined any more: it is kept as a
+    /// conflict (SPEC 9.3), not dropped without a trace. A conflict whose
+    /// record the block carries is over.
     pub(super) fn pool_seal(&self, block: &Block) -> Result<(), ChainError> {
         for record in &block.records {
+            let content = record.signature_hash();
+            if let Some(bytes) = self.store.pool_get(&record.dr_hash, record.nonce)? {
+                let pending = Record::from_bytes(&bytes).map_err(|e| {
+                    ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}"))
+                })?;
+                if pending.signature_hash() != content {
+                    self.store.conflict_insert(&pending, &record.txid, &block.block_id, block.height)?;
+                }
+            }
             self.store.pool_remove(&record.dr_hash, record.nonce)?;
+            self.store.conflict_resolved(&record.dr_hash, record.nonce, &content)?;
         }
         for entry in &block.entries {
             self.store.pool_entry_remove(&entry.entry_id())?;

@@ -95,8 +95,28 @@ CREATE TABLE IF NOT EXISTS pool_entries (
 );
 ";
 
+/// Records the chain dropped because another record took their doctor's
+/// nonce (SPEC 9.3), until dismissed: the record, what it is (its doctor,
+/// nonce and signed content), and the record and block that took its
+/// place. Created on every writable open when missing, as the pool is.
+const CONFLICTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS conflicts (
+    seq         INTEGER PRIMARY KEY,
+    txid        BLOB NOT NULL,
+    doctor      BLOB NOT NULL,
+    nonce       INTEGER NOT NULL,
+    content     BLOB NOT NULL,
+    bytes       BLOB NOT NULL,
+    replaced_by BLOB NOT NULL,
+    block_id    BLOB NOT NULL,
+    height      INTEGER NOT NULL,
+    UNIQUE (doctor, nonce, content)
+);
+";
+
 /// The schema's tables, for naming where damage is.
-const TABLES: [&str; 8] = ["meta", "blocks", "active", "states", "records", "pool", "grants", "pool_entries"];
+const TABLES: [&str; 9] =
+    ["meta", "blocks", "active", "states", "records", "pool", "grants", "pool_entries", "conflicts"];
 
 /// The pool of records waiting for a block (`pool.rs`). Created on every
 /// writable open when missing, so a chain made before the pool existed
@@ -382,6 +402,7 @@ impl Store {
             .and_then(|params| {
                 self.conn.execute_batch(POOL_SCHEMA)?;
                 self.conn.execute_batch(POOL_ENTRIES_SCHEMA)?;
+                self.conn.execute_batch(CONFLICTS_SCHEMA)?;
                 Ok(params)
             })
             .map_err(|e| e.at("schema", None));
@@ -861,6 +882,95 @@ impl Store {
         let mut stmt = self.conn.prepare_cached("SELECT bytes FROM pool ORDER BY seq")?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         rows.map(|b| Ok(b?)).collect()
+    }
+}
+
+/// A conflict as stored: the dropped record's encoding and what replaced it.
+pub(crate) struct StoredConflict {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) replaced_by: Hash256,
+    pub(crate) block_id: Hash256,
+    pub(crate) height: u64,
+}
+
+/// The conflicts' statements (SPEC 9.3, `pool.rs`).
+impl Store {
+    fn has_conflicts(&self) -> Result<bool, ChainError> {
+        let mut stmt = self
+            .conn
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'conflicts')")?;
+        Ok(stmt.query_row([], |r| r.get(0))?)
+    }
+
+    /// Keeps a dropped record (once per doctor, nonce and content).
+    pub(crate) fn conflict_insert(
+        &self,
+        record: &crate::record::Record,
+        replaced_by: &Hash256,
+        block_id: &Hash256,
+        height: u64,
+    ) -> Result<(), ChainError> {
+        placed("conflicts", Some(height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO conflicts (txid, doctor, nonce, content, bytes, replaced_by, block_id, height)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            stmt.execute(params![
+                record.txid.as_bytes(),
+                record.dr_hash.as_bytes(),
+                int(record.nonce),
+                record.signature_hash().as_bytes(),
+                record.to_bytes(),
+                replaced_by.as_bytes(),
+                block_id.as_bytes(),
+                int(height),
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the conflict of this doctor, nonce and content: the record
+    /// is in the active chain again.
+    pub(crate) fn conflict_resolved(&self, doctor: &Hash160, nonce: u64, content: &Hash256) -> Result<(), ChainError> {
+        placed("conflicts", None, || {
+            let mut stmt =
+                self.conn.prepare_cached("DELETE FROM conflicts WHERE doctor = ?1 AND nonce = ?2 AND content = ?3")?;
+            stmt.execute(params![doctor.as_bytes(), int(nonce), content.as_bytes()])?;
+            Ok(())
+        })
+    }
+
+    /// Dismisses the conflicts of the record with this txid; whether any was.
+    pub(crate) fn conflict_dismiss(&self, txid: &Hash256) -> Result<bool, ChainError> {
+        placed("conflicts", None, || {
+            let mut stmt = self.conn.prepare_cached("DELETE FROM conflicts WHERE txid = ?1")?;
+            Ok(stmt.execute([txid.as_bytes()])? > 0)
+        })
+    }
+
+    /// Every conflict, oldest first (empty on a read-only handle of a chain
+    /// written before conflicts were kept).
+    pub(crate) fn conflicts_all(&self) -> Result<Vec<StoredConflict>, ChainError> {
+        placed("conflicts", None, || {
+            if !self.has_conflicts()? {
+                return Ok(Vec::new());
+            }
+            let mut stmt =
+                self.conn.prepare_cached("SELECT bytes, replaced_by, block_id, height FROM conflicts ORDER BY seq")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            rows.map(|row| {
+                let (bytes, replaced_by, block_id, height) = row?;
+                Ok(StoredConflict {
+                    bytes,
+                    replaced_by: hash256("conflicts", replaced_by)?,
+                    block_id: hash256("conflicts", block_id)?,
+                    height: uint(height),
+                })
+            })
+            .collect()
+        })
     }
 }
 

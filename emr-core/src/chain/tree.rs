@@ -70,7 +70,7 @@ impl Chain {
 
     /// Commits after a verdict (marks of invalid blocks included); rolls
     /// back after a storage failure.
-    fn finish<T>(&self, result: Result<T, ChainError>) -> Result<T, ChainError> {
+    pub(super) fn finish<T>(&self, result: Result<T, ChainError>) -> Result<T, ChainError> {
         match &result {
             Err(e) if is_storage_error(e) => self.store.rollback(),
             _ => {
