@@ -333,6 +333,16 @@ enum ChainCommand {
     },
     /// Length, tip, difficulty, pending records.
     Status { dir: PathBuf },
+    /// Records the chain dropped because another record of their doctor
+    /// took their nonce (signed at two sites before they synced): each with
+    /// the record and block that took its place. The doctor re-signs the
+    /// prescription with a new nonce; then --dismiss TXID.
+    Conflicts {
+        dir: PathBuf,
+        /// Stop listing the conflict of this record (its txid, 64 hex digits).
+        #[arg(long)]
+        dismiss: Option<String>,
+    },
     /// Add record and entry files to the chain's pool of pending records.
     Submit {
         dir: PathBuf,
@@ -410,6 +420,7 @@ impl Command {
             Command::Chain(c) => match c {
                 ChainCommand::Init { .. } => "chain init",
                 ChainCommand::Status { .. } => "chain status",
+                ChainCommand::Conflicts { .. } => "chain conflicts",
                 ChainCommand::Submit { .. } => "chain submit",
                 ChainCommand::Mine { .. } => "chain mine",
                 ChainCommand::History { .. } => "chain history",
@@ -621,6 +632,7 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
                 authority,
             } => chain_init(&dir, &params, &authority),
             ChainCommand::Status { dir } => chain_status(&dir),
+            ChainCommand::Conflicts { dir, dismiss } => chain_conflicts(&dir, dismiss.as_deref()),
             ChainCommand::Submit { dir, records } => chain_submit(&dir, &records),
             ChainCommand::Mine {
                 dir,
@@ -732,6 +744,46 @@ fn record_json(record: &Record) -> Value {
         "nonce": record.nonce,
         "prescription": record.prescription,
     })
+}
+
+fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliError> {
+    if let Some(text) = dismiss {
+        let txid = hex::decode(text)
+            .ok()
+            .and_then(|b| emr_core::Hash256::from_slice(&b))
+            .ok_or_else(|| CliError::invalid_argument(format!("--dismiss takes a txid (64 hex digits), not {text:?}")))?;
+        let mut node = Node::open(dir, true)?;
+        if !node.chain_mut().dismiss_conflict(&txid)? {
+            return Err(CliError::not_found(format!("no conflict of record {txid} in {}", dir.display())));
+        }
+        return Ok(Output::new(format!("dismissed the conflict of record {txid}"), json!({"dismissed": txid.to_string()})));
+    }
+    let node = Node::open(dir, false)?;
+    let conflicts = node.chain().conflicts()?;
+    let mut lines = vec![match conflicts.len() {
+        0 => "no conflicts".to_owned(),
+        1 => "1 record dropped for another (its doctor must re-sign it with a new nonce):".to_owned(),
+        n => format!("{n} records dropped for others (their doctors must re-sign them with new nonces):"),
+    }];
+    let mut values = Vec::new();
+    for c in &conflicts {
+        lines.push(format!(
+            "  {} nonce {} txid {}: {:?}\n    replaced by txid {} in block {} at height {}",
+            addr(Role::Doctor, &c.record.dr_hash),
+            c.record.nonce,
+            c.record.txid,
+            c.record.prescription,
+            c.replaced_by,
+            c.block_id,
+            c.height
+        ));
+        let mut value = record_json(&c.record);
+        value["replaced_by"] = json!(c.replaced_by.to_string());
+        value["block_id"] = json!(c.block_id.to_string());
+        value["height"] = json!(c.height);
+        values.push(value);
+    }
+    Ok(Output::new(lines.join("\n"), json!({"conflicts": values})))
 }
 
 fn entry_json(entry: &RecordEntry) -> Value {
@@ -1418,6 +1470,7 @@ fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError>
     let reader = std::io::BufReader::new(fs::File::open(file).map_err(|e| file_error(file, e))?);
     let blocks = container::read(reader).map_err(|e| e.context(file.display()))?;
     let mut node = Node::open(dir, true)?;
+    let conflicts_before = node.chain().conflicts()?.len();
     let bar = BatchBar::new(
         mode,
         "importing",
@@ -1447,9 +1500,15 @@ fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError>
     bar.finish(blocks.len() as u64);
     let count = |o: AddOutcome| outcomes.iter().filter(|x| **x == o).count();
     let tip = node.chain().tip()?;
+    // Records this import dropped for others (SPEC 9.3): said, never silent.
+    let new_conflicts = node.chain().conflicts()?.len().saturating_sub(conflicts_before);
+    let conflicts_note = match new_conflicts {
+        0 => String::new(),
+        n => format!("\n{n} record(s) dropped for others with their nonces: see `emr chain conflicts {}`", dir.display()),
+    };
     Ok(Output::new(
         format!(
-            "imported {} blocks: {} extended, {} reorganized, {} side branch, {} already known, {} stale\ntip: {}",
+            "imported {} blocks: {} extended, {} reorganized, {} side branch, {} already known, {} stale\ntip: {}{conflicts_note}",
             blocks.len(),
             count(AddOutcome::Extended),
             count(AddOutcome::Reorganized),
@@ -1466,6 +1525,7 @@ fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError>
             "side_branch": count(AddOutcome::SideBranch),
             "stale": count(AddOutcome::Stale),
             "already_known": count(AddOutcome::AlreadyKnown),
+            "conflicts": new_conflicts,
             "height": tip.map(|t| t.height),
             "tip": tip.map(|t| t.block_id.to_string()),
         }),
