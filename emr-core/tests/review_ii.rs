@@ -297,7 +297,9 @@ fn a_long_partition_heals_in_one_call() {
     one_by_one.add_blocks(&ours, None, &BatchOptions::default()).unwrap();
     assert_eq!(one_by_one.add_block(&theirs[0], None), Ok(AddOutcome::Stale));
 
-    let outcomes = chain.add_blocks(&theirs, None, &BatchOptions::default()).unwrap();
+    // Streamed as a sync reads it: page after page, one call.
+    let pages = theirs.chunks(100).flat_map(|page| page.iter().cloned().map(Ok));
+    let outcomes = chain.add_blocks_streamed(pages, 399, None, &BatchOptions::default()).unwrap();
     assert_eq!(outcomes.len(), 399);
     assert!(outcomes[..298].iter().all(|o| *o == AddOutcome::SideBranch), "lighter until it passes ours");
     assert_eq!(outcomes[299], AddOutcome::Reorganized);
@@ -351,4 +353,23 @@ fn format_2_files_are_upgraded_or_refused_with_the_reason() {
     // Refused, not changed: still format 2.
     let err = Chain::open_readonly(&with_entries.0).unwrap_err();
     assert!(matches!(err, ChainError::OldFormat { found: 2, .. }), "{err}");
+}
+
+/// A stream that breaks off (a peer that stops answering) ends the call
+/// at the break: the blocks before it are kept, judged where the stream
+/// ended, and the failure is reported at its index.
+#[test]
+fn a_stream_that_breaks_off_keeps_what_came_before() {
+    let mut chain = Chain::in_memory(common::params()).unwrap();
+    let blocks = branch(None, 1, 5);
+    let stream = blocks[..3].iter().cloned().map(Ok).chain([Err(ChainError::Io("the peer went away".into()))]);
+    let err = chain.add_blocks_streamed(stream, 5, None, &BatchOptions::default()).unwrap_err();
+    assert_eq!((err.index, err.added.len()), (3, 3));
+    assert_eq!(err.error.kind(), ErrorKind::Io);
+    assert_eq!(chain.len().unwrap(), 3);
+    let rest = blocks[3..].iter().cloned().map(Ok);
+    assert_eq!(
+        chain.add_blocks_streamed(rest, 2, None, &BatchOptions::default()).unwrap(),
+        vec![AddOutcome::Extended; 2]
+    );
 }

@@ -101,15 +101,53 @@ impl Chain {
         now: Option<u64>,
         options: &BatchOptions<'_>,
     ) -> Result<Vec<AddOutcome>, AddBlocksError> {
+        self.add_stream(blocks.iter().map(Ok), blocks.len() as u64, now, options)
+    }
+
+    /// [`Chain::add_blocks`] over blocks as they arrive (the pages of a
+    /// peer's branch, read one after the other): one call and one
+    /// transaction however long the stream, with a bounded number of blocks
+    /// in memory at once. The call is judged where the stream ends (SPEC
+    /// 5), so a heavier branch of any length reorganizes. An `Err` item
+    /// ends the stream: it is reported as the failure at its index, and the
+    /// blocks before it are kept. `expected`: how many blocks the stream
+    /// should bring, for progress only.
+    pub fn add_blocks_streamed<I>(
+        &mut self,
+        blocks: I,
+        expected: u64,
+        now: Option<u64>,
+        options: &BatchOptions<'_>,
+    ) -> Result<Vec<AddOutcome>, AddBlocksError>
+    where
+        I: IntoIterator<Item = Result<Block, ChainError>>,
+        I::IntoIter: Send,
+    {
+        self.add_stream(blocks, expected, now, options)
+    }
+
+    fn add_stream<B, I>(
+        &mut self,
+        blocks: I,
+        expected: u64,
+        now: Option<u64>,
+        options: &BatchOptions<'_>,
+    ) -> Result<Vec<AddOutcome>, AddBlocksError>
+    where
+        B: std::borrow::Borrow<Block> + Send,
+        I: IntoIterator<Item = Result<B, ChainError>>,
+        I::IntoIter: Send,
+    {
         let fail = |index, added, error| AddBlocksError { index, added, error };
         if let Err(e) = self.writable().and_then(|()| self.store.begin()) {
             return Err(fail(0, Vec::new(), e));
         }
-        let mut outcomes = Vec::with_capacity(blocks.len());
+        let mut outcomes = Vec::new();
         let mut side = Vec::new();
-        let mut reporter = Reporter::new(options.progress, blocks.len() as u64);
+        let mut reporter = Reporter::new(options.progress, expected);
+        let blocks = blocks.into_iter();
         let failed = std::thread::scope(|scope| {
-            let prechecked = pipeline::spawn_prechecker(scope, blocks.iter().map(Ok), options.parallelism);
+            let prechecked = pipeline::spawn_prechecker(scope, blocks, options.parallelism);
             for (index, received) in prechecked.iter().enumerate() {
                 if options.cancelled() {
                     return Some((index, ChainError::Cancelled));
@@ -118,6 +156,7 @@ impl Chain {
                     Ok(item) => item,
                     Err(e) => return Some((index, e)),
                 };
+                let block: &Block = block.borrow();
                 let result = self.store.savepoint("block").and_then(|()| {
                     let result = self.add_in_transaction(block, now, RecordCheck::NonceOnlyFor(passed), false);
                     match &result {
