@@ -7,7 +7,7 @@
 //! `-lemr` finds).
 
 /// Bumped with every incompatible change of the C ABI (docs/ABI.md).
-const ABI: u32 = 0;
+const ABI: u32 = 1;
 
 fn main() {
     let os = std::env::var("CARGO_CFG_TARGET_OS").unwrap_or_default();

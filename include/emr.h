@@ -7,7 +7,7 @@
  * this interface only translates types and errors.
  *
  * Link: after `make install`, $(pkg-config --cflags --libs emr) (shared,
- * soname libemr.so.0), or libemr.a with $(pkg-config --static --libs emr)
+ * soname libemr.so.1), or libemr.a with $(pkg-config --static --libs emr)
  * (static). What may change between versions: docs/ABI.md.
  *
  * Conventions (each function's documentation follows libsecp256k1's style:
@@ -62,7 +62,10 @@
  *   authority admitted: grants and revocations are emr_entry objects
  *   (emr_grant_sign, emr_revocation_sign) carried in blocks
  *   (emr_block_new_with_entries, emr_mine_block_with_entries,
- *   emr_chain_submit_entry). A prescription sealed to its readers
+ *   emr_chain_submit_entry). Every entry names the chain it is made for,
+ *   its id (emr_chain_id: the hash of the chain's parameters and salt),
+ *   so an entry made for one chain is EMR_WRONG_CHAIN on another (SPEC
+ *   v1.2). A prescription sealed to its readers
  *   (emr_record_sign_sealed) is read with a recipient's key
  *   (emr_record_open); it verifies everywhere like any record.
  */
@@ -136,9 +139,10 @@
  * The layout of emr_chain_options that this header declares. Pass it to
  * emr_chain_options_default; a later header that adds fields raises it, and
  * the library keeps reading the fields of the version a caller was built
- * with. Version 2 added the authorities (SPEC 8.1).
+ * with. Version 2 added the authorities (SPEC 8.1); version 3 added
+ * max_future and the salt (SPEC 5, v1.2).
  */
-#define EMR_CHAIN_OPTIONS_VERSION 2
+#define EMR_CHAIN_OPTIONS_VERSION 3
 
 /**
  * The layout of emr_batch_options that this header declares. Pass it to
@@ -147,10 +151,17 @@
 #define EMR_BATCH_OPTIONS_VERSION 1
 
 /**
- * How far ahead of the caller's clock (the `now` argument) a block's
- * timestamp may be, in seconds: later is EMR_TIMESTAMP_TOO_LATE.
+ * The default of emr_chain_options.max_future (SPEC 5, v1.2): how far ahead
+ * of the caller's clock (the `now` argument) a block's timestamp may be, in
+ * seconds; later is EMR_TIMESTAMP_TOO_LATE. (ABI 0's EMR_MAX_FUTURE_SECONDS,
+ * 7200, is gone: the limit is now a parameter of each chain.)
  */
-#define EMR_MAX_FUTURE_SECONDS 7200
+#define EMR_DEFAULT_MAX_FUTURE_SECONDS 60
+
+/**
+ * Bytes of a chain's salt (emr_chain_options.salt).
+ */
+#define EMR_SALT_LEN 16
 
 /**
  * A block: header fields, up to 25 records, block id and proof-of-work
@@ -537,7 +548,9 @@ typedef struct emr_mine_stats {
  *
  * The parameters are stored with a chain when it is created and fixed for
  * its life: opening an existing chain with other parameters is
- * EMR_INVALID_ARGUMENT, unless use_stored_params is true.
+ * EMR_INVALID_ARGUMENT, unless use_stored_params is true. They name the
+ * chain: its id (emr_chain_id, SPEC 5) is their hash, salt included, and
+ * every grant and revocation made for it carries that id.
  */
 typedef struct emr_chain_options {
     /**
@@ -592,6 +605,29 @@ typedef struct emr_chain_options {
      * Version 2. The number of authorities (0: an open chain).
      */
     size_t authority_count;
+    /**
+     * Version 3. How far ahead of the caller's clock a block's timestamp
+     * may be, in seconds (default EMR_DEFAULT_MAX_FUTURE_SECONDS, 60):
+     * later is EMR_TIMESTAMP_TOO_LATE (emr_chain_add_block's now,
+     * emr_chain_mine_next). A caller of an earlier version gets the
+     * default.
+     */
+    uint64_t max_future;
+    /**
+     * Version 3. false (default): a new chain gets a random salt, and an
+     * existing chain is opened whatever its salt. true: salt is the
+     * chain's: a new chain is created with it, and an existing chain must
+     * have it (EMR_INVALID_ARGUMENT otherwise). A caller of an earlier
+     * version gives none. emr_chain_get_options sets it to true with the
+     * chain's salt.
+     */
+    bool has_salt;
+    /**
+     * Version 3. With has_salt: the chain's 16-byte salt, which makes its
+     * id unique among chains of equal settings (a test chain and the real
+     * one); ignored otherwise (default all zero).
+     */
+    uint8_t salt[EMR_SALT_LEN];
 } emr_chain_options;
 
 /**
@@ -685,7 +721,8 @@ typedef struct emr_block_failure {
     /**
      * With EMR_RECORD: that record's own status (EMR_INVALID_NONCE,
      * EMR_INVALID_SIGNATURE, EMR_UNAUTHORIZED_DOCTOR, ...). With EMR_ENTRY:
-     * that entry's own status (EMR_INVALID_ENTRY ... EMR_ALREADY_REVOKED).
+     * that entry's own status (EMR_INVALID_ENTRY ... EMR_ALREADY_REVOKED,
+     * EMR_WRONG_CHAIN, EMR_REVOCATION_NOT_YET_EFFECTIVE).
      * EMR_OK otherwise.
      */
     emr_status record_status;
@@ -711,7 +748,9 @@ typedef struct emr_check_report {
 } emr_check_report;
 
 /**
- * What emr_chain_submit did with a record: one of the EMR_SUBMIT_* values.
+ * What emr_chain_submit or emr_chain_submit_entry did with a record or
+ * entry: one of the EMR_SUBMIT_* values. Values may be added; a caller
+ * treats one it does not know as "not added".
  */
 typedef uint32_t emr_submit_outcome;
 
@@ -806,8 +845,9 @@ typedef uint32_t emr_submit_outcome;
 /**
  * Block: an entry (grant or revocation) failed. Functions returning it
  * also report the entry's index and its own entry status (EMR_INVALID_ENTRY
- * ... EMR_ALREADY_REVOKED) through out-parameters. Entries are checked
- * before records.
+ * ... EMR_ALREADY_REVOKED, EMR_WRONG_CHAIN,
+ * EMR_REVOCATION_NOT_YET_EFFECTIVE) through out-parameters. Entries are
+ * checked before records.
  */
 #define EMR_ENTRY 28
 
@@ -828,8 +868,10 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_TIMESTAMP_TOO_EARLY 42
 
 /**
- * Chain: the block's timestamp is more than 7200 s after the caller's
- * current time.
+ * Chain: the block's timestamp is more than the chain's max_future seconds
+ * (emr_chain_options.max_future, default EMR_DEFAULT_MAX_FUTURE_SECONDS = 60)
+ * after the caller's current time. Such a block is not remembered as
+ * invalid: it may be offered again once its time has come.
  */
 #define EMR_TIMESTAMP_TOO_LATE 43
 
@@ -863,13 +905,14 @@ typedef uint32_t emr_submit_outcome;
 /**
  * Entry: a key that is not an uncompressed SPKI on a supported curve, a
  * licence that is not text or over 100 bytes, not_before > not_after, or a
- * grant id that is not 32 bytes.
+ * grant id or chain id that is not 32 bytes.
  */
 #define EMR_INVALID_ENTRY 80
 
 /**
- * Entry: the signature is not strict DER or does not verify under the
- * entry's authority.
+ * Entry: the signature is not strict DER, is high-S (s > n/2: an entry's
+ * id covers its signature, so (r, n - s) would be a second entry of the
+ * same content), or does not verify under the entry's authority.
  */
 #define EMR_INVALID_ENTRY_SIGNATURE 81
 
@@ -880,7 +923,9 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_UNKNOWN_AUTHORITY 82
 
 /**
- * Entry: a grant whose id is already in the active chain.
+ * Entry: a grant with the same content (chain, doctor key, licence,
+ * window and authority, whatever its signature) is already in the active
+ * chain.
  */
 #define EMR_DUPLICATE_GRANT 83
 
@@ -893,6 +938,19 @@ typedef uint32_t emr_submit_outcome;
  * Entry: a revocation of a grant that is already revoked.
  */
 #define EMR_ALREADY_REVOKED 85
+
+/**
+ * Entry: the entry's chain_id is not the id of the chain it is offered to
+ * (an entry made for another chain, a test chain say; see emr_chain_id).
+ */
+#define EMR_WRONG_CHAIN 86
+
+/**
+ * Entry: a revocation whose effective time is later than the timestamp of
+ * the block carrying it. A chain carries a revocation only once its time
+ * has reached it; the pool holds it until then (EMR_SUBMIT_HELD).
+ */
+#define EMR_REVOCATION_NOT_YET_EFFECTIVE 87
 
 /**
  * Sealing: the key opening a sealed record is not one of its recipients.
@@ -1085,23 +1143,46 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_ADD_ALREADY_KNOWN 4
 
 /**
+ * Not stored, and not an error (SPEC 5, v1.2): the block is on a side
+ * branch that, at the end of the call that offered it, was neither
+ * heavier than the active chain nor a competitor near its tip (one that
+ * forks at most window blocks below the tip and reaches at most window
+ * blocks past its fork). Nothing of that branch was stored and nothing is
+ * remembered as invalid: a long heavier branch is offered whole, in one
+ * emr_chain_add_blocks call, which judges it where the call ends.
+ */
+#define EMR_ADD_STALE 5
+
+/**
  * Added to the pool, and it can go in the next block: its nonce follows
- * the doctor's nonce after the tip and the doctor's ready pending records.
+ * the doctor's nonce after the tip and the doctor's ready pending records
+ * (an entry: it applies now).
  */
 #define EMR_SUBMIT_READY 1
 
 /**
- * Added to the pool and held: an earlier nonce of the doctor is missing;
- * it becomes ready when that record arrives.
+ * Added to the pool and held: a record whose doctor's earlier nonce is
+ * missing (it becomes ready when that record arrives), or a revocation
+ * whose effective time the next block would not yet reach (templates take
+ * it once their timestamp reaches it).
  */
 #define EMR_SUBMIT_HELD 2
 
 /**
- * A record with the same (dr_hash, nonce) is already pending: the pool
- * keeps that first one (a record's identity is its (dr_hash, nonce), even
- * when signature and txid differ), and nothing changed.
+ * The same record is already pending: the same (dr_hash, nonce) and the
+ * same content (patient and text), its signature possibly the other form
+ * (r, n - s) and so its txid another; or an entry with the same id.
+ * Nothing changed.
  */
 #define EMR_SUBMIT_ALREADY_PENDING 3
+
+/**
+ * Not added: another record with the same (dr_hash, nonce) but other
+ * content (patient or text) is pending, so the doctor signed two records
+ * with one nonce. The pool keeps the first; emr_chain_submit_at names it
+ * (its txid). Nothing changed.
+ */
+#define EMR_SUBMIT_CONFLICTS_WITH_PENDING 4
 
 #ifdef __cplusplus
 extern "C" {
@@ -1112,7 +1193,7 @@ extern "C" {
  *
  * cryptoemr has one version for every surface: this is also what
  * `pkg-config --modversion emr`, the Rust crate and the Python package
- * report. Binary compatibility is the soname's business (libemr.so.0), not
+ * report. Binary compatibility is the soname's business (libemr.so.1), not
  * this string's: see docs/ABI.md.
  *
  * Returns: a pointer to static storage; never NULL.
@@ -1745,17 +1826,22 @@ emr_status emr_sha1(const uint8_t *data, size_t len, uint8_t *out20);
 
 /**
  * Signs a grant (SPEC 8.1): the authority admits the doctor whose public key
- * is dr_public_key to write records from not_before to not_after, both
- * inclusive (0 and UINT64_MAX for "always"). The signature is low-S.
+ * is dr_public_key to write records, in the chain whose id is chain_id32,
+ * from not_before to not_after, both inclusive (0 and UINT64_MAX for
+ * "always"). The signature is low-S. Another chain refuses the grant
+ * (EMR_WRONG_CHAIN), so a grant made for a test chain is no grant on the
+ * real one.
  *
  * Returns: EMR_OK; EMR_INVALID_ENTRY if dr_public_key is not an
  *          uncompressed SPKI on secp256k1 or P-256, the licence is not
  *          UTF-8 or is over 100 bytes, or not_before > not_after (a grant
  *          that could never verify); EMR_INVALID_KEY if the key could not
- *          sign; EMR_NULL_ARGUMENT if authority or out is NULL, or a data
- *          pointer is NULL with a non-zero length.
+ *          sign; EMR_NULL_ARGUMENT if authority, chain_id32 or out is NULL,
+ *          or a data pointer is NULL with a non-zero length.
  * Args:    authority:         the authority's private key.
- * In:      dr_public_key:     the doctor's public key, SPKI DER.
+ * In:      chain_id32:        the id of the chain the grant is for
+ *                             (emr_chain_id of that chain), 32 bytes.
+ *          dr_public_key:     the doctor's public key, SPKI DER.
  *          dr_public_key_len: its length.
  *          licence:           UTF-8 text (registration number, name), not
  *                             NUL-terminated.
@@ -1767,6 +1853,7 @@ emr_status emr_sha1(const uint8_t *data, size_t len, uint8_t *out20);
  * Thread-safety: safe to call from any thread, concurrently on the same key.
  */
 emr_status emr_grant_sign(const struct emr_key *authority,
+                          const uint8_t *chain_id32,
                           const uint8_t *dr_public_key,
                           size_t dr_public_key_len,
                           const char *licence,
@@ -1777,13 +1864,22 @@ emr_status emr_grant_sign(const struct emr_key *authority,
 
 /**
  * Signs a revocation (SPEC 8.1): from effective on, the grant whose id is
- * grant_id32 no longer authorizes. Any authority of the chain may revoke
- * any grant of the chain. The signature is low-S.
+ * grant_id32 no longer authorizes, in the chain whose id is chain_id32.
+ * Any authority of the chain may revoke any grant of the chain. The
+ * signature is low-S.
+ *
+ * A chain carries a revocation only in a block whose timestamp has
+ * reached effective (EMR_REVOCATION_NOT_YET_EFFECTIVE before); the pool
+ * holds an early one (EMR_SUBMIT_HELD) until a template's time reaches
+ * it. It may be backdated: records already in the chain stay.
  *
  * Returns: EMR_OK; EMR_INVALID_KEY if the key could not sign;
- *          EMR_NULL_ARGUMENT if authority, grant_id32 or out is NULL.
+ *          EMR_NULL_ARGUMENT if authority, chain_id32, grant_id32 or out
+ *          is NULL.
  * Args:    authority:  the authority's private key.
- * In:      grant_id32: the grant's id (emr_entry_id of the grant), 32 bytes.
+ * In:      chain_id32: the id of the chain the revocation is for
+ *                      (emr_chain_id), 32 bytes.
+ *          grant_id32: the grant's id (emr_entry_id of the grant), 32 bytes.
  *          effective:  Unix seconds from which the grant no longer
  *                      authorizes.
  * Out:     out:        a new entry, freed by the caller with
@@ -1791,6 +1887,7 @@ emr_status emr_grant_sign(const struct emr_key *authority,
  * Thread-safety: safe to call from any thread, concurrently on the same key.
  */
 emr_status emr_revocation_sign(const struct emr_key *authority,
+                               const uint8_t *chain_id32,
                                const uint8_t *grant_id32,
                                uint64_t effective,
                                struct emr_entry **out);
@@ -1799,10 +1896,12 @@ emr_status emr_revocation_sign(const struct emr_key *authority,
  * Builds a grant from loose fields. Checks only what an entry cannot hold
  * (no key, window or signature check: call emr_entry_verify).
  *
- * Returns: EMR_OK; EMR_INVALID_ENTRY if the licence is not UTF-8;
- *          EMR_NULL_ARGUMENT if out is NULL, or a data pointer is NULL with
- *          a non-zero length.
- * In:      dr_public_key, dr_public_key_len: the doctor's SPKI DER.
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if the licence is not UTF-8 or
+ *          chain_id_len is not 32; EMR_NULL_ARGUMENT if out is NULL, or a
+ *          data pointer is NULL with a non-zero length.
+ * In:      chain_id, chain_id_len: the id of the chain the grant is for,
+ *               32 bytes.
+ *          dr_public_key, dr_public_key_len: the doctor's SPKI DER.
  *          licence, licence_len: the licence text, not NUL-terminated.
  *          not_before, not_after: the window, Unix seconds.
  *          authority, authority_len: the authority's SPKI DER.
@@ -1811,7 +1910,9 @@ emr_status emr_revocation_sign(const struct emr_key *authority,
  *               on failure.
  * Thread-safety: safe to call from any thread.
  */
-emr_status emr_grant_new(const uint8_t *dr_public_key,
+emr_status emr_grant_new(const uint8_t *chain_id,
+                         size_t chain_id_len,
+                         const uint8_t *dr_public_key,
                          size_t dr_public_key_len,
                          const char *licence,
                          size_t licence_len,
@@ -1827,10 +1928,12 @@ emr_status emr_grant_new(const uint8_t *dr_public_key,
  * Builds a revocation from loose fields. Checks only what an entry cannot
  * hold (no key or signature check: call emr_entry_verify).
  *
- * Returns: EMR_OK; EMR_INVALID_ENTRY if grant_id_len is not 32;
- *          EMR_NULL_ARGUMENT if out is NULL, or a data pointer is NULL with
- *          a non-zero length.
- * In:      grant_id, grant_id_len: the revoked grant's id, 32 bytes.
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if chain_id_len or grant_id_len is
+ *          not 32; EMR_NULL_ARGUMENT if out is NULL, or a data pointer is
+ *          NULL with a non-zero length.
+ * In:      chain_id, chain_id_len: the id of the chain the revocation is
+ *               for, 32 bytes.
+ *          grant_id, grant_id_len: the revoked grant's id, 32 bytes.
  *          effective: Unix seconds.
  *          authority, authority_len: the authority's SPKI DER.
  *          signature, signature_len: the authority's DER ECDSA signature.
@@ -1838,7 +1941,9 @@ emr_status emr_grant_new(const uint8_t *dr_public_key,
  *               on failure.
  * Thread-safety: safe to call from any thread.
  */
-emr_status emr_revocation_new(const uint8_t *grant_id,
+emr_status emr_revocation_new(const uint8_t *chain_id,
+                              size_t chain_id_len,
+                              const uint8_t *grant_id,
                               size_t grant_id_len,
                               uint64_t effective,
                               const uint8_t *authority,
@@ -1849,15 +1954,16 @@ emr_status emr_revocation_new(const uint8_t *grant_id,
 
 /**
  * Verifies an entry on its own: the stateless checks 1-2 of SPEC 8.1, in
- * order. Whether its authority belongs to a chain and whether the chain's
- * registry accepts it are decided when a block carrying it is added.
+ * order. Whether it names the chain (EMR_WRONG_CHAIN), whether its
+ * authority belongs to the chain and whether the chain's registry and the
+ * block's time accept it are decided when a block carrying it is added.
  *
  * Returns: EMR_OK if the entry is valid on its own; EMR_INVALID_ENTRY (a
  *          key not an uncompressed SPKI on a supported curve, a licence
  *          over 100 bytes, not_before > not_after); then
- *          EMR_INVALID_ENTRY_SIGNATURE (not strict DER, or it does not
- *          verify under the entry's authority); EMR_NULL_ARGUMENT if entry
- *          is NULL.
+ *          EMR_INVALID_ENTRY_SIGNATURE (not strict DER, high-S, or it does
+ *          not verify under the entry's authority over its content, chain
+ *          id included); EMR_NULL_ARGUMENT if entry is NULL.
  * Args:    entry: the entry.
  * Thread-safety: safe to call concurrently on the same entry.
  */
@@ -1874,6 +1980,18 @@ emr_status emr_entry_verify(const struct emr_entry *entry);
  * Thread-safety: safe to call concurrently on the same entry.
  */
 emr_status emr_entry_id(const struct emr_entry *entry, uint8_t *out32);
+
+/**
+ * The id of the chain the entry is made for (SPEC 5, v1.2): a chain
+ * carries the entry only when this is its own emr_chain_id, and refuses it
+ * with EMR_WRONG_CHAIN otherwise.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if entry or out32 is NULL.
+ * Args:    entry: the entry.
+ * Out:     out32: receives 32 bytes.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_chain_id(const struct emr_entry *entry, uint8_t *out32);
 
 /**
  * Whether the entry is a grant or a revocation.
@@ -1990,8 +2108,9 @@ emr_status emr_revocation_effective(const struct emr_entry *entry, uint64_t *eff
  * does not verify.
  *
  * Returns: EMR_OK; EMR_DECODE if the bytes are not exactly one canonical
- *          entry (unknown tag or version, truncated, trailing bytes, a
- *          length past the end, a licence that is not UTF-8);
+ *          entry (unknown tag or version, among them version 1: entries
+ *          made before SPEC v1.2 name no chain; truncated, trailing
+ *          bytes, a length past the end, a licence that is not UTF-8);
  *          EMR_NULL_ARGUMENT if out is NULL, or bytes is NULL while len > 0.
  * In:      bytes: the encoding (NULL allowed when len is 0).
  *          len:   its length.
@@ -2206,8 +2325,10 @@ emr_status emr_block_new_with_entries(const uint8_t *previous,
  * Verifies a block (SPEC sections 3 and 8.1) and returns the user states it
  * changes. Checks, in order: the difficulty, the block id, the number of
  * records, the number of entries, the miner, previous, the proof of work,
- * then every entry on its own (signature included; whether its authority
- * and the registry accept it is a chain's question), then every record (on
+ * then every entry on its own (signature included, low-S; whether it
+ * names the chain, whether its authority and the registry accept it and
+ * whether the block's time has reached a revocation are a chain's
+ * questions), then every record (on
  * all cores), each against its doctor's nonce after the records before it.
  *
  * Returns: EMR_OK; EMR_INVALID_ARGUMENT if difficulty is 0; the block's
@@ -2669,8 +2790,10 @@ emr_status emr_mine_block_with_entries(const uint8_t *previous32,
 
 /**
  * Fills options with the specification's parameters (initial difficulty
- * 1000, window 10, block time 12 s, clamp 4, reward 10000) and
- * use_stored_params false.
+ * 1000, window 10, block time 12 s, clamp 4, reward 10000, no
+ * authorities, max_future 60 s, no salt: a random one for a new chain)
+ * and use_stored_params false. Only the fields of the given version are
+ * written.
  *
  * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
  *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
@@ -2705,15 +2828,26 @@ emr_status emr_batch_options_default(struct emr_batch_options *options, uint32_t
  * writer, in this process or another, gets EMR_LOCKED, and a writer that
  * dies releases the lock. Every block is durable when its add returns.
  *
+ * A new chain stores its parameters with its salt (options->salt when
+ * options->has_salt, else a random one); its id (emr_chain_id) is their
+ * hash. A chain file written before SPEC v1.2 (format 2) is upgraded on
+ * its first writable open, with the salt given or a random one, and
+ * re-checked under v1.2's rules; a file holding grants or revocations
+ * made before v1.2 (which name no chain) cannot be upgraded and is
+ * refused, the message saying why.
+ *
  * Returns: EMR_OK; EMR_LOCKED if another handle has the file open for
  *          writing (the message names the file); EMR_INVALID_ARGUMENT if
- *          path is "", options->version is not EMR_CHAIN_OPTIONS_VERSION,
- *          a parameter is out of range (initial_difficulty 0, window,
- *          block_time or max_adjust 0), or the chain exists and was created
- *          with other parameters; EMR_CORRUPT if the file is not a chain
- *          database or its stored data is damaged; EMR_IO if the operating
- *          system or SQLite fails (no such directory, permissions, ...);
- *          EMR_NULL_ARGUMENT if out is NULL.
+ *          path is "", options->version is not a layout this library
+ *          knows, a parameter is out of range (initial_difficulty 0,
+ *          window, block_time or max_adjust 0, an authority that is not an
+ *          EC SPKI or is listed twice), the chain exists and was created
+ *          with other parameters (another salt included, when
+ *          options->has_salt), or it cannot be upgraded to SPEC v1.2;
+ *          EMR_CORRUPT if the file is not a chain database or its stored
+ *          data is damaged (or an upgraded chain fails its re-check);
+ *          EMR_IO if the operating system or SQLite fails (no such
+ *          directory, permissions, ...); EMR_NULL_ARGUMENT if out is NULL.
  * In:      path:    a NUL-terminated file path (bytes, not necessarily
  *                   UTF-8); NULL for a chain in memory.
  *          options: the chain's parameters (see emr_chain_options); NULL:
@@ -2756,8 +2890,9 @@ void emr_chain_free(struct emr_chain *chain);
 
 /**
  * The chain's parameters, as emr_chain_options with use_stored_params
- * false: passing them to emr_chain_open makes or opens a chain with the
- * same parameters.
+ * false and (version 3) has_salt true with the chain's salt: passing them
+ * to emr_chain_open makes or opens a chain with the same parameters, and
+ * so the same id.
  *
  * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
  *          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
@@ -2776,8 +2911,25 @@ emr_status emr_chain_get_options(const struct emr_chain *chain,
                                  uint32_t version);
 
 /**
+ * The chain's id (SPEC 5, v1.2): SHA-256 over "cryptoemr/chain/v1" and
+ * its parameters (initial difficulty, window, block time, clamp, reward,
+ * max_future, the authorities in order, the salt). Every grant and
+ * revocation made for this chain carries it (emr_grant_sign's
+ * chain_id32); an entry with another id is EMR_WRONG_CHAIN here. A site
+ * joining a consortium checks the parameters it is handed against the id
+ * it was given out of band.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if chain or out32 is NULL.
+ * Args:    chain: the chain.
+ * Out:     out32: receives the 32-byte id.
+ * Thread-safety: safe to call from any thread, at any time (the id is
+ *          fixed for the chain's life).
+ */
+emr_status emr_chain_id(const struct emr_chain *chain, uint8_t *out32);
+
+/**
  * An outcome's name: "none", "extended", "side_branch", "reorganized",
- * "already_known".
+ * "already_known", "stale".
  *
  * Returns: a NUL-terminated string in static storage (never NULL, never
  *          freed); "unknown" for a number that is not an outcome.
@@ -2792,27 +2944,37 @@ const char *emr_add_outcome_name(emr_add_outcome outcome);
  * Checks, in order: EMR_UNKNOWN_PARENT (previous is the id of no stored
  * block; all zero at height 0 starts a branch from genesis),
  * EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE (only
- * when now is given), then verification (SPEC section 3) with the
- * difficulty expected at the block's place in its own branch; records are
- * checked when the block joins the active chain. A branch that becomes
- * strictly heavier than the active chain becomes the active chain
- * atomically; if one of its blocks fails, that block and its descendants
- * are remembered as invalid (refused with the same status when offered
- * again), and the active chain, states and queries are exactly as before.
+ * when now is given; such a block is not remembered, so it may be offered
+ * again once its time has come), then verification (SPEC section 3:
+ * checks 1-6) with the difficulty expected at the block's place in its
+ * own branch. A block that joins the active chain is then checked in
+ * full: its entries against the chain (EMR_ENTRY with EMR_WRONG_CHAIN,
+ * EMR_UNKNOWN_AUTHORITY, ..., EMR_REVOCATION_NOT_YET_EFFECTIVE) and its
+ * records. A block of a side branch is EMR_ADD_STALE (not stored) unless
+ * its branch forks at most window blocks below the tip and reaches at most
+ * window blocks past the fork; otherwise its records and entries pass
+ * every check that needs no state before it is stored, and the rest when
+ * the branch becomes active. A branch that becomes strictly heavier than
+ * the active chain becomes the active chain atomically; if one of its
+ * blocks fails, that block and its descendants are remembered as invalid
+ * (refused with the same status when offered again), and the active
+ * chain, states and queries are exactly as before.
  *
- * Returns: EMR_OK with *outcome; EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT,
- *          EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE; a verification
- *          status (EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
- *          EMR_TOO_MANY_RECORDS, EMR_INSUFFICIENT_WORK, EMR_RECORD, ...) of
- *          the block or of the block of its branch that failed, named in
- *          *failure; EMR_INVALID_ARGUMENT if the chain is read-only;
- *          EMR_CORRUPT, EMR_IO if storage fails (nothing is changed);
- *          EMR_NULL_ARGUMENT if chain or block is NULL.
+ * Returns: EMR_OK with *outcome (EMR_ADD_STALE included: not an error);
+ *          EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY,
+ *          EMR_TIMESTAMP_TOO_LATE; a verification status
+ *          (EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
+ *          EMR_TOO_MANY_RECORDS, EMR_INSUFFICIENT_WORK, EMR_ENTRY,
+ *          EMR_RECORD, ...) of the block or of the block of its branch that
+ *          failed, named in *failure; EMR_INVALID_ARGUMENT if the chain is
+ *          read-only; EMR_CORRUPT, EMR_IO if storage fails (nothing is
+ *          changed); EMR_NULL_ARGUMENT if chain or block is NULL.
  * Args:    chain:   the chain, changed.
  * In:      block:   the block; copied.
  *          now:     the caller's current Unix time, to refuse a block more
- *                   than EMR_MAX_FUTURE_SECONDS ahead of it; NULL skips
- *                   that check (replaying history).
+ *                   than the chain's max_future seconds (default
+ *                   EMR_DEFAULT_MAX_FUTURE_SECONDS) ahead of it; NULL
+ *                   skips that check (replaying history).
  * Out:     outcome: what adding did (an EMR_ADD_* other than
  *                   EMR_ADD_NONE), written on EMR_OK; may be NULL if not
  *                   wanted.
@@ -2833,6 +2995,13 @@ emr_status emr_chain_add_block(struct emr_chain *chain,
  * record signatures are checked on several threads ahead of the in-order
  * checks, and the batch is one transaction. Stops at the first block that
  * fails (or at cancellation); the blocks before it are kept and durable.
+ *
+ * Side branches are judged where the call ends (SPEC 5, v1.2): a long
+ * branch that is heavier than the active chain once all its blocks are in
+ * reorganizes however far below the tip it forks, so deliver it in one
+ * call (a node streams it page by page into one call); the call's blocks
+ * of a branch that is then neither heavier nor near the tip are
+ * EMR_ADD_STALE, none of them stored.
  *
  * Returns: EMR_OK when every block was added; otherwise the status of the
  *          block at *failed_index, as emr_chain_add_block reports it (with
@@ -3280,7 +3449,8 @@ emr_status emr_chain_is_authorized(const struct emr_chain *chain,
                                    bool *authorized);
 
 /**
- * A submit outcome's name: "ready", "held", "already_pending".
+ * A submit outcome's name: "ready", "held", "already_pending",
+ * "conflicts_with_pending".
  *
  * Returns: a NUL-terminated string in static storage (never NULL, never
  *          freed); "unknown" for a number that is not an outcome.
@@ -3299,7 +3469,9 @@ const char *emr_submit_outcome_name(emr_submit_outcome outcome);
  * A later nonce is pooled: EMR_SUBMIT_READY when it follows the doctor's
  * nonce after the tip and the doctor's ready records, EMR_SUBMIT_HELD when
  * an earlier nonce is missing, EMR_SUBMIT_ALREADY_PENDING (nothing
- * changes) when a record with the same (dr_hash, nonce) is pending. In a
+ * changes) when the same record is pending, and
+ * EMR_SUBMIT_CONFLICTS_WITH_PENDING (nothing changes) when another record
+ * with the same (dr_hash, nonce) is (emr_chain_submit_at names it). In a
  * chain with authorities, a record that passes its own checks is then
  * refused unless its doctor is authorized at the later of the current time
  * and the tip's timestamp, by the chain's grants and the pending entries.
@@ -3323,20 +3495,54 @@ emr_status emr_chain_submit(struct emr_chain *chain,
                             emr_submit_outcome *outcome);
 
 /**
+ * emr_chain_submit with the caller's clock, and the pending record that a
+ * conflict names.
+ *
+ * The record is checked and pooled as emr_chain_submit does it; in a chain
+ * with authorities its doctor must be authorized at the later of *now and
+ * the tip's timestamp (the next block can be no earlier than the tip).
+ *
+ * Returns: as emr_chain_submit.
+ * Args:    chain:          the chain, changed.
+ * In:      record:         the record; copied.
+ *          now:            the caller's Unix time; NULL: the current time.
+ * Out:     outcome:        an EMR_SUBMIT_* value, written on EMR_OK; may be
+ *                          NULL if not wanted.
+ *          pending_txid32: with EMR_SUBMIT_CONFLICTS_WITH_PENDING, receives
+ *                          the 32-byte txid of the pending record that
+ *                          holds the doctor's nonce (the pool keeps it);
+ *                          not written otherwise. May be NULL if not
+ *                          wanted.
+ * Thread-safety: as emr_chain_submit.
+ */
+emr_status emr_chain_submit_at(struct emr_chain *chain,
+                               const struct emr_record *record,
+                               const uint64_t *now,
+                               emr_submit_outcome *outcome,
+                               uint8_t *pending_txid32);
+
+/**
  * Offers a grant or revocation to the chain's pool, for the next blocks
  * (emr_chain_template and emr_chain_mine_next take the pending entries that
  * still apply, in arrival order); durable when this returns.
  *
- * The entry is checked as a block would check it after the pending
- * entries (SPEC 8.1 checks 1-4, in order): a revocation may name a grant
- * that is itself still pending.
+ * The entry is checked as a block on the tip at the later of the current
+ * time and the tip's timestamp would check it after the pending entries
+ * (SPEC 8.1 checks 1-6, in order): a revocation may name a grant that is
+ * itself still pending. A revocation that passes every check but whose
+ * effective time is later than that is held: templates take it once their
+ * timestamp reaches effective (a block carrying it earlier is refused with
+ * EMR_REVOCATION_NOT_YET_EFFECTIVE).
  *
- * Returns: EMR_OK with *outcome EMR_SUBMIT_READY (added) or
- *          EMR_SUBMIT_ALREADY_PENDING (an entry with its id is pending;
- *          nothing changed); the entry's status when it fails:
- *          EMR_INVALID_ENTRY, EMR_INVALID_ENTRY_SIGNATURE,
+ * Returns: EMR_OK with *outcome EMR_SUBMIT_READY (added),
+ *          EMR_SUBMIT_HELD (a revocation added, waiting for its effective
+ *          time) or EMR_SUBMIT_ALREADY_PENDING (an entry with its id is
+ *          pending; nothing changed); the entry's status when it fails:
+ *          EMR_INVALID_ENTRY, EMR_INVALID_ENTRY_SIGNATURE (high-S
+ *          included), EMR_WRONG_CHAIN (made for another chain),
  *          EMR_UNKNOWN_AUTHORITY (every entry of an open chain),
- *          EMR_DUPLICATE_GRANT, EMR_UNKNOWN_GRANT, EMR_ALREADY_REVOKED;
+ *          EMR_DUPLICATE_GRANT (a grant of the same content, whatever its
+ *          signature), EMR_UNKNOWN_GRANT, EMR_ALREADY_REVOKED;
  *          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
  *          EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain or entry is
  *          NULL.
@@ -3349,6 +3555,25 @@ emr_status emr_chain_submit(struct emr_chain *chain,
 emr_status emr_chain_submit_entry(struct emr_chain *chain,
                                   const struct emr_entry *entry,
                                   emr_submit_outcome *outcome);
+
+/**
+ * emr_chain_submit_entry with the caller's clock: the entry is checked as a
+ * block on the tip at the later of *now and the tip's timestamp would
+ * check it, so a revocation whose effective time is later than that is
+ * EMR_SUBMIT_HELD.
+ *
+ * Returns: as emr_chain_submit_entry.
+ * Args:    chain:   the chain, changed.
+ * In:      entry:   the entry; copied.
+ *          now:     the caller's Unix time; NULL: the current time.
+ * Out:     outcome: an EMR_SUBMIT_* value, written on EMR_OK; may be NULL
+ *                   if not wanted.
+ * Thread-safety: as emr_chain_submit.
+ */
+emr_status emr_chain_submit_entry_at(struct emr_chain *chain,
+                                     const struct emr_entry *entry,
+                                     const uint64_t *now,
+                                     emr_submit_outcome *outcome);
 
 /**
  * The number of entries waiting in the chain's pool.
@@ -3442,7 +3667,8 @@ void emr_pending_free(struct emr_pending *pending);
  * and the tip's, the records up to 25 ready records of the pool, each
  * doctor's nonces consecutive (in a chain with authorities, only records
  * the block would authorize), and the entries up to 25 pending entries
- * that still apply, in arrival order (emr_block_entry_count and
+ * that still apply at its timestamp (a held revocation once the timestamp
+ * reaches its effective time), in arrival order (emr_block_entry_count and
  * emr_block_entry read them; emr_mine_block_with_entries mines them). It
  * is returned as a block whose block id is
  * all zero and nonce 0: pass its fields to emr_mine_block, or use
@@ -3485,8 +3711,9 @@ emr_status emr_chain_template(const struct emr_chain *chain,
  *
  * Returns: EMR_OK when the call ran, whatever its outcome;
  *          EMR_TIMESTAMP_TOO_LATE if the template's timestamp is more than
- *          EMR_MAX_FUTURE_SECONDS ahead of the current time (nothing is
- *          mined); EMR_INVALID_ARGUMENT if the chain is read-only or for the
+ *          the chain's max_future seconds (default
+ *          EMR_DEFAULT_MAX_FUTURE_SECONDS) ahead of the current time
+ *          (nothing is mined); EMR_INVALID_ARGUMENT if the chain is read-only or for the
  *          options emr_mine_block refuses; EMR_IO if a thread cannot start
  *          or storage fails; EMR_CORRUPT; EMR_NULL_ARGUMENT if chain,
  *          miner20, outcome_out or block_out is NULL.

@@ -2,13 +2,14 @@
 # `make install` as a C or C++ user meets it (`make test-install`):
 #
 # - installs into a temporary prefix and checks the layout: libemr.so.<version>
-#   with its soname link libemr.so.0 and the development link libemr.so,
+#   with its soname link libemr.so.<ABI> (the ABI number of emr-ffi/build.rs)
+#   and the development link libemr.so,
 #   libemr.a, include/emr.h, lib/pkgconfig/emr.pc, bin/emr;
 # - one version everywhere: pkg-config --modversion, emr_version() (checked by
 #   the C++ program) and `emr --version` all say the workspace's;
 # - emr.pc's Libs.private is what rustc lists for a static library here;
 # - builds the README's C quick start, taken from README.md as written, with
-#   `pkg-config --cflags --libs emr` (linked to libemr.so.0) and with
+#   `pkg-config --cflags --libs emr` (linked to libemr.so.<ABI>) and with
 #   `--static` (libemr.a inside, no libemr.so needed), and runs both;
 # - compiles emr-ffi/tests/install/header_cpp.cpp with g++ -std=c++17 -Wall
 #   -Wextra -Werror against the installed header and library, and runs it.
@@ -34,13 +35,15 @@ fail() { echo "test_install: $*" >&2; exit 1; }
     { cat "$work/install.log"; fail "make install failed"; }
 
 lib="$prefix/lib"
+abi="$(sed -n 's/^const ABI: u32 = \([0-9]*\);$/\1/p' "$ROOT/emr-ffi/build.rs")"
+[[ -n $abi ]] || fail "no ABI number in emr-ffi/build.rs"
 for file in bin/emr include/emr.h lib/libemr.a lib/pkgconfig/emr.pc "lib/libemr.so.$version"; do
     [[ -f $prefix/$file ]] || fail "$file is not installed"
 done
-[[ $(readlink "$lib/libemr.so.0") == "libemr.so.$version" ]] || fail "libemr.so.0 does not point to libemr.so.$version"
-[[ $(readlink "$lib/libemr.so") == libemr.so.0 ]] || fail "libemr.so does not point to libemr.so.0"
+[[ $(readlink "$lib/libemr.so.$abi") == "libemr.so.$version" ]] || fail "libemr.so.$abi does not point to libemr.so.$version"
+[[ $(readlink "$lib/libemr.so") == "libemr.so.$abi" ]] || fail "libemr.so does not point to libemr.so.$abi"
 soname="$(readelf -d "$lib/libemr.so.$version" | sed -n 's/.*Library soname: \[\(.*\)\]/\1/p')"
-[[ $soname == libemr.so.0 ]] || fail "the installed library's soname is '$soname', not libemr.so.0"
+[[ $soname == "libemr.so.$abi" ]] || fail "the installed library's soname is '$soname', not libemr.so.$abi"
 echo "ok   installed: libemr.so.$version (soname $soname), libemr.a, emr.h, emr.pc, emr"
 
 cli_version="$("$prefix/bin/emr" --version)"
@@ -67,10 +70,10 @@ grep -q 'int main' "$work/quickstart.c" || fail "README.md has no C quick start 
 # shellcheck disable=SC2046  # pkg-config's output is meant to be split into words
 "$CC" -std=c11 -Wall -Wextra -Werror "$work/quickstart.c" $(pkg-config --cflags --libs emr) \
     -Wl,-rpath,"$(pkg-config --variable=libdir emr)" -o "$work/quickstart-shared"
-readelf -d "$work/quickstart-shared" | grep -q 'NEEDED.*\[libemr\.so\.0\]' || fail "the shared build does not need libemr.so.0"
+readelf -d "$work/quickstart-shared" | grep -q "NEEDED.*\\[libemr\\.so\\.$abi\\]" || fail "the shared build does not need libemr.so.$abi"
 "$work/quickstart-shared" >"$work/shared.out" || { cat "$work/shared.out"; fail "the shared quick start failed"; }
 grep -q 'block verified' "$work/shared.out" || fail "the shared quick start did not verify its block"
-echo "ok   README C quick start: pkg-config --cflags --libs emr, linked to libemr.so.0, ran"
+echo "ok   README C quick start: pkg-config --cflags --libs emr, linked to libemr.so.$abi, ran"
 
 # shellcheck disable=SC2046
 "$CC" -std=c11 -Wall -Wextra -Werror "$work/quickstart.c" $(pkg-config --cflags emr) \

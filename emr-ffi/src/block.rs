@@ -306,8 +306,10 @@ unsafe fn build(
 /// Verifies a block (SPEC sections 3 and 8.1) and returns the user states it
 /// changes. Checks, in order: the difficulty, the block id, the number of
 /// records, the number of entries, the miner, previous, the proof of work,
-/// then every entry on its own (signature included; whether its authority
-/// and the registry accept it is a chain's question), then every record (on
+/// then every entry on its own (signature included, low-S; whether it
+/// names the chain, whether its authority and the registry accept it and
+/// whether the block's time has reached a revocation are a chain's
+/// questions), then every record (on
 /// all cores), each against its doctor's nonce after the records before it.
 ///
 /// Returns: EMR_OK; EMR_INVALID_ARGUMENT if difficulty is 0; the block's

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use emr_core::block::BlockError;
 use emr_core::chain::{
     AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainGuard, ChainParams, RecordEntry, RegisteredGrant,
-    SharedChain,
+    SharedChain, DEFAULT_MAX_FUTURE, SALT_LEN,
 };
 use emr_core::mining::CancelHandle;
 use emr_core::{Block, Difficulty, Hash160, Hash256, Parallelism, PublicKey};
@@ -32,16 +32,22 @@ use crate::status::{emr_status, set_last_error, status_of, Error, EMR_NOT_FOUND,
 /// The layout of emr_chain_options that this header declares. Pass it to
 /// emr_chain_options_default; a later header that adds fields raises it, and
 /// the library keeps reading the fields of the version a caller was built
-/// with. Version 2 added the authorities (SPEC 8.1).
-pub const EMR_CHAIN_OPTIONS_VERSION: u32 = 2;
+/// with. Version 2 added the authorities (SPEC 8.1); version 3 added
+/// max_future and the salt (SPEC 5, v1.2).
+pub const EMR_CHAIN_OPTIONS_VERSION: u32 = 3;
 
 /// The layout of emr_batch_options that this header declares. Pass it to
 /// emr_batch_options_default (same rules as EMR_CHAIN_OPTIONS_VERSION).
 pub const EMR_BATCH_OPTIONS_VERSION: u32 = 1;
 
-/// How far ahead of the caller's clock (the `now` argument) a block's
-/// timestamp may be, in seconds: later is EMR_TIMESTAMP_TOO_LATE.
-pub const EMR_MAX_FUTURE_SECONDS: u64 = 7200;
+/// The default of emr_chain_options.max_future (SPEC 5, v1.2): how far ahead
+/// of the caller's clock (the `now` argument) a block's timestamp may be, in
+/// seconds; later is EMR_TIMESTAMP_TOO_LATE. (ABI 0's EMR_MAX_FUTURE_SECONDS,
+/// 7200, is gone: the limit is now a parameter of each chain.)
+pub const EMR_DEFAULT_MAX_FUTURE_SECONDS: u64 = 60;
+
+/// Bytes of a chain's salt (emr_chain_options.salt).
+pub const EMR_SALT_LEN: usize = 16;
 
 /// A chain (SPEC section 5): a tree of blocks, its heaviest branch as the
 /// active chain, and the user states and record index of that branch, kept
@@ -55,6 +61,8 @@ pub const EMR_MAX_FUTURE_SECONDS: u64 = 7200;
 pub struct emr_chain {
     pub(crate) inner: SharedChain,
     authorities: AuthorityKeys,
+    /// The chain's id, fixed for its life (its parameters' hash).
+    chain_id: [u8; 32],
 }
 
 thread_local! {
@@ -66,7 +74,8 @@ thread_local! {
 impl emr_chain {
     fn new(chain: Chain) -> emr_chain {
         let authorities = AuthorityKeys::new(chain.authorities());
-        emr_chain { inner: SharedChain::new(chain), authorities }
+        let chain_id = chain.chain_id().to_bytes();
+        emr_chain { inner: SharedChain::new(chain), authorities, chain_id }
     }
 
     pub(crate) fn address(&self) -> usize {
@@ -117,13 +126,22 @@ pub const EMR_ADD_SIDE_BRANCH: emr_add_outcome = 2;
 pub const EMR_ADD_REORGANIZED: emr_add_outcome = 3;
 /// The block was already stored; nothing changed.
 pub const EMR_ADD_ALREADY_KNOWN: emr_add_outcome = 4;
+/// Not stored, and not an error (SPEC 5, v1.2): the block is on a side
+/// branch that, at the end of the call that offered it, was neither
+/// heavier than the active chain nor a competitor near its tip (one that
+/// forks at most window blocks below the tip and reaches at most window
+/// blocks past its fork). Nothing of that branch was stored and nothing is
+/// remembered as invalid: a long heavier branch is offered whole, in one
+/// emr_chain_add_blocks call, which judges it where the call ends.
+pub const EMR_ADD_STALE: emr_add_outcome = 5;
 
-fn outcome_to_c(outcome: AddOutcome) -> emr_add_outcome {
+pub(crate) fn outcome_to_c(outcome: AddOutcome) -> emr_add_outcome {
     match outcome {
         AddOutcome::Extended => EMR_ADD_EXTENDED,
         AddOutcome::SideBranch => EMR_ADD_SIDE_BRANCH,
         AddOutcome::Reorganized => EMR_ADD_REORGANIZED,
         AddOutcome::AlreadyKnown => EMR_ADD_ALREADY_KNOWN,
+        AddOutcome::Stale => EMR_ADD_STALE,
     }
 }
 
@@ -139,7 +157,9 @@ fn outcome_to_c(outcome: AddOutcome) -> emr_add_outcome {
 ///
 /// The parameters are stored with a chain when it is created and fixed for
 /// its life: opening an existing chain with other parameters is
-/// EMR_INVALID_ARGUMENT, unless use_stored_params is true.
+/// EMR_INVALID_ARGUMENT, unless use_stored_params is true. They name the
+/// chain: its id (emr_chain_id, SPEC 5) is their hash, salt included, and
+/// every grant and revocation made for it carries that id.
 #[repr(C)]
 #[derive(Copy, Clone, Debug, PartialEq, Eq)]
 pub struct emr_chain_options {
@@ -175,6 +195,23 @@ pub struct emr_chain_options {
     pub authority_lens: *const usize,
     /// Version 2. The number of authorities (0: an open chain).
     pub authority_count: usize,
+    /// Version 3. How far ahead of the caller's clock a block's timestamp
+    /// may be, in seconds (default EMR_DEFAULT_MAX_FUTURE_SECONDS, 60):
+    /// later is EMR_TIMESTAMP_TOO_LATE (emr_chain_add_block's now,
+    /// emr_chain_mine_next). A caller of an earlier version gets the
+    /// default.
+    pub max_future: u64,
+    /// Version 3. false (default): a new chain gets a random salt, and an
+    /// existing chain is opened whatever its salt. true: salt is the
+    /// chain's: a new chain is created with it, and an existing chain must
+    /// have it (EMR_INVALID_ARGUMENT otherwise). A caller of an earlier
+    /// version gives none. emr_chain_get_options sets it to true with the
+    /// chain's salt.
+    pub has_salt: bool,
+    /// Version 3. With has_salt: the chain's 16-byte salt, which makes its
+    /// id unique among chains of equal settings (a test chain and the real
+    /// one); ignored otherwise (default all zero).
+    pub salt: [u8; EMR_SALT_LEN],
 }
 
 /// The layout of emr_chain_options version 1, a prefix of every later
@@ -190,6 +227,37 @@ struct ChainOptionsV1 {
     max_adjust: u64,
     block_reward: u64,
 }
+
+/// The layout of emr_chain_options version 2, a prefix of every later
+/// version: version 1 and the authorities.
+#[repr(C)]
+#[derive(Copy, Clone)]
+struct ChainOptionsV2 {
+    version: u32,
+    use_stored_params: bool,
+    initial_difficulty: emr_difficulty,
+    window: u64,
+    block_time: u64,
+    max_adjust: u64,
+    block_reward: u64,
+    authorities: *const *const u8,
+    authority_lens: *const usize,
+    authority_count: usize,
+}
+
+// Each version's struct is a prefix of the next: the same offsets, and the
+// new fields start at or after the old struct's end.
+const _: () = {
+    use core::mem::{offset_of, size_of};
+    type V3 = emr_chain_options;
+    assert!(offset_of!(ChainOptionsV1, block_reward) == offset_of!(V3, block_reward));
+    assert!(offset_of!(ChainOptionsV1, initial_difficulty) == offset_of!(V3, initial_difficulty));
+    assert!(size_of::<ChainOptionsV1>() <= offset_of!(V3, authorities));
+    assert!(offset_of!(ChainOptionsV2, block_reward) == offset_of!(V3, block_reward));
+    assert!(offset_of!(ChainOptionsV2, authorities) == offset_of!(V3, authorities));
+    assert!(offset_of!(ChainOptionsV2, authority_count) == offset_of!(V3, authority_count));
+    assert!(size_of::<ChainOptionsV2>() <= offset_of!(V3, max_future));
+};
 
 /// How to run emr_chain_add_blocks and emr_chain_check. Initialize it with
 /// emr_batch_options_default, then set the fields you need. Every default
@@ -254,7 +322,8 @@ pub struct emr_block_failure {
     pub record_index: usize,
     /// With EMR_RECORD: that record's own status (EMR_INVALID_NONCE,
     /// EMR_INVALID_SIGNATURE, EMR_UNAUTHORIZED_DOCTOR, ...). With EMR_ENTRY:
-    /// that entry's own status (EMR_INVALID_ENTRY ... EMR_ALREADY_REVOKED).
+    /// that entry's own status (EMR_INVALID_ENTRY ... EMR_ALREADY_REVOKED,
+    /// EMR_WRONG_CHAIN, EMR_REVOCATION_NOT_YET_EFFECTIVE).
     /// EMR_OK otherwise.
     pub record_status: emr_status,
 }
@@ -416,8 +485,9 @@ unsafe fn read_params(options: *const emr_chain_options) -> Result<Option<ChainP
         return Ok(None);
     }
     let authorities = if version >= 2 {
-        // SAFETY: a version-2 struct, which is this type, readable for the call.
-        let o = unsafe { ptr::handle(options, "options") }?;
+        // SAFETY: a struct of version 2 or later, whose prefix is version
+        // 2's layout, readable for the call.
+        let o = unsafe { ptr::handle(options.cast::<ChainOptionsV2>(), "options") }?;
         let keys = unsafe { ptr::slice(o.authorities, o.authority_count, "options->authorities") }?;
         let lens = unsafe { ptr::slice(o.authority_lens, o.authority_count, "options->authority_lens") }?;
         keys.iter()
@@ -436,6 +506,13 @@ unsafe fn read_params(options: *const emr_chain_options) -> Result<Option<ChainP
     } else {
         Vec::new()
     };
+    let (max_future, salt) = if version >= 3 {
+        // SAFETY: a version-3 struct, which is this type, readable for the call.
+        let o = unsafe { ptr::handle(options, "options") }?;
+        (o.max_future, o.has_salt.then_some(o.salt))
+    } else {
+        (DEFAULT_MAX_FUTURE, None)
+    };
     let initial_difficulty = Difficulty::new(o.initial_difficulty.get())
         .ok_or_else(|| Error::invalid_argument("options->initial_difficulty must be in 1 ..= 2^128-1, not 0"))?;
     Ok(Some(ChainParams {
@@ -445,11 +522,13 @@ unsafe fn read_params(options: *const emr_chain_options) -> Result<Option<ChainP
         max_adjust: o.max_adjust,
         block_reward: o.block_reward,
         authorities,
+        max_future,
+        salt,
     }))
 }
 
-/// The chain's options as a version-2 struct; its authorities point into
-/// `keys`.
+/// The chain's options as a struct of this header's version; its
+/// authorities point into `keys`.
 fn options_of(params: &ChainParams, version: u32, keys: &AuthorityKeys) -> emr_chain_options {
     emr_chain_options {
         version,
@@ -462,6 +541,9 @@ fn options_of(params: &ChainParams, version: u32, keys: &AuthorityKeys) -> emr_c
         authorities: if keys.ptrs.is_empty() { core::ptr::null() } else { keys.ptrs.as_ptr() },
         authority_lens: if keys.lens.is_empty() { core::ptr::null() } else { keys.lens.as_ptr() },
         authority_count: keys.ptrs.len(),
+        max_future: params.max_future,
+        has_salt: params.salt.is_some(),
+        salt: params.salt.unwrap_or([0; SALT_LEN]),
     }
 }
 
@@ -478,9 +560,25 @@ fn check_options_version(version: u32) -> Result<(), Error> {
 /// Writes `options` to a caller's struct of `version`: only the fields that
 /// version has.
 unsafe fn write_options(out: *mut emr_chain_options, options: emr_chain_options) -> Result<(), Error> {
-    if options.version >= 2 {
+    if options.version >= 3 {
         // SAFETY: forwarded contract: a writable struct of this version.
         unsafe { Out::new(out, "options") }?.write(options);
+    } else if options.version == 2 {
+        let v2 = ChainOptionsV2 {
+            version: options.version,
+            use_stored_params: options.use_stored_params,
+            initial_difficulty: options.initial_difficulty,
+            window: options.window,
+            block_time: options.block_time,
+            max_adjust: options.max_adjust,
+            block_reward: options.block_reward,
+            authorities: options.authorities,
+            authority_lens: options.authority_lens,
+            authority_count: options.authority_count,
+        };
+        // SAFETY: forwarded contract: a writable version-2 struct, which is
+        // the prefix this type describes.
+        unsafe { Out::new(out.cast::<ChainOptionsV2>(), "options") }?.write(v2);
     } else {
         let v1 = ChainOptionsV1 {
             version: options.version,
@@ -541,8 +639,10 @@ unsafe fn now_of(now: *const u64) -> Result<Option<u64>, Error> {
 }
 
 /// Fills options with the specification's parameters (initial difficulty
-/// 1000, window 10, block time 12 s, clamp 4, reward 10000) and
-/// use_stored_params false.
+/// 1000, window 10, block time 12 s, clamp 4, reward 10000, no
+/// authorities, max_future 60 s, no salt: a random one for a new chain)
+/// and use_stored_params false. Only the fields of the given version are
+/// written.
 ///
 /// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
 ///          library knows (nothing is written); EMR_NULL_ARGUMENT if options
@@ -603,15 +703,26 @@ pub unsafe extern "C" fn emr_batch_options_default(options: *mut emr_batch_optio
 /// writer, in this process or another, gets EMR_LOCKED, and a writer that
 /// dies releases the lock. Every block is durable when its add returns.
 ///
+/// A new chain stores its parameters with its salt (options->salt when
+/// options->has_salt, else a random one); its id (emr_chain_id) is their
+/// hash. A chain file written before SPEC v1.2 (format 2) is upgraded on
+/// its first writable open, with the salt given or a random one, and
+/// re-checked under v1.2's rules; a file holding grants or revocations
+/// made before v1.2 (which name no chain) cannot be upgraded and is
+/// refused, the message saying why.
+///
 /// Returns: EMR_OK; EMR_LOCKED if another handle has the file open for
 ///          writing (the message names the file); EMR_INVALID_ARGUMENT if
-///          path is "", options->version is not EMR_CHAIN_OPTIONS_VERSION,
-///          a parameter is out of range (initial_difficulty 0, window,
-///          block_time or max_adjust 0), or the chain exists and was created
-///          with other parameters; EMR_CORRUPT if the file is not a chain
-///          database or its stored data is damaged; EMR_IO if the operating
-///          system or SQLite fails (no such directory, permissions, ...);
-///          EMR_NULL_ARGUMENT if out is NULL.
+///          path is "", options->version is not a layout this library
+///          knows, a parameter is out of range (initial_difficulty 0,
+///          window, block_time or max_adjust 0, an authority that is not an
+///          EC SPKI or is listed twice), the chain exists and was created
+///          with other parameters (another salt included, when
+///          options->has_salt), or it cannot be upgraded to SPEC v1.2;
+///          EMR_CORRUPT if the file is not a chain database or its stored
+///          data is damaged (or an upgraded chain fails its re-check);
+///          EMR_IO if the operating system or SQLite fails (no such
+///          directory, permissions, ...); EMR_NULL_ARGUMENT if out is NULL.
 /// In:      path:    a NUL-terminated file path (bytes, not necessarily
 ///                   UTF-8); NULL for a chain in memory.
 ///          options: the chain's parameters (see emr_chain_options); NULL:
@@ -679,8 +790,9 @@ pub unsafe extern "C" fn emr_chain_free(chain: *mut emr_chain) {
 }
 
 /// The chain's parameters, as emr_chain_options with use_stored_params
-/// false: passing them to emr_chain_open makes or opens a chain with the
-/// same parameters.
+/// false and (version 3) has_salt true with the chain's salt: passing them
+/// to emr_chain_open makes or opens a chain with the same parameters, and
+/// so the same id.
 ///
 /// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
 ///          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
@@ -713,8 +825,32 @@ pub unsafe extern "C" fn emr_chain_get_options(
     })
 }
 
+/// The chain's id (SPEC 5, v1.2): SHA-256 over "cryptoemr/chain/v1" and
+/// its parameters (initial difficulty, window, block time, clamp, reward,
+/// max_future, the authorities in order, the salt). Every grant and
+/// revocation made for this chain carries it (emr_grant_sign's
+/// chain_id32); an entry with another id is EMR_WRONG_CHAIN here. A site
+/// joining a consortium checks the parameters it is handed against the id
+/// it was given out of band.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if chain or out32 is NULL.
+/// Args:    chain: the chain.
+/// Out:     out32: receives the 32-byte id.
+/// Thread-safety: safe to call from any thread, at any time (the id is
+///          fixed for the chain's life).
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_id(chain: *const emr_chain, out32: *mut u8) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and `out32`.
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let out = unsafe { ptr::out_array::<32>(out32, "out32") }?;
+        out.write(chain.chain_id);
+        Ok(())
+    })
+}
+
 /// An outcome's name: "none", "extended", "side_branch", "reorganized",
-/// "already_known".
+/// "already_known", "stale".
 ///
 /// Returns: a NUL-terminated string in static storage (never NULL, never
 ///          freed); "unknown" for a number that is not an outcome.
@@ -729,6 +865,7 @@ pub extern "C" fn emr_add_outcome_name(outcome: emr_add_outcome) -> *const c_cha
             EMR_ADD_SIDE_BRANCH => c"side_branch",
             EMR_ADD_REORGANIZED => c"reorganized",
             EMR_ADD_ALREADY_KNOWN => c"already_known",
+            EMR_ADD_STALE => c"stale",
             _ => c"unknown",
         }
         .as_ptr()
@@ -740,27 +877,37 @@ pub extern "C" fn emr_add_outcome_name(outcome: emr_add_outcome) -> *const c_cha
 /// Checks, in order: EMR_UNKNOWN_PARENT (previous is the id of no stored
 /// block; all zero at height 0 starts a branch from genesis),
 /// EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE (only
-/// when now is given), then verification (SPEC section 3) with the
-/// difficulty expected at the block's place in its own branch; records are
-/// checked when the block joins the active chain. A branch that becomes
-/// strictly heavier than the active chain becomes the active chain
-/// atomically; if one of its blocks fails, that block and its descendants
-/// are remembered as invalid (refused with the same status when offered
-/// again), and the active chain, states and queries are exactly as before.
+/// when now is given; such a block is not remembered, so it may be offered
+/// again once its time has come), then verification (SPEC section 3:
+/// checks 1-6) with the difficulty expected at the block's place in its
+/// own branch. A block that joins the active chain is then checked in
+/// full: its entries against the chain (EMR_ENTRY with EMR_WRONG_CHAIN,
+/// EMR_UNKNOWN_AUTHORITY, ..., EMR_REVOCATION_NOT_YET_EFFECTIVE) and its
+/// records. A block of a side branch is EMR_ADD_STALE (not stored) unless
+/// its branch forks at most window blocks below the tip and reaches at most
+/// window blocks past the fork; otherwise its records and entries pass
+/// every check that needs no state before it is stored, and the rest when
+/// the branch becomes active. A branch that becomes strictly heavier than
+/// the active chain becomes the active chain atomically; if one of its
+/// blocks fails, that block and its descendants are remembered as invalid
+/// (refused with the same status when offered again), and the active
+/// chain, states and queries are exactly as before.
 ///
-/// Returns: EMR_OK with *outcome; EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT,
-///          EMR_TIMESTAMP_TOO_EARLY, EMR_TIMESTAMP_TOO_LATE; a verification
-///          status (EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
-///          EMR_TOO_MANY_RECORDS, EMR_INSUFFICIENT_WORK, EMR_RECORD, ...) of
-///          the block or of the block of its branch that failed, named in
-///          *failure; EMR_INVALID_ARGUMENT if the chain is read-only;
-///          EMR_CORRUPT, EMR_IO if storage fails (nothing is changed);
-///          EMR_NULL_ARGUMENT if chain or block is NULL.
+/// Returns: EMR_OK with *outcome (EMR_ADD_STALE included: not an error);
+///          EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY,
+///          EMR_TIMESTAMP_TOO_LATE; a verification status
+///          (EMR_DIFFICULTY_MISMATCH, EMR_INVALID_BLOCK_ID,
+///          EMR_TOO_MANY_RECORDS, EMR_INSUFFICIENT_WORK, EMR_ENTRY,
+///          EMR_RECORD, ...) of the block or of the block of its branch that
+///          failed, named in *failure; EMR_INVALID_ARGUMENT if the chain is
+///          read-only; EMR_CORRUPT, EMR_IO if storage fails (nothing is
+///          changed); EMR_NULL_ARGUMENT if chain or block is NULL.
 /// Args:    chain:   the chain, changed.
 /// In:      block:   the block; copied.
 ///          now:     the caller's current Unix time, to refuse a block more
-///                   than EMR_MAX_FUTURE_SECONDS ahead of it; NULL skips
-///                   that check (replaying history).
+///                   than the chain's max_future seconds (default
+///                   EMR_DEFAULT_MAX_FUTURE_SECONDS) ahead of it; NULL
+///                   skips that check (replaying history).
 /// Out:     outcome: what adding did (an EMR_ADD_* other than
 ///                   EMR_ADD_NONE), written on EMR_OK; may be NULL if not
 ///                   wanted.
@@ -805,6 +952,13 @@ pub unsafe extern "C" fn emr_chain_add_block(
 /// record signatures are checked on several threads ahead of the in-order
 /// checks, and the batch is one transaction. Stops at the first block that
 /// fails (or at cancellation); the blocks before it are kept and durable.
+///
+/// Side branches are judged where the call ends (SPEC 5, v1.2): a long
+/// branch that is heavier than the active chain once all its blocks are in
+/// reorganizes however far below the tip it forks, so deliver it in one
+/// call (a node streams it page by page into one call); the call's blocks
+/// of a branch that is then neither heavier nor near the tip are
+/// EMR_ADD_STALE, none of them stored.
 ///
 /// Returns: EMR_OK when every block was added; otherwise the status of the
 ///          block at *failed_index, as emr_chain_add_block reports it (with
@@ -1599,20 +1753,54 @@ mod tests {
         let options = unsafe { options.assume_init() };
         // SAFETY: a valid struct.
         assert_eq!(unsafe { read_params(&options) }.unwrap(), Some(ChainParams::default()));
-        assert_eq!(EMR_MAX_FUTURE_SECONDS, emr_core::chain::MAX_FUTURE_SECONDS);
+        assert_eq!(EMR_DEFAULT_MAX_FUTURE_SECONDS, DEFAULT_MAX_FUTURE);
+        assert_eq!(EMR_SALT_LEN, SALT_LEN);
     }
 
     #[test]
-    fn outcomes_have_distinct_names() {
+    fn version_3_fields_are_read_and_earlier_versions_get_the_defaults() {
+        let mut options = core::mem::MaybeUninit::<emr_chain_options>::uninit();
+        // SAFETY: a writable struct.
+        assert_eq!(unsafe { emr_chain_options_default(options.as_mut_ptr(), EMR_CHAIN_OPTIONS_VERSION) }, EMR_OK);
+        // SAFETY: initialized by the call above.
+        let mut options = unsafe { options.assume_init() };
+        options.max_future = 5;
+        options.has_salt = true;
+        options.salt = [7; EMR_SALT_LEN];
+        // SAFETY: a valid struct.
+        let params = unsafe { read_params(&options) }.unwrap().unwrap();
+        assert_eq!((params.max_future, params.salt), (5, Some([7; SALT_LEN])));
+        let keys = AuthorityKeys::new(&[]);
+        assert_eq!(options_of(&params, EMR_CHAIN_OPTIONS_VERSION, &keys), options);
+        // The salt is ignored without has_salt.
+        options.has_salt = false;
+        // SAFETY: a valid struct.
+        assert_eq!(unsafe { read_params(&options) }.unwrap().unwrap().salt, None);
+        // A version-2 caller has neither field: whatever follows its struct
+        // is not read.
+        options.version = 2;
+        options.has_salt = true;
+        // SAFETY: a valid struct (larger than version 2's).
+        let params = unsafe { read_params(&options) }.unwrap().unwrap();
+        assert_eq!((params.max_future, params.salt), (DEFAULT_MAX_FUTURE, None));
+    }
+
+    #[test]
+    fn outcomes_have_distinct_names_as_the_core_spells_them() {
         let mut names = std::collections::HashSet::new();
-        for outcome in [AddOutcome::Extended, AddOutcome::SideBranch, AddOutcome::Reorganized, AddOutcome::AlreadyKnown]
-        {
+        for outcome in [
+            AddOutcome::Extended,
+            AddOutcome::SideBranch,
+            AddOutcome::Reorganized,
+            AddOutcome::AlreadyKnown,
+            AddOutcome::Stale,
+        ] {
             let code = outcome_to_c(outcome);
             assert_ne!(code, EMR_ADD_NONE);
             // SAFETY: static NUL-terminated strings.
             let name = unsafe { core::ffi::CStr::from_ptr(emr_add_outcome_name(code)) };
             assert!(names.insert(name.to_str().unwrap().to_owned()));
-            assert_ne!(name, c"unknown");
+            assert_eq!(name.to_str().unwrap(), outcome.as_str());
         }
     }
 }

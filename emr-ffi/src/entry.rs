@@ -1,5 +1,9 @@
 //! Registry entries (SPEC section 8.1): an authority's grants and
 //! revocations, `emr_entry`.
+//!
+//! Since SPEC v1.2 every entry names the chain it is made for (`chain_id`,
+//! the chain's emr_chain_id) and its signature must be low-S; the signing
+//! and building functions take the chain id (ABI 1, docs/ABI.md).
 
 use core::ffi::c_char;
 
@@ -53,17 +57,22 @@ pub(crate) unsafe fn entry_handles<'a>(
 }
 
 /// Signs a grant (SPEC 8.1): the authority admits the doctor whose public key
-/// is dr_public_key to write records from not_before to not_after, both
-/// inclusive (0 and UINT64_MAX for "always"). The signature is low-S.
+/// is dr_public_key to write records, in the chain whose id is chain_id32,
+/// from not_before to not_after, both inclusive (0 and UINT64_MAX for
+/// "always"). The signature is low-S. Another chain refuses the grant
+/// (EMR_WRONG_CHAIN), so a grant made for a test chain is no grant on the
+/// real one.
 ///
 /// Returns: EMR_OK; EMR_INVALID_ENTRY if dr_public_key is not an
 ///          uncompressed SPKI on secp256k1 or P-256, the licence is not
 ///          UTF-8 or is over 100 bytes, or not_before > not_after (a grant
 ///          that could never verify); EMR_INVALID_KEY if the key could not
-///          sign; EMR_NULL_ARGUMENT if authority or out is NULL, or a data
-///          pointer is NULL with a non-zero length.
+///          sign; EMR_NULL_ARGUMENT if authority, chain_id32 or out is NULL,
+///          or a data pointer is NULL with a non-zero length.
 /// Args:    authority:         the authority's private key.
-/// In:      dr_public_key:     the doctor's public key, SPKI DER.
+/// In:      chain_id32:        the id of the chain the grant is for
+///                             (emr_chain_id of that chain), 32 bytes.
+///          dr_public_key:     the doctor's public key, SPKI DER.
 ///          dr_public_key_len: its length.
 ///          licence:           UTF-8 text (registration number, name), not
 ///                             NUL-terminated.
@@ -76,6 +85,7 @@ pub(crate) unsafe fn entry_handles<'a>(
 #[no_mangle]
 pub unsafe extern "C" fn emr_grant_sign(
     authority: *const emr_key,
+    chain_id32: *const u8,
     dr_public_key: *const u8,
     dr_public_key_len: usize,
     licence: *const c_char,
@@ -88,10 +98,11 @@ pub unsafe extern "C" fn emr_grant_sign(
         // SAFETY: documented contracts of `out`, `authority` and the pairs.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let authority = unsafe { ptr::handle(authority, "authority") }?;
+        let chain_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(chain_id32, "chain_id32") }?);
         let dr_public_key = unsafe { ptr::slice(dr_public_key, dr_public_key_len, "dr_public_key") }?;
         let licence = unsafe { ptr::slice(licence.cast::<u8>(), licence_len, "licence") }?;
         let licence = licence_text(licence).ok_or_else(not_text)?;
-        let grant = Grant::sign(&authority.inner, dr_public_key, licence, not_before, not_after)?;
+        let grant = Grant::sign(&authority.inner, chain_id, dr_public_key, licence, not_before, not_after)?;
         out.set(emr_entry { inner: grant.into() });
         Ok(())
     })
@@ -102,13 +113,22 @@ fn not_text() -> Error {
 }
 
 /// Signs a revocation (SPEC 8.1): from effective on, the grant whose id is
-/// grant_id32 no longer authorizes. Any authority of the chain may revoke
-/// any grant of the chain. The signature is low-S.
+/// grant_id32 no longer authorizes, in the chain whose id is chain_id32.
+/// Any authority of the chain may revoke any grant of the chain. The
+/// signature is low-S.
+///
+/// A chain carries a revocation only in a block whose timestamp has
+/// reached effective (EMR_REVOCATION_NOT_YET_EFFECTIVE before); the pool
+/// holds an early one (EMR_SUBMIT_HELD) until a template's time reaches
+/// it. It may be backdated: records already in the chain stay.
 ///
 /// Returns: EMR_OK; EMR_INVALID_KEY if the key could not sign;
-///          EMR_NULL_ARGUMENT if authority, grant_id32 or out is NULL.
+///          EMR_NULL_ARGUMENT if authority, chain_id32, grant_id32 or out
+///          is NULL.
 /// Args:    authority:  the authority's private key.
-/// In:      grant_id32: the grant's id (emr_entry_id of the grant), 32 bytes.
+/// In:      chain_id32: the id of the chain the revocation is for
+///                      (emr_chain_id), 32 bytes.
+///          grant_id32: the grant's id (emr_entry_id of the grant), 32 bytes.
 ///          effective:  Unix seconds from which the grant no longer
 ///                      authorizes.
 /// Out:     out:        a new entry, freed by the caller with
@@ -117,16 +137,19 @@ fn not_text() -> Error {
 #[no_mangle]
 pub unsafe extern "C" fn emr_revocation_sign(
     authority: *const emr_key,
+    chain_id32: *const u8,
     grant_id32: *const u8,
     effective: u64,
     out: *mut *mut emr_entry,
 ) -> emr_status {
     ffi_boundary!({
-        // SAFETY: documented contracts of `out`, `authority` and `grant_id32`.
+        // SAFETY: documented contracts of `out`, `authority`, `chain_id32`
+        // and `grant_id32`.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let authority = unsafe { ptr::handle(authority, "authority") }?;
+        let chain_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(chain_id32, "chain_id32") }?);
         let grant_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(grant_id32, "grant_id32") }?);
-        let revocation = Revocation::sign(&authority.inner, grant_id, effective)?;
+        let revocation = Revocation::sign(&authority.inner, chain_id, grant_id, effective)?;
         out.set(emr_entry { inner: revocation.into() });
         Ok(())
     })
@@ -135,10 +158,12 @@ pub unsafe extern "C" fn emr_revocation_sign(
 /// Builds a grant from loose fields. Checks only what an entry cannot hold
 /// (no key, window or signature check: call emr_entry_verify).
 ///
-/// Returns: EMR_OK; EMR_INVALID_ENTRY if the licence is not UTF-8;
-///          EMR_NULL_ARGUMENT if out is NULL, or a data pointer is NULL with
-///          a non-zero length.
-/// In:      dr_public_key, dr_public_key_len: the doctor's SPKI DER.
+/// Returns: EMR_OK; EMR_INVALID_ENTRY if the licence is not UTF-8 or
+///          chain_id_len is not 32; EMR_NULL_ARGUMENT if out is NULL, or a
+///          data pointer is NULL with a non-zero length.
+/// In:      chain_id, chain_id_len: the id of the chain the grant is for,
+///               32 bytes.
+///          dr_public_key, dr_public_key_len: the doctor's SPKI DER.
 ///          licence, licence_len: the licence text, not NUL-terminated.
 ///          not_before, not_after: the window, Unix seconds.
 ///          authority, authority_len: the authority's SPKI DER.
@@ -148,6 +173,8 @@ pub unsafe extern "C" fn emr_revocation_sign(
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn emr_grant_new(
+    chain_id: *const u8,
+    chain_id_len: usize,
     dr_public_key: *const u8,
     dr_public_key_len: usize,
     licence: *const c_char,
@@ -164,6 +191,7 @@ pub unsafe extern "C" fn emr_grant_new(
         // SAFETY: documented contracts of `out` and every pair.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let fields = EntryFields::Grant(GrantFields {
+            chain_id: unsafe { ptr::slice(chain_id, chain_id_len, "chain_id") }?,
             dr_public_key: unsafe { ptr::slice(dr_public_key, dr_public_key_len, "dr_public_key") }?,
             licence: licence_text(unsafe { ptr::slice(licence.cast::<u8>(), licence_len, "licence") }?),
             not_before,
@@ -179,10 +207,12 @@ pub unsafe extern "C" fn emr_grant_new(
 /// Builds a revocation from loose fields. Checks only what an entry cannot
 /// hold (no key or signature check: call emr_entry_verify).
 ///
-/// Returns: EMR_OK; EMR_INVALID_ENTRY if grant_id_len is not 32;
-///          EMR_NULL_ARGUMENT if out is NULL, or a data pointer is NULL with
-///          a non-zero length.
-/// In:      grant_id, grant_id_len: the revoked grant's id, 32 bytes.
+/// Returns: EMR_OK; EMR_INVALID_ENTRY if chain_id_len or grant_id_len is
+///          not 32; EMR_NULL_ARGUMENT if out is NULL, or a data pointer is
+///          NULL with a non-zero length.
+/// In:      chain_id, chain_id_len: the id of the chain the revocation is
+///               for, 32 bytes.
+///          grant_id, grant_id_len: the revoked grant's id, 32 bytes.
 ///          effective: Unix seconds.
 ///          authority, authority_len: the authority's SPKI DER.
 ///          signature, signature_len: the authority's DER ECDSA signature.
@@ -191,6 +221,8 @@ pub unsafe extern "C" fn emr_grant_new(
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
 pub unsafe extern "C" fn emr_revocation_new(
+    chain_id: *const u8,
+    chain_id_len: usize,
     grant_id: *const u8,
     grant_id_len: usize,
     effective: u64,
@@ -204,6 +236,7 @@ pub unsafe extern "C" fn emr_revocation_new(
         // SAFETY: documented contracts of `out` and every pair.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let fields = EntryFields::Revocation(RevocationFields {
+            chain_id: unsafe { ptr::slice(chain_id, chain_id_len, "chain_id") }?,
             grant_id: unsafe { ptr::slice(grant_id, grant_id_len, "grant_id") }?,
             effective,
             authority: unsafe { ptr::slice(authority, authority_len, "authority") }?,
@@ -215,15 +248,16 @@ pub unsafe extern "C" fn emr_revocation_new(
 }
 
 /// Verifies an entry on its own: the stateless checks 1-2 of SPEC 8.1, in
-/// order. Whether its authority belongs to a chain and whether the chain's
-/// registry accepts it are decided when a block carrying it is added.
+/// order. Whether it names the chain (EMR_WRONG_CHAIN), whether its
+/// authority belongs to the chain and whether the chain's registry and the
+/// block's time accept it are decided when a block carrying it is added.
 ///
 /// Returns: EMR_OK if the entry is valid on its own; EMR_INVALID_ENTRY (a
 ///          key not an uncompressed SPKI on a supported curve, a licence
 ///          over 100 bytes, not_before > not_after); then
-///          EMR_INVALID_ENTRY_SIGNATURE (not strict DER, or it does not
-///          verify under the entry's authority); EMR_NULL_ARGUMENT if entry
-///          is NULL.
+///          EMR_INVALID_ENTRY_SIGNATURE (not strict DER, high-S, or it does
+///          not verify under the entry's authority over its content, chain
+///          id included); EMR_NULL_ARGUMENT if entry is NULL.
 /// Args:    entry: the entry.
 /// Thread-safety: safe to call concurrently on the same entry.
 #[no_mangle]
@@ -250,6 +284,25 @@ pub unsafe extern "C" fn emr_entry_id(entry: *const emr_entry, out32: *mut u8) -
         let entry = unsafe { ptr::handle(entry, "entry") }?;
         let out = unsafe { ptr::out_array::<32>(out32, "out32") }?;
         out.write(entry.inner.entry_id().to_bytes());
+        Ok(())
+    })
+}
+
+/// The id of the chain the entry is made for (SPEC 5, v1.2): a chain
+/// carries the entry only when this is its own emr_chain_id, and refuses it
+/// with EMR_WRONG_CHAIN otherwise.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if entry or out32 is NULL.
+/// Args:    entry: the entry.
+/// Out:     out32: receives 32 bytes.
+/// Thread-safety: safe to call concurrently on the same entry.
+#[no_mangle]
+pub unsafe extern "C" fn emr_entry_chain_id(entry: *const emr_entry, out32: *mut u8) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `entry` and `out32`.
+        let entry = unsafe { ptr::handle(entry, "entry") }?;
+        let out = unsafe { ptr::out_array::<32>(out32, "out32") }?;
+        out.write(entry.inner.chain_id().to_bytes());
         Ok(())
     })
 }
@@ -463,8 +516,9 @@ pub unsafe extern "C" fn emr_revocation_effective(entry: *const emr_entry, effec
 /// does not verify.
 ///
 /// Returns: EMR_OK; EMR_DECODE if the bytes are not exactly one canonical
-///          entry (unknown tag or version, truncated, trailing bytes, a
-///          length past the end, a licence that is not UTF-8);
+///          entry (unknown tag or version, among them version 1: entries
+///          made before SPEC v1.2 name no chain; truncated, trailing
+///          bytes, a length past the end, a licence that is not UTF-8);
 ///          EMR_NULL_ARGUMENT if out is NULL, or bytes is NULL while len > 0.
 /// In:      bytes: the encoding (NULL allowed when len is 0).
 ///          len:   its length.

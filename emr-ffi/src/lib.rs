@@ -69,7 +69,7 @@ pub use status::*;
 ///
 /// cryptoemr has one version for every surface: this is also what
 /// `pkg-config --modversion emr`, the Rust crate and the Python package
-/// report. Binary compatibility is the soname's business (libemr.so.0), not
+/// report. Binary compatibility is the soname's business (libemr.so.1), not
 /// this string's: see docs/ABI.md.
 ///
 /// Returns: a pointer to static storage; never NULL.

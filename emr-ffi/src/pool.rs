@@ -1,6 +1,8 @@
-//! The pool of records waiting for a block (issue 10): `emr_chain_submit`,
-//! `emr_chain_pending` (an `emr_pending` snapshot), `emr_chain_template`
-//! and `emr_chain_mine_next`.
+//! The pool of records waiting for a block (issue 10): `emr_chain_submit`
+//! (and `emr_chain_submit_at`, with the caller's clock and the pending
+//! record a conflict names), `emr_chain_submit_entry` (and
+//! `emr_chain_submit_entry_at`), `emr_chain_pending` (an `emr_pending`
+//! snapshot), `emr_chain_template` and `emr_chain_mine_next`.
 //!
 //! Every rule is the core's (`Chain::submit`, `Chain::pending_split`,
 //! `Chain::template`, `SharedChain::mine_next`); this module translates.
@@ -15,9 +17,7 @@ use emr_core::chain::{MineNextOutcome, SubmitOutcome};
 use emr_core::{Block, Hash160, Hash256, Record};
 
 use crate::block::emr_block;
-use crate::chain::{
-    emr_add_outcome, emr_chain, EMR_ADD_ALREADY_KNOWN, EMR_ADD_EXTENDED, EMR_ADD_REORGANIZED, EMR_ADD_SIDE_BRANCH,
-};
+use crate::chain::{emr_add_outcome, emr_chain, outcome_to_c};
 use crate::entry::emr_entry;
 use crate::mining::{
     emr_mine_options, emr_mine_outcome, search_options, EMR_MINE_CANCELLED, EMR_MINE_EXHAUSTED, EMR_MINE_FOUND,
@@ -27,19 +27,30 @@ use crate::ptr::{self, Out, OutHandle};
 use crate::record::emr_record;
 use crate::status::{emr_status, Error, EMR_NOT_FOUND};
 
-/// What emr_chain_submit did with a record: one of the EMR_SUBMIT_* values.
+/// What emr_chain_submit or emr_chain_submit_entry did with a record or
+/// entry: one of the EMR_SUBMIT_* values. Values may be added; a caller
+/// treats one it does not know as "not added".
 pub type emr_submit_outcome = u32;
 
 /// Added to the pool, and it can go in the next block: its nonce follows
-/// the doctor's nonce after the tip and the doctor's ready pending records.
+/// the doctor's nonce after the tip and the doctor's ready pending records
+/// (an entry: it applies now).
 pub const EMR_SUBMIT_READY: emr_submit_outcome = 1;
-/// Added to the pool and held: an earlier nonce of the doctor is missing;
-/// it becomes ready when that record arrives.
+/// Added to the pool and held: a record whose doctor's earlier nonce is
+/// missing (it becomes ready when that record arrives), or a revocation
+/// whose effective time the next block would not yet reach (templates take
+/// it once their timestamp reaches it).
 pub const EMR_SUBMIT_HELD: emr_submit_outcome = 2;
-/// A record with the same (dr_hash, nonce) is already pending: the pool
-/// keeps that first one (a record's identity is its (dr_hash, nonce), even
-/// when signature and txid differ), and nothing changed.
+/// The same record is already pending: the same (dr_hash, nonce) and the
+/// same content (patient and text), its signature possibly the other form
+/// (r, n - s) and so its txid another; or an entry with the same id.
+/// Nothing changed.
 pub const EMR_SUBMIT_ALREADY_PENDING: emr_submit_outcome = 3;
+/// Not added: another record with the same (dr_hash, nonce) but other
+/// content (patient or text) is pending, so the doctor signed two records
+/// with one nonce. The pool keeps the first; emr_chain_submit_at names it
+/// (its txid). Nothing changed.
+pub const EMR_SUBMIT_CONFLICTS_WITH_PENDING: emr_submit_outcome = 4;
 
 /// A snapshot of a chain's pending records (emr_chain_pending): first the
 /// ready ones, in the order emr_chain_template takes them, then the held
@@ -54,7 +65,8 @@ fn unix_now() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-/// A submit outcome's name: "ready", "held", "already_pending".
+/// A submit outcome's name: "ready", "held", "already_pending",
+/// "conflicts_with_pending".
 ///
 /// Returns: a NUL-terminated string in static storage (never NULL, never
 ///          freed); "unknown" for a number that is not an outcome.
@@ -67,6 +79,7 @@ pub extern "C" fn emr_submit_outcome_name(outcome: emr_submit_outcome) -> *const
             EMR_SUBMIT_READY => c"ready",
             EMR_SUBMIT_HELD => c"held",
             EMR_SUBMIT_ALREADY_PENDING => c"already_pending",
+            EMR_SUBMIT_CONFLICTS_WITH_PENDING => c"conflicts_with_pending",
             _ => c"unknown",
         }
         .as_ptr()
@@ -82,7 +95,9 @@ pub extern "C" fn emr_submit_outcome_name(outcome: emr_submit_outcome) -> *const
 /// A later nonce is pooled: EMR_SUBMIT_READY when it follows the doctor's
 /// nonce after the tip and the doctor's ready records, EMR_SUBMIT_HELD when
 /// an earlier nonce is missing, EMR_SUBMIT_ALREADY_PENDING (nothing
-/// changes) when a record with the same (dr_hash, nonce) is pending. In a
+/// changes) when the same record is pending, and
+/// EMR_SUBMIT_CONFLICTS_WITH_PENDING (nothing changes) when another record
+/// with the same (dr_hash, nonce) is (emr_chain_submit_at names it). In a
 /// chain with authorities, a record that passes its own checks is then
 /// refused unless its doctor is authorized at the later of the current time
 /// and the tip's timestamp, by the chain's grants and the pending entries.
@@ -113,7 +128,52 @@ pub unsafe extern "C" fn emr_chain_submit(
         let outcome = unsafe { Out::optional(outcome) };
         let submitted = chain.lock()?.submit(record)?;
         if let Some(out) = outcome {
-            out.write(submit_outcome_to_c(submitted));
+            out.write(submit_outcome_to_c(&submitted));
+        }
+        Ok(())
+    })
+}
+
+/// emr_chain_submit with the caller's clock, and the pending record that a
+/// conflict names.
+///
+/// The record is checked and pooled as emr_chain_submit does it; in a chain
+/// with authorities its doctor must be authorized at the later of *now and
+/// the tip's timestamp (the next block can be no earlier than the tip).
+///
+/// Returns: as emr_chain_submit.
+/// Args:    chain:          the chain, changed.
+/// In:      record:         the record; copied.
+///          now:            the caller's Unix time; NULL: the current time.
+/// Out:     outcome:        an EMR_SUBMIT_* value, written on EMR_OK; may be
+///                          NULL if not wanted.
+///          pending_txid32: with EMR_SUBMIT_CONFLICTS_WITH_PENDING, receives
+///                          the 32-byte txid of the pending record that
+///                          holds the doctor's nonce (the pool keeps it);
+///                          not written otherwise. May be NULL if not
+///                          wanted.
+/// Thread-safety: as emr_chain_submit.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_submit_at(
+    chain: *mut emr_chain,
+    record: *const emr_record,
+    now: *const u64,
+    outcome: *mut emr_submit_outcome,
+    pending_txid32: *mut u8,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let record = &unsafe { ptr::handle(record, "record") }?.inner;
+        let now = unsafe { ptr::optional(now, "now") }?.copied().unwrap_or_else(unix_now);
+        let outcome = unsafe { Out::optional(outcome) };
+        let pending_txid = unsafe { Out::optional(pending_txid32.cast::<[u8; 32]>()) };
+        let submitted = chain.lock()?.submit_at(record, now)?;
+        if let (SubmitOutcome::ConflictsWithPending { pending_txid: txid }, Some(out)) = (&submitted, pending_txid) {
+            out.write(txid.to_bytes());
+        }
+        if let Some(out) = outcome {
+            out.write(submit_outcome_to_c(&submitted));
         }
         Ok(())
     })
@@ -123,16 +183,23 @@ pub unsafe extern "C" fn emr_chain_submit(
 /// (emr_chain_template and emr_chain_mine_next take the pending entries that
 /// still apply, in arrival order); durable when this returns.
 ///
-/// The entry is checked as a block would check it after the pending
-/// entries (SPEC 8.1 checks 1-4, in order): a revocation may name a grant
-/// that is itself still pending.
+/// The entry is checked as a block on the tip at the later of the current
+/// time and the tip's timestamp would check it after the pending entries
+/// (SPEC 8.1 checks 1-6, in order): a revocation may name a grant that is
+/// itself still pending. A revocation that passes every check but whose
+/// effective time is later than that is held: templates take it once their
+/// timestamp reaches effective (a block carrying it earlier is refused with
+/// EMR_REVOCATION_NOT_YET_EFFECTIVE).
 ///
-/// Returns: EMR_OK with *outcome EMR_SUBMIT_READY (added) or
-///          EMR_SUBMIT_ALREADY_PENDING (an entry with its id is pending;
-///          nothing changed); the entry's status when it fails:
-///          EMR_INVALID_ENTRY, EMR_INVALID_ENTRY_SIGNATURE,
+/// Returns: EMR_OK with *outcome EMR_SUBMIT_READY (added),
+///          EMR_SUBMIT_HELD (a revocation added, waiting for its effective
+///          time) or EMR_SUBMIT_ALREADY_PENDING (an entry with its id is
+///          pending; nothing changed); the entry's status when it fails:
+///          EMR_INVALID_ENTRY, EMR_INVALID_ENTRY_SIGNATURE (high-S
+///          included), EMR_WRONG_CHAIN (made for another chain),
 ///          EMR_UNKNOWN_AUTHORITY (every entry of an open chain),
-///          EMR_DUPLICATE_GRANT, EMR_UNKNOWN_GRANT, EMR_ALREADY_REVOKED;
+///          EMR_DUPLICATE_GRANT (a grant of the same content, whatever its
+///          signature), EMR_UNKNOWN_GRANT, EMR_ALREADY_REVOKED;
 ///          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
 ///          EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain or entry is
 ///          NULL.
@@ -154,7 +221,40 @@ pub unsafe extern "C" fn emr_chain_submit_entry(
         let outcome = unsafe { Out::optional(outcome) };
         let submitted = chain.lock()?.submit_entry(entry)?;
         if let Some(out) = outcome {
-            out.write(submit_outcome_to_c(submitted));
+            out.write(submit_outcome_to_c(&submitted));
+        }
+        Ok(())
+    })
+}
+
+/// emr_chain_submit_entry with the caller's clock: the entry is checked as a
+/// block on the tip at the later of *now and the tip's timestamp would
+/// check it, so a revocation whose effective time is later than that is
+/// EMR_SUBMIT_HELD.
+///
+/// Returns: as emr_chain_submit_entry.
+/// Args:    chain:   the chain, changed.
+/// In:      entry:   the entry; copied.
+///          now:     the caller's Unix time; NULL: the current time.
+/// Out:     outcome: an EMR_SUBMIT_* value, written on EMR_OK; may be NULL
+///                   if not wanted.
+/// Thread-safety: as emr_chain_submit.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_submit_entry_at(
+    chain: *mut emr_chain,
+    entry: *const emr_entry,
+    now: *const u64,
+    outcome: *mut emr_submit_outcome,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let entry = &unsafe { ptr::handle(entry, "entry") }?.inner;
+        let now = unsafe { ptr::optional(now, "now") }?.copied().unwrap_or_else(unix_now);
+        let outcome = unsafe { Out::optional(outcome) };
+        let submitted = chain.lock()?.submit_entry_at(entry, now)?;
+        if let Some(out) = outcome {
+            out.write(submit_outcome_to_c(&submitted));
         }
         Ok(())
     })
@@ -214,11 +314,12 @@ pub unsafe extern "C" fn emr_chain_pending_entry(
     })
 }
 
-fn submit_outcome_to_c(outcome: SubmitOutcome) -> emr_submit_outcome {
+fn submit_outcome_to_c(outcome: &SubmitOutcome) -> emr_submit_outcome {
     match outcome {
         SubmitOutcome::Ready => EMR_SUBMIT_READY,
         SubmitOutcome::Held => EMR_SUBMIT_HELD,
         SubmitOutcome::AlreadyPending => EMR_SUBMIT_ALREADY_PENDING,
+        SubmitOutcome::ConflictsWithPending { .. } => EMR_SUBMIT_CONFLICTS_WITH_PENDING,
     }
 }
 
@@ -324,7 +425,8 @@ pub unsafe extern "C" fn emr_pending_free(pending: *mut emr_pending) {
 /// and the tip's, the records up to 25 ready records of the pool, each
 /// doctor's nonces consecutive (in a chain with authorities, only records
 /// the block would authorize), and the entries up to 25 pending entries
-/// that still apply, in arrival order (emr_block_entry_count and
+/// that still apply at its timestamp (a held revocation once the timestamp
+/// reaches its effective time), in arrival order (emr_block_entry_count and
 /// emr_block_entry read them; emr_mine_block_with_entries mines them). It
 /// is returned as a block whose block id is
 /// all zero and nonce 0: pass its fields to emr_mine_block, or use
@@ -394,8 +496,9 @@ pub unsafe extern "C" fn emr_chain_template(
 ///
 /// Returns: EMR_OK when the call ran, whatever its outcome;
 ///          EMR_TIMESTAMP_TOO_LATE if the template's timestamp is more than
-///          EMR_MAX_FUTURE_SECONDS ahead of the current time (nothing is
-///          mined); EMR_INVALID_ARGUMENT if the chain is read-only or for the
+///          the chain's max_future seconds (default
+///          EMR_DEFAULT_MAX_FUTURE_SECONDS) ahead of the current time
+///          (nothing is mined); EMR_INVALID_ARGUMENT if the chain is read-only or for the
 ///          options emr_mine_block refuses; EMR_IO if a thread cannot start
 ///          or storage fails; EMR_CORRUPT; EMR_NULL_ARGUMENT if chain,
 ///          miner20, outcome_out or block_out is NULL.
@@ -440,12 +543,7 @@ pub unsafe extern "C" fn emr_chain_mine_next(
         outcome_out.write(match outcome {
             MineNextOutcome::Added(block, added) => {
                 if let Some(out) = added_out {
-                    out.write(match added {
-                        emr_core::AddOutcome::Extended => EMR_ADD_EXTENDED,
-                        emr_core::AddOutcome::SideBranch => EMR_ADD_SIDE_BRANCH,
-                        emr_core::AddOutcome::Reorganized => EMR_ADD_REORGANIZED,
-                        emr_core::AddOutcome::AlreadyKnown => EMR_ADD_ALREADY_KNOWN,
-                    });
+                    out.write(outcome_to_c(added));
                 }
                 block_out.set(emr_block { inner: block });
                 EMR_MINE_FOUND
@@ -456,4 +554,29 @@ pub unsafe extern "C" fn emr_chain_mine_next(
         });
         Ok(())
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn submit_outcomes_are_named_as_the_core_spells_them() {
+        let outcomes = [
+            SubmitOutcome::Ready,
+            SubmitOutcome::Held,
+            SubmitOutcome::AlreadyPending,
+            SubmitOutcome::ConflictsWithPending { pending_txid: Hash256::from_bytes([1; 32]) },
+        ];
+        let mut codes = std::collections::HashSet::new();
+        for outcome in outcomes {
+            let code = submit_outcome_to_c(&outcome);
+            assert!(codes.insert(code));
+            // SAFETY: static NUL-terminated strings.
+            let name = unsafe { core::ffi::CStr::from_ptr(emr_submit_outcome_name(code)) };
+            assert_eq!(name.to_str().unwrap(), outcome.as_str());
+        }
+        // SAFETY: as above.
+        assert_eq!(unsafe { core::ffi::CStr::from_ptr(emr_submit_outcome_name(0)) }, c"unknown");
+    }
 }

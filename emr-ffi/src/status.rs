@@ -64,8 +64,9 @@ pub const EMR_RECORD: emr_status = 26;
 pub const EMR_TOO_MANY_ENTRIES: emr_status = 27;
 /// Block: an entry (grant or revocation) failed. Functions returning it
 /// also report the entry's index and its own entry status (EMR_INVALID_ENTRY
-/// ... EMR_ALREADY_REVOKED) through out-parameters. Entries are checked
-/// before records.
+/// ... EMR_ALREADY_REVOKED, EMR_WRONG_CHAIN,
+/// EMR_REVOCATION_NOT_YET_EFFECTIVE) through out-parameters. Entries are
+/// checked before records.
 pub const EMR_ENTRY: emr_status = 28;
 
 /// Chain: the block's height is not its parent's height + 1 (0 for a
@@ -75,8 +76,10 @@ pub const EMR_WRONG_HEIGHT: emr_status = 40;
 pub const EMR_UNKNOWN_PARENT: emr_status = 41;
 /// Chain: the block's timestamp is before its parent's.
 pub const EMR_TIMESTAMP_TOO_EARLY: emr_status = 42;
-/// Chain: the block's timestamp is more than 7200 s after the caller's
-/// current time.
+/// Chain: the block's timestamp is more than the chain's max_future seconds
+/// (emr_chain_options.max_future, default EMR_DEFAULT_MAX_FUTURE_SECONDS = 60)
+/// after the caller's current time. Such a block is not remembered as
+/// invalid: it may be offered again once its time has come.
 pub const EMR_TIMESTAMP_TOO_LATE: emr_status = 43;
 /// Address: the checksum does not match, a character is wrong; its index
 /// is reported when it can be located (emr_address_decode).
@@ -92,20 +95,30 @@ pub const EMR_INVALID_CHARACTER: emr_status = 63;
 pub const EMR_MIXED_CASE: emr_status = 64;
 /// Entry: a key that is not an uncompressed SPKI on a supported curve, a
 /// licence that is not text or over 100 bytes, not_before > not_after, or a
-/// grant id that is not 32 bytes.
+/// grant id or chain id that is not 32 bytes.
 pub const EMR_INVALID_ENTRY: emr_status = 80;
-/// Entry: the signature is not strict DER or does not verify under the
-/// entry's authority.
+/// Entry: the signature is not strict DER, is high-S (s > n/2: an entry's
+/// id covers its signature, so (r, n - s) would be a second entry of the
+/// same content), or does not verify under the entry's authority.
 pub const EMR_INVALID_ENTRY_SIGNATURE: emr_status = 81;
 /// Entry: the authority is not one of the chain's (every entry of an open
 /// chain fails here).
 pub const EMR_UNKNOWN_AUTHORITY: emr_status = 82;
-/// Entry: a grant whose id is already in the active chain.
+/// Entry: a grant with the same content (chain, doctor key, licence,
+/// window and authority, whatever its signature) is already in the active
+/// chain.
 pub const EMR_DUPLICATE_GRANT: emr_status = 83;
 /// Entry: a revocation of a grant the active chain does not hold.
 pub const EMR_UNKNOWN_GRANT: emr_status = 84;
 /// Entry: a revocation of a grant that is already revoked.
 pub const EMR_ALREADY_REVOKED: emr_status = 85;
+/// Entry: the entry's chain_id is not the id of the chain it is offered to
+/// (an entry made for another chain, a test chain say; see emr_chain_id).
+pub const EMR_WRONG_CHAIN: emr_status = 86;
+/// Entry: a revocation whose effective time is later than the timestamp of
+/// the block carrying it. A chain carries a revocation only once its time
+/// has reached it; the pool holds it until then (EMR_SUBMIT_HELD).
+pub const EMR_REVOCATION_NOT_YET_EFFECTIVE: emr_status = 87;
 /// Sealing: the key opening a sealed record is not one of its recipients.
 pub const EMR_NOT_RECIPIENT: emr_status = 90;
 /// Sealing: the key is a recipient, but the sealed text does not decrypt
@@ -171,22 +184,36 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_WRONG_HEIGHT, c"wrong_height", c"block height is not its parent's height + 1"),
         (EMR_UNKNOWN_PARENT, c"unknown_parent", c"no known block has the block's previous id"),
         (EMR_TIMESTAMP_TOO_EARLY, c"timestamp_too_early", c"block timestamp is before its parent's"),
-        (EMR_TIMESTAMP_TOO_LATE, c"timestamp_too_late", c"block timestamp is more than 7200 s in the future"),
+        (
+            EMR_TIMESTAMP_TOO_LATE,
+            c"timestamp_too_late",
+            c"block timestamp is more than the chain's max_future seconds in the future",
+        ),
         (EMR_INVALID_CHECKSUM, c"invalid_checksum", c"the address has a typo: its checksum does not match"),
         (EMR_WRONG_ROLE, c"wrong_role", c"the address is of another role than the one expected"),
         (EMR_INVALID_LENGTH, c"invalid_length", c"the address is too short, too long or not a 20-byte hash"),
         (EMR_INVALID_CHARACTER, c"invalid_character", c"the address has a character that cannot stand at its place"),
         (EMR_MIXED_CASE, c"mixed_case", c"the address mixes upper and lower case"),
-        (EMR_INVALID_ENTRY, c"invalid_entry", c"an entry's key, licence, validity window or grant id is malformed"),
+        (
+            EMR_INVALID_ENTRY,
+            c"invalid_entry",
+            c"an entry's key, licence, validity window, grant id or chain id is malformed",
+        ),
         (
             EMR_INVALID_ENTRY_SIGNATURE,
             c"invalid_entry_signature",
-            c"an entry's signature is not strict DER or does not verify",
+            c"an entry's signature is not strict DER, is high-S, or does not verify",
         ),
         (EMR_UNKNOWN_AUTHORITY, c"unknown_authority", c"the entry's authority is not one of the chain's authorities"),
-        (EMR_DUPLICATE_GRANT, c"duplicate_grant", c"the grant is already in the active chain"),
+        (EMR_DUPLICATE_GRANT, c"duplicate_grant", c"a grant with the same content is already in the active chain"),
         (EMR_UNKNOWN_GRANT, c"unknown_grant", c"the revoked grant is not in the active chain"),
         (EMR_ALREADY_REVOKED, c"already_revoked", c"the grant is already revoked"),
+        (EMR_WRONG_CHAIN, c"wrong_chain", c"the entry was made for another chain"),
+        (
+            EMR_REVOCATION_NOT_YET_EFFECTIVE,
+            c"revocation_not_yet_effective",
+            c"the revocation takes effect after the block's time",
+        ),
         (EMR_NOT_RECIPIENT, c"not_recipient", c"the key is not a recipient of the sealed record"),
         (EMR_DECRYPT_FAILED, c"decrypt_failed", c"the sealed record does not decrypt under the key"),
         (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
@@ -335,11 +362,14 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::DuplicateGrant => EMR_DUPLICATE_GRANT,
         ErrorKind::UnknownGrant => EMR_UNKNOWN_GRANT,
         ErrorKind::AlreadyRevoked => EMR_ALREADY_REVOKED,
+        ErrorKind::WrongChain => EMR_WRONG_CHAIN,
+        ErrorKind::RevocationNotYetEffective => EMR_REVOCATION_NOT_YET_EFFECTIVE,
         ErrorKind::UnauthorizedDoctor => EMR_UNAUTHORIZED_DOCTOR,
         ErrorKind::NotRecipient => EMR_NOT_RECIPIENT,
         ErrorKind::DecryptFailed => EMR_DECRYPT_FAILED,
         // A kind added to the core without a code here is a bug of this
-        // crate; `tests::every_kind_has_its_own_code` guards the known ones.
+        // crate; `tests::every_core_kind_is_listed` finds it (it reads the
+        // core's enum) and `tests::every_kind_has_its_own_code` maps it.
         _ => EMR_PANIC,
     }
 }
@@ -444,52 +474,78 @@ mod tests {
         assert_eq!(last_error(), "a\\0b");
     }
 
+    /// Every kind of the core, as far as this crate knows them.
+    const KINDS: [ErrorKind; 44] = [
+        ErrorKind::HashLength,
+        ErrorKind::PublicKeyMismatch,
+        ErrorKind::InvalidPrescription,
+        ErrorKind::InvalidNonce,
+        ErrorKind::InvalidTxid,
+        ErrorKind::InvalidPublicKey,
+        ErrorKind::InvalidSignature,
+        ErrorKind::DifficultyMismatch,
+        ErrorKind::InvalidBlockId,
+        ErrorKind::TooManyRecords,
+        ErrorKind::InvalidMiner,
+        ErrorKind::InvalidPrevious,
+        ErrorKind::InsufficientWork,
+        ErrorKind::Record,
+        ErrorKind::InvalidArgument,
+        ErrorKind::InvalidKey,
+        ErrorKind::Decode,
+        ErrorKind::Cancelled,
+        ErrorKind::WrongHeight,
+        ErrorKind::UnknownParent,
+        ErrorKind::TimestampTooEarly,
+        ErrorKind::TimestampTooLate,
+        ErrorKind::NotFound,
+        ErrorKind::Io,
+        ErrorKind::Locked,
+        ErrorKind::Corrupt,
+        ErrorKind::InvalidChecksum,
+        ErrorKind::WrongRole,
+        ErrorKind::InvalidLength,
+        ErrorKind::InvalidCharacter,
+        ErrorKind::MixedCase,
+        ErrorKind::TooManyEntries,
+        ErrorKind::Entry,
+        ErrorKind::InvalidEntry,
+        ErrorKind::InvalidEntrySignature,
+        ErrorKind::UnknownAuthority,
+        ErrorKind::DuplicateGrant,
+        ErrorKind::UnknownGrant,
+        ErrorKind::AlreadyRevoked,
+        ErrorKind::WrongChain,
+        ErrorKind::RevocationNotYetEffective,
+        ErrorKind::UnauthorizedDoctor,
+        ErrorKind::NotRecipient,
+        ErrorKind::DecryptFailed,
+    ];
+
+    /// The core's `ErrorKind` is `#[non_exhaustive]`, so `status_of` needs a
+    /// wildcard and a kind added to the core would silently become
+    /// EMR_PANIC: read the enum's variants from the core's source and
+    /// require each of them in `KINDS` (and so a code of its own).
+    #[test]
+    fn every_core_kind_is_listed() {
+        let source = include_str!("../../emr-core/src/error.rs");
+        let start = source.find("pub enum ErrorKind {").expect("the core's ErrorKind");
+        let body = &source[start..];
+        let body = &body[..body.find("\n}").expect("the enum's end")];
+        let variants: std::collections::BTreeSet<String> = body
+            .lines()
+            .filter_map(|line| line.strip_prefix("    ")?.strip_suffix(','))
+            .filter(|name| name.chars().all(|c| c.is_ascii_alphanumeric()))
+            .map(str::to_owned)
+            .collect();
+        let listed: std::collections::BTreeSet<String> = KINDS.iter().map(|k| format!("{k:?}")).collect();
+        assert_eq!(variants.len(), KINDS.len(), "the core has {} kinds", variants.len());
+        assert_eq!(variants, listed, "ErrorKind's variants and this crate's list");
+    }
+
     #[test]
     fn every_kind_has_its_own_code() {
-        let kinds = [
-            ErrorKind::HashLength,
-            ErrorKind::PublicKeyMismatch,
-            ErrorKind::InvalidPrescription,
-            ErrorKind::InvalidNonce,
-            ErrorKind::InvalidTxid,
-            ErrorKind::InvalidPublicKey,
-            ErrorKind::InvalidSignature,
-            ErrorKind::DifficultyMismatch,
-            ErrorKind::InvalidBlockId,
-            ErrorKind::TooManyRecords,
-            ErrorKind::InvalidMiner,
-            ErrorKind::InvalidPrevious,
-            ErrorKind::InsufficientWork,
-            ErrorKind::Record,
-            ErrorKind::InvalidArgument,
-            ErrorKind::InvalidKey,
-            ErrorKind::Decode,
-            ErrorKind::Cancelled,
-            ErrorKind::WrongHeight,
-            ErrorKind::UnknownParent,
-            ErrorKind::TimestampTooEarly,
-            ErrorKind::TimestampTooLate,
-            ErrorKind::NotFound,
-            ErrorKind::Io,
-            ErrorKind::Locked,
-            ErrorKind::Corrupt,
-            ErrorKind::InvalidChecksum,
-            ErrorKind::WrongRole,
-            ErrorKind::InvalidLength,
-            ErrorKind::InvalidCharacter,
-            ErrorKind::MixedCase,
-            ErrorKind::TooManyEntries,
-            ErrorKind::Entry,
-            ErrorKind::InvalidEntry,
-            ErrorKind::InvalidEntrySignature,
-            ErrorKind::UnknownAuthority,
-            ErrorKind::DuplicateGrant,
-            ErrorKind::UnknownGrant,
-            ErrorKind::AlreadyRevoked,
-            ErrorKind::UnauthorizedDoctor,
-            ErrorKind::NotRecipient,
-            ErrorKind::DecryptFailed,
-        ];
+        let kinds = KINDS;
         let mut seen = std::collections::HashSet::new();
         for kind in kinds {
             let code = status_of(kind);
@@ -510,7 +566,8 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        assert_eq!(names.len(), 46);
+        // 44 core kinds, ok, and the three kinds of the C interface.
+        assert_eq!(names.len(), 48);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

@@ -103,6 +103,8 @@ static const struct {
     {"duplicate_grant", EMR_DUPLICATE_GRANT},
     {"unknown_grant", EMR_UNKNOWN_GRANT},
     {"already_revoked", EMR_ALREADY_REVOKED},
+    {"wrong_chain", EMR_WRONG_CHAIN},
+    {"revocation_not_yet_effective", EMR_REVOCATION_NOT_YET_EFFECTIVE},
     {"not_recipient", EMR_NOT_RECIPIENT},
     {"decrypt_failed", EMR_DECRYPT_FAILED},
     {"invalid_argument", EMR_INVALID_ARGUMENT},
@@ -128,7 +130,7 @@ static inline int is_chain_status(emr_status s) {
 /* The statuses of SPEC section 8 (test_access.c reaches each of them). */
 static inline int is_access_status(emr_status s) {
     return s == EMR_UNAUTHORIZED_DOCTOR || s == EMR_TOO_MANY_ENTRIES || s == EMR_ENTRY ||
-           (s >= EMR_INVALID_ENTRY && s <= EMR_ALREADY_REVOKED) || s == EMR_NOT_RECIPIENT ||
+           (s >= EMR_INVALID_ENTRY && s <= EMR_REVOCATION_NOT_YET_EFFECTIVE) || s == EMR_NOT_RECIPIENT ||
            s == EMR_DECRYPT_FAILED;
 }
 

@@ -1,10 +1,13 @@
 /* Authorized writers and sealed prescriptions through the C interface
  * (SPEC section 8): every vector of registry.txt and sealed.txt (from
  * registry.json and sealed.json), entries signed here, blocks and mining
- * with entries, a chain with authorities (options version 2, and version 1
+ * with entries, a chain with authorities (options version 3 with the
+ * vectors' salt, whose chain id must be the vectors'; versions 1 and 2
  * still read), grants and authorizations through undo, reopening with other
  * authorities, the pool with entries, records sealed here opened with the
- * vectors' keys, every envelope byte tampered, and bad input.
+ * vectors' keys, every envelope byte tampered, and bad input. test_v12.c
+ * has the rest of SPEC v1.2 (malleability, wrong chain, held revocations,
+ * max_future, conflicts and stale branches).
  *
  * Usage: test_access VECTORS_TEXT_DIR */
 #define _POSIX_C_SOURCE 200809L
@@ -25,24 +28,51 @@ static bytes_t outsider_spki, outsider_pkcs8;
 static uint8_t doctor_hash[3][20];
 static bytes_t doctor_spki[3], doctor_pkcs8[3];
 static size_t doctor_count = 0;
-static uint64_t param_initial_hi, param_initial_lo, param_window, param_block_time, param_max_adjust, param_reward;
 
-/* An entry from its tokens: G dpk licence nb na authority signature, or
- * V grant_id effective authority signature. Returns the status of the
- * constructor (*out NULL unless EMR_OK). */
+/* A PARAMS line: a chain's parameters, its salt and the chain id they give
+ * (SPEC 5, v1.2). */
+typedef struct {
+    bool loaded;
+    uint64_t initial_hi, initial_lo, window, block_time, max_adjust, reward, max_future;
+    uint8_t salt[EMR_SALT_LEN];
+    uint8_t chain_id[32];
+} chain_params;
+
+static chain_params authority_params, open_params;
+#define param_block_time (authority_params.block_time)
+#define param_reward (authority_params.reward)
+#define param_initial_lo (authority_params.initial_lo)
+
+static void copy_hex(const char *hex, uint8_t *out, size_t len) {
+    bytes_t b = hex_decode(hex);
+    if (b.len != len) {
+        fprintf(stderr, "expected %zu bytes of hex, got %zu\n", len, b.len);
+        exit(2);
+    }
+    memcpy(out, b.data, len);
+    bytes_free(&b);
+}
+
+/* An entry from its tokens: G chain_id dpk licence nb na authority
+ * signature, or V chain_id grant_id effective authority signature. Returns
+ * the status of the constructor (*out NULL unless EMR_OK). */
 static emr_status entry_from_tokens(char **t, int n, emr_entry **out) {
     emr_status s;
-    if (strcmp(t[0], "G") == 0 && n >= 7) {
-        bytes_t dpk = hex_decode(t[1]), lic = hex_decode(t[2]), auth = hex_decode(t[5]), sig = hex_decode(t[6]);
-        s = emr_grant_new(dpk.data, dpk.len, (const char *)lic.data, lic.len, parse_u64(t[3]), parse_u64(t[4]),
-                          auth.data, auth.len, sig.data, sig.len, out);
+    if (strcmp(t[0], "G") == 0 && n >= 8) {
+        bytes_t cid = hex_decode(t[1]), dpk = hex_decode(t[2]), lic = hex_decode(t[3]), auth = hex_decode(t[6]),
+                sig = hex_decode(t[7]);
+        s = emr_grant_new(cid.data, cid.len, dpk.data, dpk.len, (const char *)lic.data, lic.len, parse_u64(t[4]),
+                          parse_u64(t[5]), auth.data, auth.len, sig.data, sig.len, out);
+        bytes_free(&cid);
         bytes_free(&dpk);
         bytes_free(&lic);
         bytes_free(&auth);
         bytes_free(&sig);
-    } else if (strcmp(t[0], "V") == 0 && n >= 5) {
-        bytes_t gid = hex_decode(t[1]), auth = hex_decode(t[3]), sig = hex_decode(t[4]);
-        s = emr_revocation_new(gid.data, gid.len, parse_u64(t[2]), auth.data, auth.len, sig.data, sig.len, out);
+    } else if (strcmp(t[0], "V") == 0 && n >= 6) {
+        bytes_t cid = hex_decode(t[1]), gid = hex_decode(t[2]), auth = hex_decode(t[4]), sig = hex_decode(t[5]);
+        s = emr_revocation_new(cid.data, cid.len, gid.data, gid.len, parse_u64(t[3]), auth.data, auth.len, sig.data,
+                               sig.len, out);
+        bytes_free(&cid);
         bytes_free(&gid);
         bytes_free(&auth);
         bytes_free(&sig);
@@ -84,14 +114,20 @@ static void check_entry_vector(const char *name, const char *expected, const cha
     emr_entry_type type = 0;
     CHECK_OK(emr_entry_get_type(entry, &type));
     CHECK(type == (strcmp(t[0], "G") == 0 ? EMR_ENTRY_GRANT : EMR_ENTRY_REVOCATION), "type");
-    bytes_t auth = hex_decode(strcmp(t[0], "G") == 0 ? t[5] : t[3]);
+    /* The chain the entry names, as the vector gives it. */
+    bytes_t cid = hex_decode(t[1]);
+    uint8_t chain_id[32];
+    CHECK_OK(emr_entry_chain_id(entry, chain_id));
+    CHECK(bytes_eq(chain_id, 32, cid.data, cid.len), "chain_id");
+    bytes_free(&cid);
+    bytes_t auth = hex_decode(strcmp(t[0], "G") == 0 ? t[6] : t[4]);
     uint8_t buf[512];
     size_t len = sizeof buf;
     CHECK_OK(emr_entry_authority(entry, buf, &len));
     CHECK(bytes_eq(buf, len, auth.data, auth.len), "authority");
     bytes_free(&auth);
     if (type == EMR_ENTRY_GRANT) {
-        bytes_t dpk = hex_decode(t[1]), lic = hex_decode(t[2]);
+        bytes_t dpk = hex_decode(t[2]), lic = hex_decode(t[3]);
         len = sizeof buf;
         CHECK_OK(emr_grant_dr_public_key(entry, buf, &len));
         CHECK(bytes_eq(buf, len, dpk.data, dpk.len), "dr_public_key");
@@ -100,7 +136,7 @@ static void check_entry_vector(const char *name, const char *expected, const cha
         CHECK(bytes_eq(buf, len, lic.data, lic.len), "licence");
         uint64_t nb = 1, na = 1;
         CHECK_OK(emr_grant_window(entry, &nb, &na));
-        CHECK(nb == parse_u64(t[3]) && na == parse_u64(t[4]), "window");
+        CHECK(nb == parse_u64(t[4]) && na == parse_u64(t[5]), "window");
         uint8_t h[20], want_h[20];
         CHECK_OK(emr_grant_dr_hash(entry, h));
         CHECK_OK(emr_sha1(dpk.data, dpk.len, want_h));
@@ -110,13 +146,13 @@ static void check_entry_vector(const char *name, const char *expected, const cha
         bytes_free(&dpk);
         bytes_free(&lic);
     } else {
-        bytes_t gid = hex_decode(t[1]);
+        bytes_t gid = hex_decode(t[2]);
         uint8_t g[32];
         uint64_t eff = 0;
         CHECK_OK(emr_revocation_grant_id(entry, g));
         CHECK(bytes_eq(g, 32, gid.data, gid.len), "grant_id");
         CHECK_OK(emr_revocation_effective(entry, &eff));
-        CHECK(eff == parse_u64(t[2]), "effective");
+        CHECK(eff == parse_u64(t[3]), "effective");
         len = sizeof buf;
         CHECK_STATUS(emr_grant_licence(entry, buf, &len), EMR_INVALID_ARGUMENT);
         bytes_free(&gid);
@@ -171,13 +207,18 @@ static void load_registry(const char *dir) {
         char *t[MAX_TOKENS];
         int n = tokenize(line, t);
         if (n == 0) continue;
-        if (strcmp(t[0], "PARAMS") == 0) {
-            param_initial_hi = parse_u64(t[1]);
-            param_initial_lo = parse_u64(t[2]);
-            param_window = parse_u64(t[3]);
-            param_block_time = parse_u64(t[4]);
-            param_max_adjust = parse_u64(t[5]);
-            param_reward = parse_u64(t[6]);
+        if (strcmp(t[0], "PARAMS") == 0 && n == 11) {
+            chain_params *p = strcmp(t[1], "open") == 0 ? &open_params : &authority_params;
+            p->loaded = true;
+            p->initial_hi = parse_u64(t[2]);
+            p->initial_lo = parse_u64(t[3]);
+            p->window = parse_u64(t[4]);
+            p->block_time = parse_u64(t[5]);
+            p->max_adjust = parse_u64(t[6]);
+            p->reward = parse_u64(t[7]);
+            p->max_future = parse_u64(t[8]);
+            copy_hex(t[9], p->salt, EMR_SALT_LEN);
+            copy_hex(t[10], p->chain_id, 32);
         } else if (strcmp(t[0], "AUTHORITY") == 0 && authority_count < 4) {
             authority_spki[authority_count] = hex_decode(t[1]);
             authority_pkcs8[authority_count++] = hex_decode(t[2]);
@@ -233,7 +274,8 @@ static void load_registry(const char *dir) {
     }
     free(line);
     fclose(f);
-    if (authority_count != 2 || doctor_count != 3 || scenario_count < 20) {
+    if (!authority_params.loaded || !open_params.loaded || authority_count != 2 || doctor_count != 3 ||
+        scenario_count < 20) {
         fprintf(stderr, "registry.txt: %zu authorities, %zu doctors, %zu scenario blocks\n", authority_count,
                 doctor_count, scenario_count);
         exit(2);
@@ -263,15 +305,22 @@ static void scenario_free(void) {
     }
 }
 
+/* The options of a vector chain: the authority chain's parameters with
+ * its authorities and salt, or (with_authorities false) the open chain's. */
 static emr_chain_options vector_options(bool with_authorities) {
+    const chain_params *p = with_authorities ? &authority_params : &open_params;
     emr_chain_options o;
     CHECK_OK(emr_chain_options_default(&o, EMR_CHAIN_OPTIONS_VERSION));
-    o.initial_difficulty.hi = param_initial_hi;
-    o.initial_difficulty.lo = param_initial_lo;
-    o.window = param_window;
-    o.block_time = param_block_time;
-    o.max_adjust = param_max_adjust;
-    o.block_reward = param_reward;
+    CHECK(o.max_future == EMR_DEFAULT_MAX_FUTURE_SECONDS && !o.has_salt, "version 3 defaults");
+    o.initial_difficulty.hi = p->initial_hi;
+    o.initial_difficulty.lo = p->initial_lo;
+    o.window = p->window;
+    o.block_time = p->block_time;
+    o.max_adjust = p->max_adjust;
+    o.block_reward = p->reward;
+    o.max_future = p->max_future;
+    o.has_salt = true;
+    memcpy(o.salt, p->salt, EMR_SALT_LEN);
     static const uint8_t *keys[4];
     static size_t lens[4];
     for (size_t i = 0; i < authority_count; i++) {
@@ -397,11 +446,26 @@ static bool snapshot_authorizes(emr_grants *grants, uint64_t t) {
 
 #define MAX_HEIGHTS 32
 
+/* The chain opened with a vector's parameters and salt has the vector's
+ * chain id (SPEC 5), and its options read back give the same salt. */
+static void check_chain_id(emr_chain *chain, const chain_params *p, const char *which) {
+    uint8_t id[32];
+    memset(id, 0, sizeof id);
+    CHECK_OK(emr_chain_id(chain, id));
+    CHECK(memcmp(id, p->chain_id, 32) == 0, "the %s chain's id is the vectors' chain_id", which);
+    emr_chain_options back;
+    CHECK_OK(emr_chain_get_options(chain, &back, EMR_CHAIN_OPTIONS_VERSION));
+    CHECK(back.has_salt && memcmp(back.salt, p->salt, EMR_SALT_LEN) == 0 && back.max_future == p->max_future,
+          "the %s chain's salt and max_future read back", which);
+}
+
 static void test_registry_scenario(void) {
+    test_context = "authority chain";
     emr_chain_options o = vector_options(true);
     emr_chain *chain = NULL;
     CHECK_OK(emr_chain_open(NULL, &o, &chain));
     if (chain == NULL) exit(1);
+    check_chain_id(chain, &authority_params, "authority");
     size_t n = 0;
     CHECK_OK(emr_chain_authority_count(chain, &n));
     CHECK(n == authority_count, "authority count");
@@ -415,9 +479,10 @@ static void test_registry_scenario(void) {
     /* Authorizations after each height, to compare after undo. */
     int seen[MAX_HEIGHTS][3];
     uint64_t seen_time[MAX_HEIGHTS];
-    uint64_t height = 0;
+    uint64_t height = 0, extended = 0;
     for (size_t i = 0; i < scenario_count; i++) {
         if (strcmp(scenario[i].chain, "authority") != 0) continue;
+        if (strcmp(scenario[i].expected, "extended") == 0) extended++;
         run_scenario_block(chain, &scenario[i]);
         CHECK_OK(emr_chain_len(chain, &height));
         if (height > 0 && height <= MAX_HEIGHTS) {
@@ -430,7 +495,7 @@ static void test_registry_scenario(void) {
         }
     }
     test_context = "grants after the scenario";
-    CHECK(height == 8, "8 blocks extended, not %" PRIu64, height);
+    CHECK(height == extended && extended >= 7, "%" PRIu64 " blocks extended, not %" PRIu64, extended, height);
     /* D1: its first grant revoked, then renewed; the snapshot agrees with
      * is_authorized at every time that matters. */
     emr_grants *grants = NULL;
@@ -481,8 +546,8 @@ static void test_registry_scenario(void) {
     emr_chain_free(chain);
 }
 
-/* The open chain, opened with a version-1 options struct (as a caller
- * built with the earlier header has it). */
+/* What a caller built with an earlier header has: emr_chain_options of
+ * version 1 and of version 2. */
 typedef struct {
     uint32_t version;
     bool use_stored_params;
@@ -490,9 +555,37 @@ typedef struct {
     uint64_t window, block_time, max_adjust, block_reward;
 } options_v1;
 
+typedef struct {
+    uint32_t version;
+    bool use_stored_params;
+    emr_difficulty initial_difficulty;
+    uint64_t window, block_time, max_adjust, block_reward;
+    const uint8_t *const *authorities;
+    const size_t *authority_lens;
+    size_t authority_count;
+} options_v2;
+
 static void test_open_chain_scenario(void) {
-    test_context = "open chain (options version 1)";
-    emr_chain_options full = vector_options(false);
+    test_context = "open chain";
+    emr_chain_options o = vector_options(false);
+    emr_chain *chain = NULL;
+    CHECK_OK(emr_chain_open(NULL, &o, &chain));
+    if (chain == NULL) exit(1);
+    check_chain_id(chain, &open_params, "open");
+    size_t n = 99;
+    CHECK_OK(emr_chain_authority_count(chain, &n));
+    CHECK(n == 0, "an open chain has no authorities");
+    for (size_t i = 0; i < scenario_count; i++) {
+        if (strcmp(scenario[i].chain, "open") == 0) run_scenario_block(chain, &scenario[i]);
+    }
+    emr_chain_free(chain);
+}
+
+/* Callers built with the earlier headers: their structs are read and
+ * written only as far as they reach; what they lack gets the defaults
+ * (max_future 60, a random salt, so another chain id than the vectors'). */
+static void test_earlier_options_versions(void) {
+    test_context = "options version 1";
     struct {
         options_v1 v1;
         uint8_t guard[64];
@@ -501,23 +594,68 @@ static void test_open_chain_scenario(void) {
     CHECK_OK(emr_chain_options_default((emr_chain_options *)&o.v1, 1));
     CHECK(o.v1.version == 1 && o.v1.window == 10, "version-1 defaults");
     for (size_t i = 0; i < sizeof o.guard; i++) CHECK(o.guard[i] == 0x5a, "nothing written past version 1");
-    o.v1.initial_difficulty = full.initial_difficulty;
-    o.v1.block_reward = full.block_reward;
+    o.v1.initial_difficulty.lo = open_params.initial_lo;
+    o.v1.initial_difficulty.hi = open_params.initial_hi;
+    o.v1.block_reward = open_params.reward;
     emr_chain *chain = NULL;
     CHECK_OK(emr_chain_open(NULL, (const emr_chain_options *)&o.v1, &chain));
     if (chain == NULL) exit(1);
     size_t n = 99;
     CHECK_OK(emr_chain_authority_count(chain, &n));
     CHECK(n == 0, "an open chain has no authorities");
+    /* The open scenario's blocks without entries: entries name the
+     * vectors' chain, which this one (another salt) is not. */
     for (size_t i = 0; i < scenario_count; i++) {
-        if (strcmp(scenario[i].chain, "open") == 0) run_scenario_block(chain, &scenario[i]);
+        if (strcmp(scenario[i].chain, "open") == 0 && scenario[i].entry_count == 0) {
+            run_scenario_block(chain, &scenario[i]);
+        }
     }
+    test_context = "options version 1";
+    uint8_t id[32];
+    CHECK_OK(emr_chain_id(chain, id));
+    CHECK(memcmp(id, open_params.chain_id, 32) != 0, "a random salt: another chain id");
+    emr_chain_options full;
+    CHECK_OK(emr_chain_get_options(chain, &full, EMR_CHAIN_OPTIONS_VERSION));
+    CHECK(full.max_future == EMR_DEFAULT_MAX_FUTURE_SECONDS && full.has_salt, "the defaults for what version 1 lacks");
     memset(&o, 0x5a, sizeof o);
     CHECK_OK(emr_chain_get_options(chain, (emr_chain_options *)&o.v1, 1));
-    CHECK(o.v1.version == 1 && o.v1.initial_difficulty.lo == param_initial_lo, "version-1 options read back");
+    CHECK(o.v1.version == 1 && o.v1.initial_difficulty.lo == open_params.initial_lo, "version-1 options read back");
     for (size_t i = 0; i < sizeof o.guard; i++) CHECK(o.guard[i] == 0x5a, "nothing written past version 1");
-    CHECK_STATUS(emr_chain_get_options(chain, (emr_chain_options *)&o.v1, 3), EMR_INVALID_ARGUMENT);
+    CHECK_STATUS(emr_chain_get_options(chain, (emr_chain_options *)&o.v1, EMR_CHAIN_OPTIONS_VERSION + 1),
+                 EMR_INVALID_ARGUMENT);
     CHECK_STATUS(emr_chain_options_default((emr_chain_options *)&o.v1, 0), EMR_INVALID_ARGUMENT);
+    emr_chain_free(chain);
+
+    test_context = "options version 2";
+    struct {
+        options_v2 v2;
+        uint8_t guard[64];
+    } o2;
+    memset(&o2, 0x5a, sizeof o2);
+    CHECK_OK(emr_chain_options_default((emr_chain_options *)&o2.v2, 2));
+    CHECK(o2.v2.version == 2 && o2.v2.authority_count == 0 && o2.v2.authorities == NULL, "version-2 defaults");
+    for (size_t i = 0; i < sizeof o2.guard; i++) CHECK(o2.guard[i] == 0x5a, "nothing written past version 2");
+    const uint8_t *keys[4];
+    size_t lens[4];
+    for (size_t i = 0; i < authority_count; i++) {
+        keys[i] = authority_spki[i].data;
+        lens[i] = authority_spki[i].len;
+    }
+    o2.v2.initial_difficulty.lo = authority_params.initial_lo;
+    o2.v2.authorities = keys;
+    o2.v2.authority_lens = lens;
+    o2.v2.authority_count = authority_count;
+    CHECK_OK(emr_chain_open(NULL, (const emr_chain_options *)&o2.v2, &chain));
+    if (chain == NULL) exit(1);
+    CHECK_OK(emr_chain_authority_count(chain, &n));
+    CHECK(n == authority_count, "version-2 authorities");
+    CHECK_OK(emr_chain_get_options(chain, &full, EMR_CHAIN_OPTIONS_VERSION));
+    CHECK(full.max_future == EMR_DEFAULT_MAX_FUTURE_SECONDS && full.has_salt && full.authority_count == authority_count,
+          "version 3 read back from a version-2 chain");
+    memset(&o2, 0x5a, sizeof o2);
+    CHECK_OK(emr_chain_get_options(chain, (emr_chain_options *)&o2.v2, 2));
+    CHECK(o2.v2.version == 2 && o2.v2.authority_count == authority_count, "version-2 options read back");
+    for (size_t i = 0; i < sizeof o2.guard; i++) CHECK(o2.guard[i] == 0x5a, "nothing written past version 2");
     emr_chain_free(chain);
 }
 
@@ -586,13 +724,14 @@ static void test_reopen_with_other_authorities(const char *dir) {
 
 /* ---- entries signed here, mining and the pool ------------------------ */
 
-static emr_entry *grant_for(emr_key *authority, emr_key *doctor, uint64_t nb, uint64_t na) {
+/* A grant for the chain `chain_id`. */
+static emr_entry *grant_for(emr_key *authority, const uint8_t *chain_id, emr_key *doctor, uint64_t nb, uint64_t na) {
     uint8_t der[128];
     size_t len = sizeof der;
     CHECK_OK(emr_key_public_key_der(doctor, der, &len));
     emr_entry *g = NULL;
     const char *licence = "GMC 1234567, Dr Test";
-    CHECK_OK(emr_grant_sign(authority, der, len, licence, strlen(licence), nb, na, &g));
+    CHECK_OK(emr_grant_sign(authority, chain_id, der, len, licence, strlen(licence), nb, na, &g));
     if (g == NULL) exit(1);
     return g;
 }
@@ -629,34 +768,7 @@ static void test_signed_entries_mining_and_pool(void) {
     CHECK_OK(emr_key_public_key_hash(doctor2, h[1]));
     CHECK_OK(emr_key_public_key_hash(doctor3, h[2]));
 
-    emr_entry *grant = grant_for(authority, doctor, 0, UINT64_MAX);
-    CHECK_OK(emr_entry_verify(grant));
-    uint8_t grant_id[32], dh[20];
-    CHECK_OK(emr_entry_id(grant, grant_id));
-    CHECK_OK(emr_grant_dr_hash(grant, dh));
-    CHECK(memcmp(dh, h[0], 20) == 0, "grant names the doctor");
-    emr_entry *revocation = NULL;
-    CHECK_OK(emr_revocation_sign(authority, grant_id, 1700000100, &revocation));
-    CHECK_OK(emr_entry_verify(revocation));
-
-    /* What could never verify is refused when signing. */
-    emr_entry *e = (emr_entry *)&e;
-    uint8_t der[128];
-    size_t der_len = sizeof der;
-    CHECK_OK(emr_key_public_key_der(doctor, der, &der_len));
-    CHECK_STATUS(emr_grant_sign(authority, der, der_len, "x", 1, 10, 9, &e), EMR_INVALID_ENTRY);
-    CHECK(e == NULL, "out NULL on failure");
-    char long_licence[101];
-    memset(long_licence, 'a', sizeof long_licence);
-    CHECK_STATUS(emr_grant_sign(authority, der, der_len, long_licence, 101, 0, 1, &e), EMR_INVALID_ENTRY);
-    CHECK_OK(emr_grant_sign(authority, der, der_len, long_licence, 100, 0, 1, &e));
-    emr_entry_free(e);
-    CHECK_STATUS(emr_grant_sign(authority, der, der_len - 1, "x", 1, 0, 1, &e), EMR_INVALID_ENTRY);
-    CHECK_STATUS(emr_grant_sign(authority, der, der_len, "\xff", 1, 0, 1, &e), EMR_INVALID_ENTRY);
-    CHECK_STATUS(emr_grant_new(der, der_len, "\xff", 1, 0, 1, auth_der, auth_len, NULL, 0, &e), EMR_INVALID_ENTRY);
-    CHECK_STATUS(emr_revocation_new(grant_id, 33, 0, auth_der, auth_len, NULL, 0, &e), EMR_INVALID_ENTRY);
-
-    /* A chain with this authority. */
+    /* A chain with this authority: entries are signed for its id. */
     const uint8_t *keys[1] = {auth_der};
     size_t lens[1] = {auth_len};
     emr_chain_options o;
@@ -668,6 +780,53 @@ static void test_signed_entries_mining_and_pool(void) {
     emr_chain *chain = NULL;
     CHECK_OK(emr_chain_open(NULL, &o, &chain));
     if (chain == NULL) exit(1);
+    uint8_t chain_id[32], named[32];
+    CHECK_OK(emr_chain_id(chain, chain_id));
+
+    emr_entry *grant = grant_for(authority, chain_id, doctor, 0, UINT64_MAX);
+    CHECK_OK(emr_entry_verify(grant));
+    CHECK_OK(emr_entry_chain_id(grant, named));
+    CHECK(memcmp(named, chain_id, 32) == 0, "the grant names the chain");
+    uint8_t grant_id[32], dh[20];
+    CHECK_OK(emr_entry_id(grant, grant_id));
+    CHECK_OK(emr_grant_dr_hash(grant, dh));
+    CHECK(memcmp(dh, h[0], 20) == 0, "grant names the doctor");
+    /* Backdated to before the block that will carry it (SPEC v1.2: a
+     * revocation rides only in a block whose time has reached it). */
+    emr_entry *revocation = NULL;
+    CHECK_OK(emr_revocation_sign(authority, chain_id, grant_id, 1700000025, &revocation));
+    CHECK_OK(emr_entry_verify(revocation));
+    CHECK_OK(emr_entry_chain_id(revocation, named));
+    CHECK(memcmp(named, chain_id, 32) == 0, "the revocation names the chain");
+
+    /* What could never verify is refused when signing. */
+    emr_entry *e = (emr_entry *)&e;
+    uint8_t der[128];
+    size_t der_len = sizeof der;
+    CHECK_OK(emr_key_public_key_der(doctor, der, &der_len));
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, der, der_len, "x", 1, 10, 9, &e), EMR_INVALID_ENTRY);
+    CHECK(e == NULL, "out NULL on failure");
+    char long_licence[101];
+    memset(long_licence, 'a', sizeof long_licence);
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, der, der_len, long_licence, 101, 0, 1, &e), EMR_INVALID_ENTRY);
+    CHECK_OK(emr_grant_sign(authority, chain_id, der, der_len, long_licence, 100, 0, 1, &e));
+    emr_entry_free(e);
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, der, der_len - 1, "x", 1, 0, 1, &e), EMR_INVALID_ENTRY);
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, der, der_len, "\xff", 1, 0, 1, &e), EMR_INVALID_ENTRY);
+    CHECK_STATUS(emr_grant_new(chain_id, 32, der, der_len, "\xff", 1, 0, 1, auth_der, auth_len, NULL, 0, &e),
+                 EMR_INVALID_ENTRY);
+    CHECK_STATUS(emr_revocation_new(chain_id, 32, grant_id, 33, 0, auth_der, auth_len, NULL, 0, &e),
+                 EMR_INVALID_ENTRY);
+    /* A chain id must be 32 bytes: what an entry cannot hold is refused
+     * when building it. */
+    CHECK_STATUS(emr_grant_new(chain_id, 31, der, der_len, "x", 1, 0, 1, auth_der, auth_len, NULL, 0, &e),
+                 EMR_INVALID_ENTRY);
+    CHECK(e == NULL, "out NULL on failure");
+    CHECK_STATUS(emr_revocation_new(chain_id, 33, grant_id, 32, 0, auth_der, auth_len, NULL, 0, &e),
+                 EMR_INVALID_ENTRY);
+    CHECK_STATUS(emr_grant_new(NULL, 32, der, der_len, "x", 1, 0, 1, auth_der, auth_len, NULL, 0, &e),
+                 EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_revocation_new(NULL, 32, grant_id, 32, 0, auth_der, auth_len, NULL, 0, &e), EMR_NULL_ARGUMENT);
 
     test_context = "mining with entries";
     uint8_t zero[32] = {0}, id[32];
@@ -722,17 +881,17 @@ static void test_signed_entries_mining_and_pool(void) {
 
     test_context = "the pool with entries";
     emr_submit_outcome so = 0;
-    emr_entry *grant2 = grant_for(authority, doctor2, 0, UINT64_MAX);
+    emr_entry *grant2 = grant_for(authority, chain_id, doctor2, 0, UINT64_MAX);
     CHECK_OK(emr_chain_submit_entry(chain, grant2, &so));
     CHECK(so == EMR_SUBMIT_READY, "grant pooled");
     CHECK_OK(emr_chain_submit_entry(chain, grant2, &so));
     CHECK(so == EMR_SUBMIT_ALREADY_PENDING, "second time already pending");
     CHECK_STATUS(emr_chain_submit_entry(chain, grant, &so), EMR_DUPLICATE_GRANT);
-    emr_entry *foreign = grant_for(outsider, doctor3, 0, UINT64_MAX);
+    emr_entry *foreign = grant_for(outsider, chain_id, doctor3, 0, UINT64_MAX);
     CHECK_STATUS(emr_chain_submit_entry(chain, foreign, &so), EMR_UNKNOWN_AUTHORITY);
     emr_entry *stray = NULL;
     uint8_t unknown_id[32] = {9};
-    CHECK_OK(emr_revocation_sign(authority, unknown_id, 0, &stray));
+    CHECK_OK(emr_revocation_sign(authority, chain_id, unknown_id, 0, &stray));
     CHECK_STATUS(emr_chain_submit_entry(chain, stray, &so), EMR_UNKNOWN_GRANT);
     CHECK_OK(emr_chain_pending_entry_count(chain, &count));
     CHECK(count == 1, "one pending entry");
@@ -773,30 +932,45 @@ static void test_signed_entries_mining_and_pool(void) {
 
     /* Revoking through the pool ends doctor's authorization at effective. */
     CHECK_OK(emr_chain_submit_entry(chain, revocation, &so));
+    CHECK(so == EMR_SUBMIT_READY, "a revocation whose time has come is ready");
     t = 1700000030;
     CHECK_OK(emr_chain_mine_next(chain, miner, &t, &opts, &outcome, &mined, &added));
+    CHECK_OK(emr_block_entry_count(mined, &count));
+    CHECK(count == 1, "the block carries the revocation");
     emr_block_free(mined);
-    CHECK_OK(emr_chain_is_authorized(chain, h[0], 1700000099, &a));
+    CHECK_OK(emr_chain_is_authorized(chain, h[0], 1700000024, &a));
     CHECK(a, "before effective");
-    CHECK_OK(emr_chain_is_authorized(chain, h[0], 1700000100, &a));
+    CHECK_OK(emr_chain_is_authorized(chain, h[0], 1700000025, &a));
     CHECK(!a, "from effective on");
     CHECK_STATUS(emr_chain_submit_entry(chain, revocation, &so), EMR_ALREADY_REVOKED);
 
-    /* An open chain refuses every entry. */
+    /* An open chain refuses every entry: one made for another chain as
+     * EMR_WRONG_CHAIN, and one made for it as EMR_UNKNOWN_AUTHORITY. */
     emr_chain *open = NULL;
     CHECK_OK(emr_chain_open(NULL, NULL, &open));
-    CHECK_STATUS(emr_chain_submit_entry(open, grant, &so), EMR_UNKNOWN_AUTHORITY);
+    CHECK_STATUS(emr_chain_submit_entry(open, grant, &so), EMR_WRONG_CHAIN);
+    uint8_t open_id[32];
+    CHECK_OK(emr_chain_id(open, open_id));
+    emr_entry *for_open = grant_for(authority, open_id, doctor, 0, UINT64_MAX);
+    CHECK_STATUS(emr_chain_submit_entry(open, for_open, &so), EMR_UNKNOWN_AUTHORITY);
+    emr_entry_free(for_open);
     CHECK_OK(emr_chain_is_authorized(open, h[0], 1700000001, &a));
     CHECK(!a, "nobody holds a grant in an open chain");
     emr_chain_free(open);
 
     test_context = "entries: bad input";
-    CHECK_STATUS(emr_grant_sign(NULL, der, der_len, "x", 1, 0, 1, &e), EMR_NULL_ARGUMENT);
-    CHECK_STATUS(emr_grant_sign(authority, NULL, 5, "x", 1, 0, 1, &e), EMR_NULL_ARGUMENT);
-    CHECK_STATUS(emr_grant_sign(authority, der, der_len, NULL, 1, 0, 1, &e), EMR_NULL_ARGUMENT);
-    CHECK_STATUS(emr_grant_sign(authority, der, der_len, "x", 1, 0, 1, NULL), EMR_NULL_ARGUMENT);
-    CHECK_STATUS(emr_revocation_sign(authority, NULL, 0, &e), EMR_NULL_ARGUMENT);
-    CHECK_STATUS(emr_revocation_sign(NULL, grant_id, 0, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_grant_sign(NULL, chain_id, der, der_len, "x", 1, 0, 1, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_grant_sign(authority, NULL, der, der_len, "x", 1, 0, 1, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, NULL, 5, "x", 1, 0, 1, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, der, der_len, NULL, 1, 0, 1, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_grant_sign(authority, chain_id, der, der_len, "x", 1, 0, 1, NULL), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_revocation_sign(authority, chain_id, NULL, 0, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_revocation_sign(authority, NULL, grant_id, 0, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_revocation_sign(NULL, chain_id, grant_id, 0, &e), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_entry_chain_id(NULL, named), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_entry_chain_id(grant, NULL), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_chain_id(NULL, named), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_chain_id(chain, NULL), EMR_NULL_ARGUMENT);
     CHECK_STATUS(emr_entry_verify(NULL), EMR_NULL_ARGUMENT);
     CHECK_STATUS(emr_entry_id(NULL, id), EMR_NULL_ARGUMENT);
     CHECK_STATUS(emr_entry_id(grant, NULL), EMR_NULL_ARGUMENT);
@@ -1151,10 +1325,19 @@ static void test_sealed_here(void) {
 
 static void test_every_access_status_seen(void) {
     test_context = "every SPEC 8 status reached from C";
-    const emr_status all[] = {EMR_UNAUTHORIZED_DOCTOR, EMR_TOO_MANY_ENTRIES,     EMR_ENTRY,
-                              EMR_INVALID_ENTRY,       EMR_INVALID_ENTRY_SIGNATURE, EMR_UNKNOWN_AUTHORITY,
-                              EMR_DUPLICATE_GRANT,     EMR_UNKNOWN_GRANT,        EMR_ALREADY_REVOKED,
-                              EMR_NOT_RECIPIENT,       EMR_DECRYPT_FAILED};
+    const emr_status all[] = {EMR_UNAUTHORIZED_DOCTOR,
+                              EMR_TOO_MANY_ENTRIES,
+                              EMR_ENTRY,
+                              EMR_INVALID_ENTRY,
+                              EMR_INVALID_ENTRY_SIGNATURE,
+                              EMR_UNKNOWN_AUTHORITY,
+                              EMR_DUPLICATE_GRANT,
+                              EMR_UNKNOWN_GRANT,
+                              EMR_ALREADY_REVOKED,
+                              EMR_WRONG_CHAIN,
+                              EMR_REVOCATION_NOT_YET_EFFECTIVE,
+                              EMR_NOT_RECIPIENT,
+                              EMR_DECRYPT_FAILED};
     for (size_t i = 0; i < sizeof all / sizeof all[0]; i++) {
         CHECK(status_seen[all[i]], "status %s was never returned to C", emr_status_name(all[i]));
         CHECK(is_access_status(all[i]), "%s is an access status", emr_status_name(all[i]));
@@ -1175,6 +1358,7 @@ int main(int argc, char **argv) {
     load_registry(argv[1]);
     test_registry_scenario();
     test_open_chain_scenario();
+    test_earlier_options_versions();
     test_reopen_with_other_authorities(dir);
     test_signed_entries_mining_and_pool();
     test_sealed_vectors(argv[1]);

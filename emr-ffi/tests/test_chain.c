@@ -237,6 +237,7 @@ static void test_options_and_names(void) {
                     {EMR_ADD_SIDE_BRANCH, "side_branch"},
                     {EMR_ADD_REORGANIZED, "reorganized"},
                     {EMR_ADD_ALREADY_KNOWN, "already_known"},
+                    {EMR_ADD_STALE, "stale"},
                     {99, "unknown"}};
     for (size_t i = 0; i < sizeof outcomes / sizeof outcomes[0]; i++) {
         CHECK(strcmp(emr_add_outcome_name(outcomes[i].outcome), outcomes[i].name) == 0, "outcome name %s",
@@ -472,15 +473,16 @@ static void test_linkage_errors(void) {
     CHECK(f.status == EMR_TIMESTAMP_TOO_EARLY && f.height == 2, "too early failure");
     emr_block_free(bad);
 
-    /* timestamp_too_late: more than 7200 s after now; NULL now skips it. */
+    /* timestamp_too_late: more than max_future (60 s by default) after now;
+     * NULL now skips it. */
     uint64_t now = T0;
-    bad = mine_at(tip, 2, MINER_A, NULL, 0, T0 + EMR_MAX_FUTURE_SECONDS + 1, diff(1));
+    bad = mine_at(tip, 2, MINER_A, NULL, 0, T0 + EMR_DEFAULT_MAX_FUTURE_SECONDS + 1, diff(1));
     CHECK_STATUS(emr_chain_add_block(chain, bad, &now, NULL, &f), EMR_TIMESTAMP_TOO_LATE);
     CHECK(f.status == EMR_TIMESTAMP_TOO_LATE, "too late failure");
     snapshot after = snap(chain);
     CHECK(same(&before, &after), "refused blocks change nothing");
     now = T0 + 1;
-    CHECK_OK(emr_chain_add_block(chain, bad, &now, &outcome, NULL)); /* exactly now + 7200 */
+    CHECK_OK(emr_chain_add_block(chain, bad, &now, &outcome, NULL)); /* exactly now + 60 */
     CHECK_OUTCOME(outcome, EMR_ADD_EXTENDED);
     CHECK_OK(emr_chain_undo_last_block(chain, NULL));
     CHECK_OK(emr_chain_add_block(chain, bad, NULL, &outcome, NULL));

@@ -89,9 +89,13 @@ static void test_submit_template_mine_next(void) {
     CHECK(submit(chain, 2, "b", EMR_OK) == EMR_SUBMIT_HELD, "a gap: held");
     CHECK(submit(chain, 1, "a", EMR_OK) == EMR_SUBMIT_READY, "ready");
     CHECK(submit(chain, 1, "a", EMR_OK) == EMR_SUBMIT_ALREADY_PENDING, "the same record");
-    CHECK(submit(chain, 1, "other text", EMR_OK) == EMR_SUBMIT_ALREADY_PENDING, "the same (dr_hash, nonce)");
+    /* Another text with the same (dr_hash, nonce): the doctor signed two
+     * records with one nonce; the pool keeps the first (test_v12.c checks
+     * the pending txid emr_chain_submit_at names). */
+    CHECK(submit(chain, 1, "other text", EMR_OK) == EMR_SUBMIT_CONFLICTS_WITH_PENDING, "the same (dr_hash, nonce)");
     CHECK(submit(chain, 4, "d", EMR_OK) == EMR_SUBMIT_HELD, "held");
     CHECK(strcmp(emr_submit_outcome_name(EMR_SUBMIT_ALREADY_PENDING), "already_pending") == 0, "name");
+    CHECK(strcmp(emr_submit_outcome_name(EMR_SUBMIT_CONFLICTS_WITH_PENDING), "conflicts_with_pending") == 0, "name");
     CHECK(strcmp(emr_submit_outcome_name(99), "unknown") == 0, "unknown name");
 
     uint64_t nonces[8] = {0};

@@ -32,14 +32,17 @@ mining.txt, the blocks whose nonce is the lowest valid one from 0
   HEADER, STATE, RECORD as in blocks.txt
   END
 
-registry.txt (SPEC 8.1; written when registry.json exists):
-  PARAMS initial_hi initial_lo window block_time max_adjust block_reward
+registry.txt (SPEC 8.1 and 5, v1.2; written when registry.json exists):
+  PARAMS chain initial_hi initial_lo window block_time max_adjust block_reward max_future salt chain_id
+      (chain: "authority" for the chain with the authorities below, whose
+      entries the ENTRY lines are made for; "open" for the open chain of
+      the open scenario; chain_id is what SPEC 5 gives those parameters)
   AUTHORITY spki pkcs8             (the chain's authorities, in order)
   OUTSIDER spki pkcs8
   DOCTOR name_hex dr_hash spki pkcs8
   ENTRY name_hex expected entry_id <ENTRY>   (expected: "valid" or a kind)
-      where ENTRY = G dr_public_key licence_hex not_before not_after authority signature
-                 |  V grant_id effective authority signature
+      where ENTRY = G chain_id dr_public_key licence_hex not_before not_after authority signature
+                 |  V chain_id grant_id effective authority signature
   SCENARIO chain name_hex expected            (chain: "authority" or "open";
       expected: an add outcome, or "error kind", "error entry index kind",
       "error record index kind")
@@ -111,13 +114,30 @@ def block_lines(v):
 
 
 def entry(e) -> str:
+    # SPEC v1.2: every entry names its chain (vectors without it are older).
+    if "chain_id" not in e:
+        raise ValueError("an entry without chain_id: registry.json is older than SPEC v1.2")
     if e["type"] == "grant":
-        fields = ["G", hx(e["dr_public_key"]), text(e["licence"]), u64(e["not_before"]), u64(e["not_after"])]
+        fields = ["G", hx(e["chain_id"]), hx(e["dr_public_key"]), text(e["licence"]), u64(e["not_before"]),
+                  u64(e["not_after"])]
     elif e["type"] == "revocation":
-        fields = ["V", hx(e["grant_id"]), u64(e["effective"])]
+        fields = ["V", hx(e["chain_id"]), hx(e["grant_id"]), u64(e["effective"])]
     else:
         raise ValueError(f"unknown entry type {e['type']!r}")
     return " ".join(fields + [hx(e["authority"]), hx(e["signature"])])
+
+
+def params_line(chain: str, p) -> str:
+    """A PARAMS line: the chain's parameters, salt and the chain_id they give."""
+    for key in ("max_future", "salt", "chain_id"):
+        if key not in p:
+            raise ValueError(f"{chain} chain parameters without {key}: registry.json is older than SPEC v1.2")
+    if len(p["salt"]) != 32 or len(p["chain_id"]) != 64:
+        raise ValueError(f"{chain} chain: salt must be 16 bytes and chain_id 32")
+    return (
+        f"PARAMS {chain} {u128(p['initial_difficulty'])} {u64(p['window'])} {u64(p['block_time'])} "
+        f"{u64(p['max_adjust'])} {u64(p['block_reward'])} {u64(p['max_future'])} {hx(p['salt'])} {hx(p['chain_id'])}"
+    )
 
 
 def expected_outcome(expected) -> str:
@@ -136,11 +156,7 @@ def access_vectors(src: str, dst: str) -> str:
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:
             reg = json.load(f)
-        p = reg["params"]
-        lines = [
-            f"PARAMS {u128(p['initial_difficulty'])} {u64(p['window'])} {u64(p['block_time'])} "
-            f"{u64(p['max_adjust'])} {u64(p['block_reward'])}"
-        ]
+        lines = [params_line("authority", reg["params"]), params_line("open", reg["open_chain_params"])]
         for a in reg["authorities"]:
             lines.append(f"AUTHORITY {hx(a['spki'])} {hx(a['private_key_pkcs8'])}")
         o = reg["outsider"]
