@@ -74,12 +74,9 @@ def pyca_record(pyca_key, patient, text, nonce, *, high_s=None):
     le = nonce.to_bytes(8, "little")
     digest = sha256(patient, text.encode(), le)
     sig = pyca_key.sign(digest, ec.ECDSA(utils.Prehashed(hashes.SHA256())))
-    if high_s is not None:
-        n = ORDER[curve_name(pyca_key)]
-        r, s = utils.decode_dss_signature(sig)
-        if (s > n // 2) != high_s:
-            s = n - s
-        sig = utils.encode_dss_signature(r, s)
+    curve = curve_name(pyca_key)
+    if high_s is not None and (signature_s(sig) > ORDER[curve] // 2) != high_s:
+        sig = other_form(sig, curve)
     txid = sha256(dr, patient, pub, text.encode(), le, sig)
     return cryptoemr.EMR(dr, patient, pub, text, nonce, sig, txid)
 
@@ -90,6 +87,13 @@ def curve_name(pyca_key):
 
 def signature_s(signature):
     return utils.decode_dss_signature(signature)[1]
+
+
+def other_form(signature, curve):
+    """``(r, n - s)``: the other valid form of a DER ECDSA signature on
+    ``curve`` ("secp256k1" or "P-256"), which anyone can make without the key."""
+    r, s = utils.decode_dss_signature(signature)
+    return utils.encode_dss_signature(r, ORDER[curve] - s)
 
 
 def make_block(records, *, difficulty=1, miner=MINER, previous=bytes(32), height=0, timestamp=1_700_000_000):

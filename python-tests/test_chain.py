@@ -108,10 +108,15 @@ def test_linkage_errors(doctor):
             chain.add_block(_reid(orphan))
         with pytest.raises(cryptoemr.TimestampTooEarlyError):
             chain.add_block(block_on(genesis, timestamp=T0 - 1))
-        late = block_on(genesis, timestamp=T0 + 8000)
+        # max_future is 60 s: a block 61 s ahead of the caller's clock waits,
+        # not remembered as invalid, and is taken once its time has come.
+        late = block_on(genesis, timestamp=T0 + 61)
         with pytest.raises(cryptoemr.TimestampTooLateError):
             chain.add_block(late, now=T0)
-        assert chain.add_block(late, now=T0 + 800) == "extended"
+        with pytest.raises(cryptoemr.TimestampTooLateError):
+            chain.add_blocks([late], now=T0)
+        assert len(chain) == 1
+        assert chain.add_block(late, now=T0 + 1) == "extended"
         for error in (cryptoemr.WrongHeightError, cryptoemr.LockedError, cryptoemr.CorruptError):
             assert issubclass(error, cryptoemr.ChainError)
         bad_work = block_on(late, difficulty=2)
@@ -119,6 +124,88 @@ def test_linkage_errors(doctor):
             chain.add_block(bad_work)
         assert info.value.height == 2
         assert len(chain) == 2
+
+
+def test_max_future_is_a_stored_chain_parameter(tmp_path):
+    path = tmp_path / "future.db"
+    with cryptoemr.Chain(path, initial_difficulty=1, max_future=3600) as chain:
+        assert chain.params["max_future"] == 3600
+        genesis = block_on(None)
+        assert chain.add_block(genesis, now=T0 - 3600) == "extended"
+        with pytest.raises(cryptoemr.TimestampTooLateError):
+            chain.add_block(block_on(genesis, timestamp=T0 + 3601), now=T0)
+    with cryptoemr.Chain(path) as chain:
+        assert chain.params["max_future"] == 3600
+    # The default (60) is another chain's parameter.
+    with pytest.raises(cryptoemr.InvalidArgumentError):
+        cryptoemr.Chain(path, initial_difficulty=1)
+    with cryptoemr.Chain() as chain:
+        assert chain.params["max_future"] == 60
+        # mine_next refuses, before mining, a template past the wall clock's limit.
+        with pytest.raises(cryptoemr.TimestampTooLateError):
+            chain.mine_next(MINER, timestamp=int(time.time()) + 3600, threads=1)
+    with pytest.raises(OverflowError):
+        cryptoemr.Chain(max_future=-1)
+    with pytest.raises(TypeError):
+        cryptoemr.Chain(max_future="60")
+
+
+def test_the_salt_names_the_chain(tmp_path):
+    a, b = low_chain(), low_chain()
+    assert len(a.chain_id) == 32 and len(a.params["salt"]) == 16
+    assert a.chain_id != b.chain_id and a.params["salt"] != b.params["salt"]  # random salts
+    # The same parameters, salt included, name the same chain (a replica).
+    with cryptoemr.Chain(**a.params) as replica:
+        assert replica.chain_id == a.chain_id and replica.params == a.params
+    given = [cryptoemr.Chain(initial_difficulty=1, salt=salt).chain_id for salt in (bytes(16), bytearray(16))]
+    assert given[0] == given[1] != a.chain_id
+    path = tmp_path / "salted.db"
+    with cryptoemr.Chain(path, initial_difficulty=1, salt=bytes(range(16))) as chain:
+        chain_id = chain.chain_id
+        grow(chain, 2)
+    for again in (lambda: cryptoemr.Chain(path), lambda: cryptoemr.Chain(path, initial_difficulty=1),
+                  lambda: cryptoemr.Chain(path, initial_difficulty=1, salt=bytes(range(16))),
+                  lambda: cryptoemr.Chain.open_readonly(path)):
+        with again() as chain:
+            assert chain.chain_id == chain_id and chain.params["salt"] == bytes(range(16)) and len(chain) == 2
+    with pytest.raises(cryptoemr.InvalidArgumentError):
+        cryptoemr.Chain(path, initial_difficulty=1, salt=bytes(16))
+    for bad in (bytes(15), bytes(17), b""):
+        with pytest.raises(cryptoemr.InvalidArgumentError, match="salt"):
+            cryptoemr.Chain(salt=bad)
+    with pytest.raises(TypeError, match="salt"):
+        cryptoemr.Chain(salt="0" * 16)
+    a.close()
+    with pytest.raises(cryptoemr.InvalidArgumentError, match="closed"):
+        a.chain_id
+    if sys.version_info >= (3, 10):  # no class text signatures on CPython 3.9
+        assert "max_future=None, salt=None" in cryptoemr.Chain.__text_signature__
+
+
+def test_light_side_branches_far_below_the_tip_are_stale():
+    """SPEC 5 (v1.2): a side branch is stored only when it is heavier or near
+    the tip; else its blocks are "stale", not stored, not marked invalid."""
+    with low_chain() as chain:
+        window = chain.params["window"]
+        main = grow(chain, window + 3)
+        rival = block_on(None, miner=OTHER_MINER)  # a competing genesis: forks below height 0
+        assert chain.add_block(rival) == "stale"
+        assert chain.add_block(rival) == "stale"  # not stored, so not "already_known"
+        with pytest.raises(cryptoemr.UnknownParentError):
+            chain.add_block(block_on(rival, miner=OTHER_MINER))
+        # A competitor of the tip is near it: stored.
+        near = block_on(main[-2], miner=OTHER_MINER)
+        assert chain.add_block(near) == "side_branch"
+        assert chain.add_block(near) == "already_known"
+        assert chain.tip == main[-1] and len(chain) == window + 3
+        # A light branch is judged where the call leaves it: stale, all of it.
+        branch = [rival]
+        while len(branch) < window + 4:
+            branch.append(block_on(branch[-1], miner=OTHER_MINER))
+        assert chain.add_blocks(branch[:3]) == ["stale"] * 3
+        # Stale is no mark: the whole branch, heavier, in one call reorganizes.
+        assert chain.add_blocks(branch) == ["side_branch"] * (window + 3) + ["reorganized"]
+        assert chain.tip == branch[-1] and chain.check() == window + 4
 
 
 def _reid(block):

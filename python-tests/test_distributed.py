@@ -349,13 +349,18 @@ def test_check_chain_walks_in_order(client, chain_file):
         bad.block_id = bad.calculate_block_id()
         listed[10] = bad.to_bytes()
         assert outcome(lambda: cd.check_chain(client, listed, params=params))[:2] == (error, 10)
+    # Listed blocks need their chain's salt (entries name the chain's id).
+    listed = [b.to_bytes() for b in blocks]
+    with pytest.raises(cryptoemr.InvalidArgumentError, match="salt"):
+        cd.check_chain(client, listed)
     # The default parameters (initial difficulty 1000) refuse these blocks.
-    got = outcome(lambda: cd.check_chain(client, [b.to_bytes() for b in blocks]))
+    got = outcome(lambda: cd.check_chain(client, listed, params={"salt": params["salt"]}))
     assert got[:2] == (cryptoemr.DifficultyMismatchError, 0)
 
 
 def test_check_chain_walks_a_chain_with_authorities(client):
-    """The authorities travel with ``Chain.params`` (SPEC 8.1)."""
+    """The authorities and the salt, which name the chain that entries are
+    made for, travel with ``Chain.params`` (SPEC 5, 8.1)."""
     from test_access import PARAMS, SCENARIO, authority_chain, run_scenario
 
     with authority_chain() as chain:
@@ -363,9 +368,11 @@ def test_check_chain_walks_a_chain_with_authorities(client):
         assert cd.check_chain(client, chain) == len(accepted)
         encoded = [b.to_bytes() for b in accepted]
         assert cd.check_chain(client, encoded, params=chain.params) == len(accepted)
-        # Without them, the first entry is refused as an open chain refuses it.
-        got = outcome(lambda: cd.check_chain(client, encoded, params=PARAMS))
-        assert got[:4] == (cryptoemr.BlockEntryError, 0, 0, cryptoemr.UnknownAuthorityError)
+        # Without the authorities it is another chain, whose id the first
+        # entry does not name; with them and another salt, too.
+        for other in (PARAMS, {**chain.params, "salt": bytes(16)}):
+            got = outcome(lambda: cd.check_chain(client, encoded, params=other))
+            assert got[:4] == (cryptoemr.BlockEntryError, 0, 0, cryptoemr.WrongChainError)
 
 
 # --- workers that lie ---------------------------------------------------------

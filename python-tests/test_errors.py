@@ -1,6 +1,8 @@
 """The exception hierarchy of SPEC section 7, and every kind reachable from Python."""
 
+import pathlib
 import pickle
+import re
 
 import pytest
 
@@ -32,10 +34,12 @@ BLOCK_KINDS = [
 ENTRY_KINDS = [
     "invalid_entry",
     "invalid_entry_signature",
+    "wrong_chain",
     "unknown_authority",
     "duplicate_grant",
     "unknown_grant",
     "already_revoked",
+    "revocation_not_yet_effective",
 ]
 SEAL_KINDS = ["not_recipient", "decrypt_failed"]
 CHAIN_KINDS = ["wrong_height", "unknown_parent", "timestamp_too_early", "timestamp_too_late", "locked", "corrupt"]
@@ -68,6 +72,15 @@ def test_one_class_per_kind(kinds, base):
         assert issubclass(cls, base) and issubclass(cls, cryptoemr.EMRError)
         assert cls.__module__ == "cryptoemr"
         assert name in cryptoemr.__all__
+
+
+def test_every_core_kind_has_its_class():
+    """The kinds are those of emr-core's ErrorKind::as_str, every one of
+    them; the C-only kinds (section 7) are not in the Rust enum."""
+    source = pathlib.Path(__file__).resolve().parent.parent / "emr-core" / "src" / "error.rs"
+    core = set(re.findall(r'ErrorKind::\w+ => "(\w+)"', source.read_text(encoding="utf-8")))
+    assert {"wrong_chain", "revocation_not_yet_effective", "hash_length"} <= core
+    assert core == set(BY_KIND)
 
 
 def test_hierarchy():
@@ -136,14 +149,17 @@ def test_reachable_kinds_are_raised_with_kind_and_message():
 
     # Registry entries (SPEC 8.1) and sealed records (8.2), as far as they
     # need no chain; the chain's kinds are reached in test_access.py.
-    grant = cryptoemr.create_grant(key, key, "GMC 1")
-    record(lambda: cryptoemr.Revocation(bytes(31), 0, key.public_key_der, b"").verify())
-    record(lambda: cryptoemr.Grant(key.public_key_der, "GMC 2", 0, 1, key.public_key_der, grant.signature).verify())
+    chain_id = cryptoemr.Chain().chain_id
+    grant = cryptoemr.create_grant(key, key, "GMC 1", chain_id=chain_id)
+    record(lambda: cryptoemr.Revocation(chain_id, bytes(31), 0, key.public_key_der, b"").verify())
+    record(
+        lambda: cryptoemr.Grant(chain_id, key.public_key_der, "GMC 2", 0, 1, key.public_key_der, grant.signature).verify()
+    )
     with_entries = make_block([emr])
     with_entries.entries = [grant] * 26
     with_entries.block_id = with_entries.calculate_block_id()
     record(lambda: cryptoemr.Block.from_bytes(with_entries.to_bytes()).verify_and_get_changes(1, {}))
-    with_entries.entries = [grant, cryptoemr.Grant(b"", "", 0, 0, b"", b"")]
+    with_entries.entries = [grant, cryptoemr.Grant(chain_id, b"", "", 0, 0, b"", b"")]
     with_entries.block_id = with_entries.calculate_block_id()
     record(lambda: with_entries.verify_and_get_changes(1, {}))
     reader = cryptoemr.SigningKey.generate("P-256")

@@ -17,8 +17,9 @@ BLOCK_BYTES = make_block(
     [cryptoemr.create_signed_record(KEY, PATIENT, "a", 1), cryptoemr.create_signed_record(KEY, PATIENT, "b", 2)]
 ).to_bytes()
 DOCTOR = cryptoemr.SigningKey.generate("secp256k1")
-GRANT = cryptoemr.create_grant(KEY, DOCTOR, "GMC 7012345", 5, 2**40)
-REVOCATION = cryptoemr.create_revocation(KEY, GRANT, 99)
+CHAIN_ID = cryptoemr.Chain().chain_id
+GRANT = cryptoemr.create_grant(KEY, DOCTOR, "GMC 7012345", 5, 2**40, chain_id=CHAIN_ID)
+REVOCATION = cryptoemr.create_revocation(KEY, GRANT, 99, chain_id=CHAIN_ID)
 ENTRY_BLOCK_BYTES = make_block([cryptoemr.create_signed_record(DOCTOR, PATIENT, "a", 1)])
 ENTRY_BLOCK_BYTES.entries = [GRANT, REVOCATION]
 ENTRY_BLOCK_BYTES = ENTRY_BLOCK_BYTES.to_bytes()

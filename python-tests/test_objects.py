@@ -175,8 +175,9 @@ def test_stubs_declare_exactly_the_native_names():
 def test_entries_repr_equality_pickle_and_copy():
     authority = cryptoemr.SigningKey.generate("P-256")
     doctor = cryptoemr.SigningKey.generate()
-    grant = cryptoemr.create_grant(authority, doctor, "GMC 1", 5, 9)
-    revocation = cryptoemr.create_revocation(authority, grant, 7)
+    chain = cryptoemr.Chain()
+    grant = cryptoemr.create_grant(authority, doctor, "GMC 1", 5, 9, chain_id=chain)
+    revocation = cryptoemr.create_revocation(authority, grant, 7, chain_id=chain)
     for entry in (grant, revocation):
         assert pickle.loads(pickle.dumps(entry)) == entry
         assert copy.copy(entry) == entry and copy.deepcopy(entry) == entry and copy.copy(entry) is not entry
@@ -185,8 +186,11 @@ def test_entries_repr_equality_pickle_and_copy():
         assert entry != entry.to_bytes()
     assert grant != revocation
     text = repr(grant)
-    assert text.startswith("Grant(") and doctor.address in text and "licence='GMC 1'" in text
+    assert text.startswith(f"Grant(chain_id={chain.chain_id[:4].hex()}...,") and doctor.address in text
+    assert "licence='GMC 1'" in text
     assert "not_before=5" in text and "not_after=9" in text and "signature=<" in text
-    assert repr(revocation).startswith(f"Revocation(grant_id={grant.entry_id[:4].hex()}...") and "effective=7" in repr(revocation)
-    odd = cryptoemr.Grant(1, 2, 3, 4, 5, 6)
+    assert repr(revocation).startswith(
+        f"Revocation(chain_id={chain.chain_id[:4].hex()}..., grant_id={grant.entry_id[:4].hex()}..."
+    ) and "effective=7" in repr(revocation)
+    odd = cryptoemr.Grant(0, 1, 2, 3, 4, 5, 6)
     assert pickle.loads(pickle.dumps(odd)) == odd and "Grant(" in repr(odd)

@@ -1,7 +1,9 @@
 """The pool (issue 10): Chain.pool.submit/pending, Chain.template and
 Chain.mine_next, racing a block added from another thread, Ctrl-C."""
 
+import copy
 import os
+import pickle
 import signal
 import subprocess
 import sys
@@ -11,7 +13,7 @@ import time
 import pytest
 
 import cryptoemr
-from helpers import MINER, PATIENT
+from helpers import MINER, PATIENT, other_form
 
 T0 = 1_700_000_000
 
@@ -41,10 +43,22 @@ def test_submit_outcomes_order_and_template():
     a, b = key(), key()
     assert chain.pool.submit(rec(b, 1)) == "ready"
     assert chain.pool.submit(rec(a, 2)) == "held"
-    assert chain.pool.submit(rec(a, 1)) == "ready"
+    first = rec(a, 1)
+    assert chain.pool.submit(first) == "ready"
     assert chain.pool.submit(rec(a, 1)) == "already_pending"
-    # Same (Dr_hash, nonce), other content: the same record, the first stays.
-    assert chain.pool.submit(rec(a, 1, "other")) == "already_pending"
+    # The same content under the signature's other form, (r, n - s), is the
+    # same record, though its txid differs (SPEC section 2).
+    flipped = cryptoemr.EMR.from_bytes(first.to_bytes())
+    flipped.signature = other_form(first.signature, "secp256k1")
+    flipped.txid = flipped.calculate_txid()
+    assert flipped.txid != first.txid and flipped.verify(0) is None
+    assert chain.pool.submit(flipped) == "already_pending"
+    # Same (Dr_hash, nonce), other content: a conflict, naming the record
+    # the pool keeps; the second one is not added.
+    conflict = chain.pool.submit(rec(a, 1, "other"))
+    assert conflict == "conflicts_with_pending" and type(conflict) is cryptoemr.PendingConflict
+    assert isinstance(conflict, str) and conflict.pending_txid == first.txid
+    assert chain.pool.submit(rec(a, 1, "yet another")).pending_txid == first.txid
     assert len(chain.pool) == 3
     assert [(r.Dr_hash, r.nonce) for r in chain.pool.pending()] == [
         (rec(b, 1).Dr_hash, 1),
@@ -65,6 +79,26 @@ def test_submit_outcomes_order_and_template():
     # The template's timestamp is never before the tip's; default: now.
     assert chain.template(cryptoemr.encode_address("miner", MINER), T0 - 50).timestamp == T0
     assert abs(chain.template(MINER).timestamp - time.time()) < 100
+
+
+def test_a_pending_conflict_is_the_outcome_string_with_the_pending_txid(tmp_path):
+    txid = bytes(range(32))
+    conflict = cryptoemr.PendingConflict(txid)
+    assert conflict == "conflicts_with_pending" and str(conflict) == "conflicts_with_pending"
+    assert conflict.pending_txid == txid and repr(conflict) == f"PendingConflict(pending_txid={txid.hex()})"
+    for again in (pickle.loads(pickle.dumps(conflict)), copy.copy(conflict), copy.deepcopy(conflict)):
+        assert type(again) is cryptoemr.PendingConflict and again.pending_txid == txid
+    with pytest.raises(AttributeError):
+        conflict.pending_txid = bytes(32)
+    assert cryptoemr.PendingConflict.__module__ == "cryptoemr" and "PendingConflict" in cryptoemr.__all__
+    # The pool is stored: after a restart the conflict still names the first record.
+    a = key()
+    first = rec(a, 1)
+    with easy_chain(tmp_path / "pool.db") as chain:
+        assert chain.pool.submit(first) == "ready"
+    with cryptoemr.Chain(tmp_path / "pool.db") as chain:
+        assert chain.pool.submit(rec(a, 1, "second thoughts")).pending_txid == first.txid
+        assert chain.pool.pending() == [first]
 
 
 def test_refusals_keep_the_record_kind():

@@ -15,7 +15,7 @@
 
 use emr_core::chain::{
     AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainParams, MineNextOutcome, RecordEntry, SharedChain,
-    SubmitOutcome,
+    SubmitOutcome, SALT_LEN,
 };
 use emr_core::address::Role;
 use emr_core::hash::{Hash160, Hash256};
@@ -32,16 +32,6 @@ use crate::errors;
 use crate::record::Emr;
 use crate::wait;
 use crate::{mining as py_mining};
-
-/// The spelling of an outcome in Python.
-fn outcome_name(outcome: AddOutcome) -> &'static str {
-    match outcome {
-        AddOutcome::Extended => "extended",
-        AddOutcome::SideBranch => "side_branch",
-        AddOutcome::Reorganized => "reorganized",
-        AddOutcome::AlreadyKnown => "already_known",
-    }
-}
 
 /// A 20-byte hash from `bytes` as given (already decoded by the caller).
 fn hash160(value: &Bound<'_, PyAny>, bytes: Vec<u8>, what: &str) -> PyResult<Hash160> {
@@ -105,15 +95,63 @@ fn unix_now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-fn submit_name(outcome: SubmitOutcome) -> &'static str {
+/// A pool outcome as Python sees it: its SPEC 9.1 name as a `str`, except
+/// `conflicts_with_pending`, a `PendingConflict` (a `str` of that name that
+/// also names the pending record's txid, which the caller needs and could
+/// not otherwise get without a racy second look at the pool).
+fn submit_outcome(py: Python<'_>, outcome: SubmitOutcome) -> PyResult<Bound<'_, PyAny>> {
     match outcome {
-        SubmitOutcome::Ready => "ready",
-        SubmitOutcome::Held => "held",
-        SubmitOutcome::AlreadyPending => "already_pending",
+        SubmitOutcome::ConflictsWithPending { pending_txid } => py
+            .import("cryptoemr._outcomes")?
+            .getattr("PendingConflict")?
+            .call1((pyo3::types::PyBytes::new(py, pending_txid.as_bytes()),)),
+        other => Ok(pyo3::types::PyString::new(py, other.as_str()).into_any()),
     }
 }
 
-/// What `mine_next`'s helper thread reports.
+/// The salt keyword: 16 bytes, or `None` (a random salt for a new chain,
+/// any stored one for an existing chain).
+fn salt(value: Option<&Bound<'_, PyAny>>) -> PyResult<Option<[u8; SALT_LEN]>> {
+    let Some(value) = value.filter(|v| !v.is_none()) else {
+        return Ok(None);
+    };
+    let bytes = convert::bytes_like(value, "salt")?;
+    let salt = <[u8; SALT_LEN]>::try_from(bytes.as_slice()).map_err(|_| {
+        errors::invalid_argument(value.py(), format!("salt must be {SALT_LEN} bytes, got {}", bytes.len()))
+    })?;
+    Ok(Some(salt))
+}
+
+/// The chain parameters given as keywords of `Chain` (and `_ChainWalk`),
+/// the defaults filling those not given.
+#[allow(clippy::too_many_arguments)]
+pub(crate) fn params_from_keywords(
+    initial_difficulty: Option<&Bound<'_, PyAny>>,
+    window: Option<&Bound<'_, PyAny>>,
+    block_time: Option<&Bound<'_, PyAny>>,
+    max_adjust: Option<&Bound<'_, PyAny>>,
+    block_reward: Option<&Bound<'_, PyAny>>,
+    authorities: Option<&Bound<'_, PyAny>>,
+    max_future: Option<&Bound<'_, PyAny>>,
+    salt_value: Option<&Bound<'_, PyAny>>,
+) -> PyResult<ChainParams> {
+    let defaults = ChainParams::default();
+    let initial_difficulty = match initial_difficulty.filter(|v| !v.is_none()) {
+        Some(d) => convert::difficulty(d)?,
+        None => defaults.initial_difficulty,
+    };
+    Ok(ChainParams {
+        initial_difficulty,
+        window: optional_uint64(window, "window")?.unwrap_or(defaults.window),
+        block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
+        max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
+        block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
+        authorities: authority_keys(authorities)?,
+        max_future: optional_uint64(max_future, "max_future")?.unwrap_or(defaults.max_future),
+        salt: salt(salt_value)?,
+    })
+}
+
 /// A tamper-evident chain of blocks (SPEC section 5): the block tree, the
 /// active (heaviest) chain and its user states, in one SQLite file, or in
 /// memory when ``path`` is ``None``.
@@ -137,6 +175,14 @@ fn submit_name(outcome: SubmitOutcome) -> &'static str {
 /// stored with it; reopening with another list (order included) raises
 /// ``InvalidArgumentError``, and reopening without one uses the stored list.
 ///
+/// ``max_future`` (default 60) is how many seconds ahead of the caller's
+/// clock a block's timestamp may be (``TimestampTooLateError`` beyond).
+/// ``salt`` (16 bytes) makes the chain's id (:attr:`chain_id`, which every
+/// grant and revocation names) unique among chains of equal settings:
+/// ``None`` (the default) is a random salt for a new chain and whatever
+/// salt is stored when reopening. Passing a chain's :attr:`params` creates
+/// a chain with its id (a replica), or reopens it.
+///
 /// Every accepted block is durable (on disk, synced) before ``add_block``
 /// returns. Use as a context manager or call :meth:`close`.
 #[pyclass(module = "cryptoemr", name = "Chain", frozen)]
@@ -149,6 +195,11 @@ pub struct PyChain {
 impl PyChain {
     fn new_from(chain: Chain) -> PyChain {
         PyChain { inner: SharedChain::new(chain) }
+    }
+
+    /// The chain's id (`InvalidArgumentError` once closed).
+    pub(crate) fn chain_id_of(&self, py: Python<'_>) -> PyResult<Hash256> {
+        self.with(py, |chain| Ok(chain.chain_id()))
     }
 
     /// Runs `f` on the open chain with the GIL released.
@@ -188,8 +239,8 @@ impl PyChain {
 impl PyChain {
     #[new]
     #[pyo3(
-        signature = (path = None, *, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None, authorities = None),
-        text_signature = "(path=None, *, initial_difficulty=None, window=None, block_time=None, max_adjust=None, block_reward=None, authorities=())"
+        signature = (path = None, *, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None, authorities = None, max_future = None, salt = None),
+        text_signature = "(path=None, *, initial_difficulty=None, window=None, block_time=None, max_adjust=None, block_reward=None, authorities=(), max_future=None, salt=None)"
     )]
     #[allow(clippy::too_many_arguments)]
     fn py_new(
@@ -201,24 +252,23 @@ impl PyChain {
         max_adjust: Option<&Bound<'_, PyAny>>,
         block_reward: Option<&Bound<'_, PyAny>>,
         authorities: Option<&Bound<'_, PyAny>>,
+        max_future: Option<&Bound<'_, PyAny>>,
+        salt: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyChain> {
-        let given = [initial_difficulty, window, block_time, max_adjust, block_reward, authorities];
+        let given = [initial_difficulty, window, block_time, max_adjust, block_reward, authorities, max_future, salt];
         let params = if given.iter().all(|v| v.is_none_or(|v| v.is_none())) {
             None
         } else {
-            let defaults = ChainParams::default();
-            let initial_difficulty = match initial_difficulty.filter(|v| !v.is_none()) {
-                Some(d) => convert::difficulty(d)?,
-                None => defaults.initial_difficulty,
-            };
-            Some(ChainParams {
+            Some(params_from_keywords(
                 initial_difficulty,
-                window: optional_uint64(window, "window")?.unwrap_or(defaults.window),
-                block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
-                max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
-                block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
-                authorities: authority_keys(authorities)?,
-            })
+                window,
+                block_time,
+                max_adjust,
+                block_reward,
+                authorities,
+                max_future,
+                salt,
+            )?)
         };
         let opened = py.detach(|| match path {
             Some(path) => Chain::open(path, params),
@@ -236,20 +286,30 @@ impl PyChain {
     }
 
     /// Adds one block; returns ``"extended"``, ``"side_branch"``,
-    /// ``"reorganized"`` or ``"already_known"``. ``now`` (Unix seconds), when
-    /// given, refuses a block more than 7200 s ahead of it
-    /// (``TimestampTooLateError``). Raises a ``ChainError`` for a linkage
-    /// failure, or the block's own ``BlockError`` (``BlockRecordError`` for a
-    /// record), with ``.height`` set to the height of the block that failed.
+    /// ``"reorganized"``, ``"already_known"`` or ``"stale"``: the block's
+    /// side branch is neither heavier than the active chain nor near its
+    /// tip (forking at most ``window`` blocks below the tip and reaching at
+    /// most ``window`` blocks past the fork), so nothing is stored; no
+    /// error, and a long branch must come whole, in one :meth:`add_blocks`
+    /// call. ``now`` (Unix seconds), when given, refuses
+    /// a block more than the chain's ``max_future`` seconds ahead of it
+    /// (``TimestampTooLateError``; the block is not remembered as invalid
+    /// and may be added once its time has come). Raises a ``ChainError`` for
+    /// a linkage failure, or the block's own ``BlockError``
+    /// (``BlockRecordError`` for a record), with ``.height`` set to the
+    /// height of the block that failed.
     #[pyo3(signature = (block, now = None))]
     fn add_block(&self, py: Python<'_>, block: &Bound<'_, PyBlock>, now: Option<&Bound<'_, PyAny>>) -> PyResult<&'static str> {
         let block = PyBlock::to_core(block)?;
         let now = optional_uint64(now, "now")?;
-        self.with(py, move |chain| chain.add_block(&block, now)).map(outcome_name)
+        self.with(py, move |chain| chain.add_block(&block, now)).map(AddOutcome::as_str)
     }
 
     /// Adds many blocks in order in one transaction, record signatures on
-    /// every core, and returns their outcomes. ``progress(done, total)`` is
+    /// every core, and returns their outcomes, as :meth:`add_block` names
+    /// them; a side branch's blocks are judged by where the branch stands at
+    /// the end of the call (``"stale"`` each, none stored, when it is then
+    /// neither heavier nor near the tip). ``progress(done, total)`` is
     /// called about every 100 ms on this thread. On the first failing block
     /// it raises that block's error (as :meth:`add_block` would) with
     /// ``.batch_index`` (its position in ``blocks``) and ``.added`` (the
@@ -275,12 +335,12 @@ impl PyChain {
         let progress = wait::progress_callback(progress)?;
         let result = self.interruptible(py, progress, |chain, options| chain.add_blocks(&core_blocks, now, options))?;
         match result {
-            Ok(outcomes) => PyList::new(py, outcomes.into_iter().map(outcome_name)),
+            Ok(outcomes) => PyList::new(py, outcomes.into_iter().map(AddOutcome::as_str)),
             Err(failure) => {
                 let error = errors::chain(py, failure.error);
                 let value = error.value(py);
                 value.setattr("batch_index", failure.index)?;
-                value.setattr("added", PyList::new(py, failure.added.into_iter().map(outcome_name))?)?;
+                value.setattr("added", PyList::new(py, failure.added.into_iter().map(AddOutcome::as_str))?)?;
                 Err(error)
             }
         }
@@ -342,7 +402,8 @@ impl PyChain {
 
     /// The chain's parameters, as keyword arguments of :class:`Chain`:
     /// ``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``,
-    /// ``block_reward``, ``authorities`` (a list of SPKI DER bytes).
+    /// ``block_reward``, ``authorities`` (a list of SPKI DER bytes),
+    /// ``max_future`` and ``salt`` (16 bytes).
     #[getter]
     fn params<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyDict>> {
         let params = self.with(py, |chain| Ok(chain.params().clone()))?;
@@ -353,7 +414,20 @@ impl PyChain {
         dict.set_item("max_adjust", params.max_adjust)?;
         dict.set_item("block_reward", params.block_reward)?;
         dict.set_item("authorities", spki_list(py, &params.authorities)?)?;
+        dict.set_item("max_future", params.max_future)?;
+        // A chain's own parameters always carry its salt.
+        dict.set_item("salt", params.salt.map(|salt| pyo3::types::PyBytes::new(py, &salt)))?;
         Ok(dict)
+    }
+
+    /// The chain's id (32 bytes, SPEC 5): the hash of its parameters, salt
+    /// included. Every :class:`Grant` and :class:`Revocation` names the
+    /// chain it is made for (``create_grant(..., chain_id=chain)``); any
+    /// other chain refuses it with ``WrongChainError``.
+    #[getter]
+    fn chain_id<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, pyo3::types::PyBytes>> {
+        let id = self.chain_id_of(py)?;
+        Ok(pyo3::types::PyBytes::new(py, id.as_bytes()))
     }
 
     /// The chain's authorities as SPKI DER bytes, in the order the chain
@@ -509,9 +583,11 @@ impl PyChain {
     /// When another thread adds a block meanwhile (one at the same height,
     /// a reorganisation, an undo), the search stops and starts over on the
     /// new tip. ``timestamp`` defaults to the current time (read again at
-    /// each start); ``threads``, ``timeout``, ``progress(hashes,
-    /// hashes_per_second)`` (totals since the call started, on this thread)
-    /// and ``engine`` are as for :func:`mine_block`. The GIL is released;
+    /// each start; one more than the chain's ``max_future`` seconds ahead
+    /// of it is ``TimestampTooLateError`` before mining); ``threads``,
+    /// ``timeout``, ``progress(hashes, hashes_per_second)`` (totals since
+    /// the call started, on this thread) and ``engine`` are as for
+    /// :func:`mine_block`. The GIL is released;
     /// Ctrl-C stops every mining thread and raises ``KeyboardInterrupt``.
     /// ``miner``: 20 bytes or an ``emrm1…`` address.
     #[pyo3(signature = (miner, *, timestamp = None, threads = None, timeout = None, progress = None, engine = None))]
@@ -631,10 +707,14 @@ impl ChainPool {
     /// (signature included) against its doctor's nonce after the tip.
     /// Returns ``"ready"`` (it can go in the next block), ``"held"`` (an
     /// earlier nonce of its doctor is missing; it becomes ready when that one
-    /// arrives) or ``"already_pending"`` (a record with the same
-    /// ``(Dr_hash, nonce)`` is pending: the first one stays). Raises the
-    /// record's ``RecordError`` subclass otherwise: ``InvalidNonceError`` for
-    /// a nonce the chain has already used.
+    /// arrives), ``"already_pending"`` (the same record is pending, its
+    /// signature perhaps in its other form: nothing changes) or a
+    /// :class:`PendingConflict`, a ``str`` equal to
+    /// ``"conflicts_with_pending"`` whose ``pending_txid`` names the other
+    /// record with the same ``(Dr_hash, nonce)`` that is pending (the doctor
+    /// signed two records with one nonce; the first one stays, this one is
+    /// not added). Raises the record's ``RecordError`` subclass otherwise:
+    /// ``InvalidNonceError`` for a nonce the chain has already used.
     ///
     /// In a chain with authorities, a record that passes its own checks is
     /// refused with ``UnauthorizedDoctorError`` unless its doctor is
@@ -642,30 +722,50 @@ impl ChainPool {
     /// earlier than the tip's timestamp) by the active chain and the pending
     /// entries. That is a filter: blocks are checked at their own timestamp.
     #[pyo3(signature = (record, *, now = None))]
-    fn submit(&self, py: Python<'_>, record: &Bound<'_, PyAny>, now: Option<&Bound<'_, PyAny>>) -> PyResult<&'static str> {
+    fn submit<'py>(
+        &self,
+        py: Python<'py>,
+        record: &Bound<'py, PyAny>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let emr = record
             .cast::<Emr>()
             .map_err(|_| PyTypeError::new_err(format!("record must be an EMR, not {}", convert::type_name(record))))?;
         let owned = Emr::extract(emr)?;
         let record = emr_core::Record::from_fields(&owned.view()).map_err(|e| errors::record(py, e))?;
         let now = optional_uint64(now, "now")?.unwrap_or_else(unix_now);
-        self.chain.get().with(py, move |chain| chain.submit_at(&record, now)).map(submit_name)
+        let outcome = self.chain.get().with(py, move |chain| chain.submit_at(&record, now))?;
+        submit_outcome(py, outcome)
     }
 
     /// Offers a :class:`Grant` or :class:`Revocation` to the pool for the
-    /// next blocks, checked as a block would check it after the pending
-    /// entries (so a revocation may name a grant still pending). Returns
-    /// ``"ready"``, or ``"already_pending"`` (nothing changes) when an entry
-    /// with its id is pending. Raises its ``EntryError`` subclass otherwise
-    /// (``UnknownAuthorityError`` for every entry of an open chain).
-    fn submit_entry(&self, py: Python<'_>, entry: &Bound<'_, PyAny>) -> PyResult<&'static str> {
+    /// next blocks, checked as a block on the tip at ``now`` (Unix seconds;
+    /// default the current time; never earlier than the tip's timestamp)
+    /// would check it after the pending entries (so a revocation may name a
+    /// grant still pending). Returns ``"ready"``; ``"held"`` for a
+    /// revocation whose ``effective`` time is later than that (pooled: it
+    /// goes in the first template whose timestamp reaches it); or
+    /// ``"already_pending"`` (nothing changes) when an entry with its id is
+    /// pending. Raises its ``EntryError`` subclass otherwise
+    /// (``WrongChainError`` for an entry made for another chain,
+    /// ``UnknownAuthorityError`` for every entry of an open chain).
+    #[pyo3(signature = (entry, *, now = None))]
+    fn submit_entry<'py>(
+        &self,
+        py: Python<'py>,
+        entry: &Bound<'py, PyAny>,
+        now: Option<&Bound<'py, PyAny>>,
+    ) -> PyResult<Bound<'py, PyAny>> {
         let entry = crate::entry::to_core(entry, "entry")?;
-        self.chain.get().with(py, move |chain| chain.submit_entry(&entry)).map(submit_name)
+        let now = optional_uint64(now, "now")?.unwrap_or_else(unix_now);
+        let outcome = self.chain.get().with(py, move |chain| chain.submit_entry_at(&entry, now))?;
+        submit_outcome(py, outcome)
     }
 
     /// The pending entries as :class:`Grant` and :class:`Revocation`
     /// objects, in arrival order (the order :meth:`Chain.template` takes
-    /// them in). One that no longer applies stays listed; templates skip it.
+    /// them in). One that no longer applies, or a revocation not yet in
+    /// force at a template's time, stays listed; templates skip it.
     fn entries<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
         let entries = self.chain.get().with(py, |chain| chain.pending_entries())?;
         crate::entry::entry_list(py, &entries)

@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyList, PyTuple};
 use pyo3::PyTraverseError;
 
+use crate::chain::PyChain;
 use crate::convert::{self, field_value};
 use crate::errors;
 use crate::keys::{self, AnyKey};
@@ -21,6 +22,7 @@ use crate::keys::{self, AnyKey};
 /// An entry's fields, owned, as extracted from a Python `Grant` or `Revocation`.
 pub enum OwnedEntry {
     Grant {
+        chain_id: Vec<u8>,
         dr_public_key: Vec<u8>,
         licence: Option<String>,
         not_before: u64,
@@ -29,6 +31,7 @@ pub enum OwnedEntry {
         signature: Vec<u8>,
     },
     Revocation {
+        chain_id: Vec<u8>,
         grant_id: Vec<u8>,
         effective: u64,
         authority: Vec<u8>,
@@ -40,8 +43,9 @@ impl OwnedEntry {
     /// The core's unchecked view of these fields.
     pub fn view(&self) -> EntryFields<'_> {
         match self {
-            OwnedEntry::Grant { dr_public_key, licence, not_before, not_after, authority, signature } => {
+            OwnedEntry::Grant { chain_id, dr_public_key, licence, not_before, not_after, authority, signature } => {
                 EntryFields::Grant(GrantFields {
+                    chain_id,
                     dr_public_key,
                     licence: licence.as_deref(),
                     not_before: *not_before,
@@ -50,15 +54,21 @@ impl OwnedEntry {
                     signature,
                 })
             }
-            OwnedEntry::Revocation { grant_id, effective, authority, signature } => {
-                EntryFields::Revocation(RevocationFields { grant_id, effective: *effective, authority, signature })
+            OwnedEntry::Revocation { chain_id, grant_id, effective, authority, signature } => {
+                EntryFields::Revocation(RevocationFields {
+                    chain_id,
+                    grant_id,
+                    effective: *effective,
+                    authority,
+                    signature,
+                })
             }
         }
     }
 
     /// The typed core entry, refused as `Entry::from_fields` refuses it
     /// (`InvalidEntryError` for a licence that is not text or a `grant_id`
-    /// that is not 32 bytes).
+    /// or `chain_id` that is not 32 bytes).
     fn to_core(&self, py: Python<'_>) -> PyResult<Entry> {
         Entry::from_fields(&self.view()).map_err(|e| errors::entry(py, e))
     }
@@ -74,6 +84,8 @@ fn py_int(py: Python<'_>, n: u64) -> PyResult<Option<Py<PyAny>>> {
 
 /// An authority's grant admitting a doctor to write records (SPEC 8.1).
 ///
+/// ``chain_id`` is the 32-byte id of the chain the grant is made for
+/// (:attr:`Chain.chain_id`: no other chain accepts it),
 /// ``dr_public_key`` and ``authority`` are SPKI DER bytes, ``licence`` a
 /// ``str`` of at most 100 UTF-8 bytes (registration number, name),
 /// ``not_before`` and ``not_after`` the first and last second (Unix time,
@@ -82,16 +94,19 @@ fn py_int(py: Python<'_>, n: u64) -> PyResult<Option<Py<PyAny>>> {
 ///
 /// As :class:`EMR`, the fields hold whatever values they were given or later
 /// assigned, and :meth:`verify` reports what is wrong: ``InvalidEntryError``
-/// (a key not on a supported curve, a licence that is not text or too long,
-/// ``not_before > not_after``), then ``InvalidEntrySignatureError``. A byte
-/// field that is not bytes-like, or a time that is not an int in
-/// 0..2**64-1, raises ``TypeError``/``OverflowError`` first. Whether a chain
-/// accepts it (its authority, duplicates) is the chain's to say.
+/// (a ``chain_id`` that is not 32 bytes, a key not on a supported curve, a
+/// licence that is not text or too long, ``not_before > not_after``), then
+/// ``InvalidEntrySignatureError`` (high-S included). A byte field that is
+/// not bytes-like, or a time that is not an int in 0..2**64-1, raises
+/// ``TypeError``/``OverflowError`` first. Whether a chain accepts it (its
+/// id, its authority, duplicates) is the chain's to say.
 ///
 /// Grants compare equal when all fields do; they are mutable and so
 /// unhashable; they pickle and copy.
 #[pyclass(module = "cryptoemr", name = "Grant", subclass)]
 pub struct PyGrant {
+    #[pyo3(get, set)]
+    chain_id: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     dr_public_key: Option<Py<PyAny>>,
     #[pyo3(get, set)]
@@ -107,8 +122,9 @@ pub struct PyGrant {
 }
 
 impl PyGrant {
-    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 6] {
+    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 7] {
         [
+            field_value(py, &self.chain_id),
             field_value(py, &self.dr_public_key),
             field_value(py, &self.licence),
             field_value(py, &self.not_before),
@@ -120,8 +136,10 @@ impl PyGrant {
 
     /// Borrows the object only to take its field values.
     fn extract(slf: &Bound<'_, PyGrant>) -> PyResult<OwnedEntry> {
-        let [dr_public_key, licence, not_before, not_after, authority, signature] = slf.borrow().values(slf.py());
+        let [chain_id, dr_public_key, licence, not_before, not_after, authority, signature] =
+            slf.borrow().values(slf.py());
         Ok(OwnedEntry::Grant {
+            chain_id: convert::bytes_like(&chain_id, "chain_id")?,
             dr_public_key: convert::bytes_like(&dr_public_key, "dr_public_key")?,
             licence: convert::optional_text(&licence),
             not_before: convert::uint64(&not_before, "not_before")?,
@@ -133,6 +151,7 @@ impl PyGrant {
 
     fn from_core(py: Python<'_>, grant: &emr_core::Grant) -> PyResult<PyGrant> {
         Ok(PyGrant {
+            chain_id: py_bytes(py, grant.chain_id.as_bytes()),
             dr_public_key: py_bytes(py, &grant.dr_public_key),
             licence: Some(grant.licence.as_str().into_pyobject(py)?.into_any().unbind()),
             not_before: py_int(py, grant.not_before)?,
@@ -146,8 +165,9 @@ impl PyGrant {
 #[pymethods]
 impl PyGrant {
     #[new]
-    #[pyo3(signature = (dr_public_key, licence, not_before, not_after, authority, signature))]
+    #[pyo3(signature = (chain_id, dr_public_key, licence, not_before, not_after, authority, signature))]
     fn new(
+        chain_id: Py<PyAny>,
         dr_public_key: Py<PyAny>,
         licence: Py<PyAny>,
         not_before: Py<PyAny>,
@@ -156,6 +176,7 @@ impl PyGrant {
         signature: Py<PyAny>,
     ) -> PyGrant {
         PyGrant {
+            chain_id: Some(chain_id),
             dr_public_key: Some(dr_public_key),
             licence: Some(licence),
             not_before: Some(not_before),
@@ -198,7 +219,7 @@ impl PyGrant {
     }
 
     /// The canonical binary encoding (``docs/FORMAT.md``); ``InvalidEntryError``
-    /// for a licence that is not a ``str``.
+    /// for a licence that is not a ``str`` or a ``chain_id`` that is not 32 bytes.
     fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
         let py = slf.py();
         let entry = PyGrant::extract(slf)?.to_core(py)?;
@@ -235,7 +256,7 @@ impl PyGrant {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let [dr_public_key, licence, not_before, not_after, authority, signature] = self.values(py);
+        let [chain_id, dr_public_key, licence, not_before, not_after, authority, signature] = self.values(py);
         let doctor = match dr_public_key.cast::<PyBytes>() {
             Ok(key) => Address::new(Role::Doctor, sha1(&[key.as_bytes()])).to_string(),
             Err(_) => convert::short_repr(&dr_public_key),
@@ -245,7 +266,8 @@ impl PyGrant {
             Err(_) => convert::short_repr(&authority),
         };
         format!(
-            "Grant(doctor={doctor}, licence={}, not_before={}, not_after={}, authority={authority}, signature={})",
+            "Grant(chain_id={}, doctor={doctor}, licence={}, not_before={}, not_after={}, authority={authority}, signature={})",
+            convert::short_repr(&chain_id),
             convert::short_repr(&licence),
             convert::short_repr(&not_before),
             convert::short_repr(&not_after),
@@ -255,6 +277,7 @@ impl PyGrant {
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
         for field in [
+            &self.chain_id,
             &self.dr_public_key,
             &self.licence,
             &self.not_before,
@@ -268,6 +291,7 @@ impl PyGrant {
     }
 
     fn __clear__(&mut self) {
+        self.chain_id = None;
         self.dr_public_key = None;
         self.licence = None;
         self.not_before = None;
@@ -279,16 +303,21 @@ impl PyGrant {
 
 /// An authority's revocation of a grant (SPEC 8.1): from ``effective``
 /// (Unix seconds) on, the grant whose id is ``grant_id`` (32 bytes) no
-/// longer authorizes. ``authority`` is the SPKI DER of any authority of the
-/// chain (not necessarily the grant's), ``signature`` its strict-DER ECDSA
-/// signature. Make one with :func:`create_revocation`.
+/// longer authorizes. ``chain_id`` is the 32-byte id of the chain it is
+/// made for, as a :class:`Grant`'s. ``authority`` is the SPKI DER of any
+/// authority of the chain (not necessarily the grant's), ``signature`` its
+/// strict-DER ECDSA signature. Make one with :func:`create_revocation`. A
+/// chain carries it only in a block whose timestamp has reached
+/// ``effective``.
 ///
 /// Fields hold whatever values they were given, as for :class:`Grant`;
-/// :meth:`verify` raises ``InvalidEntryError`` (a ``grant_id`` that is not
-/// 32 bytes, an authority key not on a supported curve), then
-/// ``InvalidEntrySignatureError``.
+/// :meth:`verify` raises ``InvalidEntryError`` (a ``chain_id`` or
+/// ``grant_id`` that is not 32 bytes, an authority key not on a supported
+/// curve), then ``InvalidEntrySignatureError`` (high-S included).
 #[pyclass(module = "cryptoemr", name = "Revocation", subclass)]
 pub struct PyRevocation {
+    #[pyo3(get, set)]
+    chain_id: Option<Py<PyAny>>,
     #[pyo3(get, set)]
     grant_id: Option<Py<PyAny>>,
     #[pyo3(get, set)]
@@ -300,8 +329,9 @@ pub struct PyRevocation {
 }
 
 impl PyRevocation {
-    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 4] {
+    fn values<'py>(&self, py: Python<'py>) -> [Bound<'py, PyAny>; 5] {
         [
+            field_value(py, &self.chain_id),
             field_value(py, &self.grant_id),
             field_value(py, &self.effective),
             field_value(py, &self.authority),
@@ -310,8 +340,9 @@ impl PyRevocation {
     }
 
     fn extract(slf: &Bound<'_, PyRevocation>) -> PyResult<OwnedEntry> {
-        let [grant_id, effective, authority, signature] = slf.borrow().values(slf.py());
+        let [chain_id, grant_id, effective, authority, signature] = slf.borrow().values(slf.py());
         Ok(OwnedEntry::Revocation {
+            chain_id: convert::bytes_like(&chain_id, "chain_id")?,
             grant_id: convert::bytes_like(&grant_id, "grant_id")?,
             effective: convert::uint64(&effective, "effective")?,
             authority: convert::bytes_like(&authority, "authority")?,
@@ -321,6 +352,7 @@ impl PyRevocation {
 
     fn from_core(py: Python<'_>, revocation: &emr_core::Revocation) -> PyResult<PyRevocation> {
         Ok(PyRevocation {
+            chain_id: py_bytes(py, revocation.chain_id.as_bytes()),
             grant_id: py_bytes(py, revocation.grant_id.as_bytes()),
             effective: py_int(py, revocation.effective)?,
             authority: py_bytes(py, &revocation.authority),
@@ -332,9 +364,16 @@ impl PyRevocation {
 #[pymethods]
 impl PyRevocation {
     #[new]
-    #[pyo3(signature = (grant_id, effective, authority, signature))]
-    fn new(grant_id: Py<PyAny>, effective: Py<PyAny>, authority: Py<PyAny>, signature: Py<PyAny>) -> PyRevocation {
+    #[pyo3(signature = (chain_id, grant_id, effective, authority, signature))]
+    fn new(
+        chain_id: Py<PyAny>,
+        grant_id: Py<PyAny>,
+        effective: Py<PyAny>,
+        authority: Py<PyAny>,
+        signature: Py<PyAny>,
+    ) -> PyRevocation {
         PyRevocation {
+            chain_id: Some(chain_id),
             grant_id: Some(grant_id),
             effective: Some(effective),
             authority: Some(authority),
@@ -361,7 +400,7 @@ impl PyRevocation {
     }
 
     /// The canonical binary encoding (``docs/FORMAT.md``); ``InvalidEntryError``
-    /// for a ``grant_id`` that is not 32 bytes.
+    /// for a ``chain_id`` or ``grant_id`` that is not 32 bytes.
     fn to_bytes<'py>(slf: &Bound<'py, Self>) -> PyResult<Bound<'py, PyBytes>> {
         let py = slf.py();
         let entry = PyRevocation::extract(slf)?.to_core(py)?;
@@ -398,13 +437,14 @@ impl PyRevocation {
     }
 
     fn __repr__(&self, py: Python<'_>) -> String {
-        let [grant_id, effective, authority, signature] = self.values(py);
+        let [chain_id, grant_id, effective, authority, signature] = self.values(py);
         let authority = match authority.cast::<PyBytes>() {
             Ok(key) => convert::hex(sha1(&[key.as_bytes()]).as_bytes()),
             Err(_) => convert::short_repr(&authority),
         };
         format!(
-            "Revocation(grant_id={}, effective={}, authority={authority}, signature={})",
+            "Revocation(chain_id={}, grant_id={}, effective={}, authority={authority}, signature={})",
+            convert::short_repr(&chain_id),
             convert::short_repr(&grant_id),
             convert::short_repr(&effective),
             convert::length_repr(&signature),
@@ -412,13 +452,14 @@ impl PyRevocation {
     }
 
     fn __traverse__(&self, visit: PyVisit<'_>) -> Result<(), PyTraverseError> {
-        for field in [&self.grant_id, &self.effective, &self.authority, &self.signature] {
+        for field in [&self.chain_id, &self.grant_id, &self.effective, &self.authority, &self.signature] {
             visit.call(field)?;
         }
         Ok(())
     }
 
     fn __clear__(&mut self) {
+        self.chain_id = None;
         self.grant_id = None;
         self.effective = None;
         self.authority = None;
@@ -478,22 +519,47 @@ pub fn grant_object<'py>(py: Python<'py>, grant: &emr_core::Grant) -> PyResult<B
     Bound::new(py, PyGrant::from_core(py, grant)?)
 }
 
-/// Signs a grant admitting the doctor whose public key is ``dr_public_key``
-/// from ``not_before`` to ``not_after`` (Unix seconds, both inclusive; the
-/// defaults mean "always").
+/// A 32-byte id argument of the signing functions: a chain id or a grant
+/// id that is not 32 bytes could never verify, so it is `InvalidEntryError`
+/// as the core's `Entry::from_fields` would say.
+fn entry_hash(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash256> {
+    let bytes = convert::bytes_like(value, what)?;
+    Hash256::from_slice(&bytes).ok_or_else(|| {
+        errors::of_kind(
+            value.py(),
+            ErrorKind::InvalidEntry,
+            format!("invalid_entry: {what} must be 32 bytes, not {}", bytes.len()),
+        )
+    })
+}
+
+/// The `chain_id` argument: 32 bytes, or a `Chain` (its id).
+fn chain_id_argument(value: &Bound<'_, PyAny>) -> PyResult<Hash256> {
+    match value.cast::<PyChain>() {
+        Ok(chain) => chain.get().chain_id_of(value.py()),
+        Err(_) => entry_hash(value, "chain_id"),
+    }
+}
+
+/// Signs a grant, for the chain ``chain_id``, admitting the doctor whose
+/// public key is ``dr_public_key`` from ``not_before`` to ``not_after``
+/// (Unix seconds, both inclusive; the defaults mean "always").
 ///
 /// ``authority_key`` is taken as :func:`create_signed_record` takes a key (a
 /// :class:`SigningKey`, PKCS#8/SEC1 DER or PEM, a pyca/cryptography EC
 /// private key). ``dr_public_key`` is the doctor's SPKI DER bytes, a
 /// :class:`SigningKey` or a pyca/cryptography EC key (its public key is
-/// used). ``licence`` is a ``str`` of at most 100 UTF-8 bytes. Refuses, with
-/// ``InvalidEntryError``, a grant that could never verify (a doctor key not
-/// on a supported curve, a licence too long, ``not_before > not_after``).
-/// The signature is low-S.
+/// used). ``licence`` is a ``str`` of at most 100 UTF-8 bytes.
+/// ``chain_id`` (keyword-only, required) is the chain's 32-byte id or the
+/// :class:`Chain` itself: a grant names its chain, and no other chain
+/// accepts it (``WrongChainError``). Refuses, with ``InvalidEntryError``, a
+/// grant that could never verify (a ``chain_id`` that is not 32 bytes, a
+/// doctor key not on a supported curve, a licence too long, ``not_before >
+/// not_after``). The signature is low-S.
 #[pyfunction]
 #[pyo3(
-    signature = (authority_key, dr_public_key, licence, not_before = 0, not_after = u64::MAX),
-    text_signature = "(authority_key, dr_public_key, licence, not_before=0, not_after=2**64-1)"
+    signature = (authority_key, dr_public_key, licence, not_before = 0, not_after = u64::MAX, *, chain_id),
+    text_signature = "(authority_key, dr_public_key, licence, not_before=0, not_after=2**64-1, *, chain_id)"
 )]
 pub fn create_grant(
     py: Python<'_>,
@@ -502,46 +568,45 @@ pub fn create_grant(
     licence: &Bound<'_, PyAny>,
     not_before: u64,
     not_after: u64,
+    chain_id: &Bound<'_, PyAny>,
 ) -> PyResult<PyGrant> {
     let key = AnyKey::from_python(authority_key, "authority_key")?;
     let dr_public_key = keys::public_key_der(dr_public_key, "dr_public_key")?;
     let licence = convert::text(licence, "licence")?;
+    let chain_id = chain_id_argument(chain_id)?;
     let grant = py
-        .detach(|| emr_core::Grant::sign(key.get(), &dr_public_key, &licence, not_before, not_after))
+        .detach(|| emr_core::Grant::sign(key.get(), chain_id, &dr_public_key, &licence, not_before, not_after))
         .map_err(|e| errors::entry_sign(py, &e))?;
     PyGrant::from_core(py, &grant)
 }
 
-/// Signs a revocation of the grant ``grant_id`` (its 32-byte id, or the
-/// :class:`Grant` itself), taking effect at ``effective`` (Unix seconds:
-/// from then on the grant no longer authorizes). ``authority_key`` as for
+/// Signs a revocation, for the chain ``chain_id``, of the grant
+/// ``grant_id`` (its 32-byte id, or the :class:`Grant` itself), taking
+/// effect at ``effective`` (Unix seconds: from then on the grant no longer
+/// authorizes). ``authority_key`` and ``chain_id`` as for
 /// :func:`create_grant`; any authority of the chain may revoke any of its
-/// grants. ``InvalidEntryError`` for a ``grant_id`` that is not 32 bytes.
-/// The signature is low-S.
+/// grants. ``InvalidEntryError`` for a ``chain_id`` or ``grant_id`` that is
+/// not 32 bytes. The signature is low-S. A chain carries the revocation
+/// only in a block whose timestamp has reached ``effective``: until then
+/// the pool holds it (:meth:`ChainPool.submit_entry` returns ``"held"``).
 #[pyfunction]
+#[pyo3(signature = (authority_key, grant_id, effective, *, chain_id))]
 pub fn create_revocation(
     py: Python<'_>,
     authority_key: &Bound<'_, PyAny>,
     grant_id: &Bound<'_, PyAny>,
     effective: &Bound<'_, PyAny>,
+    chain_id: &Bound<'_, PyAny>,
 ) -> PyResult<PyRevocation> {
     let key = AnyKey::from_python(authority_key, "authority_key")?;
     let grant_id = match grant_id.cast::<PyGrant>() {
         Ok(grant) => PyGrant::extract(grant)?.view().entry_id(),
-        Err(_) => {
-            let bytes = convert::bytes_like(grant_id, "grant_id")?;
-            Hash256::from_slice(&bytes).ok_or_else(|| {
-                errors::of_kind(
-                    py,
-                    ErrorKind::InvalidEntry,
-                    format!("invalid_entry: grant_id must be 32 bytes, not {}", bytes.len()),
-                )
-            })?
-        }
+        Err(_) => entry_hash(grant_id, "grant_id")?,
     };
     let effective = convert::uint64(effective, "effective")?;
+    let chain_id = chain_id_argument(chain_id)?;
     let revocation = py
-        .detach(|| emr_core::Revocation::sign(key.get(), grant_id, effective))
+        .detach(|| emr_core::Revocation::sign(key.get(), chain_id, grant_id, effective))
         .map_err(|e| errors::entry_sign(py, &e))?;
     PyRevocation::from_core(py, &revocation)
 }

@@ -6,18 +6,11 @@
 
 use std::sync::Mutex;
 
-use emr_core::chain::{self, ChainParams, Walk};
+use emr_core::chain::{self, Walk};
 use pyo3::prelude::*;
 
 use crate::convert;
 use crate::errors;
-
-fn optional_uint64(value: Option<&Bound<'_, PyAny>>, what: &str) -> PyResult<Option<u64>> {
-    match value.filter(|v| !v.is_none()) {
-        Some(v) => Ok(Some(convert::uint64(v, what)?)),
-        None => Ok(None),
-    }
-}
 
 /// The stateless half of checking the block at ``height`` from its
 /// canonical encoding ``data``: decoding, its id, and every record check but
@@ -75,7 +68,9 @@ fn with_height(py: Python<'_>, error: chain::ChainError, height: u64) -> PyErr {
 
 /// The in-order half of ``Chain.check``: blocks from genesis, each as its
 /// canonical encoding with the count ``_precheck_block`` returned for it.
-/// Parameters as for :class:`Chain` (defaults: the specification's).
+/// Parameters as for :class:`Chain` (defaults: the specification's), but
+/// ``salt`` is required: the walk checks entries against the chain's id
+/// (``InvalidArgumentError`` without it). :attr:`Chain.params` has them all.
 #[pyclass(module = "cryptoemr", name = "_ChainWalk", frozen)]
 pub struct PyChainWalk {
     inner: Mutex<Walk>,
@@ -84,7 +79,8 @@ pub struct PyChainWalk {
 #[pymethods]
 impl PyChainWalk {
     #[new]
-    #[pyo3(signature = (*, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None, authorities = None))]
+    #[pyo3(signature = (*, initial_difficulty = None, window = None, block_time = None, max_adjust = None, block_reward = None, authorities = None, max_future = None, salt = None))]
+    #[allow(clippy::too_many_arguments)]
     fn py_new(
         py: Python<'_>,
         initial_difficulty: Option<&Bound<'_, PyAny>>,
@@ -93,20 +89,19 @@ impl PyChainWalk {
         max_adjust: Option<&Bound<'_, PyAny>>,
         block_reward: Option<&Bound<'_, PyAny>>,
         authorities: Option<&Bound<'_, PyAny>>,
+        max_future: Option<&Bound<'_, PyAny>>,
+        salt: Option<&Bound<'_, PyAny>>,
     ) -> PyResult<PyChainWalk> {
-        let defaults = ChainParams::default();
-        let initial_difficulty = match initial_difficulty.filter(|v| !v.is_none()) {
-            Some(d) => convert::difficulty(d)?,
-            None => defaults.initial_difficulty,
-        };
-        let params = ChainParams {
+        let params = crate::chain::params_from_keywords(
             initial_difficulty,
-            window: optional_uint64(window, "window")?.unwrap_or(defaults.window),
-            block_time: optional_uint64(block_time, "block_time")?.unwrap_or(defaults.block_time),
-            max_adjust: optional_uint64(max_adjust, "max_adjust")?.unwrap_or(defaults.max_adjust),
-            block_reward: optional_uint64(block_reward, "block_reward")?.unwrap_or(defaults.block_reward),
-            authorities: crate::chain::authority_keys(authorities)?,
-        };
+            window,
+            block_time,
+            max_adjust,
+            block_reward,
+            authorities,
+            max_future,
+            salt,
+        )?;
         let walk = Walk::new(params).map_err(|e| errors::chain(py, e))?;
         Ok(PyChainWalk { inner: Mutex::new(walk) })
     }

@@ -16,7 +16,8 @@ design's names::
 A chain may name authorities whose grants (:class:`Grant`,
 :func:`create_grant`) and revocations (:class:`Revocation`,
 :func:`create_revocation`), carried in blocks, decide which doctors may
-write (``Chain(authorities=[...])``, :meth:`Chain.is_authorized`). A doctor
+write (``Chain(authorities=[...])``, :meth:`Chain.is_authorized`); each
+entry names the chain it is made for (``chain_id=chain``). A doctor
 may seal a prescription to its readers
 (``create_signed_record(..., seal_to=[patient_public_key])``) so that only
 they can read it (:meth:`EMR.open`), while it verifies as any record.
@@ -70,6 +71,7 @@ from ._errors import (
     NotRecipientError,
     PublicKeyMismatchError,
     RecordError,
+    RevocationNotYetEffectiveError,
     SealError,
     TimestampTooEarlyError,
     TimestampTooLateError,
@@ -79,6 +81,7 @@ from ._errors import (
     UnknownAuthorityError,
     UnknownGrantError,
     UnknownParentError,
+    WrongChainError,
     WrongHeightError,
     WrongRoleError,
 )
@@ -111,6 +114,7 @@ from ._native import (
     mining_engines,
     verify_records,
 )
+from ._outcomes import PendingConflict
 
 __all__ = [
     # records
@@ -140,6 +144,7 @@ __all__ = [
     "Chain",
     "ChainBlocks",
     "ChainPool",
+    "PendingConflict",
     # mining
     "mine_block",
     "mining_engines",
@@ -170,10 +175,12 @@ __all__ = [
     "EntryError",
     "InvalidEntryError",
     "InvalidEntrySignatureError",
+    "WrongChainError",
     "UnknownAuthorityError",
     "DuplicateGrantError",
     "UnknownGrantError",
     "AlreadyRevokedError",
+    "RevocationNotYetEffectiveError",
     "SealError",
     "NotRecipientError",
     "DecryptFailedError",

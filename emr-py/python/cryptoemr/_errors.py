@@ -20,9 +20,9 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     |       BlockEntryError (.index, __cause__ = the entry's error),
     |       BlockRecordError (.index, __cause__ = the record's error)
     +-- EntryError
-    |   +-- InvalidEntryError, InvalidEntrySignatureError,
+    |   +-- InvalidEntryError, InvalidEntrySignatureError, WrongChainError,
     |       UnknownAuthorityError, DuplicateGrantError, UnknownGrantError,
-    |       AlreadyRevokedError
+    |       AlreadyRevokedError, RevocationNotYetEffectiveError
     +-- SealError
     |   +-- NotRecipientError, DecryptFailedError
     +-- ChainError
@@ -67,10 +67,12 @@ __all__ = [
     "EntryError",
     "InvalidEntryError",
     "InvalidEntrySignatureError",
+    "WrongChainError",
     "UnknownAuthorityError",
     "DuplicateGrantError",
     "UnknownGrantError",
     "AlreadyRevokedError",
+    "RevocationNotYetEffectiveError",
     "SealError",
     "NotRecipientError",
     "DecryptFailedError",
@@ -251,15 +253,24 @@ class EntryError(EMRError):
 class InvalidEntryError(EntryError):
     """A key that is not an SPKI on a supported curve, a licence that is not
     text or over 100 UTF-8 bytes, ``not_before > not_after``, or a
-    ``grant_id`` that is not 32 bytes."""
+    ``chain_id`` or ``grant_id`` that is not 32 bytes."""
 
     kind = "invalid_entry"
 
 
 class InvalidEntrySignatureError(EntryError):
-    """The signature is not strict DER or does not verify under ``authority``."""
+    """The signature is not strict DER, is high-S (``s > n/2``: an entry's id
+    covers its signature, so ``(r, n-s)`` would make a second entry of the
+    same content), or does not verify under ``authority``."""
 
     kind = "invalid_entry_signature"
+
+
+class WrongChainError(EntryError):
+    """The entry's ``chain_id`` is not the id of the chain it is offered to
+    (an entry made for a test chain, say)."""
+
+    kind = "wrong_chain"
 
 
 class UnknownAuthorityError(EntryError):
@@ -270,7 +281,8 @@ class UnknownAuthorityError(EntryError):
 
 
 class DuplicateGrantError(EntryError):
-    """A grant the active chain already holds."""
+    """A grant whose content (everything but its signature) the active chain
+    already holds: a second signature of a revoked grant is no way back in."""
 
     kind = "duplicate_grant"
 
@@ -285,6 +297,14 @@ class AlreadyRevokedError(EntryError):
     """A revocation of a grant the active chain has already revoked."""
 
     kind = "already_revoked"
+
+
+class RevocationNotYetEffectiveError(EntryError):
+    """A revocation whose ``effective`` time is later than the timestamp of
+    the block carrying it: a chain carries it once its time has reached it
+    (a pool holds it until then)."""
+
+    kind = "revocation_not_yet_effective"
 
 
 # --- sealed prescriptions (SPEC section 8.2) -------------------------------
@@ -337,7 +357,9 @@ class TimestampTooEarlyError(ChainError):
 
 
 class TimestampTooLateError(ChainError):
-    """The block's timestamp is more than 7200 s ahead of the current time."""
+    """The block's timestamp is more than the chain's ``max_future`` seconds
+    (60 by default) ahead of the current time. The block is not remembered
+    as invalid: it may be added once its time has come."""
 
     kind = "timestamp_too_late"
 

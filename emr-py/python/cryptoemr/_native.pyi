@@ -6,6 +6,7 @@ from typing import Any, Callable, Iterable, List, Literal, Mapping, Optional, Tu
 from typing_extensions import Self, TypeAlias, disjoint_base
 
 from ._errors import EMRError
+from ._outcomes import PendingConflict
 
 _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
 _CurveName: TypeAlias = Literal["secp256k1", "P-256", "secp256r1", "prime256v1", "p-256", "p256"]
@@ -166,12 +167,13 @@ class UserState:
 @disjoint_base
 class Grant:
     """An authority's grant admitting a doctor from ``not_before`` to ``not_after``
-    (Unix seconds, inclusive; SPEC 8.1).
+    (Unix seconds, inclusive; SPEC 8.1), on the chain whose id is ``chain_id``.
 
     Fields hold any assigned value; ``verify`` reports what is wrong as an
     ``EntryError`` subclass (``InvalidEntryError``, ``InvalidEntrySignatureError``).
     """
 
+    chain_id: Any
     dr_public_key: Any
     licence: Any
     not_before: Any
@@ -182,6 +184,7 @@ class Grant:
 
     def __new__(
         cls,
+        chain_id: _BytesLike,
         dr_public_key: _BytesLike,
         licence: str,
         not_before: int,
@@ -209,8 +212,11 @@ class Grant:
 
 @disjoint_base
 class Revocation:
-    """An authority's revocation of the grant ``grant_id`` from ``effective`` on (SPEC 8.1)."""
+    """An authority's revocation of the grant ``grant_id`` from ``effective`` on (SPEC 8.1),
+    on the chain whose id is ``chain_id``; carried only in a block whose time has reached
+    ``effective``."""
 
+    chain_id: Any
     grant_id: Any
     effective: Any
     authority: Any
@@ -219,6 +225,7 @@ class Revocation:
 
     def __new__(
         cls,
+        chain_id: _BytesLike,
         grant_id: _BytesLike,
         effective: int,
         authority: _BytesLike,
@@ -289,7 +296,7 @@ class Block:
     def __eq__(self, other: object) -> bool: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
-_AddOutcome: TypeAlias = Literal["extended", "side_branch", "reorganized", "already_known"]
+_AddOutcome: TypeAlias = Literal["extended", "side_branch", "reorganized", "already_known", "stale"]
 _HistoryEntry: TypeAlias = Tuple[int, bytes, EMR]
 _PathLike: TypeAlias = Union[str, "os.PathLike[str]"]
 _Progress: TypeAlias = Callable[[int, int], object]
@@ -299,10 +306,10 @@ class Chain:
     """A chain of blocks (SPEC section 5) in one SQLite file, or in memory.
 
     ``Chain(path)`` opens or creates the chain at ``path``; pass parameters
-    only to create one (or to check them against the stored ones). One
-    writer per file (another raises ``LockedError``); readers use
-    :meth:`open_readonly`. Each accepted block is durable before
-    ``add_block`` returns. Calls release the GIL.
+    only to create one (or to check them against the stored ones; a ``salt``
+    of ``None`` matches any). One writer per file (another raises
+    ``LockedError``); readers use :meth:`open_readonly`. Each accepted block
+    is durable before ``add_block`` returns. Calls release the GIL.
     """
 
     def __new__(
@@ -315,12 +322,19 @@ class Chain:
         max_adjust: Optional[int] = None,
         block_reward: Optional[int] = None,
         authorities: Iterable[_PublicKey] = (),
-    ) -> Self: ...
+        max_future: Optional[int] = None,
+        salt: Optional[_BytesLike] = None,
+    ) -> Self:
+        """``max_future``: seconds a block may be ahead of the caller's clock (default 60).
+        ``salt``: 16 bytes naming the chain among chains of equal settings (``None``:
+        random for a new chain, the stored one when reopening)."""
     @staticmethod
     def open_readonly(path: _PathLike) -> Chain:
         """Open for reading beside the writer; sees every committed block."""
     def add_block(self, block: Block, now: Optional[int] = None) -> _AddOutcome:
-        """Add one block; a ``ChainError`` or the block's ``BlockError`` (with ``.height``) on failure."""
+        """Add one block; a ``ChainError`` or the block's ``BlockError`` (with ``.height``) on failure.
+        ``"stale"``: a side branch neither heavier nor near the tip, not stored (no error).
+        ``TimestampTooLateError`` (more than ``max_future`` s after ``now``) is not remembered."""
     def add_blocks(
         self, blocks: Iterable[Block], progress: Optional[_Progress] = None, *, now: Optional[int] = None
     ) -> List[_AddOutcome]:
@@ -335,8 +349,11 @@ class Chain:
     def next_difficulty(self) -> int: ...
     @property
     def params(self) -> dict[str, Any]:
-        """``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``, ``block_reward``
-        (ints) and ``authorities`` (a list of SPKI DER bytes)."""
+        """``initial_difficulty``, ``window``, ``block_time``, ``max_adjust``, ``block_reward``,
+        ``max_future`` (ints), ``authorities`` (a list of SPKI DER bytes) and ``salt`` (16 bytes)."""
+    @property
+    def chain_id(self) -> bytes:
+        """The chain's 32-byte id (SPEC 5), which every grant and revocation for it names."""
     @property
     def authorities(self) -> List[bytes]:
         """The chain's authorities (SPKI DER), as created; empty for an open chain."""
@@ -381,12 +398,17 @@ class Chain:
 class ChainPool:
     """``Chain.pool``: pending records, one per ``(Dr_hash, nonce)``, kept in the chain's database."""
 
-    def submit(self, record: EMR, *, now: Optional[int] = None) -> Literal["ready", "held", "already_pending"]:
+    def submit(
+        self, record: EMR, *, now: Optional[int] = None
+    ) -> Union[Literal["ready", "held", "already_pending"], PendingConflict]:
         """Verify (signature included) and pool; the record's ``RecordError`` subclass otherwise
-        (``UnauthorizedDoctorError`` when a chain with authorities does not admit its doctor at ``now``)."""
-    def submit_entry(self, entry: _Entry) -> Literal["ready", "already_pending"]:
-        """Check a grant or revocation as a block would after the pending ones and pool it;
-        its ``EntryError`` subclass otherwise."""
+        (``UnauthorizedDoctorError`` when a chain with authorities does not admit its doctor at ``now``).
+        Another pending record with the same ``(Dr_hash, nonce)``: a ``PendingConflict``, equal to
+        ``"conflicts_with_pending"``, whose ``pending_txid`` names it."""
+    def submit_entry(self, entry: _Entry, *, now: Optional[int] = None) -> Literal["ready", "held", "already_pending"]:
+        """Check a grant or revocation as a block at ``now`` would after the pending ones and pool it;
+        ``"held"``: a revocation whose ``effective`` time is later (templates take it from then on).
+        Its ``EntryError`` subclass otherwise (``WrongChainError`` for another chain's)."""
     def entries(self) -> List[_Entry]:
         """The pending entries, in arrival order."""
     def pending(self) -> List[EMR]:
@@ -425,11 +447,21 @@ def create_grant(
     licence: str,
     not_before: int = 0,
     not_after: int = 2**64 - 1,
+    *,
+    chain_id: Union[_BytesLike, Chain],
 ) -> Grant:
-    """Sign a grant admitting the doctor (``InvalidEntryError`` for one that could never verify)."""
+    """Sign a grant admitting the doctor on the chain ``chain_id`` (32 bytes, or the ``Chain``);
+    ``InvalidEntryError`` for one that could never verify."""
 
-def create_revocation(authority_key: _PrivateKey, grant_id: Union[_BytesLike, Grant], effective: int) -> Revocation:
-    """Sign a revocation of ``grant_id`` (32 bytes, or the ``Grant``) from ``effective`` on."""
+def create_revocation(
+    authority_key: _PrivateKey,
+    grant_id: Union[_BytesLike, Grant],
+    effective: int,
+    *,
+    chain_id: Union[_BytesLike, Chain],
+) -> Revocation:
+    """Sign a revocation of ``grant_id`` (32 bytes, or the ``Grant``) from ``effective`` on,
+    for the chain ``chain_id`` (32 bytes, or the ``Chain``)."""
 
 def calculate_sha1_hash(data: _BytesLike) -> bytes:
     """SHA-1 of ``data`` (20 bytes)."""
@@ -521,7 +553,11 @@ class _ChainWalk:
         max_adjust: Optional[int] = None,
         block_reward: Optional[int] = None,
         authorities: Iterable[_PublicKey] = (),
-    ) -> Self: ...
+        max_future: Optional[int] = None,
+        salt: Optional[_BytesLike] = None,
+    ) -> Self:
+        """``salt`` is required (``InvalidArgumentError`` without): entries are checked
+        against the chain's id."""
     @property
     def blocks(self) -> int: ...
     def apply(self, data: _BytesLike, passed: int) -> None:

@@ -371,7 +371,8 @@ def check_chain(
     blocks), or an iterable of blocks in their canonical encoding (or
     :class:`Block` objects) from height 0, with the chain parameters
     ``params`` (a dict as :attr:`Chain.params`; default the
-    specification's).
+    specification's, but ``salt`` is required: entries name the chain's id,
+    ``InvalidArgumentError`` without it).
 
     The blocks are cut into ``partitions`` runs of consecutive heights
     (default four per worker thread); the workers decode each block, check
