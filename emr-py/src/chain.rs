@@ -27,6 +27,7 @@ use pyo3::types::{PyList, PyTuple};
 
 use crate::address;
 use crate::block::{PyBlock, PyUserState};
+use crate::conflict::PyConflict;
 use crate::convert;
 use crate::errors;
 use crate::record::Emr;
@@ -39,7 +40,9 @@ fn hash160(value: &Bound<'_, PyAny>, bytes: Vec<u8>, what: &str) -> PyResult<Has
         .ok_or_else(|| errors::invalid_argument(value.py(), format!("{what} must be 20 bytes, got {}", bytes.len())))
 }
 
-fn hash256(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash256> {
+/// A 32-byte hash from a bytes-like value: `InvalidArgumentError` (a
+/// `ValueError`) for another length, `TypeError` for another type.
+pub(crate) fn hash256(value: &Bound<'_, PyAny>, what: &str) -> PyResult<Hash256> {
     let bytes = convert::bytes_like(value, what)?;
     Hash256::from_slice(&bytes)
         .ok_or_else(|| errors::invalid_argument(value.py(), format!("{what} must be 32 bytes, got {}", bytes.len())))
@@ -540,6 +543,28 @@ impl PyChain {
     #[getter]
     fn pool(slf: Bound<'_, Self>) -> ChainPool {
         ChainPool { chain: slf.unbind() }
+    }
+
+    /// Every record the chain dropped for another (SPEC 9.3, "no record
+    /// lost silently"), oldest first, as :class:`Conflict` objects: a block
+    /// joined the active chain (mined elsewhere, or after a reorganisation
+    /// that returned this record to the pool) carrying another record of
+    /// the same doctor and nonce with other content, so this one can never
+    /// be mined. Each stays listed until :meth:`dismiss_conflict`, or until
+    /// a reorganisation brings the record itself into the active chain.
+    fn conflicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let conflicts = self.with(py, |chain| chain.conflicts())?;
+        PyList::new(py, conflicts.into_iter().map(PyConflict::from))
+    }
+
+    /// Stops listing the conflict of the dropped record whose txid is
+    /// ``txid`` (32 bytes; ``InvalidArgumentError`` otherwise), the doctor
+    /// having re-signed it, say: ``True``, or ``False`` when no conflict
+    /// has that txid. Durable when it returns; ``InvalidArgumentError`` on
+    /// a read-only chain.
+    fn dismiss_conflict(&self, py: Python<'_>, txid: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let txid = hash256(txid, "txid")?;
+        self.with(py, move |chain| chain.dismiss_conflict(&txid))
     }
 
     /// The next block to mine, as a :class:`Block` whose ``block_id`` is 32

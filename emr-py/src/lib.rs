@@ -14,6 +14,7 @@ use pyo3::prelude::*;
 mod address;
 mod block;
 mod chain;
+mod conflict;
 mod convert;
 mod entry;
 mod errors;
@@ -34,6 +35,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<chain::PyChain>()?;
     m.add_class::<chain::ChainBlocks>()?;
     m.add_class::<chain::ChainPool>()?;
+    m.add_class::<conflict::PyConflict>()?;
     m.add_function(wrap_pyfunction!(record::create_signed_record, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_sha1_hash, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;

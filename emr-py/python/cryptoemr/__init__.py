@@ -97,6 +97,7 @@ from ._native import (
     Chain,
     ChainBlocks,
     ChainPool,
+    Conflict,
     Grant,
     Revocation,
     SigningKey,
@@ -145,6 +146,7 @@ __all__ = [
     "ChainBlocks",
     "ChainPool",
     "PendingConflict",
+    "Conflict",
     # mining
     "mine_block",
     "mining_engines",

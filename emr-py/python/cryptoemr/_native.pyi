@@ -30,6 +30,7 @@ __all__ = [
     "Chain",
     "ChainBlocks",
     "ChainPool",
+    "Conflict",
     "create_signed_record",
     "calculate_sha1_hash",
     "calculate_txid",
@@ -374,6 +375,12 @@ class Chain:
     @property
     def pool(self) -> ChainPool:
         """The records waiting for a block, stored with the chain."""
+    def conflicts(self) -> List[Conflict]:
+        """The records dropped for another of the same doctor and nonce (SPEC 9.3), oldest
+        first; each is listed until dismissed or until it is in the active chain again."""
+    def dismiss_conflict(self, txid: _BytesLike) -> bool:
+        """Stop listing the conflict of the record with ``txid`` (32 bytes, else
+        ``InvalidArgumentError``); ``False`` when there is none."""
     def template(self, miner: _HashOrAddress, timestamp: Optional[int] = None) -> Block:
         """The next block to mine (``block_id`` zeros, ``nonce`` 0): tip, height, next difficulty,
         ``max(timestamp or now, tip's)``, the pool's pending entries that apply and up to 25
@@ -416,6 +423,31 @@ class ChainPool:
     def ready(self) -> List[EMR]: ...
     def held(self) -> List[EMR]: ...
     def __len__(self) -> int: ...
+
+@final
+class Conflict:
+    """A record the chain dropped for another (SPEC 9.3): a block carrying another record
+    of its doctor with its nonce but other content joined the active chain.
+
+    Immutable; compares, hashes, pickles and copies. ``record`` is a new ``EMR`` at each read.
+    """
+
+    def __new__(cls, record: EMR, replaced_by: _BytesLike, block_id: _BytesLike, height: int) -> Self: ...
+    @property
+    def record(self) -> EMR:
+        """The dropped record."""
+    @property
+    def replaced_by(self) -> bytes:
+        """The txid of the record that took its place (32 bytes)."""
+    @property
+    def block_id(self) -> bytes:
+        """The block that carries that record (32 bytes)."""
+    @property
+    def height(self) -> int:
+        """That block's height."""
+    def __eq__(self, other: object) -> bool: ...
+    def __hash__(self) -> int: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[EMR, bytes, bytes, int]]: ...
 
 @final
 class ChainBlocks:
