@@ -83,9 +83,12 @@ pub struct Conflict {
     pub record: Record,
     /// The txid of the record that took its place.
     pub replaced_by: Hash256,
-    /// The block that carries that record.
+    /// The block that carried that record when it took the place. A later
+    /// reorganisation or undo may take that block out of the active chain;
+    /// the conflict stays listed until dismissed (the dropped record's
+    /// nonce may then be free again: resubmitting it says).
     pub block_id: Hash256,
-    /// That block's height when it took the place.
+    /// That block's height.
     pub height: u64,
 }
 
