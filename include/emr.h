@@ -32,7 +32,7 @@
  *   else (pass *len == 0, buf == NULL to ask for the size).
  * - Ownership. Objects (emr_key, emr_record, emr_entry, emr_block,
  *   emr_user_states, emr_cancel, emr_chain, emr_history, emr_pending,
- *   emr_grants) are opaque and owned by the caller,
+ *   emr_grants, emr_conflicts) are opaque and owned by the caller,
  *   who frees each exactly once with its *_free function; every *_free
  *   accepts NULL. Inputs are copied, never retained, unless documented
  *   otherwise.
@@ -191,6 +191,15 @@ typedef struct emr_cancel emr_cancel;
  * another thread's call on the same handle runs waits for it.
  */
 typedef struct emr_chain emr_chain;
+
+/**
+ * A snapshot of the records a chain dropped for others (SPEC 9.3,
+ * emr_chain_conflicts), oldest first, each with the record and block that
+ * took its place. Opaque and immutable: several threads may read one at
+ * once. Later changes to the chain (a dismissal, a new conflict) do not
+ * change it, and it may outlive the chain it came from.
+ */
+typedef struct emr_conflicts emr_conflicts;
 
 /**
  * A registry entry: an authority's grant admitting a doctor, or its
@@ -3659,6 +3668,99 @@ emr_status emr_pending_get(const struct emr_pending *pending,
  *          call.
  */
 void emr_pending_free(struct emr_pending *pending);
+
+/**
+ * Every record the chain dropped for another (SPEC 9.3, "no record lost
+ * silently"), as a snapshot, oldest first. A record is dropped when a
+ * block joins the active chain carrying another record of its doctor with
+ * its nonce but other content (patient or text): the record was pending,
+ * or a reorganisation took its block off the active chain and returned it
+ * to the pool. Typically the doctor signed at two sites before they
+ * synced; the doctor re-signs it with a new nonce. Such a record can be
+ * neither pending nor mined (its nonce is taken: submitting it again is
+ * EMR_INVALID_NONCE), so the chain keeps it here, with the record and
+ * block that took its place, until emr_chain_dismiss_conflict or until a
+ * block carrying it joins the active chain again (a reorganisation back).
+ * The conflicts are stored in the chain's database.
+ *
+ * Returns: EMR_OK (an empty snapshot when there is no conflict);
+ *          EMR_CORRUPT if a stored conflict is damaged; EMR_IO if storage
+ *          fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+ * Args:    chain: the chain; a read-only one too.
+ * Out:     out:   a new snapshot, freed by the caller with
+ *                 emr_conflicts_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_conflicts(const struct emr_chain *chain, struct emr_conflicts **out);
+
+/**
+ * The number of conflicts in a snapshot.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if conflicts or len is NULL.
+ * Args:    conflicts: the snapshot.
+ * Out:     len:       the number of conflicts.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_conflicts_len(const struct emr_conflicts *conflicts, size_t *len);
+
+/**
+ * One conflict of a snapshot: the dropped record, the record that took
+ * its place (same doctor, same nonce, other content) and the active block
+ * that carries that one.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length
+ *          (*record is set to NULL, nothing else is written);
+ *          EMR_NULL_ARGUMENT if conflicts is NULL.
+ * Args:    conflicts:     the snapshot.
+ * In:      index:         0 ..= length - 1, oldest first.
+ * Out:     record:        the dropped record, a new record freed by the
+ *                         caller with emr_record_free; NULL on failure;
+ *                         may be NULL if not wanted.
+ *          replaced_by32: receives the 32-byte txid of the record that
+ *                         took its place; may be NULL if not wanted.
+ *          block_id32:    receives the 32-byte id of the block that
+ *                         carries that record; may be NULL if not wanted.
+ *          height:        that block's height; may be NULL if not wanted.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_conflicts_get(const struct emr_conflicts *conflicts,
+                             size_t index,
+                             struct emr_record **record,
+                             uint8_t *replaced_by32,
+                             uint8_t *block_id32,
+                             uint64_t *height);
+
+/**
+ * Frees a conflicts snapshot. NULL is a no-op.
+ *
+ * Args:    conflicts: a snapshot from this library, or NULL. Not usable
+ *                     afterwards (records taken from it stay valid).
+ * Thread-safety: no other thread may use the snapshot during or after the
+ *          call.
+ */
+void emr_conflicts_free(struct emr_conflicts *conflicts);
+
+/**
+ * Stops listing the conflict of the dropped record with this txid (the
+ * doctor has re-signed the prescription with a new nonce, say); durable
+ * when this returns. A txid that names no conflict changes nothing and is
+ * not an error: *dismissed is false.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the chain is read-only;
+ *          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain
+ *          or txid32 is NULL.
+ * Args:    chain:     the chain, changed.
+ * In:      txid32:    the dropped record's 32-byte txid (emr_record_txid
+ *                     of the record emr_conflicts_get gives).
+ * Out:     dismissed: whether a conflict was listed and is no longer,
+ *                     written on EMR_OK; may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_dismiss_conflict(struct emr_chain *chain,
+                                      const uint8_t *txid32,
+                                      bool *dismissed);
 
 /**
  * The next block to mine on the chain: previous is the tip's id (all zero

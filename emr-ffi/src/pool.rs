@@ -2,10 +2,13 @@
 //! (and `emr_chain_submit_at`, with the caller's clock and the pending
 //! record a conflict names), `emr_chain_submit_entry` (and
 //! `emr_chain_submit_entry_at`), `emr_chain_pending` (an `emr_pending`
-//! snapshot), `emr_chain_template` and `emr_chain_mine_next`.
+//! snapshot), `emr_chain_conflicts` (an `emr_conflicts` snapshot of the
+//! records dropped for others, SPEC 9.3) and `emr_chain_dismiss_conflict`,
+//! `emr_chain_template` and `emr_chain_mine_next`.
 //!
 //! Every rule is the core's (`Chain::submit`, `Chain::pending_split`,
-//! `Chain::template`, `SharedChain::mine_next`); this module translates.
+//! `Chain::conflicts`, `Chain::dismiss_conflict`, `Chain::template`,
+//! `SharedChain::mine_next`); this module translates.
 //! `emr_chain_mine_next` holds the chain only to take the template and to
 //! add the block it found, so other threads may add blocks to the same
 //! handle meanwhile, and a block that moves the tip makes it start over.
@@ -13,7 +16,7 @@
 use core::ffi::c_char;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use emr_core::chain::{MineNextOutcome, SubmitOutcome};
+use emr_core::chain::{Conflict, MineNextOutcome, SubmitOutcome};
 use emr_core::{Block, Hash160, Hash256, Record};
 
 use crate::block::emr_block;
@@ -59,6 +62,15 @@ pub const EMR_SUBMIT_CONFLICTS_WITH_PENDING: emr_submit_outcome = 4;
 pub struct emr_pending {
     records: Vec<Record>,
     ready: usize,
+}
+
+/// A snapshot of the records a chain dropped for others (SPEC 9.3,
+/// emr_chain_conflicts), oldest first, each with the record and block that
+/// took its place. Opaque and immutable: several threads may read one at
+/// once. Later changes to the chain (a dismissal, a new conflict) do not
+/// change it, and it may outlive the chain it came from.
+pub struct emr_conflicts {
+    conflicts: Vec<Conflict>,
 }
 
 fn unix_now() -> u64 {
@@ -416,6 +428,157 @@ pub unsafe extern "C" fn emr_pending_free(pending: *mut emr_pending) {
     ffi_boundary!(default: (); {
         // SAFETY: documented contract: a live snapshot or NULL, freed once.
         unsafe { ptr::free(pending) }
+    })
+}
+
+/// Every record the chain dropped for another (SPEC 9.3, "no record lost
+/// silently"), as a snapshot, oldest first. A record is dropped when a
+/// block joins the active chain carrying another record of its doctor with
+/// its nonce but other content (patient or text): the record was pending,
+/// or a reorganisation took its block off the active chain and returned it
+/// to the pool. Typically the doctor signed at two sites before they
+/// synced; the doctor re-signs it with a new nonce. Such a record can be
+/// neither pending nor mined (its nonce is taken: submitting it again is
+/// EMR_INVALID_NONCE), so the chain keeps it here, with the record and
+/// block that took its place, until emr_chain_dismiss_conflict or until a
+/// block carrying it joins the active chain again (a reorganisation back).
+/// The conflicts are stored in the chain's database.
+///
+/// Returns: EMR_OK (an empty snapshot when there is no conflict);
+///          EMR_CORRUPT if a stored conflict is damaged; EMR_IO if storage
+///          fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+/// Args:    chain: the chain; a read-only one too.
+/// Out:     out:   a new snapshot, freed by the caller with
+///                 emr_conflicts_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_conflicts(chain: *const emr_chain, out: *mut *mut emr_conflicts) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and `out`.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let conflicts = chain.lock()?.conflicts()?;
+        out.set(emr_conflicts { conflicts });
+        Ok(())
+    })
+}
+
+/// The number of conflicts in a snapshot.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if conflicts or len is NULL.
+/// Args:    conflicts: the snapshot.
+/// Out:     len:       the number of conflicts.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_conflicts_len(conflicts: *const emr_conflicts, len: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `conflicts` and `len`.
+        let conflicts = unsafe { ptr::handle(conflicts, "conflicts") }?;
+        let out = unsafe { Out::new(len, "len") }?;
+        out.write(conflicts.conflicts.len());
+        Ok(())
+    })
+}
+
+/// One conflict of a snapshot: the dropped record, the record that took
+/// its place (same doctor, same nonce, other content) and the active block
+/// that carries that one.
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length
+///          (*record is set to NULL, nothing else is written);
+///          EMR_NULL_ARGUMENT if conflicts is NULL.
+/// Args:    conflicts:     the snapshot.
+/// In:      index:         0 ..= length - 1, oldest first.
+/// Out:     record:        the dropped record, a new record freed by the
+///                         caller with emr_record_free; NULL on failure;
+///                         may be NULL if not wanted.
+///          replaced_by32: receives the 32-byte txid of the record that
+///                         took its place; may be NULL if not wanted.
+///          block_id32:    receives the 32-byte id of the block that
+///                         carries that record; may be NULL if not wanted.
+///          height:        that block's height; may be NULL if not wanted.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_conflicts_get(
+    conflicts: *const emr_conflicts,
+    index: usize,
+    record: *mut *mut emr_record,
+    replaced_by32: *mut u8,
+    block_id32: *mut u8,
+    height: *mut u64,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let record = unsafe { OutHandle::optional(record, "record") }?;
+        let conflicts = unsafe { ptr::handle(conflicts, "conflicts") }?;
+        let found = conflicts.conflicts.get(index).ok_or_else(|| {
+            Error::new(
+                EMR_NOT_FOUND,
+                format!("not_found: index {index} is past the end ({} conflicts)", conflicts.conflicts.len()),
+            )
+        })?;
+        if let Some(out) = record {
+            out.set(emr_record { inner: found.record.clone() });
+        }
+        if let Some(out) = unsafe { Out::optional(replaced_by32.cast::<[u8; 32]>()) } {
+            out.write(found.replaced_by.to_bytes());
+        }
+        if let Some(out) = unsafe { Out::optional(block_id32.cast::<[u8; 32]>()) } {
+            out.write(found.block_id.to_bytes());
+        }
+        if let Some(out) = unsafe { Out::optional(height) } {
+            out.write(found.height);
+        }
+        Ok(())
+    })
+}
+
+/// Frees a conflicts snapshot. NULL is a no-op.
+///
+/// Args:    conflicts: a snapshot from this library, or NULL. Not usable
+///                     afterwards (records taken from it stay valid).
+/// Thread-safety: no other thread may use the snapshot during or after the
+///          call.
+#[no_mangle]
+pub unsafe extern "C" fn emr_conflicts_free(conflicts: *mut emr_conflicts) {
+    ffi_boundary!(default: (); {
+        // SAFETY: documented contract: a live snapshot or NULL, freed once.
+        unsafe { ptr::free(conflicts) }
+    })
+}
+
+/// Stops listing the conflict of the dropped record with this txid (the
+/// doctor has re-signed the prescription with a new nonce, say); durable
+/// when this returns. A txid that names no conflict changes nothing and is
+/// not an error: *dismissed is false.
+///
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if the chain is read-only;
+///          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain
+///          or txid32 is NULL.
+/// Args:    chain:     the chain, changed.
+/// In:      txid32:    the dropped record's 32-byte txid (emr_record_txid
+///                     of the record emr_conflicts_get gives).
+/// Out:     dismissed: whether a conflict was listed and is no longer,
+///                     written on EMR_OK; may be NULL if not wanted.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_dismiss_conflict(
+    chain: *mut emr_chain,
+    txid32: *const u8,
+    dismissed: *mut bool,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let txid = Hash256::from_bytes(*unsafe { ptr::array::<32>(txid32, "txid32") }?);
+        let dismissed = unsafe { Out::optional(dismissed) };
+        let was = chain.lock()?.dismiss_conflict(&txid)?;
+        if let Some(out) = dismissed {
+            out.write(was);
+        }
+        Ok(())
     })
 }
 
