@@ -120,14 +120,6 @@ fn new_key() -> Result<KeyPair, PkiError> {
     Ok(KeyPair::generate_for(&PKCS_ECDSA_P256_SHA256)?)
 }
 
-fn issued(cert_der: &[u8], cert_pem: String, key: &KeyPair) -> Result<Issued, PkiError> {
-    Ok(Issued {
-        info: describe(cert_der)?,
-        cert_pem,
-        key_pem: Zeroizing::new(key.serialize_pem()),
-    })
-}
-
 /// A new consortium authority named `name`, valid for `days`: a
 /// self-signed certificate that may sign node certificates and nothing
 /// below them (path length 0), and its key.
@@ -149,7 +141,11 @@ pub fn new_authority(name: &str, days: u32) -> Result<Issued, PkiError> {
     params.not_after = not_after;
     let key = new_key()?;
     let cert = params.self_signed(&key)?;
-    issued(cert.der(), cert.pem(), &key)
+    Ok(Issued {
+        info: describe(cert.der())?,
+        cert_pem: cert.pem(),
+        key_pem: Zeroizing::new(key.serialize_pem()),
+    })
 }
 
 /// A name a node certificate is for: an IP address, or else a DNS name.
@@ -171,6 +167,7 @@ fn san(name: &str) -> Result<SanType, PkiError> {
 /// A consortium authority read back from its files, to issue node
 /// certificates with.
 pub struct Authority {
+    cert: CertificateDer<'static>,
     issuer: Issuer<'static, KeyPair>,
     not_after: i64,
     subject: String,
@@ -221,6 +218,7 @@ impl Authority {
         let subject = cert.subject().to_string();
         Ok(Authority {
             issuer: Issuer::from_ca_cert_der(&der, key)?,
+            cert: der,
             not_after,
             subject,
         })
@@ -267,7 +265,13 @@ impl Authority {
         params.not_after = not_after;
         let key = new_key()?;
         let cert = params.signed_by(&key, &self.issuer)?;
-        issued(cert.der(), cert.pem(), &key)
+        // What is handed out has passed the very checks a peer will make.
+        let info = verify_node_cert(&self.cert, cert.der())?;
+        Ok(Issued {
+            cert_pem: cert.pem(),
+            key_pem: Zeroizing::new(key.serialize_pem()),
+            info,
+        })
     }
 }
 

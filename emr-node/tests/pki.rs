@@ -355,3 +355,18 @@ fn an_authority_is_read_back_only_with_its_own_key() {
     let later = again.issue(&["node-b.example".into()], 30).unwrap();
     pki::verify_node_cert(&der(&c.ca.cert_pem), &der(&later.cert_pem)).unwrap();
 }
+
+#[test]
+fn an_expired_authority_issues_nothing() {
+    let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Constrained(0));
+    params.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign];
+    params.not_before = rcgen::date_time_ymd(2020, 1, 1);
+    params.not_after = rcgen::date_time_ymd(2021, 1, 1);
+    let key = rcgen::KeyPair::generate_for(&rcgen::PKCS_ECDSA_P256_SHA256).unwrap();
+    let cert = params.self_signed(&key).unwrap();
+    let e = Authority::from_pem(cert.pem().as_bytes(), key.serialize_pem().as_bytes())
+        .err()
+        .unwrap();
+    assert!(e.to_string().contains("expired"), "{e}");
+}
