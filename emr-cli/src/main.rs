@@ -7,6 +7,7 @@
 //! are one line `error: <kind>: <message>` with a stable exit code.
 
 mod access;
+mod certs;
 mod container;
 mod error;
 mod node;
@@ -69,6 +70,10 @@ enum Command {
     /// Authorities: the keys whose grants decide which doctors may write.
     #[command(subcommand)]
     Authority(AuthorityCommand),
+    /// Nodes: the consortium's certificate authority and its nodes'
+    /// certificates, for mutual TLS between sites.
+    #[command(subcommand)]
+    Node(NodeCommand),
     /// An authority admits a doctor: sign a grant (an entry file), and
     /// offer it to a chain's pool with --chain.
     Grant {
@@ -144,6 +149,70 @@ enum AuthorityCommand {
         /// The public key file to write (default: OUT with extension .pub).
         #[arg(long)]
         public: Option<PathBuf>,
+        /// Replace existing files (regular files only, never a link or device).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum NodeCommand {
+    /// The consortium's certificate authority.
+    #[command(subcommand)]
+    Ca(CaCommand),
+    /// Node certificates, signed by the consortium's authority.
+    #[command(subcommand)]
+    Cert(CertCommand),
+}
+
+#[derive(Subcommand)]
+enum CaCommand {
+    /// Create the consortium's certificate authority: a P-256 key (PKCS#8
+    /// PEM, mode 0600), kept offline by whoever admits sites, and its
+    /// self-signed certificate (PEM), which every node is given.
+    New {
+        /// The authority's name (its certificate's common name).
+        #[arg(long)]
+        name: String,
+        /// The private key file to write.
+        #[arg(long)]
+        out_key: PathBuf,
+        /// The certificate file to write.
+        #[arg(long)]
+        out_cert: PathBuf,
+        /// Days the authority is valid.
+        #[arg(long, default_value_t = emr_node::pki::DEFAULT_CA_DAYS)]
+        days: u32,
+        /// Replace existing files (regular files only, never a link or device).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+#[derive(Subcommand)]
+enum CertCommand {
+    /// Issue a node's certificate, for TLS as a server and as a client,
+    /// with a new P-256 key (PKCS#8 PEM, mode 0600).
+    New {
+        /// The authority's certificate file.
+        #[arg(long, value_name = "CA_CERT")]
+        ca: PathBuf,
+        /// The authority's private key file.
+        #[arg(long)]
+        ca_key: PathBuf,
+        /// The DNS names and IP addresses the node is reached at (the first
+        /// is also the common name); repeat or list several.
+        #[arg(long = "name", value_name = "NAME", required = true, num_args = 1..)]
+        names: Vec<String>,
+        /// The node's private key file to write.
+        #[arg(long)]
+        out_key: PathBuf,
+        /// The node's certificate file to write.
+        #[arg(long)]
+        out_cert: PathBuf,
+        /// Days the certificate is valid (at most until the authority expires).
+        #[arg(long, default_value_t = emr_node::pki::DEFAULT_NODE_DAYS)]
+        days: u32,
         /// Replace existing files (regular files only, never a link or device).
         #[arg(long)]
         force: bool,
@@ -415,6 +484,8 @@ impl Command {
             Command::Record(RecordCommand::Verify { .. }) => "record verify",
             Command::Record(RecordCommand::Open { .. }) => "record open",
             Command::Authority(AuthorityCommand::New { .. }) => "authority new",
+            Command::Node(NodeCommand::Ca(CaCommand::New { .. })) => "node ca new",
+            Command::Node(NodeCommand::Cert(CertCommand::New { .. })) => "node cert new",
             Command::Grant { .. } => "grant",
             Command::Revoke { .. } => "revoke",
             Command::Chain(c) => match c {
@@ -477,10 +548,19 @@ fn main() -> ExitCode {
                 return ExitCode::from(exit::USAGE as u8);
             }
             let rendered = e.render().to_string();
-            let first = rendered.lines().next().unwrap_or("bad command line");
+            let mut lines = rendered.lines();
+            let first = lines.next().unwrap_or("bad command line");
+            // clap names the missing arguments on indented lines under the
+            // first; without them the one-line error would not say which.
+            let named: Vec<&str> = lines
+                .take_while(|l| l.starts_with("  "))
+                .map(str::trim)
+                .collect();
             let message = format!(
-                "{} (see emr --help)",
-                first.strip_prefix("error: ").unwrap_or(first)
+                "{}{}{} (see emr --help)",
+                first.strip_prefix("error: ").unwrap_or(first),
+                if named.is_empty() { "" } else { " " },
+                named.join(", ")
             );
             return report(Err(CliError::usage(message)), json_flag, "");
         }
@@ -586,6 +666,22 @@ fn run(command: Command, mode: Mode) -> Result<Output, CliError> {
             public,
             force,
         }) => access::authority_new(curve.curve(), &out, public, force),
+        Command::Node(NodeCommand::Ca(CaCommand::New {
+            name,
+            out_key,
+            out_cert,
+            days,
+            force,
+        })) => certs::ca_new(&name, out_key, out_cert, days, force),
+        Command::Node(NodeCommand::Cert(CertCommand::New {
+            ca,
+            ca_key,
+            names,
+            out_key,
+            out_cert,
+            days,
+            force,
+        })) => certs::cert_new(&ca, &ca_key, &names, out_key, out_cert, days, force),
         Command::Grant {
             key,
             doctor,
