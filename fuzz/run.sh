@@ -3,8 +3,10 @@
 # SECONDS of wall time (and stops it earlier after RUNS executions, when
 # given). Seeds come from fuzz/corpus/<target> (committed, never written);
 # what the fuzzer finds goes to $FUZZ_WORK/corpus/<target>, logs to
-# $FUZZ_WORK/logs/<target>.log. Prints one line of figures per target and
-# fails if any target found a crash, leak, timeout or out-of-memory input.
+# $FUZZ_WORK/logs/<target>.log. FUZZ_TARGETS="a b" runs only those targets
+# (one name: one target, the checkout left clean). Prints one line of
+# figures per target and fails if any target found a crash, leak, timeout or
+# out-of-memory input.
 set -euo pipefail
 cd "$(dirname "$0")"
 seconds=${1:?usage: run.sh SECONDS [RUNS]}

@@ -51,6 +51,63 @@ impl Corpus {
     }
 }
 
+/// fuzz_targets/record_verify.rs's `Input` as `arbitrary` 1.x reads it (the
+/// fields not named here are `None` or `false`: the base record's): a bool
+/// or an `Option`'s tag is one byte (its low bit), a u64 eight bytes little
+/// endian, a `Vec<u8>` each byte behind a 1 and a 0 after the last; the
+/// one `String`'s length is read from the end of the input (one byte, or
+/// two big-endian when the input from the string on is over 256 bytes).
+#[derive(Default)]
+struct VerifyInput<'a> {
+    p256: bool,
+    patient_hash: Option<&'a [u8]>,
+    prescription: Option<Option<&'a str>>,
+    nonce: Option<u64>,
+    fix_txid: bool,
+}
+
+impl VerifyInput<'_> {
+    fn to_bytes(&self) -> Vec<u8> {
+        let mut head = vec![u8::from(self.p256), 0]; // p256, dr_hash
+        match self.patient_hash {
+            Some(hash) => {
+                head.push(1);
+                hash.iter().for_each(|&b| head.extend([1, b]));
+                head.push(0);
+            }
+            None => head.push(0),
+        }
+        head.push(0); // dr_public_key
+        let text = match self.prescription {
+            None => {
+                head.push(0);
+                None
+            }
+            Some(None) => {
+                head.extend([1, 0]);
+                None
+            }
+            Some(Some(text)) => {
+                head.extend([1, 1]);
+                Some(text)
+            }
+        };
+        let mut tail = match self.nonce {
+            Some(n) => [&[1][..], &n.to_le_bytes()].concat(),
+            None => vec![0],
+        };
+        // signature, txid, previous_nonce, fix_dr_hash, fix_txid
+        tail.extend([0, 0, 0, 0, u8::from(self.fix_txid)]);
+        let Some(text) = text else { return [head, tail].concat() };
+        let size = if text.len() + tail.len() < 256 {
+            vec![u8::try_from(text.len()).unwrap()]
+        } else {
+            u16::try_from(text.len()).unwrap().to_be_bytes().to_vec()
+        };
+        [head, text.as_bytes().to_vec(), tail, size].concat()
+    }
+}
+
 fn record_from_json(r: &Value) -> Option<Record> {
     let fields = (
         unhex(&r["dr_hash"]),
@@ -195,6 +252,25 @@ fn main() {
     let mut verify = Corpus::new(&root, "record_verify");
     for seed in [&[0u8][..], &[1], &[0, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1], &[1, 0, 0, 0, 0, 0, 0, 0, 0, 1, 1]] {
         verify.add(seed);
+    }
+    // The base record with the text "sealed1:" (an empty envelope): check 3
+    // fails (SPEC 8.2) before the txid does. The target's oracle once
+    // expected `invalid_txid` here (fuzz_regressions.rs).
+    verify.add(VerifyInput { prescription: Some(Some("sealed1:")), ..VerifyInput::default() }.to_bytes());
+    // Every sealed.json text on the base record, for its own patient: the
+    // malformed ones (most under 200 bytes) fail check 3, the well-formed
+    // ones (most over 200 bytes) pass it and fail the signature (fix_txid).
+    for (i, case) in sealed_vectors().cases.iter().enumerate() {
+        verify.add(
+            VerifyInput {
+                p256: i % 2 == 1,
+                patient_hash: Some(&case.patient_hash),
+                prescription: Some(Some(&case.prescription)),
+                fix_txid: true,
+                ..VerifyInput::default()
+            }
+            .to_bytes(),
+        );
     }
     verify.write();
 

@@ -7,11 +7,17 @@
 //! Each field is either the base record's or the fuzzer's; `fix_txid` and
 //! `fix_dr_hash` recompute those from the other fields so that inputs reach
 //! the key and signature checks.
+//!
+//! Check 3 is SPEC 8.2's (`emr_fuzz::sealed_spec`, shared with
+//! `sealed_open`): a text starting with `sealed1:` is judged by its
+//! envelope, so `"sealed1:"` alone is `invalid_prescription`, and a
+//! well-formed sealed text over 200 bytes passes. The committed seeds
+//! include both (`examples/make_seeds.rs`).
 #![no_main]
 
 use emr_core::hash::sha1;
 use emr_core::{calculate_signature_hash, calculate_txid, PublicKey, RecordError, RecordFields};
-use emr_fuzz::base_records;
+use emr_fuzz::{base_records, sealed_spec};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 
@@ -38,8 +44,11 @@ fn expected(f: &RecordFields<'_>, previous_nonce: u64) -> Result<(), RecordError
     if sha1(&[f.dr_public_key]).as_bytes() != f.dr_hash {
         return Err(RecordError::PublicKeyMismatch);
     }
+    // Check 3 with SPEC 8.2's sealed rules: a `sealed1:` text is judged by
+    // its envelope (up to 1,024 bytes), not by the 200-byte limit, and fails
+    // here, before the nonce and txid, when malformed or not the patient's.
     let prescription = match f.prescription {
-        Some(p) if p.len() <= 200 => p,
+        Some(p) if sealed_spec::check3(Some(p), f.patient_hash) => p,
         _ => return Err(RecordError::InvalidPrescription),
     };
     if previous_nonce.checked_add(1) != Some(f.nonce) {

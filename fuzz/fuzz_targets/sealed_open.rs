@@ -1,9 +1,10 @@
 //! Sealed prescriptions (SPEC 8.2): no panic on any text in check 3,
 //! verification, `sealed_recipients` or `open` with each of the vectors'
 //! recipient keys; every verdict is the one SPEC 8.2's text calls for
-//! (re-derived here with an independent base64url decoder); and nothing
-//! opens to a text that was not sealed under the record's doctor, patient
-//! and nonce: a changed envelope fails or opens to the original plaintext.
+//! (re-derived in `emr_fuzz::sealed_spec`, with an independent base64url
+//! decoder); and nothing opens to a text that was not sealed under the
+//! record's doctor, patient and nonce: a changed envelope fails or opens to
+//! the original plaintext.
 //!
 //! The input is `mode ‖ case ‖ tweak ‖ payload`. `case` picks a record of
 //! `sealed.json` whose doctor, patient, nonce, signature and txid the
@@ -19,56 +20,11 @@
 #![no_main]
 
 use emr_core::{RecordError, RecordFields, SealError};
+use emr_fuzz::sealed_spec::{check3 as spec_check3, recipients as spec_recipients, PREFIX};
 use emr_fuzz::{base64url, sealed_vectors, SealedCase};
 use libfuzzer_sys::fuzz_target;
 
-const PREFIX: &str = "sealed1:";
-const SLOT_LEN: usize = 20 + 1 + 33 + 48;
 const MAX_EDITS: usize = 32;
-
-/// SPEC 8.2's envelope rules, from the text: the recipients' key hashes of
-/// a well-formed `sealed1:` text (the patient's rule aside), or `None`.
-fn spec_recipients(text: &str) -> Option<Vec<[u8; 20]>> {
-    if text.len() > 1024 {
-        return None;
-    }
-    let encoded = text.strip_prefix(PREFIX)?;
-    let envelope = base64url::decode_lenient(encoded)?;
-    if base64url::encode(&envelope) != encoded {
-        return None; // not canonical
-    }
-    let (&[version, n], rest) = envelope.split_first_chunk::<2>()?;
-    let n = usize::from(n);
-    if version != 1 || !(1..=4).contains(&n) || rest.len() < n * SLOT_LEN {
-        return None;
-    }
-    let (slots, ciphertext) = rest.split_at(n * SLOT_LEN);
-    if !(16..=216).contains(&ciphertext.len()) {
-        return None;
-    }
-    slots
-        .chunks(SLOT_LEN)
-        .map(|slot| {
-            let point = &slot[21..54];
-            let on_curve = matches!(point[0], 2 | 3)
-                && match slot[20] {
-                    1 => secp256k1::PublicKey::from_slice(point).is_ok(),
-                    2 => p256::PublicKey::from_sec1_bytes(point).is_ok(),
-                    _ => false,
-                };
-            on_curve.then(|| slot[..20].try_into().unwrap())
-        })
-        .collect()
-}
-
-/// Check 3 as SPEC 8.2 amends it.
-fn spec_check3(text: Option<&str>, patient_hash: &[u8]) -> bool {
-    match text {
-        None => false,
-        Some(t) if t.starts_with(PREFIX) => spec_recipients(t).is_some_and(|r| r.iter().any(|h| h[..] == *patient_hash)),
-        Some(t) => t.len() <= 200,
-    }
-}
 
 /// The case's envelope with the payload's edits.
 fn edited_envelope(case: &SealedCase, payload: &[u8]) -> String {

@@ -220,6 +220,71 @@ pub mod base64url {
     }
 }
 
+/// Check 3 of SPEC section 2 as section 8.2 amends it, written out again
+/// from the text (with [`base64url`], not emr-core's engine): the oracle of
+/// `record_verify` (where check 3 sits in the check order) and of
+/// `sealed_open` (the envelope rules in depth). emr-core's own rule is
+/// crate-private; its public effects are `RecordFields::verify` and
+/// `RecordFields::sealed_recipients`, which these are compared with.
+pub mod sealed_spec {
+    use super::base64url;
+
+    /// What a sealed prescription's text starts with.
+    pub const PREFIX: &str = "sealed1:";
+    /// A recipient slot: key hash, curve byte, compressed point, wrapped key.
+    pub const SLOT_LEN: usize = 20 + 1 + 33 + 48;
+
+    /// The recipients' key hashes of a well-formed `sealed1:` text (every
+    /// rule of check 3 but the patient's), or `None`: over 1,024 bytes, not
+    /// canonical base64url, version not 1, n outside 1..4, a curve byte not
+    /// 1 or 2, E not a compressed point on that curve, a ciphertext outside
+    /// 16..216 bytes.
+    pub fn recipients(text: &str) -> Option<Vec<[u8; 20]>> {
+        if text.len() > 1024 {
+            return None;
+        }
+        let encoded = text.strip_prefix(PREFIX)?;
+        let envelope = base64url::decode_lenient(encoded)?;
+        if base64url::encode(&envelope) != encoded {
+            return None; // not canonical
+        }
+        let (&[version, n], rest) = envelope.split_first_chunk::<2>()?;
+        let n = usize::from(n);
+        if version != 1 || !(1..=4).contains(&n) || rest.len() < n * SLOT_LEN {
+            return None;
+        }
+        let (slots, ciphertext) = rest.split_at(n * SLOT_LEN);
+        if !(16..=216).contains(&ciphertext.len()) {
+            return None;
+        }
+        slots
+            .chunks(SLOT_LEN)
+            .map(|slot| {
+                let point = &slot[21..54];
+                let on_curve = matches!(point[0], 2 | 3)
+                    && match slot[20] {
+                        1 => secp256k1::PublicKey::from_slice(point).is_ok(),
+                        2 => p256::PublicKey::from_sec1_bytes(point).is_ok(),
+                        _ => false,
+                    };
+                on_curve.then(|| slot[..20].try_into().unwrap())
+            })
+            .collect()
+    }
+
+    /// Whether check 3 passes: `None` (not text) fails; a text starting
+    /// with `sealed1:` passes when well-formed ([`recipients`]) with the
+    /// patient among its recipients, whatever its length up to 1,024
+    /// bytes; any other text when it is at most 200 UTF-8 bytes.
+    pub fn check3(text: Option<&str>, patient_hash: &[u8]) -> bool {
+        match text {
+            None => false,
+            Some(t) if t.starts_with(PREFIX) => recipients(t).is_some_and(|r| r.iter().any(|h| h[..] == *patient_hash)),
+            Some(t) => t.len() <= 200,
+        }
+    }
+}
+
 /// One record of `sealed.json`, with what the vectors say it opens to.
 pub struct SealedCase {
     /// The vector's name.
