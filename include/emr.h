@@ -45,6 +45,20 @@
  *   a time (only emr_chain_free needs exclusive use).
  * - Absence. A height, txid or history entry that does not exist is
  *   EMR_NOT_FOUND; the tip of an empty chain is EMR_OK with a NULL block.
+ * - Indexes. Every getter that takes an index (emr_block_record,
+ *   emr_block_entry, emr_user_states_entry_at, emr_history_get,
+ *   emr_chain_authority, emr_chain_pending_entry, emr_pending_get,
+ *   emr_grants_get, emr_conflicts_get) counts from 0, and an index past
+ *   the end (index >= the length, SIZE_MAX included) is EMR_NOT_FOUND,
+ *   never EMR_INVALID_ARGUMENT: nothing is written but a T **out, set to
+ *   NULL as on every failure. NULL arguments are checked first
+ *   (EMR_NULL_ARGUMENT).
+ * - Options. emr_mine_options, emr_chain_options and emr_batch_options
+ *   start with a version, set by their *_options_default from the
+ *   header's EMR_*_OPTIONS_VERSION. The library accepts every version from
+ *   1 up to its own, reading only that version's fields, so a program
+ *   built with an earlier header keeps working (docs/ABI.md); a version it
+ *   does not know (0, or a later header's) is EMR_INVALID_ARGUMENT.
  * - Mining. emr_mine_block returns EMR_OK whenever the search ran; whether
  *   it found a block, exhausted its range, was cancelled or timed out is
  *   its outcome (EMR_MINE_*), not a status.
@@ -52,6 +66,9 @@
  *   as EMR_PANIC (a bug in the library).
  * - Text. Prescriptions are UTF-8 bytes with an explicit length, not
  *   NUL-terminated; bytes that are not UTF-8 are EMR_INVALID_PRESCRIPTION.
+ *   A valid record's prescription is at most EMR_MAX_PRESCRIPTION_BYTES
+ *   (1024, a sealed text); a plain text at most
+ *   EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200).
  * - Addresses. Hashes are 20 bytes in every function. The text a person
  *   types (emrd1... doctor, emrp1... patient, emrm1... miner) becomes those
  *   bytes through emr_address_decode with the role the caller expects: a
@@ -93,6 +110,28 @@
 #define EMR_ADDRESS_MAX_POSITIONS 2
 
 /**
+ * The longest prescription a valid record carries, in bytes: a sealed
+ * text ("sealed1:...", SPEC 8.2), whose plain text is at most
+ * EMR_MAX_PLAIN_PRESCRIPTION_BYTES. A sealed text of t plain bytes to n
+ * recipients is 8 + ceil(4 (2 + 102 n + t + 16) / 3) bytes (docs/FORMAT.md):
+ * 32 bytes sealed to 3 recipients, the patient, one reader and the doctor,
+ * make 483; the rule's limit is this constant. A buffer of this size holds
+ * the prescription of every record that verifies, and so of every record
+ * of a chain, a pool or a template (emr_record_prescription). A record
+ * decoded from bytes and not verified may carry a longer one (it fails
+ * verification with EMR_INVALID_PRESCRIPTION): EMR_BUFFER_TOO_SMALL then
+ * gives its size.
+ */
+#define EMR_MAX_PRESCRIPTION_BYTES 1024
+
+/**
+ * The longest plain (unsealed) prescription, in bytes: what
+ * emr_record_sign and emr_record_sign_sealed accept as plain text, and the
+ * longest text emr_record_open writes.
+ */
+#define EMR_MAX_PLAIN_PRESCRIPTION_BYTES 200
+
+/**
  * The most recipients a sealed prescription may have (the doctor included).
  */
 #define EMR_MAX_RECIPIENTS 4
@@ -128,25 +167,43 @@
 #define EMR_MAX_MINING_THREADS 1024
 
 /**
- * The layout of emr_mine_options that this header declares. Pass it to
- * emr_mine_options_default; a later header that adds fields raises it, and
- * the library keeps reading the fields of the version a caller was built
- * with.
+ * The layout of emr_mine_options that this header declares (1, the only
+ * version so far). Pass it to emr_mine_options_default; a later header
+ * that adds fields raises it.
+ *
+ * A library accepts every version from 1 up to its own constant, reading
+ * only the fields of the version the caller passes (docs/ABI.md): a
+ * program built with an earlier header keeps working with a later library.
+ * A version the library does not know (0, or a later header's with an
+ * older library) is EMR_INVALID_ARGUMENT.
  */
 #define EMR_MINE_OPTIONS_VERSION 1
 
 /**
  * The layout of emr_chain_options that this header declares. Pass it to
- * emr_chain_options_default; a later header that adds fields raises it, and
- * the library keeps reading the fields of the version a caller was built
- * with. Version 2 added the authorities (SPEC 8.1); version 3 added
- * max_future and the salt (SPEC 5, v1.2).
+ * emr_chain_options_default; a later header that adds fields raises it.
+ * Version 2 added the authorities (SPEC 8.1); version 3 added max_future
+ * and the salt (SPEC 5, v1.2). This library accepts 1, 2 and 3, giving
+ * what an earlier version lacks its documented default.
+ *
+ * A library accepts every version from 1 up to its own constant, reading
+ * only the fields of the version the caller passes (docs/ABI.md): a
+ * program built with an earlier header keeps working with a later library.
+ * A version the library does not know (0, or a later header's with an
+ * older library) is EMR_INVALID_ARGUMENT.
  */
 #define EMR_CHAIN_OPTIONS_VERSION 3
 
 /**
- * The layout of emr_batch_options that this header declares. Pass it to
- * emr_batch_options_default (same rules as EMR_CHAIN_OPTIONS_VERSION).
+ * The layout of emr_batch_options that this header declares (1, the only
+ * version so far). Pass it to emr_batch_options_default; a later header
+ * that adds fields raises it.
+ *
+ * A library accepts every version from 1 up to its own constant, reading
+ * only the fields of the version the caller passes (docs/ABI.md): a
+ * program built with an earlier header keeps working with a later library.
+ * A version the library does not know (0, or a later header's with an
+ * older library) is EMR_INVALID_ARGUMENT.
  */
 #define EMR_BATCH_OPTIONS_VERSION 1
 
@@ -313,9 +370,11 @@ typedef struct emr_record_fields {
      */
     size_t dr_public_key_len;
     /**
-     * UTF-8 text, at most 200 bytes, not NUL-terminated (a NUL byte counted
-     * in prescription_len is part of the text). Bytes that are not UTF-8
-     * are "not text": EMR_INVALID_PRESCRIPTION.
+     * UTF-8 text, not NUL-terminated (a NUL byte counted in
+     * prescription_len is part of the text): a valid record's is a plain
+     * text of at most EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200) or a sealed
+     * one ("sealed1:...") of at most EMR_MAX_PRESCRIPTION_BYTES (1024).
+     * Bytes that are not UTF-8 are "not text": EMR_INVALID_PRESCRIPTION.
      */
     const char *prescription;
     /**
@@ -779,7 +838,10 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_PUBLIC_KEY_MISMATCH 2
 
 /**
- * Record: the prescription is not text (not UTF-8) or exceeds 200 bytes.
+ * Record: the prescription is not text (not UTF-8), is plain text over
+ * EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200), or is a sealed text that is
+ * malformed, over EMR_MAX_PRESCRIPTION_BYTES (1024) or not sealed to the
+ * record's patient.
  */
 #define EMR_INVALID_PRESCRIPTION 3
 
@@ -973,8 +1035,10 @@ typedef uint32_t emr_submit_outcome;
 #define EMR_DECRYPT_FAILED 91
 
 /**
- * An argument outside its documented range (a zero difficulty, an index
- * past the end, an unknown curve, ...).
+ * An argument outside its documented range (a zero difficulty, a thread
+ * count over its maximum, an unknown curve, ...). An index past the end of
+ * an indexed getter is EMR_NOT_FOUND instead ("Indexes" at the top of this
+ * header).
  */
 #define EMR_INVALID_ARGUMENT 100
 
@@ -991,7 +1055,8 @@ typedef uint32_t emr_submit_outcome;
 
 /**
  * The thing asked for does not exist: a height past the tip, a txid in no
- * active block, an undo on an empty chain, the end of a history.
+ * active block, an undo on an empty chain, the end of a history, an index
+ * past the end of any indexed getter ("Indexes" at the top of this header).
  */
 #define EMR_NOT_FOUND 103
 
@@ -1421,8 +1486,11 @@ void emr_key_free(struct emr_key *key);
  * and these inputs.
  *
  * Returns: EMR_OK; EMR_HASH_LENGTH if patient_hash_len is not 20;
- *          EMR_INVALID_PRESCRIPTION if the prescription is not UTF-8 or is
- *          over 200 bytes; EMR_INVALID_NONCE if nonce is 0 (a doctor's first
+ *          EMR_INVALID_PRESCRIPTION if the prescription is not UTF-8, is
+ *          plain text over EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200) or is a
+ *          sealed text ("sealed1:...") that is malformed, over
+ *          EMR_MAX_PRESCRIPTION_BYTES (1024) or not sealed to the patient;
+ *          EMR_INVALID_NONCE if nonce is 0 (a doctor's first
  *          record has nonce 1); EMR_INVALID_KEY if the key could not sign;
  *          EMR_NULL_ARGUMENT if key or out is NULL, or a data pointer is
  *          NULL with a non-zero length.
@@ -1430,7 +1498,10 @@ void emr_key_free(struct emr_key *key);
  * In:      patient_hash:     the patient's 20-byte public key hash.
  *          patient_hash_len: its length (must be 20).
  *          prescription:     UTF-8 text, not NUL-terminated.
- *          prescription_len: its length in bytes (at most 200).
+ *          prescription_len: its length in bytes (at most
+ *                            EMR_MAX_PLAIN_PRESCRIPTION_BYTES, 200, for
+ *                            plain text; to seal, use
+ *                            emr_record_sign_sealed).
  *          nonce:            the doctor's previous nonce + 1.
  * Out:     out:              a new record, freed by the caller with
  *                            emr_record_free; NULL on failure.
@@ -1461,7 +1532,8 @@ emr_status emr_record_sign(const struct emr_key *key,
  * Returns: EMR_OK; EMR_HASH_LENGTH if patient_hash_len is not 20;
  *          EMR_INVALID_PUBLIC_KEY if a recipient is not an uncompressed
  *          SPKI on secp256k1 or P-256; EMR_INVALID_PRESCRIPTION if the text
- *          is not UTF-8 or is over 200 bytes, if there are no or more than
+ *          is not UTF-8 or is over EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200),
+ *          if there are no or more than
  *          EMR_MAX_RECIPIENTS recipients (the doctor included), or if the
  *          patient is not among them; EMR_INVALID_NONCE if nonce is 0;
  *          EMR_INVALID_KEY if the key could not sign or the random source
@@ -1473,7 +1545,10 @@ emr_status emr_record_sign(const struct emr_key *key,
  * In:      patient_hash:     the patient's 20-byte public key hash.
  *          patient_hash_len: its length (must be 20).
  *          prescription:     the plain text, UTF-8, not NUL-terminated.
- *          prescription_len: its length in bytes (at most 200).
+ *          prescription_len: its length in bytes (at most
+ *                            EMR_MAX_PLAIN_PRESCRIPTION_BYTES, 200). The
+ *                            sealed text the record carries is longer, at
+ *                            most EMR_MAX_PRESCRIPTION_BYTES (1024).
  *          nonce:            the doctor's previous nonce + 1.
  *          recipients:       recipient_count public keys, each SPKI DER
  *                            (as emr_key_public_key_der writes them).
@@ -1505,8 +1580,9 @@ emr_status emr_record_sign_sealed(const struct emr_key *key,
  * envelope moved to another record does not open.
  *
  * Each call decrypts anew; ask for the size first with *len == 0 or pass
- * a buffer of 200 bytes (the longest text). The library's own copy of the
- * text is not kept.
+ * a buffer of EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200, the longest plain
+ * text: the envelope allows no more). The library's own copy of the text
+ * is not kept.
  *
  * Returns: EMR_OK; EMR_NOT_RECIPIENT if the key is not one of the record's
  *          recipients; EMR_DECRYPT_FAILED if it is but the text does not
@@ -1695,7 +1771,16 @@ emr_status emr_record_patient_hash(const struct emr_record *record, uint8_t *out
 emr_status emr_record_dr_public_key(const struct emr_record *record, uint8_t *buf, size_t *len);
 
 /**
- * The record's prescription as UTF-8 bytes, NOT NUL-terminated.
+ * The record's prescription as UTF-8 bytes, NOT NUL-terminated: for a
+ * sealed record, the sealed text itself ("sealed1:...", read the plain text
+ * with emr_record_open).
+ *
+ * Its size: at most EMR_MAX_PRESCRIPTION_BYTES (1024, a sealed text; a
+ * plain one is at most EMR_MAX_PLAIN_PRESCRIPTION_BYTES, 200) for every
+ * record that verifies, so a buffer of EMR_MAX_PRESCRIPTION_BYTES always
+ * suffices for records of a chain, a pool or a template; a record decoded
+ * from bytes and not verified may carry more (EMR_BUFFER_TOO_SMALL gives
+ * the size).
  *
  * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
  *          needed (written to *len); EMR_NULL_ARGUMENT if record or len is
@@ -2235,8 +2320,9 @@ emr_status emr_user_states_len(const struct emr_user_states *states, size_t *len
  * The entry at a position, in ascending byte order of the hashes: index 0
  * is the smallest hash. Positions are stable until the map is changed.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the number of entries;
- *          EMR_NULL_ARGUMENT if any pointer is NULL.
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of entries (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          nothing is written); EMR_NULL_ARGUMENT if any pointer is NULL.
  * Args:    states:   the map.
  * In:      index:    0 ..= len - 1.
  * Out:     hash_out20: receives the 20-byte hash.
@@ -2503,7 +2589,8 @@ emr_status emr_block_record_count(const struct emr_block *block, size_t *count);
 /**
  * A copy of one of the block's records.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the record count;
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the record count (an index
+ *          past the end, see "Indexes" at the top of this header);
  *          EMR_NULL_ARGUMENT if block or out is NULL.
  * Args:    block: the block.
  * In:      index: 0 ..= record count - 1.
@@ -2526,7 +2613,8 @@ emr_status emr_block_entry_count(const struct emr_block *block, size_t *count);
 /**
  * A copy of one of the block's entries.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the entry count;
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the entry count (an index
+ *          past the end, see "Indexes" at the top of this header);
  *          EMR_NULL_ARGUMENT if block or out is NULL.
  * Args:    block: the block.
  * In:      index: 0 ..= entry count - 1.
@@ -2690,10 +2778,11 @@ void emr_cancel_free(struct emr_cancel *cancel);
  * Fills options with the defaults: every nonce from 0, all cores, the best
  * engine, no time limit, no cancel handle, no progress callback.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
- *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
- *          is NULL.
- * In:      version: EMR_MINE_OPTIONS_VERSION.
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+ *          knows (0, or above its own; nothing is written);
+ *          EMR_NULL_ARGUMENT if options is NULL.
+ * In:      version: EMR_MINE_OPTIONS_VERSION of the caller's header (any
+ *                   version from 1 up to the library's own is accepted).
  * Out:     options: the defaults, with options->version = version.
  * Thread-safety: safe to call from any thread.
  */
@@ -2722,7 +2811,9 @@ emr_status emr_mine_options_default(struct emr_mine_options *options, uint32_t v
  *          EMR_INVALID_ARGUMENT if difficulty is 0, record_count is over
  *          25 (EMR_MAX_RECORDS: such a block can never be valid, so the
  *          search is refused, as the core refuses it), options->version is
- *          not EMR_MINE_OPTIONS_VERSION, options->threads is over
+ *          not one this library knows (every version from 1 up to its own
+ *          EMR_MINE_OPTIONS_VERSION is accepted, so a program built with
+ *          an earlier header keeps working), options->threads is over
  *          EMR_MAX_MINING_THREADS, or options->engine is unknown or not
  *          available on this CPU (the message says which);
  *          EMR_IO if the operating system refused to start a thread;
@@ -2804,10 +2895,12 @@ emr_status emr_mine_block_with_entries(const uint8_t *previous32,
  * and use_stored_params false. Only the fields of the given version are
  * written.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
- *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
- *          is NULL.
- * In:      version: EMR_CHAIN_OPTIONS_VERSION.
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+ *          knows (0, or above its own; nothing is written);
+ *          EMR_NULL_ARGUMENT if options is NULL.
+ * In:      version: EMR_CHAIN_OPTIONS_VERSION of the caller's header (any
+ *                   version from 1 up to the library's own is accepted:
+ *                   only that version's fields are written).
  * Out:     options: the defaults, with options->version = version.
  * Thread-safety: safe to call from any thread.
  */
@@ -2817,10 +2910,11 @@ emr_status emr_chain_options_default(struct emr_chain_options *options, uint32_t
  * Fills options with the defaults: all cores, no cancel handle, no
  * progress callback.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
- *          library knows (nothing is written); EMR_NULL_ARGUMENT if options
- *          is NULL.
- * In:      version: EMR_BATCH_OPTIONS_VERSION.
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+ *          knows (0, or above its own; nothing is written);
+ *          EMR_NULL_ARGUMENT if options is NULL.
+ * In:      version: EMR_BATCH_OPTIONS_VERSION of the caller's header (any
+ *                   version from 1 up to the library's own is accepted).
  * Out:     options: the defaults, with options->version = version.
  * Thread-safety: safe to call from any thread.
  */
@@ -2847,12 +2941,15 @@ emr_status emr_batch_options_default(struct emr_batch_options *options, uint32_t
  *
  * Returns: EMR_OK; EMR_LOCKED if another handle has the file open for
  *          writing (the message names the file); EMR_INVALID_ARGUMENT if
- *          path is "", options->version is not a layout this library
- *          knows, a parameter is out of range (initial_difficulty 0,
- *          window, block_time or max_adjust 0, an authority that is not an
- *          EC SPKI or is listed twice), the chain exists and was created
- *          with other parameters (another salt included, when
- *          options->has_salt), or it cannot be upgraded to SPEC v1.2;
+ *          path is "", options->version is not one this library knows
+ *          (0, or above its own EMR_CHAIN_OPTIONS_VERSION: every version
+ *          from 1 up is accepted, an earlier one with the defaults for
+ *          the fields it lacks), a parameter is out of range
+ *          (initial_difficulty 0, window, block_time or max_adjust 0, an
+ *          authority that is not an EC SPKI or is listed twice), the chain
+ *          exists and was created with other parameters (another salt
+ *          included, when options->has_salt), or it cannot be upgraded to
+ *          SPEC v1.2;
  *          EMR_CORRUPT if the file is not a chain database or its stored
  *          data is damaged (or an upgraded chain fails its re-check);
  *          EMR_IO if the operating system or SQLite fails (no such
@@ -2903,12 +3000,13 @@ void emr_chain_free(struct emr_chain *chain);
  * to emr_chain_open makes or opens a chain with the same parameters, and
  * so the same id.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
- *          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
- *          or options is NULL.
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+ *          knows (0, or above its own; nothing is written);
+ *          EMR_NULL_ARGUMENT if chain or options is NULL.
  * Args:    chain:   the chain.
- * In:      version: EMR_CHAIN_OPTIONS_VERSION (or an earlier version: only
- *                   that version's fields are written).
+ * In:      version: EMR_CHAIN_OPTIONS_VERSION of the caller's header (any
+ *                   version from 1 up to the library's own is accepted:
+ *                   only that version's fields are written).
  * Out:     options: the parameters, with options->version = version. Its
  *                   authorities and authority_lens point into the chain:
  *                   valid, for reading only, until emr_chain_free.
@@ -2969,6 +3067,16 @@ const char *emr_add_outcome_name(emr_add_outcome outcome);
  * (refused with the same status when offered again), and the active
  * chain, states and queries are exactly as before.
  *
+ * The pool (emr_chain_submit, emr_chain_pending) follows the active chain
+ * in the same transaction: the records and entries of a block that joins
+ * it leave the pool, and those of every block that leaves it in a
+ * reorganization (EMR_ADD_REORGANIZED) come back to the pool, to be mined
+ * again, unless the new active chain carries them too. A record that
+ * cannot come back because a block of the new active chain carries
+ * another record of its doctor with its nonce (other content) is not lost:
+ * it is kept as a conflict (emr_chain_conflicts, SPEC 9.3), as a pending
+ * record overtaken in the same way is.
+ *
  * Returns: EMR_OK with *outcome (EMR_ADD_STALE included: not an error);
  *          EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY,
  *          EMR_TIMESTAMP_TOO_LATE; a verification status
@@ -3012,14 +3120,22 @@ emr_status emr_chain_add_block(struct emr_chain *chain,
  * of a branch that is then neither heavier nor near the tip are
  * EMR_ADD_STALE, none of them stored.
  *
+ * The pool follows the active chain as for emr_chain_add_block: records
+ * and entries of blocks that join it leave the pool; those of blocks that
+ * leave it in a reorganization come back to the pool, unless the new
+ * active chain carries them too, and a record that cannot come back
+ * because another record took its doctor's nonce is kept as a conflict
+ * (emr_chain_conflicts).
+ *
  * Returns: EMR_OK when every block was added; otherwise the status of the
  *          block at *failed_index, as emr_chain_add_block reports it (with
  *          *failure), or EMR_CANCELLED when options->cancel was triggered
  *          (*failed_index is the first block not added);
  *          EMR_CORRUPT, EMR_IO if storage fails (outcomes then say which
  *          blocks, if any, were kept); EMR_INVALID_ARGUMENT also if the
- *          chain is read-only, options->version is not
- *          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+ *          chain is read-only, options->version is not one this library
+ *          knows (every version from 1 up to its own
+ *          EMR_BATCH_OPTIONS_VERSION is accepted) or options->threads is over
  *          EMR_MAX_VERIFY_THREADS;
  *          EMR_NULL_ARGUMENT if chain is NULL, blocks is NULL while
  *          count > 0, or an element of blocks is NULL.
@@ -3061,6 +3177,13 @@ emr_status emr_chain_add_blocks(struct emr_chain *chain,
  * side-branch blocks built on it), restoring the user states before it.
  * The block is forgotten: adding it again verifies and connects it anew.
  * No other branch is switched to, even a heavier one.
+ *
+ * The block's records and entries come back to the pool (emr_chain_pending,
+ * emr_chain_pending_entry, emr_chain_template), none lost, to be mined
+ * again. A returned record that a block joining the active chain later
+ * overtakes (another record of its doctor with its nonce, other content)
+ * is kept as a conflict (emr_chain_conflicts, SPEC 9.3), not dropped
+ * silently.
  *
  * Returns: EMR_OK; EMR_NOT_FOUND if the chain has no block;
  *          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
@@ -3278,7 +3401,9 @@ emr_status emr_history_next(struct emr_history *history,
  * The record at a position of a history and its place, without moving the
  * cursor of emr_history_next.
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the number of records;
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of records (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *record is set to NULL, nothing else is written);
  *          EMR_NULL_ARGUMENT if history is NULL.
  * Args:    history:    the history.
  * In:      index:      0 ..= len - 1 (chain order).
@@ -3323,7 +3448,8 @@ void emr_history_free(struct emr_history *history);
  *          or side blocks disagree with them, or SQLite finds damage;
  *          EMR_CANCELLED if options->cancel was triggered; EMR_IO if
  *          storage fails; EMR_INVALID_ARGUMENT if options->version is not
- *          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+ *          one this library knows (every version from 1 up to its own
+ *          EMR_BATCH_OPTIONS_VERSION is accepted) or options->threads is over
  *          EMR_MAX_VERIFY_THREADS; EMR_NULL_ARGUMENT if chain or report is
  *          NULL.
  * Args:    chain:   the chain.
@@ -3354,10 +3480,11 @@ emr_status emr_chain_authority_count(const struct emr_chain *chain, size_t *coun
  * One of the chain's authorities, as uncompressed SPKI DER (the bytes an
  * entry's authority must equal).
  *
- * Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the authority count;
- *          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
- *          (written to *len); EMR_NULL_ARGUMENT if chain or len is NULL, or
- *          buf is NULL while *len > 0.
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the authority count (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *len is not written); EMR_BUFFER_TOO_SMALL if *len is less than
+ *          the size needed (written to *len); EMR_NULL_ARGUMENT if chain or
+ *          len is NULL, or buf is NULL while *len > 0.
  * Args:    chain: the chain.
  * In:      index: 0 ..= authority count - 1, in the order the chain was
  *                 created with.
@@ -3404,7 +3531,9 @@ emr_status emr_grants_len(const struct emr_grants *grants, size_t *len);
  * One grant of a snapshot, with where it was granted and whether it was
  * revoked.
  *
- * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length;
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *grant is set to NULL, nothing else is written);
  *          EMR_NULL_ARGUMENT if grants is NULL.
  * Args:    grants:    the snapshot.
  * In:      index:     0 ..= length - 1, in chain order.
@@ -3602,8 +3731,9 @@ emr_status emr_chain_pending_entry_count(const struct emr_chain *chain, size_t *
  * stays listed; templates skip it.
  *
  * Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of pending
- *          entries; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
- *          if chain or out is NULL.
+ *          entries (an index past the end, see "Indexes" at the top of
+ *          this header; *out is set to NULL); EMR_CORRUPT, EMR_IO if
+ *          storage fails; EMR_NULL_ARGUMENT if chain or out is NULL.
  * Args:    chain: the chain.
  * In:      index: 0 ..= pending entry count - 1.
  * Out:     out:   a new entry, freed by the caller with emr_entry_free;
@@ -3646,8 +3776,9 @@ emr_status emr_pending_len(const struct emr_pending *pending, size_t *len, size_
 /**
  * A copy of the record at `index` of a pending snapshot.
  *
- * Returns: EMR_OK; EMR_NOT_FOUND if index is not below its length (out is
- *          set to NULL); EMR_NULL_ARGUMENT if pending or out is NULL.
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= its length (an index past the
+ *          end, see "Indexes" at the top of this header; *out is set to
+ *          NULL); EMR_NULL_ARGUMENT if pending or out is NULL.
  * Args:    pending: the snapshot.
  * In:      index:   0 .. len-1.
  * Out:     out:     a new record, freed by the caller with
@@ -3709,8 +3840,9 @@ emr_status emr_conflicts_len(const struct emr_conflicts *conflicts, size_t *len)
  * its place (same doctor, same nonce, other content) and the active block
  * that carries that one.
  *
- * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length
- *          (*record is set to NULL, nothing else is written);
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *record is set to NULL, nothing else is written);
  *          EMR_NULL_ARGUMENT if conflicts is NULL.
  * Args:    conflicts:     the snapshot.
  * In:      index:         0 ..= length - 1, oldest first.
@@ -3810,6 +3942,10 @@ emr_status emr_chain_template(const struct emr_chain *chain,
  *   EMR_OK, EMR_MINE_TIMED_OUT: options->time_limit_ms (for the whole
  *                               call, restarts included) passed.
  * The progress callback gets hashes and seconds since the call started.
+ * The block is added as emr_chain_add_block adds it, the pool following the
+ * active chain the same way (its records and entries leave the pool; those
+ * of blocks leaving the active chain come back, or become conflicts,
+ * emr_chain_conflicts, when another record took their doctor's nonce).
  *
  * Returns: EMR_OK when the call ran, whatever its outcome;
  *          EMR_TIMESTAMP_TOO_LATE if the template's timestamp is more than

@@ -551,7 +551,8 @@ pub unsafe extern "C" fn emr_block_record_count(block: *const emr_block, count: 
 
 /// A copy of one of the block's records.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the record count;
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the record count (an index
+///          past the end, see "Indexes" at the top of this header);
 ///          EMR_NULL_ARGUMENT if block or out is NULL.
 /// Args:    block: the block.
 /// In:      index: 0 ..= record count - 1.
@@ -590,7 +591,8 @@ pub unsafe extern "C" fn emr_block_entry_count(block: *const emr_block, count: *
 
 /// A copy of one of the block's entries.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the entry count;
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the entry count (an index
+///          past the end, see "Indexes" at the top of this header);
 ///          EMR_NULL_ARGUMENT if block or out is NULL.
 /// Args:    block: the block.
 /// In:      index: 0 ..= entry count - 1.

@@ -30,14 +30,27 @@ use crate::record::emr_record;
 use crate::status::{emr_status, set_last_error, status_of, Error, EMR_NOT_FOUND, EMR_OK};
 
 /// The layout of emr_chain_options that this header declares. Pass it to
-/// emr_chain_options_default; a later header that adds fields raises it, and
-/// the library keeps reading the fields of the version a caller was built
-/// with. Version 2 added the authorities (SPEC 8.1); version 3 added
-/// max_future and the salt (SPEC 5, v1.2).
+/// emr_chain_options_default; a later header that adds fields raises it.
+/// Version 2 added the authorities (SPEC 8.1); version 3 added max_future
+/// and the salt (SPEC 5, v1.2). This library accepts 1, 2 and 3, giving
+/// what an earlier version lacks its documented default.
+///
+/// A library accepts every version from 1 up to its own constant, reading
+/// only the fields of the version the caller passes (docs/ABI.md): a
+/// program built with an earlier header keeps working with a later library.
+/// A version the library does not know (0, or a later header's with an
+/// older library) is EMR_INVALID_ARGUMENT.
 pub const EMR_CHAIN_OPTIONS_VERSION: u32 = 3;
 
-/// The layout of emr_batch_options that this header declares. Pass it to
-/// emr_batch_options_default (same rules as EMR_CHAIN_OPTIONS_VERSION).
+/// The layout of emr_batch_options that this header declares (1, the only
+/// version so far). Pass it to emr_batch_options_default; a later header
+/// that adds fields raises it.
+///
+/// A library accepts every version from 1 up to its own constant, reading
+/// only the fields of the version the caller passes (docs/ABI.md): a
+/// program built with an earlier header keeps working with a later library.
+/// A version the library does not know (0, or a later header's with an
+/// older library) is EMR_INVALID_ARGUMENT.
 pub const EMR_BATCH_OPTIONS_VERSION: u32 = 1;
 
 /// The default of emr_chain_options.max_future (SPEC 5, v1.2): how far ahead
@@ -436,9 +449,9 @@ impl Batch {
         // emr_batch_options of some version, all of which start with
         // `version`.
         let version = unsafe { core::ptr::addr_of!((*options).version).read() };
-        if version != EMR_BATCH_OPTIONS_VERSION {
+        if !(1..=EMR_BATCH_OPTIONS_VERSION).contains(&version) {
             return Err(Error::invalid_argument(format_args!(
-                "options->version is {version}, not {EMR_BATCH_OPTIONS_VERSION}: initialize the options with \
+                "options->version is {version}, not one of 1 ..= {EMR_BATCH_OPTIONS_VERSION}: initialize the options with \
                  emr_batch_options_default(&options, EMR_BATCH_OPTIONS_VERSION)"
             )));
         }
@@ -644,10 +657,12 @@ unsafe fn now_of(now: *const u64) -> Result<Option<u64>, Error> {
 /// and use_stored_params false. Only the fields of the given version are
 /// written.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
-///          library knows (nothing is written); EMR_NULL_ARGUMENT if options
-///          is NULL.
-/// In:      version: EMR_CHAIN_OPTIONS_VERSION.
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+///          knows (0, or above its own; nothing is written);
+///          EMR_NULL_ARGUMENT if options is NULL.
+/// In:      version: EMR_CHAIN_OPTIONS_VERSION of the caller's header (any
+///                   version from 1 up to the library's own is accepted:
+///                   only that version's fields are written).
 /// Out:     options: the defaults, with options->version = version.
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
@@ -666,10 +681,11 @@ pub unsafe extern "C" fn emr_chain_options_default(options: *mut emr_chain_optio
 /// Fills options with the defaults: all cores, no cancel handle, no
 /// progress callback.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
-///          library knows (nothing is written); EMR_NULL_ARGUMENT if options
-///          is NULL.
-/// In:      version: EMR_BATCH_OPTIONS_VERSION.
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+///          knows (0, or above its own; nothing is written);
+///          EMR_NULL_ARGUMENT if options is NULL.
+/// In:      version: EMR_BATCH_OPTIONS_VERSION of the caller's header (any
+///                   version from 1 up to the library's own is accepted).
 /// Out:     options: the defaults, with options->version = version.
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
@@ -677,9 +693,9 @@ pub unsafe extern "C" fn emr_batch_options_default(options: *mut emr_batch_optio
     ffi_boundary!({
         // SAFETY: documented contract of `options`.
         let out = unsafe { Out::new(options, "options") }?;
-        if version != EMR_BATCH_OPTIONS_VERSION {
+        if !(1..=EMR_BATCH_OPTIONS_VERSION).contains(&version) {
             return Err(Error::invalid_argument(format_args!(
-                "unknown emr_batch_options version {version} (this library knows {EMR_BATCH_OPTIONS_VERSION})"
+                "unknown emr_batch_options version {version} (this library knows 1 ..= {EMR_BATCH_OPTIONS_VERSION})"
             )));
         }
         out.write(emr_batch_options {
@@ -713,12 +729,15 @@ pub unsafe extern "C" fn emr_batch_options_default(options: *mut emr_batch_optio
 ///
 /// Returns: EMR_OK; EMR_LOCKED if another handle has the file open for
 ///          writing (the message names the file); EMR_INVALID_ARGUMENT if
-///          path is "", options->version is not a layout this library
-///          knows, a parameter is out of range (initial_difficulty 0,
-///          window, block_time or max_adjust 0, an authority that is not an
-///          EC SPKI or is listed twice), the chain exists and was created
-///          with other parameters (another salt included, when
-///          options->has_salt), or it cannot be upgraded to SPEC v1.2;
+///          path is "", options->version is not one this library knows
+///          (0, or above its own EMR_CHAIN_OPTIONS_VERSION: every version
+///          from 1 up is accepted, an earlier one with the defaults for
+///          the fields it lacks), a parameter is out of range
+///          (initial_difficulty 0, window, block_time or max_adjust 0, an
+///          authority that is not an EC SPKI or is listed twice), the chain
+///          exists and was created with other parameters (another salt
+///          included, when options->has_salt), or it cannot be upgraded to
+///          SPEC v1.2;
 ///          EMR_CORRUPT if the file is not a chain database or its stored
 ///          data is damaged (or an upgraded chain fails its re-check);
 ///          EMR_IO if the operating system or SQLite fails (no such
@@ -794,12 +813,13 @@ pub unsafe extern "C" fn emr_chain_free(chain: *mut emr_chain) {
 /// to emr_chain_open makes or opens a chain with the same parameters, and
 /// so the same id.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
-///          library knows (nothing is written); EMR_NULL_ARGUMENT if chain
-///          or options is NULL.
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+///          knows (0, or above its own; nothing is written);
+///          EMR_NULL_ARGUMENT if chain or options is NULL.
 /// Args:    chain:   the chain.
-/// In:      version: EMR_CHAIN_OPTIONS_VERSION (or an earlier version: only
-///                   that version's fields are written).
+/// In:      version: EMR_CHAIN_OPTIONS_VERSION of the caller's header (any
+///                   version from 1 up to the library's own is accepted:
+///                   only that version's fields are written).
 /// Out:     options: the parameters, with options->version = version. Its
 ///                   authorities and authority_lens point into the chain:
 ///                   valid, for reading only, until emr_chain_free.
@@ -893,6 +913,16 @@ pub extern "C" fn emr_add_outcome_name(outcome: emr_add_outcome) -> *const c_cha
 /// (refused with the same status when offered again), and the active
 /// chain, states and queries are exactly as before.
 ///
+/// The pool (emr_chain_submit, emr_chain_pending) follows the active chain
+/// in the same transaction: the records and entries of a block that joins
+/// it leave the pool, and those of every block that leaves it in a
+/// reorganization (EMR_ADD_REORGANIZED) come back to the pool, to be mined
+/// again, unless the new active chain carries them too. A record that
+/// cannot come back because a block of the new active chain carries
+/// another record of its doctor with its nonce (other content) is not lost:
+/// it is kept as a conflict (emr_chain_conflicts, SPEC 9.3), as a pending
+/// record overtaken in the same way is.
+///
 /// Returns: EMR_OK with *outcome (EMR_ADD_STALE included: not an error);
 ///          EMR_UNKNOWN_PARENT, EMR_WRONG_HEIGHT, EMR_TIMESTAMP_TOO_EARLY,
 ///          EMR_TIMESTAMP_TOO_LATE; a verification status
@@ -960,14 +990,22 @@ pub unsafe extern "C" fn emr_chain_add_block(
 /// of a branch that is then neither heavier nor near the tip are
 /// EMR_ADD_STALE, none of them stored.
 ///
+/// The pool follows the active chain as for emr_chain_add_block: records
+/// and entries of blocks that join it leave the pool; those of blocks that
+/// leave it in a reorganization come back to the pool, unless the new
+/// active chain carries them too, and a record that cannot come back
+/// because another record took its doctor's nonce is kept as a conflict
+/// (emr_chain_conflicts).
+///
 /// Returns: EMR_OK when every block was added; otherwise the status of the
 ///          block at *failed_index, as emr_chain_add_block reports it (with
 ///          *failure), or EMR_CANCELLED when options->cancel was triggered
 ///          (*failed_index is the first block not added);
 ///          EMR_CORRUPT, EMR_IO if storage fails (outcomes then say which
 ///          blocks, if any, were kept); EMR_INVALID_ARGUMENT also if the
-///          chain is read-only, options->version is not
-///          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+///          chain is read-only, options->version is not one this library
+///          knows (every version from 1 up to its own
+///          EMR_BATCH_OPTIONS_VERSION is accepted) or options->threads is over
 ///          EMR_MAX_VERIFY_THREADS;
 ///          EMR_NULL_ARGUMENT if chain is NULL, blocks is NULL while
 ///          count > 0, or an element of blocks is NULL.
@@ -1049,6 +1087,13 @@ pub unsafe extern "C" fn emr_chain_add_blocks(
 /// side-branch blocks built on it), restoring the user states before it.
 /// The block is forgotten: adding it again verifies and connects it anew.
 /// No other branch is switched to, even a heavier one.
+///
+/// The block's records and entries come back to the pool (emr_chain_pending,
+/// emr_chain_pending_entry, emr_chain_template), none lost, to be mined
+/// again. A returned record that a block joining the active chain later
+/// overtakes (another record of its doctor with its nonce, other content)
+/// is kept as a conflict (emr_chain_conflicts, SPEC 9.3), not dropped
+/// silently.
 ///
 /// Returns: EMR_OK; EMR_NOT_FOUND if the chain has no block;
 ///          EMR_INVALID_ARGUMENT if the chain is read-only; EMR_CORRUPT,
@@ -1439,7 +1484,9 @@ pub unsafe extern "C" fn emr_history_next(
 /// The record at a position of a history and its place, without moving the
 /// cursor of emr_history_next.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the number of records;
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of records (an
+///          index past the end, see "Indexes" at the top of this header;
+///          *record is set to NULL, nothing else is written);
 ///          EMR_NULL_ARGUMENT if history is NULL.
 /// Args:    history:    the history.
 /// In:      index:      0 ..= len - 1 (chain order).
@@ -1500,7 +1547,8 @@ pub unsafe extern "C" fn emr_history_free(history: *mut emr_history) {
 ///          or side blocks disagree with them, or SQLite finds damage;
 ///          EMR_CANCELLED if options->cancel was triggered; EMR_IO if
 ///          storage fails; EMR_INVALID_ARGUMENT if options->version is not
-///          EMR_BATCH_OPTIONS_VERSION or options->threads is over
+///          one this library knows (every version from 1 up to its own
+///          EMR_BATCH_OPTIONS_VERSION is accepted) or options->threads is over
 ///          EMR_MAX_VERIFY_THREADS; EMR_NULL_ARGUMENT if chain or report is
 ///          NULL.
 /// Args:    chain:   the chain.
@@ -1561,10 +1609,11 @@ pub unsafe extern "C" fn emr_chain_authority_count(chain: *const emr_chain, coun
 /// One of the chain's authorities, as uncompressed SPKI DER (the bytes an
 /// entry's authority must equal).
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the authority count;
-///          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
-///          (written to *len); EMR_NULL_ARGUMENT if chain or len is NULL, or
-///          buf is NULL while *len > 0.
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the authority count (an
+///          index past the end, see "Indexes" at the top of this header;
+///          *len is not written); EMR_BUFFER_TOO_SMALL if *len is less than
+///          the size needed (written to *len); EMR_NULL_ARGUMENT if chain or
+///          len is NULL, or buf is NULL while *len > 0.
 /// Args:    chain: the chain.
 /// In:      index: 0 ..= authority count - 1, in the order the chain was
 ///                 created with.
@@ -1646,7 +1695,9 @@ pub unsafe extern "C" fn emr_grants_len(grants: *const emr_grants, len: *mut usi
 /// One grant of a snapshot, with where it was granted and whether it was
 /// revoked.
 ///
-/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length;
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+///          index past the end, see "Indexes" at the top of this header;
+///          *grant is set to NULL, nothing else is written);
 ///          EMR_NULL_ARGUMENT if grants is NULL.
 /// Args:    grants:    the snapshot.
 /// In:      index:     0 ..= length - 1, in chain order.
@@ -1673,12 +1724,7 @@ pub unsafe extern "C" fn emr_grants_get(
         // SAFETY: documented contracts of every argument.
         let grant = unsafe { OutHandle::optional(grant, "grant") }?;
         let grants = unsafe { ptr::handle(grants, "grants") }?;
-        let found = grants.grants.get(index).ok_or_else(|| {
-            Error::new(
-                EMR_NOT_FOUND,
-                format!("not_found: index {index} is past the end ({} grants)", grants.grants.len()),
-            )
-        })?;
+        let found = ptr::element(&grants.grants, index, "grants")?;
         if let Some(out) = grant {
             out.set(emr_entry { inner: found.grant.clone().into() });
         }

@@ -53,10 +53,15 @@ pub const EMR_MINE_TIMED_OUT: emr_mine_outcome = 4;
 /// The most worker threads a search accepts (emr_mine_options.threads).
 pub const EMR_MAX_MINING_THREADS: usize = 1024;
 
-/// The layout of emr_mine_options that this header declares. Pass it to
-/// emr_mine_options_default; a later header that adds fields raises it, and
-/// the library keeps reading the fields of the version a caller was built
-/// with.
+/// The layout of emr_mine_options that this header declares (1, the only
+/// version so far). Pass it to emr_mine_options_default; a later header
+/// that adds fields raises it.
+///
+/// A library accepts every version from 1 up to its own constant, reading
+/// only the fields of the version the caller passes (docs/ABI.md): a
+/// program built with an earlier header keeps working with a later library.
+/// A version the library does not know (0, or a later header's with an
+/// older library) is EMR_INVALID_ARGUMENT.
 pub const EMR_MINE_OPTIONS_VERSION: u32 = 1;
 
 /// A progress callback: the hashes done so far (all threads together), the
@@ -232,9 +237,9 @@ pub(crate) unsafe fn search_options(options: *const emr_mine_options) -> Result<
     // SAFETY: non-NULL and aligned; by contract `options` points to an
     // emr_mine_options of some version, all of which start with `version`.
     let version = unsafe { core::ptr::addr_of!((*options).version).read() };
-    if version != EMR_MINE_OPTIONS_VERSION {
+    if !(1..=EMR_MINE_OPTIONS_VERSION).contains(&version) {
         return Err(Error::invalid_argument(format_args!(
-            "options->version is {version}, not {EMR_MINE_OPTIONS_VERSION}: initialize the options with \
+            "options->version is {version}, not one of 1 ..= {EMR_MINE_OPTIONS_VERSION}: initialize the options with \
              emr_mine_options_default(&options, EMR_MINE_OPTIONS_VERSION)"
         )));
     }
@@ -428,10 +433,11 @@ pub unsafe extern "C" fn emr_cancel_free(cancel: *mut emr_cancel) {
 /// Fills options with the defaults: every nonce from 0, all cores, the best
 /// engine, no time limit, no cancel handle, no progress callback.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not a layout this
-///          library knows (nothing is written); EMR_NULL_ARGUMENT if options
-///          is NULL.
-/// In:      version: EMR_MINE_OPTIONS_VERSION.
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if version is not one this library
+///          knows (0, or above its own; nothing is written);
+///          EMR_NULL_ARGUMENT if options is NULL.
+/// In:      version: EMR_MINE_OPTIONS_VERSION of the caller's header (any
+///                   version from 1 up to the library's own is accepted).
 /// Out:     options: the defaults, with options->version = version.
 /// Thread-safety: safe to call from any thread.
 #[no_mangle]
@@ -439,9 +445,9 @@ pub unsafe extern "C" fn emr_mine_options_default(options: *mut emr_mine_options
     ffi_boundary!({
         // SAFETY: documented contract of `options`.
         let out = unsafe { Out::new(options, "options") }?;
-        if version != EMR_MINE_OPTIONS_VERSION {
+        if !(1..=EMR_MINE_OPTIONS_VERSION).contains(&version) {
             return Err(Error::invalid_argument(format_args!(
-                "unknown emr_mine_options version {version} (this library knows {EMR_MINE_OPTIONS_VERSION})"
+                "unknown emr_mine_options version {version} (this library knows 1 ..= {EMR_MINE_OPTIONS_VERSION})"
             )));
         }
         out.write(emr_mine_options {
@@ -482,7 +488,9 @@ pub unsafe extern "C" fn emr_mine_options_default(options: *mut emr_mine_options
 ///          EMR_INVALID_ARGUMENT if difficulty is 0, record_count is over
 ///          25 (EMR_MAX_RECORDS: such a block can never be valid, so the
 ///          search is refused, as the core refuses it), options->version is
-///          not EMR_MINE_OPTIONS_VERSION, options->threads is over
+///          not one this library knows (every version from 1 up to its own
+///          EMR_MINE_OPTIONS_VERSION is accepted, so a program built with
+///          an earlier header keeps working), options->threads is over
 ///          EMR_MAX_MINING_THREADS, or options->engine is unknown or not
 ///          available on this CPU (the message says which);
 ///          EMR_IO if the operating system refused to start a thread;

@@ -28,7 +28,7 @@ use crate::mining::{
 };
 use crate::ptr::{self, Out, OutHandle};
 use crate::record::emr_record;
-use crate::status::{emr_status, Error, EMR_NOT_FOUND};
+use crate::status::emr_status;
 
 /// What emr_chain_submit or emr_chain_submit_entry did with a record or
 /// entry: one of the EMR_SUBMIT_* values. Values may be added; a caller
@@ -296,8 +296,9 @@ pub unsafe extern "C" fn emr_chain_pending_entry_count(chain: *const emr_chain, 
 /// stays listed; templates skip it.
 ///
 /// Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of pending
-///          entries; EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
-///          if chain or out is NULL.
+///          entries (an index past the end, see "Indexes" at the top of
+///          this header; *out is set to NULL); EMR_CORRUPT, EMR_IO if
+///          storage fails; EMR_NULL_ARGUMENT if chain or out is NULL.
 /// Args:    chain: the chain.
 /// In:      index: 0 ..= pending entry count - 1.
 /// Out:     out:   a new entry, freed by the caller with emr_entry_free;
@@ -315,12 +316,7 @@ pub unsafe extern "C" fn emr_chain_pending_entry(
         let out = unsafe { OutHandle::new(out, "out") }?;
         let chain = unsafe { ptr::handle(chain, "chain") }?;
         let mut entries = chain.lock()?.pending_entries()?;
-        if index >= entries.len() {
-            return Err(Error::new(
-                EMR_NOT_FOUND,
-                format!("not_found: index {index} is past the end ({} pending entries)", entries.len()),
-            ));
-        }
+        ptr::element(&entries, index, "pending entries")?;
         out.set(emr_entry { inner: entries.swap_remove(index) });
         Ok(())
     })
@@ -391,8 +387,9 @@ pub unsafe extern "C" fn emr_pending_len(
 
 /// A copy of the record at `index` of a pending snapshot.
 ///
-/// Returns: EMR_OK; EMR_NOT_FOUND if index is not below its length (out is
-///          set to NULL); EMR_NULL_ARGUMENT if pending or out is NULL.
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= its length (an index past the
+///          end, see "Indexes" at the top of this header; *out is set to
+///          NULL); EMR_NULL_ARGUMENT if pending or out is NULL.
 /// Args:    pending: the snapshot.
 /// In:      index:   0 .. len-1.
 /// Out:     out:     a new record, freed by the caller with
@@ -409,9 +406,7 @@ pub unsafe extern "C" fn emr_pending_get(
         // SAFETY: documented contracts of every argument.
         let out = unsafe { OutHandle::new(out, "out") }?;
         let pending = unsafe { ptr::handle(pending, "pending") }?;
-        let record = pending.records.get(index).ok_or_else(|| {
-            Error::new(EMR_NOT_FOUND, format!("not_found: index {index} is past the {} records", pending.records.len()))
-        })?;
+        let record = ptr::element(&pending.records, index, "records")?;
         out.set(emr_record { inner: record.clone() });
         Ok(())
     })
@@ -485,8 +480,9 @@ pub unsafe extern "C" fn emr_conflicts_len(conflicts: *const emr_conflicts, len:
 /// its place (same doctor, same nonce, other content) and the active block
 /// that carries that one.
 ///
-/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length
-///          (*record is set to NULL, nothing else is written);
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+///          index past the end, see "Indexes" at the top of this header;
+///          *record is set to NULL, nothing else is written);
 ///          EMR_NULL_ARGUMENT if conflicts is NULL.
 /// Args:    conflicts:     the snapshot.
 /// In:      index:         0 ..= length - 1, oldest first.
@@ -512,12 +508,7 @@ pub unsafe extern "C" fn emr_conflicts_get(
         // SAFETY: documented contracts of every argument.
         let record = unsafe { OutHandle::optional(record, "record") }?;
         let conflicts = unsafe { ptr::handle(conflicts, "conflicts") }?;
-        let found = conflicts.conflicts.get(index).ok_or_else(|| {
-            Error::new(
-                EMR_NOT_FOUND,
-                format!("not_found: index {index} is past the end ({} conflicts)", conflicts.conflicts.len()),
-            )
-        })?;
+        let found = ptr::element(&conflicts.conflicts, index, "conflicts")?;
         if let Some(out) = record {
             out.set(emr_record { inner: found.record.clone() });
         }
@@ -656,6 +647,10 @@ pub unsafe extern "C" fn emr_chain_template(
 ///   EMR_OK, EMR_MINE_TIMED_OUT: options->time_limit_ms (for the whole
 ///                               call, restarts included) passed.
 /// The progress callback gets hashes and seconds since the call started.
+/// The block is added as emr_chain_add_block adds it, the pool following the
+/// active chain the same way (its records and entries leave the pool; those
+/// of blocks leaving the active chain come back, or become conflicts,
+/// emr_chain_conflicts, when another record took their doctor's nonce).
 ///
 /// Returns: EMR_OK when the call ran, whatever its outcome;
 ///          EMR_TIMESTAMP_TOO_LATE if the template's timestamp is more than

@@ -11,7 +11,7 @@ use core::ffi::{c_char, CStr};
 use core::fmt::Display;
 use core::mem::size_of;
 
-use crate::status::{Error, EMR_BUFFER_TOO_SMALL};
+use crate::status::{Error, EMR_BUFFER_TOO_SMALL, EMR_NOT_FOUND};
 
 /// Borrows `len` elements at `ptr`. `(NULL, 0)` (or any pointer with length
 /// 0) is the empty slice.
@@ -254,10 +254,11 @@ impl<T> OutHandle<T> {
     }
 }
 
-/// The element at a caller's `index`, or `invalid_argument` naming the
-/// length and what the elements are (`what`: "records", "entries", ...).
+/// The element at a caller's `index`, or `EMR_NOT_FOUND` naming the length
+/// and what the elements are (`what`: "records", "entries", ...): the
+/// header's one rule for an index past the end of any indexed getter.
 pub(crate) fn element<'a, T>(items: &'a [T], index: usize, what: &str) -> Result<&'a T, Error> {
-    items
-        .get(index)
-        .ok_or_else(|| Error::invalid_argument(format_args!("index {index} is past the end ({} {what})", items.len())))
+    items.get(index).ok_or_else(|| {
+        Error::new(EMR_NOT_FOUND, format!("not_found: index {index} is past the end ({} {what})", items.len()))
+    })
 }

@@ -12,6 +12,26 @@ use crate::key::emr_key;
 use crate::ptr::{self, Out, OutBuf, OutHandle};
 use crate::status::{emr_status, Error};
 
+/// The longest prescription a valid record carries, in bytes: a sealed
+/// text ("sealed1:...", SPEC 8.2), whose plain text is at most
+/// EMR_MAX_PLAIN_PRESCRIPTION_BYTES. A sealed text of t plain bytes to n
+/// recipients is 8 + ceil(4 (2 + 102 n + t + 16) / 3) bytes (docs/FORMAT.md):
+/// 32 bytes sealed to 3 recipients, the patient, one reader and the doctor,
+/// make 483; the rule's limit is this constant. A buffer of this size holds
+/// the prescription of every record that verifies, and so of every record
+/// of a chain, a pool or a template (emr_record_prescription). A record
+/// decoded from bytes and not verified may carry a longer one (it fails
+/// verification with EMR_INVALID_PRESCRIPTION): EMR_BUFFER_TOO_SMALL then
+/// gives its size.
+pub const EMR_MAX_PRESCRIPTION_BYTES: usize = 1024;
+const _: () = assert!(EMR_MAX_PRESCRIPTION_BYTES == emr_core::seal::MAX_SEALED_TEXT_BYTES);
+
+/// The longest plain (unsealed) prescription, in bytes: what
+/// emr_record_sign and emr_record_sign_sealed accept as plain text, and the
+/// longest text emr_record_open writes.
+pub const EMR_MAX_PLAIN_PRESCRIPTION_BYTES: usize = 200;
+const _: () = assert!(EMR_MAX_PLAIN_PRESCRIPTION_BYTES == emr_core::record::MAX_PRESCRIPTION_BYTES);
+
 /// A record (the original design's EMR): its fixed-size fields typed, the
 /// others as given. Opaque; immutable once made, so one record may be read
 /// and verified by several threads at once.
@@ -39,9 +59,11 @@ pub struct emr_record_fields {
     pub dr_public_key: *const u8,
     /// Length of dr_public_key in bytes.
     pub dr_public_key_len: usize,
-    /// UTF-8 text, at most 200 bytes, not NUL-terminated (a NUL byte counted
-    /// in prescription_len is part of the text). Bytes that are not UTF-8
-    /// are "not text": EMR_INVALID_PRESCRIPTION.
+    /// UTF-8 text, not NUL-terminated (a NUL byte counted in
+    /// prescription_len is part of the text): a valid record's is a plain
+    /// text of at most EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200) or a sealed
+    /// one ("sealed1:...") of at most EMR_MAX_PRESCRIPTION_BYTES (1024).
+    /// Bytes that are not UTF-8 are "not text": EMR_INVALID_PRESCRIPTION.
     pub prescription: *const c_char,
     /// Length of prescription in bytes.
     pub prescription_len: usize,
@@ -111,8 +133,11 @@ fn record_view(record: &Record) -> emr_record_fields {
 /// and these inputs.
 ///
 /// Returns: EMR_OK; EMR_HASH_LENGTH if patient_hash_len is not 20;
-///          EMR_INVALID_PRESCRIPTION if the prescription is not UTF-8 or is
-///          over 200 bytes; EMR_INVALID_NONCE if nonce is 0 (a doctor's first
+///          EMR_INVALID_PRESCRIPTION if the prescription is not UTF-8, is
+///          plain text over EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200) or is a
+///          sealed text ("sealed1:...") that is malformed, over
+///          EMR_MAX_PRESCRIPTION_BYTES (1024) or not sealed to the patient;
+///          EMR_INVALID_NONCE if nonce is 0 (a doctor's first
 ///          record has nonce 1); EMR_INVALID_KEY if the key could not sign;
 ///          EMR_NULL_ARGUMENT if key or out is NULL, or a data pointer is
 ///          NULL with a non-zero length.
@@ -120,7 +145,10 @@ fn record_view(record: &Record) -> emr_record_fields {
 /// In:      patient_hash:     the patient's 20-byte public key hash.
 ///          patient_hash_len: its length (must be 20).
 ///          prescription:     UTF-8 text, not NUL-terminated.
-///          prescription_len: its length in bytes (at most 200).
+///          prescription_len: its length in bytes (at most
+///                            EMR_MAX_PLAIN_PRESCRIPTION_BYTES, 200, for
+///                            plain text; to seal, use
+///                            emr_record_sign_sealed).
 ///          nonce:            the doctor's previous nonce + 1.
 /// Out:     out:              a new record, freed by the caller with
 ///                            emr_record_free; NULL on failure.
@@ -167,7 +195,8 @@ const _: () = assert!(EMR_MAX_RECIPIENTS == emr_core::seal::MAX_RECIPIENTS);
 /// Returns: EMR_OK; EMR_HASH_LENGTH if patient_hash_len is not 20;
 ///          EMR_INVALID_PUBLIC_KEY if a recipient is not an uncompressed
 ///          SPKI on secp256k1 or P-256; EMR_INVALID_PRESCRIPTION if the text
-///          is not UTF-8 or is over 200 bytes, if there are no or more than
+///          is not UTF-8 or is over EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200),
+///          if there are no or more than
 ///          EMR_MAX_RECIPIENTS recipients (the doctor included), or if the
 ///          patient is not among them; EMR_INVALID_NONCE if nonce is 0;
 ///          EMR_INVALID_KEY if the key could not sign or the random source
@@ -179,7 +208,10 @@ const _: () = assert!(EMR_MAX_RECIPIENTS == emr_core::seal::MAX_RECIPIENTS);
 /// In:      patient_hash:     the patient's 20-byte public key hash.
 ///          patient_hash_len: its length (must be 20).
 ///          prescription:     the plain text, UTF-8, not NUL-terminated.
-///          prescription_len: its length in bytes (at most 200).
+///          prescription_len: its length in bytes (at most
+///                            EMR_MAX_PLAIN_PRESCRIPTION_BYTES, 200). The
+///                            sealed text the record carries is longer, at
+///                            most EMR_MAX_PRESCRIPTION_BYTES (1024).
 ///          nonce:            the doctor's previous nonce + 1.
 ///          recipients:       recipient_count public keys, each SPKI DER
 ///                            (as emr_key_public_key_der writes them).
@@ -249,8 +281,9 @@ pub unsafe extern "C" fn emr_record_sign_sealed(
 /// envelope moved to another record does not open.
 ///
 /// Each call decrypts anew; ask for the size first with *len == 0 or pass
-/// a buffer of 200 bytes (the longest text). The library's own copy of the
-/// text is not kept.
+/// a buffer of EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200, the longest plain
+/// text: the envelope allows no more). The library's own copy of the text
+/// is not kept.
 ///
 /// Returns: EMR_OK; EMR_NOT_RECIPIENT if the key is not one of the record's
 ///          recipients; EMR_DECRYPT_FAILED if it is but the text does not
@@ -567,7 +600,16 @@ pub unsafe extern "C" fn emr_record_dr_public_key(
     })
 }
 
-/// The record's prescription as UTF-8 bytes, NOT NUL-terminated.
+/// The record's prescription as UTF-8 bytes, NOT NUL-terminated: for a
+/// sealed record, the sealed text itself ("sealed1:...", read the plain text
+/// with emr_record_open).
+///
+/// Its size: at most EMR_MAX_PRESCRIPTION_BYTES (1024, a sealed text; a
+/// plain one is at most EMR_MAX_PLAIN_PRESCRIPTION_BYTES, 200) for every
+/// record that verifies, so a buffer of EMR_MAX_PRESCRIPTION_BYTES always
+/// suffices for records of a chain, a pool or a template; a record decoded
+/// from bytes and not verified may carry more (EMR_BUFFER_TOO_SMALL gives
+/// the size).
 ///
 /// Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
 ///          needed (written to *len); EMR_NULL_ARGUMENT if record or len is

@@ -167,8 +167,9 @@ pub unsafe extern "C" fn emr_user_states_len(states: *const emr_user_states, len
 /// The entry at a position, in ascending byte order of the hashes: index 0
 /// is the smallest hash. Positions are stable until the map is changed.
 ///
-/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if index >= the number of entries;
-///          EMR_NULL_ARGUMENT if any pointer is NULL.
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the number of entries (an
+///          index past the end, see "Indexes" at the top of this header;
+///          nothing is written); EMR_NULL_ARGUMENT if any pointer is NULL.
 /// Args:    states:   the map.
 /// In:      index:    0 ..= len - 1.
 /// Out:     hash_out20: receives the 20-byte hash.

@@ -30,7 +30,10 @@ pub const EMR_OK: emr_status = 0;
 pub const EMR_HASH_LENGTH: emr_status = 1;
 /// Record: `dr_hash` is not the SHA-1 of `dr_public_key`.
 pub const EMR_PUBLIC_KEY_MISMATCH: emr_status = 2;
-/// Record: the prescription is not text (not UTF-8) or exceeds 200 bytes.
+/// Record: the prescription is not text (not UTF-8), is plain text over
+/// EMR_MAX_PLAIN_PRESCRIPTION_BYTES (200), or is a sealed text that is
+/// malformed, over EMR_MAX_PRESCRIPTION_BYTES (1024) or not sealed to the
+/// record's patient.
 pub const EMR_INVALID_PRESCRIPTION: emr_status = 3;
 /// Record: the nonce is not the doctor's previous nonce + 1.
 pub const EMR_INVALID_NONCE: emr_status = 4;
@@ -125,8 +128,10 @@ pub const EMR_NOT_RECIPIENT: emr_status = 90;
 /// under it (tampered, or moved to another record) or is not UTF-8.
 pub const EMR_DECRYPT_FAILED: emr_status = 91;
 
-/// An argument outside its documented range (a zero difficulty, an index
-/// past the end, an unknown curve, ...).
+/// An argument outside its documented range (a zero difficulty, a thread
+/// count over its maximum, an unknown curve, ...). An index past the end of
+/// an indexed getter is EMR_NOT_FOUND instead ("Indexes" at the top of this
+/// header).
 pub const EMR_INVALID_ARGUMENT: emr_status = 100;
 /// A private key that cannot be parsed or used (malformed, encrypted,
 /// unsupported curve, scalar out of range, mismatched public key).
@@ -134,7 +139,8 @@ pub const EMR_INVALID_KEY: emr_status = 101;
 /// Bytes that are not a canonical encoding of a record or block.
 pub const EMR_DECODE: emr_status = 102;
 /// The thing asked for does not exist: a height past the tip, a txid in no
-/// active block, an undo on an empty chain, the end of a history.
+/// active block, an undo on an empty chain, the end of a history, an index
+/// past the end of any indexed getter ("Indexes" at the top of this header).
 pub const EMR_NOT_FOUND: emr_status = 103;
 /// Work stopped by the caller before it finished. (emr_mine_block reports
 /// a cancelled search as an outcome, EMR_MINE_CANCELLED, with EMR_OK.)
