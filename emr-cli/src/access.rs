@@ -10,6 +10,7 @@ use serde_json::{json, Value};
 use crate::error::CliError;
 use crate::node::Node;
 use crate::outfile::{Access, NamedLater, OutFile};
+use crate::times;
 use crate::{addr, read_file, read_key, read_record, Output, MAX_SMALL_FILE_BYTES};
 
 /// A public key from a file: SPKI DER (what `emr authority new` writes as
@@ -89,7 +90,9 @@ fn entry_json(entry: &Entry) -> Value {
             "doctor": addr(Role::Doctor, &g.dr_hash()),
             "licence": g.licence,
             "not_before": g.not_before,
+            "not_before_iso": times::iso_json(g.not_before),
             "not_after": g.not_after,
+            "not_after_iso": times::iso_json(g.not_after),
             "authority": authority,
         }),
         Entry::Revocation(r) => json!({
@@ -97,6 +100,7 @@ fn entry_json(entry: &Entry) -> Value {
             "entry_id": entry.entry_id().to_string(),
             "grant_id": r.grant_id.to_string(),
             "effective": r.effective,
+            "effective_iso": times::iso_json(r.effective),
             "authority": authority,
         }),
     }
@@ -120,12 +124,13 @@ fn finish_entry(
             "signed grant {id} admitting {} ({}) from {} to {}",
             addr(Role::Doctor, &g.dr_hash()),
             g.licence,
-            g.not_before,
-            g.not_after
+            times::show(g.not_before),
+            times::show_end(g.not_after)
         ),
         Entry::Revocation(r) => format!(
             "signed revocation {id} of grant {} from {}",
-            r.grant_id, r.effective
+            r.grant_id,
+            times::show(r.effective)
         ),
     };
     text.push_str(&format!("\nwrote {}", out.display()));

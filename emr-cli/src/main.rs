@@ -13,7 +13,9 @@ mod error;
 mod node;
 mod outfile;
 mod progress;
+mod times;
 
+use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write as _;
@@ -24,7 +26,7 @@ use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emr_core::address::{self, Address, Role};
-use emr_core::chain::{AddOutcome, BatchOptions, ChainParams, RecordEntry};
+use emr_core::chain::{AddOutcome, BatchOptions, Chain, ChainParams, RecordEntry};
 use emr_core::mining::{CancelHandle, HashEngine, MineOutcome, SearchOptions};
 use emr_core::{Curve, Difficulty, Entry, Hash160, Hash256, Record, SealOptions, SigningKey};
 use serde_json::{json, Map, Value};
@@ -86,11 +88,15 @@ enum Command {
         /// Registration number and name (at most 100 bytes of UTF-8).
         #[arg(long)]
         licence: String,
-        /// The first second the grant authorizes (Unix time).
-        #[arg(long, default_value_t = 0)]
+        /// The first second the grant authorizes (a time: Unix seconds or
+        /// ISO 8601, as 2026-01-01 or 2026-01-01T08:00:00Z).
+        // Negative numbers (on every time flag) reach times::parse, which
+        // says "before 1970", rather than clap, which would take them for a flag.
+        #[arg(long, value_name = "TIME", allow_negative_numbers = true, default_value = "0", value_parser = times::parse)]
         not_before: u64,
-        /// The last second the grant authorizes (default: forever).
-        #[arg(long, default_value_t = u64::MAX)]
+        /// The last second the grant authorizes (a time, as --not-before),
+        /// or never.
+        #[arg(long, value_name = "TIME", allow_negative_numbers = true, default_value = "never", value_parser = times::parse_end)]
         not_after: u64,
         /// The entry file to write (default: grant-<id>.entry).
         #[arg(long)]
@@ -116,8 +122,9 @@ enum Command {
         /// The grant: its id (64 hex digits) or its entry file.
         #[arg(long)]
         grant: String,
-        /// From this second on (Unix time) the grant no longer authorizes.
-        #[arg(long)]
+        /// From this second on the grant no longer authorizes (a time: Unix
+        /// seconds or ISO 8601, as 2026-01-01 or 2026-01-01T08:00:00Z).
+        #[arg(long, value_name = "TIME", allow_negative_numbers = true, value_parser = times::parse)]
         effective: u64,
         /// The entry file to write (default: revoke-<id>.entry).
         #[arg(long)]
@@ -433,9 +440,10 @@ enum ChainCommand {
         /// The SHA-256 engine (default: the fastest this CPU has).
         #[arg(long, value_enum)]
         engine: Option<EngineArg>,
-        /// The first block's timestamp (Unix seconds); each next one is the
-        /// previous + the chain's block time. Default: the clock, per block.
-        #[arg(long)]
+        /// The first block's time (Unix seconds or ISO 8601, as
+        /// 2026-01-01T08:00:00Z); each next one is the previous + the
+        /// chain's block time. Default: the clock, per block.
+        #[arg(long, value_name = "TIME", allow_negative_numbers = true, value_parser = times::parse)]
         timestamp: Option<u64>,
     },
     /// A patient's records on the chain, in order.
@@ -882,17 +890,51 @@ fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliError
     Ok(Output::new(lines.join("\n"), json!({"conflicts": values})))
 }
 
-fn entry_json(entry: &RecordEntry) -> Value {
+/// A record on the chain and its block's time.
+struct Placed {
+    entry: RecordEntry,
+    timestamp: u64,
+}
+
+/// `entries` with the times of their blocks, each block read once.
+fn placed(chain: &Chain, entries: Vec<RecordEntry>) -> Result<Vec<Placed>, CliError> {
+    let mut times = HashMap::new();
+    entries
+        .into_iter()
+        .map(|entry| {
+            let timestamp = match times.get(&entry.height) {
+                Some(&t) => t,
+                None => {
+                    let block = chain.block_at(entry.height)?.ok_or_else(|| {
+                        CliError::new(
+                            emr_core::ErrorKind::Corrupt.as_str(),
+                            format!("no active block at height {}, which holds record {}", entry.height, entry.record.txid),
+                        )
+                    })?;
+                    *times.entry(entry.height).or_insert(block.timestamp)
+                }
+            };
+            Ok(Placed { entry, timestamp })
+        })
+        .collect()
+}
+
+fn entry_json(placed: &Placed) -> Value {
+    let entry = &placed.entry;
     let mut value = record_json(&entry.record);
     value["height"] = json!(entry.height);
     value["block_id"] = json!(entry.block_id.to_string());
+    value["timestamp"] = json!(placed.timestamp);
+    value["timestamp_iso"] = times::iso_json(placed.timestamp);
     value
 }
 
-fn entry_line(entry: &RecordEntry) -> String {
+fn entry_line(placed: &Placed) -> String {
+    let entry = &placed.entry;
     format!(
-        "height {:>4}  nonce {:>3}  {}  {}  txid {}",
+        "height {:>4}  {}  nonce {:>3}  {}  {}  txid {}",
         entry.height,
+        times::show(placed.timestamp),
         entry.record.nonce,
         addr(Role::Doctor, &entry.record.dr_hash),
         entry.record.prescription,
@@ -1340,9 +1382,10 @@ fn chain_mine(
                     engine_used = Some(stats.engine);
                     bar.block_done(block.height, block.records.len(), &stats);
                     lines.push(format!(
-                        "block {} {} ({} records, difficulty {}, {} hashes in {})",
+                        "block {} {} at {} ({} records, difficulty {}, {} hashes in {})",
                         block.height,
                         block.block_id,
+                        times::show(block.timestamp),
                         block.records.len(),
                         block.difficulty,
                         stats.hashes,
@@ -1354,6 +1397,7 @@ fn chain_mine(
                         "records": block.records.len(),
                         "entries": block.entries.len(),
                         "timestamp": block.timestamp,
+                        "timestamp_iso": times::iso_json(block.timestamp),
                         "difficulty": block.difficulty.get().to_string(),
                         "nonce": block.nonce,
                         "outcome": AddOutcome::as_str(outcome),
@@ -1399,7 +1443,7 @@ fn chain_mine(
 fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
     let node = Node::open(dir, false)?;
-    let entries = node.chain().patient_history(&patient)?;
+    let entries = placed(node.chain(), node.chain().patient_history(&patient)?)?;
     let mut text = format!(
         "{} records for {}",
         entries.len(),
@@ -1418,7 +1462,7 @@ fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
 fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
     let doctor = parse_address(doctor, Role::Doctor)?;
     let node = Node::open(dir, false)?;
-    let entries = node.chain().doctor_records(&doctor)?;
+    let entries = placed(node.chain(), node.chain().doctor_records(&doctor)?)?;
     let nonce = node.chain().user_state(&doctor)?.nonce;
     let mut text = format!(
         "{} records by {} (record counter {nonce})",
@@ -1447,10 +1491,10 @@ fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
                 g.grant.grant_id(),
                 g.height,
                 g.grant.licence,
-                g.grant.not_before,
-                g.grant.not_after,
+                times::show(g.grant.not_before),
+                times::show_end(g.grant.not_after),
                 g.revoked_effective
-                    .map_or(String::new(), |t| format!(", revoked from {t}"))
+                    .map_or(String::new(), |t| format!(", revoked from {}", times::show(t)))
             ));
         }
         Some(authorized)
@@ -1471,8 +1515,11 @@ fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
                 "height": g.height,
                 "licence": g.grant.licence,
                 "not_before": g.grant.not_before,
+                "not_before_iso": times::iso_json(g.grant.not_before),
                 "not_after": g.grant.not_after,
+                "not_after_iso": times::iso_json(g.grant.not_after),
                 "revoked_effective": g.revoked_effective,
+                "revoked_effective_iso": g.revoked_effective.map_or(Value::Null, times::iso_json),
             })).collect::<Vec<_>>(),
         }),
     ))
@@ -1485,18 +1532,21 @@ fn chain_find(dir: &Path, txid: &str) -> Result<Output, CliError> {
         .chain()
         .find_record(&txid)?
         .ok_or_else(|| CliError::not_found(format!("no record with txid {txid} on the chain")))?;
+    let found = placed(node.chain(), vec![entry])?.remove(0);
+    let entry = &found.entry;
     Ok(Output::new(
         format!(
-            "txid         {}\nblock        {} at height {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
+            "txid         {}\nblock        {} at height {}, {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
             entry.record.txid,
             entry.block_id,
             entry.height,
+            times::show(found.timestamp),
             addr(Role::Doctor, &entry.record.dr_hash),
             entry.record.nonce,
             addr(Role::Patient, &entry.record.patient_hash),
             entry.record.prescription
         ),
-        json!({"record": entry_json(&entry)}),
+        json!({"record": entry_json(&found)}),
     ))
 }
 
