@@ -15,7 +15,6 @@ mod outfile;
 mod progress;
 mod times;
 
-use std::collections::HashMap;
 use std::ffi::OsString;
 use std::fs;
 use std::io::Write as _;
@@ -26,7 +25,7 @@ use std::sync::LazyLock;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use emr_core::address::{self, Address, Role};
-use emr_core::chain::{AddOutcome, BatchOptions, Chain, ChainParams, RecordEntry};
+use emr_core::chain::{AddOutcome, BatchOptions, ChainParams, RecordEntry};
 use emr_core::mining::{CancelHandle, HashEngine, MineOutcome, SearchOptions};
 use emr_core::{Curve, Difficulty, Entry, Hash160, Hash256, Record, SealOptions, SigningKey};
 use serde_json::{json, Map, Value};
@@ -890,51 +889,20 @@ fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliError
     Ok(Output::new(lines.join("\n"), json!({"conflicts": values})))
 }
 
-/// A record on the chain and its block's time.
-struct Placed {
-    entry: RecordEntry,
-    timestamp: u64,
-}
-
-/// `entries` with the times of their blocks, each block read once.
-fn placed(chain: &Chain, entries: Vec<RecordEntry>) -> Result<Vec<Placed>, CliError> {
-    let mut times = HashMap::new();
-    entries
-        .into_iter()
-        .map(|entry| {
-            let timestamp = match times.get(&entry.height) {
-                Some(&t) => t,
-                None => {
-                    let block = chain.block_at(entry.height)?.ok_or_else(|| {
-                        CliError::new(
-                            emr_core::ErrorKind::Corrupt.as_str(),
-                            format!("no active block at height {}, which holds record {}", entry.height, entry.record.txid),
-                        )
-                    })?;
-                    *times.entry(entry.height).or_insert(block.timestamp)
-                }
-            };
-            Ok(Placed { entry, timestamp })
-        })
-        .collect()
-}
-
-fn entry_json(placed: &Placed) -> Value {
-    let entry = &placed.entry;
+fn entry_json(entry: &RecordEntry) -> Value {
     let mut value = record_json(&entry.record);
     value["height"] = json!(entry.height);
     value["block_id"] = json!(entry.block_id.to_string());
-    value["timestamp"] = json!(placed.timestamp);
-    value["timestamp_iso"] = times::iso_json(placed.timestamp);
+    value["timestamp"] = json!(entry.timestamp);
+    value["timestamp_iso"] = times::iso_json(entry.timestamp);
     value
 }
 
-fn entry_line(placed: &Placed) -> String {
-    let entry = &placed.entry;
+fn entry_line(entry: &RecordEntry) -> String {
     format!(
         "height {:>4}  {}  nonce {:>3}  {}  {}  txid {}",
         entry.height,
-        times::show(placed.timestamp),
+        times::show(entry.timestamp),
         entry.record.nonce,
         addr(Role::Doctor, &entry.record.dr_hash),
         entry.record.prescription,
@@ -1443,7 +1411,7 @@ fn chain_mine(
 fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
     let node = Node::open(dir, false)?;
-    let entries = placed(node.chain(), node.chain().patient_history(&patient)?)?;
+    let entries = node.chain().patient_history(&patient)?;
     let mut text = format!(
         "{} records for {}",
         entries.len(),
@@ -1462,7 +1430,7 @@ fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
 fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
     let doctor = parse_address(doctor, Role::Doctor)?;
     let node = Node::open(dir, false)?;
-    let entries = placed(node.chain(), node.chain().doctor_records(&doctor)?)?;
+    let entries = node.chain().doctor_records(&doctor)?;
     let nonce = node.chain().user_state(&doctor)?.nonce;
     let mut text = format!(
         "{} records by {} (record counter {nonce})",
@@ -1532,21 +1500,19 @@ fn chain_find(dir: &Path, txid: &str) -> Result<Output, CliError> {
         .chain()
         .find_record(&txid)?
         .ok_or_else(|| CliError::not_found(format!("no record with txid {txid} on the chain")))?;
-    let found = placed(node.chain(), vec![entry])?.remove(0);
-    let entry = &found.entry;
     Ok(Output::new(
         format!(
             "txid         {}\nblock        {} at height {}, {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
             entry.record.txid,
             entry.block_id,
             entry.height,
-            times::show(found.timestamp),
+            times::show(entry.timestamp),
             addr(Role::Doctor, &entry.record.dr_hash),
             entry.record.nonce,
             addr(Role::Patient, &entry.record.patient_hash),
             entry.record.prescription
         ),
-        json!({"record": entry_json(&found)}),
+        json!({"record": entry_json(&entry)}),
     ))
 }
 

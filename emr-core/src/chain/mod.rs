@@ -97,6 +97,8 @@ pub struct RecordEntry {
     pub height: u64,
     /// Id of its block.
     pub block_id: Hash256,
+    /// Its block's timestamp (Unix seconds).
+    pub timestamp: u64,
     /// The record.
     pub record: Record,
 }
@@ -410,7 +412,7 @@ impl Chain {
             let record = b.records.get(place.index).cloned().ok_or_else(|| {
                 ChainError::corrupt("records", Some(place.height), "a record index past the block's records")
             })?;
-            out.push(RecordEntry { height: place.height, block_id: b.block_id, record });
+            out.push(RecordEntry { height: place.height, block_id: b.block_id, timestamp: b.timestamp, record });
         }
         Ok(out)
     }
