@@ -827,7 +827,8 @@ fn format_1_files_are_upgraded_on_a_writable_open() {
     }
     let sql = common::checksummed_sql(&db.0);
     sql.execute_batch(
-        "DROP TABLE grants; DELETE FROM meta WHERE key = 'authorities'; UPDATE meta SET value = 1 WHERE key = 'format';",
+        "DROP TABLE grants; DROP TABLE pool_entries; DROP TABLE pool; DROP TABLE conflicts;
+         DELETE FROM meta WHERE key = 'authorities'; UPDATE meta SET value = 1 WHERE key = 'format';",
     )
     .unwrap();
     common::write_format_2_params(&sql);

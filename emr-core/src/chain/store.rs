@@ -464,13 +464,16 @@ impl Store {
     /// so a file holding any (in a block, or pending) is refused, saying so.
     fn upgrade_format_2(&self, salt: Option<[u8; super::params::SALT_LEN]>) -> Result<(), ChainError> {
         // A block's encoding is version 2 exactly when it carries entries.
-        let entries: bool = self.conn.query_row(
-            "SELECT EXISTS (SELECT 1 FROM blocks WHERE substr(bytes, 2, 1) = x'02')
-                 OR EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = 'pool_entries'
-                            AND EXISTS (SELECT 1 FROM pool_entries))",
+        let in_blocks: bool = self.conn.query_row(
+            "SELECT EXISTS (SELECT 1 FROM blocks WHERE substr(bytes, 2, 1) = x'02')",
             [],
             |row| row.get(0),
         )?;
+        // A file older than the entries' pool has none pending (and naming
+        // the missing table in SQL would fail to prepare).
+        let pending = self.has_pool_entries()?
+            && self.conn.query_row("SELECT EXISTS (SELECT 1 FROM pool_entries)", [], |row| row.get::<_, bool>(0))?;
+        let entries = in_blocks || pending;
         if entries {
             return Err(ChainError::NotUpgradable(
                 "it holds grants or revocations made before SPEC v1.2, which name no chain and are no longer \
