@@ -173,8 +173,7 @@ impl Chain {
             }
         }
         if let Some(bytes) = self.store.pool_get(&doctor, record.nonce)? {
-            let pending = Record::from_bytes(&bytes)
-                .map_err(|e| ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}")))?;
+            let pending = decode_pending(&bytes)?;
             // The content is what the doctor signed; the signature's two
             // forms (and so two txids) are one record.
             return Ok(if pending.signature_hash() == record.signature_hash() {
@@ -316,9 +315,7 @@ impl Chain {
             }
             let mut records = Vec::new();
             for bytes in c.store.pool_all()? {
-                let record = Record::from_bytes(&bytes)
-                    .map_err(|e| ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}")))?;
-                records.push(record);
+                records.push(decode_pending(&bytes)?);
             }
             let mut chain_nonces = HashMap::new();
             for record in &records {
@@ -402,9 +399,7 @@ impl Chain {
         for record in &block.records {
             let content = record.signature_hash();
             if let Some(bytes) = self.store.pool_get(&record.dr_hash, record.nonce)? {
-                let pending = Record::from_bytes(&bytes).map_err(|e| {
-                    ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}"))
-                })?;
+                let pending = decode_pending(&bytes)?;
                 if pending.signature_hash() != content {
                     self.store.conflict_insert(&pending, &record.txid, &block.block_id, block.height)?;
                 }
@@ -429,6 +424,12 @@ impl Chain {
         }
         Ok(())
     }
+}
+
+/// A pending record read back from the pool table: damage if it does not decode.
+fn decode_pending(bytes: &[u8]) -> Result<Record, ChainError> {
+    Record::from_bytes(bytes)
+        .map_err(|e| ChainError::corrupt("pool", None, format!("a pending record does not decode: {e}")))
 }
 
 /// The last nonce of the run `chain_nonce + 1, chain_nonce + 2, ...` found

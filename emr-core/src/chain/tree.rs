@@ -245,6 +245,12 @@ impl Chain {
     /// blocks past the fork.
     fn near_tip(&self, parent: Option<&BlockRow>, end_height: u64, forks: &mut HashMap<Hash256, i128>) -> Result<bool, ChainError> {
         let fork = self.fork_height(parent, forks)?;
+        self.competes(fork, end_height)
+    }
+
+    /// SPEC 5's test for a lighter branch that forks at height `fork` and
+    /// ends at `end_height`: within `window` blocks of the tip and of its fork.
+    fn competes(&self, fork: i128, end_height: u64) -> Result<bool, ChainError> {
         let tip = self.store.tip()?.map_or(-1, |(height, _)| i128::from(height));
         let window = i128::from(self.params.window);
         Ok(tip - fork <= window && i128::from(end_height) - fork <= window)
@@ -270,10 +276,8 @@ impl Chain {
             branch.0 = branch.0.max(height);
             branch.1.push((index, id));
         }
-        let tip = self.store.tip()?.map_or(-1, |(height, _)| i128::from(height));
-        let window = i128::from(self.params.window);
         for (fork, (end, blocks)) in branches {
-            if tip - fork <= window && i128::from(end) - fork <= window {
+            if self.competes(fork, end)? {
                 continue;
             }
             for (index, id) in blocks {
