@@ -16,6 +16,7 @@ mod der;
 
 pub mod address;
 pub mod block;
+pub mod blockfile;
 pub mod chain;
 pub mod entry;
 pub mod error;

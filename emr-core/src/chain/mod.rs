@@ -17,6 +17,7 @@ mod params;
 mod pipeline;
 mod pool;
 mod registry;
+mod serving;
 mod shared;
 mod store;
 mod tree;
@@ -42,7 +43,7 @@ pub use pool::{Conflict, PendingRecords, SubmitOutcome};
 pub use registry::RegisteredGrant;
 pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
 pub use walk::{precheck_block, Walk};
-pub use work::Work;
+pub use work::{ParseWorkError, Work};
 
 use lock::WriterLock;
 use store::{Location, Role, Store};

@@ -639,6 +639,21 @@ impl Store {
         })
     }
 
+    /// Up to `limit` active ids from `start` on, in height order.
+    pub(crate) fn active_ids_from(&self, start: u64, limit: u64) -> Result<Vec<Hash256>, ChainError> {
+        placed("active", None, || {
+            let mut stmt =
+                self.conn.prepare_cached("SELECT id FROM active WHERE height >= ?1 ORDER BY height LIMIT ?2")?;
+            // Heights are stored as i64: a start past that holds nothing, and
+            // a limit that would wrap to SQLite's "no limit" is capped.
+            let (Ok(start), Ok(limit)) = (i64::try_from(start), i64::try_from(limit.min(i64::MAX as u64))) else {
+                return Ok(Vec::new());
+            };
+            let rows = stmt.query_map(params![start, limit], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|id| hash256("active", id?)).collect()
+        })
+    }
+
     /// Up to `limit` active blocks from `start` on, in height order.
     pub(crate) fn active_blocks(&self, start: u64, limit: u64) -> Result<Vec<StoredBlock>, ChainError> {
         placed("active", None, || {

@@ -172,6 +172,37 @@ impl fmt::Display for Work {
     }
 }
 
+/// Why text is not a [`Work`].
+#[derive(Copy, Clone, Debug, PartialEq, Eq, thiserror::Error)]
+#[error("not a total work: decimal digits below 2^256 expected")]
+pub struct ParseWorkError;
+
+impl core::str::FromStr for Work {
+    type Err = ParseWorkError;
+
+    /// Decimal digits, as [`Work`]'s `Display` writes them (a peer's
+    /// advertised work, SPEC 9.1); no sign, no spaces, below 2^256.
+    fn from_str(text: &str) -> Result<Work, ParseWorkError> {
+        if text.is_empty() || text.len() > 78 || !text.bytes().all(|b| b.is_ascii_digit()) {
+            return Err(ParseWorkError);
+        }
+        let mut n = U256::ZERO;
+        for digit in text.bytes() {
+            let ten = n.checked_mul_u64(10).ok_or(ParseWorkError)?;
+            let next = ten.saturating_add(U256::from_u128(u128::from(digit - b'0')));
+            if next < ten {
+                return Err(ParseWorkError);
+            }
+            n = next;
+        }
+        if n == U256([u64::MAX; 4]) {
+            // Saturation cannot be told from 2^256-1 itself; no chain gets there.
+            return Err(ParseWorkError);
+        }
+        Ok(Work(n))
+    }
+}
+
 impl fmt::Debug for Work {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "Work({self})")
@@ -205,5 +236,24 @@ mod tests {
         assert_eq!(Work::ZERO.to_string(), "0");
         assert_eq!(Work(U256([u64::MAX; 4])).to_string().len(), 78);
         assert!(Work::from(5) < Work::from(6));
+    }
+}
+
+#[cfg(test)]
+mod parse_tests {
+    use super::Work;
+
+    #[test]
+    fn decimal_text_round_trips_and_bad_text_is_refused() {
+        for v in [0u128, 1, 9, 10, 1_000_000_007, u128::MAX] {
+            let w = Work::from(v);
+            assert_eq!(w.to_string().parse::<Work>(), Ok(w));
+        }
+        let big = Work::from(u128::MAX).plus(u128::MAX).plus(5);
+        assert_eq!(big.to_string().parse::<Work>(), Ok(big));
+        for bad in ["", "-1", "+1", " 1", "1 ", "1e3", "0x10", &"9".repeat(79),
+            "115792089237316195423570985008687907853269984665640564039457584007913129639936"] {
+            assert!(bad.parse::<Work>().is_err(), "{bad:?}");
+        }
     }
 }
