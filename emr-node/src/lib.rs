@@ -13,3 +13,7 @@ pub mod api;
 pub mod client;
 pub mod pki;
 pub mod sync;
+pub mod node;
+
+mod metrics;
+mod server;
