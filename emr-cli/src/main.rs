@@ -93,7 +93,7 @@ impl Command {
             Command::Record(c) => c.run(),
             Command::Chain(c) => c.run(mode),
             Command::Authority(c) => c.run(),
-            Command::Node(c) => c.run(),
+            Command::Node(c) => c.run(mode),
             Command::Grant(args) => authority::grant(args),
             Command::Revoke(args) => authority::revoke(args),
         }

@@ -139,3 +139,109 @@ impl Node {
         }
     }
 }
+
+/// Where a write command's records and entries go: the chain itself, or,
+/// while a node holds the chain's lock, that node (through its plain
+/// loopback listener), so that writing works beside a running node.
+pub enum Writer {
+    Chain(Box<Node>),
+    Through { client: emr_node::client::Client, url: String },
+}
+
+/// The URL a running node on `dir`'s chain left for the site's programs,
+/// if one runs there and has a plain loopback listener.
+pub fn running_node_url(dir: &Path) -> Option<String> {
+    let marker = emr_node::node::marker_path(&dir.join(CHAIN_FILE));
+    let text = fs::read_to_string(marker).ok()?;
+    let value: serde_json::Value = serde_json::from_str(&text).ok()?;
+    value.get("url")?.as_str().map(str::to_owned)
+}
+
+fn through_error(url: &str, e: emr_node::client::ClientError) -> CliError {
+    CliError::io(format!("the node at {url}: {e}"))
+}
+
+impl Writer {
+    /// Opens `dir`'s chain for writing, or reaches the node that holds it.
+    pub fn open(dir: &Path) -> Result<Writer, CliError> {
+        match Node::open(dir, true) {
+            Ok(node) => Ok(Writer::Chain(Box::new(node))),
+            Err(e) if e.kind == "locked" => match running_node_url(dir) {
+                Some(url) => {
+                    let client = emr_node::client::Client::new(&url, None).map_err(|e| through_error(&url, e))?;
+                    Ok(Writer::Through { client, url })
+                }
+                None => Err(e),
+            },
+            Err(e) => Err(e),
+        }
+    }
+
+    /// What a node answered, as the chain would have.
+    fn outcome(url: &str, answer: emr_node::client::SubmitAnswer) -> Result<SubmitOutcome, CliError> {
+        use emr_node::api::Answer;
+        match answer.answer {
+            Answer::Outcome(name) => match name.as_str() {
+                "ready" => Ok(SubmitOutcome::Ready),
+                "held" => Ok(SubmitOutcome::Held),
+                "already_pending" => Ok(SubmitOutcome::AlreadyPending),
+                "conflicts_with_pending" => match answer.pending_txid {
+                    Some(pending_txid) => Ok(SubmitOutcome::ConflictsWithPending { pending_txid }),
+                    None => Err(CliError::io(format!("the node at {url} named no pending txid"))),
+                },
+                other => Err(CliError::io(format!("the node at {url} answered an unknown outcome {other:?}"))),
+            },
+            Answer::Refused { kind, message } => {
+                let kind = emr_core::ErrorKind::from_name(&kind).map_or("io", emr_core::ErrorKind::as_str);
+                Err(CliError::new(kind, message))
+            }
+        }
+    }
+
+    /// [`Node::submit`], or the node's `POST /v1/submit`.
+    pub fn submit(&mut self, record: &Record) -> Result<SubmitOutcome, CliError> {
+        match self {
+            Writer::Chain(node) => node.submit(record),
+            Writer::Through { client, url } => {
+                let answer = client.submit(record.to_bytes()).map_err(|e| through_error(url, e))?;
+                Writer::outcome(url, answer)
+            }
+        }
+    }
+
+    /// [`Node::submit_entry`], or the node's `POST /v1/submit`.
+    pub fn submit_entry(&mut self, entry: &Entry) -> Result<SubmitOutcome, CliError> {
+        match self {
+            Writer::Chain(node) => node.submit_entry(entry),
+            Writer::Through { client, url } => {
+                let answer = client.submit(entry.to_bytes()).map_err(|e| through_error(url, e))?;
+                Writer::outcome(url, answer)
+            }
+        }
+    }
+
+    /// Dismisses a conflict; `false` when there is none of that txid.
+    pub fn dismiss_conflict(&mut self, txid: &emr_core::Hash256) -> Result<bool, CliError> {
+        match self {
+            Writer::Chain(node) => Ok(node.chain_mut().dismiss_conflict(txid)?),
+            Writer::Through { client, url } => {
+                let value = client
+                    .json("POST", "/v1/conflicts/dismiss", Some(txid.to_string().into_bytes()))
+                    .map_err(|e| through_error(url, e))?;
+                Ok(value.get("dismissed").and_then(serde_json::Value::as_bool).unwrap_or(false))
+            }
+        }
+    }
+}
+
+/// `locked`, saying which node holds the chain, for the commands that
+/// need the chain itself (mine, undo, import).
+pub fn open_exclusive(dir: &Path, what: &str) -> Result<Node, CliError> {
+    Node::open(dir, true).map_err(|e| match (e.kind, running_node_url(dir)) {
+        ("locked", Some(url)) => CliError::new(
+            "locked",
+            format!("a node ({url}) holds {}: {what} needs the chain itself; stop the node first", dir.display()),
+        ),
+        _ => e,
+    })
+}

@@ -102,6 +102,60 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// Every kind, in the specification's order.
+    pub const ALL: &'static [ErrorKind] = &[
+        ErrorKind::HashLength,
+        ErrorKind::PublicKeyMismatch,
+        ErrorKind::InvalidPrescription,
+        ErrorKind::InvalidNonce,
+        ErrorKind::InvalidTxid,
+        ErrorKind::InvalidPublicKey,
+        ErrorKind::InvalidSignature,
+        ErrorKind::DifficultyMismatch,
+        ErrorKind::InvalidBlockId,
+        ErrorKind::TooManyRecords,
+        ErrorKind::InvalidMiner,
+        ErrorKind::InvalidPrevious,
+        ErrorKind::InsufficientWork,
+        ErrorKind::Record,
+        ErrorKind::InvalidArgument,
+        ErrorKind::InvalidKey,
+        ErrorKind::Decode,
+        ErrorKind::Cancelled,
+        ErrorKind::WrongHeight,
+        ErrorKind::UnknownParent,
+        ErrorKind::TimestampTooEarly,
+        ErrorKind::TimestampTooLate,
+        ErrorKind::NotFound,
+        ErrorKind::Io,
+        ErrorKind::Locked,
+        ErrorKind::Corrupt,
+        ErrorKind::InvalidChecksum,
+        ErrorKind::WrongRole,
+        ErrorKind::InvalidLength,
+        ErrorKind::InvalidCharacter,
+        ErrorKind::MixedCase,
+        ErrorKind::TooManyEntries,
+        ErrorKind::Entry,
+        ErrorKind::InvalidEntry,
+        ErrorKind::InvalidEntrySignature,
+        ErrorKind::WrongChain,
+        ErrorKind::UnknownAuthority,
+        ErrorKind::DuplicateGrant,
+        ErrorKind::UnknownGrant,
+        ErrorKind::AlreadyRevoked,
+        ErrorKind::RevocationNotYetEffective,
+        ErrorKind::UnauthorizedDoctor,
+        ErrorKind::NotRecipient,
+        ErrorKind::DecryptFailed,
+    ];
+
+    /// The kind a name spells ([`ErrorKind::as_str`]'s inverse): how a
+    /// client reads a kind another process reported.
+    pub fn from_name(name: &str) -> Option<ErrorKind> {
+        ErrorKind::ALL.iter().copied().find(|k| k.as_str() == name)
+    }
+
     /// The kind's name as the specification spells it (`"hash_length"`, ...).
     pub const fn as_str(self) -> &'static str {
         match self {
@@ -156,5 +210,22 @@ impl ErrorKind {
 impl core::fmt::Display for ErrorKind {
     fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
         f.write_str(self.as_str())
+    }
+}
+
+#[cfg(test)]
+mod name_tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn every_kind_is_listed_once_and_read_back_by_name() {
+        let mut names: Vec<&str> = ErrorKind::ALL.iter().map(|k| k.as_str()).collect();
+        for kind in ErrorKind::ALL {
+            assert_eq!(ErrorKind::from_name(kind.as_str()), Some(*kind));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), ErrorKind::ALL.len());
+        assert_eq!(ErrorKind::from_name("no_such_kind"), None);
     }
 }

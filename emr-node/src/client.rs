@@ -16,7 +16,7 @@ use emr_core::{Block, Hash256};
 use http_body_util::{BodyExt, Full, Limited};
 use hyper_util::rt::TokioIo;
 use pki_types::ServerName;
-use rustls::ClientConfig;
+pub use rustls::ClientConfig;
 use serde_json::Value;
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;

@@ -647,21 +647,25 @@ impl NodeHandle {
         self.shared.seen(hash)
     }
 
-    /// Blocks until SIGINT or SIGTERM, then stops the node.
-    pub fn run_until_signal(mut self) -> Result<(), NodeError> {
-        let signalled = match &self.runtime {
+    /// Blocks until `stop` is cancelled (the caller's Ctrl-C handler) or
+    /// the process gets SIGTERM, then stops the node.
+    pub fn run_until(mut self, stop: &CancelHandle) -> Result<(), NodeError> {
+        let waited = match &self.runtime {
             Some(runtime) => runtime.block_on(async {
                 let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
-                tokio::select! {
-                    r = tokio::signal::ctrl_c() => r,
-                    _ = term.recv() => Ok(()),
+                let mut tick = tokio::time::interval(Duration::from_millis(100));
+                loop {
+                    tokio::select! {
+                        _ = term.recv() => return Ok(()),
+                        _ = tick.tick() => if stop.is_cancelled() { return Ok(()) },
+                    }
                 }
             }),
             None => Ok(()),
         };
         info!("stopping");
         self.stop_now();
-        signalled.map_err(|e| NodeError::Io(format!("waiting for a signal: {e}")))
+        waited.map_err(|e: std::io::Error| NodeError::Io(format!("waiting for a signal: {e}")))
     }
 
     /// Stops the node: new requests are answered 503, searches and syncs

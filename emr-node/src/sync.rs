@@ -190,6 +190,12 @@ pub fn sync_from(
     let fork = find_fork(chain, client, before.len, info.height, options)?;
     report.fork_height = fork;
     let from = fork.map_or(0, |h| h + 1);
+    tracing::info!(
+        peer = %client.endpoint(),
+        fork = ?fork,
+        blocks = info.height.saturating_sub(from),
+        "syncing from a heavier peer"
+    );
     let conflicts_before = chain.read(|c| c.conflicts())?.len() as u64;
     let failure = Mutex::new(None);
     let pages = Pages {

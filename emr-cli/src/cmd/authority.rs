@@ -219,7 +219,7 @@ fn finish_entry(
     };
     text.push_str(&format!("\nwrote {}", out.display()));
     if let Some(dir) = chain {
-        let mut node = Node::open(dir, true)?;
+        let mut node = crate::node::Writer::open(dir)?;
         let outcome = node.submit_entry(&entry)?;
         value["outcome"] = json!(outcome.as_str());
         text.push_str(&format!(

@@ -35,7 +35,7 @@ pub fn chain_export(dir: &Path, file: PathBuf, from: u64, force: bool) -> Result
 pub fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliError> {
     let reader = std::io::BufReader::new(fs::File::open(file).map_err(|e| file_error(file, e))?);
     let blocks = container::read(reader).map_err(|e| e.context(file.display()))?;
-    let mut node = Node::open(dir, true)?;
+    let mut node = crate::node::open_exclusive(dir, "import")?;
     let conflicts_before = node.chain().conflicts()?.len();
     let bar = BatchBar::new(
         mode,

@@ -14,7 +14,7 @@ use crate::cancel::{cancellable, CANCEL};
 use crate::cmd::{addr, parse_address, record_json};
 use crate::error::CliError;
 use crate::infile::{read_file, read_record, MAX_SMALL_FILE_BYTES};
-use crate::node::{self, Mined, Node, SubmitOutcome};
+use crate::node::{self, Mined, SubmitOutcome};
 use crate::output::Output;
 use crate::progress::{self, MineProgress, Mode};
 use crate::times;
@@ -27,7 +27,7 @@ fn entry_kind(entry: &Entry) -> &'static str {
 }
 
 pub fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
-    let mut node = Node::open(dir, true)?;
+    let mut node = node::Writer::open(dir)?;
     let mut results = Vec::new();
     let mut lines = Vec::new();
     let mut entries = Vec::new();
@@ -105,7 +105,7 @@ pub fn chain_mine(
         EngineArg::ShaNi => HashEngine::ShaNi,
         EngineArg::Avx512 => HashEngine::Avx512,
     });
-    let mut node = Node::open(dir, true)?;
+    let mut node = node::open_exclusive(dir, "mining (a node mines with --mine)")?;
     let block_time = node.chain().params().block_time;
     let bar = MineProgress::new(mode, blocks);
     let mut mined = Vec::new();
@@ -197,7 +197,7 @@ pub fn chain_mine(
 }
 
 pub fn chain_undo(dir: &Path) -> Result<Output, CliError> {
-    let mut node = Node::open(dir, true)?;
+    let mut node = node::open_exclusive(dir, "undo")?;
     let block = node.chain_mut().undo_last_block()?;
     // The core returns an undone block's records to the pool itself.
     let returned = block.records.len();

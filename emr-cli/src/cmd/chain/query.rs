@@ -141,8 +141,8 @@ pub fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliE
             .ok()
             .and_then(|b| emr_core::Hash256::from_slice(&b))
             .ok_or_else(|| CliError::invalid_argument(format!("--dismiss takes a txid (64 hex digits), not {text:?}")))?;
-        let mut node = Node::open(dir, true)?;
-        if !node.chain_mut().dismiss_conflict(&txid)? {
+        let mut node = crate::node::Writer::open(dir)?;
+        if !node.dismiss_conflict(&txid)? {
             return Err(CliError::not_found(format!("no conflict of record {txid} in {}", dir.display())));
         }
         return Ok(Output::new(format!("dismissed the conflict of record {txid}"), json!({"dismissed": txid.to_string()})));

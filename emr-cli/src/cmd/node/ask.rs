@@ -1,0 +1,125 @@
+//! `emr node status`, `peers`, `conflicts`: what an operator checks first,
+//! asked of the running node (its loopback listener, found beside the
+//! chain, or `--url` with the site's certificate).
+
+use std::path::Path;
+
+use serde_json::{json, Value};
+
+use super::run::TlsFiles;
+use crate::error::CliError;
+use crate::node::running_node_url;
+use crate::output::Output;
+
+fn ask(dir: &Path, url: Option<&str>, tls: &TlsFiles, method: &str, path: &str, body: Option<Vec<u8>>) -> Result<Value, CliError> {
+    let url = match url {
+        Some(url) => url.to_owned(),
+        None => running_node_url(dir).ok_or_else(|| {
+            CliError::not_found(format!(
+                "no node with a loopback listener runs on {} (start one with `emr node serve {} --local 127.0.0.1:PORT`, or give --url)",
+                dir.display(),
+                dir.display()
+            ))
+        })?,
+    };
+    let client = emr_node::client::Client::new(&url, tls.client_config()?).map_err(|e| CliError::invalid_argument(e.to_string()))?;
+    client.json(method, path, body).map_err(|e| match e {
+        emr_node::client::ClientError::Status { status: 404, body } => CliError::not_found(body),
+        e => CliError::io(format!("{url}: {e}")),
+    })
+}
+
+fn text(v: &Value, key: &str) -> String {
+    match v.get(key) {
+        Some(Value::String(s)) => s.clone(),
+        Some(Value::Null) | None => "-".to_owned(),
+        Some(other) => other.to_string(),
+    }
+}
+
+fn peer_lines(status: &Value) -> Vec<String> {
+    let mut lines = Vec::new();
+    for peer in status.get("peers").and_then(Value::as_array).into_iter().flatten() {
+        let mut line = format!("  {} {}", text(peer, "url"), text(peer, "state"));
+        if let Some(h) = peer.get("height").and_then(Value::as_u64) {
+            line.push_str(&format!(", height {h}, {} behind it", text(peer, "lag")));
+        }
+        if let Some(s) = peer.get("suspended_for_s").and_then(Value::as_u64) {
+            line.push_str(&format!(", suspended for {s} s more"));
+        }
+        if let Some(reason) = peer.get("reason").and_then(Value::as_str) {
+            line.push_str(&format!("\n    why: {reason}"));
+        }
+        lines.push(line);
+    }
+    if lines.is_empty() {
+        lines.push("  (no peers configured)".to_owned());
+    }
+    for client in status.get("suspended_clients").and_then(Value::as_array).into_iter().flatten() {
+        lines.push(format!(
+            "  suspended client {}: {} ({} s more)",
+            text(client, "certificate_sha256"),
+            text(client, "reason"),
+            text(client, "suspended_for_s")
+        ));
+    }
+    lines
+}
+
+pub fn status(dir: &Path, url: Option<&str>, tls: &TlsFiles, seen: Option<&str>) -> Result<Output, CliError> {
+    if let Some(hash) = seen {
+        let value = ask(dir, url, tls, "GET", &format!("/v1/seen/{hash}"), None)?;
+        let line = format!(
+            "{} {} at height {}, depth {}: {}",
+            text(&value, "kind"),
+            hash,
+            text(&value, "height"),
+            text(&value, "depth"),
+            text(&value, "seen_by")
+        );
+        return Ok(Output::new(line, value));
+    }
+    let status = ask(dir, url, tls, "GET", "/v1/status", None)?;
+    let mut lines = vec![
+        format!("height {}, tip {}, work {}", text(&status, "height"), text(&status, "tip"), text(&status, "work")),
+        format!(
+            "pending: {} records, {} entries; conflicts: {}; sync lag: {} blocks",
+            text(&status, "pending"),
+            text(&status, "pending_entries"),
+            text(&status, "conflicts"),
+            text(&status, "sync_lag")
+        ),
+        format!("mining: {}", text(&status, "mining")),
+        "peers:".to_owned(),
+    ];
+    lines.extend(peer_lines(&status));
+    Ok(Output::new(lines.join("\n"), status))
+}
+
+pub fn peers(dir: &Path, url: Option<&str>, tls: &TlsFiles) -> Result<Output, CliError> {
+    let status = ask(dir, url, tls, "GET", "/v1/status", None)?;
+    let peers = status.get("peers").cloned().unwrap_or(Value::Null);
+    Ok(Output::new(peer_lines(&status).join("\n"), json!({"peers": peers, "suspended_clients": status.get("suspended_clients")})))
+}
+
+pub fn conflicts(dir: &Path, url: Option<&str>, tls: &TlsFiles) -> Result<Output, CliError> {
+    let list = ask(dir, url, tls, "GET", "/v1/conflicts", None)?;
+    let items = list.as_array().cloned().unwrap_or_default();
+    let mut lines = vec![match items.len() {
+        0 => "no conflicts".to_owned(),
+        1 => "1 record dropped for another (its doctor must re-sign it with a new nonce):".to_owned(),
+        n => format!("{n} records dropped for others (their doctors must re-sign them with new nonces):"),
+    }];
+    for c in &items {
+        lines.push(format!(
+            "  {} nonce {} txid {}\n    replaced by txid {} in block {} at height {}",
+            text(c, "doctor"),
+            text(c, "nonce"),
+            text(c, "txid"),
+            text(c, "replaced_by"),
+            text(c, "block"),
+            text(c, "height")
+        ));
+    }
+    Ok(Output::new(lines.join("\n"), json!({"conflicts": items})))
+}
