@@ -357,8 +357,12 @@ impl Shared {
         }
     }
 
+    /// Whether the peer is asked at all: not while suspended or
+    /// incompatible. A peer that is down is still sent what is new (from
+    /// its own thread, so that costs no one else), which also tells first
+    /// that it is back.
     fn usable(peer: &Peer) -> bool {
-        matches!(lock(&peer.state).status, PeerStatus::Up | PeerStatus::Unknown)
+        !matches!(lock(&peer.state).status, PeerStatus::Suspended { .. } | PeerStatus::Incompatible(_))
     }
 
     /// The node's report (`GET /v1/status`, `emr node status`).
@@ -445,7 +449,7 @@ impl Shared {
         let mut holding = 0u64;
         let mut asked = 0u64;
         for peer in &self.peers {
-            if !Shared::usable(peer) {
+            if lock(&peer.state).status != PeerStatus::Up {
                 continue;
             }
             asked += 1;
@@ -805,8 +809,17 @@ fn push_loop(shared: &Shared, peer: &Peer, jobs: &Receiver<Job>) {
                 debug!(peer = %peer.url, blocks = answers.len(), last = answers.last().map(|a| a.name().to_owned()), "pushed blocks")
             }),
         };
-        if let Err(e) = result {
-            debug!(peer = %peer.url, error = %e, "push failed; the peer's polls catch up");
+        match result {
+            Ok(()) => {
+                let mut state = lock(&peer.state);
+                if state.retry_at.is_some() {
+                    // It answers again: poll it now rather than after its backoff.
+                    state.retry_at = None;
+                    state.failures = 0;
+                    let _ = peer.kick.try_send(());
+                }
+            }
+            Err(e) => debug!(peer = %peer.url, error = %e, "push failed; the peer's polls catch up"),
         }
     }
 }

@@ -1,0 +1,252 @@
+//! Nodes as a consortium runs them (SPEC 9): real `emr node serve`
+//! processes on loopback ports, mutual TLS between sites, partitions that
+//! heal, a node killed during a sync. Every loop is bounded.
+
+mod common;
+
+use std::fs::File;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use common::*;
+use emr_core::chain::{Chain, ChainParams};
+use emr_core::{Block, Difficulty, Hash160, Hash256};
+use emr_node::client::Client;
+use serde_json::Value;
+
+/// A free loopback port (bound, then released for the node to take).
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn wait_for(limit: Duration, mut f: impl FnMut() -> bool) -> bool {
+    let start = Instant::now();
+    while start.elapsed() < limit {
+        if f() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(25));
+    }
+    f()
+}
+
+/// One `emr node serve` process; killed when dropped.
+struct NodeProc {
+    child: Option<Child>,
+    dir: PathBuf,
+    args: Vec<String>,
+    log: PathBuf,
+    local: String,
+}
+
+impl NodeProc {
+    /// Starts a node on `dir` with a plain loopback listener for this
+    /// test (`--local`, or `--listen` itself without TLS) and `extra`.
+    fn start(dir: &Path, extra: &[String]) -> NodeProc {
+        let mut args = vec!["node".to_string(), "serve".to_string(), dir.display().to_string()];
+        args.extend_from_slice(extra);
+        let local = if extra.iter().any(|a| a == "--ca") {
+            let port = free_port();
+            args.extend(["--local".to_string(), format!("127.0.0.1:{port}")]);
+            format!("http://127.0.0.1:{port}")
+        } else {
+            let at = extra.iter().position(|a| a == "--listen").expect("--listen");
+            format!("http://{}", extra[at + 1])
+        };
+        let mut node = NodeProc { child: None, dir: dir.to_owned(), args, log: dir.with_extension("log"), local };
+        node.spawn();
+        node
+    }
+
+    fn spawn(&mut self) {
+        let log = File::options().create(true).append(true).open(&self.log).unwrap();
+        let child = Command::new(EMR)
+            .args(&self.args)
+            .env("EMR_LOG", "info")
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("start emr node serve");
+        self.child = Some(child);
+        let client = self.client();
+        assert!(
+            wait_for(Duration::from_secs(30), || client.info().is_ok()),
+            "the node on {} did not answer: {}",
+            self.dir.display(),
+            self.log()
+        );
+    }
+
+    fn client(&self) -> Client {
+        Client::new(&self.local, None).unwrap()
+    }
+
+    fn log(&self) -> String {
+        std::fs::read_to_string(&self.log).unwrap_or_default()
+    }
+
+    fn tip(&self) -> Option<String> {
+        self.client().info().ok().and_then(|i| i.tip)
+    }
+
+    fn json(&self, path: &str) -> Value {
+        self.client().json("GET", path, None).unwrap()
+    }
+
+    /// SIGTERM, and waits for a clean exit.
+    fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            unsafe { libc::kill(child.id() as i32, libc::SIGTERM) };
+            let start = Instant::now();
+            loop {
+                if let Some(status) = child.try_wait().unwrap() {
+                    assert!(status.success(), "the node exited with {status}: {}", self.log());
+                    break;
+                }
+                if start.elapsed() > Duration::from_secs(20) {
+                    let _ = child.kill();
+                    panic!("the node did not stop on SIGTERM: {}", self.log());
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+        }
+    }
+
+    fn kill9(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            child.kill().unwrap();
+            child.wait().unwrap();
+        }
+    }
+}
+
+impl Drop for NodeProc {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn check(dir: &Path) {
+    let run = emr_in(dir.parent().unwrap(), &["chain", "check", &dir.display().to_string(), "--json"]);
+    assert_eq!(run.code, 0, "check {}: {run:?}", dir.display());
+}
+
+fn pending_txids(node: &NodeProc) -> Vec<String> {
+    node.json("/v1/pending").as_array().unwrap().iter().filter_map(|p| p["txid"].as_str().map(str::to_owned)).collect()
+}
+
+/// Whether the node's chain or pool holds the record `txid`.
+fn holds(node: &NodeProc, txid: &str) -> bool {
+    pending_txids(node).iter().any(|t| t == txid) || node.client().request("GET", &format!("/v1/seen/{txid}"), None, 1 << 20).is_ok_and(|(s, _)| s == 200)
+}
+
+fn init_args(dir: &str) -> Vec<String> {
+    ["chain", "init", dir, "--initial-difficulty", "1", "--max-adjust", "1"].iter().map(|s| s.to_string()).collect()
+}
+
+#[test]
+fn three_sites_over_mutual_tls_share_records_and_blocks_within_two_seconds() {
+    let t = TempDir::new("three-sites");
+    let d = t.path();
+    let run = |args: &[&str]| json_in(d, args, 0);
+    run(&["node", "ca", "new", "--name", "Consortium", "--out-key", "ca.key", "--out-cert", "ca.pem"]);
+    for site in ["a", "b", "c"] {
+        run(&["node", "cert", "new", "--ca", "ca.pem", "--ca-key", "ca.key", "--name", "127.0.0.1", "--out-key", &format!("{site}.key"), "--out-cert", &format!("{site}.pem")]);
+    }
+    let tls = |site: &str| -> Vec<String> {
+        ["--ca", "ca.pem", "--cert", &format!("{site}.pem"), "--key", &format!("{site}.key")]
+            .iter()
+            .map(|s| d.join(s).display().to_string().replace(&format!("{}/--", d.display()), "--"))
+            .collect()
+    };
+    let init: Vec<String> = init_args(&t.join("a"));
+    let init: Vec<&str> = init.iter().map(String::as_str).collect();
+    let chain_id = run(&init)["params"]["chain_id"].as_str().unwrap().to_owned();
+    let miner = new_key(d, "miner.pem", "secp256k1", "miner");
+    let doctor = new_key(d, "doctor.pem", "secp256k1", "doctor");
+    let patient = new_key(d, "patient.pem", "secp256k1", "patient");
+    let ports = [free_port(), free_port(), free_port()];
+    let url = |i: usize| format!("https://127.0.0.1:{}", ports[i]);
+    let serve_args = |i: usize, site: &str, mine: bool| -> Vec<String> {
+        let mut args = vec!["--listen".to_string(), format!("127.0.0.1:{}", ports[i]), "--poll-ms".into(), "500".into()];
+        args.extend(tls(site));
+        for j in 0..3 {
+            if j != i {
+                args.extend(["--peer".to_string(), url(j)]);
+            }
+        }
+        if mine {
+            args.extend(["--mine".to_string(), "--miner".into(), miner.clone(), "--threads".into(), "1".into()]);
+        }
+        args
+    };
+    let a = NodeProc::start(&d.join("a"), &serve_args(0, "a", false));
+    // B and C are created from A, checked against the consortium's chain id.
+    for site in ["b", "c"] {
+        let mut args = vec!["node", "join", site, "--peer"];
+        let peer = url(0);
+        args.push(&peer);
+        args.extend(["--chain-id", &chain_id]);
+        let files = tls(site);
+        args.extend(files.iter().map(String::as_str));
+        let joined = run(&args);
+        assert_eq!(joined["chain_id"], chain_id.as_str());
+    }
+    // A wrong chain id creates nothing.
+    let mut wrong = vec!["node", "join", "x", "--peer"];
+    let peer = url(0);
+    wrong.push(&peer);
+    let bad_id = "00".repeat(32);
+    wrong.extend(["--chain-id", &bad_id]);
+    let files = tls("c");
+    wrong.extend(files.iter().map(String::as_str));
+    let refused = json_in(d, &wrong, 1);
+    assert_eq!(refused["error"]["kind"], "wrong_chain", "{refused}");
+    assert!(!d.join("x").join("chain.db").exists());
+
+    let b = NodeProc::start(&d.join("b"), &serve_args(1, "b", true));
+    let c = NodeProc::start(&d.join("c"), &serve_args(2, "c", false));
+
+    // A prescription written at A (through A's node: `chain submit` does
+    // not fail with `locked`) reaches B and C within 2 s.
+    let record = sign(d, "doctor.pem", &patient, "amoxicillin 500 mg, 3 times a day", 1, "r1.rec");
+    let txid = record["txid"].as_str().unwrap().to_owned();
+    let submitted = run(&["chain", "submit", "a", "r1.rec"]);
+    assert_eq!(submitted["records"][0]["outcome"], "ready", "{submitted}");
+    let sent = Instant::now();
+    assert!(wait_for(Duration::from_secs(2), || holds(&b, &txid) && holds(&c, &txid)), "not at B and C within 2 s");
+    eprintln!("record at B and C after {:?}", sent.elapsed());
+
+    // B mines it; the block is at A and C within 2 s of B having it.
+    assert!(wait_for(Duration::from_secs(20), || b.tip().is_some()), "B did not mine: {}", b.log());
+    let mined = Instant::now();
+    let tip = b.tip().unwrap();
+    assert!(wait_for(Duration::from_secs(2), || a.tip().as_ref() == Some(&tip) && c.tip().as_ref() == Some(&tip)), "block not at A and C within 2 s");
+    eprintln!("block at A and C after {:?}", mined.elapsed());
+
+    // Read at C, written at A.
+    let history = history(d, "c", &patient);
+    assert!(history.iter().any(|line| line.contains("amoxicillin 500 mg")), "{history:?}");
+    // How sure: every site holds the block.
+    let seen = run(&["node", "status", "a", "--seen", &txid]);
+    assert_eq!(seen["seen_by"], "seen by 3 of 3 sites", "{seen}");
+    let status = run(&["node", "status", "c"]);
+    assert_eq!(status["height"], 1);
+    assert!(status["peers"].as_array().unwrap().iter().all(|p| p["state"] == "up"), "{status}");
+    let metrics = String::from_utf8(a.client().request("GET", "/metrics", None, 1 << 20).unwrap().1).unwrap();
+    assert!(metrics.contains("emr_height 1"), "{metrics}");
+    assert!(metrics.contains(r#"emr_peers{state="up"} 2"#), "{metrics}");
+    let _ = doctor;
+    for mut node in [a, b, c] {
+        node.stop();
+    }
+    for site in ["a", "b", "c"] {
+        check(&d.join(site));
+    }
+}
