@@ -250,3 +250,209 @@ fn three_sites_over_mutual_tls_share_records_and_blocks_within_two_seconds() {
         check(&d.join(site));
     }
 }
+
+const MINER: Hash160 = Hash160::from_bytes([7; 20]);
+const PATIENT: Hash160 = Hash160::from_bytes([9; 20]);
+
+fn params() -> ChainParams {
+    ChainParams { initial_difficulty: Difficulty::MIN, max_adjust: 1, salt: Some([5; 16]), ..ChainParams::default() }
+}
+
+/// Adds `n` blocks to the chain, each with the records then pending (an
+/// id meets difficulty 1 whatever it is).
+fn grow(chain: &mut Chain, n: usize) {
+    for _ in 0..n {
+        let template = chain.template(&MINER, now()).unwrap();
+        let mut block = Block {
+            previous: template.previous,
+            height: template.height,
+            miner: template.miner,
+            records: template.records,
+            entries: template.entries,
+            timestamp: template.timestamp,
+            difficulty: template.difficulty,
+            block_id: Hash256::from_bytes([0; 32]),
+            nonce: 0,
+        };
+        block.block_id = block.calculate_block_id();
+        chain.add_block(&block, None).unwrap();
+    }
+}
+
+/// Copies a closed chain directory.
+fn copy_chain(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        let name = entry.file_name();
+        if name.to_string_lossy().starts_with("chain.db") {
+            std::fs::copy(entry.path(), to.join(name)).unwrap();
+        }
+    }
+}
+
+fn serve_plain(dir: &Path, port: u16, peers: &[u16], mine: Option<&str>) -> NodeProc {
+    let mut args = vec!["--listen".to_string(), format!("127.0.0.1:{port}"), "--poll-ms".into(), "300".into()];
+    for p in peers {
+        args.extend(["--peer".to_string(), format!("http://127.0.0.1:{p}")]);
+    }
+    if let Some(miner) = mine {
+        args.extend(["--mine".to_string(), "--miner".into(), miner.to_owned(), "--threads".into(), "1".into()]);
+    }
+    NodeProc::start(dir, &args)
+}
+
+fn submit_at(d: &Path, node_dir: &str, file: &str) -> String {
+    let value = json_in(d, &["chain", "submit", node_dir, file], 0);
+    assert_eq!(value["records"][0]["outcome"], "ready", "{value}");
+    value["records"][0]["txid"].as_str().unwrap().to_owned()
+}
+
+fn in_chain(node: &NodeProc, txid: &str) -> bool {
+    node.client().request("GET", &format!("/v1/seen/{txid}"), None, 1 << 20).is_ok_and(|(s, _)| s == 200)
+}
+
+fn conflicts(node: &NodeProc) -> Vec<Value> {
+    node.json("/v1/conflicts").as_array().unwrap().clone()
+}
+
+#[test]
+fn a_partition_where_both_sides_mine_heals_and_loses_no_record() {
+    let t = TempDir::new("partition");
+    let d = t.path();
+    let init = init_args("a");
+    json_in(d, &init.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+    let miner = new_key(d, "miner.pem", "secp256k1", "miner");
+    // The sites share a genesis before they part (SPEC 9.2: a peer with
+    // another genesis is incompatible, never synced).
+    mine(d, "a", &miner, 1, now());
+    copy_chain(&d.join("a"), &d.join("b"));
+    copy_chain(&d.join("a"), &d.join("c"));
+    let patient = new_key(d, "patient.pem", "secp256k1", "patient");
+    for who in ["x", "y", "z"] {
+        new_key(d, &format!("{who}.pem"), "secp256k1", "doctor");
+    }
+    let [pa, pb, pc] = [free_port(), free_port(), free_port()];
+    // The partition: A alone | B and C together; A and B mine.
+    let mut a = serve_plain(&d.join("a"), pa, &[], Some(&miner));
+    let b = serve_plain(&d.join("b"), pb, &[pc], Some(&miner));
+    let c = serve_plain(&d.join("c"), pc, &[pb], None);
+
+    // Doctor X signs nonce 1 at A and, before the sites meet, at B.
+    sign(d, "x.pem", &patient, "written at site A", 1, "xa.rec");
+    sign(d, "y.pem", &patient, "only at site A", 1, "ya.rec");
+    sign(d, "x.pem", &patient, "written at site B", 1, "xb.rec");
+    let xa = submit_at(d, "a", "xa.rec");
+    let ya = submit_at(d, "a", "ya.rec");
+    assert!(wait_for(Duration::from_secs(20), || in_chain(&a, &xa) && in_chain(&a, &ya)), "A did not mine: {}", a.log());
+    let xb = submit_at(d, "b", "xb.rec");
+    let mut b_side = vec![xb.clone()];
+    // B's side mines more blocks than A's: one record at a time.
+    for nonce in 1..=4 {
+        sign(d, "z.pem", &patient, &format!("site B, visit {nonce}"), nonce, &format!("z{nonce}.rec"));
+        let txid = submit_at(d, "b", &format!("z{nonce}.rec"));
+        assert!(wait_for(Duration::from_secs(20), || in_chain(&b, &txid) && in_chain(&c, &txid)), "B's side did not mine: {}", b.log());
+        b_side.push(txid);
+    }
+    assert!(a.client().info().unwrap().height < b.client().info().unwrap().height);
+
+    // Healing: A is told of its peers again.
+    a.stop();
+    let a = serve_plain(&d.join("a"), pa, &[pb, pc], Some(&miner));
+    let nodes = [&a, &b, &c];
+    // A reorganizes to B's heavier chain, mines Y's record back from its
+    // pool, and pushes that block to B and C.
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let tips: Vec<_> = nodes.iter().map(|n| n.tip()).collect();
+            tips.iter().all(|t| t.is_some() && *t == tips[0]) && nodes.iter().all(|n| in_chain(n, &ya))
+        }),
+        "the sites did not converge: A {}\nB {}",
+        a.log(),
+        b.log()
+    );
+    for node in nodes {
+        for txid in &b_side {
+            assert!(in_chain(node, txid), "{txid} lost");
+        }
+    }
+    // X's record from A could not come back (B's took its nonce): listed,
+    // with what replaced it, not lost.
+    let listed = conflicts(&a);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert_eq!(listed[0]["txid"], xa.as_str());
+    assert_eq!(listed[0]["replaced_by"], xb.as_str());
+    assert!(!in_chain(&a, &xa));
+    let shown = json_in(d, &["node", "conflicts", "a"], 0);
+    assert_eq!(shown["conflicts"][0]["txid"], xa.as_str());
+    assert!(a.log().contains("kept as conflicts"), "{}", a.log());
+    for mut node in [a, b, c] {
+        node.stop();
+    }
+    for site in ["a", "b", "c"] {
+        check(&d.join(site));
+    }
+}
+
+/// Two chains that share `common` blocks: `a` adds `a_blocks` more with a
+/// record of a doctor `b` never saw; `b` adds `b_blocks` empty ones.
+fn forked(d: &Path, common: usize, a_blocks: usize, b_blocks: usize) -> Hash256 {
+    let mut chain = Chain::open(d.join("a").join("chain.db"), Some(params())).unwrap();
+    grow(&mut chain, common);
+    drop(chain);
+    copy_chain(&d.join("a"), &d.join("b"));
+    copy_chain(&d.join("a"), &d.join("c"));
+    let mut a = Chain::open(d.join("a").join("chain.db"), None).unwrap();
+    let key = emr_core::SigningKey::generate(emr_core::Curve::Secp256k1).unwrap();
+    let record = emr_core::Record::sign(&key, PATIENT.as_bytes(), "written during the partition", 1).unwrap();
+    a.submit(&record).unwrap();
+    grow(&mut a, a_blocks);
+    let mut b = Chain::open(d.join("b").join("chain.db"), None).unwrap();
+    grow(&mut b, b_blocks);
+    record.txid
+}
+
+#[test]
+fn a_long_partition_heals_across_many_pages_in_one_add_call() {
+    let t = TempDir::new("long-partition");
+    let d = t.path();
+    std::fs::create_dir_all(d.join("a")).unwrap();
+    let lost = forked(d, 2, 3, 1200).to_string();
+    let [pa, pb] = [free_port(), free_port()];
+    let b = serve_plain(&d.join("b"), pb, &[], None);
+    let a = serve_plain(&d.join("a"), pa, &[pb], None);
+    let tip = b.tip();
+    assert!(wait_for(Duration::from_secs(120), || a.tip() == tip), "A did not take B's branch: {}", a.log());
+    assert_eq!(a.client().info().unwrap().height, 1202);
+    // 1,200 blocks are three pages of /v1/blocks, all judged in one call.
+    assert!(a.log().contains("blocks=1200"), "{}", a.log());
+    // The record of A's side is back in A's pool (its nonce is free on B's branch).
+    assert!(pending_txids(&a).contains(&lost), "{:?}", pending_txids(&a));
+    assert!(conflicts(&a).is_empty());
+    for mut node in [a, b] {
+        node.stop();
+    }
+    check(&d.join("a"));
+}
+
+#[test]
+fn a_node_killed_during_a_sync_restarts_and_catches_up() {
+    let t = TempDir::new("kill-sync");
+    let d = t.path();
+    std::fs::create_dir_all(d.join("a")).unwrap();
+    forked(d, 2, 0, 3000);
+    let [pb, pc] = [free_port(), free_port()];
+    let b = serve_plain(&d.join("b"), pb, &[], None);
+    let tip = b.tip();
+    let mut c = serve_plain(&d.join("c"), pc, &[pb], None);
+    assert!(wait_for(Duration::from_secs(30), || c.log().contains("syncing from a heavier peer")), "{}", c.log());
+    c.kill9();
+    // The sync is one transaction: killed inside it, the chain is as before.
+    let after_kill = Chain::open_readonly(d.join("c").join("chain.db")).unwrap().len().unwrap();
+    assert_eq!(after_kill, 2, "the kill did not land during the sync");
+    c.spawn();
+    assert!(wait_for(Duration::from_secs(120), || c.tip() == tip), "C did not catch up: {}", c.log());
+    c.stop();
+    drop(b);
+    check(&d.join("c"));
+}
