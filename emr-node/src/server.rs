@@ -7,6 +7,11 @@
 //! (503). A body is refused by its declared length before it is read
 //! (413) and read within its limit and 30 s; chain work runs on blocking
 //! threads, never on the ones serving connections.
+//!
+//! A handler returns `Result<Answer, Answer>`: `Err` is the refusal that
+//! ends it early. Both sides are the same response type, so boxing the
+//! error (clippy's `result_large_err`) would only add an allocation.
+#![allow(clippy::result_large_err)]
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -169,7 +174,7 @@ async fn route(shared: &Arc<Shared>, client: &Arc<ClientId>, admitted: bool, req
     let query = request.uri().query().unwrap_or("").to_owned();
     let local = **client == ClientId::Local;
     match (&method, path.as_str()) {
-        (&Method::GET, "/v1/info") => blocking(shared, |s| info(s)).await,
+        (&Method::GET, "/v1/info") => blocking(shared, info).await,
         (&Method::GET, "/v1/ids") => match range(&query, api::MAX_IDS) {
             Ok((from, count)) => blocking(shared, move |s| {
                 let ids = s.read(|c| c.active_ids_from(from, count)).map_err(|e| chain_failure(&e))?;
@@ -209,8 +214,8 @@ async fn route(shared: &Arc<Shared>, client: &Arc<ClientId>, admitted: bool, req
             Ok(body) => submit(shared, client, body).await,
             Err(answer) => answer,
         },
-        (&Method::GET, "/v1/pending") => blocking(shared, |s| pending(s)).await,
-        (&Method::GET, "/v1/conflicts") => blocking(shared, |s| conflicts(s)).await,
+        (&Method::GET, "/v1/pending") => blocking(shared, pending).await,
+        (&Method::GET, "/v1/conflicts") => blocking(shared, conflicts).await,
         (&Method::POST, "/v1/conflicts/dismiss") if local => match read_body(request, 1024).await {
             Ok(body) => dismiss(shared, body).await,
             Err(answer) => answer,

@@ -13,6 +13,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
 
+pub mod nodes;
+
 pub const EMR: &str = env!("CARGO_BIN_EXE_emr");
 
 /// A fresh directory, removed when dropped.
