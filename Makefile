@@ -23,7 +23,7 @@ CARGO_FUZZ := $(TOOLS_BIN)/cargo-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 
-.PHONY: all demo test bench bench-chain test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
+.PHONY: all demo test bench bench-chain bench-node test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
 
 all: test
 
@@ -126,8 +126,16 @@ fuzz-seeds:
 demo:
 	cargo run --release --quiet -p emr-core --example demo
 
-bench: wheel
+bench: wheel bench-node
 	$(VPY) benches/bench.py
+
+# The node's rows of `make bench`: a 10,000-block sync over loopback TLS
+# against `emr chain import`, peak memory, block propagation across three
+# nodes (emr-node/examples/node_bench.rs; the chain is kept in
+# target/bench-chains, the runs under target/bench-node).
+bench-node:
+	cargo build --release --quiet -p emr-cli
+	cargo run --release --quiet -p emr-node --example node_bench
 
 # The chain rows of `make bench` alone (no wheel, no baseline): a table on
 # stderr, JSON lines on stdout. Chains are kept in target/bench-chains.
