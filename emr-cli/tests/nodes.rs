@@ -106,6 +106,11 @@ fn three_sites_over_mutual_tls_share_records_and_blocks_within_two_seconds() {
     assert!(wait_for(Duration::from_secs(2), || a.tip().as_ref() == Some(&tip) && c.tip().as_ref() == Some(&tip)), "block not at A and C within 2 s");
     eprintln!("block at A and C after {:?}", mined.elapsed());
 
+    // What needs the chain itself says which node holds it.
+    let refused = json_in(d, &["chain", "mine", "a", "--miner", &miner], 5);
+    assert_eq!(refused["error"]["kind"], "locked");
+    assert!(refused["error"]["message"].as_str().unwrap().contains("a node (http://127.0.0.1:"), "{refused}");
+
     // Read at C, written at A.
     let history = history(d, "c", &patient);
     assert!(history.iter().any(|line| line.contains("amoxicillin 500 mg")), "{history:?}");

@@ -198,12 +198,14 @@ pub fn sync_from(
     );
     let conflicts_before = chain.read(|c| c.conflicts())?.len() as u64;
     let failure = Mutex::new(None);
+    let short = std::sync::atomic::AtomicBool::new(false);
     let pages = Pages {
         client,
         next: from,
         end: info.height,
         buffer: VecDeque::new(),
         failure: &failure,
+        short: &short,
         cancel: options.cancel,
     };
     let batch = BatchOptions { progress: options.progress, cancel: options.cancel, ..BatchOptions::default() };
@@ -230,10 +232,21 @@ pub fn sync_from(
         }
     };
     count(&mut report, &outcomes);
+    if options.cancel.is_some_and(CancelHandle::is_cancelled) {
+        return Err(SyncError::Cancelled);
+    }
     let after = ours(chain)?;
     report.height = after.len;
     report.work = after.work.to_string();
     report.new_conflicts = (chain.read(|c| c.conflicts())?.len() as u64).saturating_sub(conflicts_before);
+    if after.work < peer_work && short.load(std::sync::atomic::Ordering::SeqCst) {
+        // It served fewer blocks than it announced: it may have
+        // reorganized meanwhile. Asked again at the next poll.
+        return Err(SyncError::NotNow(format!(
+            "it announced {} blocks but its pages ended at height {}",
+            info.height, report.height
+        )));
+    }
     if after.work < peer_work {
         return Err(SyncError::Misbehaved(format!(
             "it advertised work {peer_work} but the {} blocks it served leave this chain at {}",
@@ -320,6 +333,8 @@ struct Pages<'a> {
     end: u64,
     buffer: VecDeque<Block>,
     failure: &'a Mutex<Option<ClientError>>,
+    /// Set when a page came back empty before `end`.
+    short: &'a std::sync::atomic::AtomicBool,
     cancel: Option<&'a CancelHandle>,
 }
 
@@ -336,6 +351,9 @@ impl Iterator for Pages<'_> {
         let count = (self.end - self.next).min(api::MAX_PAGE_BLOCKS);
         match self.client.blocks(self.next, count) {
             Ok(page) => {
+                if page.is_empty() {
+                    self.short.store(true, std::sync::atomic::Ordering::SeqCst);
+                }
                 self.next += page.len() as u64;
                 self.buffer.extend(page);
                 // An empty page: the peer has no more (it may have
