@@ -53,7 +53,24 @@ impl RoleArg {
 
 /// Decodes an address a person typed, in the role expected there.
 pub fn parse_address(text: &str, role: Role) -> Result<Hash160, CliError> {
-    addresses::decode(text, role).map_err(|e| CliError::address(text, &e))
+    addresses::decode(text, role).map_err(|e| {
+        let error = CliError::address(text, &e);
+        // A hash where its address belongs: say how to get the address
+        // rather than only where the "typo" is.
+        if parse_hash160(text).is_ok() {
+            let message = format!(
+                "'{text}' is a hash (40 hex digits), not an address: `emr address encode --role {} {text}` gives its address",
+                role.name()
+            );
+            CliError {
+                message,
+                detail: None,
+                ..error
+            }
+        } else {
+            error
+        }
+    })
 }
 
 pub fn parse_hash160(text: &str) -> Result<Hash160, CliError> {

@@ -11,7 +11,7 @@ use crate::cancel::{cancellable, CANCEL};
 use crate::cmd::{addr, entry_json, parse_address, parse_txid, record_json};
 use crate::error::CliError;
 use crate::node::{self, Node};
-use crate::output::Output;
+use crate::output::{count, Output};
 use crate::progress::{BatchBar, Mode};
 use crate::times;
 
@@ -32,8 +32,8 @@ pub fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
     let node = Node::open(dir, false)?;
     let entries = node.chain().patient_history(&patient)?;
     let mut text = format!(
-        "{} records for {}",
-        entries.len(),
+        "{} for {}",
+        count(entries.len(), "record", "records"),
         addr(Role::Patient, &patient)
     );
     for e in &entries {
@@ -52,8 +52,8 @@ pub fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
     let entries = node.chain().doctor_records(&doctor)?;
     let nonce = node.chain().user_state(&doctor)?.nonce;
     let mut text = format!(
-        "{} records by {} (record counter {nonce})",
-        entries.len(),
+        "{} by {} (record counter {nonce})",
+        count(entries.len(), "record", "records"),
         addr(Role::Doctor, &doctor)
     );
     let chain = node.chain();
@@ -64,13 +64,13 @@ pub fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
         let now = node::now();
         let authorized = chain.is_authorized(&doctor, now)?;
         text.push_str(&format!(
-            "\n{} now; {} grants",
+            "\n{} now; {}",
             if authorized {
                 "authorized"
             } else {
                 "not authorized"
             },
-            grants.len()
+            count(grants.len(), "grant", "grants")
         ));
         for g in &grants {
             text.push_str(&format!(
@@ -207,14 +207,16 @@ pub fn chain_check(dir: &Path, mode: Mode) -> Result<Output, CliError> {
     bar.finish(report.blocks_ok);
     if let Some(bad) = report.first_bad {
         return Err(CliError::from(bad.error).context(format!(
-            "block at height {} is bad ({} blocks before it are good)",
-            bad.height, report.blocks_ok
+            "block at height {} is bad ({} before it {} good)",
+            bad.height,
+            count(report.blocks_ok, "block", "blocks"),
+            if report.blocks_ok == 1 { "is" } else { "are" }
         )));
     }
     Ok(Output::new(
         format!(
-            "checked {} blocks: every block, signature and stored state agrees",
-            report.blocks_ok
+            "checked {}: every block, signature and stored state agrees",
+            count(report.blocks_ok, "block", "blocks")
         ),
         json!({"blocks_ok": report.blocks_ok}),
     ))
