@@ -13,7 +13,7 @@ pub mod record;
 use clap::ValueEnum;
 use emr_core::address::{self as addresses, Role};
 use emr_core::chain::RecordEntry;
-use emr_core::{Curve, Hash160, Hash256, Record};
+use emr_core::{Curve, Hash160, Record};
 use serde_json::{json, Value};
 
 use crate::error::CliError;
@@ -78,15 +78,6 @@ pub fn parse_hash160(text: &str) -> Result<Hash160, CliError> {
         .ok()
         .and_then(|b| Hash160::from_slice(&b))
         .ok_or_else(|| CliError::invalid_argument(format!("'{text}' is not 40 hex digits")))
-}
-
-pub fn parse_txid(text: &str) -> Result<Hash256, CliError> {
-    hex::decode(text)
-        .ok()
-        .and_then(|b| Hash256::from_slice(&b))
-        .ok_or_else(|| {
-            CliError::invalid_argument(format!("'{text}' is not a txid (64 hex digits)"))
-        })
 }
 
 pub fn addr(role: Role, hash: &Hash160) -> String {

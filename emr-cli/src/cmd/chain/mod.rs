@@ -123,6 +123,8 @@ pub enum ChainCommand {
         /// The patient's address (emrp1...).
         #[arg(long)]
         patient: String,
+        #[arg(long, help = KEY_HELP)]
+        key: Option<PathBuf>,
     },
     /// A doctor's records on the chain and their record counter.
     Doctor {
@@ -131,13 +133,25 @@ pub enum ChainCommand {
         /// The doctor's address (emrd1...).
         #[arg(long)]
         doctor: String,
+        #[arg(long, help = KEY_HELP)]
+        key: Option<PathBuf>,
     },
-    /// The record with this txid.
+    /// The record with this txid, or the one txid that starts with these
+    /// digits.
     Find {
         #[arg(help = DIR_HELP)]
         dir: PathBuf,
-        /// The record's txid (64 hex digits).
+        /// The record's txid: its 64 hex digits, or its first 4 or more
+        /// if no other txid on the chain starts with them.
         txid: String,
+        /// Also write the record to this file (as `emr record sign` does).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing record file (a regular file only, never a link or device).
+        #[arg(long, requires = "out")]
+        force: bool,
+        #[arg(long, help = KEY_HELP)]
+        key: Option<PathBuf>,
     },
     /// Re-verify every block from genesis and the stored state.
     Check {
@@ -172,6 +186,7 @@ pub enum ChainCommand {
 }
 
 const DIR_HELP: &str = "The chain's directory (`emr chain init` makes one)";
+const KEY_HELP: &str = "A reader's private key file: the sealed prescriptions it may read are shown opened";
 
 /// `--threads`: refused before anything starts when the core's search
 /// would refuse it.
@@ -221,9 +236,19 @@ impl ChainCommand {
                 engine,
                 timestamp,
             } => pool::chain_mine(&dir, &miner, blocks, threads, engine, timestamp, ui),
-            ChainCommand::History { dir, patient } => query::chain_history(&dir, &patient),
-            ChainCommand::Doctor { dir, doctor } => query::chain_doctor(&dir, &doctor),
-            ChainCommand::Find { dir, txid } => query::chain_find(&dir, &txid),
+            ChainCommand::History { dir, patient, key } => {
+                query::chain_history(&dir, &patient, key.as_deref())
+            }
+            ChainCommand::Doctor { dir, doctor, key } => {
+                query::chain_doctor(&dir, &doctor, key.as_deref())
+            }
+            ChainCommand::Find {
+                dir,
+                txid,
+                out,
+                force,
+                key,
+            } => query::chain_find(&dir, &txid, out, force, key.as_deref()),
             ChainCommand::Check { dir } => query::chain_check(&dir, ui.progress),
             ChainCommand::Export {
                 dir,
