@@ -50,7 +50,27 @@ pub fn read_key(path: &Path) -> Result<SigningKey, CliError> {
 
 pub fn read_record(path: &Path) -> Result<Record, CliError> {
     let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
+    not_pem(path, &bytes, "a record")?;
     Record::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
+
+/// Refuses a PEM file where a file in a binary encoding (`wanted`) belongs,
+/// saying so, rather than as the decoder sees it: a wrong type tag, 0x2d,
+/// the first `-` of `-----BEGIN`.
+pub fn not_pem(path: &Path, bytes: &[u8], wanted: &str) -> Result<(), CliError> {
+    let Some(rest) = bytes.strip_prefix(b"-----BEGIN ") else {
+        return Ok(());
+    };
+    let label = rest
+        .split(|&b| b == b'-' || b == b'\n')
+        .next()
+        .map(String::from_utf8_lossy)
+        .unwrap_or_default();
+    let what = if label.ends_with("KEY") { "a PEM key" } else { "a PEM file" };
+    Err(CliError::new(
+        emr_core::ErrorKind::Decode.as_str(),
+        format!("{}: this is {what} ({label}), not {wanted}", path.display()),
+    ))
 }
 
 /// A public key from a file: SPKI DER (what `emr authority new` writes as
@@ -76,5 +96,6 @@ pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
 
 pub fn read_entry(path: &Path) -> Result<Entry, CliError> {
     let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
+    not_pem(path, &bytes, "an entry")?;
     Entry::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
 }

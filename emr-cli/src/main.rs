@@ -23,22 +23,27 @@ mod times;
 use std::ffi::OsString;
 use std::process::ExitCode;
 
-use clap::{Parser, Subcommand};
+use clap::{CommandFactory as _, Parser, Subcommand};
+use serde_json::json;
 
 use cmd::{address, authority, chain, keys, record};
 use error::{exit, CliError};
-use output::{report, Output};
+use output::{report, Output, Ui};
 use progress::Mode;
 
 #[derive(Parser)]
 #[command(name = "emr", version, about = "Signed medical records on a proof-of-work chain", long_about = None)]
 struct Cli {
     /// Print the result (or the error) as one JSON object on stdout.
-    #[arg(long, global = true)]
+    #[arg(long, global = true, help_heading = GLOBAL)]
     json: bool,
     /// No progress bars or progress lines on stderr.
-    #[arg(long, short, global = true)]
+    #[arg(long, short, global = true, help_heading = GLOBAL, conflicts_with = "progress")]
     quiet: bool,
+    /// Progress lines on stderr when it is not a terminal (on a terminal a
+    /// bar is drawn without asking).
+    #[arg(long, global = true, help_heading = GLOBAL)]
+    progress: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -70,7 +75,25 @@ enum Command {
     /// An authority withdraws a grant from a time on: sign a revocation (an
     /// entry file), and offer it to a chain's pool with --chain.
     Revoke(authority::RevokeArgs),
+    /// Print a shell's completion script (bash: `source <(emr completions
+    /// bash)`, or save it where the shell loads completions from).
+    Completions {
+        /// The shell to complete in.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff) of emr or of one of its commands
+    /// (`emr man chain mine | man -l -`).
+    Man {
+        /// The command whose page to print, as typed after emr (default:
+        /// emr itself).
+        command: Vec<String>,
+    },
 }
+
+/// The heading the options every command takes are listed under, apart
+/// from the command's own.
+const GLOBAL: &str = "Global options";
 
 impl Command {
     fn name(&self) -> &'static str {
@@ -83,21 +106,59 @@ impl Command {
             Command::Node(c) => c.name(),
             Command::Grant(_) => "grant",
             Command::Revoke(_) => "revoke",
+            Command::Completions { .. } => "completions",
+            Command::Man { .. } => "man",
         }
     }
 
-    fn run(self, mode: Mode) -> Result<Output, CliError> {
+    fn run(self, ui: Ui) -> Result<Output, CliError> {
         match self {
             Command::Key(c) => c.run(),
             Command::Address(c) => c.run(),
             Command::Record(c) => c.run(),
-            Command::Chain(c) => c.run(mode),
+            Command::Chain(c) => c.run(ui),
             Command::Authority(c) => c.run(),
-            Command::Node(c) => c.run(mode),
+            Command::Node(c) => c.run(ui.progress),
             Command::Grant(args) => authority::grant(args),
             Command::Revoke(args) => authority::revoke(args),
+            Command::Completions { shell } => Ok(completions(shell)),
+            Command::Man { command } => man(&command),
         }
     }
+}
+
+fn completions(shell: clap_complete::Shell) -> Output {
+    let mut script = Vec::new();
+    clap_complete::generate(shell, &mut Cli::command(), "emr", &mut script);
+    let script = String::from_utf8_lossy(&script).into_owned();
+    Output::new(
+        script.clone(),
+        json!({"shell": shell.to_string(), "script": script}),
+    )
+}
+
+fn man(path: &[String]) -> Result<Output, CliError> {
+    let mut command = Cli::command();
+    // Built, each subcommand knows its full name (`emr chain mine`) and
+    // its page's (`emr-chain-mine`).
+    command.build();
+    let mut typed = "emr".to_owned();
+    for word in path {
+        typed = format!("{typed} {word}");
+        command = command
+            .find_subcommand(word)
+            .cloned()
+            .ok_or_else(|| CliError::usage(format!("there is no command `{typed}` (emr --help lists them)")))?;
+    }
+    let mut page = Vec::new();
+    clap_mangen::Man::new(command)
+        .render(&mut page)
+        .map_err(|e| CliError::io(format!("writing the manual page: {e}")))?;
+    let page = String::from_utf8_lossy(&page).into_owned();
+    Ok(Output::new(
+        page.clone(),
+        json!({"page_of": typed, "page": page}),
+    ))
 }
 
 fn main() -> ExitCode {
@@ -105,18 +166,21 @@ fn main() -> ExitCode {
     let json_flag = args.iter().any(|a| a == "--json");
     let cli = match Cli::try_parse_from(&args) {
         Ok(cli) => cli,
-        Err(e) => return clap_error(e, json_flag),
+        Err(e) => return clap_error(e, &args, json_flag),
     };
     cancel::install_handler();
     let name = cli.command.name();
-    let mode = Mode::detect(cli.quiet);
-    let result = cli.command.run(mode);
+    let ui = Ui {
+        progress: Mode::detect(cli.quiet, cli.progress),
+        json: cli.json,
+    };
+    let result = cli.command.run(ui);
     report(result, cli.json, name)
 }
 
 /// A command line clap did not take: help and version are printed as they
 /// are; anything else is a `usage` error like every other error.
-fn clap_error(e: clap::Error, json_flag: bool) -> ExitCode {
+fn clap_error(e: clap::Error, args: &[OsString], json_flag: bool) -> ExitCode {
     use clap::error::ErrorKind as K;
     if matches!(e.kind(), K::DisplayHelp | K::DisplayVersion) {
         let _ = e.print();
@@ -142,11 +206,49 @@ fn clap_error(e: clap::Error, json_flag: bool) -> ExitCode {
         .take_while(|l| l.starts_with("  "))
         .map(str::trim)
         .collect();
-    let message = format!(
-        "{}{}{} (see emr --help)",
-        first.strip_prefix("error: ").unwrap_or(first),
-        if named.is_empty() { "" } else { " " },
-        named.join(", ")
-    );
+    let mut message = first.strip_prefix("error: ").unwrap_or(first).to_owned();
+    if !named.is_empty() {
+        message = format!("{message} {}", named.join(", "));
+    }
+    if let Some(suggestion) = suggestion(&e) {
+        message = format!("{message}; did you mean {suggestion}?");
+    }
+    let message = format!("{message} (see {} --help)", typed_command(args));
     report(Err(CliError::usage(message)), json_flag, "")
+}
+
+/// The deepest command named on the command line (`emr key new`), whose
+/// help lists the arguments it takes.
+fn typed_command(args: &[OsString]) -> String {
+    let mut command = Cli::command();
+    let mut typed = "emr".to_owned();
+    for word in args.iter().skip(1).filter_map(|a| a.to_str()) {
+        let Some(sub) = command.find_subcommand(word).cloned() else {
+            continue;
+        };
+        typed = format!("{typed} {word}");
+        command = sub;
+    }
+    typed
+}
+
+/// What clap found close to a mistyped command, flag or value, quoted.
+fn suggestion(e: &clap::Error) -> Option<String> {
+    use clap::error::{ContextKind, ContextValue};
+    [
+        ContextKind::SuggestedSubcommand,
+        ContextKind::SuggestedArg,
+        ContextKind::SuggestedValue,
+    ]
+    .into_iter()
+    .find_map(|kind| match e.get(kind)? {
+        ContextValue::String(s) => Some(format!("'{s}'")),
+        ContextValue::Strings(v) if !v.is_empty() => Some(
+            v.iter()
+                .map(|s| format!("'{s}'"))
+                .collect::<Vec<_>>()
+                .join(" or "),
+        ),
+        _ => None,
+    })
 }

@@ -8,6 +8,22 @@ use std::process::ExitCode;
 use serde_json::{json, Map, Value};
 
 use crate::error::CliError;
+use crate::progress::Mode;
+
+/// How the command talks to the person running it: progress on stderr,
+/// and whether the result is one JSON object (so nothing else may go to
+/// stdout).
+#[derive(Copy, Clone)]
+pub struct Ui {
+    pub progress: Mode,
+    pub json: bool,
+}
+
+/// `1 block`, `2 blocks`: a count and its noun in the number it takes.
+pub fn count<N: std::fmt::Display + PartialEq + From<u8>>(n: N, one: &str, many: &str) -> String {
+    let noun = if n == N::from(1) { one } else { many };
+    format!("{n} {noun}")
+}
 
 /// A command's result: lines for a person, fields for `--json`.
 pub struct Output {

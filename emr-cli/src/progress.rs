@@ -1,5 +1,7 @@
-//! Progress on stderr: an indicatif bar when stderr is a terminal, a plain
-//! line at most once a second when it is not, nothing with `--quiet`.
+//! Progress on stderr: an indicatif bar when stderr is a terminal, as wide
+//! as the terminal at most; with `--progress` and stderr not a terminal, a
+//! plain line at most once a second; nothing otherwise (a pipe or a log
+//! file gets only the results) or with `--quiet`.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::sync::{Arc, Mutex};
@@ -8,6 +10,8 @@ use std::time::{Duration, Instant};
 use emr_core::chain::BatchProgress;
 use emr_core::mining::{Progress, SearchStats};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
+
+use crate::output::count;
 
 const PLAIN_EVERY: Duration = Duration::from_secs(1);
 
@@ -19,13 +23,15 @@ pub enum Mode {
 }
 
 impl Mode {
-    pub fn detect(quiet: bool) -> Mode {
+    pub fn detect(quiet: bool, progress: bool) -> Mode {
         if quiet {
             Mode::Off
         } else if std::io::stderr().is_terminal() {
             Mode::Bar
-        } else {
+        } else if progress {
             Mode::Plain
+        } else {
+            Mode::Off
         }
     }
 }
@@ -93,7 +99,7 @@ impl MineProgress {
         let bar = (mode == Mode::Bar).then(|| {
             bar(
                 total,
-                "{spinner} mining [{bar:20}] {pos}/{len} blocks  {msg}",
+                "{spinner} mining [{bar:20}] {pos}/{len} blocks  {wide_msg}",
             )
         });
         let state = MineState {
@@ -118,8 +124,8 @@ impl MineProgress {
             bar.set_message(format!("height {height}, difficulty {difficulty}"));
         } else if self.mode == Mode::Plain && done == 0 {
             plain_line(&format!(
-                "mining {} block(s) from height {height}, difficulty {difficulty}",
-                self.total
+                "mining {} from height {height}, difficulty {difficulty}",
+                count(self.total, "block", "blocks")
             ));
         }
     }
@@ -131,7 +137,7 @@ impl MineProgress {
         }
         let bar = self.bar.clone();
         let state = Arc::clone(&self.state);
-        let pos_total = self.total;
+        let asked = count(self.total, "block", "blocks");
         Some(Box::new(move |p: Progress| {
             let Ok(mut s) = state.lock() else { return };
             let expected = s.difficulty / p.hashes_per_second.max(1.0);
@@ -148,7 +154,7 @@ impl MineProgress {
                     if s.last_plain.elapsed() >= PLAIN_EVERY {
                         s.last_plain = Instant::now();
                         plain_line(&format!(
-                            "mining: {text} ({} hashes so far, {pos_total} block(s) asked)",
+                            "mining: {text} ({} hashes so far, {asked} asked)",
                             p.hashes
                         ));
                     }
@@ -157,21 +163,29 @@ impl MineProgress {
         }))
     }
 
-    pub fn block_done(&self, height: u64, records: usize, stats: &SearchStats) {
+    /// A mined block: the bar moves on. Its line is the command's result,
+    /// printed once, by [`MineProgress::result_line`].
+    pub fn block_done(&self, stats: &SearchStats) {
         let difficulty = self.state.lock().map_or(1.0, |s| s.difficulty);
-        let line = format!(
-            "mined block {height} ({records} records) in {} at {}, ~{} per block expected",
-            duration(stats.elapsed.as_secs_f64()),
-            rate(stats.hashes_per_second, "H/s"),
-            duration(difficulty / stats.hashes_per_second.max(1.0))
-        );
+        if let Some(bar) = &self.bar {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{}, ~{} per block expected",
+                rate(stats.hashes_per_second, "H/s"),
+                duration(difficulty / stats.hashes_per_second.max(1.0))
+            ));
+        }
+    }
+
+    /// Prints a line of the result on stdout as soon as it is known, above
+    /// the bar when there is one.
+    pub fn result_line(&self, line: &str) {
+        let print = || {
+            let _ = writeln!(std::io::stdout(), "{line}");
+        };
         match &self.bar {
-            Some(bar) => {
-                bar.inc(1);
-                bar.set_message(line);
-            }
-            None if self.mode == Mode::Plain => plain_line(&line),
-            None => {}
+            Some(bar) => bar.suspend(print),
+            None => print(),
         }
     }
 
@@ -207,7 +221,7 @@ impl BatchBar {
             records_before.push(last + n);
         }
         let total = (records_before.len() - 1) as u64;
-        let template = format!("{{spinner}} {what} [{{bar:20}}] {{pos}}/{{len}} blocks  {{msg}}");
+        let template = format!("{{spinner}} {what} [{{bar:20}}] {{pos}}/{{len}} blocks  {{wide_msg}}");
         let bar = (mode == Mode::Bar).then(|| bar(total, &template));
         let last_plain = Mutex::new(Instant::now());
         BatchBar {

@@ -559,7 +559,7 @@ fn chain_commands() {
         ],
         2,
     );
-    assert_eq!(kind(&e), "invalid_argument");
+    assert_eq!(kind(&e), "usage");
     let e = json_in(
         d,
         &[
@@ -695,6 +695,7 @@ fn locked_chain_and_ctrl_c() {
             "--threads",
             "1",
             "--json",
+            "--progress",
         ])
         .current_dir(d)
         .stdin(Stdio::null())
@@ -703,12 +704,12 @@ fn locked_chain_and_ctrl_c() {
         .spawn()
         .unwrap();
     // Its first progress line comes once it holds the chain (stderr is a
-    // pipe here, so progress is plain lines).
+    // pipe here, so --progress gives plain lines).
     let mut stderr = BufReader::new(miner.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
     assert!(
-        first.starts_with("mining 1 block(s) from height 0"),
+        first.starts_with("mining 1 block from height 0"),
         "{first}"
     );
 

@@ -1,6 +1,7 @@
 //! Progress as a person sees it: a bar drawn on a real (pseudo-)terminal,
-//! read back from the screen a terminal emulator shows; plain lines and no
-//! escape codes when stderr is not a terminal.
+//! as wide as the terminal at most, read back from the screen a terminal
+//! emulator shows; plain lines and no escape codes when stderr is not a
+//! terminal and `--progress` asks for them.
 //!
 //! The pseudo-terminal comes from `script` (util-linux, in every Debian
 //! install); the screen is rebuilt from its output with the `vt100` crate.
@@ -17,10 +18,11 @@ fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
-/// Runs `emr ARGS` on a 40x160 pseudo-terminal; returns its exit code, the
-/// raw bytes the terminal received and the screen they leave.
-fn on_terminal(dir: &Path, args: &[&str]) -> Option<(i32, Vec<u8>, String)> {
-    let mut line = format!("stty rows 40 cols 160; exec {}", shell_quote(EMR));
+/// Runs `emr ARGS` on a pseudo-terminal 40 rows high and `cols` wide;
+/// returns its exit code, the raw bytes the terminal received and the
+/// screen they leave.
+fn on_terminal(dir: &Path, cols: u16, args: &[&str]) -> Option<(i32, Vec<u8>, String)> {
+    let mut line = format!("stty rows 40 cols {cols}; exec {}", shell_quote(EMR));
     for a in args {
         line.push(' ');
         line.push_str(&shell_quote(a));
@@ -37,7 +39,7 @@ fn on_terminal(dir: &Path, args: &[&str]) -> Option<(i32, Vec<u8>, String)> {
             return None;
         }
     };
-    let mut parser = vt100::Parser::new(40, 160, 0);
+    let mut parser = vt100::Parser::new(40, cols, 0);
     parser.process(&out.stdout);
     let screen = parser.screen().contents();
     Some((out.status.code().unwrap_or(-1), out.stdout, screen))
@@ -65,6 +67,7 @@ fn progress_bars_on_a_terminal() {
 
     let Some((code, raw, screen)) = on_terminal(
         d,
+        80,
         &[
             "chain",
             "mine",
@@ -87,22 +90,31 @@ fn progress_bars_on_a_terminal() {
         raw.contains("\x1b["),
         "a bar is redrawn with escape codes on a terminal: {raw:?}"
     );
-    // What stays on the screen: the finished bar with the rate and the
-    // expected time per block, then the command's summary.
+    // What stays on the screen: each block's line, once, printed above
+    // the bar as it was mined, then the finished bar with the rate and the
+    // expected time per block, cut to the terminal's 80 columns rather
+    // than wrapped onto the next row.
     let bar = screen
         .lines()
         .find(|l| l.contains("mining ["))
         .unwrap_or_else(|| panic!("no bar on the screen:\n{screen}"));
     assert!(bar.contains("3/3 blocks"), "{bar}");
-    assert!(
-        bar.contains("H/s") && bar.contains("per block expected"),
-        "{bar}"
-    );
+    assert!(bar.contains("H/s") && bar.contains("per block"), "{bar}");
     assert!(bar.contains("[===================="), "a full bar: {bar}");
-    assert!(
-        screen.lines().any(|l| l.starts_with("block 2 ")),
-        "the summary starts on a line of its own:\n{screen}"
+    assert!(bar.chars().count() <= 80, "{bar}");
+    assert_eq!(
+        screen.lines().filter(|l| l.contains("H/s") || l.contains("expect")).count(),
+        1,
+        "nothing of the bar wrapped onto another row:\n{screen}"
     );
+    for i in 0..3 {
+        assert_eq!(
+            screen.lines().filter(|l| l.starts_with(&format!("block {i} "))).count(),
+            1,
+            "block {i} shown once, on a line of its own:\n{screen}"
+        );
+    }
+    assert!(!screen.contains("mined block"), "{screen}");
     assert_eq!(
         screen.lines().filter(|l| l.contains("mining [")).count(),
         1,
@@ -116,7 +128,7 @@ fn progress_bars_on_a_terminal() {
         &["chain", "init", "copy", "--initial-difficulty", "20000"],
         0,
     );
-    let (code, _, screen) = on_terminal(d, &["chain", "import", "copy", "blocks.emr"]).unwrap();
+    let (code, _, screen) = on_terminal(d, 160, &["chain", "import", "copy", "blocks.emr"]).unwrap();
     assert_eq!(code, 0, "{screen}");
     let bar = screen
         .lines()
@@ -126,7 +138,7 @@ fn progress_bars_on_a_terminal() {
         bar.contains("3/3 blocks") && bar.contains("blocks/s") && bar.contains("records/s"),
         "{bar}"
     );
-    let (code, _, screen) = on_terminal(d, &["chain", "check", "copy"]).unwrap();
+    let (code, _, screen) = on_terminal(d, 160, &["chain", "check", "copy"]).unwrap();
     assert_eq!(code, 0, "{screen}");
     let bar = screen
         .lines()
@@ -139,13 +151,13 @@ fn progress_bars_on_a_terminal() {
     assert!(screen.contains("checked 3 blocks"), "{screen}");
 
     // --quiet: no bar even on a terminal.
-    let (code, _, screen) = on_terminal(d, &["chain", "check", "copy", "--quiet"]).unwrap();
+    let (code, _, screen) = on_terminal(d, 160, &["chain", "check", "copy", "--quiet"]).unwrap();
     assert_eq!(code, 0);
     assert!(!screen.contains("checking ["), "{screen}");
 }
 
 #[test]
-fn plain_lines_when_not_a_terminal() {
+fn plain_lines_when_not_a_terminal_and_asked_for() {
     let dir = TempDir::new("plain");
     let d = dir.path();
     json_in(
@@ -167,6 +179,7 @@ fn plain_lines_when_not_a_terminal() {
             "1",
             "--timestamp",
             "1700000000",
+            "--progress",
         ],
     );
     assert_eq!(run.code, 0, "{run:?}");
@@ -175,7 +188,7 @@ fn plain_lines_when_not_a_terminal() {
         "no escape codes in a pipe: {run:?}"
     );
     assert!(
-        run.stderr.contains("mined block 0") && run.stderr.contains("mined block 1"),
+        run.stderr.starts_with("mining 2 blocks from height 0"),
         "{}",
         run.stderr
     );
@@ -190,7 +203,7 @@ fn plain_lines_when_not_a_terminal() {
         &["chain", "init", "copy", "--initial-difficulty", "1000"],
         0,
     );
-    let run = emr_in(d, &["chain", "import", "copy", "b.emr"]);
+    let run = emr_in(d, &["chain", "import", "copy", "b.emr", "--progress"]);
     assert_eq!(run.code, 0);
     assert!(
         run.stderr.contains("importing: 2/2 blocks") && run.stderr.contains("records/s"),

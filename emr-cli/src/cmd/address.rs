@@ -12,6 +12,8 @@ use crate::output::Output;
 pub enum AddressCommand {
     /// The address of a 20-byte hash (40 hex digits) in a role.
     Encode {
+        /// Whose hash it is: the address's prefix says so (emrd1, emrp1,
+        /// emrm1).
         #[arg(long, value_enum)]
         role: RoleArg,
         /// 40 hex digits.
@@ -19,6 +21,7 @@ pub enum AddressCommand {
     },
     /// The hash an address holds; a typo is pointed at with a caret.
     Decode {
+        /// The address (emrd1..., emrp1... or emrm1...).
         address: String,
         /// The role expected (default: the one the prefix names).
         #[arg(long, value_enum)]

@@ -23,6 +23,7 @@ pub enum AuthorityCommand {
     /// Generate an authority key (PKCS#8 PEM, mode 0600) and its public key
     /// (SPKI DER), the file `emr chain init --authority` takes.
     New {
+        /// The key's elliptic curve.
         #[arg(long, value_enum, default_value = "p256")]
         curve: CurveArg,
         /// The private key file to write.

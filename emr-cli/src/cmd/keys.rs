@@ -17,6 +17,7 @@ use crate::output::Output;
 pub enum KeyCommand {
     /// Generate a private key and write it as PKCS#8 PEM (mode 0600).
     New {
+        /// The key's elliptic curve.
         #[arg(long, value_enum, default_value = "secp256k1")]
         curve: CurveArg,
         /// The key file to write.

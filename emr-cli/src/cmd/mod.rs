@@ -13,7 +13,7 @@ pub mod record;
 use clap::ValueEnum;
 use emr_core::address::{self as addresses, Role};
 use emr_core::chain::RecordEntry;
-use emr_core::{Curve, Hash160, Hash256, Record};
+use emr_core::{Curve, Hash160, Record};
 use serde_json::{json, Value};
 
 use crate::error::CliError;
@@ -53,7 +53,24 @@ impl RoleArg {
 
 /// Decodes an address a person typed, in the role expected there.
 pub fn parse_address(text: &str, role: Role) -> Result<Hash160, CliError> {
-    addresses::decode(text, role).map_err(|e| CliError::address(text, &e))
+    addresses::decode(text, role).map_err(|e| {
+        let error = CliError::address(text, &e);
+        // A hash where its address belongs: say how to get the address
+        // rather than only where the "typo" is.
+        if parse_hash160(text).is_ok() {
+            let message = format!(
+                "'{text}' is a hash (40 hex digits), not an address: `emr address encode --role {} {text}` gives its address",
+                role.name()
+            );
+            CliError {
+                message,
+                detail: None,
+                ..error
+            }
+        } else {
+            error
+        }
+    })
 }
 
 pub fn parse_hash160(text: &str) -> Result<Hash160, CliError> {
@@ -61,15 +78,6 @@ pub fn parse_hash160(text: &str) -> Result<Hash160, CliError> {
         .ok()
         .and_then(|b| Hash160::from_slice(&b))
         .ok_or_else(|| CliError::invalid_argument(format!("'{text}' is not 40 hex digits")))
-}
-
-pub fn parse_txid(text: &str) -> Result<Hash256, CliError> {
-    hex::decode(text)
-        .ok()
-        .and_then(|b| Hash256::from_slice(&b))
-        .ok_or_else(|| {
-            CliError::invalid_argument(format!("'{text}' is not a txid (64 hex digits)"))
-        })
 }
 
 pub fn addr(role: Role, hash: &Hash160) -> String {

@@ -14,7 +14,7 @@ use crate::error::CliError;
 use crate::infile::{read_key, read_public_key, read_record};
 use crate::node::Node;
 use crate::outfile::NamedLater;
-use crate::output::Output;
+use crate::output::{count, Output};
 
 #[derive(Subcommand)]
 pub enum RecordCommand {
@@ -60,6 +60,7 @@ pub enum RecordCommand {
     },
     /// Verify record files: every check, the nonce sequence too with --chain.
     Verify {
+        /// The record files to verify.
         #[arg(required = true)]
         files: Vec<PathBuf>,
         /// Check each record against this chain: in it, or its doctor's next.
@@ -172,7 +173,7 @@ fn record_sign(
     let sealed = if record.is_sealed() {
         let readers = record.sealed_recipients().map(|r| r.len()).unwrap_or(0);
         value["sealed_to"] = json!(readers);
-        format!(", sealed to {readers} readers")
+        format!(", sealed to {}", count(readers, "reader", "readers"))
     } else {
         String::new()
     };
@@ -205,6 +206,15 @@ fn record_open(file: &Path, key: &Path) -> Result<Output, CliError> {
     Ok(Output::new(text, value))
 }
 
+/// `e` about the file `path`, named once: reading it already names it.
+fn about(e: CliError, path: &Path) -> CliError {
+    if e.message.starts_with(&format!("{}: ", path.display())) {
+        e
+    } else {
+        e.context(path.display())
+    }
+}
+
 fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliError> {
     let node = chain.map(|dir| Node::open(dir, false)).transpose()?;
     let mut results = Vec::new();
@@ -227,7 +237,8 @@ fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliE
                 None => record.verify(record.nonce - 1)?,
             }
             Ok((record, place))
-        })();
+        })()
+        .map_err(|e| about(e, path));
         match checked {
             Ok((record, place)) => {
                 let mut value = record_json(&record);
@@ -253,14 +264,12 @@ fn record_verify(files: &[PathBuf], chain: Option<&Path>) -> Result<Output, CliE
                 results.push(value);
             }
             Err(e) => {
-                lines.push(format!(
-                    "{}: INVALID: {}: {}",
-                    path.display(),
-                    e.kind,
-                    e.message
-                ));
-                results.push(json!({"file": path.display().to_string(), "valid": false, "error": {"kind": e.kind, "message": e.message}}));
-                first_error.get_or_insert(e.context(path.display()));
+                // The line starts with the file's name: not again in the message.
+                let prefix = format!("{}: ", path.display());
+                let message = e.message.strip_prefix(&prefix).unwrap_or(&e.message);
+                lines.push(format!("{prefix}INVALID: {}: {message}", e.kind));
+                results.push(json!({"file": path.display().to_string(), "valid": false, "error": {"kind": e.kind, "message": message}}));
+                first_error.get_or_insert(e);
             }
         }
     }

@@ -45,6 +45,41 @@ pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
 pub use walk::{precheck_block, Walk};
 pub use work::{ParseWorkError, Work};
 
+/// The first hex digits of a txid, as a person copies them (as git takes a
+/// commit's first digits): the txids from `low` to `high` start with them.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct TxidPrefix {
+    low: [u8; 32],
+    high: [u8; 32],
+}
+
+impl TxidPrefix {
+    /// The fewest digits a prefix has (git's rule): fewer name too many
+    /// records to be worth a look-up.
+    pub const MIN_DIGITS: usize = 4;
+
+    /// `None` unless `text` is [`TxidPrefix::MIN_DIGITS`] to 64 hex digits
+    /// (either case).
+    pub fn parse(text: &str) -> Option<TxidPrefix> {
+        if !(Self::MIN_DIGITS..=64).contains(&text.len()) {
+            return None;
+        }
+        let (mut low, mut high) = ([0u8; 32], [0xffu8; 32]);
+        for (i, c) in text.chars().enumerate() {
+            let digit = c.to_digit(16)? as u8;
+            let byte = i / 2;
+            if i % 2 == 0 {
+                low[byte] = digit << 4;
+                high[byte] = (digit << 4) | 0x0f;
+            } else {
+                low[byte] |= digit;
+                high[byte] = low[byte];
+            }
+        }
+        Some(TxidPrefix { low, high })
+    }
+}
+
 use lock::WriterLock;
 use store::{Location, Role, Store};
 
@@ -399,6 +434,13 @@ impl Chain {
         self.read(|c| Ok(c.entries(c.store.record_place_by_txid(txid)?.into_iter().collect())?.pop()))
     }
 
+    /// The txids in the active chain that start with `prefix`, in txid
+    /// order, at most `limit` of them: a caller asking for 2 learns whether
+    /// the prefix names one record.
+    pub fn txids_with_prefix(&self, prefix: &TxidPrefix, limit: usize) -> Result<Vec<Hash256>, ChainError> {
+        self.store.record_txids_between(&prefix.low, &prefix.high, limit)
+    }
+
     fn entries(&self, places: Vec<store::RecordPlace>) -> Result<Vec<RecordEntry>, ChainError> {
         let mut out = Vec::with_capacity(places.len());
         let mut block: Option<Block> = None;
@@ -456,5 +498,24 @@ impl Iterator for Blocks<'_> {
             }
         }
         self.buffer.pop_front().map(Ok)
+    }
+}
+
+#[cfg(test)]
+mod txid_prefix_tests {
+    use super::TxidPrefix;
+
+    #[test]
+    fn a_prefix_bounds_the_txids_that_start_with_it() {
+        let p = TxidPrefix::parse("aBc1f").unwrap();
+        assert_eq!(p.low[..3], [0xab, 0xc1, 0xf0]);
+        assert_eq!(p.high[..3], [0xab, 0xc1, 0xff]);
+        assert!(p.low[3..].iter().all(|&b| b == 0) && p.high[3..].iter().all(|&b| b == 0xff));
+        let whole = "00".repeat(31) + "7e";
+        let p = TxidPrefix::parse(&whole).unwrap();
+        assert_eq!((p.low, p.high), (p.low, p.low));
+        for bad in ["", "abc", "abcg", "ab c", "éabc", &"a".repeat(65)] {
+            assert_eq!(TxidPrefix::parse(bad), None, "{bad:?}");
+        }
     }
 }

@@ -789,6 +789,19 @@ impl Store {
         })
     }
 
+    /// The txids from `low` to `high` (inclusive) in the active chain's
+    /// index, in order, at most `limit`.
+    pub(crate) fn record_txids_between(&self, low: &[u8; 32], high: &[u8; 32], limit: usize) -> Result<Vec<Hash256>, ChainError> {
+        placed("records", None, || {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT DISTINCT txid FROM records WHERE txid BETWEEN ?1 AND ?2 ORDER BY txid LIMIT ?3")?;
+            let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+            let rows = stmt.query_map(params![&low[..], &high[..], limit], |r| r.get::<_, Vec<u8>>(0))?;
+            rows.map(|bytes| hash256("records", bytes?)).collect()
+        })
+    }
+
     /// Feeds every index row, in chain order, to `each` as
     /// `(height, index, txid, patient, doctor)` bytes; for `check`.
     pub(crate) fn each_record(&self, mut each: impl FnMut(i64, i64, &[u8], &[u8], &[u8])) -> Result<(), ChainError> {

@@ -2,6 +2,7 @@
 //! `chain import`.
 
 use std::fs;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
 use emr_core::chain::{AddOutcome, BatchOptions};
@@ -12,23 +13,62 @@ use crate::container;
 use crate::error::{file_error, CliError};
 use crate::node::{self, Node};
 use crate::outfile::{Access, OutFile};
-use crate::output::Output;
+use crate::output::{count, Output, Ui};
 use crate::progress::{BatchBar, Mode};
 
-pub fn chain_export(dir: &Path, file: PathBuf, from: u64, force: bool) -> Result<Output, CliError> {
-    let out = OutFile::new(file, Access::Public, force)?;
+/// `emr chain export DIR FILE`; FILE `-` is stdout.
+pub fn chain_export(dir: &Path, file: PathBuf, from: u64, force: bool, ui: Ui) -> Result<Output, CliError> {
+    let to_stdout = file.as_os_str() == "-";
+    if to_stdout && ui.json {
+        return Err(CliError::usage(
+            "FILE - writes the blocks to stdout, where --json writes its object: give a file name with --json",
+        ));
+    }
+    let out = if to_stdout {
+        None
+    } else {
+        Some(OutFile::new(file, Access::Public, force)?)
+    };
     let node = Node::open(dir, false)?;
     let len = node.chain().len()?;
+    // Past the tip there is nothing to write: an empty file would look
+    // like a chain that has not reached that height yet.
+    if from > 0 && from >= len {
+        return Err(CliError::invalid_argument(match len {
+            0 => format!("--from {from}: the chain in {} has no blocks yet", dir.display()),
+            _ => format!(
+                "--from {from} is past the tip of the chain in {} (heights 0 to {})",
+                dir.display(),
+                len - 1
+            ),
+        }));
+    }
     let blocks: Vec<_> = node.chain().blocks(from, len).collect::<Result<_, _>>()?;
-    out.write(&container::encode(&blocks), None)?;
+    let bytes = container::encode(&blocks);
+    let heights = match blocks.len() {
+        0 => "the chain is empty".to_owned(),
+        1 => format!("height {from}"),
+        _ => format!("heights {from} to {}", len - 1),
+    };
+    let written = count(blocks.len(), "block", "blocks");
+    let json = json!({"blocks": blocks.len(), "from": from, "height": len.checked_sub(1)});
+    let Some(out) = out else {
+        let mut stdout = std::io::stdout().lock();
+        stdout
+            .write_all(&bytes)
+            .and_then(|()| stdout.flush())
+            .map_err(|e| CliError::io(format!("writing the blocks to stdout: {e}")))?;
+        // stdout holds the blocks: the summary goes beside them, to stderr.
+        eprintln!("wrote {written} ({heights}) to stdout");
+        return Ok(Output::new("", json));
+    };
+    out.write(&bytes, None)?;
     let file = out.path();
+    let mut json = json;
+    json["file"] = json!(file.display().to_string());
     Ok(Output::new(
-        format!(
-            "wrote {} blocks (heights {from}..{len}) to {}",
-            blocks.len(),
-            file.display()
-        ),
-        json!({"file": file.display().to_string(), "blocks": blocks.len(), "from": from, "height": len.checked_sub(1)}),
+        format!("wrote {written} ({heights}) to {}", file.display()),
+        json,
     ))
 }
 
@@ -58,39 +98,44 @@ pub fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliEr
             bar.finish(e.index as u64);
             let kept = e.index;
             return Err(CliError::from(e).context(format!(
-                "{} ({kept} blocks before it were added)",
-                file.display()
+                "{} ({} before it added)",
+                file.display(),
+                count(kept, "block", "blocks")
             )));
         }
     };
     bar.finish(blocks.len() as u64);
-    let count = |o: AddOutcome| outcomes.iter().filter(|x| **x == o).count();
+    let of = |o: AddOutcome| outcomes.iter().filter(|x| **x == o).count();
     let tip = node.chain().tip()?;
     // Records this import dropped for others (SPEC 9.3): said, never silent.
     let new_conflicts = node.chain().conflicts()?.len().saturating_sub(conflicts_before);
     let conflicts_note = match new_conflicts {
         0 => String::new(),
-        n => format!("\n{n} record(s) dropped for others with their nonces: see `emr chain conflicts {}`", dir.display()),
+        n => format!(
+            "\n{} dropped for others with their nonces: see `emr chain conflicts {}`",
+            count(n, "record", "records"),
+            dir.display()
+        ),
     };
     Ok(Output::new(
         format!(
-            "imported {} blocks: {} extended, {} reorganized, {} side branch, {} already known, {} stale\ntip: {}{conflicts_note}",
-            blocks.len(),
-            count(AddOutcome::Extended),
-            count(AddOutcome::Reorganized),
-            count(AddOutcome::SideBranch),
-            count(AddOutcome::AlreadyKnown),
-            count(AddOutcome::Stale),
+            "imported {}: {} extended, {} reorganized, {} side branch, {} already known, {} stale\ntip: {}{conflicts_note}",
+            count(blocks.len(), "block", "blocks"),
+            of(AddOutcome::Extended),
+            of(AddOutcome::Reorganized),
+            of(AddOutcome::SideBranch),
+            of(AddOutcome::AlreadyKnown),
+            of(AddOutcome::Stale),
             tip.map_or("none".to_owned(), |t| format!("height {}, block {}", t.height, t.block_id)),
         ),
         json!({
             "file": file.display().to_string(),
             "blocks": blocks.len(),
-            "extended": count(AddOutcome::Extended),
-            "reorganized": count(AddOutcome::Reorganized),
-            "side_branch": count(AddOutcome::SideBranch),
-            "stale": count(AddOutcome::Stale),
-            "already_known": count(AddOutcome::AlreadyKnown),
+            "extended": of(AddOutcome::Extended),
+            "reorganized": of(AddOutcome::Reorganized),
+            "side_branch": of(AddOutcome::SideBranch),
+            "stale": of(AddOutcome::Stale),
+            "already_known": of(AddOutcome::AlreadyKnown),
             "conflicts": new_conflicts,
             "height": tip.map(|t| t.height),
             "tip": tip.map(|t| t.block_id.to_string()),

@@ -17,8 +17,7 @@ use serde_json::{json, Value};
 use crate::error::CliError;
 use crate::infile::read_public_key;
 use crate::node::Node;
-use crate::output::Output;
-use crate::progress::Mode;
+use crate::output::{count, Output, Ui};
 use crate::times;
 
 #[derive(Args)]
@@ -60,6 +59,7 @@ pub enum EngineArg {
 pub enum ChainCommand {
     /// Create a chain in DIR (made if missing) with its parameters.
     Init {
+        /// The chain directory to create (it may exist, without a chain).
         dir: PathBuf,
         #[command(flatten)]
         params: ParamArgs,
@@ -69,13 +69,17 @@ pub enum ChainCommand {
         #[arg(long)]
         authority: Vec<PathBuf>,
     },
-    /// Length, tip, difficulty, pending records.
-    Status { dir: PathBuf },
+    /// Length, tip, difficulty, pending records and entries.
+    Status {
+        #[arg(help = DIR_HELP)]
+        dir: PathBuf,
+    },
     /// Records the chain dropped because another record of their doctor
     /// took their nonce (signed at two sites before they synced): each with
     /// the record and block that took its place. The doctor re-signs the
     /// prescription with a new nonce; then --dismiss TXID.
     Conflicts {
+        #[arg(help = DIR_HELP)]
         dir: PathBuf,
         /// Stop listing the conflict of this record (its txid, 64 hex digits).
         #[arg(long)]
@@ -83,12 +87,16 @@ pub enum ChainCommand {
     },
     /// Add record and entry files to the chain's pool of pending records.
     Submit {
+        #[arg(help = DIR_HELP)]
         dir: PathBuf,
-        #[arg(required = true)]
+        /// Record files (`emr record sign`) and entry files (`emr grant`,
+        /// `emr revoke`), added in this order.
+        #[arg(required = true, value_name = "FILES")]
         records: Vec<PathBuf>,
     },
     /// Mine blocks of pending records onto the chain.
     Mine {
+        #[arg(help = DIR_HELP)]
         dir: PathBuf,
         /// The miner's address (emrm1...), credited with each block's reward.
         #[arg(long)]
@@ -96,8 +104,8 @@ pub enum ChainCommand {
         /// How many blocks to mine.
         #[arg(long, default_value_t = 1)]
         blocks: u64,
-        /// Mining threads (default: every core).
-        #[arg(long)]
+        /// Mining threads, 1 to 1024 (default: every core).
+        #[arg(long, allow_negative_numbers = true, value_parser = threads)]
         threads: Option<usize>,
         /// The SHA-256 engine (default: the fastest this CPU has).
         #[arg(long, value_enum)]
@@ -110,25 +118,51 @@ pub enum ChainCommand {
     },
     /// A patient's records on the chain, in order.
     History {
+        #[arg(help = DIR_HELP)]
         dir: PathBuf,
         /// The patient's address (emrp1...).
         #[arg(long)]
         patient: String,
+        #[arg(long, help = KEY_HELP)]
+        key: Option<PathBuf>,
     },
     /// A doctor's records on the chain and their record counter.
     Doctor {
+        #[arg(help = DIR_HELP)]
         dir: PathBuf,
         /// The doctor's address (emrd1...).
         #[arg(long)]
         doctor: String,
+        #[arg(long, help = KEY_HELP)]
+        key: Option<PathBuf>,
     },
-    /// The record with this txid (64 hex digits).
-    Find { dir: PathBuf, txid: String },
+    /// The record with this txid, or the one txid that starts with these
+    /// digits.
+    Find {
+        #[arg(help = DIR_HELP)]
+        dir: PathBuf,
+        /// The record's txid: its 64 hex digits, or its first 4 or more
+        /// if no other txid on the chain starts with them.
+        txid: String,
+        /// Also write the record to this file (as `emr record sign` does).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Replace an existing record file (a regular file only, never a link or device).
+        #[arg(long, requires = "out")]
+        force: bool,
+        #[arg(long, help = KEY_HELP)]
+        key: Option<PathBuf>,
+    },
     /// Re-verify every block from genesis and the stored state.
-    Check { dir: PathBuf },
+    Check {
+        #[arg(help = DIR_HELP)]
+        dir: PathBuf,
+    },
     /// Write the active chain's blocks to a block file.
     Export {
+        #[arg(help = DIR_HELP)]
         dir: PathBuf,
+        /// The block file to write, or - for stdout.
         file: PathBuf,
         /// The first height to write.
         #[arg(long, default_value_t = 0)]
@@ -138,9 +172,30 @@ pub enum ChainCommand {
         force: bool,
     },
     /// Add the blocks of a block file (or of one block's encoding).
-    Import { dir: PathBuf, file: PathBuf },
+    Import {
+        #[arg(help = DIR_HELP)]
+        dir: PathBuf,
+        /// The block file (`emr chain export`), or one block's encoding.
+        file: PathBuf,
+    },
     /// Take the tip block off; its records go back to the pending pool.
-    Undo { dir: PathBuf },
+    Undo {
+        #[arg(help = DIR_HELP)]
+        dir: PathBuf,
+    },
+}
+
+const DIR_HELP: &str = "The chain's directory (`emr chain init` makes one)";
+const KEY_HELP: &str = "A reader's private key file: the sealed prescriptions it may read are shown opened";
+
+/// `--threads`: refused before anything starts when the core's search
+/// would refuse it.
+fn threads(text: &str) -> Result<usize, String> {
+    let max = emr_core::parallel::MAX_THREADS;
+    match text.parse::<usize>() {
+        Ok(n) if (1..=max).contains(&n) => Ok(n),
+        _ => Err(format!("the number of mining threads is a whole number from 1 to {max}")),
+    }
 }
 
 impl ChainCommand {
@@ -161,7 +216,7 @@ impl ChainCommand {
         }
     }
 
-    pub fn run(self, mode: Mode) -> Result<Output, CliError> {
+    pub fn run(self, ui: Ui) -> Result<Output, CliError> {
         match self {
             ChainCommand::Init {
                 dir,
@@ -180,18 +235,28 @@ impl ChainCommand {
                 threads,
                 engine,
                 timestamp,
-            } => pool::chain_mine(&dir, &miner, blocks, threads, engine, timestamp, mode),
-            ChainCommand::History { dir, patient } => query::chain_history(&dir, &patient),
-            ChainCommand::Doctor { dir, doctor } => query::chain_doctor(&dir, &doctor),
-            ChainCommand::Find { dir, txid } => query::chain_find(&dir, &txid),
-            ChainCommand::Check { dir } => query::chain_check(&dir, mode),
+            } => pool::chain_mine(&dir, &miner, blocks, threads, engine, timestamp, ui),
+            ChainCommand::History { dir, patient, key } => {
+                query::chain_history(&dir, &patient, key.as_deref())
+            }
+            ChainCommand::Doctor { dir, doctor, key } => {
+                query::chain_doctor(&dir, &doctor, key.as_deref())
+            }
+            ChainCommand::Find {
+                dir,
+                txid,
+                out,
+                force,
+                key,
+            } => query::chain_find(&dir, &txid, out, force, key.as_deref()),
+            ChainCommand::Check { dir } => query::chain_check(&dir, ui.progress),
             ChainCommand::Export {
                 dir,
                 file,
                 from,
                 force,
-            } => exchange::chain_export(&dir, file, from, force),
-            ChainCommand::Import { dir, file } => exchange::chain_import(&dir, &file, mode),
+            } => exchange::chain_export(&dir, file, from, force, ui),
+            ChainCommand::Import { dir, file } => exchange::chain_import(&dir, &file, ui.progress),
             ChainCommand::Undo { dir } => pool::chain_undo(&dir),
         }
     }
@@ -272,9 +337,11 @@ fn chain_status(dir: &Path) -> Result<Output, CliError> {
     };
     Ok(Output::new(
         format!(
-            "chain {}: {} blocks ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{pending} records and {pending_entries} entries pending\nchain id {}",
+            "chain {}: {} ({tip_text})\ntotal difficulty {total}, next block's difficulty {next}\n{} and {} pending\nchain id {}",
             dir.display(),
-            chain.len()?,
+            count(chain.len()?, "block", "blocks"),
+            count(pending, "record", "records"),
+            count(pending_entries, "entry", "entries"),
             chain.chain_id()
         ),
         json!({

@@ -13,10 +13,10 @@ use super::EngineArg;
 use crate::cancel::{cancellable, CANCEL};
 use crate::cmd::{addr, parse_address, record_json};
 use crate::error::CliError;
-use crate::infile::{read_file, read_record, MAX_SMALL_FILE_BYTES};
+use crate::infile::{not_pem, read_file, read_record, MAX_SMALL_FILE_BYTES};
 use crate::node::{self, Mined, SubmitOutcome};
-use crate::output::Output;
-use crate::progress::{self, MineProgress, Mode};
+use crate::output::{count, Output, Ui};
+use crate::progress::{self, MineProgress};
 use crate::times;
 
 fn entry_kind(entry: &Entry) -> &'static str {
@@ -33,6 +33,7 @@ pub fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
     let mut entries = Vec::new();
     for path in files {
         let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
+        not_pem(path, &bytes, "a record or entry file")?;
         if Record::from_bytes(&bytes).is_err() {
             if let Ok(entry) = Entry::from_bytes(&bytes) {
                 let outcome = node
@@ -96,7 +97,7 @@ pub fn chain_mine(
     threads: Option<usize>,
     engine: Option<EngineArg>,
     timestamp: Option<u64>,
-    mode: Mode,
+    ui: Ui,
 ) -> Result<Output, CliError> {
     let miner = parse_address(miner, Role::Miner)?;
     let engine = engine.map(|e| match e {
@@ -107,9 +108,8 @@ pub fn chain_mine(
     });
     let mut node = node::open_exclusive(dir, "mining (a node mines with --mine)")?;
     let block_time = node.chain().params().block_time;
-    let bar = MineProgress::new(mode, blocks);
+    let bar = MineProgress::new(ui.progress, blocks);
     let mut mined = Vec::new();
-    let mut lines = Vec::new();
     let mut engine_used = None;
     let result = cancellable(|| -> Result<(), CliError> {
         for i in 0..blocks {
@@ -136,17 +136,22 @@ pub fn chain_mine(
                     stats,
                 } => {
                     engine_used = Some(stats.engine);
-                    bar.block_done(block.height, block.records.len(), &stats);
-                    lines.push(format!(
-                        "block {} {} at {} ({} records, difficulty {}, {} hashes in {})",
+                    bar.block_done(&stats);
+                    let line = format!(
+                        "block {} {} at {} ({}, difficulty {}, {} hashes in {})",
                         block.height,
                         block.block_id,
                         times::show(block.timestamp),
-                        block.records.len(),
+                        count(block.records.len(), "record", "records"),
                         block.difficulty,
                         stats.hashes,
                         progress::duration(stats.elapsed.as_secs_f64())
-                    ));
+                    );
+                    // Each block's line as it is mined, once: a long run
+                    // shows its blocks as they come.
+                    if !ui.json {
+                        bar.result_line(&line);
+                    }
                     mined.push(json!({
                         "height": block.height,
                         "block_id": block.block_id.to_string(),
@@ -180,12 +185,13 @@ pub fn chain_mine(
     if let Err(e) = result {
         let done = mined.len();
         return Err(e.context(format!(
-            "after mining {done} of {blocks} blocks (those are kept)"
+            "after mining {done} of {} (those are kept)",
+            count(blocks, "block", "blocks")
         )));
     }
     let tip = node.chain().tip()?;
     Ok(Output::new(
-        lines.join("\n"),
+        "",
         json!({
             "blocks": mined,
             "miner": addr(Role::Miner, &miner),
@@ -204,10 +210,13 @@ pub fn chain_undo(dir: &Path) -> Result<Output, CliError> {
     let miner = Address::new(Role::Miner, block.miner).to_string();
     Ok(Output::new(
         format!(
-            "took block {} {} off the chain; {returned} of its {} records are pending again",
+            "took block {} {} off the chain; {returned} of its {} pending again",
             block.height,
             block.block_id,
-            block.records.len()
+            match block.records.len() {
+                1 => "1 record is".to_owned(),
+                n => format!("{n} records are"),
+            }
         ),
         json!({
             "height": block.height,

@@ -1,59 +1,120 @@
 //! Reading what a chain holds: `chain history`, `chain doctor`, `chain
 //! find`, `chain conflicts` and `chain check`.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use emr_core::address::Role;
-use emr_core::chain::{BatchOptions, RecordEntry};
+use emr_core::chain::{BatchOptions, RecordEntry, TxidPrefix};
+use emr_core::{Hash256, Record, SigningKey};
 use serde_json::{json, Value};
 
 use crate::cancel::{cancellable, CANCEL};
-use crate::cmd::{addr, entry_json, parse_address, parse_txid, record_json};
+use crate::cmd::{addr, entry_json, parse_address, record_json};
 use crate::error::CliError;
+use crate::infile::read_key;
 use crate::node::{self, Node};
-use crate::output::Output;
+use crate::outfile::{Access, OutFile};
+use crate::output::{count, Output};
 use crate::progress::{BatchBar, Mode};
 use crate::times;
 
-fn entry_line(entry: &RecordEntry) -> String {
+/// A record's prescription as a person reads it: the text of a plain one;
+/// a sealed one opened with the reader's key (`--key`) when that key is
+/// among its readers, else a note of whom it is sealed to rather than the
+/// envelope's few hundred characters (JSON keeps those).
+struct Reading {
+    text: String,
+    /// The JSON's `sealed` and, with a key, `opened` (null: not this key's).
+    json: Vec<(&'static str, Value)>,
+}
+
+fn reading(record: &Record, key: Option<&SigningKey>) -> Reading {
+    if !record.is_sealed() {
+        return Reading {
+            text: record.prescription.clone(),
+            json: vec![("sealed", json!(false))],
+        };
+    }
+    let readers = count(record.sealed_recipients().map_or(0, |r| r.len()), "reader", "readers");
+    let Some(key) = key else {
+        return Reading {
+            text: format!("[sealed to {readers}: --key opens it]"),
+            json: vec![("sealed", json!(true))],
+        };
+    };
+    match record.open(key) {
+        Ok(text) => Reading {
+            text: format!("{text} [opened]"),
+            json: vec![("sealed", json!(true)), ("opened", json!(text))],
+        },
+        Err(e) => {
+            let why = match e.kind() {
+                emr_core::ErrorKind::NotRecipient => "not to this key".to_owned(),
+                kind => format!("this key cannot open it: {}", kind.as_str()),
+            };
+            Reading {
+                text: format!("[sealed to {readers}, {why}]"),
+                json: vec![("sealed", json!(true)), ("opened", Value::Null)],
+            }
+        }
+    }
+}
+
+/// A record on the chain as JSON, with what `reading` adds.
+fn entry_value(entry: &RecordEntry, key: Option<&SigningKey>) -> Value {
+    let mut value = entry_json(entry);
+    for (name, v) in reading(&entry.record, key).json {
+        value[name] = v;
+    }
+    value
+}
+
+fn entry_line(entry: &RecordEntry, key: Option<&SigningKey>) -> String {
     format!(
         "height {:>4}  {}  nonce {:>3}  {}  {}  txid {}",
         entry.height,
         times::show(entry.timestamp),
         entry.record.nonce,
         addr(Role::Doctor, &entry.record.dr_hash),
-        entry.record.prescription,
+        reading(&entry.record, key).text,
         entry.record.txid
     )
 }
 
-pub fn chain_history(dir: &Path, patient: &str) -> Result<Output, CliError> {
+pub fn chain_history(dir: &Path, patient: &str, key: Option<&Path>) -> Result<Output, CliError> {
     let patient = parse_address(patient, Role::Patient)?;
+    let key = key.map(read_key).transpose()?;
+    let key = key.as_ref();
     let node = Node::open(dir, false)?;
     let entries = node.chain().patient_history(&patient)?;
     let mut text = format!(
-        "{} records for {}",
-        entries.len(),
+        "{} for {}",
+        count(entries.len(), "record", "records"),
         addr(Role::Patient, &patient)
     );
     for e in &entries {
         text.push('\n');
-        text.push_str(&entry_line(e));
+        text.push_str(&entry_line(e, key));
     }
     Ok(Output::new(
         text,
-        json!({"patient": addr(Role::Patient, &patient), "records": entries.iter().map(entry_json).collect::<Vec<_>>()}),
+        json!({
+            "patient": addr(Role::Patient, &patient),
+            "records": entries.iter().map(|e| entry_value(e, key)).collect::<Vec<_>>(),
+        }),
     ))
 }
 
-pub fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
+pub fn chain_doctor(dir: &Path, doctor: &str, key: Option<&Path>) -> Result<Output, CliError> {
     let doctor = parse_address(doctor, Role::Doctor)?;
+    let key = key.map(read_key).transpose()?;
+    let key = key.as_ref();
     let node = Node::open(dir, false)?;
     let entries = node.chain().doctor_records(&doctor)?;
     let nonce = node.chain().user_state(&doctor)?.nonce;
     let mut text = format!(
-        "{} records by {} (record counter {nonce})",
-        entries.len(),
+        "{} by {} (record counter {nonce})",
+        count(entries.len(), "record", "records"),
         addr(Role::Doctor, &doctor)
     );
     let chain = node.chain();
@@ -64,13 +125,13 @@ pub fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
         let now = node::now();
         let authorized = chain.is_authorized(&doctor, now)?;
         text.push_str(&format!(
-            "\n{} now; {} grants",
+            "\n{} now; {}",
             if authorized {
                 "authorized"
             } else {
                 "not authorized"
             },
-            grants.len()
+            count(grants.len(), "grant", "grants")
         ));
         for g in &grants {
             text.push_str(&format!(
@@ -88,14 +149,14 @@ pub fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
     };
     for e in &entries {
         text.push('\n');
-        text.push_str(&entry_line(e));
+        text.push_str(&entry_line(e, key));
     }
     Ok(Output::new(
         text,
         json!({
             "doctor": addr(Role::Doctor, &doctor),
             "nonce": nonce,
-            "records": entries.iter().map(entry_json).collect::<Vec<_>>(),
+            "records": entries.iter().map(|e| entry_value(e, key)).collect::<Vec<_>>(),
             "authorized": authorized,
             "grants": grants.iter().map(|g| json!({
                 "grant_id": g.grant.grant_id().to_string(),
@@ -112,27 +173,67 @@ pub fn chain_doctor(dir: &Path, doctor: &str) -> Result<Output, CliError> {
     ))
 }
 
-pub fn chain_find(dir: &Path, txid: &str) -> Result<Output, CliError> {
-    let txid = parse_txid(txid)?;
+/// The one txid on the chain that starts with `text` (4 to 64 hex digits,
+/// as git takes a commit's first digits).
+fn resolve_txid(node: &Node, text: &str) -> Result<Hash256, CliError> {
+    let prefix = TxidPrefix::parse(text).ok_or_else(|| {
+        CliError::invalid_argument(format!(
+            "'{text}' is not a txid: give its 64 hex digits or its first {} or more",
+            TxidPrefix::MIN_DIGITS
+        ))
+    })?;
+    // Enough to list a few of an ambiguous prefix's txids.
+    const SHOWN: usize = 5;
+    let found = node.chain().txids_with_prefix(&prefix, SHOWN + 1)?;
+    match found.as_slice() {
+        [] => Err(CliError::not_found(format!("no record on the chain has a txid starting with {text}"))),
+        [txid] => Ok(*txid),
+        many => {
+            let listed: Vec<String> = many.iter().take(SHOWN).map(|t| t.to_string()).collect();
+            Err(CliError::invalid_argument(format!(
+                "txid prefix {text} is ambiguous: {}{} start with it; give more digits",
+                listed.join(", "),
+                if many.len() > SHOWN { " and more" } else { "" }
+            )))
+        }
+    }
+}
+
+pub fn chain_find(
+    dir: &Path,
+    txid: &str,
+    out: Option<PathBuf>,
+    force: bool,
+    key: Option<&Path>,
+) -> Result<Output, CliError> {
+    let out = out.map(|path| OutFile::new(path, Access::Public, force)).transpose()?;
+    let key = key.map(read_key).transpose()?;
+    let key = key.as_ref();
     let node = Node::open(dir, false)?;
+    let txid = resolve_txid(&node, txid)?;
     let entry = node
         .chain()
         .find_record(&txid)?
         .ok_or_else(|| CliError::not_found(format!("no record with txid {txid} on the chain")))?;
-    Ok(Output::new(
-        format!(
-            "txid         {}\nblock        {} at height {}, {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
-            entry.record.txid,
-            entry.block_id,
-            entry.height,
-            times::show(entry.timestamp),
-            addr(Role::Doctor, &entry.record.dr_hash),
-            entry.record.nonce,
-            addr(Role::Patient, &entry.record.patient_hash),
-            entry.record.prescription
-        ),
-        json!({"record": entry_json(&entry)}),
-    ))
+    let mut text = format!(
+        "txid         {}\nblock        {} at height {}, {}\ndoctor       {} (record {})\npatient      {}\nprescription {}",
+        entry.record.txid,
+        entry.block_id,
+        entry.height,
+        times::show(entry.timestamp),
+        addr(Role::Doctor, &entry.record.dr_hash),
+        entry.record.nonce,
+        addr(Role::Patient, &entry.record.patient_hash),
+        reading(&entry.record, key).text
+    );
+    let mut value = json!({"record": entry_value(&entry, key)});
+    if let Some(out) = out {
+        out.write(&entry.record.to_bytes(), None)?;
+        let file = out.path();
+        text.push_str(&format!("\nwrote {}", file.display()));
+        value["file"] = json!(file.display().to_string());
+    }
+    Ok(Output::new(text, value))
 }
 
 pub fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliError> {
@@ -207,14 +308,16 @@ pub fn chain_check(dir: &Path, mode: Mode) -> Result<Output, CliError> {
     bar.finish(report.blocks_ok);
     if let Some(bad) = report.first_bad {
         return Err(CliError::from(bad.error).context(format!(
-            "block at height {} is bad ({} blocks before it are good)",
-            bad.height, report.blocks_ok
+            "block at height {} is bad ({} before it {} good)",
+            bad.height,
+            count(report.blocks_ok, "block", "blocks"),
+            if report.blocks_ok == 1 { "is" } else { "are" }
         )));
     }
     Ok(Output::new(
         format!(
-            "checked {} blocks: every block, signature and stored state agrees",
-            report.blocks_ok
+            "checked {}: every block, signature and stored state agrees",
+            count(report.blocks_ok, "block", "blocks")
         ),
         json!({"blocks_ok": report.blocks_ok}),
     ))
