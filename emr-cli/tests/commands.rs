@@ -11,7 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-const MINER: &str = "emrm1r3qty3tw2dq3ju5je8fp56vchpq7n99eyksm3p";
 const T0: &str = "1700000000";
 
 #[test]
@@ -347,26 +346,7 @@ fn chain_commands() {
     );
 
     // Nonces come from the chain and its pending records.
-    let sign = |text: &str, out: &str| {
-        json_in(
-            d,
-            &[
-                "record",
-                "sign",
-                "--key",
-                "dr.pem",
-                "--patient",
-                &patient,
-                "--text",
-                text,
-                "--chain",
-                "clinic",
-                "--out",
-                out,
-            ],
-            0,
-        )
-    };
+    let sign = |text: &str, out: &str| sign_next(d, "dr.pem", &patient, text, "clinic", out);
     assert_eq!(sign("Metformin 500mg", "r1.rec")["nonce"], 1);
     assert_eq!(
         sign("Metformin 1000mg", "r1-again.rec")["nonce"],

@@ -6,20 +6,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use serde_json::Value;
-
-fn mine(d: &Path, chain: &str, miner: &str, blocks: u64, timestamp: u64) -> Value {
-    let (blocks, timestamp) = (blocks.to_string(), timestamp.to_string());
-    let args = ["-q", "chain", "mine", chain, "--miner", miner, "--blocks", &blocks, "--threads", "1", "--timestamp", &timestamp];
-    json_in(d, &args, 0)
-}
-
-fn sign(d: &Path, patient: &str, text: &str, out: &str) -> Value {
-    json_in(d, &["record", "sign", "--key", "dr.pem", "--patient", patient, "--text", text, "--nonce", "1", "--out", out], 0)
-}
 
 #[test]
 fn a_prescription_lost_in_a_reorganisation_is_listed_as_a_conflict() {
@@ -38,10 +25,10 @@ fn a_prescription_lost_in_a_reorganisation_is_listed_as_a_conflict() {
     json_in(d, &["chain", "export", "c", "genesis.blocks"], 0);
     json_in(d, &["chain", "import", "d", "genesis.blocks"], 0);
 
-    let at_c = sign(d, &patient, "Insulin glargine 10 units", "c.rec");
+    let at_c = sign(d, "dr.pem", &patient, "Insulin glargine 10 units", 1, "c.rec");
     json_in(d, &["chain", "submit", "c", "c.rec"], 0);
     mine(d, "c", &miner, 1, T0 + 12);
-    let at_d = sign(d, &patient, "Metformin 500mg", "d.rec");
+    let at_d = sign(d, "dr.pem", &patient, "Metformin 500mg", 1, "d.rec");
     json_in(d, &["chain", "submit", "d", "d.rec"], 0);
     mine(d, "d", &miner, 2, T0 + 12);
     let none = json_in(d, &["chain", "conflicts", "c"], 0);

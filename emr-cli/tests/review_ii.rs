@@ -7,59 +7,11 @@
 mod common;
 
 use std::path::Path;
-use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
 use emr_core::{Curve, Entry, PublicKey};
-use serde_json::Value;
 
 const T0: u64 = 1_700_000_000;
-
-fn mine(d: &Path, chain: &str, miner: &str, blocks: u64, timestamp: u64) -> Value {
-    json_in(
-        d,
-        &[
-            "-q",
-            "chain",
-            "mine",
-            chain,
-            "--miner",
-            miner,
-            "--blocks",
-            &blocks.to_string(),
-            "--threads",
-            "1",
-            "--timestamp",
-            &timestamp.to_string(),
-        ],
-        0,
-    )
-}
-
-fn status(d: &Path, chain: &str) -> Value {
-    json_in(d, &["chain", "status", chain], 0)
-}
-
-fn sign(d: &Path, key: &str, patient: &str, text: &str, nonce: u64, out: &str) -> Value {
-    json_in(
-        d,
-        &[
-            "record",
-            "sign",
-            "--key",
-            key,
-            "--patient",
-            patient,
-            "--text",
-            text,
-            "--nonce",
-            &nonce.to_string(),
-            "--out",
-            out,
-        ],
-        0,
-    )
-}
 
 /// A chain with one authority (`auth.pem`, P-256 as `authority new` makes
 /// it) and difficulty 1, in `d/name`, with `extra` parameters; its id.
@@ -438,11 +390,7 @@ fn a_revocation_waits_in_the_pool_for_its_effective_time() {
     json_in(d, &grant_args("grant.entry", &["--chain", "clinic"]), 0);
     mine(d, "clinic", &miner, 1, T0);
 
-    let now = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .unwrap()
-        .as_secs();
-    let effective = now + 86_400;
+    let effective = now() + 86_400;
     let revoke = [
         "revoke",
         "--key",

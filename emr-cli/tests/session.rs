@@ -4,65 +4,7 @@
 
 mod common;
 
-use std::path::Path;
-
 use common::*;
-use serde_json::Value;
-
-fn sign(d: &Path, key: &str, patient: &str, text: &str, chain: &str, out: &str) -> Value {
-    json_in(
-        d,
-        &[
-            "record",
-            "sign",
-            "--key",
-            key,
-            "--patient",
-            patient,
-            "--text",
-            text,
-            "--chain",
-            chain,
-            "--out",
-            out,
-        ],
-        0,
-    )
-}
-
-fn mine(d: &Path, chain: &str, miner: &str, blocks: &str, timestamp: &str) -> Value {
-    json_in(
-        d,
-        &[
-            "chain",
-            "mine",
-            chain,
-            "--miner",
-            miner,
-            "--blocks",
-            blocks,
-            "--threads",
-            "1",
-            "--timestamp",
-            timestamp,
-        ],
-        0,
-    )
-}
-
-fn status(d: &Path, chain: &str) -> Value {
-    json_in(d, &["chain", "status", chain], 0)
-}
-
-fn history(d: &Path, chain: &str, patient: &str) -> Vec<String> {
-    let h = json_in(d, &["chain", "history", chain, "--patient", patient], 0);
-    h["records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["prescription"].as_str().unwrap().to_owned())
-        .collect()
-}
 
 #[test]
 fn two_doctors_two_miners_two_chains() {
@@ -82,7 +24,7 @@ fn two_doctors_two_miners_two_chains() {
     }
 
     // Morning: Dr Grey works at the north site, Dr House at the south one.
-    sign(
+    sign_next(
         d,
         "grey.pem",
         &alice,
@@ -91,7 +33,7 @@ fn two_doctors_two_miners_two_chains() {
         "grey-1.rec",
     );
     json_in(d, &["chain", "submit", "north", "grey-1.rec"], 0);
-    sign(
+    sign_next(
         d,
         "grey.pem",
         &alice,
@@ -100,7 +42,7 @@ fn two_doctors_two_miners_two_chains() {
         "grey-2.rec",
     );
     json_in(d, &["chain", "submit", "north", "grey-2.rec"], 0);
-    sign(
+    sign_next(
         d,
         "house.pem",
         &alice,
@@ -111,9 +53,9 @@ fn two_doctors_two_miners_two_chains() {
     json_in(d, &["chain", "submit", "south", "house-1.rec"], 0);
 
     // Each site's miner mines: two blocks north, one south.
-    mine(d, "north", &miner_a, "1", "1700000000");
-    mine(d, "north", &miner_a, "1", "1700000012");
-    mine(d, "south", &miner_b, "1", "1700000005");
+    mine(d, "north", &miner_a, 1, 1_700_000_000);
+    mine(d, "north", &miner_a, 1, 1_700_000_012);
+    mine(d, "south", &miner_b, 1, 1_700_000_005);
     assert_ne!(status(d, "north")["tip"], status(d, "south")["tip"]);
 
     // Exchange blocks until both agree; a site whose chain lost its records
@@ -134,7 +76,7 @@ fn two_doctors_two_miners_two_chains() {
         }
         for (chain, miner) in [("north", &miner_a), ("south", &miner_b)] {
             if status(d, chain)["pending"] != 0 {
-                mine(d, chain, miner, "1", &clock.to_string());
+                mine(d, chain, miner, 1, clock);
                 clock += 12;
             }
         }
@@ -197,7 +139,7 @@ fn two_doctors_two_miners_two_chains() {
     }
     // The next record of each doctor gets its nonce from either chain.
     assert_eq!(
-        sign(
+        sign_next(
             d,
             "house.pem",
             &alice,

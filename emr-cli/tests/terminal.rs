@@ -12,7 +12,6 @@ use std::process::{Command, Stdio};
 
 use common::*;
 
-const MINER: &str = "emrm1r3qty3tw2dq3ju5je8fp56vchpq7n99eyksm3p";
 
 fn shell_quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
@@ -60,24 +59,7 @@ fn progress_bars_on_a_terminal() {
         .enumerate()
     {
         let out = format!("r{i}.rec");
-        json_in(
-            d,
-            &[
-                "record",
-                "sign",
-                "--key",
-                "dr.pem",
-                "--patient",
-                &patient,
-                "--text",
-                text,
-                "--chain",
-                "clinic",
-                "--out",
-                &out,
-            ],
-            0,
-        );
+        sign_next(d, "dr.pem", &patient, text, "clinic", &out);
         json_in(d, &["chain", "submit", "clinic", &out], 0);
     }
 

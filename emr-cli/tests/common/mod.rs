@@ -1,8 +1,14 @@
-//! Running the built `emr` binary from the tests.
+//! The CLI tests' one fixture: running the built `emr` binary in a
+//! temporary directory, and the set-up steps several tests share (keys, a
+//! signed record, mined blocks, a chain's status), each through the
+//! command line itself.
+// Each test file compiles this module and uses part of it.
 #![allow(dead_code)]
 
+use std::collections::BTreeSet;
+use std::os::unix::fs::PermissionsExt as _;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::{Command, Output, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 use serde_json::Value;
@@ -45,6 +51,16 @@ pub struct Run {
     pub stderr: String,
 }
 
+impl From<Output> for Run {
+    fn from(out: Output) -> Run {
+        Run {
+            code: out.status.code().unwrap_or(-1),
+            stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
+            stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
+        }
+    }
+}
+
 impl Run {
     /// stdout as the one JSON object `--json` promises.
     pub fn json(&self) -> Value {
@@ -70,11 +86,7 @@ pub fn emr_in(cwd: &Path, args: &[&str]) -> Run {
         .stdin(Stdio::null())
         .output()
         .expect("run emr");
-    Run {
-        code: out.status.code().unwrap_or(-1),
-        stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
-        stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
-    }
+    Run::from(out)
 }
 
 /// Runs `emr ARGS --json` and checks the exit code, the `ok` field and the
@@ -121,4 +133,65 @@ pub fn new_key(dir: &Path, file: &str, curve: &str, role: &str) -> String {
     assert!(s(&made, "address").starts_with("emrd1"));
     let shown = json_in(dir, &["key", "show", file, "--role", role], 0);
     s(&shown, "address").to_owned()
+}
+
+/// An address no key of the tests holds, to mine to.
+pub const MINER: &str = "emrm1r3qty3tw2dq3ju5je8fp56vchpq7n99eyksm3p";
+
+/// `emr record sign` with `key` for `patient` as the doctor's record
+/// `nonce`, written to `out`.
+pub fn sign(d: &Path, key: &str, patient: &str, text: &str, nonce: u64, out: &str) -> Value {
+    let nonce = nonce.to_string();
+    let args = ["record", "sign", "--key", key, "--patient", patient, "--text", text, "--nonce", &nonce, "--out", out];
+    json_in(d, &args, 0)
+}
+
+/// `emr record sign` with the nonce that follows the doctor's last record
+/// on `chain` or pending there.
+pub fn sign_next(d: &Path, key: &str, patient: &str, text: &str, chain: &str, out: &str) -> Value {
+    let args = ["record", "sign", "--key", key, "--patient", patient, "--text", text, "--chain", chain, "--out", out];
+    json_in(d, &args, 0)
+}
+
+/// Mines `blocks` blocks on one thread, the first at `timestamp`, quietly.
+pub fn mine(d: &Path, chain: &str, miner: &str, blocks: u64, timestamp: u64) -> Value {
+    let (blocks, timestamp) = (blocks.to_string(), timestamp.to_string());
+    let args = ["-q", "chain", "mine", chain, "--miner", miner, "--blocks", &blocks, "--threads", "1", "--timestamp", &timestamp];
+    json_in(d, &args, 0)
+}
+
+pub fn status(d: &Path, chain: &str) -> Value {
+    json_in(d, &["chain", "status", chain], 0)
+}
+
+/// The prescriptions of a patient's history, in chain order.
+pub fn history(d: &Path, chain: &str, patient: &str) -> Vec<String> {
+    let h = json_in(d, &["chain", "history", chain, "--patient", patient], 0);
+    h["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["prescription"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+/// A file's permission bits.
+pub fn mode(path: &Path) -> u32 {
+    std::fs::metadata(path).unwrap().permissions().mode() & 0o777
+}
+
+/// The names in a directory.
+pub fn listing(dir: &Path) -> BTreeSet<String> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect()
+}
+
+/// The clock, in Unix seconds.
+pub fn now() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
 }

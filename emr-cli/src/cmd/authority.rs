@@ -1,47 +1,131 @@
-//! Who may write, who may read (SPEC section 8): authority keys, grants and
-//! revocations as entry files, sealing a record to its readers and opening it.
+//! Who may write (SPEC section 8.1): `emr authority new` makes an
+//! authority's keys; `emr grant` and `emr revoke` sign the entries that
+//! admit a doctor and withdraw the admission, as files, offered to a
+//! chain's pool with `--chain`.
 
 use std::path::{Path, PathBuf};
 
+use clap::{Args, Subcommand};
 use emr_core::address::Role;
-use emr_core::{Curve, Entry, Grant, Hash256, PublicKey, Revocation, SigningKey};
+use emr_core::{Curve, Entry, Grant, Hash256, Revocation, SigningKey};
 use serde_json::{json, Value};
 
+use super::{addr, CurveArg};
 use crate::error::CliError;
+use crate::infile::{read_entry, read_key, read_public_key};
 use crate::node::Node;
 use crate::outfile::{Access, NamedLater, OutFile};
+use crate::output::Output;
 use crate::times;
-use crate::{addr, read_file, read_key, read_record, Output, MAX_SMALL_FILE_BYTES};
 
-/// A public key from a file: SPKI DER (what `emr authority new` writes as
-/// the `.pub` file), or a private key file (PKCS#8 or SEC1, PEM or DER),
-/// whose public key is taken: a patient's or pharmacy's key file works
-/// where only their public key is needed.
-pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
-    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidPublicKey.as_str())?;
-    if let Ok(key) = PublicKey::from_spki_der(&bytes) {
-        return Ok(key);
+#[derive(Subcommand)]
+pub enum AuthorityCommand {
+    /// Generate an authority key (PKCS#8 PEM, mode 0600) and its public key
+    /// (SPKI DER), the file `emr chain init --authority` takes.
+    New {
+        #[arg(long, value_enum, default_value = "p256")]
+        curve: CurveArg,
+        /// The private key file to write.
+        #[arg(long)]
+        out: PathBuf,
+        /// The public key file to write (default: OUT with extension .pub).
+        #[arg(long)]
+        public: Option<PathBuf>,
+        /// Replace existing files (regular files only, never a link or device).
+        #[arg(long)]
+        force: bool,
+    },
+}
+
+impl AuthorityCommand {
+    pub fn name(&self) -> &'static str {
+        match self {
+            AuthorityCommand::New { .. } => "authority new",
+        }
     }
-    match SigningKey::from_pem_or_der(&bytes) {
-        Ok(key) => Ok(*key.public_key()),
-        Err(_) => Err(CliError::new(
-            "invalid_public_key",
-            format!(
-                "{}: neither a public key (SPKI DER) nor a private key file on secp256k1 or P-256",
-                path.display()
-            ),
-        )),
+
+    pub fn run(self) -> Result<Output, CliError> {
+        match self {
+            AuthorityCommand::New {
+                curve,
+                out,
+                public,
+                force,
+            } => authority_new(curve.curve(), &out, public, force),
+        }
     }
 }
 
-pub fn read_entry(path: &Path) -> Result<Entry, CliError> {
-    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
-    Entry::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+// The options of `emr grant` (its help is the variant's doc in main.rs).
+#[derive(Args)]
+pub struct GrantArgs {
+    /// The authority's private key file.
+    #[arg(long)]
+    key: PathBuf,
+    /// The doctor's public key (SPKI DER) or key file.
+    #[arg(long)]
+    doctor: PathBuf,
+    /// Registration number and name (at most 100 bytes of UTF-8).
+    #[arg(long)]
+    licence: String,
+    /// The first second the grant authorizes (a time: Unix seconds or
+    /// ISO 8601, as 2026-01-01 or 2026-01-01T08:00:00Z).
+    // Negative numbers (on every time flag) reach times::parse, which
+    // says "before 1970", rather than clap, which would take them for a flag.
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true, default_value = "0", value_parser = times::parse)]
+    not_before: u64,
+    /// The last second the grant authorizes (a time, as --not-before),
+    /// or never.
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true, default_value = "never", value_parser = times::parse_end)]
+    not_after: u64,
+    /// The entry file to write (default: grant-<id>.entry).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace an existing entry file (a regular file only, never a link or device).
+    #[arg(long)]
+    force: bool,
+    /// Also add the grant to this chain directory's pool (the grant is
+    /// made for that chain).
+    #[arg(long)]
+    chain: Option<PathBuf>,
+    /// The id of the chain the grant is made for (64 hex digits; `emr
+    /// chain status` shows it); needed without --chain.
+    #[arg(long)]
+    chain_id: Option<String>,
+}
+
+// The options of `emr revoke` (its help is the variant's doc in main.rs).
+#[derive(Args)]
+pub struct RevokeArgs {
+    /// The authority's private key file (any authority of the chain).
+    #[arg(long)]
+    key: PathBuf,
+    /// The grant: its id (64 hex digits) or its entry file.
+    #[arg(long)]
+    grant: String,
+    /// From this second on the grant no longer authorizes (a time: Unix
+    /// seconds or ISO 8601, as 2026-01-01 or 2026-01-01T08:00:00Z).
+    #[arg(long, value_name = "TIME", allow_negative_numbers = true, value_parser = times::parse)]
+    effective: u64,
+    /// The entry file to write (default: revoke-<id>.entry).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Replace an existing entry file (a regular file only, never a link or device).
+    #[arg(long)]
+    force: bool,
+    /// Also add the revocation to this chain directory's pool (it is
+    /// made for that chain).
+    #[arg(long)]
+    chain: Option<PathBuf>,
+    /// The id of the chain the revocation is made for (64 hex digits);
+    /// needed without --chain.
+    #[arg(long)]
+    chain_id: Option<String>,
 }
 
 /// `emr authority new`: an authority's private key (PKCS#8 PEM, mode 0600)
 /// and its public key (SPKI DER), the file `emr chain init --authority` takes.
-pub fn authority_new(
+fn authority_new(
     curve: Curve,
     out: &Path,
     public: Option<PathBuf>,
@@ -173,43 +257,31 @@ fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash25
 }
 
 /// `emr grant`: an authority admits a doctor.
-#[allow(clippy::too_many_arguments)]
-pub fn grant(
-    key: &Path,
-    doctor: &Path,
-    licence: &str,
-    not_before: u64,
-    not_after: u64,
-    out: NamedLater,
-    chain: Option<&Path>,
-    chain_id: Option<&str>,
-) -> Result<Output, CliError> {
-    let chain_id = entry_chain_id(chain_id, chain)?;
-    let authority = read_key(key)?;
-    let doctor = read_public_key(doctor)?;
+pub fn grant(args: GrantArgs) -> Result<Output, CliError> {
+    let out = NamedLater::new(args.out, args.force)?;
+    let chain = args.chain.as_deref();
+    let chain_id = entry_chain_id(args.chain_id.as_deref(), chain)?;
+    let authority = read_key(&args.key)?;
+    let doctor = read_public_key(&args.doctor)?;
     let grant = Grant::sign(
         &authority,
         chain_id,
         &doctor.to_spki_der(),
-        licence,
-        not_before,
-        not_after,
+        &args.licence,
+        args.not_before,
+        args.not_after,
     )
     .map_err(|e| CliError::from_kind(e.kind(), e.to_string()))?;
     finish_entry(grant.into(), out, chain, "grant")
 }
 
 /// `emr revoke`: an authority withdraws a grant, named by its id or its file.
-pub fn revoke(
-    key: &Path,
-    grant: &str,
-    effective: u64,
-    out: NamedLater,
-    chain: Option<&Path>,
-    chain_id: Option<&str>,
-) -> Result<Output, CliError> {
-    let chain_id = entry_chain_id(chain_id, chain)?;
-    let authority = read_key(key)?;
+pub fn revoke(args: RevokeArgs) -> Result<Output, CliError> {
+    let out = NamedLater::new(args.out, args.force)?;
+    let chain = args.chain.as_deref();
+    let chain_id = entry_chain_id(args.chain_id.as_deref(), chain)?;
+    let authority = read_key(&args.key)?;
+    let grant = args.grant.as_str();
     let grant_id = match hex::decode(grant)
         .ok()
         .and_then(|b| Hash256::from_slice(&b))
@@ -224,37 +296,7 @@ pub fn revoke(
             }
         },
     };
-    let revocation = Revocation::sign(&authority, chain_id, grant_id, effective)
+    let revocation = Revocation::sign(&authority, chain_id, grant_id, args.effective)
         .map_err(|e| CliError::from_kind(e.kind(), e.to_string()))?;
     finish_entry(revocation.into(), out, chain, "revoke")
-}
-
-/// The readers of `emr record sign --seal-to`.
-pub fn seal_recipients(paths: &[PathBuf]) -> Result<Vec<PublicKey>, CliError> {
-    paths.iter().map(|p| read_public_key(p)).collect()
-}
-
-/// `emr record open`: a sealed record's text, with a recipient's key.
-pub fn record_open(file: &Path, key: &Path) -> Result<Output, CliError> {
-    let record = read_record(file)?;
-    let key = read_key(key)?;
-    if !record.is_sealed() {
-        return Err(CliError::invalid_argument(format!(
-            "{}: the prescription is not sealed (emr record verify shows it)",
-            file.display()
-        )));
-    }
-    let text = record
-        .open(&key)
-        .map_err(|e| CliError::from_kind(e.kind(), e.to_string()).context(file.display()))?;
-    Ok(Output::new(
-        text.clone(),
-        json!({
-            "txid": record.txid.to_string(),
-            "doctor": addr(Role::Doctor, &record.dr_hash),
-            "patient": addr(Role::Patient, &record.patient_hash),
-            "nonce": record.nonce,
-            "prescription": text,
-        }),
-    ))
 }

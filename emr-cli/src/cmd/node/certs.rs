@@ -11,7 +11,8 @@ use zeroize::Zeroizing;
 
 use crate::error::CliError;
 use crate::outfile::{Access, OutFile};
-use crate::{read_file, read_file_into, Output, MAX_SMALL_FILE_BYTES};
+use crate::infile::{read_file, read_file_into, MAX_SMALL_FILE_BYTES};
+use crate::output::Output;
 
 impl From<PkiError> for CliError {
     fn from(e: PkiError) -> CliError {

@@ -1,0 +1,80 @@
+//! The files commands read: keys, public keys, records and entries, each
+//! refused past a size no such file reaches before it is read whole.
+
+use std::fs;
+use std::path::Path;
+
+use emr_core::{Entry, PublicKey, Record, SigningKey};
+use zeroize::Zeroizing;
+
+use crate::error::{file_error, CliError};
+
+/// The most a key file or a record file may hold: a PEM key is about 250
+/// bytes and the longest record that can verify about 470, so anything past
+/// 1 MiB is refused unread rather than loaded whole.
+pub const MAX_SMALL_FILE_BYTES: u64 = 1 << 20;
+
+/// Reads a file of at most `limit` bytes; a longer one is `kind` with a
+/// message that says so, after reading no more than `limit + 1` bytes.
+pub fn read_file(path: &Path, limit: u64, kind: &'static str) -> Result<Vec<u8>, CliError> {
+    let mut bytes = Vec::new();
+    read_file_into(path, limit, kind, &mut bytes)?;
+    Ok(bytes)
+}
+
+/// [`read_file`] into `bytes`, sized from the file's length first so that a
+/// key file is read without reallocating: no copy of it is left behind in
+/// freed memory, and the caller's `Zeroizing` buffer wipes the one there is.
+pub fn read_file_into(path: &Path, limit: u64, kind: &'static str, bytes: &mut Vec<u8>) -> Result<(), CliError> {
+    use std::io::Read as _;
+    let file = fs::File::open(path).map_err(|e| file_error(path, e))?;
+    let expected = file.metadata().map(|m| m.len()).unwrap_or(0).min(limit);
+    bytes.reserve_exact(usize::try_from(expected).unwrap_or(0) + 1);
+    file.take(limit + 1)
+        .read_to_end(bytes)
+        .map_err(|e| file_error(path, e))?;
+    if bytes.len() as u64 > limit {
+        return Err(CliError::new(
+            kind,
+            format!("{}: longer than {limit} bytes, too long to be one", path.display()),
+        ));
+    }
+    Ok(())
+}
+
+pub fn read_key(path: &Path) -> Result<SigningKey, CliError> {
+    let mut bytes = Zeroizing::new(Vec::new());
+    read_file_into(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidKey.as_str(), &mut bytes)?;
+    SigningKey::from_pem_or_der(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
+
+pub fn read_record(path: &Path) -> Result<Record, CliError> {
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
+    Record::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
+
+/// A public key from a file: SPKI DER (what `emr authority new` writes as
+/// the `.pub` file), or a private key file (PKCS#8 or SEC1, PEM or DER),
+/// whose public key is taken: a patient's or pharmacy's key file works
+/// where only their public key is needed.
+pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidPublicKey.as_str())?;
+    if let Ok(key) = PublicKey::from_spki_der(&bytes) {
+        return Ok(key);
+    }
+    match SigningKey::from_pem_or_der(&bytes) {
+        Ok(key) => Ok(*key.public_key()),
+        Err(_) => Err(CliError::new(
+            "invalid_public_key",
+            format!(
+                "{}: neither a public key (SPKI DER) nor a private key file on secp256k1 or P-256",
+                path.display()
+            ),
+        )),
+    }
+}
+
+pub fn read_entry(path: &Path) -> Result<Entry, CliError> {
+    let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::Decode.as_str())?;
+    Entry::from_bytes(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+}
