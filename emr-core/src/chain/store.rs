@@ -460,6 +460,11 @@ impl Store {
         };
         let partial = dir.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
         let result = self.backup_into(&partial).and_then(|()| {
+            // The copy holds what the chain does: it gets the chain file's
+            // permissions, not the process's default.
+            if let Some(source) = &self.file {
+                std::fs::set_permissions(&partial, std::fs::metadata(source)?.permissions())?;
+            }
             std::fs::File::open(&partial)?.sync_all()?;
             std::fs::rename(&partial, dest)?;
             std::fs::File::open(&dir)?.sync_all()?;
