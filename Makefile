@@ -1,7 +1,7 @@
 # cryptoemr: one entry point for set-up, tests, demo and benchmarks.
 # Needs only Rust, Python 3.11 with pip, gcc and g++; everything else (a venv
 # with maturin, ziglang, auditwheel, pytest and pyca/cryptography, cbindgen,
-# valgrind, pkg-config) installs itself.
+# valgrind, pkg-config, sqlite3) installs itself.
 
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
@@ -23,7 +23,7 @@ CARGO_FUZZ := $(TOOLS_BIN)/cargo-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 
-.PHONY: all demo test bench bench-chain bench-node test-rust test-cli test-c test-python test-readme lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
+.PHONY: all demo test bench bench-chain bench-node test-rust test-cli test-c test-python test-readme test-sql sqlite3-tool lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
 
 all: test
 
@@ -47,6 +47,13 @@ tools: $(CBINDGEN)
 	@command -v valgrind >/dev/null || { echo "installing valgrind"; \
 	  (apt-get update -qq && apt-get install -y -qq valgrind >/dev/null) || \
 	  { echo "valgrind missing and could not be installed"; exit 1; }; }
+
+# The stock sqlite3 shell, for docs/SQL.md's queries and the CLI tests that
+# read a chain with it (or write it, to see what `emr` then says).
+sqlite3-tool:
+	@command -v sqlite3 >/dev/null || { echo "installing sqlite3"; \
+	  (apt-get update -qq && apt-get install -y -qq sqlite3 >/dev/null) || \
+	  { echo "sqlite3 missing and could not be installed"; exit 1; }; }
 
 ## --- builds -------------------------------------------------------------
 
@@ -77,7 +84,7 @@ wheel: venv
 
 ## --- tests --------------------------------------------------------------
 
-test: test-rust clippy test-cli header-check test-c test-readme test-python test-package test-fuzz
+test: test-rust clippy test-cli test-sql header-check test-c test-readme test-python test-package test-fuzz
 	@echo "make test: all suites passed"
 
 test-rust:
@@ -89,8 +96,14 @@ clippy:
 
 # The `emr` command line, through the built binary: exit codes, --json,
 # a two-chain session, progress bars on a pseudo-terminal.
-test-cli:
+test-cli: sqlite3-tool
 	cargo test -p emr-cli
+
+# docs/SQL.md's example queries through the stock sqlite3 shell, read-only,
+# on a chain the command line made; the chain then still passes check.
+test-sql: sqlite3-tool
+	cargo build --quiet -p emr-cli
+	bash scripts/check_sql_doc.sh target/debug/emr
 
 test-c: tools lib
 	bash emr-ffi/tests/run.sh
@@ -99,7 +112,7 @@ test-python: wheel
 	cd python-tests && $(VPY) -m pytest -q
 
 # The README's quick starts, run exactly as written.
-test-readme: venv
+test-readme: venv sqlite3-tool
 	$(VPY) scripts/check_readme.py
 
 ## --- fuzzing (docs/SECURITY.md) ----------------------------------------

@@ -3199,6 +3199,26 @@ emr_status emr_chain_add_blocks(struct emr_chain *chain,
 emr_status emr_chain_undo_last_block(struct emr_chain *chain, struct emr_block **removed);
 
 /**
+ * Writes a copy of the chain, as of one committed state, to the new file
+ * path: the file to copy back in the chain file's place to restore it
+ * (docs/OPERATIONS.md, "Backups"). Every page is read through its checksum
+ * check and written with a fresh one, and the copy is read back whole
+ * before it appears at path (it is written under a temporary name beside
+ * it, then renamed): path is either absent or a complete copy. Works on a
+ * read-only chain while a writer adds blocks, in this process or another.
+ *
+ * Returns: EMR_OK; EMR_IO if path exists (a backup never overwrites) or
+ *          cannot be written; EMR_CORRUPT if a page of the chain is
+ *          damaged (nothing is left at path); EMR_INVALID_ARGUMENT if path
+ *          is ""; EMR_NULL_ARGUMENT if chain or path is NULL.
+ * Args:    chain: the chain, unchanged.
+ * In:      path:  a NUL-terminated file path that does not exist yet.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_backup(const struct emr_chain *chain, const char *path);
+
+/**
  * The number of blocks in the active chain (the tip's height + 1; 0 when
  * empty).
  *

@@ -538,6 +538,17 @@ impl PyChain {
         }
     }
 
+    /// Writes a copy of the chain, as of one committed state, to the new
+    /// file ``path`` (``str`` or ``os.PathLike``): every page checked on
+    /// the way and stamped with its checksum, the copy read back before it
+    /// appears. Works on a read-only chain beside a writer in another
+    /// process. Restore by copying the file back in the chain file's place
+    /// and opening it. Raises ``IoError`` when ``path`` exists or cannot be
+    /// written, ``CorruptError`` when the chain is damaged.
+    fn backup(&self, py: Python<'_>, path: std::path::PathBuf) -> PyResult<()> {
+        self.with(py, move |chain| chain.backup(&path))
+    }
+
     /// The pool of records waiting for a block (see :class:`ChainPool`),
     /// stored in the chain's database.
     #[getter]

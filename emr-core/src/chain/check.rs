@@ -19,6 +19,7 @@ use super::difficulty::{expected_difficulty, Sample};
 use super::pipeline::{self, Decoded, Prechecked, RecordCheck};
 use super::registry::{BlockRegistry, MemoryRegistry};
 use super::params::MISSING_SALT;
+use super::store::ReadableRecord;
 use super::undo;
 use super::work::Work;
 use super::{BatchOptions, Chain, ChainError, ChainParams, Reporter};
@@ -49,6 +50,8 @@ struct Replayed {
     work: Work,
     /// SHA-256 of the record index the blocks call for (see `index_entry`).
     records: ring::digest::Context,
+    /// SHA-256 of the readable record rows they call for (see `text_entry`).
+    texts: ring::digest::Context,
     /// The registry the blocks call for (SPEC 8.1).
     registry: MemoryRegistry,
     first_bad: Option<BadBlock>,
@@ -75,6 +78,26 @@ fn index_entry(digest: &mut ring::digest::Context, height: i64, index: i64, txid
     }
 }
 
+/// One `record_text` row as `check` hashes it, from the blocks and from the
+/// table alike; each text with its length, so that no two rows hash alike.
+fn text_entry(
+    digest: &mut ring::digest::Context,
+    height: i64,
+    index: i64,
+    doctor: &str,
+    patient: &str,
+    nonce: i64,
+    prescription: &str,
+) {
+    digest.update(&height.to_le_bytes());
+    digest.update(&index.to_le_bytes());
+    for text in [doctor, patient, prescription] {
+        digest.update(&(text.len() as u64).to_le_bytes());
+        digest.update(text.as_bytes());
+    }
+    digest.update(&nonce.to_le_bytes());
+}
+
 impl Chain {
     /// Re-validates every stored active block in order, every signature
     /// included, from an empty state, as if each were added anew (without a
@@ -84,6 +107,10 @@ impl Chain {
     /// finds or a side-branch block that does not hash to its id or
     /// disagrees with its row. `cancelled` when the handle is.
     pub fn check(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
+        self.check_all(options).map_err(|e| e.explained(self.store.file()))
+    }
+
+    fn check_all(&self, options: &BatchOptions<'_>) -> Result<CheckReport, ChainError> {
         // SQLite's integrity_check is single-threaded and was 15% of a
         // check's time at 50,000 records; on a second connection it runs
         // beside the replay instead of before it. (That connection may see
@@ -191,6 +218,13 @@ impl Chain {
         if index.finish().as_ref() != replayed.records.clone().finish().as_ref() {
             return Err(ChainError::corrupt("records", None, "the record index differs from the blocks"));
         }
+        let mut texts = ring::digest::Context::new(&ring::digest::SHA256);
+        self.store.each_record_text(|height, i, doctor, patient, nonce, prescription| {
+            text_entry(&mut texts, height, i, doctor, patient, nonce, prescription)
+        })?;
+        if texts.finish().as_ref() != replayed.texts.clone().finish().as_ref() {
+            return Err(ChainError::corrupt("record_text", None, "the readable records differ from the blocks"));
+        }
         Ok(())
     }
 }
@@ -234,6 +268,7 @@ fn replay(
         states: UserStates::new(),
         work: Work::ZERO,
         records: ring::digest::Context::new(&ring::digest::SHA256),
+        texts: ring::digest::Context::new(&ring::digest::SHA256),
         registry: MemoryRegistry::default(),
         first_bad: None,
     };
@@ -272,6 +307,8 @@ fn replay(
         for (i, r) in block.records.iter().enumerate() {
             let i = i64::try_from(i).unwrap_or(i64::MAX);
             index_entry(&mut out.records, height as i64, i, r.txid.as_bytes(), r.patient_hash.as_bytes(), r.dr_hash.as_bytes());
+            let text = ReadableRecord::of(r);
+            text_entry(&mut out.texts, height as i64, i, &text.doctor, &text.patient, r.nonce as i64, &r.prescription);
         }
         window.push_back(Sample { difficulty: block.difficulty, timestamp: block.timestamp });
         if window.len() > window_len {

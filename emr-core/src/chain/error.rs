@@ -165,6 +165,35 @@ impl ChainError {
     }
 }
 
+/// How a page checksum failure's detail starts.
+const CHECKSUM_MISMATCH: &str = "a page checksum does not match";
+
+impl ChainError {
+    /// Says, in a page checksum failure met on the database file at `path`,
+    /// what the file's pages suggest (`pagecheck::diagnose`) and how to
+    /// recover; other errors pass unchanged.
+    pub(crate) fn explained(self, path: Option<&std::path::Path>) -> ChainError {
+        use super::pagecheck::{diagnose, Damage};
+        let (ChainError::Corrupt { table, height, detail }, Some(path)) = (&self, path) else { return self };
+        if !detail.starts_with(CHECKSUM_MISMATCH) {
+            return self;
+        }
+        const RESTORE: &str = "restore from a backup made with `emr chain backup` (docs/OPERATIONS.md, \"Backups\")";
+        let why = match diagnose(path) {
+            Some(Damage::ForeignWriter) => format!(
+                "{CHECKSUM_MISMATCH}: the file was written by another program (sqlite3?), which does not keep the \
+                 chain's page checksums; open the chain only with emr or this library, and {RESTORE}"
+            ),
+            Some(Damage::PageOne) => format!(
+                "{CHECKSUM_MISMATCH} on page 1, the file's header: the file is damaged, or was written by another \
+                 program (sqlite3?), which does not keep the chain's page checksums; {RESTORE}"
+            ),
+            Some(Damage::Pages) | None => format!("{detail}; {RESTORE}"),
+        };
+        ChainError::Corrupt { table, height: *height, detail: why }
+    }
+}
+
 /// The table named by errors that SQLite reported without one; call sites
 /// that know the table (and height) put theirs in with [`ChainError::at`].
 const UNPLACED: &str = "sqlite";
@@ -189,7 +218,7 @@ impl ChainError {
 impl From<rusqlite::Error> for ChainError {
     fn from(e: rusqlite::Error) -> ChainError {
         if super::pagecheck::is_checksum_failure(&e) {
-            ChainError::corrupt(UNPLACED, None, format!("a page checksum does not match: the file is damaged ({e})"))
+            ChainError::corrupt(UNPLACED, None, format!("{CHECKSUM_MISMATCH}: the file is damaged ({e})"))
         } else if super::pagecheck::is_storage_damage(&e) {
             ChainError::corrupt(UNPLACED, None, e.to_string())
         } else {

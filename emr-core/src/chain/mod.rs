@@ -283,6 +283,14 @@ impl Chain {
     /// Every open goes through here. A file is opened through the
     /// page-checksum VFS (see `Store::open`).
     fn open_at(location: Location<'_>, params: Option<ChainParams>, read_only: bool) -> Result<Chain, ChainError> {
+        let path = match location {
+            Location::File(path) => Some(path),
+            Location::Memory => None,
+        };
+        Chain::open_checked(location, params, read_only).map_err(|e| e.explained(path))
+    }
+
+    fn open_checked(location: Location<'_>, params: Option<ChainParams>, read_only: bool) -> Result<Chain, ChainError> {
         if let Some(params) = &params {
             params.validate()?;
         }
@@ -313,6 +321,22 @@ impl Chain {
             None => Ok(()),
         })?;
         Ok(chain)
+    }
+
+    /// Writes a copy of the chain, as of one committed state, to the new file
+    /// `dest`: the file a restore puts back in the chain's place (docs/OPERATIONS.md,
+    /// "Backups"). Consistent while a writer adds blocks beside it, in this
+    /// process or another (call it on a read-only handle then); every page is
+    /// read through its checksum check and written with a fresh one, and the
+    /// copy is read back whole before it appears at `dest` (written under a
+    /// temporary name beside it and renamed, so `dest` is absent or complete).
+    /// The copy holds everything the chain's file does: blocks, indexes,
+    /// the pool and the conflicts.
+    ///
+    /// `io` when `dest` exists or cannot be written; `corrupt` when a page
+    /// of the chain fails its checksum on the way.
+    pub fn backup(&self, dest: impl AsRef<Path>) -> Result<(), ChainError> {
+        self.store.backup_to(dest.as_ref()).map_err(|e| e.explained(self.store.file()))
     }
 
     /// The chain's parameters (with the salt it was created with).

@@ -1014,6 +1014,70 @@ pub(crate) fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection
     Ok(conn)
 }
 
+/// Who most likely left the pages of a database file failing their checksums,
+/// judged from the file alone after a checksum failure (a hint for the
+/// operator's message: damage and a foreign writer can look alike).
+#[derive(Copy, Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Damage {
+    /// Another SQLite wrote the file without stamping checksums: a page with
+    /// an all-zero trailer (SQLite zeroes every page it allocates, and only
+    /// this VFS fills the reserve), page 1 failing and naming another SQLite
+    /// version as its last writer, or every page from some point to the end
+    /// failing (a rewritten file).
+    ForeignWriter,
+    /// Page 1, which every writer changes first, fails and nothing else says
+    /// why: damaged, or written by another SQLite of this very version.
+    PageOne,
+    /// Other pages fail: damage.
+    Pages,
+}
+
+/// Reads the database file at `path` page by page and says what its
+/// failing pages suggest; `None` when every page of the file passes (the
+/// failure was in the WAL) or the file is not a checksummed database.
+pub(crate) fn diagnose(path: &Path) -> Option<Damage> {
+    use std::io::Read;
+    let mut file = std::io::BufReader::new(std::fs::File::open(path).ok()?);
+    let mut page = vec![0u8; 100];
+    file.read_exact(&mut page).ok()?;
+    if !is_db_header(&page) || page[RESERVE_OFFSET] != RESERVE {
+        return None;
+    }
+    let page_size = match u16::from_be_bytes([page[16], page[17]]) {
+        1 => 65536,
+        n => usize::from(n),
+    };
+    if !is_page_size(page_size) {
+        return None;
+    }
+    let writer_version = u32::from_be_bytes([page[96], page[97], page[98], page[99]]);
+    page.resize(page_size, 0);
+    file.read_exact(&mut page[100..]).ok()?;
+    let (mut pgno, mut failing, mut zero_trailer, mut page_one, mut passes_after_failure) = (1u32, 0u64, false, false, false);
+    loop {
+        if trailer_ok(&page, pgno) {
+            passes_after_failure |= failing > 0;
+        } else {
+            failing += 1;
+            page_one |= pgno == 1;
+            zero_trailer |= page[page_size - usize::from(RESERVE)..].iter().all(|&b| b == 0);
+        }
+        if file.read_exact(&mut page).is_err() {
+            break;
+        }
+        pgno = pgno.saturating_add(1);
+    }
+    let other_version = i64::from(writer_version) != i64::from(rusqlite::version_number());
+    Some(match failing {
+        0 => return None,
+        _ if zero_trailer || (page_one && other_version) || (failing >= 2 && !passes_after_failure) => {
+            Damage::ForeignWriter
+        }
+        _ if page_one => Damage::PageOne,
+        _ => Damage::Pages,
+    })
+}
+
 fn page_count(conn: &Connection) -> rusqlite::Result<i64> {
     conn.query_row("PRAGMA page_count", [], |r| r.get(0))
 }

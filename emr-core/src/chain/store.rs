@@ -7,11 +7,12 @@
 
 use rusqlite::{params, Connection, OpenFlags, OptionalExtension};
 
+use crate::address::{self, Role as AddressRole};
 use crate::block::{BlockError, UserState};
 use crate::entry::{Entry, EntryError, INVALID_ENTRY_REASONS};
 use crate::hash::{Hash160, Hash256};
 use crate::pow::Difficulty;
-use crate::record::RecordError;
+use crate::record::{Record, RecordError};
 
 use super::error::ChainError;
 use super::pagecheck;
@@ -22,9 +23,11 @@ use super::work::Work;
 /// The schema version this code reads and writes. Format 2 added the
 /// registry (the `grants` table and the `authorities` key of `meta`, SPEC
 /// 8.1); format 3 (SPEC v1.2) added `max_future` and the salt to the
-/// stored parameters, which name the chain. Older files are upgraded on
-/// their first writable open (see [`Store::init`]).
-pub(crate) const FORMAT_VERSION: i64 = 3;
+/// stored parameters, which name the chain; format 4 added the readable
+/// tables and views for SQL users (`record_text`, [`READABLE_SCHEMA`]).
+/// Older files are upgraded on their first writable open (see
+/// [`Store::init`]).
+pub(crate) const FORMAT_VERSION: i64 = 4;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -114,9 +117,54 @@ CREATE TABLE IF NOT EXISTS conflicts (
 );
 ";
 
+/// What a SQL user reads (docs/SQL.md): the record index's rows as text,
+/// written by the core beside `records` in the same transaction (SQLite
+/// cannot compute a Bech32m address nor decode a block), and views over it.
+/// `nonce` is the protocol's `u64` as a signed INTEGER, like every such
+/// column. `IF NOT EXISTS`: the upgrade from format 3 also runs on files
+/// that tests turned back into an older format.
+const READABLE_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS record_text (
+    height       INTEGER NOT NULL,
+    idx          INTEGER NOT NULL,
+    doctor       TEXT NOT NULL,
+    patient      TEXT NOT NULL,
+    nonce        INTEGER NOT NULL,
+    prescription TEXT NOT NULL,
+    PRIMARY KEY (height, idx)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS record_text_patient ON record_text(patient, height, idx);
+CREATE INDEX IF NOT EXISTS record_text_doctor ON record_text(doctor, height, idx);
+CREATE VIEW IF NOT EXISTS prescriptions AS
+SELECT t.height AS height,
+       t.idx AS idx,
+       b.timestamp AS block_time,
+       strftime('%Y-%m-%dT%H:%M:%SZ', b.timestamp, 'unixepoch') AS block_date,
+       lower(hex(r.txid)) AS txid,
+       t.doctor AS doctor,
+       t.patient AS patient,
+       t.nonce AS nonce,
+       t.prescription AS prescription,
+       t.prescription LIKE 'sealed1:%' AS sealed,
+       lower(hex(a.id)) AS block_id
+FROM record_text t
+JOIN records r ON r.height = t.height AND r.idx = t.idx
+JOIN active a ON a.height = t.height
+JOIN blocks b ON b.id = a.id;
+CREATE VIEW IF NOT EXISTS chain_blocks AS
+SELECT a.height AS height,
+       lower(hex(a.id)) AS block_id,
+       lower(hex(b.parent)) AS parent,
+       b.timestamp AS block_time,
+       strftime('%Y-%m-%dT%H:%M:%SZ', b.timestamp, 'unixepoch') AS block_date,
+       (SELECT count(*) FROM records r WHERE r.height = a.height) AS records
+FROM active a
+JOIN blocks b ON b.id = a.id;
+";
+
 /// The schema's tables, for naming where damage is.
-const TABLES: [&str; 9] =
-    ["meta", "blocks", "active", "states", "records", "pool", "grants", "pool_entries", "conflicts"];
+const TABLES: [&str; 10] =
+    ["meta", "blocks", "active", "states", "records", "record_text", "pool", "grants", "pool_entries", "conflicts"];
 
 /// The pool of records waiting for a block (`pool.rs`). Created on every
 /// writable open when missing, so a chain made before the pool existed
@@ -371,6 +419,11 @@ impl Store {
         Ok(Store { conn, file })
     }
 
+    /// The database file, `None` in memory.
+    pub(crate) fn file(&self) -> Option<&std::path::Path> {
+        self.file.as_deref()
+    }
+
     /// Stops this connection's running statement (from another thread).
     pub(crate) fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
         self.conn.get_interrupt_handle()
@@ -384,6 +437,78 @@ impl Store {
             Some(path) => Store::open(Location::File(path), true).map(Some),
             None => Ok(None),
         }
+    }
+
+    /// Copies the database, as one committed state, into a new file at
+    /// `dest` (see [`super::Chain::backup`]). SQLite's online backup API
+    /// reads every page through this connection (so through the checksum
+    /// check) in one read transaction, which a writer in another process
+    /// does not disturb in WAL mode. The copy is written through the same
+    /// VFS, which stamps every page it writes (SQLite changes page 1's
+    /// header in a copy, which a plain copy would leave with a stale
+    /// checksum), to a temporary name beside `dest`; it is then read back
+    /// whole through the check, synced, and renamed into place, so `dest`
+    /// is either absent or a complete, checked copy.
+    pub(crate) fn backup_to(&self, dest: &std::path::Path) -> Result<(), ChainError> {
+        if dest.exists() {
+            return Err(ChainError::Io(format!("{}: already exists (a backup never overwrites a file)", dest.display())));
+        }
+        let name = dest.file_name().ok_or_else(|| ChainError::Io(format!("{}: not a file name", dest.display())))?;
+        let dir = match dest.parent() {
+            Some(parent) if !parent.as_os_str().is_empty() => parent.to_path_buf(),
+            _ => std::path::PathBuf::from("."),
+        };
+        let partial = dir.join(format!(".{}.partial-{}", name.to_string_lossy(), std::process::id()));
+        let result = self.backup_into(&partial).and_then(|()| {
+            // The copy holds what the chain does: it gets the chain file's
+            // permissions, not the process's default.
+            if let Some(source) = &self.file {
+                std::fs::set_permissions(&partial, std::fs::metadata(source)?.permissions())?;
+            }
+            std::fs::File::open(&partial)?.sync_all()?;
+            std::fs::rename(&partial, dest)?;
+            std::fs::File::open(&dir)?.sync_all()?;
+            Ok(())
+        });
+        if result.is_err() {
+            for suffix in ["", "-wal", "-shm", "-journal"] {
+                let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
+            }
+        }
+        result.map_err(|e| match e {
+            ChainError::Io(detail) => ChainError::Io(format!("backup to {}: {detail}", dest.display())),
+            other => other,
+        })
+    }
+
+    fn backup_into(&self, partial: &std::path::Path) -> Result<(), ChainError> {
+        for suffix in ["", "-wal", "-shm", "-journal"] {
+            let _ = std::fs::remove_file(format!("{}{suffix}", partial.display()));
+        }
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE | OpenFlags::SQLITE_OPEN_NO_MUTEX;
+        {
+            let mut copy = pagecheck::open(partial, flags)?;
+            copy.pragma_update(None, "synchronous", "FULL")?;
+            let backup = rusqlite::backup::Backup::new(&self.conn, &mut copy)?;
+            // All pages in one step: one read transaction, one state.
+            match backup.step(-1)? {
+                rusqlite::backup::StepResult::Done => {}
+                other => return Err(ChainError::Io(format!("the copy did not complete ({other:?})"))),
+            }
+        }
+        // Read back: every page through the checksum check, and SQLite's
+        // own structure check; the close checkpoints and removes the WAL.
+        let copy = pagecheck::open(partial, flags)?;
+        let problems: Vec<String> =
+            copy.prepare("PRAGMA quick_check")?.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
+        if problems != ["ok"] {
+            return Err(ChainError::corrupt("sqlite", None, format!("the copy fails its check: {}", problems.join("; "))));
+        }
+        if self.page_checksums()? && !pagecheck::checksums_enabled(&copy)? {
+            return Err(ChainError::Io("the copy has no page checksums".into()));
+        }
+        copy.close().map_err(|(_, e)| e)?;
+        Ok(())
     }
 
     /// Whether page checksums are being checked on this database.
@@ -434,6 +559,9 @@ impl Store {
                 self.upgrade_format_2(given.as_ref().and_then(|g| g.salt))?;
                 upgraded = true;
             }
+            if self.format()? == Some(3) {
+                self.upgrade_format_3()?;
+            }
             let stored = self.read_params()?;
             return match given {
                 Some(given) if given.authorities != stored.authorities => Err(ChainError::AuthoritiesMismatch {
@@ -451,6 +579,7 @@ impl Store {
         let params = given.unwrap_or_default().salted()?;
         self.conn.execute_batch(SCHEMA)?;
         self.conn.execute_batch(REGISTRY_SCHEMA)?;
+        self.conn.execute_batch(READABLE_SCHEMA)?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('format', ?1)", [FORMAT_VERSION])?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('params', ?1)", [&params.to_bytes()[..]])?;
         self.conn
@@ -485,6 +614,28 @@ impl Store {
             .ok_or_else(|| ChainError::corrupt("meta", None, "parameters do not decode"))?;
         let params = ChainParams { salt, ..params }.salted()?;
         self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'params'", [&params.to_bytes()[..]])?;
+        self.conn.execute("UPDATE meta SET value = 3 WHERE key = 'format'", [])?;
+        Ok(())
+    }
+
+    /// Format 3 → 4: the readable tables and views, filled from the active
+    /// chain's blocks (decoded and re-hashed as every read does). Nothing
+    /// of the protocol changes, so the chain is not re-checked for it.
+    fn upgrade_format_3(&self) -> Result<(), ChainError> {
+        self.conn.execute_batch(READABLE_SCHEMA)?;
+        self.conn.execute("DELETE FROM record_text", [])?;
+        let mut start = 0;
+        loop {
+            let page = self.active_blocks(start, 64)?;
+            let Some(last) = page.last() else { break };
+            start = last.height.saturating_add(1);
+            for stored in &page {
+                let block = super::pipeline::decode_block(stored.height, &stored.id, &stored.bytes)?;
+                for (index, record) in block.records.iter().enumerate() {
+                    self.insert_record_text(RecordPlace { height: stored.height, index }, record)?;
+                }
+            }
+        }
         self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [FORMAT_VERSION])?;
         Ok(())
     }
@@ -501,7 +652,7 @@ impl Store {
         placed("meta", None, || {
             match self.format()? {
                 Some(FORMAT_VERSION) => {}
-                Some(found @ (1 | 2)) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
+                Some(found @ (1..=3)) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
                 format => return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}"))),
             }
             let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
@@ -697,6 +848,7 @@ impl Store {
                 .optional()?
                 .ok_or_else(|| ChainError::corrupt("active", Some(height), "the tip vanished"))?;
             self.conn.prepare_cached("DELETE FROM records WHERE height = ?1")?.execute([int(height)])?;
+            self.conn.prepare_cached("DELETE FROM record_text WHERE height = ?1")?.execute([int(height)])?;
             Ok(undo)
         })
     }
@@ -738,19 +890,54 @@ impl Store {
         })
     }
 
-    pub(crate) fn index_record(
-        &self,
-        place: RecordPlace,
-        txid: &Hash256,
-        patient: &Hash160,
-        doctor: &Hash160,
-    ) -> Result<(), ChainError> {
+    /// Indexes a record of a connected block: its `records` row, and its
+    /// readable `record_text` row for SQL users.
+    pub(crate) fn index_record(&self, place: RecordPlace, record: &Record) -> Result<(), ChainError> {
         placed("records", Some(place.height), || {
             let mut stmt = self.conn.prepare_cached(
                 "INSERT INTO records (height, idx, txid, patient, doctor) VALUES (?1, ?2, ?3, ?4, ?5)",
             )?;
             let index = i64::try_from(place.index).unwrap_or(i64::MAX);
-            stmt.execute(params![int(place.height), index, txid.as_bytes(), patient.as_bytes(), doctor.as_bytes()])?;
+            stmt.execute(params![
+                int(place.height),
+                index,
+                record.txid.as_bytes(),
+                record.patient_hash.as_bytes(),
+                record.dr_hash.as_bytes()
+            ])?;
+            Ok(())
+        })?;
+        self.insert_record_text(place, record)
+    }
+
+    fn insert_record_text(&self, place: RecordPlace, record: &Record) -> Result<(), ChainError> {
+        placed("record_text", Some(place.height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO record_text (height, idx, doctor, patient, nonce, prescription)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
+            )?;
+            let text = ReadableRecord::of(record);
+            let index = i64::try_from(place.index).unwrap_or(i64::MAX);
+            stmt.execute(params![int(place.height), index, text.doctor, text.patient, int(record.nonce), record.prescription])?;
+            Ok(())
+        })
+    }
+
+    /// Feeds every `record_text` row, in chain order, to `each` as
+    /// `(height, index, doctor, patient, nonce, prescription)`; for `check`.
+    pub(crate) fn each_record_text(
+        &self,
+        mut each: impl FnMut(i64, i64, &str, &str, i64, &str),
+    ) -> Result<(), ChainError> {
+        placed("record_text", None, || {
+            let mut stmt = self.conn.prepare(
+                "SELECT height, idx, doctor, patient, nonce, prescription FROM record_text ORDER BY height, idx",
+            )?;
+            let mut rows = stmt.query([])?;
+            while let Some(r) = rows.next()? {
+                let text = |i| r.get_ref(i).and_then(|v| v.as_str().map_err(Into::into));
+                each(r.get(0)?, r.get(1)?, text(2)?, text(3)?, r.get(4)?, text(5)?);
+            }
             Ok(())
         })
     }
@@ -1124,6 +1311,22 @@ impl Store {
         let mut stmt = self.conn.prepare_cached("SELECT bytes FROM pool_entries ORDER BY seq")?;
         let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
         rows.map(|b| Ok(b?)).collect()
+    }
+}
+
+/// A record's text columns in `record_text`, as the core writes them and
+/// `check` expects them.
+pub(crate) struct ReadableRecord {
+    pub(crate) doctor: String,
+    pub(crate) patient: String,
+}
+
+impl ReadableRecord {
+    pub(crate) fn of(record: &Record) -> ReadableRecord {
+        ReadableRecord {
+            doctor: address::encode(AddressRole::Doctor, &record.dr_hash),
+            patient: address::encode(AddressRole::Patient, &record.patient_hash),
+        }
     }
 }
 

@@ -504,7 +504,7 @@ impl Chain {
         self.store.push_active(row.height, &row.id, &undo)?;
         for (index, record) in block.records.iter().enumerate() {
             let place = RecordPlace { height: row.height, index };
-            self.store.index_record(place, &record.txid, &record.patient_hash, &record.dr_hash)?;
+            self.store.index_record(place, record)?;
         }
         self.pool_seal(block)?;
         Ok(())

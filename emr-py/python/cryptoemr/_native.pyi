@@ -372,6 +372,10 @@ class Chain:
     def undo_last_block(self) -> Block: ...
     def check(self, progress: Optional[_Progress] = None) -> int:
         """Re-validate everything; the number of blocks, or the first bad block's error (``.height``)."""
+    def backup(self, path: Union[str, "os.PathLike[str]"]) -> None:
+        """Copy the chain, as of one committed state, to the new file ``path`` (checked, page
+        checksums stamped); ``IoError`` when ``path`` exists, ``CorruptError`` on damage.
+        Restore: copy the file back in the chain file's place and open it."""
     @property
     def pool(self) -> ChainPool:
         """The records waiting for a block, stored with the chain."""

@@ -1,11 +1,11 @@
 //! Blocks carried between chain directories as files: `chain export`,
-//! `chain import`.
+//! `chain import`; the whole database copied: `chain backup`.
 
 use std::fs;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
 
-use emr_core::chain::{AddOutcome, BatchOptions};
+use emr_core::chain::{AddOutcome, BatchOptions, Chain};
 use serde_json::json;
 
 use crate::cancel::{cancellable, CANCEL};
@@ -143,3 +143,31 @@ pub fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliEr
     ))
 }
 
+
+/// The core's backup from a read-only handle, so it runs beside a writer or
+/// a node; the copy is then opened, as a restore would, to report its tip.
+pub fn chain_backup(dir: &Path, dest: &Path) -> Result<Output, CliError> {
+    let node = Node::open(dir, false)?;
+    node.chain().backup(dest)?;
+    drop(node);
+    let copy = Chain::open_readonly(dest)?;
+    let tip = copy.tip()?;
+    let bytes = fs::metadata(dest).map_err(|e| file_error(dest, e))?.len();
+    Ok(Output::new(
+        format!(
+            "backed up {} to {} ({bytes} bytes; tip: {})\nrestore: stop the chain's writer, copy {} to {}, run `emr chain check {}`",
+            dir.display(),
+            dest.display(),
+            tip.map_or("none".to_owned(), |t| format!("height {}, block {}", t.height, t.block_id)),
+            dest.display(),
+            dir.join(node::CHAIN_FILE).display(),
+            dir.display(),
+        ),
+        json!({
+            "file": dest.display().to_string(),
+            "bytes": bytes,
+            "height": tip.map(|t| t.height),
+            "tip": tip.map(|t| t.block_id.to_string()),
+        }),
+    ))
+}

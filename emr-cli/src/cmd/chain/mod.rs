@@ -1,7 +1,7 @@
 //! `emr chain`: a chain kept in a directory. This file holds the group's
 //! arguments, creating a chain and its status; the other rooms are
 //! `pool.rs` (submit, mine, undo), `query.rs` (history, doctor, find,
-//! conflicts, check) and `exchange.rs` (export, import).
+//! conflicts, check) and `exchange.rs` (export, import, backup).
 
 mod exchange;
 mod pool;
@@ -178,6 +178,15 @@ pub enum ChainCommand {
         /// The block file (`emr chain export`), or one block's encoding.
         file: PathBuf,
     },
+    /// Copy the chain's database to the new file DEST, consistent while a
+    /// writer or a node holds the chain, checked on the way; restore by
+    /// copying DEST back to DIR/chain.db (docs/OPERATIONS.md, "Backups").
+    Backup {
+        #[arg(help = DIR_HELP)]
+        dir: PathBuf,
+        /// The backup file to create (never overwritten).
+        dest: PathBuf,
+    },
     /// Take the tip block off; its records go back to the pending pool.
     Undo {
         #[arg(help = DIR_HELP)]
@@ -212,6 +221,7 @@ impl ChainCommand {
             ChainCommand::Check { .. } => "chain check",
             ChainCommand::Export { .. } => "chain export",
             ChainCommand::Import { .. } => "chain import",
+            ChainCommand::Backup { .. } => "chain backup",
             ChainCommand::Undo { .. } => "chain undo",
         }
     }
@@ -257,6 +267,7 @@ impl ChainCommand {
                 force,
             } => exchange::chain_export(&dir, file, from, force, ui),
             ChainCommand::Import { dir, file } => exchange::chain_import(&dir, &file, ui.progress),
+            ChainCommand::Backup { dir, dest } => exchange::chain_backup(&dir, &dest),
             ChainCommand::Undo { dir } => pool::chain_undo(&dir),
         }
     }
