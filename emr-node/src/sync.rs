@@ -235,6 +235,11 @@ pub fn sync_from(
     report.work = after.work.to_string();
     report.new_conflicts = (chain.read(|c| c.conflicts())?.len() as u64).saturating_sub(conflicts_before);
     if after.work < peer_work {
+        // A cancel ends the pages early: the branch is short because the
+        // caller stopped it, not because the peer lied about its work.
+        if options.cancel.is_some_and(CancelHandle::is_cancelled) {
+            return Err(SyncError::Cancelled);
+        }
         return Err(SyncError::Misbehaved(format!(
             "it advertised work {peer_work} but the {} blocks it served leave this chain at {}",
             report.received, after.work
