@@ -92,7 +92,9 @@ clippy:
 test-cli:
 	cargo test -p emr-cli
 
+# test_sync runs a node with the `emr` binary, so it is built too.
 test-c: tools lib
+	cargo build --release --quiet -p emr-cli
 	bash emr-ffi/tests/run.sh
 
 test-python: wheel
