@@ -306,3 +306,44 @@ def test_error_classes():
         assert getattr(cryptoemr, cls.__name__) is cls
     for name in node.__all__:
         assert hasattr(node, name), name
+
+
+def test_two_sites_the_prescription_dropped_by_a_sync_is_a_conflict(tmp_path):
+    """Issue 20's two-site story through cryptoemr.node: a doctor signs at
+    site D (a chain held in this process) and, before the sites sync, at
+    site C (a served node) with the same nonce; C's branch is heavier, so
+    D's sync reorganizes and D's prescription is listed as a conflict with
+    C's record in its place, not lost."""
+    path = tmp_path / "site-c.db"
+    make_chain(path)
+    doctor = cryptoemr.SigningKey.generate()
+    other = cryptoemr.SigningKey.generate()
+    with node.serve(path, miner=MINER, threads=1) as site_c:
+        c = site_c.client()
+
+        def mined(height):
+            wait_for(lambda: c.info()["height"] >= height and not c.pending(), f"height {height} at C")
+
+        assert c.submit(cryptoemr.create_signed_record(other, PATIENT, "genesis visit", 1)) == "ready"
+        mined(1)
+        with cryptoemr.Chain(None, **c.info()["params"]) as site_d:
+            assert node.sync(site_d, site_c.url).height == 1
+            at_d = cryptoemr.create_signed_record(doctor, PATIENT, "Amoxicillin 500mg, written at D", 1)
+            assert site_d.pool.submit(at_d) == "ready"
+            assert site_d.mine_next(MINER, threads=1) is not None and len(site_d) == 2
+            at_c = cryptoemr.create_signed_record(doctor, PATIENT, "Amoxicillin 250mg, written at C", 1)
+            assert c.submit(at_c) == "ready"
+            mined(2)
+            assert c.submit(cryptoemr.create_signed_record(other, PATIENT, "follow-up", 2)) == "ready"
+            mined(3)
+
+            report = node.sync(site_d, site_c.url)
+            assert report.fork_height == 0 and report.reorganized >= 1 and report.new_conflicts == 1
+            assert report.height == 3 and site_d.tip.block_id == c.info()["tip"]
+            (conflict,) = site_d.conflicts()
+            assert conflict.record == at_d and conflict.replaced_by == at_c.txid
+            assert at_d.txid not in {r.txid for r in site_d.pool.pending()}
+            assert {e[2].txid for e in site_d.patient_history(PATIENT)} == {e[2].txid for e in c.history(PATIENT)}
+            assert at_c.txid in {e[2].txid for e in site_d.patient_history(PATIENT)}
+        # Site C never held D's record: nothing to list there.
+        assert c.conflicts() == []
