@@ -105,7 +105,9 @@ test-sql: sqlite3-tool
 	cargo build --quiet -p emr-cli
 	bash scripts/check_sql_doc.sh target/debug/emr
 
+# test_sync runs a node with the `emr` binary, so it is built too.
 test-c: tools lib
+	cargo build --release --quiet -p emr-cli
 	bash emr-ffi/tests/run.sh
 
 test-python: wheel

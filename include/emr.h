@@ -32,7 +32,7 @@
  *   else (pass *len == 0, buf == NULL to ask for the size).
  * - Ownership. Objects (emr_key, emr_record, emr_entry, emr_block,
  *   emr_user_states, emr_cancel, emr_chain, emr_history, emr_pending,
- *   emr_grants, emr_conflicts) are opaque and owned by the caller,
+ *   emr_grants, emr_conflicts, emr_tls) are opaque and owned by the caller,
  *   who frees each exactly once with its *_free function; every *_free
  *   accepts NULL. Inputs are copied, never retained, unless documented
  *   otherwise.
@@ -85,6 +85,10 @@
  *   v1.2). A prescription sealed to its readers
  *   (emr_record_sign_sealed) is read with a recipient's key
  *   (emr_record_open); it verifies everywhere like any record.
+ * - Nodes (SPEC section 9). emr_chain_sync brings a chain held by the
+ *   caller in step with a node's URL (https:// with emr_tls credentials,
+ *   or http:// to a loopback address); what goes wrong with the node is
+ *   one of the peer statuses (EMR_PEER_UNREACHABLE ... EMR_SYNC_INCOMPLETE).
  */
 
 #ifndef EMR_H
@@ -308,6 +312,14 @@ typedef struct emr_pending emr_pending;
 typedef struct emr_record emr_record;
 
 /**
+ * A program's TLS identity in a consortium (SPEC 9.4): the consortium
+ * authority's certificate, and the program's own certificate and key
+ * (from `emr node ca new` and `emr node cert new`). Opaque; immutable
+ * once made, so any number of threads may use it at once.
+ */
+typedef struct emr_tls emr_tls;
+
+/**
  * A map from 20-byte hash (doctor, patient or miner) to its state: a
  * balance and a record nonce. A hash absent from the map has balance 0 and
  * nonce 0. Entries are visited in ascending byte order of their hash.
@@ -322,8 +334,9 @@ typedef struct emr_user_states emr_user_states;
  * it may be stored, logged and compared across library versions. New kinds
  * get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
  * chain kinds (a block's place in a chain), 60-79 address kinds, 80-99
- * registry entry and sealing kinds (SPEC section 8), 100-199 general kinds,
- * 200-299 kinds of the C interface itself.
+ * registry entry and sealing kinds (SPEC section 8), 100-109 general kinds,
+ * 110-129 kinds of a peer node (SPEC section 9: emr_chain_sync), 130-199
+ * general kinds to come, 200-299 kinds of the C interface itself.
  */
 typedef uint32_t emr_status;
 
@@ -823,6 +836,64 @@ typedef struct emr_check_report {
 typedef uint32_t emr_submit_outcome;
 
 /**
+ * What emr_chain_sync did. Its layout is fixed: later details will come
+ * in a new struct, never by growing this one.
+ */
+typedef struct emr_sync_report {
+    /**
+     * Blocks received from the peer and offered to the chain.
+     */
+    uint64_t received;
+    /**
+     * Of those: blocks that extended the active chain.
+     */
+    uint64_t extended;
+    /**
+     * Blocks stored on a side branch.
+     */
+    uint64_t side_branch;
+    /**
+     * Blocks whose add moved the active chain to another branch.
+     */
+    uint64_t reorganized;
+    /**
+     * Blocks the chain already held.
+     */
+    uint64_t already_known;
+    /**
+     * Blocks judged stale at the end of the add (not stored).
+     */
+    uint64_t stale;
+    /**
+     * Records and entries newly kept as conflicts (SPEC 9.3,
+     * emr_chain_conflicts).
+     */
+    uint64_t new_conflicts;
+    /**
+     * The active chain's length afterwards.
+     */
+    uint64_t height;
+    /**
+     * Its total difficulty afterwards, 256-bit big-endian (as
+     * emr_chain_total_difficulty).
+     */
+    uint8_t work[32];
+    /**
+     * The total difficulty the peer advertised, 256-bit big-endian.
+     */
+    uint8_t peer_work[32];
+    /**
+     * Whether fork_height holds the height of the last block both chains
+     * held (false when the peer was not heavier, or nothing was common).
+     */
+    bool has_fork;
+    /**
+     * That height when has_fork is true; 0 otherwise.
+     */
+    uint64_t fork_height;
+} emr_sync_report;
+
+/**
  * Success.
  */
 #define EMR_OK 0
@@ -1084,6 +1155,40 @@ typedef uint32_t emr_submit_outcome;
  * chain database). Never silently accepted.
  */
 #define EMR_CORRUPT 107
+
+/**
+ * Peer (SPEC 9): the node could not be asked: no connection, a failed TLS
+ * handshake, a dropped connection, or no answer in time (connect 5 s, a
+ * whole request 30 s). Try again later.
+ */
+#define EMR_PEER_UNREACHABLE 110
+
+/**
+ * Peer: the node answered with an HTTP error status (403: this client is
+ * suspended; 429: over its request rate; 503: shutting down; 400, 404: a
+ * request it does not serve); emr_last_error_message() gives it.
+ */
+#define EMR_PEER_REFUSED 111
+
+/**
+ * Peer: the node broke the protocol: an answer over its limit or
+ * malformed, a block that fails the chain's checks, or less work
+ * delivered than it advertised. A node suspends such a peer (SPEC 9.2).
+ */
+#define EMR_PEER_MISBEHAVED 112
+
+/**
+ * Peer: the node keeps another chain (another chain id or genesis block);
+ * nothing was synced.
+ */
+#define EMR_PEER_INCOMPATIBLE 113
+
+/**
+ * Peer: a sync stopped before the node's heavier branch was whole, for a
+ * reason that is nobody's fault yet (the node's chain moved meanwhile, or
+ * a block is ahead of this clock). What was added stays; sync again later.
+ */
+#define EMR_SYNC_INCOMPLETE 114
 
 /**
  * C interface: a required pointer argument is NULL (or a (pointer, length)
@@ -4001,6 +4106,96 @@ emr_status emr_chain_mine_next(struct emr_chain *chain,
                                emr_mine_outcome *outcome_out,
                                struct emr_block **block_out,
                                emr_add_outcome *added_out);
+
+/**
+ * Makes TLS credentials from three PEM texts: the consortium authority's
+ * certificate, the program's certificate (signed by that authority) and
+ * its private key. Connections made with them speak TLS 1.3 only, trust
+ * only that authority (not the system's roots) and present the
+ * certificate.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if a certificate does not parse
+ *          as PEM, or the program's certificate was not issued by the
+ *          authority for a node (emr_last_error_message() says which);
+ *          EMR_INVALID_KEY if the key does not parse or is not the
+ *          certificate's; EMR_NULL_ARGUMENT if out is NULL or a pointer is
+ *          NULL with a non-zero length.
+ * In:      ca_pem, ca_len:     the authority's certificate (PEM bytes).
+ *          cert_pem, cert_len: the program's certificate (PEM bytes).
+ *          key_pem, key_len:   its private key (PEM bytes); copied.
+ * Out:     out: the credentials, freed with emr_tls_free; NULL on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_tls_new(const uint8_t *ca_pem,
+                       size_t ca_len,
+                       const uint8_t *cert_pem,
+                       size_t cert_len,
+                       const uint8_t *key_pem,
+                       size_t key_len,
+                       struct emr_tls **out);
+
+/**
+ * Frees credentials made by emr_tls_new. NULL is allowed.
+ *
+ * Args:    tls: the credentials; not used afterwards.
+ * Thread-safety: needs exclusive use of tls.
+ */
+void emr_tls_free(struct emr_tls *tls);
+
+/**
+ * Brings the chain in step with the node at url, once (SPEC 9.2): reads
+ * its /v1/info; when its chain is another one (another chain id or
+ * genesis) fails with EMR_PEER_INCOMPATIBLE; when its work is greater
+ * than this chain's, finds the last common block, fetches every block
+ * after it page by page and adds them all in one add call (as
+ * emr_chain_add_blocks: a reorganization happens exactly as there, and a
+ * record that cannot return to the pool is kept as a conflict,
+ * emr_chain_conflicts). A node no heavier gives EMR_OK with
+ * report->received == 0.
+ *
+ * Every connection is bounded in time (connect 5 s, a whole request 30 s)
+ * and in what it reads. Plain http:// is allowed to a loopback address
+ * (127.0.0.1, ::1, localhost) only; https:// needs tls.
+ *
+ * Returns: EMR_OK; EMR_PEER_UNREACHABLE if the node could not be asked
+ *          (no connection, a failed TLS handshake, no answer in time);
+ *          EMR_PEER_REFUSED if it answered an HTTP error status (403 this
+ *          client is suspended, 429 too many requests, 503 shutting
+ *          down); EMR_PEER_MISBEHAVED if it broke the protocol (an answer
+ *          over its limit or malformed, a block that fails the chain's
+ *          checks, less work delivered than advertised);
+ *          EMR_PEER_INCOMPATIBLE (above); EMR_SYNC_INCOMPLETE if the sync
+ *          stopped for a reason that is nobody's fault yet (the node's
+ *          chain moved meanwhile, a block ahead of this clock: sync again
+ *          later); EMR_CANCELLED if options->cancel was triggered; the
+ *          chain's own statuses (EMR_LOCKED, EMR_CORRUPT, EMR_IO; and
+ *          EMR_INVALID_ARGUMENT if it is read-only). Blocks added before a
+ *          failure stay added (each passed every check).
+ *          EMR_INVALID_ARGUMENT also for a URL that is not
+ *          http(s)://HOST:PORT, plain http:// to another machine, https://
+ *          without tls, or options as for emr_chain_add_blocks;
+ *          EMR_NULL_ARGUMENT if chain or url is NULL.
+ * Args:    chain:   the chain, changed; held for the whole call.
+ * In:      url:     the node's URL, NUL-terminated, e.g.
+ *                   "https://node-a.example:8443" or "http://127.0.0.1:8080".
+ *          tls:     the credentials for https://, or NULL (plain http://).
+ *          options: the cancel handle and the progress callback (blocks
+ *                   added so far of those the node announced), as for
+ *                   emr_chain_add_blocks; options->threads is checked but
+ *                   the checks run on the library's verification pool on
+ *                   every core. NULL: the defaults.
+ * Out:     report:  what the sync did, written on EMR_OK; may be NULL if
+ *                   not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time (this one holds it while it waits for the network).
+ *          The progress callback runs on the calling thread;
+ *          emr_cancel_trigger may be called from any thread.
+ */
+emr_status emr_chain_sync(struct emr_chain *chain,
+                          const char *url,
+                          const struct emr_tls *tls,
+                          const struct emr_batch_options *options,
+                          struct emr_sync_report *report);
 
 #ifdef __cplusplus
 }  // extern "C"

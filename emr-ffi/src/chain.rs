@@ -428,7 +428,7 @@ impl CProgress {
 }
 
 /// The caller's batch options, owned, for one call.
-struct Batch {
+pub(crate) struct Batch {
     parallelism: Parallelism,
     cancel: Option<CancelHandle>,
     progress: Option<CProgress>,
@@ -436,7 +436,7 @@ struct Batch {
 
 impl Batch {
     /// Reads the caller's options (NULL: the defaults).
-    unsafe fn read(options: *const emr_batch_options, chain: &emr_chain) -> Result<Batch, Error> {
+    pub(crate) unsafe fn read(options: *const emr_batch_options, chain: &emr_chain) -> Result<Batch, Error> {
         let mut batch = Batch { parallelism: Parallelism::ALL_CORES, cancel: None, progress: None };
         if options.is_null() {
             return Ok(batch);
@@ -465,6 +465,16 @@ impl Batch {
         batch.progress =
             o.progress.map(|callback| CProgress { callback, user_data: o.user_data, chain: chain.address() });
         Ok(batch)
+    }
+
+    /// Runs `f` with these options' progress callback and cancel handle
+    /// (emr_chain_sync; the threads are the verification pool's).
+    pub(crate) fn run_with_progress<R>(
+        &self,
+        f: impl FnOnce(Option<&(dyn Fn(BatchProgress) + Sync)>, Option<&CancelHandle>) -> R,
+    ) -> R {
+        let progress = self.progress.map(|c| move |p: BatchProgress| c.report(p));
+        f(progress.as_ref().map(|p| p as &(dyn Fn(BatchProgress) + Sync)), self.cancel.as_ref())
     }
 
     /// Runs `f` with the core's view of these options.

@@ -11,7 +11,8 @@
 //!   `extern "C"` function;
 //! - `ptr`: the only place raw pointers become references;
 //! - one module per area: [`address`], [`key`], [`record`], [`entry`], [`block`],
-//!   [`states`], [`mining`], [`chain`], [`pool`].
+//!   [`states`], [`mining`], [`chain`], [`pool`], [`node`] (SPEC 9: TLS
+//!   credentials and a one-shot sync from a node).
 //!
 //! The exported functions are `unsafe extern "C"`: their safety contract is
 //! the C header's documentation (valid pointers to the stated number of
@@ -40,7 +41,7 @@ macro_rules! ffi_boundary {
 
 // The header lists items in this order (one group per line, so that
 // rustfmt keeps it): statuses, addresses, keys, records, entries, user states,
-// blocks, mining, chains, the pool.
+// blocks, mining, chains, the pool, nodes.
 pub mod status;
 
 pub mod address;
@@ -60,6 +61,8 @@ pub mod mining;
 pub mod chain;
 
 pub mod pool;
+
+pub mod node;
 
 mod ptr;
 

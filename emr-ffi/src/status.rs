@@ -19,8 +19,9 @@ use emr_core::{
 /// it may be stored, logged and compared across library versions. New kinds
 /// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
 /// chain kinds (a block's place in a chain), 60-79 address kinds, 80-99
-/// registry entry and sealing kinds (SPEC section 8), 100-199 general kinds,
-/// 200-299 kinds of the C interface itself.
+/// registry entry and sealing kinds (SPEC section 8), 100-109 general kinds,
+/// 110-129 kinds of a peer node (SPEC section 9: emr_chain_sync), 130-199
+/// general kinds to come, 200-299 kinds of the C interface itself.
 pub type emr_status = u32;
 
 /// Success.
@@ -156,6 +157,26 @@ pub const EMR_LOCKED: emr_status = 106;
 /// chain database). Never silently accepted.
 pub const EMR_CORRUPT: emr_status = 107;
 
+/// Peer (SPEC 9): the node could not be asked: no connection, a failed TLS
+/// handshake, a dropped connection, or no answer in time (connect 5 s, a
+/// whole request 30 s). Try again later.
+pub const EMR_PEER_UNREACHABLE: emr_status = 110;
+/// Peer: the node answered with an HTTP error status (403: this client is
+/// suspended; 429: over its request rate; 503: shutting down; 400, 404: a
+/// request it does not serve); emr_last_error_message() gives it.
+pub const EMR_PEER_REFUSED: emr_status = 111;
+/// Peer: the node broke the protocol: an answer over its limit or
+/// malformed, a block that fails the chain's checks, or less work
+/// delivered than it advertised. A node suspends such a peer (SPEC 9.2).
+pub const EMR_PEER_MISBEHAVED: emr_status = 112;
+/// Peer: the node keeps another chain (another chain id or genesis block);
+/// nothing was synced.
+pub const EMR_PEER_INCOMPATIBLE: emr_status = 113;
+/// Peer: a sync stopped before the node's heavier branch was whole, for a
+/// reason that is nobody's fault yet (the node's chain moved meanwhile, or
+/// a block is ahead of this clock). What was added stays; sync again later.
+pub const EMR_SYNC_INCOMPLETE: emr_status = 114;
+
 /// C interface: a required pointer argument is NULL (or a (pointer, length)
 /// pair has a NULL pointer and a non-zero length).
 pub const EMR_NULL_ARGUMENT: emr_status = 200;
@@ -230,6 +251,15 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         (EMR_IO, c"io", c"the operating system refused an operation"),
         (EMR_LOCKED, c"locked", c"the chain is open for writing by another handle"),
         (EMR_CORRUPT, c"corrupt", c"stored data is damaged"),
+        (EMR_PEER_UNREACHABLE, c"peer_unreachable", c"the node could not be reached or did not answer in time"),
+        (EMR_PEER_REFUSED, c"peer_refused", c"the node answered with an HTTP error status"),
+        (EMR_PEER_MISBEHAVED, c"peer_misbehaved", c"the node broke the protocol or served blocks that fail"),
+        (EMR_PEER_INCOMPATIBLE, c"peer_incompatible", c"the node keeps another chain"),
+        (
+            EMR_SYNC_INCOMPLETE,
+            c"sync_incomplete",
+            c"the sync stopped before the node's branch was whole; sync again later",
+        ),
         (EMR_NULL_ARGUMENT, c"null_argument", c"a required pointer argument is NULL"),
         (EMR_BUFFER_TOO_SMALL, c"buffer_too_small", c"the output buffer is too small"),
         (EMR_PANIC, c"panic", c"internal error: a panic was caught at the library boundary"),
@@ -572,8 +602,9 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        // 44 core kinds, ok, and the three kinds of the C interface.
-        assert_eq!(names.len(), 48);
+        // 44 core kinds, ok, the five kinds of a peer node and the three
+        // kinds of the C interface.
+        assert_eq!(names.len(), 53);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

@@ -40,6 +40,13 @@ for lib in libemr.a libemr.so; do
     fi
 done
 
+# test_sync serves a chain with the `emr` binary (a child process on
+# loopback), as a site runs its node.
+if [[ ! -x "$LIBDIR/emr" ]]; then
+    echo "run.sh: $LIBDIR/emr is missing: run 'cargo build --release -p emr-cli' first" >&2
+    exit 1
+fi
+
 rm -rf "$OUT"
 mkdir -p "$OUT/vectors"
 python3 "$TESTS/vectors_to_text.py" "$VECTORS" "$OUT/vectors"
@@ -179,7 +186,7 @@ for checker in $CHECKERS; do
     use_checker "$checker"
     for link in static shared; do
         canary "$link"
-        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits; do
+        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits test_sync; do
             bin="$OUT/$test-$link-$CHECKER"
             if [[ $link == static ]]; then
                 "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -190,6 +197,7 @@ for checker in $CHECKERS; do
             test_vectors | test_mining | test_access) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
             test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
             test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
+            test_sync) run "$test ($link, $CHECKER)" "$bin" "$LIBDIR/emr" ;;
             *) run "$test ($link, $CHECKER)" "$bin" ;;
             esac
         done

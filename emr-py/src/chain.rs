@@ -200,6 +200,11 @@ impl PyChain {
         PyChain { inner: SharedChain::new(chain) }
     }
 
+    /// The core's shared chain (for `cryptoemr.node`'s sync).
+    pub(crate) fn shared(&self) -> &SharedChain {
+        &self.inner
+    }
+
     /// The chain's id (`InvalidArgumentError` once closed).
     pub(crate) fn chain_id_of(&self, py: Python<'_>) -> PyResult<Hash256> {
         self.with(py, |chain| Ok(chain.chain_id()))

@@ -30,6 +30,10 @@ with the ``positions`` of the wrong characters.
 Errors are :class:`EMRError` subclasses, one per kind (see
 ``cryptoemr._errors`` for the tree); each has ``.kind``, the specification's
 spelling (``"hash_length"``, ...).
+
+Nodes (SPEC section 9) are in :mod:`cryptoemr.node` (``import
+cryptoemr.node``): a client of a site's node, a one-shot sync of a chain
+held in this process, and a node served from this process.
 """
 
 from ._errors import (
@@ -84,6 +88,12 @@ from ._errors import (
     WrongChainError,
     WrongHeightError,
     WrongRoleError,
+    NodeError,
+    PeerUnreachableError,
+    PeerRefusedError,
+    MisbehavingPeerError,
+    IncompatiblePeerError,
+    SyncIncompleteError,
 )
 from ._native import (
     DEFAULT_BLOCK_REWARD,
@@ -205,5 +215,11 @@ __all__ = [
     "NotFoundError",
     "CancelledError",
     "IoError",
+    "NodeError",
+    "PeerUnreachableError",
+    "PeerRefusedError",
+    "MisbehavingPeerError",
+    "IncompatiblePeerError",
+    "SyncIncompleteError",
     "__version__",
 ]

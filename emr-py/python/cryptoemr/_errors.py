@@ -35,6 +35,9 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     +-- InvalidKeyError
     +-- InvalidArgumentError (also a ValueError)
     +-- NotFoundError, CancelledError, IoError
+    +-- NodeError (cryptoemr.node, SPEC section 9; .status)
+        +-- PeerUnreachableError, PeerRefusedError, MisbehavingPeerError,
+            IncompatiblePeerError, SyncIncompleteError
 
 Values of the wrong Python *type* raise ``TypeError``, and integers outside
 their range ``OverflowError`` (or ``InvalidArgumentError``, a ``ValueError``,
@@ -95,7 +98,14 @@ __all__ = [
     "NotFoundError",
     "CancelledError",
     "IoError",
+    "NodeError",
+    "PeerUnreachableError",
+    "PeerRefusedError",
+    "MisbehavingPeerError",
+    "IncompatiblePeerError",
+    "SyncIncompleteError",
     "BY_KIND",
+    "NODE_BY_KIND",
 ]
 
 
@@ -471,6 +481,63 @@ class IoError(EMRError):
     kind = "io"
 
 
+# --- nodes (SPEC section 9) -------------------------------------------------
+
+
+class NodeError(EMRError):
+    """A node or a peer failed to answer, or answered what the protocol
+    does not allow (:mod:`cryptoemr.node`). Its kinds are not the core's
+    (SPEC section 7): they are the C interface's statuses of the same names
+    (``EMR_PEER_UNREACHABLE`` ...), and are listed in :data:`NODE_BY_KIND`,
+    not :data:`BY_KIND`."""
+
+    #: The HTTP status the peer answered with (:class:`PeerRefusedError`),
+    #: else ``None``.
+    status: Optional[int] = None
+
+
+class PeerUnreachableError(NodeError):
+    """The node could not be asked: no connection (nothing listens, the
+    host is unknown), a failed TLS handshake (a certificate the other side
+    does not accept), a connection dropped, or no answer within the
+    timeouts (connect 5 s, the whole request 30 s). Try again later."""
+
+    kind = "peer_unreachable"
+
+
+class PeerRefusedError(NodeError):
+    """The node answered with an HTTP error status (``.status``): 403 (this
+    client is suspended), 429 (over its request rate), 503 (the node is
+    shutting down), 400 or 404 (a request it does not serve)."""
+
+    kind = "peer_refused"
+
+
+class MisbehavingPeerError(NodeError):
+    """The peer broke the protocol: an answer over its limit or malformed,
+    a block that fails the chain's checks, or less work delivered than it
+    advertised. A node suspends such a peer (SPEC 9.2). What a sync added
+    before it noticed is kept (every block added passed every check)."""
+
+    kind = "peer_misbehaved"
+
+
+class IncompatiblePeerError(NodeError):
+    """The peer keeps another chain: its ``chain_id`` or genesis block
+    differs from this chain's (SPEC 9.2). Nothing is synced."""
+
+    kind = "peer_incompatible"
+
+
+class SyncIncompleteError(NodeError):
+    """A sync stopped before the peer's heavier branch was whole, for a
+    reason that is nobody's fault yet: the peer's chain moved meanwhile (a
+    block's parent is unknown), or a block is ahead of this machine's clock.
+    What was added is kept; sync again later."""
+
+    kind = "sync_incomplete"
+
+
 def _concrete(base: Type[EMRError]) -> Dict[str, Type[EMRError]]:
     table: Dict[str, Type[EMRError]] = {}
     for cls in base.__subclasses__():
@@ -480,9 +547,23 @@ def _concrete(base: Type[EMRError]) -> Dict[str, Type[EMRError]]:
     return table
 
 
-#: Kind spelling -> exception class.
-BY_KIND: Dict[str, Type[EMRError]] = _concrete(EMRError)
+#: Kind spelling -> exception class, for the core's kinds (SPEC section 7).
+BY_KIND: Dict[str, Type[EMRError]] = {k: c for k, c in _concrete(EMRError).items() if not issubclass(c, NodeError)}
 
-for _cls in (EMRError, *BY_KIND.values(), RecordError, BlockError, EntryError, SealError, ChainError, AddressError):
+#: Kind spelling -> exception class, for the kinds of :mod:`cryptoemr.node`.
+NODE_BY_KIND: Dict[str, Type[EMRError]] = _concrete(NodeError)
+
+for _cls in (
+    EMRError,
+    *BY_KIND.values(),
+    RecordError,
+    BlockError,
+    EntryError,
+    SealError,
+    ChainError,
+    AddressError,
+    NodeError,
+    *NODE_BY_KIND.values(),
+):
     _cls.__module__ = "cryptoemr"
 del _cls

@@ -599,6 +599,70 @@ class _ChainWalk:
     def apply(self, data: _BytesLike, passed: int) -> None:
         """Apply the next block; its error as ``Chain.check`` raises it, with ``.height``."""
 
+# --- cryptoemr.node's native half (SPEC section 9; use cryptoemr.node) ---
+
+_Pem: TypeAlias = Union[bytes, bytearray, memoryview, str]
+
+@final
+class _NodeClient:
+    """A client of one node; wrapped by ``cryptoemr.node.Client``."""
+
+    def __new__(
+        cls,
+        url: str,
+        ca: Optional[_Pem] = None,
+        cert: Optional[_Pem] = None,
+        key: Optional[_Pem] = None,
+    ) -> Self: ...
+    @property
+    def url(self) -> str: ...
+    def info(self) -> str:
+        """``GET /v1/info``, shape checked, as JSON text."""
+    def get_json(self, path: str) -> Optional[str]:
+        """A JSON answer of ``GET path`` as text; ``None`` for HTTP 404."""
+    def submit(self, encoded: _BytesLike) -> Tuple[Literal["ok", "refused"], str, Union[bytes, str, None]]:
+        """``("ok", outcome, pending_txid or None)`` or ``("refused", kind, message)``."""
+
+@final
+class _NodeServer:
+    """A node in background threads; wrapped by ``cryptoemr.node.Node``."""
+
+    @property
+    def addresses(self) -> List[Tuple[str, int, bool]]:
+        """``(host, port, tls)`` per listener."""
+    @property
+    def running(self) -> bool: ...
+    def status(self) -> str:
+        """``/v1/status``'s report as JSON text."""
+    def seen(self, hash: _BytesLike) -> Optional[str]:
+        """"Seen by k of n sites" as JSON text; ``None`` when not in the active chain."""
+    def shutdown(self) -> None: ...
+
+def _sync(chain: Chain, client: _NodeClient, progress: Optional[Callable[[int, int], Any]] = None) -> dict:
+    """A one-shot sync: the report's fields as a dict (see ``cryptoemr.node.sync``)."""
+
+def _serve(
+    path: _PathLike,
+    listen: Union[str, Iterable[str]],
+    local: Union[None, str, Iterable[str]] = None,
+    peers: Union[None, str, Iterable[str]] = None,
+    ca: Optional[_Pem] = None,
+    cert: Optional[_Pem] = None,
+    key: Optional[_Pem] = None,
+    miner: Optional[_HashOrAddress] = None,
+    threads: Optional[int] = None,
+    poll: float = 2.0,
+) -> _NodeServer:
+    """Starts a node (see ``cryptoemr.node.serve``)."""
+
+def _new_authority(name: str, days: int = 3650) -> Tuple[bytes, bytes]:
+    """``(cert_pem, key_pem)`` of a new consortium authority."""
+
+def _issue_certificate(
+    ca_cert: _Pem, ca_key: _Pem, names: Union[str, Iterable[str]], days: int = 730
+) -> Tuple[bytes, bytes]:
+    """``(cert_pem, key_pem)`` of a node's or a program's certificate."""
+
 def mining_engines() -> List[_EngineName]:
     """The hash engines this CPU can run, fastest first as measured here for a
     25-record block (once per process, a few ms); the first is the default."""
