@@ -23,9 +23,12 @@ CARGO_FUZZ := $(TOOLS_BIN)/cargo-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 
-.PHONY: all demo test bench bench-chain bench-node test-rust test-cli test-c test-python test-readme test-sql sqlite3-tool lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
+.PHONY: help demo test bench bench-chain bench-node test-rust test-cli test-c test-python test-readme test-sql sqlite3-tool lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
 
-all: test
+# A bare `make` lists the targets; nothing long starts by accident.
+help: ## this list
+	@echo "cryptoemr: make TARGET"
+	@grep -E '^[a-z][a-z-]*:.*## ' $(MAKEFILE_LIST) | sed -E 's/^([a-z-]+):.*## (.*)/  \1\t\2/' | expand -t 18
 
 ## --- set-up -------------------------------------------------------------
 
@@ -59,13 +62,13 @@ sqlite3-tool:
 
 # libemr.so's soname (emr-ffi/build.rs) is what programs linked against it
 # load: a link of that name beside it lets them run from target/release.
-lib:
+lib: ## libemr.so and libemr.a in target/release
 	cargo build --release -p emr-ffi
 	@soname=$$(readelf -d $(LIBDIR)/libemr.so | sed -n 's/.*Library soname: \[\(libemr\.so\..*\)\]/\1/p'); \
 	  [[ -n $$soname ]] || { echo "libemr.so has no soname (emr-ffi/build.rs)"; exit 1; }; \
 	  ln -sfn libemr.so $(LIBDIR)/$$soname
 
-header: $(CBINDGEN)
+header: $(CBINDGEN) ## regenerates include/emr.h with cbindgen
 	$(CBINDGEN) --config emr-ffi/cbindgen.toml --crate emr-ffi --output include/emr.h emr-ffi
 
 # Fails when the committed header is not what cbindgen generates now.
@@ -76,7 +79,7 @@ header-check: $(CBINDGEN)
 
 # The release wheel (packaging block below): manylinux2014, abi3, installed
 # into .venv.
-wheel: venv
+wheel: venv ## the Python wheel (manylinux2014, abi3), installed into .venv
 	rm -rf target/wheels
 	PATH="$(VENV)/bin:$$PATH" $(VENV)/bin/maturin build --release --quiet --zig --compatibility manylinux2014 \
 	  -m emr-py/Cargo.toml -o target/wheels
@@ -84,10 +87,10 @@ wheel: venv
 
 ## --- tests --------------------------------------------------------------
 
-test: test-rust clippy test-cli test-sql header-check test-c test-readme test-python test-package test-fuzz
+test: test-rust clippy test-cli test-sql header-check test-c test-readme test-python test-package test-fuzz ## every test suite: Rust, clippy, the command line, C, Python, the walk-throughs, packages, a fuzz smoke (about 20 minutes on 2 cores)
 	@echo "make test: all suites passed"
 
-test-rust:
+test-rust: ## the Rust crates' tests
 	cargo test --workspace --exclude emr-py --exclude emr-cli
 
 # Every lint on every target of the workspace is an error.
@@ -96,25 +99,25 @@ clippy:
 
 # The `emr` command line, through the built binary: exit codes, --json,
 # a two-chain session, progress bars on a pseudo-terminal.
-test-cli: sqlite3-tool
+test-cli: sqlite3-tool ## the emr command line's tests
 	cargo test -p emr-cli
 
 # docs/SQL.md's example queries through the stock sqlite3 shell, read-only,
 # on a chain the command line made; the chain then still passes check.
-test-sql: sqlite3-tool
+test-sql: sqlite3-tool ## docs/SQL.md's queries through the sqlite3 shell
 	cargo build --quiet -p emr-cli
 	bash scripts/check_sql_doc.sh target/debug/emr
 
 # test_sync runs a node with the `emr` binary, so it is built too.
-test-c: tools lib
+test-c: tools lib ## the C tests under valgrind and ASan/UBSan
 	cargo build --release --quiet -p emr-cli
 	bash emr-ffi/tests/run.sh
 
-test-python: wheel
+test-python: wheel ## the Python tests against a wheel built from this tree
 	cd python-tests && $(VPY) -m pytest -q
 
 # The README's quick starts, run exactly as written.
-test-readme: venv sqlite3-tool
+test-readme: venv sqlite3-tool ## the README's quick starts and docs/INSTALL.md, docs/TUTORIAL.md as written
 	$(VPY) scripts/check_readme.py
 
 ## --- fuzzing (docs/SECURITY.md) ----------------------------------------
@@ -125,7 +128,7 @@ fuzz-build: $(CARGO_FUZZ)
 	cd fuzz && PATH=$(TOOLS_BIN):$$PATH cargo +nightly fuzz build -O
 
 # Every target for FUZZ_SECONDS each; findings in target/fuzz-work.
-fuzz: fuzz-build
+fuzz: fuzz-build ## every fuzz target for FUZZ_SECONDS each (nightly)
 	PATH=$(TOOLS_BIN):$$PATH bash fuzz/run.sh $(FUZZ_SECONDS)
 
 # A few seconds per target: keeps every target building and its seeds passing.
@@ -138,26 +141,29 @@ fuzz-seeds:
 
 ## --- demo and benchmarks ---------------------------------------------------
 
-demo:
-	cargo run --release --quiet -p emr-core --example demo
+demo: ## a hospital's day, told by the library (the first build takes a few minutes)
+	@echo "building the demo (release mode; the first build takes about 4 minutes on 2 cores, then seconds)..."
+	cargo build --release -p emr-core --example demo
+	@echo
+	@$(ROOT)/target/release/examples/demo
 
-bench: wheel bench-node
+bench: wheel bench-node ## every benchmark, beside the plain-Python baseline (docs/BENCHMARKS.md)
 	$(VPY) benches/bench.py
 
 # The node's rows of `make bench`: a 10,000-block sync over loopback TLS
 # against `emr chain import`, peak memory, block propagation across three
 # nodes (emr-node/examples/node_bench.rs; the chain is kept in
 # target/bench-chains, the runs under target/bench-node).
-bench-node:
+bench-node: ## the node rows: a 10,000-block sync over TLS, block propagation
 	cargo build --release --quiet -p emr-cli
 	cargo run --release --quiet -p emr-node --example node_bench
 
 # The chain rows of `make bench` alone (no wheel, no baseline): a table on
 # stderr, JSON lines on stdout. Chains are kept in target/bench-chains.
-bench-chain:
+bench-chain: ## the chain rows alone
 	cargo run --release --quiet -p emr-core --example chain_bench
 
-clean:
+clean: ## removes target/ and .venv
 	cargo clean
 	rm -rf $(VENV)
 
@@ -169,12 +175,12 @@ clean:
 # database, 5000 writes beside a reader process. Each prints its figures.
 # Override with EMR_KILL_ROUNDS, EMR_FLIPS, EMR_WAL_FLIPS, EMR_READER_ROUNDS.
 .PHONY: durability
-durability:
+durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
 	cargo test --release -p emr-core --test durability -- --ignored --nocapture --test-threads=1
 	EMR_READER_ROUNDS=$${EMR_READER_ROUNDS:-5000} cargo test --release -p emr-core --test durability -- --exact a_reader_process_sees_only_acknowledged_blocks --nocapture
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
 
-## --- packaging and installation (issue 15) ---------------------------------
+## --- packaging and installation ---------------------------------
 #
 # One version for every surface: [workspace.package] version in Cargo.toml
 # (the crate, emr_version(), the CLI, and the wheel through maturin).
@@ -198,7 +204,7 @@ libdir ?= $(PREFIX)/lib
 includedir ?= $(PREFIX)/include
 pkgconfigdir ?= $(libdir)/pkgconfig
 
-install: lib
+install: lib ## libemr, emr.h, emr.pc and the emr command under PREFIX (default /usr/local)
 	cargo build --release --quiet --locked -p emr-cli
 	@soname=$$(readelf -d $(LIBDIR)/libemr.so | sed -n 's/.*Library soname: \[\(libemr\.so\..*\)\]/\1/p'); \
 	  [[ -n $$soname ]] || { echo "libemr.so has no soname (emr-ffi/build.rs)"; exit 1; }; \
@@ -216,12 +222,12 @@ install: lib
 	  $(ROOT)/emr-ffi/emr.pc.in > "$(DESTDIR)$(pkgconfigdir)/emr.pc"
 	@echo "installed cryptoemr $(VERSION) under $(DESTDIR)$(PREFIX)"
 
-uninstall:
+uninstall: ## removes what install put under PREFIX
 	rm -f "$(DESTDIR)$(bindir)/emr" "$(DESTDIR)$(includedir)/emr.h" "$(DESTDIR)$(pkgconfigdir)/emr.pc" \
 	  "$(DESTDIR)$(libdir)/libemr.a" "$(DESTDIR)$(libdir)"/libemr.so "$(DESTDIR)$(libdir)"/libemr.so.*
 
 # Every packaging check; part of `make test`.
-test-package: test-wheel test-python-versions test-sdist test-install test-crate
+test-package: test-wheel test-python-versions test-sdist test-install test-crate ## the packages: wheel tags, Python versions, sdist, make install, the crate
 	@echo "packaging: all checks passed"
 
 # The wheel `make wheel` built is the one released: auditwheel must call it

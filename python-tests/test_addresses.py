@@ -1,4 +1,4 @@
-"""Addresses (SPEC section 6, issue 9): typos caught and located, roles
+"""Addresses (SPEC section 6): typos caught and located, roles
 enforced, and an address taken wherever a hash is taken."""
 
 import pickle

@@ -1,4 +1,4 @@
-"""cryptoemr.distributed (issue 11) against a real distributed.LocalCluster:
+"""cryptoemr.distributed against a real distributed.LocalCluster:
 two worker processes with one thread each, started here, on 127.0.0.1 only,
 one cluster for the module."""
 

@@ -1,4 +1,4 @@
-"""Resource limits through Python (issue 12): bytes that claim huge
+"""Resource limits through Python: bytes that claim huge
 lengths, deeply nested and very long DER, an oversized PEM and address, and
 a 1 GiB sparse file opened as a ``Chain``. Each case runs in a fresh
 interpreter that builds its input, notes its peak RSS (ru_maxrss), makes the

@@ -309,7 +309,7 @@ def test_error_classes():
 
 
 def test_two_sites_the_prescription_dropped_by_a_sync_is_a_conflict(tmp_path):
-    """Issue 20's two-site story through cryptoemr.node: a doctor signs at
+    """The two-site story through cryptoemr.node: a doctor signs at
     site D (a chain held in this process) and, before the sites sync, at
     site C (a served node) with the same nonce; C's branch is heavier, so
     D's sync reorganizes and D's prescription is listed as a conflict with

@@ -1,4 +1,4 @@
-"""The pool (issue 10): Chain.pool.submit/pending, Chain.template and
+"""The pool: Chain.pool.submit/pending, Chain.template and
 Chain.mine_next, racing a block added from another thread, Ctrl-C."""
 
 import copy

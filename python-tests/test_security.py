@@ -1,4 +1,4 @@
-"""The outside review's findings (issue 7), each reproduced from Python.
+"""The outside review's findings, each reproduced from Python.
 
 1. one key, one encoding: no second identity under which to replay records;
 2. verification never starts threads on request;

@@ -1,4 +1,4 @@
-"""Concurrency stress (issue 12): eight threads share one ``Chain`` (a file)
+"""Concurrency stress: eight threads share one ``Chain`` (a file)
 and add, query, check, verify and mine at once, every call releasing the
 GIL; a real SIGINT lands in a long call of the main thread meanwhile.
 

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Fails unless the one wheel in DIR is the release wheel issue 15 asks for:
+# Fails unless the one wheel in DIR is the release wheel the project ships:
 # abi3 (one wheel for CPython >= 3.9) and, as auditwheel reads the symbols it
 # needs, manylinux_2_17 (manylinux2014: glibc 2.17, RHEL/CentOS 7 and later).
 # Usage: check_wheel.sh AUDITWHEEL DIR

@@ -1,4 +1,5 @@
-//! `make demo`: two doctors on two curves sign prescriptions for patients
+//! `make demo`: a hospital's day, told in plain words. Two doctors on two
+//! curves sign prescriptions for patients
 //! given by their addresses, a mistyped address is caught and its typo
 //! pointed at, the records verify, a tampered record is rejected; the
 //! records are mined into a block, which verifies and updates everyone's
@@ -55,7 +56,8 @@ fn show_typo(typed: &str, error: &AddressError) {
 }
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    println!("== 1. Two doctors, two curves ==");
+    println!("== 1. 8:00 at St Mary's: two doctors get their signing keys ==");
+    println!("(each keeps a private key; colleagues and patients only ever see its address)");
     let dr_house = SigningKey::generate(Curve::Secp256k1)?;
     let dr_grey = SigningKey::generate(Curve::P256)?;
     for (name, key) in [("Dr House", &dr_house), ("Dr Grey", &dr_grey)] {
@@ -67,7 +69,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    println!("\n== 2. Patients are given by the address on their card ==");
+    println!("\n== 2. Patients are known by the address on their card ==");
     let (alice_card, bob_card) = (patient_card("alice"), patient_card("bob"));
     println!("alice     {alice_card}\nbob       {bob_card}");
     // A receptionist reads bob's card over the phone and one character is misheard.
@@ -81,7 +83,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let alice = address::decode(&alice_card, Role::Patient)?;
     let bob = address::decode(&bob_card, Role::Patient)?;
 
-    println!("\n== 3. Signed prescriptions (each doctor's nonce counts 1, 2, ...) ==");
+    println!("\n== 3. Morning rounds: prescriptions signed (each doctor counts them 1, 2, 3, ...) ==");
     let plan = [
         (&dr_house, alice, "Amoxicillin 500mg, 3x daily, 7 days", 1),
         (&dr_grey, bob, "Ibuprofen 400mg as needed, max 3/day", 1),
@@ -102,7 +104,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         records.push(record);
     }
 
-    println!("\n== 4. Tampering is caught, with the kind of error ==");
+    println!("\n== 4. Tampering is caught, and the error says how ==");
     let mut forged = records[0].clone();
     forged.prescription = "Amoxicillin 5000mg, 3x daily, 7 days".into();
     println!("prescription changed, txid kept:    {}", forged.verify(0).unwrap_err());
@@ -113,7 +115,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     impostor.dr_hash = dr_house.public_key_hash();
     println!("claimed by another doctor:          {}", impostor.verify(0).unwrap_err());
 
-    println!("\n== 5. Mining the records into a block ==");
+    println!("\n== 5. Noon: the hospital's miner seals the morning's prescriptions into a block ==");
+    println!("(why mine: a block is sealed by work, so rewriting history means redoing all the work done since;");
+    println!(" the difficulty sets how long a block takes: choose it so the site's miner takes about the block time)");
     let miner = emr_core::hash::sha1(&[b"clinic-node-1"]);
     println!("miner     {}", Address::new(Role::Miner, miner));
     let difficulty = Difficulty::new(200_000_000).expect("non-zero");
@@ -165,7 +169,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     );
     println!("block id {}", block.block_id);
 
-    println!("\n== 6. Verifying the block and the state it changes ==");
+    println!("\n== 6. Anyone can check the block, and what it changed ==");
     let states = UserStates::new();
     let changes = block.verify_and_get_changes(difficulty, &states, DEFAULT_BLOCK_REWARD)?;
     for (who, role, hash) in [
@@ -174,13 +178,13 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         ("miner", Role::Miner, miner),
     ] {
         let state = changes[&hash];
-        println!("{who:9} {}  nonce {}  balance {}", short_address(role, hash), state.nonce, state.balance);
+        println!("{who:9} {}  prescriptions signed so far {}  rewards {}", short_address(role, hash), state.nonce, state.balance);
     }
     let bytes = block.to_bytes();
     assert_eq!(Block::from_bytes(&bytes)?, block);
     println!("canonical encoding: {} bytes, decodes to the same block", bytes.len());
 
-    println!("\n== 7. A tampered block is rejected ==");
+    println!("\n== 7. A tampered block is refused ==");
     let mut tampered = block.clone();
     tampered.records.swap(0, 1);
     println!("records reordered:                  {}", tampered.verify_and_get_changes(difficulty, &states, DEFAULT_BLOCK_REWARD).unwrap_err());
@@ -289,17 +293,17 @@ fn chain_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dyn
     let mut clock = SimulatedClock::start();
 
     mine_demo_chain(&mut chain, &path, dr_house, dr_grey, &mut clock)?;
-    show_patient_history(&chain, "alice", "\n== 8. alice's history, from the chain's record index ==")?;
+    show_patient_history(&chain, "alice", "\n== 9. Evening: alice's history, straight from the chain ==")?;
     reorganise_demo(&mut chain, &path, dr_house)?;
     Ok(())
 }
 
-/// Section 7: 20 blocks, each printed with its difficulty and timestamp gap.
+/// Section 8: 20 blocks, each printed with its difficulty and timestamp gap.
 fn mine_demo_chain(chain: &mut Chain, chain_path: &Path, dr_house: &SigningKey, dr_grey: &SigningKey, clock: &mut SimulatedClock) -> Result<(), Box<dyn std::error::Error>> {
     let params = chain.params().clone();
-    println!("\n== 7. A chain on disk: 20 blocks, the difficulty retargets ==");
+    println!("\n== 8. A month of the hospital's chain on disk: 20 blocks, the difficulty follows the miner ==");
     println!(
-        "chain in {}; initial difficulty {}, window {} blocks, target {} s per block, clamp x{}",
+        "chain in {}; first difficulty {}; every {} blocks it is adjusted toward one block per {} s, by at most {}x at a time",
         chain_path.display(),
         params.initial_difficulty,
         params.window,
@@ -329,9 +333,9 @@ fn mine_demo_chain(chain: &mut Chain, chain_path: &Path, dr_house: &SigningKey, 
             p != d && (d == p * u128::from(params.max_adjust) || d == (p / u128::from(params.max_adjust)).max(1))
         });
         let note = match (height == params.window + 1, clamped) {
-            (true, true) => "   <- first retarget, held to the clamp",
-            (true, false) => "   <- first retarget",
-            (false, true) => "   <- held to the clamp",
+            (true, true) => "   <- first adjustment, held to the most it may change",
+            (true, false) => "   <- first adjustment",
+            (false, true) => "   <- held to the most it may change",
             _ => "",
         };
         println!(
@@ -376,7 +380,7 @@ fn show_patient_history(chain: &Chain, who: &str, heading: &str) -> Result<(), B
 /// is longer and heavier, and the chain switches to it when it arrives.
 fn reorganise_demo(chain: &mut Chain, path: &Path, dr_house: &SigningKey) -> Result<(), Box<dyn std::error::Error>> {
     const FORK_AFTER: u64 = 15;
-    println!("\n== 9. A competing, heavier branch: the chain reorganises ==");
+    println!("\n== 10. Two sites disagreed while cut off: the history with more work wins ==");
     // Node B's own copy of the chain, as it was when it lost contact.
     let mut node_b = Chain::in_memory(chain.params().clone())?;
     let shared: Vec<Block> = chain.blocks(0, FORK_AFTER + 1).collect::<Result<_, _>>()?;
@@ -491,7 +495,7 @@ fn add_access_block(
 }
 
 fn access_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dyn std::error::Error>> {
-    println!("\n== 10. Who may write, who may read ==");
+    println!("\n== 11. Who may write, who may read: the medical board admits doctors ==");
     let board = SigningKey::generate(Curve::P256)?;
     let dr_quack = SigningKey::generate(Curve::Secp256k1)?;
     let params = ChainParams {

@@ -1,4 +1,4 @@
-//! The pool (issue 10): submit (ordering, gaps, duplicates, refusals),
+//! The pool: submit (ordering, gaps, duplicates, refusals),
 //! templates, sealing and returning with blocks, restarts; `mine_next`,
 //! its outcomes and its race with an incoming block.
 

@@ -1,4 +1,4 @@
-//! The pool of records waiting for a block (issue 10): `emr_chain_submit`
+//! The pool of records waiting for a block: `emr_chain_submit`
 //! (and `emr_chain_submit_at`, with the caller's clock and the pending
 //! record a conflict names), `emr_chain_submit_entry` (and
 //! `emr_chain_submit_entry_at`), `emr_chain_pending` (an `emr_pending`

@@ -1,4 +1,4 @@
-/* The pool through the C interface (issue 10): emr_chain_submit (ready,
+/* The pool through the C interface: emr_chain_submit (ready,
  * held, already pending, refused with the record's status), emr_chain_pending
  * snapshots, emr_chain_template, emr_chain_mine_next (found and added, timed
  * out, cancelled, starting over when another thread moves the tip), the

@@ -1,4 +1,4 @@
-/* The outside review's findings (issue 7), each reproduced from C:
+/* The outside review's findings, each reproduced from C:
  * one key encoding only, PKCS#8 v2's public key, bounded verification
  * threads, and verification and mining in a child made by fork(). */
 #define _POSIX_C_SOURCE 200809L

@@ -1,5 +1,4 @@
-//! The pool: records and registry entries waiting for a block (issues 10
-//! and 14).
+//! The pool: records and registry entries waiting for a block.
 //!
 //! A record's identity is `(dr_hash, nonce)` (SPEC section 2): the pool
 //! holds at most one record per identity, the first one submitted. Whether a
