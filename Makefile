@@ -117,7 +117,7 @@ test-python: wheel ## the Python tests against a wheel built from this tree
 	cd python-tests && $(VPY) -m pytest -q
 
 # The README's quick starts, run exactly as written.
-test-readme: venv sqlite3-tool ## the README's quick starts and docs/INSTALL.md, docs/TUTORIAL.md as written
+test-readme: venv sqlite3-tool pkg-config-tool ## the README's quick starts and docs/INSTALL.md, docs/TUTORIAL.md as written
 	$(VPY) scripts/check_readme.py
 
 ## --- fuzzing (docs/SECURITY.md) ----------------------------------------
@@ -251,7 +251,7 @@ test-sdist: venv
 test-install: lib pkg-config-tool
 	bash scripts/test_install.sh "$(VERSION)"
 
-pkg-config-tool:
+pkg-config-tool: ## pkg-config, through apt when missing (docs/INSTALL.md's C block uses it)
 	@command -v pkg-config >/dev/null || { echo "installing pkg-config"; \
 	  (apt-get update -qq && apt-get install -y -qq pkg-config >/dev/null) || \
 	  { echo "pkg-config missing and could not be installed"; exit 1; }; }
