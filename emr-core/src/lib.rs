@@ -20,6 +20,7 @@ pub mod blockfile;
 pub mod chain;
 pub mod entry;
 pub mod error;
+pub mod fhir;
 pub mod hash;
 pub mod keys;
 pub mod mining;
