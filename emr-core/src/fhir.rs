@@ -110,7 +110,7 @@ fn entry(full_url: &str, resource: Value) -> Value {
 }
 
 /// What the bundle says of one record's prescription.
-fn medication_text(record: &Record, keys: &[SigningKey]) -> (String, bool) {
+fn medication_text(record: &Record, keys: &[&SigningKey]) -> (String, bool) {
     if !record.is_sealed() {
         return (record.prescription.clone(), false);
     }
@@ -129,7 +129,7 @@ pub fn bundle(
     patient: &Hash160,
     entries: &[RecordEntry],
     licences: &dyn Fn(&Hash160) -> Result<Vec<String>, ChainError>,
-    keys: &[SigningKey],
+    keys: &[&SigningKey],
 ) -> Result<Value, FhirError> {
     let patient_url = urn("patient", patient.as_bytes());
     let mut out = vec![entry(
@@ -224,7 +224,7 @@ pub fn bundle(
 
 /// The bundle of `patient`'s prescriptions in the active chain, with the
 /// licences of the doctors' grants; `keys` open the sealed ones they may.
-pub fn patient_bundle(chain: &Chain, patient: &Hash160, keys: &[SigningKey]) -> Result<Value, FhirError> {
+pub fn patient_bundle(chain: &Chain, patient: &Hash160, keys: &[&SigningKey]) -> Result<Value, FhirError> {
     let entries = chain.patient_history(patient)?;
     let licences = |dr: &Hash160| -> Result<Vec<String>, ChainError> {
         Ok(chain.grants(dr)?.into_iter().map(|g| g.grant.licence).collect())

@@ -92,7 +92,7 @@ fn a_patients_bundle_holds_the_patient_the_doctors_and_each_prescription_with_it
     assert_eq!(fhir::patient_bundle(&s.chain, &s.patient, &[]).unwrap(), bundle);
 
     // With the patient's key, the sealed prescription is shown opened.
-    let opened = fhir::patient_bundle(&s.chain, &s.patient, &[s.patient_key]).unwrap();
+    let opened = fhir::patient_bundle(&s.chain, &s.patient, &[&s.patient_key]).unwrap();
     let sealed = resources(&opened, "MedicationRequest")[2];
     assert_eq!(sealed["medicationCodeableConcept"]["text"], "Sertraline 50mg");
     assert_eq!(sealed["status"], "active");

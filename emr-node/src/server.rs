@@ -140,6 +140,8 @@ fn endpoint_name(method: &Method, path: &str) -> String {
     let fixed = ["/v1/info", "/v1/ids", "/v1/blocks", "/v1/submit", "/v1/pending", "/v1/conflicts", "/v1/conflicts/dismiss", "/v1/status", "/metrics"];
     let name = if fixed.contains(&path) {
         path.to_owned()
+    } else if path.starts_with("/v1/patients/") && path.ends_with("/fhir") {
+        "/v1/patients/:address/fhir".to_owned()
     } else if let Some(prefix) = ["/v1/block/", "/v1/seen/", "/v1/history/"].iter().find(|p| path.starts_with(**p)) {
         format!("{prefix}:id")
     } else {
@@ -233,6 +235,10 @@ async fn route(shared: &Arc<Shared>, client: &Arc<ClientId>, admitted: bool, req
                 None => Err(refuse(StatusCode::NOT_FOUND, "not_found", format!("the active chain holds no block or record {hash}"))),
             })
             .await
+        }
+        (&Method::GET, p) if p.starts_with("/v1/patients/") && p.ends_with("/fhir") => {
+            let who = p["/v1/patients/".len()..p.len() - "/fhir".len()].to_owned();
+            blocking(shared, move |s| fhir(s, &who)).await
         }
         (&Method::GET, p) if p.starts_with("/v1/history/") => {
             let who = p["/v1/history/".len()..].to_owned();
@@ -459,6 +465,20 @@ async fn dismiss(shared: &Arc<Shared>, body: Bytes) -> Answer {
         Ok(json_answer(StatusCode::OK, &json!({ "dismissed": dismissed })))
     })
     .await
+}
+
+fn fhir(shared: &Shared, who: &str) -> Result<Answer, Answer> {
+    let patient = emr_core::address::decode(who, Role::Patient)
+        .map_err(|e| refuse(StatusCode::BAD_REQUEST, e.kind().as_str(), format!("{who:?}: {e}")))?;
+    let bundle = shared
+        .read(|c| emr_core::fhir::patient_bundle(c, &patient, &[]).map_err(|e| match e {
+            emr_core::fhir::FhirError::Chain(e) => e,
+            other => ChainError::Io(other.to_string()),
+        }))
+        .map_err(|e| chain_failure(&e))?;
+    let mut answer = json_answer(StatusCode::OK, &bundle);
+    answer.headers_mut().insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("application/fhir+json"));
+    Ok(answer)
 }
 
 fn history(shared: &Shared, who: &str) -> Result<Answer, Answer> {

@@ -102,6 +102,16 @@ fn endpoints_answer_as_section_9_1_says() {
     let (status, _) = client.request("POST", "/v1/blocks", Some(b"EMRBLKS\x01garbage".to_vec()), 1 << 20).unwrap();
     assert_eq!(status, 400);
 
+    // A patient's history as a FHIR bundle a consumer verifies alone.
+    let patient = emr_core::address::encode(emr_core::Role::Patient, &PATIENT);
+    let (status, body) = client.request("GET", &format!("/v1/patients/{patient}/fhir"), None, 1 << 20).unwrap();
+    assert_eq!(status, 200);
+    let bundle: serde_json::Value = serde_json::from_slice(&body).unwrap();
+    assert_eq!(bundle["resourceType"], "Bundle");
+    assert!(emr_core::fhir::verify_bundle(&bundle).is_ok());
+    let typo = format!("{}x", &patient[..patient.len() - 1]);
+    assert_eq!(client.request("GET", &format!("/v1/patients/{typo}/fhir"), None, 1 << 20).unwrap().0, 400);
+
     let metrics = String::from_utf8(client.request("GET", "/metrics", None, 1 << 20).unwrap().1).unwrap();
     assert!(metrics.contains("emr_height 3"), "{metrics}");
     assert!(metrics.contains("emr_pending 1"), "{metrics}");

@@ -35,7 +35,7 @@ use crate::wait;
 use crate::{mining as py_mining};
 
 /// A 20-byte hash from `bytes` as given (already decoded by the caller).
-fn hash160(value: &Bound<'_, PyAny>, bytes: Vec<u8>, what: &str) -> PyResult<Hash160> {
+pub(crate) fn hash160(value: &Bound<'_, PyAny>, bytes: Vec<u8>, what: &str) -> PyResult<Hash160> {
     Hash160::from_slice(&bytes)
         .ok_or_else(|| errors::invalid_argument(value.py(), format!("{what} must be 20 bytes, got {}", bytes.len())))
 }

@@ -20,6 +20,7 @@ mod entry;
 mod errors;
 mod keys;
 mod mining;
+mod fhir;
 mod node;
 mod record;
 mod wait;
@@ -56,6 +57,8 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<node::PyNodeClient>()?;
     m.add_class::<node::PyNodeServer>()?;
     m.add_function(wrap_pyfunction!(node::_sync, m)?)?;
+    m.add_function(wrap_pyfunction!(fhir::_patient_bundle, m)?)?;
+    m.add_function(wrap_pyfunction!(fhir::_verify_bundle, m)?)?;
     m.add_function(wrap_pyfunction!(node::_serve, m)?)?;
     m.add_function(wrap_pyfunction!(node::_new_authority, m)?)?;
     m.add_function(wrap_pyfunction!(node::_issue_certificate, m)?)?;

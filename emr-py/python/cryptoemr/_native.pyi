@@ -641,6 +641,12 @@ class _NodeServer:
 def _sync(chain: Chain, client: _NodeClient, progress: Optional[Callable[[int, int], Any]] = None) -> dict:
     """A one-shot sync: the report's fields as a dict (see ``cryptoemr.node.sync``)."""
 
+def _patient_bundle(chain: Chain, patient: _HashOrAddress, keys: List[Any]) -> str:
+    """The patient's FHIR R4 Bundle as JSON text (see ``cryptoemr.fhir``)."""
+
+def _verify_bundle(text: str) -> List[bytes]:
+    """The txids of a bundle's verified prescriptions (see ``cryptoemr.fhir``)."""
+
 def _serve(
     path: _PathLike,
     listen: Union[str, Iterable[str]],

@@ -125,6 +125,10 @@ pub enum ChainCommand {
         patient: String,
         #[arg(long, help = KEY_HELP)]
         key: Option<PathBuf>,
+        /// `text`, or `fhir`: an HL7 FHIR R4 Bundle (JSON) that a consumer
+        /// can verify on its own (docs/FHIR.md).
+        #[arg(long, value_enum, default_value_t = HistoryFormat::Text)]
+        format: HistoryFormat,
     },
     /// A doctor's records on the chain and their record counter.
     Doctor {
@@ -194,6 +198,15 @@ pub enum ChainCommand {
     },
 }
 
+/// How `chain history` prints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum HistoryFormat {
+    /// Lines for people (or `--json`).
+    Text,
+    /// An HL7 FHIR R4 collection Bundle.
+    Fhir,
+}
+
 const DIR_HELP: &str = "The chain's directory (`emr chain init` makes one)";
 const KEY_HELP: &str = "A reader's private key file: the sealed prescriptions it may read are shown opened";
 
@@ -246,9 +259,10 @@ impl ChainCommand {
                 engine,
                 timestamp,
             } => pool::chain_mine(&dir, &miner, blocks, threads, engine, timestamp, ui),
-            ChainCommand::History { dir, patient, key } => {
-                query::chain_history(&dir, &patient, key.as_deref())
-            }
+            ChainCommand::History { dir, patient, key, format } => match format {
+                HistoryFormat::Text => query::chain_history(&dir, &patient, key.as_deref()),
+                HistoryFormat::Fhir => query::chain_history_fhir(&dir, &patient, key.as_deref()),
+            },
             ChainCommand::Doctor { dir, doctor, key } => {
                 query::chain_doctor(&dir, &doctor, key.as_deref())
             }

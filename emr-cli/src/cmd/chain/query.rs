@@ -105,6 +105,22 @@ pub fn chain_history(dir: &Path, patient: &str, key: Option<&Path>) -> Result<Ou
     ))
 }
 
+/// `chain history --format fhir`: the patient's history as an HL7 FHIR R4
+/// Bundle (the core's `fhir`), printed as it is; with `--json`, under
+/// `bundle`.
+pub fn chain_history_fhir(dir: &Path, patient: &str, key: Option<&Path>) -> Result<Output, CliError> {
+    let patient = parse_address(patient, Role::Patient)?;
+    let key = key.map(read_key).transpose()?;
+    let node = Node::open(dir, false)?;
+    let keys: Vec<&emr_core::SigningKey> = key.iter().collect();
+    let bundle = emr_core::fhir::patient_bundle(node.chain(), &patient, &keys).map_err(|e| match e {
+        emr_core::fhir::FhirError::Chain(e) => CliError::from(e),
+        other => CliError::invalid_argument(other.to_string()),
+    })?;
+    let text = serde_json::to_string_pretty(&bundle).map_err(|e| CliError::io(e.to_string()))?;
+    Ok(Output::new(text, json!({ "patient": addr(Role::Patient, &patient), "bundle": bundle })))
+}
+
 pub fn chain_doctor(dir: &Path, doctor: &str, key: Option<&Path>) -> Result<Output, CliError> {
     let doctor = parse_address(doctor, Role::Doctor)?;
     let key = key.map(read_key).transpose()?;

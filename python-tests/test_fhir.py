@@ -1,0 +1,90 @@
+"""cryptoemr.fhir: a patient's history as an HL7 FHIR R4 Bundle, valid for
+fhir.resources' R4B models, verifiable from the bundle alone."""
+import copy
+
+import pytest
+from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.provenance import Provenance
+
+import cryptoemr
+import cryptoemr.fhir as fhir
+
+MINER = "emrm1r3qty3tw2dq3ju5je8fp56vchpq7n99eyksm3p"
+
+
+@pytest.fixture
+def scene():
+    doctor = cryptoemr.SigningKey.generate("secp256k1")
+    other = cryptoemr.SigningKey.generate("P-256")
+    patient_key = cryptoemr.SigningKey.generate("P-256")
+    patient = patient_key.public_key_hash
+    chain = cryptoemr.Chain(initial_difficulty=1)
+    chain.pool.submit(cryptoemr.create_signed_record(doctor, patient, "Amoxicillin 500mg", 1))
+    chain.pool.submit(cryptoemr.create_signed_record(other, patient, '<script>alert("x")</script> & 10mg', 1))
+    chain.mine_next(MINER)
+    chain.pool.submit(cryptoemr.create_signed_record(doctor, patient, "Sertraline 50mg", 2, seal_to=[patient_key]))
+    chain.mine_next(MINER)
+    return chain, patient, patient_key
+
+
+def resources(bundle, kind):
+    return [e["resource"] for e in bundle["entry"] if e["resource"]["resourceType"] == kind]
+
+
+def test_every_bundle_validates_against_the_r4_models_with_their_cardinalities(scene):
+    chain, patient, patient_key = scene
+    for keys in ((), (patient_key,)):
+        bundle = fhir.patient_bundle(chain, patient, keys=keys)
+        parsed = Bundle.model_validate(bundle)
+        assert parsed.type == "collection"
+        assert len(parsed.entry) == 1 + 2 + 3 * 2
+        for request in resources(bundle, "MedicationRequest"):
+            r = MedicationRequest.model_validate(request)
+            # R4: status, intent, medication[x] and subject are 1..1.
+            assert r.status and r.intent == "order" and r.medicationCodeableConcept.text and r.subject.reference
+            assert r.requester.reference and r.authoredOn
+        for provenance in resources(bundle, "Provenance"):
+            p = Provenance.model_validate(provenance)
+            # R4: target 1..*, recorded 1..1, agent 1..*; a signature's type 1..*, when and who 1..1.
+            assert p.target and p.recorded and p.agent
+            assert p.signature[0].type and p.signature[0].when and p.signature[0].who and p.signature[0].data
+
+
+def test_texts_stay_data_and_sealed_ones_are_marked_or_opened(scene):
+    chain, patient, patient_key = scene
+    bundle = fhir.patient_bundle(chain, cryptoemr.encode_address("patient", patient))
+    texts = [r["medicationCodeableConcept"]["text"] for r in resources(bundle, "MedicationRequest")]
+    assert texts[1] == '<script>alert("x")</script> & 10mg'
+    assert texts[2] == "sealed prescription: readable only by its recipients"
+    assert resources(bundle, "MedicationRequest")[2]["status"] == "unknown"
+    opened = fhir.patient_bundle(chain, patient, keys=[patient_key])
+    assert resources(opened, "MedicationRequest")[2]["medicationCodeableConcept"]["text"] == "Sertraline 50mg"
+
+
+def test_a_consumer_verifies_the_bundle_alone_and_an_edit_is_located(scene):
+    chain, patient, _ = scene
+    bundle = fhir.patient_bundle(chain, patient)
+    txids = fhir.verify_bundle(bundle)
+    assert txids == [emr.txid for _, _, emr in chain.patient_history(patient)]
+    edited = copy.deepcopy(bundle)
+    edited["entry"][3]["resource"]["medicationCodeableConcept"]["text"] = "Amoxicillin 5000mg"
+    with pytest.raises(fhir.BundleError) as caught:
+        fhir.verify_bundle(edited)
+    assert caught.value.entry == 3
+    assert isinstance(caught.value, ValueError)
+    with pytest.raises(fhir.BundleError):
+        fhir.verify_bundle({"resourceType": "Bundle", "type": "searchset", "entry": []})
+    with pytest.raises(cryptoemr.InvalidArgumentError):
+        fhir.patient_bundle(chain, b"short")
+
+
+def test_a_record_signed_with_pyca_cryptography_verifies_through_its_bundle():
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    pyca_key = ec.generate_private_key(ec.SECP256K1())
+    patient = bytes(range(20))
+    chain = cryptoemr.Chain(initial_difficulty=1)
+    chain.pool.submit(cryptoemr.create_signed_record(pyca_key, patient, "Metformin 500mg", 1))
+    chain.mine_next(MINER)
+    assert len(fhir.verify_bundle(fhir.patient_bundle(chain, patient))) == 1
