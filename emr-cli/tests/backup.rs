@@ -58,14 +58,15 @@ fn backups_while_a_miner_holds_the_chain() {
     let d = dir.path();
     json_in(d, &["chain", "init", "clinic", "--initial-difficulty", "2000"], 0);
     let mut miner = Command::new(EMR)
-        .args(["chain", "mine", "clinic", "--miner", MINER, "--threads", "1", "--blocks", "1000000"])
+        .args(["--progress", "chain", "mine", "clinic", "--miner", MINER, "--threads", "1", "--blocks", "1000000"])
         .current_dir(d)
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    // Its first progress line comes once it holds the chain.
+    // Its first progress line (on a pipe only with --progress) comes once
+    // it holds the chain.
     let mut stderr = BufReader::new(miner.stderr.take().unwrap());
     let mut first = String::new();
     stderr.read_line(&mut first).unwrap();
