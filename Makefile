@@ -113,7 +113,7 @@ test-c: tools lib ## the C tests under valgrind and ASan/UBSan
 	cargo build --release --quiet -p emr-cli
 	bash emr-ffi/tests/run.sh
 
-test-python: wheel ## the Python tests against a wheel built from this tree
+test-python: wheel chromium-tool ## the Python tests against a wheel built from this tree
 	cd python-tests && $(VPY) -m pytest -q
 
 # The README's quick starts, run exactly as written.
@@ -186,7 +186,7 @@ durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
 # (the crate, emr_version(), the CLI, and the wheel through maturin).
 # docs/PACKAGING.md says what each target checks and what it costs.
 
-.PHONY: install uninstall test-package test-wheel test-python-versions test-sdist test-install test-crate pkg-config-tool
+.PHONY: install uninstall test-package test-wheel test-python-versions test-sdist test-install test-crate pkg-config-tool chromium-tool
 
 VERSION := $(shell sed -n '/^\[workspace.package\]/,/^\[/s/^version = "\(.*\)"/\1/p' $(ROOT)/Cargo.toml)
 
@@ -250,6 +250,12 @@ test-sdist: venv
 # through pkg-config (shared and static) and run; C++ compiles the header.
 test-install: lib pkg-config-tool
 	bash scripts/test_install.sh "$(VERSION)"
+
+# The node's pages are tested in a real browser: Debian's chromium.
+chromium-tool: ## Debian's chromium, through apt when missing (the node's pages' browser tests)
+	@command -v chromium >/dev/null || { echo "installing chromium (for the pages' browser tests)"; \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	  { echo "chromium missing and could not be installed"; exit 1; }; }
 
 pkg-config-tool: ## pkg-config, through apt when missing (docs/INSTALL.md's C block uses it)
 	@command -v pkg-config >/dev/null || { echo "installing pkg-config"; \

@@ -16,4 +16,5 @@ pub mod sync;
 pub mod node;
 
 mod metrics;
+mod pages;
 mod server;

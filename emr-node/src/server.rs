@@ -138,11 +138,11 @@ fn chain_failure(e: &ChainError) -> Answer {
 /// The endpoint's name for the metrics: the path without its variable part.
 fn endpoint_name(method: &Method, path: &str) -> String {
     let fixed = ["/v1/info", "/v1/ids", "/v1/blocks", "/v1/submit", "/v1/pending", "/v1/conflicts", "/v1/conflicts/dismiss", "/v1/status", "/metrics"];
-    let name = if fixed.contains(&path) {
+    let name = if fixed.contains(&path) || matches!(path, "/" | "/patient" | "/doctor") {
         path.to_owned()
     } else if path.starts_with("/v1/patients/") && path.ends_with("/fhir") {
         "/v1/patients/:address/fhir".to_owned()
-    } else if let Some(prefix) = ["/v1/block/", "/v1/seen/", "/v1/history/"].iter().find(|p| path.starts_with(**p)) {
+    } else if let Some(prefix) = ["/v1/block/", "/v1/seen/", "/v1/history/", "/block/", "/record/"].iter().find(|p| path.starts_with(**p)) {
         format!("{prefix}:id")
     } else {
         "other".to_owned()
@@ -254,8 +254,33 @@ async fn route(shared: &Arc<Shared>, client: &Arc<ClientId>, admitted: bool, req
             Ok(answer)
         })
         .await,
+        (&Method::GET, p) if is_page(p) => blocking(shared, move |s| page(s, &path, &query)).await,
         _ => refuse(StatusCode::NOT_FOUND, "not_found", format!("no endpoint {method} {path}")),
     }
+}
+
+fn is_page(path: &str) -> bool {
+    matches!(path, "/" | "/patient" | "/doctor") || path.starts_with("/block/") || path.starts_with("/record/")
+}
+
+/// A page for people (`pages`), with a policy that forbids every script
+/// and every file from elsewhere.
+fn page(shared: &Shared, path: &str, query: &str) -> Result<Answer, Answer> {
+    let html = match crate::pages::render(shared, path, query) {
+        Some(Ok(html)) => html,
+        Some(Err(e)) => return Err(chain_failure(&e)),
+        None => return Err(refuse(StatusCode::NOT_FOUND, "not_found", format!("no page {path}"))),
+    };
+    let mut answer = Response::new(Full::new(Bytes::from(html.body)));
+    *answer.status_mut() = StatusCode::from_u16(html.status).unwrap_or(StatusCode::OK);
+    let headers = answer.headers_mut();
+    headers.insert(http::header::CONTENT_TYPE, http::HeaderValue::from_static("text/html; charset=utf-8"));
+    headers.insert(
+        http::header::CONTENT_SECURITY_POLICY,
+        http::HeaderValue::from_static("default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; base-uri 'none'"),
+    );
+    headers.insert(http::header::X_CONTENT_TYPE_OPTIONS, http::HeaderValue::from_static("nosniff"));
+    Ok(answer)
 }
 
 /// Runs chain work on a blocking thread.
