@@ -4197,6 +4197,35 @@ emr_status emr_chain_sync(struct emr_chain *chain,
                           const struct emr_batch_options *options,
                           struct emr_sync_report *report);
 
+/**
+ * A patient's history in the active chain as an HL7 FHIR R4 Bundle of
+ * type collection (docs/FHIR.md), as UTF-8 JSON text followed by a NUL.
+ * Sealed prescriptions that one of keys may read are shown opened; the
+ * others are marked as sealed. The same history gives the same text.
+ *
+ * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len: the text and its NUL); EMR_CORRUPT,
+ *          EMR_IO for storage failures; EMR_NULL_ARGUMENT if chain,
+ *          patient20 or len is NULL, keys is NULL while keys_len > 0, an
+ *          element of keys is NULL, or buf is NULL while *len > 0.
+ * Args:    chain:     the chain.
+ * In:      patient20: the patient's 20-byte hash.
+ *          keys:      readers' private keys to open sealed prescriptions
+ *                     with (NULL allowed when keys_len is 0).
+ *          keys_len:  how many.
+ * Out:     buf:       receives the JSON text and a NUL.
+ * In/Out:  len:       in: the capacity of buf; out: the bytes written or
+ *                     needed, the NUL included.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_patient_fhir(const struct emr_chain *chain,
+                                  const uint8_t *patient20,
+                                  const struct emr_key *const *keys,
+                                  size_t keys_len,
+                                  uint8_t *buf,
+                                  size_t *len);
+
 #ifdef __cplusplus
 }  // extern "C"
 #endif  // __cplusplus

@@ -41,7 +41,7 @@ macro_rules! ffi_boundary {
 
 // The header lists items in this order (one group per line, so that
 // rustfmt keeps it): statuses, addresses, keys, records, entries, user states,
-// blocks, mining, chains, the pool, nodes.
+// blocks, mining, chains, the pool, nodes, FHIR.
 pub mod status;
 
 pub mod address;
@@ -63,6 +63,8 @@ pub mod chain;
 pub mod pool;
 
 pub mod node;
+
+pub mod fhir;
 
 mod ptr;
 

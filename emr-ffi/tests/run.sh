@@ -186,7 +186,7 @@ for checker in $CHECKERS; do
     use_checker "$checker"
     for link in static shared; do
         canary "$link"
-        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits test_sync; do
+        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits test_sync test_fhir; do
             bin="$OUT/$test-$link-$CHECKER"
             if [[ $link == static ]]; then
                 "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"

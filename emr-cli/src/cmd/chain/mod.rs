@@ -198,12 +198,11 @@ pub enum ChainCommand {
     },
 }
 
-/// How `chain history` prints.
+/// How `chain history` prints: lines for people (or `--json`), or an HL7
+/// FHIR R4 collection Bundle.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum HistoryFormat {
-    /// Lines for people (or `--json`).
     Text,
-    /// An HL7 FHIR R4 collection Bundle.
     Fhir,
 }
 
