@@ -88,3 +88,26 @@ def test_a_record_signed_with_pyca_cryptography_verifies_through_its_bundle():
     chain.pool.submit(cryptoemr.create_signed_record(pyca_key, patient, "Metformin 500mg", 1))
     chain.mine_next(MINER)
     assert len(fhir.verify_bundle(fhir.patient_bundle(chain, patient))) == 1
+
+
+def test_the_nodes_fhir_endpoint_serves_the_same_valid_bundle(scene, tmp_path):
+    import json
+    import urllib.request
+
+    import cryptoemr.node as node
+
+    _, patient, patient_key = scene
+    path = tmp_path / "chain.db"
+    doctor = cryptoemr.SigningKey.generate()
+    with cryptoemr.Chain(str(path), initial_difficulty=1) as chain:
+        chain.pool.submit(cryptoemr.create_signed_record(doctor, patient, "Metformin 500mg", 1))
+        chain.mine_next(MINER)
+        expected = fhir.patient_bundle(chain, patient)
+    address = cryptoemr.encode_address("patient", patient)
+    with node.serve(str(path)) as served:
+        with urllib.request.urlopen(f"{served.url}/v1/patients/{address}/fhir", timeout=30) as answer:
+            assert answer.headers["Content-Type"] == "application/fhir+json"
+            bundle = json.loads(answer.read())
+    assert bundle == expected
+    Bundle.model_validate(bundle)
+    assert len(fhir.verify_bundle(bundle)) == 1
