@@ -307,9 +307,12 @@ _Progress: TypeAlias = Callable[[int, int], object]
 class Chain:
     """A chain of blocks (SPEC section 5) in one SQLite file, or in memory.
 
-    ``Chain(path)`` opens or creates the chain at ``path``; pass parameters
-    only to create one (or to check them against the stored ones; a ``salt``
-    of ``None`` matches any). One writer per file (another raises
+    ``Chain(path)`` opens or creates the chain at ``path`` (its file, or a
+    directory holding it as ``chain.db``, as ``emr chain init DIR`` makes;
+    an ``IoError``, an ``OSError``, names the file in ``filename`` when it
+    does not open); pass parameters only to create one (or to check them
+    against the stored ones; a ``salt`` of ``None`` matches any). One
+    writer per file (another raises
     ``LockedError``); readers use :meth:`open_readonly`. Each accepted block
     is durable before ``add_block`` returns. Calls release the GIL.
     """
