@@ -178,7 +178,8 @@ def test_exception_tree():
         assert cls.kind == kind
     for cls in [*ENTRY_ERRORS.values(), cryptoemr.EntryError, cryptoemr.TooManyEntriesError, cryptoemr.BlockEntryError,
                 cryptoemr.UnauthorizedDoctorError]:
-        assert cls.__module__ == "cryptoemr" and cls.__name__ in cryptoemr.__all__
+        assert cls.__module__ == "cryptoemr.errors" and cls.__name__ in cryptoemr.errors.__all__
+        assert getattr(cryptoemr, cls.__name__) is cls
     assert cryptoemr.MAX_ENTRIES == 25 and cryptoemr.MAX_LICENCE_BYTES == 100
 
 

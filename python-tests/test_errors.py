@@ -7,7 +7,7 @@ import re
 import pytest
 
 import cryptoemr
-from cryptoemr._errors import BY_KIND
+from cryptoemr.errors import BY_KIND
 from helpers import PATIENT, make_block
 
 RECORD_KINDS = [
@@ -70,8 +70,9 @@ def test_one_class_per_kind(kinds, base):
         assert BY_KIND[kind] is cls
         assert cls.kind == kind
         assert issubclass(cls, base) and issubclass(cls, cryptoemr.EMRError)
-        assert cls.__module__ == "cryptoemr"
-        assert name in cryptoemr.__all__
+        assert cls.__module__ == "cryptoemr.errors"
+        assert getattr(cryptoemr.errors, name) is cls
+        assert name in cryptoemr.errors.__all__
 
 
 def test_every_core_kind_has_its_class():
@@ -94,7 +95,10 @@ def test_hierarchy():
         cryptoemr.EntryError,
         cryptoemr.SealError,
     ):
-        assert area.__bases__ == (cryptoemr.EMRError,)
+        assert area.__bases__[0] is cryptoemr.EMRError
+        # A value refused is a ValueError; the chain's area is not, its
+        # linkage kinds are (test_surface.py).
+        assert area.__bases__[1:] == (() if area is cryptoemr.ChainError else (ValueError,))
     assert cryptoemr.EMRError.__bases__ == (Exception,)
     assert issubclass(cryptoemr.InvalidArgumentError, ValueError)
     assert issubclass(cryptoemr.InvalidArgumentError, cryptoemr.EMRError)

@@ -13,7 +13,7 @@ from cryptography.hazmat.primitives.asymmetric import ec
 
 import cryptoemr
 import cryptoemr.node as node
-from cryptoemr._errors import BY_KIND, NODE_BY_KIND
+from cryptoemr.errors import BY_KIND, NODE_BY_KIND
 from helpers import pyca_record
 
 DIFFICULTY = 1000

@@ -512,8 +512,8 @@ def test_exception_tree():
     assert not issubclass(cryptoemr.SealError, (cryptoemr.RecordError, cryptoemr.EntryError))
     for cls, kind in [(cryptoemr.NotRecipientError, "not_recipient"), (cryptoemr.DecryptFailedError, "decrypt_failed")]:
         assert issubclass(cls, cryptoemr.SealError) and cls.kind == kind
-        assert cls.__module__ == "cryptoemr"
-        assert cls.__name__ in cryptoemr.__all__
+        assert cls.__module__ == "cryptoemr.errors"
+        assert cls.__name__ in cryptoemr.errors.__all__
     assert cryptoemr.MAX_RECIPIENTS == 4
 
 

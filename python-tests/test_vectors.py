@@ -79,7 +79,7 @@ def test_all_valid_records_as_one_batch():
 @pytest.mark.parametrize("vector", INVALID, ids=[v["name"] for v in INVALID])
 def test_invalid_record(vector):
     emr = emr_from_json(vector["record"])
-    expected = cryptoemr._errors.BY_KIND[vector["expected_error"]]
+    expected = cryptoemr.errors.BY_KIND[vector["expected_error"]]
     with pytest.raises(cryptoemr.RecordError) as info:
         emr.verify(vector["previous_nonce"])
     assert type(info.value) is expected
@@ -97,8 +97,8 @@ def _expected_error(text):
     """'too_many_records' -> (class, None, None); 'record:1:invalid_nonce' -> (BlockRecordError, 1, InvalidNonceError)."""
     if text.startswith("record:"):
         _, index, kind = text.split(":")
-        return cryptoemr.BlockRecordError, int(index), cryptoemr._errors.BY_KIND[kind]
-    return cryptoemr._errors.BY_KIND[text], None, None
+        return cryptoemr.BlockRecordError, int(index), cryptoemr.errors.BY_KIND[kind]
+    return cryptoemr.errors.BY_KIND[text], None, None
 
 
 @pytest.mark.parametrize("vector", BLOCKS, ids=[v["name"] for v in BLOCKS])

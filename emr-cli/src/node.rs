@@ -14,7 +14,7 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use emr_core::chain::SubmitOutcome;
-use emr_core::chain::{AddOutcome, Chain, ChainParams};
+use emr_core::chain::{AddOutcome, Chain, ChainParams, CHAIN_FILE};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, SearchOptions, SearchStats};
 use emr_core::{Block, Entry, Hash160, Record};
 
@@ -31,8 +31,6 @@ pub enum Mined {
     /// The search stopped without a block (cancelled, timed out, range exhausted).
     Stopped { outcome: MineOutcome },
 }
-
-pub const CHAIN_FILE: &str = "chain.db";
 
 /// The current Unix time in seconds.
 pub fn now() -> u64 {

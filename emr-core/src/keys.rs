@@ -502,6 +502,13 @@ impl PublicKey {
         der::encode_spki(self.curve, &self.uncompressed_point())
     }
 
+    /// `H160` of [`Self::to_spki_der`]: the hash a record, an address or an
+    /// entry names this key by (what [`SigningKey::public_key_hash`] gives
+    /// for its key).
+    pub fn key_hash(&self) -> Hash160 {
+        sha1(&[&self.to_spki_der()])
+    }
+
     /// Verifies a strict-DER ECDSA signature over `SHA-256(message)`, by the
     /// very path a record's signature takes (the record's `signature_hash` is
     /// the SHA-256 of its preimage). High-S signatures are accepted (SPEC

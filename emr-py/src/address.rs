@@ -9,6 +9,7 @@ use pyo3::types::{PyBytes, PyString};
 
 use crate::convert;
 use crate::errors;
+use crate::keys;
 
 /// `"doctor"`, `"patient"` or `"miner"`; `InvalidArgumentError` for another
 /// string, `TypeError` for another type.
@@ -61,12 +62,20 @@ pub fn shown(value: &Bound<'_, PyAny>, role: Role) -> Option<String> {
 /// is 43 lower-case characters of Bech32m (BIP-350), whose checksum catches
 /// any typo of up to four characters and points at one or two.
 ///
+/// ``hash20`` may also be a key object (a :class:`SigningKey`, or a
+/// pyca/cryptography EC private or public key): the address of its public
+/// key's hash.
+///
 /// Raises ``InvalidLengthError`` (an ``AddressError``) unless ``hash20`` is
-/// 20 bytes, ``InvalidArgumentError`` for another role, ``TypeError`` for
+/// 20 bytes or a key, ``InvalidArgumentError`` for another role, ``TypeError`` for
 /// values of the wrong type.
 #[pyfunction]
 pub fn encode_address(role: &Bound<'_, PyAny>, hash20: &Bound<'_, PyAny>) -> PyResult<String> {
     let role = self::role(role)?;
+    if is_key_object(hash20)? {
+        let key = keys::public_key(hash20, "key")?;
+        return Ok(address::encode(role, &key.key_hash()));
+    }
     let bytes = convert::bytes_like(hash20, "hash20")?;
     let hash = Hash160::from_slice(&bytes).ok_or_else(|| {
         errors::of_kind(
@@ -76,6 +85,12 @@ pub fn encode_address(role: &Bound<'_, PyAny>, hash20: &Bound<'_, PyAny>) -> PyR
         )
     })?;
     Ok(address::encode(role, &hash))
+}
+
+/// A key, not bytes: a `SigningKey`, or a pyca/cryptography key (which has
+/// `public_bytes` or `private_bytes`).
+fn is_key_object(value: &Bound<'_, PyAny>) -> PyResult<bool> {
+    Ok(value.cast::<keys::PySigningKey>().is_ok() || value.hasattr("public_bytes")? || value.hasattr("private_bytes")?)
 }
 
 /// The 20-byte hash an address of ``role`` names. Upper case (all of it)

@@ -160,7 +160,10 @@ pub(crate) fn params_from_keywords(
 /// memory when ``path`` is ``None``.
 ///
 /// ``Chain(path)`` opens the chain stored at ``path`` for writing, creating it
-/// if the file does not exist. To reopen a chain, pass no parameters: its
+/// if the file does not exist. ``path`` is the chain's file, or a directory
+/// holding it as ``chain.db`` (the command line's chain directory, ``emr
+/// chain init DIR``). When the file cannot be opened, the ``IoError`` (an
+/// ``OSError``) names it in ``filename``. To reopen a chain, pass no parameters: its
 /// stored ones are used. Parameters passed for an existing chain must equal
 /// the stored ones (the defaults fill those not passed), or
 /// ``InvalidArgumentError`` is raised. A second writer on the same file gets
@@ -278,19 +281,22 @@ impl PyChain {
                 salt,
             )?)
         };
-        let opened = py.detach(|| match path {
+        let opened = py.detach(|| match &path {
             Some(path) => Chain::open(path, params),
             None => Chain::in_memory(params.unwrap_or_default()),
         });
-        opened.map(PyChain::new_from).map_err(|e| errors::chain(py, e))
+        opened.map(PyChain::new_from).map_err(|e| errors::chain_file(py, e, path.as_deref()))
     }
 
-    /// Opens the chain at ``path`` for reading only, beside its writer if it
-    /// has one (in this process or another); it sees every block whose
-    /// ``add_block`` has returned. Writes raise ``InvalidArgumentError``.
+    /// Opens the chain at ``path`` (its file, or its directory as for
+    /// ``Chain(path)``) for reading only, beside its writer if it has one (in
+    /// this process or another); it sees every block whose ``add_block`` has
+    /// returned. Writes raise ``InvalidArgumentError``.
     #[staticmethod]
     fn open_readonly(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyChain> {
-        py.detach(|| Chain::open_readonly(path)).map(PyChain::new_from).map_err(|e| errors::chain(py, e))
+        py.detach(|| Chain::open_readonly(&path))
+            .map(PyChain::new_from)
+            .map_err(|e| errors::chain_file(py, e, Some(&path)))
     }
 
     /// Adds one block; returns ``"extended"``, ``"side_branch"``,

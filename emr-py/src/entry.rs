@@ -559,7 +559,7 @@ fn chain_id_argument(value: &Bound<'_, PyAny>) -> PyResult<Hash256> {
 #[pyfunction]
 #[pyo3(
     signature = (authority_key, dr_public_key, licence, not_before = 0, not_after = u64::MAX, *, chain_id),
-    text_signature = "(authority_key, dr_public_key, licence, not_before=0, not_after=2**64-1, *, chain_id)"
+    text_signature = "(authority_key, dr_public_key, licence, not_before=0, not_after=18446744073709551615, *, chain_id)"
 )]
 pub fn create_grant(
     py: Python<'_>,

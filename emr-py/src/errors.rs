@@ -1,9 +1,9 @@
 //! Core errors -> Python exceptions.
 //!
-//! The exception classes live in `cryptoemr/_errors.py` (plain Python, so that
+//! The exception classes live in `cryptoemr/errors.py` (plain Python, so that
 //! `InvalidArgumentError` can subclass both `EMRError` and `ValueError`); each
 //! has a `kind` class attribute with the SPEC section 7 spelling, and
-//! `_errors.BY_KIND` maps that spelling to the class. This module only looks
+//! `errors.BY_KIND` maps that spelling to the class. This module only looks
 //! the class up by `ErrorKind::as_str()` and instantiates it with the core's
 //! message: no rule is decided here.
 
@@ -22,19 +22,19 @@ static BY_KIND: PyOnceLock<Py<PyDict>> = PyOnceLock::new();
 fn by_kind(py: Python<'_>) -> PyResult<&Bound<'_, PyDict>> {
     BY_KIND
         .get_or_try_init(py, || -> PyResult<Py<PyDict>> {
-            let table = py.import("cryptoemr._errors")?.getattr("BY_KIND")?;
+            let table = py.import("cryptoemr.errors")?.getattr("BY_KIND")?;
             Ok(table.cast_into::<PyDict>()?.unbind())
         })
         .map(|table| table.bind(py))
 }
 
 /// The exception class for a kind (`EMRError` for a kind the package does not
-/// know yet, which cannot happen while `_errors.py` covers `ErrorKind`).
+/// know yet, which cannot happen while `errors.py` covers `ErrorKind`).
 fn class_for<'py>(py: Python<'py>, kind: &str) -> PyResult<Bound<'py, PyType>> {
     let table = by_kind(py)?;
     let class = match table.get_item(kind)? {
         Some(class) => class,
-        None => py.import("cryptoemr._errors")?.getattr("EMRError")?,
+        None => py.import("cryptoemr.errors")?.getattr("EMRError")?,
     };
     Ok(class.cast_into::<PyType>()?)
 }
@@ -169,6 +169,21 @@ pub fn chain(py: Python<'_>, error: ChainError) -> PyErr {
         }
         other => of_kind(py, other.kind(), other.to_string()),
     }
+}
+
+/// A failure opening the chain file `path`: as [`chain`], with an
+/// `OSError`'s `filename` set to the path (an `IoError` is an `OSError`).
+pub fn chain_file(py: Python<'_>, error: ChainError, path: Option<&std::path::Path>) -> PyErr {
+    let exception = chain(py, error);
+    if let Some(path) = path {
+        let value = exception.value(py);
+        if value.is_instance_of::<pyo3::exceptions::PyOSError>() {
+            if let Err(e) = value.setattr("filename", path.as_os_str()) {
+                return e;
+            }
+        }
+    }
+    exception
 }
 
 /// A mining failure: `InvalidArgumentError` for what the core refuses (more

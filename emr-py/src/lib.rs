@@ -2,7 +2,7 @@
 //!
 //! Every rule lives in `emr-core`; this crate only converts Python values to
 //! the core's field views (`convert`), calls the core, and turns core errors
-//! into the exception classes of `cryptoemr/_errors.py` (`errors`). The
+//! into the exception classes of `cryptoemr/errors.py` (`errors`). The
 //! public package is `python/cryptoemr/`, which re-exports everything here.
 //!
 //! Adding a function: write it in its own module (as `mining` holds `mine_block`)

@@ -7,7 +7,7 @@
 //! SPEC 9.2, the node itself) or `emr-core`'s; this module converts
 //! arguments, releases the GIL while the network or the node works, and
 //! turns `emr-node`'s errors into the exception classes of
-//! `cryptoemr/_errors.py` (`NodeError` and its subclasses). The Python
+//! `cryptoemr/errors.py` (`NodeError` and its subclasses). The Python
 //! module `cryptoemr/node.py` turns the JSON answers into Python values.
 
 use std::net::{SocketAddr, ToSocketAddrs};
@@ -31,11 +31,11 @@ use crate::convert;
 use crate::errors;
 use crate::wait;
 
-/// An instance of the node exception class `name` (`cryptoemr._errors`)
+/// An instance of the node exception class `name` (`cryptoemr.errors`)
 /// with `message`, and `.status` when the peer answered an HTTP status.
 fn node_exception(py: Python<'_>, name: &str, message: String, status: Option<u16>) -> PyErr {
     let built = (|| -> PyResult<Bound<'_, PyAny>> {
-        let exception = py.import("cryptoemr._errors")?.getattr(name)?.call1((message,))?;
+        let exception = py.import("cryptoemr.errors")?.getattr(name)?.call1((message,))?;
         exception.setattr("status", status)?;
         Ok(exception)
     })();

@@ -163,6 +163,15 @@ impl ChainError {
     pub(crate) fn corrupt(table: &'static str, height: Option<u64>, detail: impl Into<String>) -> ChainError {
         ChainError::Corrupt { table, height, detail: detail.into() }
     }
+
+    /// An I/O failure opening the chain file `path`, naming it (SQLite's
+    /// "unable to open database file" does not say which).
+    pub(crate) fn about_file(self, path: &std::path::Path) -> ChainError {
+        match self {
+            ChainError::Io(message) => ChainError::Io(format!("{}: {message}", path.display())),
+            other => other,
+        }
+    }
 }
 
 /// How a page checksum failure's detail starts.

@@ -45,6 +45,19 @@ pub use shared::{ChainGuard, MineNextOutcome, SharedChain};
 pub use walk::{precheck_block, Walk};
 pub use work::{ParseWorkError, Work};
 
+/// The chain file in a chain directory: `DIR/chain.db`.
+pub const CHAIN_FILE: &str = "chain.db";
+
+/// The chain file `path` names: itself, or [`CHAIN_FILE`] in it when it is
+/// a directory.
+fn chain_file(path: &Path) -> std::borrow::Cow<'_, Path> {
+    if path.is_dir() {
+        path.join(CHAIN_FILE).into()
+    } else {
+        path.into()
+    }
+}
+
 /// The first hex digits of a txid, as a person copies them (as git takes a
 /// commit's first digits): the txids from `low` to `high` start with them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -263,15 +276,22 @@ impl Chain {
     /// # std::fs::remove_dir_all(&dir)?;
     /// # Ok::<(), Box<dyn std::error::Error>>(())
     /// ```
+    ///
+    /// A directory stands for the chain file in it, [`CHAIN_FILE`] (as the
+    /// command line keeps a chain: `emr chain init DIR`). A failure to open
+    /// the file names it.
     pub fn open(path: impl AsRef<Path>, params: Option<ChainParams>) -> Result<Chain, ChainError> {
-        Chain::open_at(Location::File(path.as_ref()), params, false)
+        let path = chain_file(path.as_ref());
+        Chain::open_at(Location::File(&path), params, false).map_err(|e| e.about_file(&path))
     }
 
     /// Opens an existing chain for reading only; it may run beside a writer
     /// and sees each block once its add has returned. Writes fail with
     /// `invalid_argument`.
+    /// A directory stands for its [`CHAIN_FILE`], as for [`Chain::open`].
     pub fn open_readonly(path: impl AsRef<Path>) -> Result<Chain, ChainError> {
-        Chain::open_at(Location::File(path.as_ref()), None, true)
+        let path = chain_file(path.as_ref());
+        Chain::open_at(Location::File(&path), None, true).map_err(|e| e.about_file(&path))
     }
 
     /// A chain in SQLite's in-memory database, through the same code as a
@@ -526,8 +546,31 @@ impl Iterator for Blocks<'_> {
 }
 
 #[cfg(test)]
-mod txid_prefix_tests {
-    use super::TxidPrefix;
+mod lookup_tests {
+    use super::{Chain, ChainError, ChainParams, TxidPrefix, CHAIN_FILE};
+    use crate::pow::Difficulty;
+    use crate::{Curve, SigningKey};
+
+    #[test]
+    fn a_directory_stands_for_its_chain_file_and_a_failure_names_the_file() {
+        let dir = std::env::temp_dir().join(format!("emr-core-chain-dir-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let params = ChainParams { initial_difficulty: Difficulty::new(1).unwrap(), ..ChainParams::default() };
+        let id = Chain::open(&dir, Some(params)).unwrap().chain_id();
+        assert!(dir.join(CHAIN_FILE).is_file());
+        assert_eq!(Chain::open_readonly(&dir).unwrap().chain_id(), id);
+        assert_eq!(Chain::open(dir.join(CHAIN_FILE), None).unwrap().chain_id(), id);
+        let missing = dir.join("no").join("chain.db");
+        for error in [Chain::open(&missing, None).err(), Chain::open_readonly(&missing).err()] {
+            match error {
+                Some(ChainError::Io(message)) => assert!(message.starts_with(&format!("{}: ", missing.display())), "{message}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        std::fs::remove_dir_all(&dir).unwrap();
+        let key = SigningKey::generate(Curve::P256).unwrap();
+        assert_eq!(key.public_key().key_hash(), key.public_key_hash());
+    }
 
     #[test]
     fn a_prefix_bounds_the_txids_that_start_with_it() {

@@ -27,16 +27,20 @@ patient, ``emrm1...`` miner): every function that takes a hash takes the
 address of the right role too, and a typo raises ``InvalidChecksumError``
 with the ``positions`` of the wrong characters.
 
-Errors are :class:`EMRError` subclasses, one per kind (see
-``cryptoemr._errors`` for the tree); each has ``.kind``, the specification's
-spelling (``"hash_length"``, ...).
+Errors are :class:`EMRError` subclasses, one per kind, in the submodule
+:mod:`cryptoemr.errors` (``help(cryptoemr.errors)`` shows the tree) and
+importable from here too; each has ``.kind``, the specification's spelling
+(``"hash_length"``, ...). Those about a value given are ``ValueError`` s,
+``IoError`` is an ``OSError``.
 
 Nodes (SPEC section 9) are in :mod:`cryptoemr.node` (``import
 cryptoemr.node``): a client of a site's node, a one-shot sync of a chain
-held in this process, and a node served from this process.
+held in this process, and a node served from this process; FHIR R4 export
+is in :mod:`cryptoemr.fhir`.
 """
 
-from ._errors import (
+from . import errors
+from .errors import (
     AddressError,
     BlockError,
     AlreadyRevokedError,
@@ -163,63 +167,9 @@ __all__ = [
     # addresses
     "encode_address",
     "decode_address",
-    # errors
+    # errors: every class is importable from here; the tree is the
+    # ``errors`` submodule's, kept out of ``help(cryptoemr)``.
+    "errors",
     "EMRError",
-    "RecordError",
-    "HashLengthError",
-    "PublicKeyMismatchError",
-    "InvalidPrescriptionError",
-    "InvalidNonceError",
-    "InvalidTxidError",
-    "InvalidPublicKeyError",
-    "InvalidSignatureError",
-    "UnauthorizedDoctorError",
-    "BlockError",
-    "DifficultyMismatchError",
-    "InvalidBlockIdError",
-    "TooManyRecordsError",
-    "TooManyEntriesError",
-    "InvalidMinerError",
-    "InvalidPreviousError",
-    "InsufficientWorkError",
-    "BlockEntryError",
-    "BlockRecordError",
-    "EntryError",
-    "InvalidEntryError",
-    "InvalidEntrySignatureError",
-    "WrongChainError",
-    "UnknownAuthorityError",
-    "DuplicateGrantError",
-    "UnknownGrantError",
-    "AlreadyRevokedError",
-    "RevocationNotYetEffectiveError",
-    "SealError",
-    "NotRecipientError",
-    "DecryptFailedError",
-    "ChainError",
-    "WrongHeightError",
-    "UnknownParentError",
-    "TimestampTooEarlyError",
-    "TimestampTooLateError",
-    "LockedError",
-    "CorruptError",
-    "AddressError",
-    "InvalidChecksumError",
-    "WrongRoleError",
-    "InvalidLengthError",
-    "InvalidCharacterError",
-    "MixedCaseError",
-    "DecodeError",
-    "InvalidKeyError",
-    "InvalidArgumentError",
-    "NotFoundError",
-    "CancelledError",
-    "IoError",
-    "NodeError",
-    "PeerUnreachableError",
-    "PeerRefusedError",
-    "MisbehavingPeerError",
-    "IncompatiblePeerError",
-    "SyncIncompleteError",
     "__version__",
 ]

@@ -5,7 +5,7 @@ from typing import Any, Callable, Iterable, List, Literal, Mapping, Optional, Tu
 
 from typing_extensions import Self, TypeAlias, disjoint_base
 
-from ._errors import EMRError
+from .errors import EMRError
 from ._outcomes import PendingConflict
 
 _BytesLike: TypeAlias = Union[bytes, bytearray, memoryview]
@@ -69,18 +69,19 @@ class EMR:
     when verified.
     """
 
-    # The original names.
-    Dr_hash: Any
-    Patient_hash: Any
-    Dr_public_key: Any
-    prescription: Any
-    nonce: Any
-    signature: Any
-    txid: Any
+    # The original names, typed as the library makes them (a field holds
+    # whatever is assigned; ``verify`` judges it).
+    Dr_hash: bytes
+    Patient_hash: bytes
+    Dr_public_key: bytes
+    prescription: str
+    nonce: int
+    signature: bytes
+    txid: bytes
     # snake_case aliases of the three above.
-    dr_hash: Any
-    patient_hash: Any
-    dr_public_key: Any
+    dr_hash: bytes
+    patient_hash: bytes
+    dr_public_key: bytes
 
     __hash__: None  # type: ignore[assignment]
 
@@ -174,13 +175,13 @@ class Grant:
     ``EntryError`` subclass (``InvalidEntryError``, ``InvalidEntrySignatureError``).
     """
 
-    chain_id: Any
-    dr_public_key: Any
-    licence: Any
-    not_before: Any
-    not_after: Any
-    authority: Any
-    signature: Any
+    chain_id: bytes
+    dr_public_key: bytes
+    licence: str
+    not_before: int
+    not_after: int
+    authority: bytes
+    signature: bytes
     __hash__: None  # type: ignore[assignment]
 
     def __new__(
@@ -217,11 +218,11 @@ class Revocation:
     on the chain whose id is ``chain_id``; carried only in a block whose time has reached
     ``effective``."""
 
-    chain_id: Any
-    grant_id: Any
-    effective: Any
-    authority: Any
-    signature: Any
+    chain_id: bytes
+    grant_id: bytes
+    effective: int
+    authority: bytes
+    signature: bytes
     __hash__: None  # type: ignore[assignment]
 
     def __new__(
@@ -255,15 +256,15 @@ class Block:
     in specification order, as a ``BlockError`` subclass.
     """
 
-    previous: Any
-    height: Any
-    miner: Any
-    records: Any
-    timestamp: Any
-    difficulty: Any
-    block_id: Any
-    nonce: Any
-    entries: Any
+    previous: bytes
+    height: int
+    miner: bytes
+    records: List[EMR]
+    timestamp: int
+    difficulty: int
+    block_id: bytes
+    nonce: int
+    entries: List[_Entry]
     __hash__: None  # type: ignore[assignment]
 
     def __new__(
@@ -306,9 +307,12 @@ _Progress: TypeAlias = Callable[[int, int], object]
 class Chain:
     """A chain of blocks (SPEC section 5) in one SQLite file, or in memory.
 
-    ``Chain(path)`` opens or creates the chain at ``path``; pass parameters
-    only to create one (or to check them against the stored ones; a ``salt``
-    of ``None`` matches any). One writer per file (another raises
+    ``Chain(path)`` opens or creates the chain at ``path`` (its file, or a
+    directory holding it as ``chain.db``, as ``emr chain init DIR`` makes;
+    an ``IoError``, an ``OSError``, names the file in ``filename`` when it
+    does not open); pass parameters only to create one (or to check them
+    against the stored ones; a ``salt`` of ``None`` matches any). One
+    writer per file (another raises
     ``LockedError``); readers use :meth:`open_readonly`. Each accepted block
     is durable before ``add_block`` returns. Calls release the GIL.
     """
@@ -673,9 +677,10 @@ def mining_engines() -> List[_EngineName]:
     """The hash engines this CPU can run, fastest first as measured here for a
     25-record block (once per process, a few ms); the first is the default."""
 
-def encode_address(role: _Role, hash20: _BytesLike) -> str:
+def encode_address(role: _Role, hash20: Union[_BytesLike, _PublicKey]) -> str:
     """The 43-character Bech32m address of a 20-byte hash in ``role``
-    (``emrd1...``, ``emrp1...``, ``emrm1...``)."""
+    (``emrd1...``, ``emrp1...``, ``emrm1...``), or of a key object's public
+    key hash (a ``SigningKey`` or a pyca/cryptography EC key)."""
 
 def decode_address(text: str, role: _Role) -> bytes:
     """The 20-byte hash of an address of ``role``; upper case accepted, nothing

@@ -46,7 +46,7 @@ except ImportError as missing:  # pragma: no cover - exercised without Dask only
 from distributed.scheduler import KilledWorker
 
 from . import _native
-from ._errors import EMRError, InvalidArgumentError
+from .errors import EMRError, InvalidArgumentError
 from ._native import EMR, Block, Chain, decode_address
 
 __all__ = ["mine_block", "check_chain", "WorkerError", "DEFAULT_CHUNK"]

@@ -16,7 +16,7 @@ import json
 from typing import Any, Dict, Iterable, List, Union
 
 from . import _native
-from ._errors import EMRError
+from .errors import EMRError
 
 __all__ = ["patient_bundle", "verify_bundle", "BundleError"]
 

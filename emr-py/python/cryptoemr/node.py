@@ -41,7 +41,7 @@ import os
 from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple, Union
 
 from . import _native
-from ._errors import (
+from .errors import (
     BY_KIND,
     EMRError,
     IncompatiblePeerError,

@@ -58,8 +58,9 @@ pub fn chain_export(dir: &Path, file: PathBuf, from: u64, force: bool, ui: Ui) -
             .write_all(&bytes)
             .and_then(|()| stdout.flush())
             .map_err(|e| CliError::io(format!("writing the blocks to stdout: {e}")))?;
-        // stdout holds the blocks: the summary goes beside them, to stderr.
-        eprintln!("wrote {written} ({heights}) to stdout");
+        // stdout holds the blocks: the summary goes beside them, to stderr
+        // (written, not printed: a closed stderr must not panic).
+        let _ = writeln!(std::io::stderr(), "wrote {written} ({heights}) to stdout");
         return Ok(Output::new("", json));
     };
     out.write(&bytes, None)?;

@@ -1,4 +1,5 @@
-"""The exception hierarchy of SPEC section 7.
+"""The exception hierarchy of SPEC section 7 (``cryptoemr.errors``; every
+class is importable from ``cryptoemr`` too).
 
 Every exception the package raises for a protocol failure is an
 :class:`EMRError`. Each concrete class stands for one error *kind* and has
@@ -33,11 +34,16 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     |       InvalidCharacterError, MixedCaseError
     +-- DecodeError
     +-- InvalidKeyError
-    +-- InvalidArgumentError (also a ValueError)
-    +-- NotFoundError, CancelledError, IoError
+    +-- InvalidArgumentError
+    +-- NotFoundError, CancelledError
+    +-- IoError (also an OSError)
     +-- NodeError (cryptoemr.node, SPEC section 9; .status)
         +-- PeerUnreachableError, PeerRefusedError, MisbehavingPeerError,
             IncompatiblePeerError, SyncIncompleteError
+
+The errors about a value given (a record, block, entry, sealed text,
+address, encoding, key or argument, and a block refused by a chain's
+linkage checks) are ``ValueError`` s too; ``IoError`` is an ``OSError``.
 
 Values of the wrong Python *type* raise ``TypeError``, and integers outside
 their range ``OverflowError`` (or ``InvalidArgumentError``, a ``ValueError``,
@@ -120,7 +126,7 @@ class EMRError(Exception):
 # --- records -------------------------------------------------------------
 
 
-class RecordError(EMRError):
+class RecordError(EMRError, ValueError):
     """A record does not verify (or cannot be signed or encoded as given)."""
 
     #: The record's position when raised by ``verify_records``, else ``None``.
@@ -184,7 +190,7 @@ class UnauthorizedDoctorError(RecordError):
 # --- blocks --------------------------------------------------------------
 
 
-class BlockError(EMRError):
+class BlockError(EMRError, ValueError):
     """A block does not verify."""
 
 
@@ -256,7 +262,7 @@ class BlockEntryError(BlockError):
 # --- registry entries (SPEC section 8.1) -----------------------------------
 
 
-class EntryError(EMRError):
+class EntryError(EMRError, ValueError):
     """A grant or revocation does not verify, or a chain refuses it."""
 
 
@@ -320,7 +326,7 @@ class RevocationNotYetEffectiveError(EntryError):
 # --- sealed prescriptions (SPEC section 8.2) -------------------------------
 
 
-class SealError(EMRError):
+class SealError(EMRError, ValueError):
     """A sealed prescription does not open with the given key."""
 
 
@@ -348,25 +354,25 @@ class ChainError(EMRError):
     chain sets ``.height`` (and ``.block_id``) on it."""
 
 
-class WrongHeightError(ChainError):
+class WrongHeightError(ChainError, ValueError):
     """The block's height is not its parent's height + 1."""
 
     kind = "wrong_height"
 
 
-class UnknownParentError(ChainError):
+class UnknownParentError(ChainError, ValueError):
     """No known block has the id in ``previous``."""
 
     kind = "unknown_parent"
 
 
-class TimestampTooEarlyError(ChainError):
+class TimestampTooEarlyError(ChainError, ValueError):
     """The block's timestamp is before its parent's."""
 
     kind = "timestamp_too_early"
 
 
-class TimestampTooLateError(ChainError):
+class TimestampTooLateError(ChainError, ValueError):
     """The block's timestamp is more than the chain's ``max_future`` seconds
     (60 by default) ahead of the current time. The block is not remembered
     as invalid: it may be added once its time has come."""
@@ -391,7 +397,7 @@ class CorruptError(ChainError):
 # --- addresses (SPEC section 6) ------------------------------------------
 
 
-class AddressError(EMRError):
+class AddressError(EMRError, ValueError):
     """Text that is not an address of the expected role (``decode_address``,
     or an address given where a hash is taken)."""
 
@@ -442,13 +448,13 @@ class MixedCaseError(AddressError):
 # --- the rest --------------------------------------------------------------
 
 
-class DecodeError(EMRError):
+class DecodeError(EMRError, ValueError):
     """Bytes that are not a canonical encoding (``from_bytes``)."""
 
     kind = "decode"
 
 
-class InvalidKeyError(EMRError):
+class InvalidKeyError(EMRError, ValueError):
     """A key that cannot be parsed or used: a private key (garbage,
     encrypted, unsupported curve, out-of-range scalar), or a public key given
     as a recipient or an authority that is not an uncompressed SPKI on
@@ -475,8 +481,9 @@ class CancelledError(EMRError):
     kind = "cancelled"
 
 
-class IoError(EMRError):
-    """Storage failed."""
+class IoError(EMRError, OSError):
+    """Storage failed: an ``OSError`` too, with ``filename`` set to the
+    chain's path when opening it failed."""
 
     kind = "io"
 
@@ -565,5 +572,5 @@ for _cls in (
     NodeError,
     *NODE_BY_KIND.values(),
 ):
-    _cls.__module__ = "cryptoemr"
+    _cls.__module__ = "cryptoemr.errors"
 del _cls
