@@ -301,8 +301,8 @@ def test_error_classes():
     }
     for cls in classes:
         assert issubclass(cls, node.NodeError) and NODE_BY_KIND[cls.kind] is cls
-        assert cls.kind not in BY_KIND and cls.__module__ == "cryptoemr" and cls.__doc__
-        assert cls.__name__ in cryptoemr.__all__ and cls.__name__ in node.__all__
+        assert cls.kind not in BY_KIND and cls.__module__ == "cryptoemr.errors" and cls.__doc__
+        assert cls.__name__ in cryptoemr.errors.__all__ and cls.__name__ in node.__all__
         assert getattr(cryptoemr, cls.__name__) is cls
     for name in node.__all__:
         assert hasattr(node, name), name
