@@ -17,6 +17,7 @@ mod infile;
 mod node;
 mod outfile;
 mod output;
+mod password;
 mod progress;
 mod times;
 
@@ -39,6 +40,10 @@ struct Cli {
     /// No progress bars or progress lines on stderr.
     #[arg(long, short, global = true)]
     quiet: bool,
+    /// Read the password of encrypted key files from the first line of
+    /// FILE (else from EMR_KEY_PASSWORD, else a prompt on a terminal).
+    #[arg(long, global = true, value_name = "FILE")]
+    password_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -108,6 +113,7 @@ fn main() -> ExitCode {
         Err(e) => return clap_error(e, json_flag),
     };
     cancel::install_handler();
+    password::set_file(cli.password_file);
     let name = cli.command.name();
     let mode = Mode::detect(cli.quiet);
     let result = cli.command.run(mode);

@@ -33,6 +33,7 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     |       InvalidCharacterError, MixedCaseError
     +-- DecodeError
     +-- InvalidKeyError
+    |   +-- WrongPasswordError (also a ValueError)
     +-- InvalidArgumentError (also a ValueError)
     +-- NotFoundError, CancelledError, IoError
 
@@ -91,6 +92,7 @@ __all__ = [
     "MixedCaseError",
     "DecodeError",
     "InvalidKeyError",
+    "WrongPasswordError",
     "InvalidArgumentError",
     "NotFoundError",
     "CancelledError",
@@ -445,6 +447,14 @@ class InvalidKeyError(EMRError):
     secp256k1 or P-256."""
 
     kind = "invalid_key"
+
+
+class WrongPasswordError(InvalidKeyError, ValueError):
+    """The password does not decrypt the encrypted private key (or the
+    encrypted key is damaged). A ``ValueError`` as well, as pyca/cryptography
+    raises for a wrong password."""
+
+    kind = "wrong_password"
 
 
 class InvalidArgumentError(EMRError, ValueError):
