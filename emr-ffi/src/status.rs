@@ -580,8 +580,8 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        // 44 core kinds, ok, and the three kinds of the C interface.
-        assert_eq!(names.len(), 48);
+        // 45 core kinds, ok, and the three kinds of the C interface.
+        assert_eq!(names.len(), 49);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");
