@@ -1114,8 +1114,10 @@ typedef struct emr_sync_report {
 #define EMR_INVALID_ARGUMENT 100
 
 /**
- * A private key that cannot be parsed or used (malformed, encrypted,
- * unsupported curve, scalar out of range, mismatched public key).
+ * A private key that cannot be parsed or used (malformed, encrypted and
+ * read without a password, a password for a key that is not encrypted,
+ * unsupported curve or key encryption, scalar out of range, mismatched
+ * public key).
  */
 #define EMR_INVALID_KEY 101
 
@@ -1155,6 +1157,12 @@ typedef struct emr_sync_report {
  * chain database). Never silently accepted.
  */
 #define EMR_CORRUPT 107
+
+/**
+ * An encrypted private key's password does not decrypt it (or the
+ * encrypted key is damaged): emr_key_decrypt.
+ */
+#define EMR_WRONG_PASSWORD 108
 
 /**
  * Peer (SPEC 9): the node could not be asked: no connection, a failed TLS
@@ -1500,7 +1508,7 @@ emr_status emr_key_from_der(const uint8_t *der, size_t len, struct emr_key **out
  * NUL-terminated; a terminating NUL counted in len is refused.
  *
  * Returns: EMR_OK; EMR_INVALID_KEY if the text is not such a key (including
- *          encrypted PEM); EMR_NULL_ARGUMENT if out is NULL, or pem is NULL
+ *          encrypted PEM: emr_key_decrypt reads it); EMR_NULL_ARGUMENT if out is NULL, or pem is NULL
  *          while len > 0.
  * In:      pem: the PEM text (NULL allowed when len is 0).
  *          len: its length in bytes.
@@ -1508,7 +1516,68 @@ emr_status emr_key_from_der(const uint8_t *der, size_t len, struct emr_key **out
  *               failure.
  * Thread-safety: safe to call from any thread.
  */
-emr_status emr_key_from_pem(const uint8_t *pem, size_t len, struct emr_key **out);
+emr_status emr_key_from_pem(const uint8_t *pem,
+                            size_t len,
+                            struct emr_key **out);
+
+/**
+ * Imports an encrypted private key: PEM `-----BEGIN ENCRYPTED PRIVATE
+ * KEY-----` or its DER (PKCS#8 EncryptedPrivateKeyInfo with PBES2: PBKDF2
+ * or scrypt, AES-CBC), as `openssl pkey -aes256`, pyca/cryptography and
+ * emr_key_to_pem_encrypted write it, decrypted with password. A key file
+ * asking for more than 10,000,000 PBKDF2 iterations or 256 MiB of scrypt
+ * memory is refused before any work.
+ *
+ * Returns: EMR_OK; EMR_WRONG_PASSWORD if the password does not decrypt the
+ *          key (or the encrypted key is damaged); EMR_INVALID_KEY if data
+ *          is not an encrypted key (an unencrypted key included: use
+ *          emr_key_from_pem) or uses an encryption not read;
+ *          EMR_NULL_ARGUMENT if out is NULL, or data or password is NULL
+ *          while its length is > 0.
+ * In:      data:         the PEM text or DER bytes (NULL allowed when
+ *                        len is 0).
+ *          len:          its length in bytes.
+ *          password:     the password's bytes, not NUL-terminated (NULL
+ *                        allowed when password_len is 0).
+ *          password_len: its length in bytes.
+ * Out:     out:          a new key, freed by the caller with emr_key_free;
+ *                        NULL on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_key_decrypt(const uint8_t *data,
+                           size_t len,
+                           const uint8_t *password,
+                           size_t password_len,
+                           struct emr_key **out);
+
+/**
+ * Exports the private key as encrypted PKCS#8 PEM text (`-----BEGIN
+ * ENCRYPTED PRIVATE KEY-----`): PBES2 with PBKDF2-HMAC-SHA256 (600,000
+ * iterations, a random salt) and AES-256-CBC (a random IV), which OpenSSL,
+ * pyca/cryptography and emr_key_decrypt read. The text is NOT
+ * NUL-terminated: *len is its length. Every call encrypts anew (another
+ * salt and IV, the same length for a key), a size query included: pass a
+ * buffer of 1024 bytes to encrypt once. The library's own copies are
+ * wiped.
+ *
+ * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len; nothing else written);
+ *          EMR_INVALID_ARGUMENT if password_len is 0; EMR_NULL_ARGUMENT if
+ *          key or len is NULL, buf is NULL while *len > 0, or password is
+ *          NULL while password_len > 0.
+ * Args:    key:          the key.
+ * In:      password:     the password's bytes, not NUL-terminated.
+ *          password_len: its length in bytes, at least 1.
+ * Out:     buf:          receives the PEM text (NULL allowed when *len is 0).
+ * In/Out:  len:          in: the capacity of buf; out: the size written or
+ *                        needed.
+ * Thread-safety: safe to call concurrently on the same key.
+ */
+emr_status emr_key_to_pem_encrypted(const struct emr_key *key,
+                                    const uint8_t *password,
+                                    size_t password_len,
+                                    uint8_t *buf,
+                                    size_t *len);
 
 /**
  * Exports the private key as PKCS#8 DER, byte for byte what
@@ -3309,8 +3378,9 @@ emr_status emr_chain_undo_last_block(struct emr_chain *chain, struct emr_block *
  * (docs/OPERATIONS.md, "Backups"). Every page is read through its checksum
  * check and written with a fresh one, and the copy is read back whole
  * before it appears at path (it is written under a temporary name beside
- * it, then renamed): path is either absent or a complete copy. Works on a
- * read-only chain while a writer adds blocks, in this process or another.
+ * it, then linked into place, never over a file): path is either absent
+ * or a complete copy. Works on a read-only chain while a writer adds
+ * blocks, in this process or another.
  *
  * Returns: EMR_OK; EMR_IO if path exists (a backup never overwrites) or
  *          cannot be written; EMR_CORRUPT if a page of the chain is

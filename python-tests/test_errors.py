@@ -44,7 +44,7 @@ ENTRY_KINDS = [
 SEAL_KINDS = ["not_recipient", "decrypt_failed"]
 CHAIN_KINDS = ["wrong_height", "unknown_parent", "timestamp_too_early", "timestamp_too_late", "locked", "corrupt"]
 ADDRESS_KINDS = ["invalid_checksum", "wrong_role", "invalid_length", "invalid_character", "mixed_case"]
-OTHER_KINDS = ["invalid_argument", "invalid_key", "decode", "not_found", "cancelled", "io"]
+OTHER_KINDS = ["invalid_argument", "invalid_key", "wrong_password", "decode", "not_found", "cancelled", "io"]
 
 
 def camel(kind):

@@ -14,9 +14,9 @@ trap 'rm -rf "$WORK"' EXIT
 cd "$WORK"
 
 emr() { "$EMR" -q "$@" >/dev/null; }
-emr key new --curve p256 --out grey.pem
-emr key new --curve secp256k1 --out yang.pem
-emr key new --out alice.pem
+emr key new --curve p256 --out grey.pem --no-encrypt
+emr key new --curve secp256k1 --out yang.pem --no-encrypt
+emr key new --out alice.pem --role patient --no-encrypt
 PATIENT=$("$EMR" key show alice.pem --role patient --address)
 DOCTOR=$("$EMR" key show grey.pem --address)
 MINER=emrm1r3qty3tw2dq3ju5je8fp56vchpq7n99eyksm3p

@@ -4,10 +4,11 @@
 use std::fs;
 use std::path::Path;
 
-use emr_core::{Entry, PublicKey, Record, SigningKey};
+use emr_core::{Entry, KeyError, PublicKey, Record, SigningKey};
 use zeroize::Zeroizing;
 
 use crate::error::{file_error, CliError};
+use crate::password;
 
 /// The most a key file or a record file may hold: a PEM key is about 250
 /// bytes and the longest record that can verify about 470, so anything past
@@ -42,10 +43,19 @@ pub fn read_file_into(path: &Path, limit: u64, kind: &'static str, bytes: &mut V
     Ok(())
 }
 
+/// A private key file, PEM or DER; an encrypted one (`ENCRYPTED PRIVATE
+/// KEY`) with its password (`password.rs`).
 pub fn read_key(path: &Path) -> Result<SigningKey, CliError> {
     let mut bytes = Zeroizing::new(Vec::new());
     read_file_into(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidKey.as_str(), &mut bytes)?;
-    SigningKey::from_pem_or_der(&bytes).map_err(|e| CliError::from(e).context(path.display()))
+    let key = match SigningKey::from_pem_or_der(&bytes) {
+        Err(KeyError::Encrypted) => {
+            let password = password::for_reading(path)?;
+            SigningKey::from_pem_or_der_with_password(&bytes, &password)
+        }
+        other => other,
+    };
+    key.map_err(|e| CliError::from(e).context(path.display()))
 }
 
 pub fn read_record(path: &Path) -> Result<Record, CliError> {
@@ -74,20 +84,36 @@ pub fn not_pem(path: &Path, bytes: &[u8], wanted: &str) -> Result<(), CliError> 
 }
 
 /// A public key from a file: SPKI DER (what `emr authority new` writes as
-/// the `.pub` file), or a private key file (PKCS#8 or SEC1, PEM or DER),
-/// whose public key is taken: a patient's or pharmacy's key file works
-/// where only their public key is needed.
+/// the `.pub` file) or PEM (`emr key public`, `openssl pkey -pubout`), or a
+/// private key file (PKCS#8 or SEC1, PEM or DER, encrypted or not), whose
+/// public key is taken: a patient's or pharmacy's key file works where only
+/// their public key is needed.
 pub fn read_public_key(path: &Path) -> Result<PublicKey, CliError> {
+    // An address is a hash of a key: no key can be had from it.
+    let is_address = path.to_str().is_some_and(|text| {
+        emr_core::address::Role::ALL.into_iter().any(|role| emr_core::address::decode(text, role).is_ok())
+    });
+    if is_address && !path.exists() {
+        return Err(CliError::new(
+            "invalid_public_key",
+            format!(
+                "{}: an address, not a key file; an address is a hash of a key and cannot become one: \
+                 give the public key file (`emr key public KEY --out FILE`) or the key file",
+                path.display()
+            ),
+        ));
+    }
     let bytes = read_file(path, MAX_SMALL_FILE_BYTES, emr_core::ErrorKind::InvalidPublicKey.as_str())?;
-    if let Ok(key) = PublicKey::from_spki_der(&bytes) {
+    if let Ok(key) = PublicKey::from_pem_or_der(&bytes) {
         return Ok(key);
     }
     match SigningKey::from_pem_or_der(&bytes) {
         Ok(key) => Ok(*key.public_key()),
+        Err(KeyError::Encrypted) => read_key(path).map(|key| *key.public_key()),
         Err(_) => Err(CliError::new(
             "invalid_public_key",
             format!(
-                "{}: neither a public key (SPKI DER) nor a private key file on secp256k1 or P-256",
+                "{}: neither a public key (SPKI, PEM or DER) nor a private key file on secp256k1 or P-256",
                 path.display()
             ),
         )),

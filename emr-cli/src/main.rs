@@ -17,6 +17,7 @@ mod infile;
 mod node;
 mod outfile;
 mod output;
+mod password;
 mod progress;
 mod times;
 
@@ -44,6 +45,10 @@ struct Cli {
     /// bar is drawn without asking).
     #[arg(long, global = true, help_heading = GLOBAL)]
     progress: bool,
+    /// Read the password of encrypted key files from the first line of
+    /// FILE (else from EMR_KEY_PASSWORD, else a prompt on a terminal).
+    #[arg(long, global = true, value_name = "FILE", help_heading = GLOBAL)]
+    password_file: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -169,6 +174,7 @@ fn main() -> ExitCode {
         Err(e) => return clap_error(e, &args, json_flag),
     };
     cancel::install_handler();
+    password::set_file(cli.password_file);
     let name = cli.command.name();
     let ui = Ui {
         progress: Mode::detect(cli.quiet, cli.progress),

@@ -14,7 +14,8 @@ use std::path::Path;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 pub use emr_core::chain::SubmitOutcome;
-use emr_core::chain::{AddOutcome, Chain, ChainParams, CHAIN_FILE};
+pub use emr_core::chain::CHAIN_FILE;
+use emr_core::chain::{AddOutcome, Chain, ChainParams};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, SearchOptions, SearchStats};
 use emr_core::{Block, Entry, Hash160, Record};
 

@@ -17,7 +17,7 @@ const T0: &str = "1700000000";
 fn keys() {
     let dir = TempDir::new("keys");
     let d = dir.path();
-    let made = json_in(d, &["key", "new", "--curve", "p256", "--out", "dr.pem"], 0);
+    let made = json_in(d, &["key", "new", "--curve", "p256", "--out", "dr.pem", "--no-encrypt"], 0);
     assert_eq!(s(&made, "curve"), "P-256");
     let mode = std::fs::metadata(dir.0.join("dr.pem"))
         .unwrap()
@@ -34,7 +34,7 @@ fn keys() {
     json_in(
         d,
         &[
-            "key", "new", "--curve", "p256", "--out", "dr.pem", "--force",
+            "key", "new", "--curve", "p256", "--out", "dr.pem", "--force", "--no-encrypt",
         ],
         0,
     );

@@ -104,7 +104,7 @@ impl Clinic {
                 ]),
                 false,
             ),
-            (v(&["key", "new", "--out", out]), true),
+            (v(&["key", "new", "--out", out, "--no-encrypt"]), true),
             (
                 v(&["authority", "new", "--out", out, "--public", "other.pub"]),
                 true,
@@ -168,7 +168,7 @@ fn a_symlink_planted_at_the_old_temporary_name_receives_nothing() {
     let run = emr_after(
         d,
         "ln -s \"$PWD/stolen.pem\" \".dr2.pem.tmp-$$\"",
-        &["key", "new", "--out", "dr2.pem"],
+        &["key", "new", "--out", "dr2.pem", "--no-encrypt"],
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert!(
@@ -219,7 +219,7 @@ fn a_file_planted_at_the_old_temporary_name_lends_no_mode() {
     let run = emr_after(
         d,
         ": > \".dr.pem.tmp-$$\" && chmod 666 \".dr.pem.tmp-$$\"",
-        &["key", "new", "--out", "dr.pem"],
+        &["key", "new", "--out", "dr.pem", "--no-encrypt"],
     );
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(mode(&d.join("dr.pem")), 0o600, "a key file is private");
@@ -383,7 +383,7 @@ fn an_existing_file_is_replaced_only_with_force_and_gets_the_promised_mode() {
     let run = emr_after(d, "umask 077", &["authority", "new", "--out", "narrow.pem"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(mode(&d.join("narrow.pub")), 0o600);
-    let run = emr_after(d, "umask 0", &["key", "new", "--out", "open.pem"]);
+    let run = emr_after(d, "umask 0", &["key", "new", "--out", "open.pem", "--no-encrypt"]);
     assert_eq!(run.code, 0, "{run:?}");
     assert_eq!(mode(&d.join("open.pem")), 0o600);
 

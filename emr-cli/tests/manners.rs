@@ -98,7 +98,7 @@ fn every_argument_has_help_and_global_options_stand_apart() {
     let mut all = Vec::new();
     commands(d, Vec::new(), &mut all);
     assert!(all.len() > 30, "{all:?}");
-    let global: BTreeSet<&str> = ["--json", "--quiet", "--progress"].into();
+    let global: BTreeSet<&str> = ["--json", "--quiet", "--progress", "--password-file"].into();
     for path in &all {
         let mut args: Vec<&str> = path.iter().map(String::as_str).collect();
         args.push("--help");
@@ -119,7 +119,7 @@ fn every_argument_has_help_and_global_options_stand_apart() {
                 );
             }
         }
-        assert_eq!(section(&help, "Global options:").len(), 3, "emr {}:\n{help}", path.join(" "));
+        assert_eq!(section(&help, "Global options:").len(), 4, "emr {}:\n{help}", path.join(" "));
     }
 }
 

@@ -99,6 +99,8 @@ pub enum ErrorKind {
     /// A sealed record's key or text does not decrypt under the key, or the
     /// text is not UTF-8.
     DecryptFailed,
+    /// An encrypted private key's password does not decrypt it.
+    WrongPassword,
 }
 
 impl ErrorKind {
@@ -203,6 +205,7 @@ impl ErrorKind {
             ErrorKind::UnauthorizedDoctor => "unauthorized_doctor",
             ErrorKind::NotRecipient => "not_recipient",
             ErrorKind::DecryptFailed => "decrypt_failed",
+            ErrorKind::WrongPassword => "wrong_password",
         }
     }
 }

@@ -12,6 +12,8 @@ use ring::rand::{SecureRandom, SystemRandom};
 use ring::signature as ring_sig;
 use zeroize::{Zeroize, Zeroizing};
 
+mod encrypted;
+
 use crate::address::{Address, Role};
 use crate::der;
 use crate::error::ErrorKind;
@@ -52,15 +54,31 @@ impl fmt::Display for Curve {
     }
 }
 
-/// Why a private key was refused. Every variant is of kind `invalid_key`.
+/// Why a private key was refused. Every variant is of kind `invalid_key`,
+/// except [`KeyError::WrongPassword`] (`wrong_password`) and
+/// [`KeyError::EmptyPassword`] (`invalid_argument`).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyError {
     /// Not PKCS#8 or SEC1 DER, or not PEM with one of those labels.
     #[error("invalid key: not a PKCS#8 or SEC1 EC private key")]
     Malformed,
-    /// Encrypted PEM or PKCS#8; decrypt it first.
-    #[error("invalid key: encrypted keys are not supported, decrypt it first")]
+    /// An encrypted key (`ENCRYPTED PRIVATE KEY`) read without a password:
+    /// [`SigningKey::from_pem_with_password`] reads it.
+    #[error("invalid key: the key is encrypted: give its password")]
     Encrypted,
+    /// The password does not decrypt the key (or the encrypted key is damaged).
+    #[error("wrong_password: the password does not decrypt the key (or the key file is damaged)")]
+    WrongPassword,
+    /// A password was given for a key that is not encrypted.
+    #[error("invalid key: a password was given but the key is not encrypted")]
+    NotEncrypted,
+    /// An encryption this library does not read; the text says which.
+    #[error("invalid key: unsupported key encryption: {0}")]
+    UnsupportedEncryption(&'static str),
+    /// Encrypting a key under an empty password.
+    #[error("invalid_argument: the password is empty")]
+    EmptyPassword,
     /// A curve other than secp256k1 and P-256.
     #[error("invalid key: unsupported curve (secp256k1 and P-256 are supported)")]
     UnsupportedCurve,
@@ -80,9 +98,14 @@ pub enum KeyError {
 }
 
 impl KeyError {
-    /// Always [`ErrorKind::InvalidKey`].
+    /// [`ErrorKind::InvalidKey`], [`ErrorKind::WrongPassword`] or
+    /// (an empty password) [`ErrorKind::InvalidArgument`].
     pub const fn kind(&self) -> ErrorKind {
-        ErrorKind::InvalidKey
+        match self {
+            KeyError::WrongPassword => ErrorKind::WrongPassword,
+            KeyError::EmptyPassword => ErrorKind::InvalidArgument,
+            _ => ErrorKind::InvalidKey,
+        }
     }
 }
 
@@ -239,6 +262,65 @@ impl SigningKey {
             "ENCRYPTED PRIVATE KEY" => Err(KeyError::Encrypted),
             _ => Err(KeyError::Malformed),
         }
+    }
+
+    /// Imports an encrypted key: PEM `ENCRYPTED PRIVATE KEY` or its DER
+    /// (PKCS#8 `EncryptedPrivateKeyInfo`, PBES2), decrypted with `password`
+    /// (`keys/encrypted.rs` says which schemes and costs are read).
+    /// `WrongPassword` when it does not decrypt; `NotEncrypted` for a key
+    /// that is not encrypted, so that a password is never silently ignored.
+    pub fn from_pem_or_der_with_password(bytes: &[u8], password: &[u8]) -> Result<SigningKey, KeyError> {
+        if bytes.len() > MAX_PEM_BYTES {
+            return Err(KeyError::Malformed);
+        }
+        let der = if bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            let text = core::str::from_utf8(bytes).map_err(|_| KeyError::Malformed)?;
+            let (label, der) = pem_decode(text).map_err(|e| match e {
+                KeyError::Encrypted => KeyError::UnsupportedEncryption(
+                    "OpenSSL's legacy PEM encryption (Proc-Type); convert it with `openssl pkey`",
+                ),
+                other => other,
+            })?;
+            match label.as_str() {
+                "ENCRYPTED PRIVATE KEY" => der,
+                "PRIVATE KEY" | "EC PRIVATE KEY" => return Err(KeyError::NotEncrypted),
+                _ => return Err(KeyError::Malformed),
+            }
+        } else {
+            if SigningKey::from_der(bytes).is_ok() {
+                return Err(KeyError::NotEncrypted);
+            }
+            Zeroizing::new(bytes.to_vec())
+        };
+        let pkcs8 = encrypted::decrypt(&der, password)?;
+        // A wrong password passes CBC's padding check about once in 256
+        // times and then yields garbage: that is a wrong password too.
+        let parsed = der::parse_pkcs8(&pkcs8).map_err(|_| match classify_malformed(&pkcs8) {
+            KeyError::Malformed => KeyError::WrongPassword,
+            other => other,
+        })?;
+        SigningKey::from_parsed(parsed)
+    }
+
+    /// [`Self::from_pem_or_der_with_password`] for PEM text.
+    pub fn from_pem_with_password(pem: &[u8], password: &[u8]) -> Result<SigningKey, KeyError> {
+        if !pem.trim_ascii_start().starts_with(b"-----BEGIN") {
+            return Err(KeyError::Malformed);
+        }
+        SigningKey::from_pem_or_der_with_password(pem, password)
+    }
+
+    /// Encrypted PKCS#8 PEM (`-----BEGIN ENCRYPTED PRIVATE KEY-----`): PBES2
+    /// with PBKDF2-HMAC-SHA256 (600,000 iterations, random salt) and
+    /// AES-256-CBC (random IV), which OpenSSL and pyca/cryptography read.
+    /// `EmptyPassword` for an empty password.
+    pub fn to_pkcs8_pem_encrypted(&self, password: &[u8]) -> Result<Zeroizing<String>, KeyError> {
+        Ok(pem_encode("ENCRYPTED PRIVATE KEY", &self.to_pkcs8_der_encrypted(password)?))
+    }
+
+    /// The DER of [`Self::to_pkcs8_pem_encrypted`] (`EncryptedPrivateKeyInfo`).
+    pub fn to_pkcs8_der_encrypted(&self, password: &[u8]) -> Result<Vec<u8>, KeyError> {
+        encrypted::encrypt(&self.to_pkcs8_der(), password)
     }
 
     /// Imports PEM or DER, whichever `bytes` is.
@@ -459,6 +541,29 @@ impl PublicKey {
     pub fn from_spki_der(der: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
         let (curve, point) = der::parse_spki(der).map_err(|_| InvalidPublicKey)?;
         PublicKey::from_uncompressed_point(curve, point)
+    }
+
+    /// SPKI DER, or the PEM `-----BEGIN PUBLIC KEY-----` that `emr key
+    /// public` and `openssl pkey -pubout` write, under the rules of
+    /// [`Self::from_spki_der`].
+    pub fn from_pem_or_der(bytes: &[u8]) -> Result<PublicKey, InvalidPublicKey> {
+        if !bytes.trim_ascii_start().starts_with(b"-----BEGIN") {
+            return PublicKey::from_spki_der(bytes);
+        }
+        if bytes.len() > MAX_PEM_BYTES {
+            return Err(InvalidPublicKey);
+        }
+        let text = core::str::from_utf8(bytes).map_err(|_| InvalidPublicKey)?;
+        match pem_decode(text) {
+            Ok((label, der)) if label == "PUBLIC KEY" => PublicKey::from_spki_der(&der),
+            _ => Err(InvalidPublicKey),
+        }
+    }
+
+    /// The SPKI as PEM (`-----BEGIN PUBLIC KEY-----`), as OpenSSL and
+    /// pyca/cryptography write it.
+    pub fn to_spki_pem(&self) -> String {
+        pem_encode("PUBLIC KEY", &self.to_spki_der()).to_string()
     }
 
     /// The one parsing rule for every point this library reads: the libraries

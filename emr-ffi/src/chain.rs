@@ -1134,8 +1134,9 @@ pub unsafe extern "C" fn emr_chain_undo_last_block(chain: *mut emr_chain, remove
 /// (docs/OPERATIONS.md, "Backups"). Every page is read through its checksum
 /// check and written with a fresh one, and the copy is read back whole
 /// before it appears at path (it is written under a temporary name beside
-/// it, then renamed): path is either absent or a complete copy. Works on a
-/// read-only chain while a writer adds blocks, in this process or another.
+/// it, then linked into place, never over a file): path is either absent
+/// or a complete copy. Works on a read-only chain while a writer adds
+/// blocks, in this process or another.
 ///
 /// Returns: EMR_OK; EMR_IO if path exists (a backup never overwrites) or
 ///          cannot be written; EMR_CORRUPT if a page of the chain is

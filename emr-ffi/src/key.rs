@@ -84,7 +84,7 @@ pub unsafe extern "C" fn emr_key_from_der(der: *const u8, len: usize, out: *mut 
 /// NUL-terminated; a terminating NUL counted in len is refused.
 ///
 /// Returns: EMR_OK; EMR_INVALID_KEY if the text is not such a key (including
-///          encrypted PEM); EMR_NULL_ARGUMENT if out is NULL, or pem is NULL
+///          encrypted PEM: emr_key_decrypt reads it); EMR_NULL_ARGUMENT if out is NULL, or pem is NULL
 ///          while len > 0.
 /// In:      pem: the PEM text (NULL allowed when len is 0).
 ///          len: its length in bytes.
@@ -99,6 +99,86 @@ pub unsafe extern "C" fn emr_key_from_pem(pem: *const u8, len: usize, out: *mut 
         let pem = unsafe { ptr::slice(pem, len, "pem") }?;
         out.set(emr_key { inner: SigningKey::from_pem(pem)? });
         Ok(())
+    })
+}
+
+/// Imports an encrypted private key: PEM `-----BEGIN ENCRYPTED PRIVATE
+/// KEY-----` or its DER (PKCS#8 EncryptedPrivateKeyInfo with PBES2: PBKDF2
+/// or scrypt, AES-CBC), as `openssl pkey -aes256`, pyca/cryptography and
+/// emr_key_to_pem_encrypted write it, decrypted with password. A key file
+/// asking for more than 10,000,000 PBKDF2 iterations or 256 MiB of scrypt
+/// memory is refused before any work.
+///
+/// Returns: EMR_OK; EMR_WRONG_PASSWORD if the password does not decrypt the
+///          key (or the encrypted key is damaged); EMR_INVALID_KEY if data
+///          is not an encrypted key (an unencrypted key included: use
+///          emr_key_from_pem) or uses an encryption not read;
+///          EMR_NULL_ARGUMENT if out is NULL, or data or password is NULL
+///          while its length is > 0.
+/// In:      data:         the PEM text or DER bytes (NULL allowed when
+///                        len is 0).
+///          len:          its length in bytes.
+///          password:     the password's bytes, not NUL-terminated (NULL
+///                        allowed when password_len is 0).
+///          password_len: its length in bytes.
+/// Out:     out:          a new key, freed by the caller with emr_key_free;
+///                        NULL on failure.
+/// Thread-safety: safe to call from any thread.
+#[no_mangle]
+pub unsafe extern "C" fn emr_key_decrypt(
+    data: *const u8,
+    len: usize,
+    password: *const u8,
+    password_len: usize,
+    out: *mut *mut emr_key,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `out`, (`data`, `len`) and
+        // (`password`, `password_len`).
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let data = unsafe { ptr::slice(data, len, "data") }?;
+        let password = unsafe { ptr::slice(password, password_len, "password") }?;
+        out.set(emr_key { inner: SigningKey::from_pem_or_der_with_password(data, password)? });
+        Ok(())
+    })
+}
+
+/// Exports the private key as encrypted PKCS#8 PEM text (`-----BEGIN
+/// ENCRYPTED PRIVATE KEY-----`): PBES2 with PBKDF2-HMAC-SHA256 (600,000
+/// iterations, a random salt) and AES-256-CBC (a random IV), which OpenSSL,
+/// pyca/cryptography and emr_key_decrypt read. The text is NOT
+/// NUL-terminated: *len is its length. Every call encrypts anew (another
+/// salt and IV, the same length for a key), a size query included: pass a
+/// buffer of 1024 bytes to encrypt once. The library's own copies are
+/// wiped.
+///
+/// Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+///          needed (written to *len; nothing else written);
+///          EMR_INVALID_ARGUMENT if password_len is 0; EMR_NULL_ARGUMENT if
+///          key or len is NULL, buf is NULL while *len > 0, or password is
+///          NULL while password_len > 0.
+/// Args:    key:          the key.
+/// In:      password:     the password's bytes, not NUL-terminated.
+///          password_len: its length in bytes, at least 1.
+/// Out:     buf:          receives the PEM text (NULL allowed when *len is 0).
+/// In/Out:  len:          in: the capacity of buf; out: the size written or
+///                        needed.
+/// Thread-safety: safe to call concurrently on the same key.
+#[no_mangle]
+pub unsafe extern "C" fn emr_key_to_pem_encrypted(
+    key: *const emr_key,
+    password: *const u8,
+    password_len: usize,
+    buf: *mut u8,
+    len: *mut usize,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `key`, (`password`,
+        // `password_len`) and (`buf`, `len`).
+        let key = unsafe { ptr::handle(key, "key") }?;
+        let password = unsafe { ptr::slice(password, password_len, "password") }?;
+        let out = unsafe { OutBuf::new(buf, len, "buf", "len") }?;
+        out.write(key.inner.to_pkcs8_pem_encrypted(password)?.as_bytes())
     })
 }
 

@@ -134,8 +134,10 @@ pub const EMR_DECRYPT_FAILED: emr_status = 91;
 /// an indexed getter is EMR_NOT_FOUND instead ("Indexes" at the top of this
 /// header).
 pub const EMR_INVALID_ARGUMENT: emr_status = 100;
-/// A private key that cannot be parsed or used (malformed, encrypted,
-/// unsupported curve, scalar out of range, mismatched public key).
+/// A private key that cannot be parsed or used (malformed, encrypted and
+/// read without a password, a password for a key that is not encrypted,
+/// unsupported curve or key encryption, scalar out of range, mismatched
+/// public key).
 pub const EMR_INVALID_KEY: emr_status = 101;
 /// Bytes that are not a canonical encoding of a record or block.
 pub const EMR_DECODE: emr_status = 102;
@@ -156,6 +158,9 @@ pub const EMR_LOCKED: emr_status = 106;
 /// decode, an index that disagrees with the blocks, a file that is not a
 /// chain database). Never silently accepted.
 pub const EMR_CORRUPT: emr_status = 107;
+/// An encrypted private key's password does not decrypt it (or the
+/// encrypted key is damaged): emr_key_decrypt.
+pub const EMR_WRONG_PASSWORD: emr_status = 108;
 
 /// Peer (SPEC 9): the node could not be asked: no connection, a failed TLS
 /// handshake, a dropped connection, or no answer in time (connect 5 s, a
@@ -260,6 +265,7 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
             c"sync_incomplete",
             c"the sync stopped before the node's branch was whole; sync again later",
         ),
+        (EMR_WRONG_PASSWORD, c"wrong_password", c"the password does not decrypt the private key"),
         (EMR_NULL_ARGUMENT, c"null_argument", c"a required pointer argument is NULL"),
         (EMR_BUFFER_TOO_SMALL, c"buffer_too_small", c"the output buffer is too small"),
         (EMR_PANIC, c"panic", c"internal error: a panic was caught at the library boundary"),
@@ -403,6 +409,7 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::UnauthorizedDoctor => EMR_UNAUTHORIZED_DOCTOR,
         ErrorKind::NotRecipient => EMR_NOT_RECIPIENT,
         ErrorKind::DecryptFailed => EMR_DECRYPT_FAILED,
+        ErrorKind::WrongPassword => EMR_WRONG_PASSWORD,
         // A kind added to the core without a code here is a bug of this
         // crate; `tests::every_core_kind_is_listed` finds it (it reads the
         // core's enum) and `tests::every_kind_has_its_own_code` maps it.
@@ -511,7 +518,7 @@ mod tests {
     }
 
     /// Every kind of the core, as far as this crate knows them.
-    const KINDS: [ErrorKind; 44] = [
+    const KINDS: [ErrorKind; 45] = [
         ErrorKind::HashLength,
         ErrorKind::PublicKeyMismatch,
         ErrorKind::InvalidPrescription,
@@ -556,6 +563,7 @@ mod tests {
         ErrorKind::UnauthorizedDoctor,
         ErrorKind::NotRecipient,
         ErrorKind::DecryptFailed,
+        ErrorKind::WrongPassword,
     ];
 
     /// The core's `ErrorKind` is `#[non_exhaustive]`, so `status_of` needs a
@@ -602,9 +610,9 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        // 44 core kinds, ok, the five kinds of a peer node and the three
+        // 45 core kinds, ok, the five kinds of a peer node and the three
         // kinds of the C interface.
-        assert_eq!(names.len(), 53);
+        assert_eq!(names.len(), 54);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

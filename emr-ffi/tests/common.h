@@ -115,6 +115,7 @@ static const struct {
     {"io", EMR_IO},
     {"locked", EMR_LOCKED},
     {"corrupt", EMR_CORRUPT},
+    {"wrong_password", EMR_WRONG_PASSWORD},
     {"null_argument", EMR_NULL_ARGUMENT},
     {"buffer_too_small", EMR_BUFFER_TOO_SMALL},
     {"panic", EMR_PANIC},

@@ -57,7 +57,8 @@ static void test_statuses(void) {
               EMR_RECORD == 26 && EMR_WRONG_HEIGHT == 40 && EMR_UNKNOWN_PARENT == 41 &&
               EMR_TIMESTAMP_TOO_EARLY == 42 && EMR_TIMESTAMP_TOO_LATE == 43 && EMR_INVALID_ARGUMENT == 100 &&
               EMR_DECODE == 102 && EMR_NOT_FOUND == 103 && EMR_CANCELLED == 104 && EMR_IO == 105 &&
-              EMR_LOCKED == 106 && EMR_CORRUPT == 107 && EMR_NULL_ARGUMENT == 200 && EMR_PANIC == 202 &&
+              EMR_LOCKED == 106 && EMR_CORRUPT == 107 && EMR_WRONG_PASSWORD == 108 && EMR_NULL_ARGUMENT == 200 &&
+              EMR_PANIC == 202 &&
               EMR_INVALID_CHECKSUM == 60 && EMR_WRONG_ROLE == 61 && EMR_INVALID_LENGTH == 62 &&
               EMR_INVALID_CHARACTER == 63 && EMR_MIXED_CASE == 64,
           "stable status numbers");
@@ -82,7 +83,8 @@ static void test_keys(void) {
     CHECK_STATUS(emr_key_from_der(NULL, 5, &key), EMR_NULL_ARGUMENT);
     const char *encrypted = "-----BEGIN ENCRYPTED PRIVATE KEY-----\nAAAA\n-----END ENCRYPTED PRIVATE KEY-----\n";
     CHECK_STATUS(emr_key_from_pem((const uint8_t *)encrypted, strlen(encrypted), &key), EMR_INVALID_KEY);
-    CHECK(contains(emr_last_error_message(), "encrypted"), "encrypted key message: %s", emr_last_error_message());
+    CHECK(contains(emr_last_error_message(), "encrypted") && contains(emr_last_error_message(), "password"),
+          "encrypted key message: %s", emr_last_error_message());
     CHECK_STATUS(emr_key_from_pem(garbage, sizeof garbage, &key), EMR_INVALID_KEY);
 
     emr_curve curves[2] = {EMR_CURVE_SECP256K1, EMR_CURVE_P256};
@@ -123,6 +125,46 @@ static void test_keys(void) {
         CHECK_OK(emr_key_public_key_hash(again, h2));
         CHECK(memcmp(h1, h2, 20) == 0, "PEM round trip keeps the key");
         emr_key_free(again);
+
+        /* Encrypted PEM: a round trip, the wrong password, no password, a
+         * password for a plain key, an empty one, and the size query; on
+         * one curve only, since each costs a key derivation (600,000
+         * PBKDF2 rounds), slow under valgrind. */
+        static const uint8_t pw[] = "correct horse";
+        if (c == 0) {
+            uint8_t enc[1024];
+            size_t enc_len = sizeof enc;
+            CHECK_OK(emr_key_to_pem_encrypted(key, pw, sizeof pw - 1, enc, &enc_len));
+            CHECK(enc_len > 300 && enc_len < sizeof enc &&
+                      memcmp(enc, "-----BEGIN ENCRYPTED PRIVATE KEY-----\n", 38) == 0,
+                  "encrypted PEM (%zu bytes)", enc_len);
+            again = NULL;
+            CHECK_OK(emr_key_decrypt(enc, enc_len, pw, sizeof pw - 1, &again));
+            CHECK_OK(emr_key_public_key_hash(again, h2));
+            CHECK(memcmp(h1, h2, 20) == 0, "encrypted PEM round trip keeps the key");
+            emr_key_free(again);
+            again = (emr_key *)&again;
+            CHECK_STATUS(emr_key_decrypt(enc, enc_len, (const uint8_t *)"wrong", 5, &again), EMR_WRONG_PASSWORD);
+            CHECK(again == NULL, "out reset on a wrong password");
+            CHECK(strcmp(emr_status_name(EMR_WRONG_PASSWORD), "wrong_password") == 0, "name");
+            CHECK(!contains(emr_last_error_message(), "horse"), "no password in a message");
+            CHECK_STATUS(emr_key_decrypt(enc, enc_len, NULL, 0, &again), EMR_WRONG_PASSWORD);
+            CHECK_STATUS(emr_key_from_pem(enc, enc_len, &again), EMR_INVALID_KEY);
+            size_t plain_len = sizeof buf;
+            CHECK_OK(emr_key_to_pem(key, buf, &plain_len));
+            CHECK_STATUS(emr_key_decrypt(buf, plain_len, pw, sizeof pw - 1, &again), EMR_INVALID_KEY);
+            CHECK(contains(emr_last_error_message(), "not encrypted"), "message: %s", emr_last_error_message());
+            CHECK_STATUS(emr_key_decrypt(enc, enc_len, NULL, 3, &again), EMR_NULL_ARGUMENT);
+            CHECK_STATUS(emr_key_decrypt(NULL, 3, pw, 3, &again), EMR_NULL_ARGUMENT);
+            CHECK_STATUS(emr_key_decrypt(enc, enc_len, pw, 3, NULL), EMR_NULL_ARGUMENT);
+            size_t sized = 0;
+            CHECK_STATUS(emr_key_to_pem_encrypted(key, pw, sizeof pw - 1, NULL, &sized), EMR_BUFFER_TOO_SMALL);
+            CHECK(sized == enc_len, "the size query gives the size (%zu, %zu)", sized, enc_len);
+            sized = sizeof enc;
+            CHECK_STATUS(emr_key_to_pem_encrypted(key, pw, 0, enc, &sized), EMR_INVALID_ARGUMENT);
+            CHECK_STATUS(emr_key_to_pem_encrypted(key, NULL, 4, enc, &sized), EMR_NULL_ARGUMENT);
+            CHECK_STATUS(emr_key_to_pem_encrypted(NULL, pw, 4, enc, &sized), EMR_NULL_ARGUMENT);
+        }
 
         len = sizeof buf;
         CHECK_OK(emr_key_public_key_der(key, buf, &len));

@@ -142,13 +142,25 @@ impl PySigningKey {
         Ok(PySigningKey { inner })
     }
 
-    /// Imports PEM: ``PRIVATE KEY`` (PKCS#8) or ``EC PRIVATE KEY`` (SEC1),
-    /// unencrypted. ``InvalidKeyError`` otherwise.
+    /// Imports PEM: ``PRIVATE KEY`` (PKCS#8) or ``EC PRIVATE KEY`` (SEC1);
+    /// with ``password`` (bytes, or text as UTF-8), ``ENCRYPTED PRIVATE
+    /// KEY`` (PKCS#8 PBES2), as pyca/cryptography's
+    /// ``load_pem_private_key(data, password)``. ``WrongPasswordError`` when
+    /// the password does not decrypt it; ``InvalidKeyError`` for an
+    /// encrypted key without a password, a password for a key that is not
+    /// encrypted, and anything that is not such a key.
     #[staticmethod]
-    fn from_pem(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PySigningKey> {
+    #[pyo3(signature = (data, password = None))]
+    fn from_pem(py: Python<'_>, data: &Bound<'_, PyAny>, password: Option<&Bound<'_, PyAny>>) -> PyResult<PySigningKey> {
         let bytes = Zeroizing::new(convert::bytes_or_text(data, "data")?);
-        let inner = SigningKey::from_pem(&bytes).map_err(|e| errors::key(py, &e))?;
-        Ok(PySigningKey { inner })
+        let inner = match password {
+            None => py.detach(|| SigningKey::from_pem(&bytes)),
+            Some(password) => {
+                let password = Zeroizing::new(convert::bytes_or_text(password, "password")?);
+                py.detach(|| SigningKey::from_pem_with_password(&bytes, &password))
+            }
+        };
+        Ok(PySigningKey { inner: inner.map_err(|e| errors::key(py, &e))? })
     }
 
     /// Imports DER: PKCS#8 ``PrivateKeyInfo`` or SEC1 ``ECPrivateKey``,
@@ -160,9 +172,21 @@ impl PySigningKey {
         Ok(PySigningKey { inner })
     }
 
-    /// Unencrypted PKCS#8 PEM, byte for byte what pyca/cryptography writes.
-    fn to_pem<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
-        PyBytes::new(py, self.inner.to_pkcs8_pem().as_bytes())
+    /// PKCS#8 PEM: unencrypted, byte for byte what pyca/cryptography
+    /// writes; with ``password`` (bytes, or text as UTF-8; not empty),
+    /// ``ENCRYPTED PRIVATE KEY``: PBES2 with PBKDF2-HMAC-SHA256 (600,000
+    /// iterations) and AES-256-CBC, which pyca/cryptography and ``openssl
+    /// pkey`` read. ``InvalidArgumentError`` for an empty password.
+    #[pyo3(signature = (password = None))]
+    fn to_pem<'py>(&self, py: Python<'py>, password: Option<&Bound<'py, PyAny>>) -> PyResult<Bound<'py, PyBytes>> {
+        match password {
+            None => Ok(PyBytes::new(py, self.inner.to_pkcs8_pem().as_bytes())),
+            Some(password) => {
+                let password = Zeroizing::new(convert::bytes_or_text(password, "password")?);
+                let pem = py.detach(|| self.inner.to_pkcs8_pem_encrypted(&password)).map_err(|e| errors::key(py, &e))?;
+                Ok(PyBytes::new(py, pem.as_bytes()))
+            }
+        }
     }
 
     /// Unencrypted PKCS#8 DER, byte for byte what pyca/cryptography writes.

@@ -131,7 +131,7 @@ pub fn s<'a>(value: &'a Value, key: &str) -> &'a str {
 
 /// A key file and its address in `role`.
 pub fn new_key(dir: &Path, file: &str, curve: &str, role: &str) -> String {
-    let made = json_in(dir, &["key", "new", "--curve", curve, "--out", file], 0);
+    let made = json_in(dir, &["key", "new", "--curve", curve, "--out", file, "--no-encrypt"], 0);
     assert!(s(&made, "address").starts_with("emrd1"));
     let shown = json_in(dir, &["key", "show", file, "--role", role], 0);
     s(&shown, "address").to_owned()

@@ -349,7 +349,7 @@ impl Chain {
     /// process or another (call it on a read-only handle then); every page is
     /// read through its checksum check and written with a fresh one, and the
     /// copy is read back whole before it appears at `dest` (written under a
-    /// temporary name beside it and renamed, so `dest` is absent or complete).
+    /// temporary name beside it and hard-linked into place, so `dest` is absent or complete).
     /// The copy holds everything the chain's file does: blocks, indexes,
     /// the pool and the conflicts.
     ///

@@ -447,7 +447,7 @@ impl Store {
     /// VFS, which stamps every page it writes (SQLite changes page 1's
     /// header in a copy, which a plain copy would leave with a stale
     /// checksum), to a temporary name beside `dest`; it is then read back
-    /// whole through the check, synced, and renamed into place, so `dest`
+    /// whole through the check, synced, and linked into place, so `dest`
     /// is either absent or a complete, checked copy.
     pub(crate) fn backup_to(&self, dest: &std::path::Path) -> Result<(), ChainError> {
         if dest.exists() {
@@ -466,7 +466,15 @@ impl Store {
                 std::fs::set_permissions(&partial, std::fs::metadata(source)?.permissions())?;
             }
             std::fs::File::open(&partial)?.sync_all()?;
-            std::fs::rename(&partial, dest)?;
+            // A hard link, unlike a rename, never replaces a file that
+            // appeared at `dest` since the check above.
+            std::fs::hard_link(&partial, dest).map_err(|e| match e.kind() {
+                std::io::ErrorKind::AlreadyExists => {
+                    ChainError::Io(format!("{}: already exists (a backup never overwrites a file)", dest.display()))
+                }
+                _ => ChainError::from(e),
+            })?;
+            std::fs::remove_file(&partial)?;
             std::fs::File::open(&dir)?.sync_all()?;
             Ok(())
         });

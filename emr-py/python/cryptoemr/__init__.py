@@ -64,6 +64,7 @@ from .errors import (
     InvalidEntryError,
     InvalidEntrySignatureError,
     InvalidKeyError,
+    WrongPasswordError,
     InvalidLengthError,
     InvalidMinerError,
     InvalidNonceError,

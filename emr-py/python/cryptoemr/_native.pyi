@@ -130,13 +130,18 @@ class SigningKey:
     @staticmethod
     def generate(curve: _CurveName = "secp256k1") -> SigningKey: ...
     @staticmethod
-    def from_pem(data: Union[_BytesLike, str]) -> SigningKey:
-        """PKCS#8 ``PRIVATE KEY`` or SEC1 ``EC PRIVATE KEY`` PEM; ``InvalidKeyError`` otherwise."""
+    def from_pem(data: Union[_BytesLike, str], password: Optional[Union[_BytesLike, str]] = None) -> SigningKey:
+        """PKCS#8 ``PRIVATE KEY`` or SEC1 ``EC PRIVATE KEY`` PEM; with ``password``, ``ENCRYPTED
+        PRIVATE KEY`` (PKCS#8 PBES2). ``WrongPasswordError`` for a wrong password,
+        ``InvalidKeyError`` otherwise (also: encrypted without a password, a password for a
+        plain key)."""
     @staticmethod
     def from_der(data: _BytesLike) -> SigningKey:
         """PKCS#8 or SEC1 DER; ``InvalidKeyError`` otherwise."""
-    def to_pem(self) -> bytes:
-        """Unencrypted PKCS#8 PEM, as pyca/cryptography writes it."""
+    def to_pem(self, password: Optional[Union[_BytesLike, str]] = None) -> bytes:
+        """PKCS#8 PEM, as pyca/cryptography writes it; with ``password`` (not empty, else
+        ``InvalidArgumentError``), ``ENCRYPTED PRIVATE KEY``: PBES2, PBKDF2-HMAC-SHA256 and
+        AES-256-CBC."""
     def to_der(self) -> bytes:
         """Unencrypted PKCS#8 DER, as pyca/cryptography writes it."""
     @property

@@ -34,6 +34,7 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     |       InvalidCharacterError, MixedCaseError
     +-- DecodeError
     +-- InvalidKeyError
+    |   +-- WrongPasswordError
     +-- InvalidArgumentError
     +-- NotFoundError, CancelledError
     +-- IoError (also an OSError)
@@ -100,6 +101,7 @@ __all__ = [
     "MixedCaseError",
     "DecodeError",
     "InvalidKeyError",
+    "WrongPasswordError",
     "InvalidArgumentError",
     "NotFoundError",
     "CancelledError",
@@ -461,6 +463,14 @@ class InvalidKeyError(EMRError, ValueError):
     secp256k1 or P-256."""
 
     kind = "invalid_key"
+
+
+class WrongPasswordError(InvalidKeyError, ValueError):
+    """The password does not decrypt the encrypted private key (or the
+    encrypted key is damaged). A ``ValueError`` as well, as pyca/cryptography
+    raises for a wrong password."""
+
+    kind = "wrong_password"
 
 
 class InvalidArgumentError(EMRError, ValueError):
