@@ -38,6 +38,7 @@ def test_a_chain_that_cannot_be_opened_is_an_oserror_naming_its_file(tmp_path):
         error = info.value
         assert isinstance(error, cryptoemr.EMRError), error
         assert error.filename == str(missing)
+        assert error.errno == errno.ENOENT, error.errno
         assert str(missing) in str(error)
     assert not (tmp_path / "no").exists(), "nothing created on the way"
     with pytest.raises(cryptoemr.IoError) as info:

@@ -172,13 +172,26 @@ pub fn chain(py: Python<'_>, error: ChainError) -> PyErr {
 }
 
 /// A failure opening the chain file `path`: as [`chain`], with an
-/// `OSError`'s `filename` set to the path (an `IoError` is an `OSError`).
+/// `OSError`'s `filename` set to the path (an `IoError` is an `OSError`),
+/// and its `errno` and `strerror` as the operating system gives them for
+/// that path (the core's error is text; the OS is asked again, here,
+/// only to name the number a Python caller tests).
 pub fn chain_file(py: Python<'_>, error: ChainError, path: Option<&std::path::Path>) -> PyErr {
     let exception = chain(py, error);
     if let Some(path) = path {
         let value = exception.value(py);
         if value.is_instance_of::<pyo3::exceptions::PyOSError>() {
-            if let Err(e) = value.setattr("filename", path.as_os_str()) {
+            let os = std::fs::metadata(path).and_then(|_| std::fs::File::open(path).map(drop)).err();
+            let annotated = value.setattr("filename", path.as_os_str()).and_then(|()| match os.as_ref() {
+                Some(e) => match e.raw_os_error() {
+                    Some(code) => value
+                        .setattr("errno", code)
+                        .and_then(|()| value.setattr("strerror", e.to_string())),
+                    None => Ok(()),
+                },
+                None => Ok(()),
+            });
+            if let Err(e) = annotated {
                 return e;
             }
         }
