@@ -3129,7 +3129,9 @@ emr_status emr_batch_options_default(struct emr_batch_options *options, uint32_t
  *          EMR_IO if the operating system or SQLite fails (no such
  *          directory, permissions, ...); EMR_NULL_ARGUMENT if out is NULL.
  * In:      path:    a NUL-terminated file path (bytes, not necessarily
- *                   UTF-8); NULL for a chain in memory.
+ *                   UTF-8), or a directory, meaning its file chain.db (as
+ *                   the command line keeps a chain); NULL for a chain in
+ *                   memory.
  *          options: the chain's parameters (see emr_chain_options); NULL:
  *                   the stored parameters, or the defaults for a new chain.
  * Out:     out:     a new chain, freed (and closed) by the caller with
