@@ -64,8 +64,9 @@ private="$(sed -n 's/^Libs.private: //p' "$lib/pkgconfig/emr.pc")"
 echo "ok   Libs.private: $private"
 
 # The README's C quick start, exactly as the README writes it.
-sed -n "/^cat > \/tmp\/emr_quickstart.c <<'C'\$/,/^C\$/p" "$ROOT/README.md" | sed '1d;$d' >"$work/quickstart.c"
-grep -q 'int main' "$work/quickstart.c" || fail "README.md has no C quick start (cat > /tmp/emr_quickstart.c <<'C')"
+# (The block writes it into its own temporary directory, `$T`.)
+sed -n "/^cat > \$T\/emr_quickstart.c <<'C'\$/,/^C\$/p" "$ROOT/README.md" | sed '1d;$d' >"$work/quickstart.c"
+grep -q 'int main' "$work/quickstart.c" || fail "README.md has no C quick start (cat > \$T/emr_quickstart.c <<'C')"
 
 # shellcheck disable=SC2046  # pkg-config's output is meant to be split into words
 "$CC" -std=c11 -Wall -Wextra -Werror "$work/quickstart.c" $(pkg-config --cflags --libs emr) \
