@@ -194,7 +194,7 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 
 impl ChainAccess for Shared {
     fn read<T>(&self, f: impl FnOnce(&Chain) -> Result<T, ChainError>) -> Result<T, ChainError> {
-        f(&lock(&self.reader))
+        Shared::read(self, f)
     }
     fn write<T>(&self, f: impl FnOnce(&mut Chain) -> T) -> Result<T, ChainError> {
         let mut guard = self.chain.lock()?;
@@ -309,26 +309,32 @@ impl Shared {
         }
     }
 
+    /// Remembers the ids of the active chain's last `ANNOUNCE_WINDOW`
+    /// blocks, and returns the lowest height whose id was not remembered
+    /// there before (what is new since the last call).
+    fn remember_active(&self, c: &Chain) -> Result<Option<u64>, ChainError> {
+        let len = c.len()?;
+        let from = len.saturating_sub(ANNOUNCE_WINDOW);
+        let ids = c.active_ids_from(from, ANNOUNCE_WINDOW)?;
+        let mut announced = lock(&self.announced);
+        let first_new = ids
+            .iter()
+            .enumerate()
+            .find(|(i, id)| announced.get(&(from + *i as u64)) != Some(*id))
+            .map(|(i, _)| from + i as u64);
+        announced.retain(|h, _| *h >= from && *h < len);
+        for (i, id) in ids.iter().enumerate() {
+            announced.insert(from + i as u64, *id);
+        }
+        Ok(first_new)
+    }
+
     /// After the active chain may have changed: pushes the blocks newly in
     /// it (after a reorganization, the new branch) to every peer as one
     /// block file.
     pub(crate) fn announce(&self) {
         let result = self.read(|c| {
-            let len = c.len()?;
-            let from = len.saturating_sub(ANNOUNCE_WINDOW);
-            let ids = c.active_ids_from(from, ANNOUNCE_WINDOW)?;
-            let mut announced = lock(&self.announced);
-            let first_new = ids
-                .iter()
-                .enumerate()
-                .find(|(i, id)| announced.get(&(from + *i as u64)) != Some(*id))
-                .map(|(i, _)| from + i as u64);
-            announced.retain(|h, _| *h >= from && *h < len);
-            for (i, id) in ids.iter().enumerate() {
-                announced.insert(from + i as u64, *id);
-            }
-            drop(announced);
-            match first_new {
+            match self.remember_active(c)? {
                 Some(start) => {
                     let encodings = c.active_encodings(start, crate::api::MAX_POST_BLOCKS, crate::api::MAX_PAGE_BYTES)?;
                     Ok(Some((start, encodings)))
@@ -563,17 +569,7 @@ pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         started: Instant::now(),
     });
     // What the chain holds at start is not news.
-    {
-        let ids = shared.read(|c| {
-            let len = c.len()?;
-            let from = len.saturating_sub(ANNOUNCE_WINDOW);
-            Ok((from, c.active_ids_from(from, ANNOUNCE_WINDOW)?))
-        })?;
-        let mut announced = lock(&shared.announced);
-        for (i, id) in ids.1.iter().enumerate() {
-            announced.insert(ids.0 + i as u64, *id);
-        }
-    }
+    shared.read(|c| shared.remember_active(c))?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .max_blocking_threads(32)

@@ -104,12 +104,12 @@ fn not_found(what: &str) -> Html {
 
 fn overview(shared: &Shared) -> Result<Html, ChainError> {
     let status = shared.status()?;
-    let (blocks, last_time) = shared.read(|c| {
+    let blocks: Vec<Block> = shared.read(|c| {
         let len = c.len()?;
-        let from = len.saturating_sub(20);
-        let blocks: Vec<Block> = c.blocks(from, len).collect::<Result<_, _>>()?;
-        Ok((blocks, c.tip()?.and_then(|t| c.block_at(t.height).ok().flatten()).map(|b| b.timestamp)))
+        c.blocks(len.saturating_sub(20), len).collect()
     })?;
+    // The latest blocks end at the tip.
+    let last_time = blocks.last().map(|b| b.timestamp);
     let text = |key: &str| match &status[key] {
         serde_json::Value::String(s) => escape(s),
         serde_json::Value::Null => "none".to_owned(),
