@@ -1070,10 +1070,19 @@ impl Store {
         // MB file), each read through the page checksum. A cache the size of
         // the file reads each page once; SQLite fills it only as pages are
         // read, and it is given back when the check ends.
-        let previous: i64 = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0))?;
-        self.conn.pragma_update(None, "cache_size", -self.integrity_cache_kib()?)?;
+        //
+        // The cache is a matter of speed only: a failure to size it (page 1
+        // damaged, say) leaves the default, and the check itself meets the
+        // damage and names where it is.
+        let previous: Option<i64> = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).ok();
+        let resized = match (previous, self.integrity_cache_kib()) {
+            (Some(_), Ok(kib)) => self.conn.pragma_update(None, "cache_size", -kib).is_ok(),
+            _ => false,
+        };
         let result = self.integrity_check_cached();
-        self.conn.pragma_update(None, "cache_size", previous)?;
+        if let (true, Some(previous)) = (resized, previous) {
+            self.conn.pragma_update(None, "cache_size", previous)?;
+        }
         result
     }
 
@@ -1423,6 +1432,23 @@ mod tests {
             out.push(block);
         }
         (chain, out)
+    }
+
+    /// `integrity_check` sizes its cache to the file within its bounds, and
+    /// gives the connection its own cache size back.
+    #[test]
+    fn integrity_check_cache_follows_the_file_and_is_restored() {
+        let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+        let (chain, _) = chain_of(40, &doctor);
+        let store = &chain.store;
+        let pages: i64 = store.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let page_size: i64 = store.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let kib = store.integrity_cache_kib().unwrap();
+        assert_eq!(kib, (pages * page_size / 1024).clamp(super::DEFAULT_CACHE_KIB, super::INTEGRITY_CACHE_MAX_KIB));
+        store.conn.pragma_update(None, "cache_size", -12_345).unwrap();
+        store.integrity_check().unwrap();
+        let after: i64 = store.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(after, -12_345);
     }
 
     /// SQLite's own count of the work a statement did: virtual machine
