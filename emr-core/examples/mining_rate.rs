@@ -11,6 +11,11 @@
 //! which uses SHA-NI where available) on 16 KiB inputs: one nonce costs one
 //! compression, so `x ring` compares a search with plain hashing of one
 //! stream on one core.
+//!
+//! With `CPU=1` in the environment it prints, instead, each engine's rate
+//! per second of CPU time this process used (one thread, 2^26 nonces, best
+//! of five): on a machine shared with other work, wall-clock rates follow
+//! the load, while CPU time counts only the time the search ran.
 
 use std::time::{Duration, Instant};
 
@@ -68,6 +73,10 @@ fn main() {
             r.engines.iter().map(|e| format!("{} {:.1}", e.engine, e.hashes_per_second / 1e6)).collect::<Vec<_>>().join(", ")
         );
     }
+    if std::env::var_os("CPU").is_some() {
+        cpu_rates();
+        return;
+    }
     if std::env::var_os("MEASURE").is_some() {
         for txids in 0..=25usize {
             let r = emr_core::mining::calibrate::measure(76 + 32 * txids, Duration::from_millis(2), 15);
@@ -123,6 +132,45 @@ fn main() {
                     rate / single
                 );
             }
+        }
+    }
+}
+
+/// CPU time this process has used (user + system).
+fn cpu_time() -> Duration {
+    // SAFETY: getrusage only writes the struct it is given.
+    let usage = unsafe {
+        let mut usage = std::mem::zeroed::<libc::rusage>();
+        libc::getrusage(libc::RUSAGE_SELF, &mut usage);
+        usage
+    };
+    let tv = |t: libc::timeval| Duration::new(t.tv_sec as u64, t.tv_usec as u32 * 1000);
+    tv(usage.ru_utime) + tv(usage.ru_stime)
+}
+
+/// Each engine's hashes per CPU second, one thread (see the module docs).
+fn cpu_rates() {
+    const NONCES: u64 = 1 << 26;
+    let difficulty = Difficulty::new(u128::MAX).unwrap();
+    println!("{:<8} {:>6} {:>16}", "engine", "txids", "MH per CPU-s");
+    for engine in HashEngine::available() {
+        for txids in [25, 24] {
+            let prefix = header(txids, difficulty.get());
+            let options = SearchOptions {
+                threads: Some(1),
+                nonce_count: Some(NONCES),
+                engine: Some(engine),
+                ..SearchOptions::default()
+            };
+            let best = (0..5)
+                .map(|_| {
+                    let before = cpu_time();
+                    let (outcome, _) = search(&prefix, difficulty, &options).expect("valid options");
+                    assert_eq!(outcome, SearchOutcome::Exhausted, "nothing meets this difficulty");
+                    NONCES as f64 / (cpu_time() - before).as_secs_f64()
+                })
+                .fold(0.0, f64::max);
+            println!("{:<8} {:>6} {:>16.2}", engine.to_string(), txids, best / 1e6);
         }
     }
 }

@@ -162,6 +162,26 @@ FROM active a
 JOIN blocks b ON b.id = a.id;
 ";
 
+// The statements of reopen and of the lookups, named so that a test can
+// ask SQLite how much work each does (see `tests`): none may grow with
+// the chain.
+const TIP_SQL: &str = "SELECT height, id FROM active ORDER BY height DESC LIMIT 1";
+const ACTIVE_ID_SQL: &str = "SELECT id FROM active WHERE height = ?1";
+const PATIENT_PLACES_SQL: &str = "SELECT height, idx FROM records WHERE patient = ?1 ORDER BY height, idx";
+const DOCTOR_PLACES_SQL: &str = "SELECT height, idx FROM records WHERE doctor = ?1 ORDER BY height, idx";
+const TXID_PLACE_SQL: &str = "SELECT height, idx FROM records WHERE txid = ?1 ORDER BY height, idx LIMIT 1";
+const BLOCK_BYTES_SQL: &str = "SELECT bytes FROM blocks WHERE id = ?1";
+
+/// SQLite's default page cache, KiB (`PRAGMA cache_size = -2000`).
+const DEFAULT_CACHE_KIB: i64 = 2_000;
+
+/// The most page cache `integrity_check` is given, KiB: 256 MiB holds the
+/// whole file of a chain of about 300,000 records (833 bytes each), and at a
+/// million records the pages its index lookups jump between (the indexes
+/// are 28% of the file, about 230 MiB there); a chain's check should not
+/// claim more memory than that on a small server.
+const INTEGRITY_CACHE_MAX_KIB: i64 = 256 * 1024;
+
 /// The schema's tables, for naming where damage is.
 const TABLES: [&str; 10] =
     ["meta", "blocks", "active", "states", "records", "record_text", "pool", "grants", "pool_entries", "conflicts"];
@@ -741,7 +761,7 @@ impl Store {
 
     pub(crate) fn block_bytes(&self, id: &Hash256) -> Result<Option<Vec<u8>>, ChainError> {
         placed("blocks", None, || {
-            let mut stmt = self.conn.prepare_cached("SELECT bytes FROM blocks WHERE id = ?1")?;
+            let mut stmt = self.conn.prepare_cached(BLOCK_BYTES_SQL)?;
             Ok(stmt.query_row([id.as_bytes()], |r| r.get(0)).optional()?)
         })
     }
@@ -784,7 +804,7 @@ impl Store {
     /// The active chain's last block: height and id.
     pub(crate) fn tip(&self) -> Result<Option<(u64, Hash256)>, ChainError> {
         placed("active", None, || {
-            let mut stmt = self.conn.prepare_cached("SELECT height, id FROM active ORDER BY height DESC LIMIT 1")?;
+            let mut stmt = self.conn.prepare_cached(TIP_SQL)?;
             let row = stmt.query_row([], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, Vec<u8>>(1)?))).optional()?;
             row.map(|(h, id)| Ok((uint(h), hash256("active", id)?))).transpose()
         })
@@ -792,7 +812,7 @@ impl Store {
 
     pub(crate) fn active_id(&self, height: u64) -> Result<Option<Hash256>, ChainError> {
         placed("active", Some(height), || {
-            let mut stmt = self.conn.prepare_cached("SELECT id FROM active WHERE height = ?1")?;
+            let mut stmt = self.conn.prepare_cached(ACTIVE_ID_SQL)?;
             let id = stmt.query_row([int(height)], |r| r.get::<_, Vec<u8>>(0)).optional()?;
             id.map(|id| hash256("active", id)).transpose()
         })
@@ -954,8 +974,8 @@ impl Store {
     pub(crate) fn record_places(&self, role: Role, hash: &Hash160) -> Result<Vec<RecordPlace>, ChainError> {
         placed("records", None, || {
             let sql = match role {
-                Role::Patient => "SELECT height, idx FROM records WHERE patient = ?1 ORDER BY height, idx",
-                Role::Doctor => "SELECT height, idx FROM records WHERE doctor = ?1 ORDER BY height, idx",
+                Role::Patient => PATIENT_PLACES_SQL,
+                Role::Doctor => DOCTOR_PLACES_SQL,
             };
             let mut stmt = self.conn.prepare_cached(sql)?;
             let rows = stmt.query_map([hash.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?)))?;
@@ -972,8 +992,7 @@ impl Store {
     /// The earliest place of a record with this txid.
     pub(crate) fn record_place_by_txid(&self, txid: &Hash256) -> Result<Option<RecordPlace>, ChainError> {
         placed("records", None, || {
-            let mut stmt =
-                self.conn.prepare_cached("SELECT height, idx FROM records WHERE txid = ?1 ORDER BY height, idx LIMIT 1")?;
+            let mut stmt = self.conn.prepare_cached(TXID_PLACE_SQL)?;
             let row = stmt.query_row([txid.as_bytes()], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
             row.map(|(height, index)| {
                 let index = usize::try_from(index)
@@ -1046,6 +1065,37 @@ impl Store {
     /// When a page fails its checksum (which stops SQLite's check), each
     /// table is checked alone, with its indexes, to name the damaged one.
     pub(crate) fn integrity_check(&self) -> Result<(), ChainError> {
+        // Its index lookups jump about the file: with SQLite's default 2 MiB
+        // page cache it read every page about ten times (290 MB from a 28.5
+        // MB file), each read through the page checksum. A cache the size of
+        // the file reads each page once; SQLite fills it only as pages are
+        // read, and it is given back when the check ends.
+        //
+        // The cache is a matter of speed only: a failure to size it (page 1
+        // damaged, say) leaves the default, and the check itself meets the
+        // damage and names where it is.
+        let previous: Option<i64> = self.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).ok();
+        let resized = match (previous, self.integrity_cache_kib()) {
+            (Some(_), Ok(kib)) => self.conn.pragma_update(None, "cache_size", -kib).is_ok(),
+            _ => false,
+        };
+        let result = self.integrity_check_cached();
+        if let (true, Some(previous)) = (resized, previous) {
+            self.conn.pragma_update(None, "cache_size", previous)?;
+        }
+        result
+    }
+
+    /// The page cache `integrity_check` is given, KiB: the database's size
+    /// (WAL pages included), at least SQLite's default and at most
+    /// [`INTEGRITY_CACHE_MAX_KIB`].
+    fn integrity_cache_kib(&self) -> Result<i64, ChainError> {
+        let pages: i64 = self.conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+        let page_size: i64 = self.conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+        Ok((pages.saturating_mul(page_size) / 1024).clamp(DEFAULT_CACHE_KIB, INTEGRITY_CACHE_MAX_KIB))
+    }
+
+    fn integrity_check_cached(&self) -> Result<(), ChainError> {
         let check = |pragma: &str| -> Result<(), ChainError> {
             let mut stmt = self.conn.prepare(pragma)?;
             let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
@@ -1343,4 +1393,103 @@ impl ReadableRecord {
 pub(crate) enum Role {
     Patient,
     Doctor,
+}
+
+#[cfg(test)]
+mod tests {
+    use rusqlite::StatementStatus;
+
+    use super::{ACTIVE_ID_SQL, BLOCK_BYTES_SQL, DOCTOR_PLACES_SQL, PATIENT_PLACES_SQL, TIP_SQL, TXID_PLACE_SQL};
+    use crate::block::Block;
+    use crate::chain::{Chain, ChainParams};
+    use crate::hash::{Hash160, Hash256};
+    use crate::pow::Difficulty;
+    use crate::{Curve, Record, SigningKey};
+
+    /// A chain of `blocks` one-record blocks: patient A's records are at
+    /// heights 3 and 7, every other record is a patient of its own.
+    fn chain_of(blocks: u64, doctor: &SigningKey) -> (Chain, Vec<Block>) {
+        let params = ChainParams { initial_difficulty: Difficulty::MIN, ..ChainParams::default() };
+        let mut chain = Chain::in_memory(params).unwrap();
+        let mut out: Vec<Block> = Vec::new();
+        for height in 0..blocks {
+            let patient = if height == 3 || height == 7 { u64::MAX } else { height };
+            let patient = crate::hash::sha1(&[b"patient", &patient.to_le_bytes()]);
+            let record = Record::sign(doctor, patient.as_bytes(), "Rx", height + 1).unwrap();
+            let mut block = Block {
+                previous: out.last().map_or(Hash256::from_bytes([0; 32]), |b| b.block_id),
+                height,
+                miner: Hash160::from_bytes([0xaa; 20]),
+                records: vec![record],
+                entries: Vec::new(),
+                timestamp: 1_700_000_000 + 12 * height,
+                difficulty: Difficulty::MIN,
+                block_id: Hash256::from_bytes([0; 32]),
+                nonce: 0,
+            };
+            block.block_id = block.calculate_block_id();
+            chain.add_block(&block, None).unwrap();
+            out.push(block);
+        }
+        (chain, out)
+    }
+
+    /// `integrity_check` sizes its cache to the file within its bounds, and
+    /// gives the connection its own cache size back.
+    #[test]
+    fn integrity_check_cache_follows_the_file_and_is_restored() {
+        let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+        let (chain, _) = chain_of(40, &doctor);
+        let store = &chain.store;
+        let pages: i64 = store.conn.query_row("PRAGMA page_count", [], |r| r.get(0)).unwrap();
+        let page_size: i64 = store.conn.query_row("PRAGMA page_size", [], |r| r.get(0)).unwrap();
+        let kib = store.integrity_cache_kib().unwrap();
+        assert_eq!(kib, (pages * page_size / 1024).clamp(super::DEFAULT_CACHE_KIB, super::INTEGRITY_CACHE_MAX_KIB));
+        store.conn.pragma_update(None, "cache_size", -12_345).unwrap();
+        store.integrity_check().unwrap();
+        let after: i64 = store.conn.query_row("PRAGMA cache_size", [], |r| r.get(0)).unwrap();
+        assert_eq!(after, -12_345);
+    }
+
+    /// SQLite's own count of the work a statement did: virtual machine
+    /// steps, steps of full scans, sorts.
+    fn work(chain: &Chain, sql: &str, key: &dyn rusqlite::ToSql) -> [i32; 3] {
+        let mut stmt = chain.store.conn.prepare(sql).unwrap();
+        let rows = stmt.query_map(rusqlite::params_from_iter(std::iter::once(key).filter(|_| sql.contains("?1"))), |_| Ok(())).unwrap();
+        assert!(rows.count() >= 1, "{sql} found nothing");
+        [StatementStatus::VmStep, StatementStatus::FullscanStep, StatementStatus::Sort].map(|s| stmt.get_status(s))
+    }
+
+    /// Reopen (the tip) and the lookups behind `patient_history`,
+    /// `doctor_records` and `find_record` go through an index: no full scan,
+    /// no sort, and the same number of steps on a chain 25 times longer.
+    #[test]
+    fn reopen_and_lookups_do_not_grow_with_the_chain() {
+        let doctor = SigningKey::generate(Curve::Secp256k1).unwrap();
+        let doctor_hash = doctor.public_key_hash();
+        let (small, small_blocks) = chain_of(10, &doctor);
+        let (large, large_blocks) = chain_of(250, &doctor);
+        let patient = small_blocks[3].records[0].patient_hash;
+        assert_eq!(patient, large_blocks[7].records[0].patient_hash);
+        assert_eq!(small_blocks[5].records[0].dr_hash, doctor_hash);
+        let ask = |chain: &Chain, blocks: &[Block]| {
+            [
+                work(chain, TIP_SQL, &0),
+                work(chain, ACTIVE_ID_SQL, &5i64),
+                work(chain, PATIENT_PLACES_SQL, &patient.as_bytes().to_vec()),
+                work(chain, TXID_PLACE_SQL, &blocks[5].records[0].txid.as_bytes().to_vec()),
+                work(chain, BLOCK_BYTES_SQL, &blocks[5].block_id.as_bytes().to_vec()),
+            ]
+        };
+        let (before, after) = (ask(&small, &small_blocks), ask(&large, &large_blocks));
+        for (i, (b, a)) in before.iter().zip(&after).enumerate() {
+            assert_eq!(b[1..], [0, 0], "statement {i}: a full scan or a sort");
+            assert_eq!(b, a, "statement {i}: more work on the longer chain");
+        }
+        // The doctor's records are every record: their lookup grows with
+        // them, but through the index, without a scan or sort.
+        let doctor_work = work(&large, DOCTOR_PLACES_SQL, &doctor_hash.as_bytes().to_vec());
+        assert_eq!(doctor_work[1..], [0, 0]);
+        assert_eq!(large.patient_history(&patient).unwrap().len(), 2);
+    }
 }

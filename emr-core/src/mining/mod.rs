@@ -37,7 +37,7 @@ mod tests;
 
 pub use template::{mine_block, BlockTemplate, MineOutcome, MineResult};
 
-use plan::{AnyOneBlock, AnyTwoBlocks, At12, At44, Layout, LayoutKind, Plan};
+use plan::{AnyOneBlock, AnyTwoBlocks, At12, At12Low, At44, At44Low, Layout, LayoutKind, Plan};
 
 /// An implementation of the per-nonce hashing loop.
 ///
@@ -595,6 +595,7 @@ fn work(ctx: &WorkerCtx<'_>, index: usize, lo: u64, hi: u64) -> WorkerEnd {
     let mut chunk = lanes;
     let mut next = lo;
     let mut hashes = 0u64;
+    let mut folded = None;
     let end = |hashes, found, exhausted| WorkerEnd {
         hashes,
         found,
@@ -617,7 +618,7 @@ fn work(ctx: &WorkerCtx<'_>, index: usize, lo: u64, hi: u64) -> WorkerEnd {
         // `next <= hi`; `left` is the number of nonces left, minus one.
         let left = hi - next;
         let batches = chunk.min(left.saturating_add(1)).div_ceil(lanes);
-        match ctx.engine.scan(ctx.plan, next, batches as usize) {
+        match ctx.engine.scan(ctx.plan, &mut folded, next, batches as usize) {
             Some((base, mask)) => {
                 // Lanes past `hi` (only in the range's last batch) are not
                 // part of the range: ignore and do not count them.
@@ -682,7 +683,51 @@ impl Checked {
 
     /// Hashes `batches` batches of `lanes()` nonces from `base` (wrapping);
     /// returns the first batch with a candidate and the candidates' lanes.
-    fn scan(self, p: &Plan, base: u64, batches: usize) -> Option<(u64, u32)> {
+    ///
+    /// A block header's nonce fills two whole message words, its low and
+    /// high 32-bit halves. Batches that lie within one high word run the
+    /// [`At12Low`] / [`At44Low`] kernels on a plan with that high word
+    /// folded in (kept in `folded`, made again when the high word changes,
+    /// so every 2^32 nonces), which vary the low word alone: fewer schedule
+    /// words depend on the nonce. A batch across a high-word boundary runs
+    /// the two-word kernel. The nonces and their order are the same either way.
+    fn scan(self, p: &Plan, folded: &mut Option<(u32, Plan)>, mut base: u64, mut batches: usize) -> Option<(u64, u32)> {
+        if !matches!(p.kind, LayoutKind::At12 | LayoutKind::At44) {
+            return self.scan_whole(p, base, batches);
+        }
+        let lanes = self.lanes() as u64;
+        while batches > 0 {
+            let high = (base >> 32) as u32;
+            // Whole batches from `base` before the low word wraps.
+            let room = ((1u64 << 32) - (base & 0xffff_ffff)) / lanes;
+            let n = if room == 0 {
+                if let Some(hit) = self.scan_whole(p, base, 1) {
+                    return Some(hit);
+                }
+                1
+            } else {
+                let n = room.min(batches as u64) as usize;
+                let plan = match folded {
+                    Some((h, plan)) if *h == high => plan,
+                    _ => &folded.insert((high, p.with_high_word(high))).1,
+                };
+                let hit = match p.kind {
+                    LayoutKind::At12 => self.scan_in::<At12Low>(plan, base, n),
+                    _ => self.scan_in::<At44Low>(plan, base, n),
+                };
+                if hit.is_some() {
+                    return hit;
+                }
+                n
+            };
+            base = base.wrapping_add(n as u64 * lanes);
+            batches -= n;
+        }
+        None
+    }
+
+    /// [`Checked::scan`] with the two-word kernels only.
+    fn scan_whole(self, p: &Plan, base: u64, batches: usize) -> Option<(u64, u32)> {
         match p.kind {
             LayoutKind::At12 => self.scan_in::<At12>(p, base, batches),
             LayoutKind::At44 => self.scan_in::<At44>(p, base, batches),
@@ -716,6 +761,19 @@ impl Checked {
             LayoutKind::At44 => self.hash_in::<At44>(p, base),
             LayoutKind::AnyOneBlock => self.hash_in::<AnyOneBlock>(p, base),
             LayoutKind::AnyTwoBlocks => self.hash_in::<AnyTwoBlocks>(p, base),
+        }
+    }
+
+    /// [`Checked::hash_batch`] through the folded kernels, on the plan
+    /// [`Plan::with_high_word`] made for the batch's high word; for a header
+    /// layout and a batch within one high word.
+    #[cfg(test)]
+    fn hash_batch_folded(self, p: &Plan, base: u64) -> Vec<[u8; 32]> {
+        let folded = p.with_high_word((base >> 32) as u32);
+        match p.kind {
+            LayoutKind::At12 => self.hash_in::<At12Low>(&folded, base),
+            LayoutKind::At44 => self.hash_in::<At44Low>(&folded, base),
+            other => panic!("no folded kernel for {other:?}"),
         }
     }
 

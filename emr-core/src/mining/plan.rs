@@ -167,6 +167,20 @@ impl LayoutParams {
         }
     }
 
+    /// The layout of [`LayoutParams::exact`]`(r)`, for `r % 4 == 0`, once the
+    /// nonce's high 32-bit word is folded into the plan
+    /// ([`Plan::with_high_word`]): only the low word, word `r / 4`, varies,
+    /// so the schedule words that depend on the high word alone are
+    /// precomputed as well.
+    pub(super) const fn low_word(r: usize) -> LayoutParams {
+        LayoutParams {
+            two_blocks: false,
+            var1: 1 << (r / 4),
+            var2: 0,
+            skip: r / 4,
+        }
+    }
+
     /// A layout that treats every message word as variable (general path).
     pub(super) const fn general(two_blocks: bool) -> LayoutParams {
         LayoutParams {
@@ -227,6 +241,23 @@ impl Layout for At12 {
 pub(super) struct At44;
 impl Layout for At44 {
     const P: LayoutParams = LayoutParams::exact(44);
+    const POS: Option<usize> = Some(11);
+    const THREE_WORDS: bool = false;
+}
+
+/// [`At12`] with the nonce's high word in the plan (see
+/// [`Plan::with_high_word`]).
+pub(super) struct At12Low;
+impl Layout for At12Low {
+    const P: LayoutParams = LayoutParams::low_word(12);
+    const POS: Option<usize> = Some(3);
+    const THREE_WORDS: bool = false;
+}
+
+/// [`At44`] with the nonce's high word in the plan.
+pub(super) struct At44Low;
+impl Layout for At44Low {
+    const P: LayoutParams = LayoutParams::low_word(44);
     const POS: Option<usize> = Some(11);
     const THREE_WORDS: bool = false;
 }
@@ -326,6 +357,32 @@ impl Plan {
         tail[..16].copy_from_slice(&block_words(&bytes[..64]));
         tail[16..].copy_from_slice(&block_words(&bytes[64..]));
 
+        Plan::precompute(kind, params, midstate, tail, r, target)
+    }
+
+    /// For a header layout ([`LayoutKind::At12`] or [`LayoutKind::At44`]):
+    /// the plan for the nonces whose high 32-bit word is `high`, for the
+    /// [`At12Low`] / [`At44Low`] kernels, which vary only the low word. A
+    /// search makes one per 2^32 nonces.
+    pub(super) fn with_high_word(&self, high: u32) -> Plan {
+        debug_assert!(matches!(self.kind, LayoutKind::At12 | LayoutKind::At44));
+        let mut tail = self.tail;
+        // The nonce's bytes 4..8, read big-endian, as `nonce_words` places them.
+        tail[self.pos + 1] |= high.swap_bytes();
+        let r = 4 * self.pos;
+        Plan::precompute(self.kind, LayoutParams::low_word(r), self.midstate, tail, r, self.target)
+    }
+
+    /// The nonce-independent work for a tail (nonce bytes zero, except those
+    /// `params` treats as constant) at offset `r`, after `midstate`.
+    fn precompute(
+        kind: LayoutKind,
+        params: LayoutParams,
+        midstate: [u32; 8],
+        tail: [u32; 32],
+        r: usize,
+        target: [u8; 32],
+    ) -> Plan {
         // Block 1 schedule, split into constant values and constant parts.
         let mask = schedule_mask(params.var1);
         let var = |t: usize| (mask >> t) & 1 == 1;
