@@ -165,6 +165,9 @@ impl BlockRegistry {
         for entry in entries {
             match entry {
                 EntryFields::Grant(g) => granted.push(sha1(&[g.dr_public_key])),
+                // The chain's rules for SPEC 10's entries come with their
+                // checks (`apply`).
+                EntryFields::DispenserGrant(_) | EntryFields::Dispense(_) | EntryFields::Cancellation(_) => {}
                 EntryFields::Revocation(r) => {
                     if let Some(id) = Hash256::from_slice(r.grant_id) {
                         if let Some(grant) = source.grant(&id)? {
@@ -191,7 +194,12 @@ impl BlockRegistry {
         if *entry.chain_id() != self.chain_id.as_bytes()[..] {
             return Err(EntryError::WrongChain);
         }
-        if !self.authorities.iter().any(|a| a[..] == *entry.authority()) {
+        match entry {
+            EntryFields::Dispense(_) => return Err(EntryError::UnauthorizedDispenser),
+            EntryFields::Cancellation(_) => return Err(EntryError::UnauthorizedCanceller),
+            _ => {}
+        }
+        if !self.authorities.iter().any(|a| Some(&a[..]) == entry.authority()) {
             return Err(EntryError::UnknownAuthority);
         }
         // Checks 1-2 passed, so the typed entry can hold the fields.
@@ -220,6 +228,7 @@ impl BlockRegistry {
                 grant.registered.revoked_effective = Some(revocation.effective);
                 self.changed.push(revocation.grant_id);
             }
+            Entry::DispenserGrant(_) | Entry::Dispense(_) | Entry::Cancellation(_) => return Err(EntryError::UnknownAuthority),
         }
         Ok(())
     }

@@ -345,7 +345,7 @@ fn record_error_named(name: &str) -> Option<RecordError> {
     RECORD_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
 }
 
-const ENTRY_ERRORS: [EntryError; 7] = [
+const ENTRY_ERRORS: [EntryError; 15] = [
     EntryError::InvalidEntrySignature,
     EntryError::WrongChain,
     EntryError::UnknownAuthority,
@@ -353,6 +353,14 @@ const ENTRY_ERRORS: [EntryError; 7] = [
     EntryError::UnknownGrant,
     EntryError::AlreadyRevoked,
     EntryError::RevocationNotYetEffective,
+    EntryError::UnauthorizedDispenser,
+    EntryError::UnauthorizedCanceller,
+    EntryError::UnknownPrescription,
+    EntryError::WrongPatient,
+    EntryError::PrescriberRevoked,
+    EntryError::PublicTextOnSealed,
+    EntryError::AlreadyDispensed,
+    EntryError::PrescriptionCancelled,
 ];
 
 fn entry_error_named(name: &str) -> Option<EntryError> {
