@@ -712,7 +712,7 @@ fn format_1_files_are_upgraded_on_a_writable_open() {
     common::write_format_2_params(&sql);
     drop(sql);
     let err = Chain::open_readonly(&db.0).unwrap_err();
-    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 4 }), "{err}");
+    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 5 }), "{err}");
     let chain = Chain::open(&db.0, None).unwrap();
     assert!(chain.authorities().is_empty());
     assert_eq!(chain.len().unwrap(), 1);

@@ -406,8 +406,39 @@ impl Chain {
             self.store.pool_remove(&record.dr_hash, record.nonce)?;
             self.store.conflict_resolved(&record.dr_hash, record.nonce, &content)?;
         }
+        self.seal_prescriptions(block)?;
         for entry in &block.entries {
-            self.store.pool_entry_remove(&entry.entry_id())?;
+            let id = entry.entry_id();
+            self.store.pool_entry_remove(&id)?;
+            self.store.entry_conflict_remove(&id)?;
+        }
+        Ok(())
+    }
+
+    /// A block's dispenses and cancellations took their prescriptions: a
+    /// pending dispense or cancellation of one of them (the same record)
+    /// can no longer be mined. A dispense that lost, or a cancellation
+    /// that a dispense overtook, is kept as a conflict naming the winner
+    /// (SPEC 9.3); a second cancellation of a cancelled prescription has
+    /// nothing to settle and just leaves the pool.
+    fn seal_prescriptions(&self, block: &Block) -> Result<(), ChainError> {
+        if block.entries.iter().all(|e| e.prescription().is_none()) {
+            return Ok(());
+        }
+        let pending = self.pending_entries()?;
+        for won in &block.entries {
+            let Some(prescription) = won.prescription() else { continue };
+            let won_id = won.entry_id();
+            for lost in pending.iter().filter(|p| p.prescription() == Some(prescription)) {
+                let lost_id = lost.entry_id();
+                if lost_id == won_id {
+                    continue;
+                }
+                if matches!(lost, Entry::Dispense(_)) || matches!(won, Entry::Dispense(_)) {
+                    self.store.entry_conflict_insert(lost, won, &block.block_id, block.height)?;
+                }
+                self.store.pool_entry_remove(&lost_id)?;
+            }
         }
         Ok(())
     }
