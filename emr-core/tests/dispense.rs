@@ -209,6 +209,19 @@ fn two_step_dispense_for_a_patient_signing_on_their_own_device() {
     assert_eq!(at_counter.sign_patient(&pharmacy).unwrap_err().kind(), ErrorKind::InvalidEntrySignature);
     at_counter.sign_pharmacy(&pharmacy).unwrap();
     assert_eq!(at_counter.verify(), Ok(()));
+
+    // A phone running this library is handed the unsigned dispense's
+    // encoding instead: it decodes, is signed there, and the signature
+    // attached at the counter makes the same dispense.
+    let mut unsigned =
+        Dispense::unsigned(chain, &record, pharmacy.public_key_der(), patient.public_key_der(), "21 capsules").unwrap();
+    let Ok(Entry::Dispense(mut on_phone)) = Entry::from_bytes(&Entry::from(unsigned.clone()).to_bytes()) else {
+        panic!("an unsigned dispense decodes")
+    };
+    on_phone.sign_patient(&patient).unwrap();
+    unsigned.attach_patient_signature(&on_phone.patient_signature).unwrap();
+    unsigned.sign_pharmacy(&pharmacy).unwrap();
+    assert_eq!(unsigned.verify(), Ok(()));
     assert_eq!(Entry::from_bytes(&Entry::from(at_counter.clone()).to_bytes()), Ok(Entry::Dispense(at_counter)));
 }
 
