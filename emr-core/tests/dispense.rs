@@ -455,9 +455,24 @@ fn every_scenario_block_with_its_outcome_and_every_prescription_state_after_it()
     assert_eq!(chain.len().unwrap(), extended.len() as u64);
     let report = chain.check(&BatchOptions::default()).unwrap();
     assert_eq!((report.blocks_ok, report.first_bad), (extended.len() as u64, None));
+    // A refused block is remembered as invalid and refused again with its
+    // error (read back from the stored failure), the tip unchanged.
+    let tip = chain.tip().unwrap();
+    for case in cases.iter().filter(|c| expected_error(c).is_some()) {
+        let again = chain.add_block(&block_of(case), None).unwrap_err();
+        assert_eq!(Some(chain_error_name(&again)), expected_error(case), "{}", case["name"]);
+    }
+    assert_eq!(chain.tip().unwrap(), tip);
     let last = cases.last().unwrap();
     drop(chain);
-    // Reopened: the same states, read from the file.
+    // Reopened: the same states, read from the file, and refused blocks
+    // still refused with their errors.
+    let mut reopened = Chain::open(&db.0, None).unwrap();
+    for case in cases.iter().filter(|c| expected_error(c).is_some()) {
+        let again = reopened.add_block(&block_of(case), None).unwrap_err();
+        assert_eq!(Some(chain_error_name(&again)), expected_error(case), "{}", case["name"]);
+    }
+    drop(reopened);
     let chain = Chain::open_readonly(&db.0).unwrap();
     assert_eq!(states(&v, &chain, last), expected_states(last));
 
