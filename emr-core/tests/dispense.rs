@@ -877,3 +877,38 @@ fn format_4_files_are_upgraded_and_check_compares_the_dispenses() {
     let err = chain.check(&BatchOptions::default()).unwrap_err();
     assert!(matches!(err, ChainError::Corrupt { table: "prescription_entries", .. }), "{err}");
 }
+
+/// A heavier branch whose block dispenses a prescription its own branch
+/// already dispensed fails whole: the chain, the prescription's state and
+/// the pool are as before. A good heavier branch then takes the
+/// prescription from a cancellation, which is kept as a conflict.
+#[test]
+fn reorganisations_across_a_cancellation_fail_whole_or_keep_a_conflict() {
+    let sites = Sites::new();
+    let tip = sites.base.last().unwrap();
+    let mut a = sites.chain();
+    let cancellation = Cancellation::sign(&sites.v.key("D1"), sites.chain_id, &sites.record, "wrong dose").unwrap();
+    let a2 = next_block(Some(tip), 0xa, vec![], vec![cancellation.clone().into()]);
+    assert_eq!(a.add_block(&a2, None), Ok(AddOutcome::Extended));
+    let cancelled = sites.state(&a);
+    assert!(matches!(&cancelled, PrescriptionState::Cancelled(c) if c.cancellation == cancellation));
+
+    let south = sites.dispense("P2", "");
+    let b2 = next_block(Some(tip), 0xb, vec![], vec![south.clone().into()]);
+    let bad = next_block(Some(&b2), 0xb, vec![], vec![sites.dispense("P1", "").into()]);
+    let err = a.add_blocks(&[b2.clone(), bad.clone()], None, &BatchOptions::default()).unwrap_err();
+    assert_eq!(chain_error_name(&err.error), "entry:0:already_dispensed");
+    assert_eq!(a.tip().unwrap().unwrap().block_id, a2.block_id);
+    assert_eq!(sites.state(&a), cancelled);
+    assert!(a.entry_conflicts().unwrap().is_empty() && a.pending_entries().unwrap().is_empty());
+    assert_eq!(a.check(&BatchOptions::default()).unwrap().first_bad, None);
+
+    let b3 = next_block(Some(&b2), 0xb, vec![], vec![]);
+    assert_eq!(a.add_block(&b3, None), Ok(AddOutcome::Reorganized));
+    assert!(matches!(sites.state(&a), PrescriptionState::Dispensed(d) if d.dispense == south));
+    let conflicts = a.entry_conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!((conflicts[0].entry.clone(), conflicts[0].replaced_by.clone()), (cancellation.into(), south.into()));
+    assert!(a.pending_entries().unwrap().is_empty());
+    assert_eq!(a.check(&BatchOptions::default()).unwrap().first_bad, None);
+}
