@@ -188,6 +188,17 @@ fn entry_json(entry: &Entry) -> Value {
             "effective_iso": times::iso_json(r.effective),
             "authority": authority,
         }),
+        Entry::DispenserGrant(g) => json!({
+            "type": "dispenser_grant",
+            "entry_id": entry.entry_id().to_string(),
+            "pharmacy": g.pharmacy_hash().to_string(),
+            "licence": g.licence,
+            "not_before": g.not_before,
+            "not_before_iso": times::iso_json(g.not_before),
+            "not_after": g.not_after,
+            "not_after_iso": times::iso_json(g.not_after),
+            "authority": authority,
+        }),
         other => json!({
             "type": other.entry_type().as_str(),
             "entry_id": entry.entry_id().to_string(),
@@ -197,7 +208,7 @@ fn entry_json(entry: &Entry) -> Value {
 }
 
 /// Writes an entry file and, with `chain`, offers it to that chain's pool.
-fn finish_entry(
+pub fn finish_entry(
     entry: Entry,
     out: NamedLater,
     chain: Option<&Path>,
@@ -222,6 +233,13 @@ fn finish_entry(
             r.grant_id,
             times::show(r.effective)
         ),
+        Entry::DispenserGrant(g) => format!(
+            "signed dispenser grant {id} admitting pharmacy {} ({}) from {} to {}",
+            g.pharmacy_hash(),
+            g.licence,
+            times::show(g.not_before),
+            times::show_end(g.not_after)
+        ),
         other => format!("signed {} {id}", other.entry_type()),
     };
     text.push_str(&format!("\nwrote {}", out.display()));
@@ -241,7 +259,7 @@ fn finish_entry(
 
 /// The chain an entry is made for (SPEC 5, v1.2): `--chain-id`, or the
 /// chain in `--chain DIR`; both given must agree.
-fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash256, CliError> {
+pub fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash256, CliError> {
     let given = chain_id
         .map(|text| {
             hex::decode(text).ok().and_then(|b| Hash256::from_slice(&b)).ok_or_else(|| {

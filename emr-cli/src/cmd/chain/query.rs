@@ -86,21 +86,29 @@ pub fn chain_history(dir: &Path, patient: &str, key: Option<&Path>) -> Result<Ou
     let key = key.map(read_key).transpose()?;
     let key = key.as_ref();
     let node = Node::open(dir, false)?;
-    let entries = node.chain().patient_history(&patient)?;
+    let entries = node.chain().patient_prescriptions(&patient)?;
     let mut text = format!(
         "{} for {}",
         count(entries.len(), "record", "records"),
         addr(Role::Patient, &patient)
     );
+    let mut values = Vec::with_capacity(entries.len());
     for e in &entries {
+        // Each record's state (SPEC 10): open, dispensed or cancelled.
+        let (state, words) = crate::cmd::rx::state_json(&e.state);
         text.push('\n');
-        text.push_str(&entry_line(e, key));
+        text.push_str(&entry_line(&e.record, key));
+        text.push_str(&format!("  [{words}]"));
+        let mut value = entry_value(&e.record, key);
+        value["state"] = state["state"].clone();
+        value["rx"] = state;
+        values.push(value);
     }
     Ok(Output::new(
         text,
         json!({
             "patient": addr(Role::Patient, &patient),
-            "records": entries.iter().map(|e| entry_value(e, key)).collect::<Vec<_>>(),
+            "records": values,
         }),
     ))
 }
