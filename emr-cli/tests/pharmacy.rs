@@ -163,6 +163,18 @@ fn dispensed_once_countersigned_and_cancelled() {
     assert!(text.contains("[dispensed by pharmacy"), "{text}");
     assert!(text.contains("[cancelled by its prescriber"), "{text}");
 
+    // The FHIR export: a MedicationDispense per dispensing, the requests'
+    // statuses following, and a consumer still verifies it all.
+    let fhir = json_in(d, &["chain", "history", "rx", "--patient", &patient, "--format", "fhir"], 0);
+    let resources: Vec<&Value> = fhir["bundle"]["entry"].as_array().unwrap().iter().map(|e| &e["resource"]).collect();
+    let of = |kind: &str| resources.iter().filter(|r| r["resourceType"] == kind).copied().collect::<Vec<_>>();
+    let statuses: Vec<&str> = of("MedicationRequest").iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["completed", "completed", "cancelled", "cancelled"]);
+    assert_eq!(of("MedicationDispense").len(), 2);
+    assert_eq!(of("Organization").len(), 2);
+    let report = emr_core::fhir::verify_bundle(&fhir["bundle"]).unwrap();
+    assert_eq!((report.records.len(), report.dispensings.len()), (4, 2));
+
     // A pharmacy's dispensings, by key hash or key file.
     let list = json_with_password(d, &["rx", "pharmacy", "rx", "a.pem"], 0);
     assert_eq!(list["dispensings"].as_array().unwrap().len(), 1);
