@@ -391,6 +391,11 @@ fn two_pharmacies_cut_off_dispense_one_prescription_and_one_dispensing_stays() {
     assert!(shown.stdout.contains(&format!("by pharmacy {}", pharmacy[0])) && shown.stdout.contains(&format!("by pharmacy {}", pharmacy[1])), "{shown:?}");
     assert!(a.log().contains("kept as conflicts"), "{}", a.log());
     assert!(conflicts(&b).is_empty() && conflicts(&c).is_empty());
+    // The chain itself says the same beside the running node.
+    let listed = json_in(d, &["chain", "conflicts", "a"], 0);
+    assert_eq!(listed["conflicts"][0]["replaced_by_pharmacy"], pharmacy[1].as_str(), "{listed}");
+    let text = emr_in(d, &["chain", "conflicts", "a"]).stdout;
+    assert!(text.contains(&format!("by pharmacy {}", pharmacy[0])) && text.contains(&format!("by pharmacy {}", pharmacy[1])), "{text}");
     // The pharmacies settle; the site's own programs dismiss the conflict.
     json_in(d, &["chain", "conflicts", "a", "--dismiss", &at_a], 0);
     assert!(conflicts(&a).is_empty());
