@@ -194,3 +194,56 @@ fn dispensed_once_countersigned_and_cancelled() {
     assert_eq!(kind(&wrong_patient), "wrong_patient");
     json_in(d, &["chain", "check", "rx"], 0);
 }
+
+#[test]
+fn an_imported_heavier_branch_keeps_its_dispensing_and_lists_the_other() {
+    let dir = TempDir::new("pharmacy-import");
+    let d = dir.path();
+    json_in(d, &["authority", "new", "--out", "auth.pem"], 0);
+    let doctor = new_key(d, "dr.pem", "secp256k1", "doctor");
+    let patient = new_key(d, "patient.pem", "p256", "patient");
+    new_key(d, "north.pem", "secp256k1", "doctor");
+    new_key(d, "south.pem", "p256", "doctor");
+    json_in(d, &["chain", "init", "a", "--initial-difficulty", "1", "--authority", "auth.pub"], 0);
+    json_in(d, &["grant", "--key", "auth.pem", "--doctor", "dr.pem", "--licence", "GMC 1", "--chain", "a", "--out", "g.entry"], 0);
+    let mut pharmacy = Vec::new();
+    for key in ["north.pem", "south.pem"] {
+        let granted = json_in(d, &["pharmacy", "grant", "--key", "auth.pem", "--pharmacy", key, "--licence", key, "--chain", "a"], 0);
+        pharmacy.push(s(&granted, "pharmacy").to_owned());
+    }
+    sign(d, "dr.pem", &patient, "Oxycodone 5mg", 1, "1.rec");
+    json_in(d, &["chain", "submit", "a", "1.rec"], 0);
+    let t = now() - 600;
+    mine(d, "a", MINER, 1, t);
+    common::nodes::copy_chain(&d.join("a"), &d.join("b"));
+    // Each copy's pharmacy dispenses; b's branch grows heavier.
+    let rx = format!("{doctor}:1");
+    let dispense = |chain: &str, key: &str| {
+        let args = ["dispense", "--chain", chain, "--key", key, "--patient-key", "patient.pem", "--prescription", &rx];
+        s(&json_in(d, &args, 0), "entry_id").to_owned()
+    };
+    let north = dispense("a", "north.pem");
+    mine(d, "a", MINER, 1, t + 60);
+    let south = dispense("b", "south.pem");
+    mine(d, "b", MINER, 2, t + 60);
+    json_in(d, &["chain", "export", "b", "b.emr", "--from", "1"], 0);
+
+    let imported = json_in(d, &["-q", "chain", "import", "a", "b.emr"], 0);
+    assert_eq!((imported["reorganized"].as_u64(), imported["conflicts"].as_u64()), (Some(1), Some(1)), "{imported}");
+    let text = emr_in(d, &["-q", "chain", "import", "a", "b.emr"]).stdout;
+    assert!(!text.contains("dropped"), "nothing new the second time: {text}");
+    let state = json_in(d, &["rx", "status", "a", &rx], 0);
+    assert_eq!((s(&state, "pharmacy"), s(&state, "entry_id")), (pharmacy[1].as_str(), south.as_str()));
+    let listed = json_in(d, &["chain", "conflicts", "a"], 0);
+    let conflict = &listed["conflicts"][0];
+    assert_eq!((s(conflict, "kind"), s(conflict, "id"), s(conflict, "replaced_by")), ("dispense", north.as_str(), south.as_str()));
+    assert_eq!((s(conflict, "pharmacy"), s(conflict, "replaced_by_pharmacy")), (pharmacy[0].as_str(), pharmacy[1].as_str()));
+    assert_eq!((s(conflict, "doctor"), conflict["nonce"].as_u64()), (doctor.as_str(), Some(1)));
+    // North's dispensing cannot come back: the prescription is South's.
+    let args = ["dispense", "--chain", "a", "--key", "north.pem", "--patient-key", "patient.pem", "--prescription", &rx];
+    assert_eq!(kind(&json_in(d, &args, 1)), "already_dispensed");
+    json_in(d, &["chain", "conflicts", "a", "--dismiss", &north], 0);
+    assert_eq!(json_in(d, &["chain", "conflicts", "a"], 0)["conflicts"].as_array().unwrap().len(), 0);
+    assert_eq!(kind(&json_in(d, &["chain", "conflicts", "a", "--dismiss", &north], 4)), "not_found");
+    json_in(d, &["chain", "check", "a"], 0);
+}
