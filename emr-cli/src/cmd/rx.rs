@@ -117,7 +117,7 @@ pub struct DispenseArgs {
     patient_key: Option<PathBuf>,
     /// With --prepare: the patient's public key (or key file), whose
     /// owner countersigns later.
-    #[arg(long)]
+    #[arg(long, requires = "prepare")]
     patient: Option<PathBuf>,
     /// The prescription: its doctor's address and nonce, as
     /// emrd1...:NONCE (`emr chain history` lists them).
@@ -125,7 +125,7 @@ pub struct DispenseArgs {
     prescription: Option<String>,
     /// Quantity, batch (at most 100 bytes of UTF-8; public, so empty for a
     /// sealed prescription).
-    #[arg(long, default_value = "")]
+    #[arg(long, default_value = "", conflicts_with_all = ["countersign", "submit"])]
     note: String,
     /// Step 1 of 3: the pharmacy signs and writes the dispensing, without
     /// the patient's signature, to --out, and prints the digest the patient
@@ -356,7 +356,7 @@ fn countersign(file: &Path, args: &DispenseArgs) -> Result<Output, CliError> {
     // In place is the point of the step; another --out keeps its own rule.
     let force = args.force || args.out.is_none();
     let out = OutFile::new(target, Access::Public, force)?;
-    if dispense.patient_hash() != emr_core::hash::sha1(&[key.public_key_der()]) {
+    if dispense.patient_hash() != key.public_key_hash() {
         return Err(CliError::from_kind(
             emr_core::ErrorKind::WrongPatient,
             format!("{}: this dispensing is for {}, not for this key", file.display(), addr(Role::Patient, &dispense.patient_hash())),
