@@ -1,10 +1,15 @@
 """cryptoemr.fhir: a patient's history as an HL7 FHIR R4 Bundle, valid for
-fhir.resources' R4B models, verifiable from the bundle alone."""
+fhir.resources' R4B models, verifiable from the bundle alone; with
+pharmacies (SPEC 10), a MedicationDispense per dispensing and each
+MedicationRequest's status following its prescription."""
 import copy
+import datetime
 
 import pytest
 from fhir.resources.R4B.bundle import Bundle
+from fhir.resources.R4B.medicationdispense import MedicationDispense
 from fhir.resources.R4B.medicationrequest import MedicationRequest
+from fhir.resources.R4B.organization import Organization
 from fhir.resources.R4B.provenance import Provenance
 
 import cryptoemr
@@ -111,3 +116,72 @@ def test_the_nodes_fhir_endpoint_serves_the_same_valid_bundle(scene, tmp_path):
     assert bundle == expected
     Bundle.model_validate(bundle)
     assert len(fhir.verify_bundle(bundle)) == 1
+
+
+@pytest.fixture
+def pharmacy_scene():
+    """A chain with a board that admits a doctor and a pharmacy; of the
+    patient's three prescriptions one is dispensed (with a note), one
+    cancelled (with a reason), one left open."""
+    board = cryptoemr.SigningKey.generate("P-256")
+    doctor = cryptoemr.SigningKey.generate("secp256k1")
+    pharmacy = cryptoemr.SigningKey.generate("P-256")
+    patient_key = cryptoemr.SigningKey.generate("P-256")
+    patient = patient_key.public_key_hash
+    chain = cryptoemr.Chain(initial_difficulty=1, authorities=[board.public_key_der])
+    chain.pool.submit_entry(cryptoemr.create_grant(board, doctor, "GMC 7012345", chain_id=chain))
+    chain.pool.submit_entry(cryptoemr.create_dispenser_grant(board, pharmacy, "GPhC 1234567, High Street", chain_id=chain))
+    records = [cryptoemr.create_signed_record(doctor, patient, text, n)
+               for n, text in enumerate(["Amoxicillin 500mg", "Codeine 30mg", "Metformin 500mg"], 1)]
+    for record in records:
+        chain.pool.submit(record)
+    chain.mine_next(MINER)
+    chain.pool.submit_entry(cryptoemr.create_dispense(pharmacy, patient_key, records[0], "21 capsules", chain_id=chain))
+    chain.pool.submit_entry(cryptoemr.create_cancellation(doctor, records[1], "wrong dose", chain_id=chain))
+    block = chain.mine_next(MINER)
+    return chain, patient, pharmacy, block
+
+
+def test_a_dispensing_is_a_valid_medication_dispense_and_the_request_status_follows(pharmacy_scene):
+    chain, patient, pharmacy, block = pharmacy_scene
+    bundle = fhir.patient_bundle(chain, patient)
+    Bundle.model_validate(bundle)
+    requests = resources(bundle, "MedicationRequest")
+    assert [r["status"] for r in requests] == ["completed", "cancelled", "active"]
+    for request in requests:
+        MedicationRequest.model_validate(request)
+    assert MedicationRequest.model_validate(requests[1]).statusReason.text == "wrong dose"
+    (dispense,) = resources(bundle, "MedicationDispense")
+    d = MedicationDispense.model_validate(dispense)
+    # R4: status and medication[x] are 1..1; a performer's actor 1..1.
+    assert d.status == "completed" and d.medicationCodeableConcept.text == "Amoxicillin 500mg"
+    assert d.note[0].text == "21 capsules"
+    urls = {e["resource"]["resourceType"] + ":" + e["resource"].get("id", ""): e["fullUrl"] for e in bundle["entry"]}
+    assert d.authorizingPrescription[0].reference == urls["MedicationRequest:" + requests[0]["id"]]
+    (organization,) = resources(bundle, "Organization")
+    o = Organization.model_validate(organization)
+    assert o.name == "GPhC 1234567, High Street"
+    assert o.identifier[0].value == pharmacy.public_key_hash.hex()
+    assert d.performer[0].actor.reference == urls["Organization:" + organization["id"]]
+    # Handed over at the time of the block that carries the dispensing.
+    expected = datetime.datetime.fromtimestamp(block.timestamp, datetime.timezone.utc)
+    assert d.whenHandedOver == expected
+    assert len(fhir.verify_bundle(bundle)) == 3
+
+
+def test_a_bundle_that_hides_or_moves_a_dispensing_fails(pharmacy_scene):
+    chain, patient, _, _ = pharmacy_scene
+    bundle = fhir.patient_bundle(chain, patient)
+    kinds = [e["resource"]["resourceType"] for e in bundle["entry"]]
+    dispense_at = kinds.index("MedicationDispense")
+    request_at = kinds.index("MedicationRequest")
+    reactivated = copy.deepcopy(bundle)
+    reactivated["entry"][request_at]["resource"]["status"] = "active"
+    with pytest.raises(fhir.BundleError) as caught:
+        fhir.verify_bundle(reactivated)
+    assert caught.value.entry == dispense_at
+    hidden = copy.deepcopy(bundle)
+    del hidden["entry"][dispense_at]
+    with pytest.raises(fhir.BundleError) as caught:
+        fhir.verify_bundle(hidden)
+    assert caught.value.entry == request_at

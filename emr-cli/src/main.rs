@@ -27,7 +27,7 @@ use std::process::ExitCode;
 use clap::{CommandFactory as _, Parser, Subcommand};
 use serde_json::json;
 
-use cmd::{address, authority, chain, keys, record};
+use cmd::{address, authority, chain, keys, record, rx};
 use error::{exit, CliError};
 use output::{report, Output, Ui};
 use progress::Mode;
@@ -80,6 +80,20 @@ enum Command {
     /// An authority withdraws a grant from a time on: sign a revocation (an
     /// entry file), and offer it to a chain's pool with --chain.
     Revoke(authority::RevokeArgs),
+    /// Pharmacies: an authority admits one to dispense.
+    #[command(subcommand)]
+    Pharmacy(rx::PharmacyCommand),
+    /// A pharmacy hands over a prescription, countersigned by the patient:
+    /// at the counter in one step (--key and --patient-key), or in three
+    /// when the patient signs on their own device (--prepare, --countersign,
+    /// --submit). The dispensing goes to --chain's pool (or the node on it).
+    Dispense(rx::DispenseArgs),
+    /// The prescriber (or an authority) withdraws a prescription not yet
+    /// dispensed; the cancellation goes to --chain's pool.
+    Cancel(rx::CancelArgs),
+    /// Prescriptions: what became of one, what a pharmacy dispensed.
+    #[command(subcommand)]
+    Rx(rx::RxCommand),
     /// Print a shell's completion script (bash: `source <(emr completions
     /// bash)`, or save it where the shell loads completions from).
     Completions {
@@ -111,6 +125,10 @@ impl Command {
             Command::Node(c) => c.name(),
             Command::Grant(_) => "grant",
             Command::Revoke(_) => "revoke",
+            Command::Pharmacy(c) => c.name(),
+            Command::Dispense(_) => "dispense",
+            Command::Cancel(_) => "cancel",
+            Command::Rx(c) => c.name(),
             Command::Completions { .. } => "completions",
             Command::Man { .. } => "man",
         }
@@ -126,6 +144,10 @@ impl Command {
             Command::Node(c) => c.run(ui.progress),
             Command::Grant(args) => authority::grant(args),
             Command::Revoke(args) => authority::revoke(args),
+            Command::Pharmacy(c) => c.run(),
+            Command::Dispense(args) => rx::dispense(args),
+            Command::Cancel(args) => rx::cancel(args),
+            Command::Rx(c) => c.run(),
             Command::Completions { shell } => Ok(completions(shell)),
             Command::Man { command } => man(&command),
         }

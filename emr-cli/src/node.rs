@@ -219,10 +219,14 @@ impl Writer {
         }
     }
 
-    /// Dismisses a conflict; `false` when there is none of that txid.
+    /// Dismisses a conflict, of a record (its txid) or of a dispensing or
+    /// cancellation (its id); `false` when there is none.
     pub fn dismiss_conflict(&mut self, txid: &emr_core::Hash256) -> Result<bool, CliError> {
         match self {
-            Writer::Chain(node) => Ok(node.chain_mut().dismiss_conflict(txid)?),
+            Writer::Chain(node) => {
+                let chain = node.chain_mut();
+                Ok(chain.dismiss_conflict(txid)? || chain.dismiss_entry_conflict(txid)?)
+            }
             Writer::Through { client, url } => {
                 let value = client
                     .json("POST", "/v1/conflicts/dismiss", Some(txid.to_string().into_bytes()))

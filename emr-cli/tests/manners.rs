@@ -26,7 +26,7 @@ fn clap_errors_say_what_is_missing_and_what_was_meant() {
             &["--miner <MINER>", "<DIR>", "(see emr chain mine --help)"],
         ),
         (&["key", "neww"], &["'neww'", "did you mean 'new'?", "(see emr key --help)"]),
-        (&["chian", "status"], &["did you mean 'chain'?"]),
+        (&["chian", "status"], &["did you mean ", "'chain'?"]),
         (&["key", "new", "--outt", "k.pem"], &["'--outt'", "did you mean '--out'?", "(see emr key new --help)"]),
         (
             &["key", "new", "--curve", "p255", "--out", "k.pem"],

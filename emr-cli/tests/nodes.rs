@@ -286,3 +286,123 @@ fn a_node_killed_during_a_sync_restarts_and_catches_up() {
     drop(b);
     check(&d.join("c"));
 }
+
+/// The state of a prescription as `emr rx status` at `site` tells it.
+fn rx_state(d: &Path, site: &str, prescription: &str) -> Value {
+    json_in(d, &["rx", "status", site, prescription], 0)
+}
+
+#[test]
+fn two_pharmacies_cut_off_dispense_one_prescription_and_one_dispensing_stays() {
+    let t = TempDir::new("rx-partition");
+    let d = t.path();
+    json_in(d, &["authority", "new", "--out", "auth.pem"], 0);
+    let mut init = init_args("a");
+    init.extend(["--authority".to_string(), "auth.pub".to_string()]);
+    json_in(d, &init.iter().map(String::as_str).collect::<Vec<_>>(), 0);
+    let miner = new_key(d, "miner.pem", "secp256k1", "miner");
+    let doctor = new_key(d, "dr.pem", "secp256k1", "doctor");
+    let patient = new_key(d, "patient.pem", "p256", "patient");
+    new_key(d, "north.pem", "secp256k1", "doctor");
+    new_key(d, "south.pem", "p256", "doctor");
+    // Before the sites part: the doctor and both pharmacies admitted, the
+    // prescriptions (one to fill, more to give B's side blocks) in block 0.
+    json_in(d, &["grant", "--key", "auth.pem", "--doctor", "dr.pem", "--licence", "GMC 1", "--chain", "a", "--out", "g.entry"], 0);
+    let mut pharmacy = Vec::new();
+    for (key, licence) in [("north.pem", "GPhC 1, North"), ("south.pem", "GPhC 2, South")] {
+        let granted = json_in(d, &["pharmacy", "grant", "--key", "auth.pem", "--pharmacy", key, "--licence", licence, "--chain", "a"], 0);
+        pharmacy.push(granted["pharmacy"].as_str().unwrap().to_owned());
+    }
+    for nonce in 1..=4 {
+        sign(d, "dr.pem", &patient, &format!("Oxycodone 5mg, course {nonce}"), nonce, &format!("{nonce}.rec"));
+    }
+    json_in(d, &["chain", "submit", "a", "1.rec", "2.rec", "3.rec", "4.rec"], 0);
+    mine(d, "a", &miner, 1, now());
+    copy_chain(&d.join("a"), &d.join("b"));
+    copy_chain(&d.join("a"), &d.join("c"));
+    let [pa, pb, pc] = [free_port(), free_port(), free_port()];
+    // The partition: A alone | B and C together; A and B mine.
+    let mut a = serve_plain(&d.join("a"), pa, &[], Some(&miner));
+    let b = serve_plain(&d.join("b"), pb, &[pc], Some(&miner));
+    let c = serve_plain(&d.join("c"), pc, &[pb], None);
+
+    // The patient takes the prescription to North at site A and to South
+    // at site B: each site's pool and chain accept the dispensing.
+    let rx = format!("{doctor}:1");
+    let dispense = |site: &str, key: &str| {
+        let args = ["dispense", "--chain", site, "--key", key, "--patient-key", "patient.pem", "--prescription", &rx];
+        let done = json_in(d, &args, 0);
+        assert_eq!(done["outcome"], "ready", "{done}");
+        done["entry_id"].as_str().unwrap().to_owned()
+    };
+    let at_a = dispense("a", "north.pem");
+    let at_b = dispense("b", "south.pem");
+    let dispensed_by = |site: &str| rx_state(d, site, &rx)["pharmacy"].as_str().map(str::to_owned);
+    assert!(wait_for(Duration::from_secs(20), || dispensed_by("a").as_deref() == Some(&pharmacy[0])), "A did not mine: {}", a.log());
+    assert!(
+        wait_for(Duration::from_secs(20), || dispensed_by("b").as_deref() == Some(&pharmacy[1]) && dispensed_by("c").as_deref() == Some(&pharmacy[1])),
+        "B's side did not mine: {}",
+        b.log()
+    );
+    // A pharmacist at A sees "dispensed" but only by 1 of 1 site it can reach.
+    let cut_off = rx_state(d, "a", &rx);
+    assert_eq!(cut_off["seen"]["seen_by"], "seen by 1 of 1 sites", "{cut_off}");
+    // B's side mines more blocks than A's: one prescription at a time.
+    for nonce in 2..=3 {
+        let p = format!("{doctor}:{nonce}");
+        json_in(d, &["dispense", "--chain", "b", "--key", "south.pem", "--patient-key", "patient.pem", "--prescription", &p], 0);
+        assert!(
+            wait_for(Duration::from_secs(20), || rx_state(d, "c", &p)["state"] == "dispensed"),
+            "B's side did not mine: {}",
+            b.log()
+        );
+    }
+
+    // Healing: A is told of its peers again, and takes B's heavier branch.
+    a.stop();
+    let a = serve_plain(&d.join("a"), pa, &[pb, pc], Some(&miner));
+    let nodes = [&a, &b, &c];
+    assert!(
+        wait_for(Duration::from_secs(30), || {
+            let tips: Vec<_> = nodes.iter().map(|n| n.tip()).collect();
+            tips.iter().all(|t| t.is_some() && *t == tips[0])
+        }),
+        "the sites did not converge: A {}\nB {}",
+        a.log(),
+        b.log()
+    );
+    // One dispensing stays everywhere: South's.
+    for site in ["a", "b", "c"] {
+        let state = rx_state(d, site, &rx);
+        assert_eq!((state["state"].as_str(), state["pharmacy"].as_str()), (Some("dispensed"), Some(pharmacy[1].as_str())), "{site}: {state}");
+        assert_eq!(state["entry_id"], at_b.as_str());
+    }
+    let sure = rx_state(d, "a", &rx);
+    assert_eq!(sure["seen"]["seen_by"], "seen by 3 of 3 sites", "{sure}");
+    // North's falls out as a conflict naming both pharmacies.
+    let listed = conflicts(&a);
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    let conflict = &listed[0];
+    assert_eq!((conflict["kind"].as_str(), conflict["id"].as_str()), (Some("dispense"), Some(at_a.as_str())));
+    assert_eq!((conflict["pharmacy"].as_str(), conflict["replaced_by_pharmacy"].as_str()), (Some(pharmacy[0].as_str()), Some(pharmacy[1].as_str())));
+    assert_eq!(conflict["replaced_by"], at_b.as_str());
+    assert_eq!((conflict["doctor"].as_str(), conflict["nonce"].as_u64()), (Some(doctor.as_str()), Some(1)));
+    let shown = emr_in(d, &["node", "conflicts", "a"]);
+    assert!(shown.stdout.contains(&format!("by pharmacy {}", pharmacy[0])) && shown.stdout.contains(&format!("by pharmacy {}", pharmacy[1])), "{shown:?}");
+    assert!(a.log().contains("kept as conflicts"), "{}", a.log());
+    assert!(conflicts(&b).is_empty() && conflicts(&c).is_empty());
+    // The chain itself says the same beside the running node.
+    let listed = json_in(d, &["chain", "conflicts", "a"], 0);
+    assert_eq!(listed["conflicts"][0]["replaced_by_pharmacy"], pharmacy[1].as_str(), "{listed}");
+    let text = emr_in(d, &["chain", "conflicts", "a"]).stdout;
+    assert!(text.contains(&format!("by pharmacy {}", pharmacy[0])) && text.contains(&format!("by pharmacy {}", pharmacy[1])), "{text}");
+    // The pharmacies settle; the site's own programs dismiss the conflict.
+    json_in(d, &["chain", "conflicts", "a", "--dismiss", &at_a], 0);
+    assert!(conflicts(&a).is_empty());
+    for mut node in [a, b, c] {
+        node.stop();
+    }
+    for site in ["a", "b", "c"] {
+        check(&d.join(site));
+    }
+}

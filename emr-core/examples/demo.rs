@@ -9,7 +9,10 @@
 //! the chain reorganises to. Last, who may write and who may read (SPEC
 //! section 8): a chain whose medical board admits two doctors and refuses a
 //! third, revokes one, and a sealed prescription read by its patient and
-//! refused to a stranger.
+//! refused to a stranger. And the pharmacy (SPEC section 10): admitted by
+//! the board, it dispenses a prescription once, countersigned by the
+//! patient, and is refused it the second time; a doctor cancels a
+//! prescription, which then cannot be dispensed.
 
 use std::io::{IsTerminal as _, Write as _};
 use std::time::Duration;
@@ -17,11 +20,11 @@ use std::time::Duration;
 use std::path::{Path, PathBuf};
 
 use emr_core::address::{self, Address, AddressError, Role};
-use emr_core::chain::{BatchOptions, Chain, ChainParams};
+use emr_core::chain::{BatchOptions, Chain, ChainParams, PrescriptionState};
 use emr_core::mining::{mine_block, BlockTemplate, MineOutcome, Progress, SearchOptions};
 use emr_core::{
-    AddOutcome, Block, Curve, Difficulty, Entry, Grant, Hash160, Hash256, Record, Revocation, SealOptions, SigningKey,
-    UserStates, DEFAULT_BLOCK_REWARD,
+    AddOutcome, Block, Cancellation, Curve, Difficulty, Dispense, DispenserGrant, Entry, Grant, Hash160, Hash256, Record,
+    Revocation, SealOptions, SigningKey, UserStates, DEFAULT_BLOCK_REWARD,
 };
 
 fn short(bytes: &[u8]) -> String {
@@ -533,7 +536,7 @@ fn access_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dy
         Ok(outcome) => return Err(format!("an unauthorized doctor's block was accepted: {outcome:?}").into()),
         Err(e) => println!("block 1 by Dr Quack (no grant):        refused: {e}"),
     }
-    let added = add_access_block(&mut chain, vec![sealed.clone(), grey], Vec::new(), t0 + 12)?;
+    let added = add_access_block(&mut chain, vec![sealed.clone(), grey.clone()], Vec::new(), t0 + 12)?;
     println!("block 1 by Dr House and Dr Grey:       {:?}", added?);
 
     println!("Dr House's prescription on the ledger: {}…", &sealed.prescription[..48]);
@@ -560,6 +563,63 @@ fn access_demo(dr_house: &SigningKey, dr_grey: &SigningKey) -> Result<(), Box<dy
     match add_access_block(&mut chain, vec![late], Vec::new(), t0 + 100)? {
         Ok(outcome) => return Err(format!("a revoked doctor's block was accepted: {outcome:?}").into()),
         Err(e) => println!("block 3 by Dr House at t0+100:         refused: {e}"),
+    }
+    pharmacy_demo(&mut chain, &board, dr_grey, &alice, &grey, t0 + 112)
+}
+
+/// How a prescription stands, in a line.
+fn show_state(chain: &Chain, what: &str, record: &Record) -> Result<(), Box<dyn std::error::Error>> {
+    let state = chain.prescription_state(&record.dr_hash, record.nonce)?;
+    let detail = match &state {
+        PrescriptionState::Open => String::new(),
+        PrescriptionState::Dispensed(d) => {
+            format!(" by pharmacy {} in block {} ({:?})", d.dispense.pharmacy_hash(), d.height, d.dispense.note)
+        }
+        PrescriptionState::Cancelled(c) => format!(" in block {} ({:?})", c.height, c.cancellation.reason),
+    };
+    println!("  {what:36} {}{detail}", state.as_str());
+    Ok(())
+}
+
+fn pharmacy_demo(
+    chain: &mut Chain,
+    board: &SigningKey,
+    dr_grey: &SigningKey,
+    alice: &SigningKey,
+    amoxicillin: &Record,
+    t: u64,
+) -> Result<(), Box<dyn std::error::Error>> {
+    println!("\n== 12. The pharmacy: each prescription handed over at most once (SPEC section 10) ==");
+    let pharmacy = SigningKey::generate(Curve::P256)?;
+    let id = chain.chain_id();
+    let admitted = DispenserGrant::sign(board, id, pharmacy.public_key_der(), "GPhC 1234567, High Street Pharmacy", 0, u64::MAX)?;
+    let codeine = Record::sign(dr_grey, alice.public_key_hash().as_bytes(), "Codeine 30 mg, 4x daily, 5 days", 2)?;
+    let added = add_access_block(chain, vec![codeine.clone()], vec![admitted.into()], t)?;
+    println!("block 3 admits the pharmacy (key hash {}), Dr Grey prescribes codeine: {:?}", pharmacy.public_key_hash(), added?);
+    show_state(chain, "alice's amoxicillin:", amoxicillin)?;
+
+    // At the counter alice countersigns on her card: no pharmacy can
+    // dispense (and so block) a prescription she did not bring to it.
+    let first = Dispense::sign(&pharmacy, alice, id, amoxicillin, "21 capsules, batch A7")?;
+    println!("the pharmacy hands over the amoxicillin, alice countersigns: {:?}", chain.submit_entry(&first.clone().into())?);
+    let added = add_access_block(chain, Vec::new(), vec![first.into()], t + 12)?;
+    println!("block 4 carries the dispensing:        {:?}", added?);
+    show_state(chain, "alice's amoxicillin:", amoxicillin)?;
+    let again = Dispense::sign(&pharmacy, alice, id, amoxicillin, "21 capsules, batch B2")?;
+    match chain.submit_entry(&again.into()) {
+        Ok(outcome) => return Err(format!("a second dispensing was accepted: {outcome:?}").into()),
+        Err(e) => println!("the same prescription brought back:    refused: {e}"),
+    }
+
+    // Dr Grey withdraws the codeine before it is handed over.
+    let cancellation = Cancellation::sign(dr_grey, id, &codeine, "interacts with her warfarin")?;
+    let added = add_access_block(chain, Vec::new(), vec![cancellation.into()], t + 24)?;
+    println!("block 5: Dr Grey cancels the codeine:  {:?}", added?);
+    show_state(chain, "alice's codeine:", &codeine)?;
+    let late = Dispense::sign(&pharmacy, alice, id, &codeine, "")?;
+    match chain.submit_entry(&late.into()) {
+        Ok(outcome) => return Err(format!("a cancelled prescription was dispensed: {outcome:?}").into()),
+        Err(e) => println!("the codeine brought to the pharmacy:   refused: {e}"),
     }
     Ok(())
 }

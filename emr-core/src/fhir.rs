@@ -7,6 +7,12 @@
 //! the doctor's public key in an extension, and each grant's licence as a
 //! qualification), and per record a `MedicationRequest` and a
 //! `Provenance` whose `signature` carries the record's ECDSA signature.
+//! The request's `status` follows the prescription (SPEC 10): `completed`
+//! once dispensed, `cancelled` once cancelled (with the reason as its
+//! `statusReason`), else `active`. Each dispensing is a
+//! `MedicationDispense` performed by an `Organization` per pharmacy (its
+//! key hash, public key and dispenser licences), authorized by the
+//! request, handed over at its block's time.
 //! Every reference is the `fullUrl` of an entry of the bundle
 //! (`urn:uuid:`, derived from the hashes, so the same history gives the
 //! same bundle). `docs/FHIR.md` maps each field.
@@ -15,7 +21,7 @@ use base64::Engine as _;
 use serde_json::{json, Value};
 
 use crate::address::{self, Role};
-use crate::chain::{Chain, ChainError, RecordEntry};
+use crate::chain::{Chain, ChainError, PrescriptionState, PrescriptionStatus};
 use crate::hash::{sha256, Hash160, Hash256};
 use crate::keys::SigningKey;
 use crate::record::{Record, RecordFields};
@@ -36,6 +42,10 @@ pub const SIGNED_TEXT_EXTENSION: &str = "urn:cryptoemr:fhir:signed-text";
 pub const BLOCK_EXTENSION: &str = "urn:cryptoemr:fhir:block";
 /// A `Provenance` extension: that block's height (decimal).
 pub const HEIGHT_EXTENSION: &str = "urn:cryptoemr:fhir:height";
+/// The identifier system of a pharmacy: `H160` of its key, 40 hex digits.
+pub const PHARMACY_SYSTEM: &str = "urn:cryptoemr:pharmacy";
+/// The identifier system of a dispensing: its entry id, 64 hex digits.
+pub const DISPENSE_SYSTEM: &str = "urn:cryptoemr:dispense";
 /// `Provenance.signature.targetFormat`: what was signed.
 pub const TARGET_FORMAT: &str = "application/vnd.cryptoemr.record-signature-hash";
 /// `Provenance.signature.sigFormat`: a DER ECDSA signature.
@@ -122,13 +132,19 @@ fn medication_text(record: &Record, keys: &[&SigningKey]) -> (String, bool) {
     (SEALED_TEXT.to_owned(), false)
 }
 
-/// The bundle of `entries` (a patient's records, in chain order) for
-/// `patient`; `licences` gives a doctor's licence texts (from the chain's
-/// grants), `keys` open the sealed prescriptions they may read.
+/// The licence texts of a doctor's grants, or of a pharmacy's dispenser
+/// grants, by key hash.
+pub type Licences<'a> = &'a dyn Fn(&Hash160) -> Result<Vec<String>, ChainError>;
+
+/// The bundle of `prescriptions` (a patient's records with their states,
+/// in chain order) for `patient`; `licences` and `pharmacy_licences` give
+/// the licence texts of a doctor's and a pharmacy's grants, `keys` open
+/// the sealed prescriptions they may read.
 pub fn bundle(
     patient: &Hash160,
-    entries: &[RecordEntry],
-    licences: &dyn Fn(&Hash160) -> Result<Vec<String>, ChainError>,
+    prescriptions: &[PrescriptionStatus],
+    licences: Licences<'_>,
+    pharmacy_licences: Licences<'_>,
     keys: &[&SigningKey],
 ) -> Result<Value, FhirError> {
     let patient_url = urn("patient", patient.as_bytes());
@@ -140,8 +156,9 @@ pub fn bundle(
             "identifier": [{ "system": ADDRESS_SYSTEM, "value": address::encode(Role::Patient, patient) }],
         }),
     )];
+    let entries: Vec<_> = prescriptions.iter().map(|p| &p.record).collect();
     let mut doctors: Vec<Hash160> = Vec::new();
-    for e in entries {
+    for e in &entries {
         if !doctors.contains(&e.record.dr_hash) {
             doctors.push(e.record.dr_hash);
             let by = entries.iter().find(|x| x.record.dr_hash == e.record.dr_hash).map(|x| &x.record.dr_public_key);
@@ -159,8 +176,29 @@ pub fn bundle(
             out.push(entry(&urn("practitioner", e.record.dr_hash.as_bytes()), practitioner));
         }
     }
+    let mut pharmacies: Vec<Hash160> = Vec::new();
+    for p in prescriptions {
+        let PrescriptionState::Dispensed(d) = &p.state else { continue };
+        let hash = d.dispense.pharmacy_hash();
+        if pharmacies.contains(&hash) {
+            continue;
+        }
+        pharmacies.push(hash);
+        let mut organization = json!({
+            "resourceType": "Organization",
+            "id": hash.to_string(),
+            "extension": [{ "url": PUBLIC_KEY_EXTENSION, "valueBase64Binary": b64(&d.dispense.pharmacy_public_key) }],
+            "identifier": [{ "system": PHARMACY_SYSTEM, "value": hash.to_string() }],
+            "type": [{ "coding": [{ "system": "http://terminology.hl7.org/CodeSystem/organization-type", "code": "prov" }], "text": "pharmacy" }],
+        });
+        if let Some(licence) = pharmacy_licences(&hash)?.into_iter().next() {
+            organization["name"] = json!(licence);
+        }
+        out.push(entry(&urn("pharmacy", hash.as_bytes()), organization));
+    }
     let mut latest = 0;
-    for e in entries {
+    for p in prescriptions {
+        let e = &p.record;
         let r = &e.record;
         latest = latest.max(e.timestamp);
         let when = date_time(e.timestamp).ok_or_else(|| FhirError::at(0, format!("block time {} is past year 9999", e.timestamp)))?;
@@ -188,11 +226,45 @@ pub fn bundle(
                 "code": "R",
                 "display": "restricted",
             }] });
-            if !opened {
-                request["status"] = json!("unknown");
+        }
+        // The prescription's state (SPEC 10); a sealed one no key opened
+        // and still open says no more than "unknown".
+        match &p.state {
+            PrescriptionState::Dispensed(_) => request["status"] = json!("completed"),
+            PrescriptionState::Cancelled(c) => {
+                request["status"] = json!("cancelled");
+                if !c.cancellation.reason.is_empty() {
+                    request["statusReason"] = json!({ "text": c.cancellation.reason });
+                }
             }
+            PrescriptionState::Open if r.is_sealed() && !opened => request["status"] = json!("unknown"),
+            PrescriptionState::Open => {}
         }
         out.push(entry(&request_url, request));
+        if let PrescriptionState::Dispensed(d) = &p.state {
+            let handed_over = date_time(d.timestamp)
+                .ok_or_else(|| FhirError::at(0, format!("block time {} is past year 9999", d.timestamp)))?;
+            let id = d.dispense.dispense_id();
+            let mut dispense = json!({
+                "resourceType": "MedicationDispense",
+                "id": id.to_string(),
+                "identifier": [{ "system": DISPENSE_SYSTEM, "value": id.to_string() }],
+                "extension": [
+                    { "url": BLOCK_EXTENSION, "valueString": d.block_id.to_string() },
+                    { "url": HEIGHT_EXTENSION, "valueString": d.height.to_string() },
+                ],
+                "status": "completed",
+                "medicationCodeableConcept": { "text": text },
+                "subject": { "reference": patient_url },
+                "performer": [{ "actor": { "reference": urn("pharmacy", d.dispense.pharmacy_hash().as_bytes()) } }],
+                "authorizingPrescription": [{ "reference": request_url }],
+                "whenHandedOver": handed_over,
+            });
+            if !d.dispense.note.is_empty() {
+                dispense["note"] = json!([{ "text": d.dispense.note }]);
+            }
+            out.push(entry(&urn("medication-dispense", id.as_bytes()), dispense));
+        }
         out.push(entry(
             &urn("provenance", r.txid.as_bytes()),
             json!({
@@ -225,11 +297,14 @@ pub fn bundle(
 /// The bundle of `patient`'s prescriptions in the active chain, with the
 /// licences of the doctors' grants; `keys` open the sealed ones they may.
 pub fn patient_bundle(chain: &Chain, patient: &Hash160, keys: &[&SigningKey]) -> Result<Value, FhirError> {
-    let entries = chain.patient_history(patient)?;
+    let prescriptions = chain.patient_prescriptions(patient)?;
     let licences = |dr: &Hash160| -> Result<Vec<String>, ChainError> {
         Ok(chain.grants(dr)?.into_iter().map(|g| g.grant.licence).collect())
     };
-    bundle(patient, &entries, &licences, keys)
+    let pharmacy_licences = |pharmacy: &Hash160| -> Result<Vec<String>, ChainError> {
+        Ok(chain.dispenser_grants(pharmacy)?.into_iter().map(|g| g.grant.licence).collect())
+    };
+    bundle(patient, &prescriptions, &licences, &pharmacy_licences, keys)
 }
 
 /// What [`verify_bundle`] found.
@@ -237,6 +312,8 @@ pub fn patient_bundle(chain: &Chain, patient: &Hash160, keys: &[&SigningKey]) ->
 pub struct BundleReport {
     /// The prescriptions verified, by txid, in the bundle's order.
     pub records: Vec<Hash256>,
+    /// The dispensings checked against their prescriptions, by entry id.
+    pub dispensings: Vec<Hash256>,
 }
 
 fn text<'a>(v: &'a Value, path: &[&str]) -> Option<&'a str> {
@@ -271,7 +348,7 @@ pub fn verify_bundle(bundle: &Value) -> Result<BundleReport, FhirError> {
     }
     let entries = bundle.get("entry").and_then(Value::as_array).ok_or_else(|| FhirError::at(0, "no entry list"))?;
     let find = |url: &str| entries.iter().position(|e| e.get("fullUrl").and_then(Value::as_str) == Some(url));
-    let mut report = BundleReport { records: Vec::new() };
+    let mut report = BundleReport { records: Vec::new(), dispensings: Vec::new() };
     for (i, e) in entries.iter().enumerate() {
         let resource = e.get("resource").ok_or_else(|| FhirError::at(i, "no resource"))?;
         if text(resource, &["resourceType"]) != Some("MedicationRequest") {
@@ -345,5 +422,61 @@ pub fn verify_bundle(bundle: &Value) -> Result<BundleReport, FhirError> {
         }
         report.records.push(record.txid);
     }
+    check_dispenses(entries, &mut report)?;
     Ok(report)
+}
+
+/// Each `MedicationDispense` names a verified `MedicationRequest` of the
+/// bundle, for the same patient, marked `completed`, and a pharmacy of the
+/// bundle; each `completed` request has its dispensing (SPEC 10: one).
+fn check_dispenses(entries: &[Value], report: &mut BundleReport) -> Result<(), FhirError> {
+    let find = |url: &str| entries.iter().position(|e| e.get("fullUrl").and_then(Value::as_str) == Some(url));
+    let mut dispensed: Vec<usize> = Vec::new();
+    for (i, e) in entries.iter().enumerate() {
+        let resource = &e["resource"];
+        if text(resource, &["resourceType"]) != Some("MedicationDispense") {
+            continue;
+        }
+        let fail = |why: &str| FhirError::at(i, format!("MedicationDispense: {why}"));
+        let id = identifier(resource, DISPENSE_SYSTEM)
+            .and_then(|t| hex::decode(t).ok())
+            .and_then(|b| Hash256::from_slice(&b))
+            .ok_or_else(|| fail("no dispense id"))?;
+        let prescriptions = resource.get("authorizingPrescription").and_then(Value::as_array).map_or(&[][..], Vec::as_slice);
+        let [prescription] = prescriptions else {
+            return Err(fail("it names no single authorizing prescription"));
+        };
+        let at = prescription
+            .get("reference")
+            .and_then(Value::as_str)
+            .and_then(find)
+            .filter(|&at| text(&entries[at]["resource"], &["resourceType"]) == Some("MedicationRequest"))
+            .ok_or_else(|| fail("its authorizing prescription is not a MedicationRequest of the bundle"))?;
+        let request = &entries[at]["resource"];
+        if text(request, &["status"]) != Some("completed") {
+            return Err(fail("its prescription is not marked completed"));
+        }
+        if text(request, &["subject", "reference"]) != text(resource, &["subject", "reference"]) {
+            return Err(fail("its patient is not its prescription's"));
+        }
+        if dispensed.contains(&at) {
+            return Err(fail("its prescription is dispensed twice"));
+        }
+        let pharmacy = resource.get("performer").and_then(Value::as_array).and_then(|p| p.first()).and_then(|p| text(p, &["actor", "reference"]));
+        if pharmacy.and_then(find).is_none_or(|p| text(&entries[p]["resource"], &["resourceType"]) != Some("Organization")) {
+            return Err(fail("its performer is not a pharmacy of the bundle"));
+        }
+        dispensed.push(at);
+        report.dispensings.push(id);
+    }
+    for (i, e) in entries.iter().enumerate() {
+        let resource = &e["resource"];
+        if text(resource, &["resourceType"]) == Some("MedicationRequest")
+            && text(resource, &["status"]) == Some("completed")
+            && !dispensed.contains(&i)
+        {
+            return Err(FhirError::at(i, "MedicationRequest: completed, but no MedicationDispense of it"));
+        }
+    }
+    Ok(())
 }

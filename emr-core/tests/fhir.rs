@@ -4,7 +4,7 @@
 
 use emr_core::chain::{Chain, ChainParams};
 use emr_core::fhir::{self, FhirError};
-use emr_core::{Block, Curve, Difficulty, Hash160, Hash256, Record, SealOptions, SigningKey};
+use emr_core::{Block, Cancellation, Curve, Difficulty, Dispense, DispenserGrant, Grant, Hash160, Hash256, Record, SealOptions, SigningKey};
 use serde_json::Value;
 
 const MINER: Hash160 = Hash160::from_bytes([7; 20]);
@@ -28,6 +28,7 @@ fn mine(chain: &mut Chain, t: u64) {
 
 struct Scene {
     chain: Chain,
+    grey: SigningKey,
     patient_key: SigningKey,
     patient: Hash160,
 }
@@ -35,12 +36,32 @@ struct Scene {
 /// Two doctors, three records for one patient (the third sealed to the
 /// patient), one record for someone else.
 fn scene() -> Scene {
-    let params = ChainParams { initial_difficulty: Difficulty::MIN, max_adjust: 1, salt: Some([3; 16]), ..ChainParams::default() };
+    scene_with(None)
+}
+
+/// [`scene`], in a chain of `authority` (which admits both doctors, and
+/// `pharmacy` with the licence "GPhC 1") when one is given.
+fn scene_with(authority: Option<(&SigningKey, &SigningKey)>) -> Scene {
+    let params = ChainParams {
+        initial_difficulty: Difficulty::MIN,
+        max_adjust: 1,
+        salt: Some([3; 16]),
+        authorities: authority.map(|(a, _)| vec![*a.public_key()]).unwrap_or_default(),
+        ..ChainParams::default()
+    };
     let mut chain = Chain::in_memory(params).unwrap();
     let house = SigningKey::generate(Curve::Secp256k1).unwrap();
     let grey = SigningKey::generate(Curve::P256).unwrap();
     let patient_key = SigningKey::generate(Curve::P256).unwrap();
     let patient = patient_key.public_key_hash();
+    if let Some((authority, pharmacy)) = authority {
+        let id = chain.chain_id();
+        for doctor in [&house, &grey] {
+            chain.submit_entry(&Grant::sign(authority, id, doctor.public_key_der(), "GMC", 0, u64::MAX).unwrap().into()).unwrap();
+        }
+        let grant = DispenserGrant::sign(authority, id, pharmacy.public_key_der(), "GPhC 1", 0, u64::MAX).unwrap();
+        chain.submit_entry(&grant.into()).unwrap();
+    }
     chain.submit(&Record::sign(&house, patient.as_bytes(), "Amoxicillin 500mg, 3x daily", 1).unwrap()).unwrap();
     chain.submit(&Record::sign(&grey, patient.as_bytes(), "Ibuprofen 400mg <as needed> & \"rest\"", 1).unwrap()).unwrap();
     chain.submit(&Record::sign(&house, &[5; 20], "someone else's", 2).unwrap()).unwrap();
@@ -48,7 +69,7 @@ fn scene() -> Scene {
     let sealed = Record::sign_sealed(&house, patient.as_bytes(), "Sertraline 50mg", 3, &[*patient_key.public_key()], SealOptions::default()).unwrap();
     chain.submit(&sealed).unwrap();
     mine(&mut chain, 1_767_225_660);
-    Scene { chain, patient_key, patient }
+    Scene { chain, grey, patient_key, patient }
 }
 
 fn resources<'a>(bundle: &'a Value, kind: &str) -> Vec<&'a Value> {
@@ -111,9 +132,10 @@ fn a_consumer_with_only_the_bundle_verifies_every_prescription() {
 #[test]
 fn licences_of_the_doctors_grants_are_their_qualifications() {
     let s = scene();
-    let entries = s.chain.patient_history(&s.patient).unwrap();
+    let entries = s.chain.patient_prescriptions(&s.patient).unwrap();
     let licence = |_: &Hash160| Ok(vec!["GMC 7012345".to_string()]);
-    let bundle = fhir::bundle(&s.patient, &entries, &licence, &[]).unwrap();
+    let none = |_: &Hash160| Ok(Vec::new());
+    let bundle = fhir::bundle(&s.patient, &entries, &licence, &none, &[]).unwrap();
     for p in resources(&bundle, "Practitioner") {
         assert_eq!(p["qualification"][0]["code"]["text"], "GMC 7012345");
     }
@@ -164,4 +186,66 @@ fn times_are_utc_date_times_and_out_of_range_ones_are_refused() {
     assert_eq!(fhir::date_time(253_402_300_799).as_deref(), Some("9999-12-31T23:59:59Z"));
     assert_eq!(fhir::date_time(253_402_300_800), None);
     assert_eq!(fhir::date_time(u64::MAX), None);
+}
+
+/// The scene, then a pharmacy dispenses the first prescription (with a
+/// note) and the second doctor cancels theirs (with a reason).
+fn dispensed_scene() -> (Scene, SigningKey) {
+    let authority = SigningKey::generate(Curve::P256).unwrap();
+    let pharmacy = SigningKey::generate(Curve::Secp256k1).unwrap();
+    let mut s = scene_with(Some((&authority, &pharmacy)));
+    let history = s.chain.patient_history(&s.patient).unwrap();
+    let chain_id = s.chain.chain_id();
+    let dispense = Dispense::sign(&pharmacy, &s.patient_key, chain_id, &history[0].record, "21 capsules").unwrap();
+    s.chain.submit_entry(&dispense.into()).unwrap();
+    let cancellation = Cancellation::sign(&s.grey, chain_id, &history[1].record, "wrong dose").unwrap();
+    s.chain.submit_entry(&cancellation.into()).unwrap();
+    mine(&mut s.chain, 1_767_225_720);
+    (s, pharmacy)
+}
+
+#[test]
+fn a_dispensing_is_a_medication_dispense_and_the_request_status_follows() {
+    let (s, pharmacy) = dispensed_scene();
+    let bundle = fhir::patient_bundle(&s.chain, &s.patient, &[]).unwrap();
+    let requests = resources(&bundle, "MedicationRequest");
+    let statuses: Vec<&str> = requests.iter().map(|r| r["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["completed", "cancelled", "unknown"]);
+    assert_eq!(requests[1]["statusReason"]["text"], "wrong dose");
+    let dispenses = resources(&bundle, "MedicationDispense");
+    assert_eq!(dispenses.len(), 1);
+    let d = dispenses[0];
+    assert_eq!(d["status"], "completed");
+    assert_eq!(d["whenHandedOver"], "2026-01-01T00:02:00Z");
+    assert_eq!(d["note"][0]["text"], "21 capsules");
+    assert_eq!(d["medicationCodeableConcept"]["text"], "Amoxicillin 500mg, 3x daily");
+    let entries = bundle["entry"].as_array().unwrap();
+    let url_of = |kind: &str| entries.iter().find(|e| e["resource"]["resourceType"] == kind).unwrap()["fullUrl"].clone();
+    assert_eq!(d["authorizingPrescription"][0]["reference"], url_of("MedicationRequest"));
+    assert_eq!(d["performer"][0]["actor"]["reference"], url_of("Organization"));
+    let organization = resources(&bundle, "Organization")[0];
+    assert_eq!(organization["identifier"][0]["value"], pharmacy.public_key_hash().to_string());
+    assert_eq!(organization["identifier"][0]["system"], fhir::PHARMACY_SYSTEM);
+    assert_eq!(organization["name"], "GPhC 1", "the dispenser grant's licence");
+    let report = fhir::verify_bundle(&bundle).unwrap();
+    assert_eq!(report.records.len(), 3);
+    assert_eq!(report.dispensings, [Hash256::from_slice(&hex::decode(d["id"].as_str().unwrap()).unwrap()).unwrap()]);
+
+    // A bundle that marks the dispensed prescription active, drops its
+    // dispensing or points it elsewhere fails, naming the entry.
+    let at = |kind: &str| entries.iter().position(|e| e["resource"]["resourceType"] == kind).unwrap();
+    let (dispense_at, request_at) = (at("MedicationDispense"), at("MedicationRequest"));
+    let fails = |edit: &dyn Fn(&mut Value), entry: usize, why: &str| {
+        let mut b = bundle.clone();
+        edit(&mut b);
+        match fhir::verify_bundle(&b) {
+            Err(FhirError::Invalid { entry: e, reason }) => assert!(e == entry && reason.contains(why), "{e}: {reason}"),
+            other => panic!("{other:?}"),
+        }
+    };
+    fails(&|b| b["entry"][request_at]["resource"]["status"] = "active".into(), dispense_at, "not marked completed");
+    fails(&|b| { b["entry"].as_array_mut().unwrap().remove(dispense_at); }, request_at, "no MedicationDispense");
+    fails(&|b| b["entry"][dispense_at]["resource"]["authorizingPrescription"][0]["reference"] = "urn:uuid:nowhere".into(), dispense_at, "not a MedicationRequest");
+    fails(&|b| b["entry"][dispense_at]["resource"]["performer"][0]["actor"]["reference"] = b["entry"][1]["fullUrl"].clone(), dispense_at, "not a pharmacy");
+    fails(&|b| b["entry"][dispense_at]["resource"]["subject"]["reference"] = "urn:uuid:someone".into(), dispense_at, "patient");
 }

@@ -322,6 +322,9 @@ pub unsafe extern "C" fn emr_entry_get_type(entry: *const emr_entry, type_out: *
         out.write(match entry.inner {
             Entry::Grant(_) => EMR_ENTRY_GRANT,
             Entry::Revocation(_) => EMR_ENTRY_REVOCATION,
+            Entry::DispenserGrant(_) | Entry::Dispense(_) | Entry::Cancellation(_) => {
+                return Err(Error::invalid_argument("a pharmacy entry (SPEC 10), which this C API does not yet type"))
+            }
         });
         Ok(())
     })
@@ -343,14 +346,14 @@ unsafe fn variable(
 fn grant(entry: &Entry) -> Result<&Grant, Error> {
     match entry {
         Entry::Grant(g) => Ok(g),
-        Entry::Revocation(_) => Err(Error::invalid_argument("the entry is a revocation, not a grant")),
+        _ => Err(Error::invalid_argument("the entry is not a grant")),
     }
 }
 
 fn revocation(entry: &Entry) -> Result<&Revocation, Error> {
     match entry {
         Entry::Revocation(r) => Ok(r),
-        Entry::Grant(_) => Err(Error::invalid_argument("the entry is a grant, not a revocation")),
+        _ => Err(Error::invalid_argument("the entry is not a revocation")),
     }
 }
 
@@ -367,7 +370,7 @@ fn revocation(entry: &Entry) -> Result<&Revocation, Error> {
 pub unsafe extern "C" fn emr_entry_authority(entry: *const emr_entry, buf: *mut u8, len: *mut usize) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and (`buf`, `len`).
-        unsafe { variable(entry, buf, len, |e| Ok(e.authority())) }
+        unsafe { variable(entry, buf, len, |e| e.authority().ok_or_else(|| Error::invalid_argument("the entry has no authority"))) }
     })
 }
 
@@ -383,12 +386,7 @@ pub unsafe extern "C" fn emr_entry_signature(entry: *const emr_entry, buf: *mut 
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and (`buf`, `len`).
         unsafe {
-            variable(entry, buf, len, |e| {
-                Ok(match e {
-                    Entry::Grant(g) => &g.signature,
-                    Entry::Revocation(r) => &r.signature,
-                })
-            })
+            variable(entry, buf, len, |e| Ok(e.signature()))
         }
     })
 }

@@ -190,3 +190,39 @@ impl Answer {
         }
     }
 }
+
+/// Who signed a dispensing or cancellation, under the name its role has:
+/// `pharmacy` (`H160` of the pharmacy's key) or `canceller`.
+fn actor(entry: &emr_core::Entry) -> (&'static str, Value) {
+    match entry {
+        emr_core::Entry::Dispense(d) => ("pharmacy", json!(d.pharmacy_hash().to_string())),
+        emr_core::Entry::Cancellation(c) => ("canceller", json!(c.canceller_hash().to_string())),
+        other => ("signer", json!(emr_core::hash::sha1(&[other.signer()]).to_string())),
+    }
+}
+
+/// One item of `GET /v1/conflicts` for a dispensing or cancellation the
+/// chain dropped (SPEC 9.3): the prescription, the dropped entry with its
+/// pharmacy (or canceller), and the entry that took its place with its own,
+/// so a conflict between two pharmacies names both.
+pub fn entry_conflict_json(conflict: &emr_core::chain::EntryConflict) -> Value {
+    let (role, who) = actor(&conflict.entry);
+    let (kept_role, kept_who) = actor(&conflict.replaced_by);
+    let mut value = json!({
+        "kind": conflict.entry.entry_type().as_str(),
+        "id": conflict.entry.entry_id().to_string(),
+        "replaced_by": conflict.replaced_by.entry_id().to_string(),
+        "replaced_by_kind": conflict.replaced_by.entry_type().as_str(),
+        "block": conflict.block_id.to_string(),
+        "height": conflict.height,
+        "entry": hex::encode(conflict.entry.to_bytes()),
+    });
+    value[role] = who;
+    value[format!("replaced_by_{kept_role}")] = kept_who;
+    if let Some(rx) = conflict.entry.prescription() {
+        value["doctor"] = json!(emr_core::address::encode(emr_core::Role::Doctor, &rx.dr_hash));
+        value["nonce"] = json!(rx.nonce);
+        value["record_hash"] = json!(rx.record_hash.to_string());
+    }
+    value
+}

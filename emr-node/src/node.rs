@@ -380,7 +380,7 @@ impl Shared {
                 c.total_difficulty()?,
                 c.pending()?.len(),
                 c.pending_entries()?.len(),
-                c.conflicts()?.len(),
+                c.conflicts()?.len() + c.entry_conflicts()?.len(),
             ))
         })?;
         let now = Instant::now();

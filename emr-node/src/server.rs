@@ -450,21 +450,19 @@ fn pending(shared: &Shared) -> Result<Answer, Answer> {
     let mut list: Vec<Value> = split.ready.iter().map(|r| record(r, true)).collect();
     list.extend(split.held.iter().map(|r| record(r, false)));
     list.extend(entries.iter().map(|e| {
-        let kind = match e {
-            Entry::Grant(_) => "grant",
-            Entry::Revocation(_) => "revocation",
-        };
-        json!({ "kind": kind, "id": e.entry_id().to_string() })
+        json!({ "kind": e.entry_type().as_str(), "id": e.entry_id().to_string() })
     }));
     Ok(json_answer(StatusCode::OK, &Value::Array(list)))
 }
 
 fn conflicts(shared: &Shared) -> Result<Answer, Answer> {
-    let conflicts = shared.read(|c| c.conflicts()).map_err(|e| chain_failure(&e))?;
-    let list: Vec<Value> = conflicts
+    let (conflicts, entries) =
+        shared.read(|c| Ok((c.conflicts()?, c.entry_conflicts()?))).map_err(|e| chain_failure(&e))?;
+    let mut list: Vec<Value> = conflicts
         .iter()
         .map(|c| {
             json!({
+                "kind": "record",
                 "txid": c.record.txid.to_string(),
                 "doctor": address(Role::Doctor, &c.record.dr_hash),
                 "patient": address(Role::Patient, &c.record.patient_hash),
@@ -476,17 +474,20 @@ fn conflicts(shared: &Shared) -> Result<Answer, Answer> {
             })
         })
         .collect();
+    list.extend(entries.iter().map(api::entry_conflict_json));
     Ok(json_answer(StatusCode::OK, &Value::Array(list)))
 }
 
 async fn dismiss(shared: &Arc<Shared>, body: Bytes) -> Answer {
     let text = String::from_utf8_lossy(&body).trim().to_owned();
     let Some(txid) = api::parse_hash(&text) else {
-        return refuse(StatusCode::BAD_REQUEST, "invalid_argument", "the body is a conflict's txid, 64 hex digits");
+        return refuse(StatusCode::BAD_REQUEST, "invalid_argument", "the body is a conflict's txid or entry id, 64 hex digits");
     };
     blocking(shared, move |s| {
         let mut chain = s.chain.lock().map_err(|e| chain_failure(&e))?;
-        let dismissed = chain.dismiss_conflict(&txid).map_err(|e| chain_failure(&e))?;
+        // A record's txid or a dispensing's or cancellation's id (SPEC 9.3).
+        let dismissed = chain.dismiss_conflict(&txid).map_err(|e| chain_failure(&e))?
+            || chain.dismiss_entry_conflict(&txid).map_err(|e| chain_failure(&e))?;
         Ok(json_answer(StatusCode::OK, &json!({ "dismissed": dismissed })))
     })
     .await

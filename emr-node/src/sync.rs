@@ -196,7 +196,7 @@ pub fn sync_from(
         blocks = info.height.saturating_sub(from),
         "syncing from a heavier peer"
     );
-    let conflicts_before = chain.read(|c| c.conflicts())?.len() as u64;
+    let conflicts_before = chain.read(|c| Ok(c.conflicts()?.len() + c.entry_conflicts()?.len()))? as u64;
     let failure = Mutex::new(None);
     let short = std::sync::atomic::AtomicBool::new(false);
     let pages = Pages {
@@ -238,7 +238,8 @@ pub fn sync_from(
     let after = ours(chain)?;
     report.height = after.len;
     report.work = after.work.to_string();
-    report.new_conflicts = (chain.read(|c| c.conflicts())?.len() as u64).saturating_sub(conflicts_before);
+    report.new_conflicts =
+        (chain.read(|c| Ok(c.conflicts()?.len() + c.entry_conflicts()?.len()))? as u64).saturating_sub(conflicts_before);
     if after.work < peer_work && short.load(std::sync::atomic::Ordering::SeqCst) {
         // It served fewer blocks than it announced: it may have
         // reorganized meanwhile. Asked again at the next poll.

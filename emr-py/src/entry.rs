@@ -232,7 +232,7 @@ impl PyGrant {
     fn from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyGrant> {
         match decode(py, data)? {
             Entry::Grant(grant) => PyGrant::from_core(py, &grant),
-            Entry::Revocation(_) => Err(errors::of_kind(py, ErrorKind::Decode, "decode: a revocation, not a grant")),
+            _ => Err(errors::of_kind(py, ErrorKind::Decode, "decode: not a grant")),
         }
     }
 
@@ -413,7 +413,7 @@ impl PyRevocation {
     fn from_bytes(py: Python<'_>, data: &Bound<'_, PyAny>) -> PyResult<PyRevocation> {
         match decode(py, data)? {
             Entry::Revocation(revocation) => PyRevocation::from_core(py, &revocation),
-            Entry::Grant(_) => Err(errors::of_kind(py, ErrorKind::Decode, "decode: a grant, not a revocation")),
+            _ => Err(errors::of_kind(py, ErrorKind::Decode, "decode: not a revocation")),
         }
     }
 
@@ -505,6 +505,13 @@ pub fn entry_object<'py>(py: Python<'py>, entry: &Entry) -> PyResult<Bound<'py, 
     Ok(match entry {
         Entry::Grant(grant) => Bound::new(py, PyGrant::from_core(py, grant)?)?.into_any(),
         Entry::Revocation(revocation) => Bound::new(py, PyRevocation::from_core(py, revocation)?)?.into_any(),
+        Entry::DispenserGrant(_) | Entry::Dispense(_) | Entry::Cancellation(_) => {
+            return Err(errors::of_kind(
+                py,
+                ErrorKind::InvalidArgument,
+                "a pharmacy entry (SPEC 10), which this module does not yet type",
+            ))
+        }
     })
 }
 

@@ -167,7 +167,7 @@ fn authority_new(
 }
 
 fn entry_json(entry: &Entry) -> Value {
-    let authority = emr_core::hash::sha1(&[entry.authority()]).to_string();
+    let authority = emr_core::hash::sha1(&[entry.signer()]).to_string();
     match entry {
         Entry::Grant(g) => json!({
             "type": "grant",
@@ -188,11 +188,27 @@ fn entry_json(entry: &Entry) -> Value {
             "effective_iso": times::iso_json(r.effective),
             "authority": authority,
         }),
+        Entry::DispenserGrant(g) => json!({
+            "type": "dispenser_grant",
+            "entry_id": entry.entry_id().to_string(),
+            "pharmacy": g.pharmacy_hash().to_string(),
+            "licence": g.licence,
+            "not_before": g.not_before,
+            "not_before_iso": times::iso_json(g.not_before),
+            "not_after": g.not_after,
+            "not_after_iso": times::iso_json(g.not_after),
+            "authority": authority,
+        }),
+        other => json!({
+            "type": other.entry_type().as_str(),
+            "entry_id": entry.entry_id().to_string(),
+            "signer": authority,
+        }),
     }
 }
 
 /// Writes an entry file and, with `chain`, offers it to that chain's pool.
-fn finish_entry(
+pub fn finish_entry(
     entry: Entry,
     out: NamedLater,
     chain: Option<&Path>,
@@ -217,6 +233,14 @@ fn finish_entry(
             r.grant_id,
             times::show(r.effective)
         ),
+        Entry::DispenserGrant(g) => format!(
+            "signed dispenser grant {id} admitting pharmacy {} ({}) from {} to {}",
+            g.pharmacy_hash(),
+            g.licence,
+            times::show(g.not_before),
+            times::show_end(g.not_after)
+        ),
+        other => format!("signed {} {id}", other.entry_type()),
     };
     text.push_str(&format!("\nwrote {}", out.display()));
     if let Some(dir) = chain {
@@ -235,7 +259,7 @@ fn finish_entry(
 
 /// The chain an entry is made for (SPEC 5, v1.2): `--chain-id`, or the
 /// chain in `--chain DIR`; both given must agree.
-fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash256, CliError> {
+pub fn entry_chain_id(chain_id: Option<&str>, chain: Option<&Path>) -> Result<Hash256, CliError> {
     let given = chain_id
         .map(|text| {
             hex::decode(text).ok().and_then(|b| Hash256::from_slice(&b)).ok_or_else(|| {
@@ -290,9 +314,12 @@ pub fn revoke(args: RevokeArgs) -> Result<Output, CliError> {
         Some(id) => id,
         None => match read_entry(Path::new(grant))? {
             Entry::Grant(g) => g.grant_id(),
-            Entry::Revocation(_) => {
+            // SPEC 10: a dispenser grant is revoked like a doctor's.
+            Entry::DispenserGrant(g) => g.grant_id(),
+            other => {
                 return Err(CliError::invalid_argument(format!(
-                    "{grant} is a revocation, not a grant"
+                    "{grant} is a {}, not a grant",
+                    other.entry_type()
                 )))
             }
         },

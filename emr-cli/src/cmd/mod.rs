@@ -9,6 +9,7 @@ pub mod chain;
 pub mod keys;
 pub mod node;
 pub mod record;
+pub mod rx;
 
 use clap::ValueEnum;
 use emr_core::address::{self as addresses, Role};

@@ -77,7 +77,7 @@ pub fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliEr
     let reader = std::io::BufReader::new(fs::File::open(file).map_err(|e| file_error(file, e))?);
     let blocks = container::read(reader).map_err(|e| e.context(file.display()))?;
     let mut node = crate::node::open_exclusive(dir, "import")?;
-    let conflicts_before = node.chain().conflicts()?.len();
+    let conflicts_before = (node.chain().conflicts()?.len(), node.chain().entry_conflicts()?.len());
     let bar = BatchBar::new(
         mode,
         "importing",
@@ -109,15 +109,25 @@ pub fn chain_import(dir: &Path, file: &Path, mode: Mode) -> Result<Output, CliEr
     let of = |o: AddOutcome| outcomes.iter().filter(|x| **x == o).count();
     let tip = node.chain().tip()?;
     // Records this import dropped for others (SPEC 9.3): said, never silent.
-    let new_conflicts = node.chain().conflicts()?.len().saturating_sub(conflicts_before);
-    let conflicts_note = match new_conflicts {
-        0 => String::new(),
-        n => format!(
+    let new_records = node.chain().conflicts()?.len().saturating_sub(conflicts_before.0);
+    // And dispensings or cancellations whose prescription another took.
+    let new_entries = node.chain().entry_conflicts()?.len().saturating_sub(conflicts_before.1);
+    let new_conflicts = new_records + new_entries;
+    let mut conflicts_note = String::new();
+    if new_records > 0 {
+        conflicts_note.push_str(&format!(
             "\n{} dropped for others with their nonces: see `emr chain conflicts {}`",
-            count(n, "record", "records"),
+            count(new_records, "record", "records"),
             dir.display()
-        ),
-    };
+        ));
+    }
+    if new_entries > 0 {
+        conflicts_note.push_str(&format!(
+            "\n{} dropped for others of the same prescription: see `emr chain conflicts {}`",
+            count(new_entries, "dispensing or cancellation", "dispensings or cancellations"),
+            dir.display()
+        ));
+    }
     Ok(Output::new(
         format!(
             "imported {}: {} extended, {} reorganized, {} side branch, {} already known, {} stale\ntip: {}{conflicts_note}",

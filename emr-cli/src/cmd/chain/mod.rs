@@ -77,11 +77,14 @@ pub enum ChainCommand {
     /// Records the chain dropped because another record of their doctor
     /// took their nonce (signed at two sites before they synced): each with
     /// the record and block that took its place. The doctor re-signs the
-    /// prescription with a new nonce; then --dismiss TXID.
+    /// prescription with a new nonce; then --dismiss TXID. Also the
+    /// dispensings (and cancellations) dropped because another pharmacy's
+    /// dispensing of the same prescription stayed, naming both pharmacies.
     Conflicts {
         #[arg(help = DIR_HELP)]
         dir: PathBuf,
-        /// Stop listing the conflict of this record (its txid, 64 hex digits).
+        /// Stop listing the conflict of this record (its txid) or entry
+        /// (its id), 64 hex digits.
         #[arg(long)]
         dismiss: Option<String>,
     },

@@ -86,21 +86,29 @@ pub fn chain_history(dir: &Path, patient: &str, key: Option<&Path>) -> Result<Ou
     let key = key.map(read_key).transpose()?;
     let key = key.as_ref();
     let node = Node::open(dir, false)?;
-    let entries = node.chain().patient_history(&patient)?;
+    let entries = node.chain().patient_prescriptions(&patient)?;
     let mut text = format!(
         "{} for {}",
         count(entries.len(), "record", "records"),
         addr(Role::Patient, &patient)
     );
+    let mut values = Vec::with_capacity(entries.len());
     for e in &entries {
+        // Each record's state (SPEC 10): open, dispensed or cancelled.
+        let (state, words) = crate::cmd::rx::state_json(&e.state);
         text.push('\n');
-        text.push_str(&entry_line(e, key));
+        text.push_str(&entry_line(&e.record, key));
+        text.push_str(&format!("  [{words}]"));
+        let mut value = entry_value(&e.record, key);
+        value["state"] = state["state"].clone();
+        value["rx"] = state;
+        values.push(value);
     }
     Ok(Output::new(
         text,
         json!({
             "patient": addr(Role::Patient, &patient),
-            "records": entries.iter().map(|e| entry_value(e, key)).collect::<Vec<_>>(),
+            "records": values,
         }),
     ))
 }
@@ -260,17 +268,20 @@ pub fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliE
             .ok_or_else(|| CliError::invalid_argument(format!("--dismiss takes a txid (64 hex digits), not {text:?}")))?;
         let mut node = crate::node::Writer::open(dir)?;
         if !node.dismiss_conflict(&txid)? {
-            return Err(CliError::not_found(format!("no conflict of record {txid} in {}", dir.display())));
+            return Err(CliError::not_found(format!("no conflict of record or entry {txid} in {}", dir.display())));
         }
-        return Ok(Output::new(format!("dismissed the conflict of record {txid}"), json!({"dismissed": txid.to_string()})));
+        return Ok(Output::new(format!("dismissed the conflict of {txid}"), json!({"dismissed": txid.to_string()})));
     }
     let node = Node::open(dir, false)?;
     let conflicts = node.chain().conflicts()?;
-    let mut lines = vec![match conflicts.len() {
-        0 => "no conflicts".to_owned(),
-        1 => "1 record dropped for another (its doctor must re-sign it with a new nonce):".to_owned(),
-        n => format!("{n} records dropped for others (their doctors must re-sign them with new nonces):"),
-    }];
+    let entries = node.chain().entry_conflicts()?;
+    let mut lines = Vec::new();
+    match conflicts.len() {
+        0 if entries.is_empty() => lines.push("no conflicts".to_owned()),
+        0 => {}
+        1 => lines.push("1 record dropped for another (its doctor must re-sign it with a new nonce):".to_owned()),
+        n => lines.push(format!("{n} records dropped for others (their doctors must re-sign them with new nonces):")),
+    }
     let mut values = Vec::new();
     for c in &conflicts {
         lines.push(format!(
@@ -284,9 +295,37 @@ pub fn chain_conflicts(dir: &Path, dismiss: Option<&str>) -> Result<Output, CliE
             c.height
         ));
         let mut value = record_json(&c.record);
+        value["kind"] = json!("record");
         value["replaced_by"] = json!(c.replaced_by.to_string());
         value["block_id"] = json!(c.block_id.to_string());
         value["height"] = json!(c.height);
+        values.push(value);
+    }
+    if !entries.is_empty() {
+        lines.push(format!(
+            "{} dropped for another that took the prescription (the pharmacies settle):",
+            count(entries.len(), "dispensing or cancellation", "dispensings or cancellations")
+        ));
+    }
+    for c in &entries {
+        let value = emr_node::api::entry_conflict_json(c);
+        let who = |prefix: &str| match value.get(format!("{prefix}pharmacy")).and_then(Value::as_str) {
+            Some(p) => format!("pharmacy {p}"),
+            None => value.get(format!("{prefix}canceller")).and_then(Value::as_str).map_or_else(String::new, |c| format!("canceller {c}")),
+        };
+        lines.push(format!(
+            "  {} {} of {}:{} by {}\n    replaced by {} {} by {} in block {} at height {}",
+            c.entry.entry_type(),
+            c.entry.entry_id(),
+            value["doctor"].as_str().unwrap_or("-"),
+            value["nonce"],
+            who(""),
+            c.replaced_by.entry_type(),
+            c.replaced_by.entry_id(),
+            who("replaced_by_"),
+            c.block_id,
+            c.height
+        ));
         values.push(value);
     }
     Ok(Output::new(lines.join("\n"), json!({"conflicts": values})))

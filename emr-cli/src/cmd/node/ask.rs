@@ -105,12 +105,18 @@ pub fn peers(dir: &Path, url: Option<&str>, tls: &TlsFiles) -> Result<Output, Cl
 pub fn conflicts(dir: &Path, url: Option<&str>, tls: &TlsFiles) -> Result<Output, CliError> {
     let list = ask(dir, url, tls, "GET", "/v1/conflicts", None)?;
     let items = list.as_array().cloned().unwrap_or_default();
-    let mut lines = vec![match items.len() {
-        0 => "no conflicts".to_owned(),
-        1 => "1 record dropped for another (its doctor must re-sign it with a new nonce):".to_owned(),
-        n => format!("{n} records dropped for others (their doctors must re-sign them with new nonces):"),
-    }];
-    for c in &items {
+    // Records (kind "record", or none from an older node) and the
+    // dispensings and cancellations of SPEC 10.
+    let (records, entries): (Vec<&Value>, Vec<&Value>) =
+        items.iter().partition(|c| c.get("kind").and_then(Value::as_str).is_none_or(|k| k == "record"));
+    let mut lines = Vec::new();
+    match records.len() {
+        0 if entries.is_empty() => lines.push("no conflicts".to_owned()),
+        0 => {}
+        1 => lines.push("1 record dropped for another (its doctor must re-sign it with a new nonce):".to_owned()),
+        n => lines.push(format!("{n} records dropped for others (their doctors must re-sign them with new nonces):")),
+    }
+    for c in records {
         lines.push(format!(
             "  {} nonce {} txid {}\n    replaced by txid {} in block {} at height {}",
             text(c, "doctor"),
@@ -121,5 +127,33 @@ pub fn conflicts(dir: &Path, url: Option<&str>, tls: &TlsFiles) -> Result<Output
             text(c, "height")
         ));
     }
+    if !entries.is_empty() {
+        lines.push(format!(
+            "{} dropped for another that took the prescription (the pharmacies settle):",
+            crate::output::count(entries.len(), "dispensing or cancellation", "dispensings or cancellations")
+        ));
+    }
+    for c in entries {
+        lines.push(format!("  {}\n    {}", entry_conflict_line(c, ""), entry_conflict_line(c, "replaced_by_")));
+    }
     Ok(Output::new(lines.join("\n"), json!({"conflicts": items})))
+}
+
+/// One side of an entry conflict: the dropped entry (`prefix` "") or the
+/// one that stayed (`"replaced_by_"`), with its pharmacy or canceller.
+fn entry_conflict_line(c: &Value, prefix: &str) -> String {
+    let (kind, id) = if prefix.is_empty() {
+        (text(c, "kind"), text(c, "id"))
+    } else {
+        (text(c, "replaced_by_kind"), text(c, "replaced_by"))
+    };
+    let who = match c.get(format!("{prefix}pharmacy")) {
+        Some(p) => format!("by pharmacy {}", p.as_str().unwrap_or("-")),
+        None => format!("by {}", text(c, &format!("{prefix}canceller"))),
+    };
+    if prefix.is_empty() {
+        format!("{kind} {id} of {}:{} {who}: dropped", text(c, "doctor"), text(c, "nonce"))
+    } else {
+        format!("kept: {kind} {id} {who}, in block {} at height {}", text(c, "block"), text(c, "height"))
+    }
 }
