@@ -164,14 +164,60 @@ impl ChainError {
         ChainError::Corrupt { table, height, detail: detail.into() }
     }
 
-    /// An I/O failure opening the chain file `path`, naming it (SQLite's
-    /// "unable to open database file" does not say which).
-    pub(crate) fn about_file(self, path: &std::path::Path) -> ChainError {
+    /// Names the chain file `path` (`None`: in memory) in an `io` error
+    /// from an operation on it: SQLite's disk errors ("unable to open
+    /// database file", "disk I/O error") name no file, and an operator must
+    /// know which disk is full or failing. An `io` error that already starts
+    /// with the path is left as it is.
+    ///
+    /// SQLite reports a read that failed with `EIO` as corruption
+    /// (`SQLITE_IOERR_CORRUPTFS` becomes `SQLITE_CORRUPT`, indistinguishable
+    /// from a malformed page). So a `corrupt` error other than a page
+    /// checksum failure is checked against the disk: when the chain's files
+    /// cannot be read through to their end, the error is the disk's, `io`
+    /// naming the file and the system's error. A read error that does not
+    /// recur stays reported as SQLite saw it (docs/DURABILITY.md, "Full and
+    /// failing disks").
+    pub(crate) fn in_file(self, path: Option<&std::path::Path>) -> ChainError {
+        let Some(path) = path else { return self };
         match self {
-            ChainError::Io(message) => ChainError::Io(format!("{}: {message}", path.display())),
+            ChainError::Io(message) if !message.starts_with(&format!("{}", path.display())) => {
+                ChainError::Io(format!("{}: {message}", path.display()))
+            }
+            ChainError::Corrupt { ref detail, .. } if !detail.starts_with(CHECKSUM_MISMATCH) => match unreadable(path) {
+                Some(io) => io,
+                None => self,
+            },
             other => other,
         }
     }
+}
+
+/// The first of the chain's files (the database, its WAL) that cannot be
+/// read to its end, as an `io` error naming it; `None` when both read.
+fn unreadable(path: &std::path::Path) -> Option<ChainError> {
+    use std::io::Read;
+    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
+    for file in [path, wal.as_path()] {
+        let mut opened = match std::fs::File::open(file) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Some(ChainError::Io(format!("{}: disk I/O error opening ({e})", file.display()))),
+        };
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            match opened.read(&mut buf) {
+                Ok(0) => break,
+                Ok(_) => {}
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Some(ChainError::Io(format!("{}: disk I/O error reading ({e})", file.display()))),
+            }
+        }
+    }
+    None
+}
+
+impl ChainError {
 }
 
 /// How a page checksum failure's detail starts.
@@ -231,9 +277,40 @@ impl From<rusqlite::Error> for ChainError {
         } else if super::pagecheck::is_storage_damage(&e) {
             ChainError::corrupt(UNPLACED, None, e.to_string())
         } else {
-            ChainError::Io(e.to_string())
+            ChainError::Io(storage_failure(&e).unwrap_or_else(|| e.to_string()))
         }
     }
+}
+
+/// What the operating system refused, in words an operator acts on, for
+/// SQLite's disk errors: "disk full" for `SQLITE_FULL` (a write met
+/// `ENOSPC`), and which operation failed for `SQLITE_IOERR_*` (SQLite says
+/// only "disk I/O error"). `None` for other errors.
+fn storage_failure(e: &rusqlite::Error) -> Option<String> {
+    use rusqlite::ffi;
+    let code = e.sqlite_error()?;
+    if code.code == rusqlite::ErrorCode::DiskFull {
+        return Some(format!("disk full: SQLite could not write ({e})"));
+    }
+    if code.code != rusqlite::ErrorCode::SystemIoFailure {
+        return None;
+    }
+    let doing = match code.extended_code {
+        ffi::SQLITE_IOERR_READ => "reading",
+        ffi::SQLITE_IOERR_SHORT_READ => "reading (the file ended early)",
+        ffi::SQLITE_IOERR_WRITE => "writing",
+        ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC => "syncing (fsync)",
+        ffi::SQLITE_IOERR_TRUNCATE => "truncating",
+        ffi::SQLITE_IOERR_FSTAT => "reading the file's size",
+        ffi::SQLITE_IOERR_SHMSIZE | ffi::SQLITE_IOERR_SHMMAP | ffi::SQLITE_IOERR_SHMOPEN => "growing the WAL index (-shm)",
+        ffi::SQLITE_IOERR_DELETE => "deleting",
+        ffi::SQLITE_IOERR_LOCK | ffi::SQLITE_IOERR_UNLOCK | ffi::SQLITE_IOERR_RDLOCK => "locking",
+        _ => "",
+    };
+    Some(match doing {
+        "" => format!("disk I/O error ({e}, SQLite code {})", code.extended_code),
+        doing => format!("disk I/O error {doing} ({e})"),
+    })
 }
 
 impl From<std::io::Error> for ChainError {

@@ -1050,6 +1050,14 @@ impl Store {
             let mut stmt = self.conn.prepare(pragma)?;
             let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             if problems != ["ok"] {
+                // A page SQLite could not read (an I/O error other than a
+                // page checksum failure) is the disk's failure, not damage
+                // found: SQLite's message carries its error code.
+                if let Some(code) = problems.iter().find_map(|p| unreadable_page(p)) {
+                    return Err(ChainError::Io(format!(
+                        "disk I/O error reading a page during the integrity check (SQLite code {code})"
+                    )));
+                }
                 return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
             }
             Ok(())
@@ -1063,6 +1071,15 @@ impl Store {
         }
         whole
     }
+}
+
+/// The error code in an `integrity_check` line saying a page could not be
+/// read, when it is an I/O error (`SQLITE_IOERR_*`) other than a page
+/// checksum failure (`SQLITE_IOERR_DATA`, which is damage).
+fn unreadable_page(line: &str) -> Option<i32> {
+    let (_, code) = line.split_once("unable to get the page. error code=")?;
+    let code: i32 = code.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    (code & 0xff == rusqlite::ffi::SQLITE_IOERR && code != rusqlite::ffi::SQLITE_IOERR_DATA).then_some(code)
 }
 
 /// The pool's statements (see `pool.rs`).

@@ -62,10 +62,10 @@ impl Chain {
     /// offered again. The active chain is then exactly as before.
     pub fn add_block(&mut self, block: &Block, now: Option<u64>) -> Result<AddOutcome, ChainError> {
         self.writable()?;
-        self.store.begin()?;
+        self.store.begin().map_err(|e| self.named(e))?;
         // Alone in its call, a side block is judged stale or not at once.
         let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::ALL_CORES), true);
-        self.finish(result)
+        self.finish(result).map_err(|e| self.named(e))
     }
 
     /// Commits after a verdict (marks of invalid blocks included); rolls
@@ -138,7 +138,8 @@ impl Chain {
         I: IntoIterator<Item = Result<B, ChainError>>,
         I::IntoIter: Send,
     {
-        let fail = |index, added, error| AddBlocksError { index, added, error };
+        let file = self.store.file().map(std::path::Path::to_path_buf);
+        let fail = |index, added, error: ChainError| AddBlocksError { index, added, error: error.in_file(file.as_deref()) };
         if let Err(e) = self.writable().and_then(|()| self.store.begin()) {
             return Err(fail(0, Vec::new(), e));
         }
@@ -198,6 +199,10 @@ impl Chain {
     /// steps back along the active chain only.
     pub fn undo_last_block(&mut self) -> Result<Block, ChainError> {
         self.writable()?;
+        self.undo_in_transaction().map_err(|e| self.named(e))
+    }
+
+    fn undo_in_transaction(&mut self) -> Result<Block, ChainError> {
         self.store.begin()?;
         let result = (|| {
             let (height, id) = self.store.tip()?.ok_or(ChainError::NotFound("the chain has no block to undo"))?;
