@@ -34,8 +34,9 @@
  *   eio-sync     fsync/fdatasync fail with EIO (after AFTER successful ones)
  *   enospc-sync  fsync/fdatasync fail with ENOSPC (a thin or network volume)
  *   eio-read     reads fail with EIO
- *   short-read   reads return half of what was asked (0 for one byte);
- *                callers must loop, as SQLite and read_exact do
+ *   short-read   reads of more than one byte return half of what was
+ *                asked (never 0, which would say the file ends); callers
+ *                must read on, as SQLite and read_exact do
  */
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -224,8 +225,8 @@ static ssize_t read_fault(int fd, size_t len, long long offset, const char *call
     refresh();
     if ((mode == EIO_READ || mode == SHORT_READ) && due(len)) {
         if (mode == EIO_READ) err = EIO;
-        else *shortened = len / 2;
-        note(fd, call, offset, len);
+        else if (len > 1) *shortened = len / 2;
+        if (mode == EIO_READ || len > 1) note(fd, call, offset, len);
     }
     pthread_mutex_unlock(&lock);
     return err;
