@@ -84,7 +84,6 @@ struct Model {
 
 struct World {
     dir: std::path::PathBuf,
-    file: std::path::PathBuf,
     chain: Option<Chain>,
     writer: SigningKey,
     submitter: SigningKey,
@@ -173,7 +172,6 @@ fn campaign() {
     let mut world = World {
         chain: Some(Chain::open(&dir, Some(params())).unwrap()),
         dir,
-        file: file.clone(),
         writer: SigningKey::generate(Curve::P256).unwrap(),
         submitter: SigningKey::generate(Curve::P256).unwrap(),
         model: Model { active: Vec::new(), pending: 0 },
