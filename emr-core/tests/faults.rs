@@ -246,8 +246,14 @@ fn chain_rounds(
                 assert_ne!(mode, "short-read", "{when}: a short read must be read on, not fail: {error}");
                 failed_as_io(&error, &file, mode, &when);
                 let text = error.to_string();
-                let gist = text.split_once(": ").map_or(text.as_str(), |(_, rest)| rest).split(" (").next().unwrap_or("");
-                *messages.entry(gist.trim_start_matches(&format!("{}: ", file.display())).to_owned()).or_default() += 1;
+                // The message without the path and SQLite's own words, with
+                // the SQLite code when the message says no more.
+                let rest = text.split_once(&format!("{}: ", file.display())).map_or(text.as_str(), |(_, rest)| rest);
+                let mut gist = rest.split(" (").next().unwrap_or("").to_owned();
+                if let Some((_, code)) = rest.split_once("SQLite code ") {
+                    gist = format!("{gist} (SQLite code {}", code.trim_end_matches(')')) + ")";
+                }
+                *messages.entry(gist).or_default() += 1;
                 slot[2] += 1;
                 if world.chain.is_none() {
                     // A failed open: the disk works again, the chain opens.

@@ -296,13 +296,18 @@ fn storage_failure(e: &rusqlite::Error) -> Option<String> {
         return None;
     }
     let doing = match code.extended_code {
-        ffi::SQLITE_IOERR_READ => "reading",
+        // CORRUPTFS: a read that failed with EIO (SQLite turns it into
+        // "corrupt" inside statements, not everywhere).
+        ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_CORRUPTFS => "reading",
         ffi::SQLITE_IOERR_SHORT_READ => "reading (the file ended early)",
         ffi::SQLITE_IOERR_WRITE => "writing",
         ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC => "syncing (fsync)",
         ffi::SQLITE_IOERR_TRUNCATE => "truncating",
         ffi::SQLITE_IOERR_FSTAT => "reading the file's size",
-        ffi::SQLITE_IOERR_SHMSIZE | ffi::SQLITE_IOERR_SHMMAP | ffi::SQLITE_IOERR_SHMOPEN => "growing the WAL index (-shm)",
+        // SQLite grows the -shm file by writing to it: ENOSPC lands here.
+        ffi::SQLITE_IOERR_SHMSIZE | ffi::SQLITE_IOERR_SHMMAP | ffi::SQLITE_IOERR_SHMOPEN => {
+            "growing the WAL index (-shm; is the disk full?)"
+        }
         ffi::SQLITE_IOERR_DELETE => "deleting",
         ffi::SQLITE_IOERR_LOCK | ffi::SQLITE_IOERR_UNLOCK | ffi::SQLITE_IOERR_RDLOCK => "locking",
         _ => "",
