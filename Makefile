@@ -183,13 +183,16 @@ clean: ## removes target/ and .venv
 # The long forms of the storage campaigns (docs/DURABILITY.md), in release
 # mode: 200 kill -9 rounds, 5000 byte flips in a closed chain database,
 # 2000 in the WAL of a killed writer, 5000 in the page-checksum shim's own
-# database, 5000 writes beside a reader process. Each prints its figures.
-# Override with EMR_KILL_ROUNDS, EMR_FLIPS, EMR_WAL_FLIPS, EMR_READER_ROUNDS.
+# database, 5000 writes beside a reader process, 3000 rounds on a full and
+# failing disk (faultfs). Each prints its figures. Override with
+# EMR_KILL_ROUNDS, EMR_FLIPS, EMR_WAL_FLIPS, EMR_READER_ROUNDS,
+# EMR_FAULT_ROUNDS (EMR_FAULT_SEED replays a fault campaign).
 .PHONY: durability
-durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
+durability: faultfs ## the long kill -9, byte-flip and full/failing-disk campaigns (docs/DURABILITY.md)
 	cargo test --release -p emr-core --test durability -- --ignored --nocapture --test-threads=1
 	EMR_READER_ROUNDS=$${EMR_READER_ROUNDS:-5000} cargo test --release -p emr-core --test durability -- --exact a_reader_process_sees_only_acknowledged_blocks --nocapture
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
+	EMR_FAULT_ROUNDS=$${EMR_FAULT_ROUNDS:-3000} cargo test --release -p emr-core --test faults -- --ignored --nocapture full_and_failing_disks_long
 
 ## --- packaging and installation ---------------------------------
 #
