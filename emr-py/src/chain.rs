@@ -206,10 +206,10 @@ impl PyChain {
         PyChain { inner: SharedChain::new(chain), file: path.map(chain_file) }
     }
 
-    /// A chain failure as [`errors::chain_file`] raises it, naming this
+    /// A chain failure as [`errors::chain_at`] raises it, naming this
     /// chain's file.
     fn error(&self, py: Python<'_>, error: ChainError) -> PyErr {
-        errors::chain_file(py, error, self.file.as_deref())
+        errors::chain_at(py, error, self.file.as_deref())
     }
 
     /// The core's shared chain (for `cryptoemr.node`'s sync).

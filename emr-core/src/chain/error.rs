@@ -169,55 +169,23 @@ impl ChainError {
     /// database file", "disk I/O error") name no file, and an operator must
     /// know which disk is full or failing. An `io` error that already starts
     /// with the path is left as it is.
-    ///
-    /// SQLite reports a read that failed with `EIO` as corruption
-    /// (`SQLITE_IOERR_CORRUPTFS` becomes `SQLITE_CORRUPT`, indistinguishable
-    /// from a malformed page). So a `corrupt` error other than a page
-    /// checksum failure is checked against the disk: when the chain's files
-    /// cannot be read through to their end, the error is the disk's, `io`
-    /// naming the file and the system's error. A read error that does not
-    /// recur stays reported as SQLite saw it (docs/DURABILITY.md, "Full and
-    /// failing disks").
     pub(crate) fn in_file(self, path: Option<&std::path::Path>) -> ChainError {
-        let Some(path) = path else { return self };
-        match self {
-            ChainError::Io(message) if !message.starts_with(&format!("{}", path.display())) => {
+        match (self, path) {
+            (ChainError::Io(message), Some(path)) if !message.starts_with(&format!("{}", path.display())) => {
                 ChainError::Io(format!("{}: {message}", path.display()))
             }
-            ChainError::Corrupt { ref detail, .. } if !detail.starts_with(CHECKSUM_MISMATCH) => match unreadable(path) {
-                Some(io) => io,
-                None => self,
-            },
-            other => other,
+            (other, _) => other,
         }
     }
-}
 
-/// The first of the chain's files (the database, its WAL) that cannot be
-/// read to its end, as an `io` error naming it; `None` when both read.
-fn unreadable(path: &std::path::Path) -> Option<ChainError> {
-    use std::io::Read;
-    let wal = std::path::PathBuf::from(format!("{}-wal", path.display()));
-    for file in [path, wal.as_path()] {
-        let mut opened = match std::fs::File::open(file) {
-            Ok(f) => f,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-            Err(e) => return Some(ChainError::Io(format!("{}: disk I/O error opening ({e})", file.display()))),
-        };
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            match opened.read(&mut buf) {
-                Ok(0) => break,
-                Ok(_) => {}
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Some(ChainError::Io(format!("{}: disk I/O error reading ({e})", file.display()))),
-            }
-        }
+    /// Whether this is `corrupt` as SQLite reports a read the disk failed:
+    /// SQLite turns a read that failed with `EIO` (`SQLITE_IOERR_CORRUPTFS`)
+    /// into `SQLITE_CORRUPT` inside statements, indistinguishable from a
+    /// malformed page, so any `corrupt` other than a page checksum failure
+    /// may be the disk's (see `Store::unreadable`).
+    pub(crate) fn may_be_disk_failure(&self) -> bool {
+        matches!(self, ChainError::Corrupt { detail, .. } if !detail.starts_with(CHECKSUM_MISMATCH))
     }
-    None
-}
-
-impl ChainError {
 }
 
 /// How a page checksum failure's detail starts.

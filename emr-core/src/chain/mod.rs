@@ -58,6 +58,16 @@ fn chain_file(path: &Path) -> std::borrow::Cow<'_, Path> {
     }
 }
 
+/// [`Chain::named`] for a store not yet in a chain (while opening).
+fn named_by(store: &Store, e: ChainError) -> ChainError {
+    if e.may_be_disk_failure() {
+        if let Some(io) = store.unreadable() {
+            return io;
+        }
+    }
+    e.in_file(store.file())
+}
+
 /// The first hex digits of a txid, as a person copies them (as git takes a
 /// commit's first digits): the txids from `low` to `high` start with them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -320,7 +330,8 @@ impl Chain {
         };
         // Damage met before any table is read is in page 1: the schema.
         let store = Store::open(location, read_only).map_err(|e| e.at("schema", None))?;
-        let (params, upgraded) = if read_only { (store.read_params()?, false) } else { store.init(params)? };
+        let read = if read_only { store.read_params().map(|p| (p, false)) } else { store.init(params) };
+        let (params, upgraded) = read.map_err(|e| named_by(&store, e))?;
         let chain = Chain { store, params, read_only, _writer: writer };
         if upgraded {
             // SPEC v1.2: a chain written before it is re-checked under its
@@ -391,9 +402,11 @@ impl Chain {
         result.map_err(|e| self.named(e))
     }
 
-    /// Names the chain's file in an `io` error (see [`ChainError::in_file`]).
+    /// Names the chain's file in an `io` error (see [`ChainError::in_file`]),
+    /// and makes a `corrupt` error that was a read the disk failed an `io`
+    /// error (see [`ChainError::may_be_disk_failure`]).
     fn named(&self, e: ChainError) -> ChainError {
-        e.in_file(self.store.file())
+        named_by(&self.store, e)
     }
 
     fn writable(&self) -> Result<(), ChainError> {

@@ -424,6 +424,64 @@ impl Store {
         self.file.as_deref()
     }
 
+    /// The first read the operating system fails on the database file or
+    /// its WAL, read to their ends, as `io` naming the file; `None` when both
+    /// read (or in memory). For a `corrupt` error that may be a read SQLite
+    /// saw fail ([`ChainError::may_be_disk_failure`]).
+    ///
+    /// The files are read through this connection's own open files, never
+    /// through a descriptor of our own: closing one would drop every POSIX
+    /// lock this process holds on the file, SQLite's included (`lock.rs`).
+    /// The chunks are not a page's size, so the page-checksum VFS passes
+    /// them through unchecked: a checksum failure is damage, not the disk.
+    pub(crate) fn unreadable(&self) -> Option<ChainError> {
+        use rusqlite::ffi;
+        const CHUNK: usize = 96 * 1024;
+        let path = self.file.as_ref()?;
+        // The WAL from past its header, which the VFS would note as the
+        // WAL's geometry when read at offset 0.
+        let files = [(ffi::SQLITE_FCNTL_FILE_POINTER, "", 0), (ffi::SQLITE_FCNTL_JOURNAL_POINTER, "-wal", 32)];
+        let mut buf = vec![0u8; CHUNK];
+        for (op, suffix, start) in files {
+            let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+            // SAFETY: the handle is open and owned by `self.conn`, used on
+            // this thread only; "main" is a NUL-terminated schema name; both
+            // opcodes write one `sqlite3_file` pointer through the argument.
+            let rc = unsafe {
+                ffi::sqlite3_file_control(self.conn.handle(), c"main".as_ptr(), op, (&raw mut file).cast())
+            };
+            // SAFETY: a non-null pointer SQLite gave is its open file object
+            // (a WAL not opened yet has no methods).
+            let methods = match (rc, unsafe { file.as_ref() }) {
+                (ffi::SQLITE_OK, Some(f)) if !f.pMethods.is_null() => unsafe { &*f.pMethods },
+                _ => continue,
+            };
+            let (Some(size_of), Some(read)) = (methods.xFileSize, methods.xRead) else { continue };
+            let failed = |what: &str| {
+                Some(ChainError::Io(format!("{}{suffix}: disk I/O error {what} (the disk failed a read)", path.display())))
+            };
+            let mut size: ffi::sqlite3_int64 = 0;
+            // SAFETY: `file` is open; `size` is a valid out-pointer.
+            if unsafe { size_of(file, &raw mut size) } != ffi::SQLITE_OK {
+                return failed("reading the file's size");
+            }
+            let mut offset: ffi::sqlite3_int64 = start;
+            while offset < size {
+                let n = usize::try_from(size - offset).map_or(CHUNK, |left| left.min(CHUNK));
+                // A last chunk of a page's size would be checked as a page.
+                let n = if (512..=65536).contains(&n) && n.is_power_of_two() { n - 1 } else { n };
+                let amount = std::ffi::c_int::try_from(n).unwrap_or(0);
+                // SAFETY: `file` is open and `buf` is writable for `n` <= CHUNK bytes.
+                let rc = unsafe { read(file, buf.as_mut_ptr().cast(), amount, offset) };
+                if rc & 0xff == ffi::SQLITE_IOERR && rc != ffi::SQLITE_IOERR_DATA && rc != ffi::SQLITE_IOERR_SHORT_READ {
+                    return failed(&format!("reading at offset {offset}"));
+                }
+                offset += ffi::sqlite3_int64::from(amount);
+            }
+        }
+        None
+    }
+
     /// Stops this connection's running statement (from another thread).
     pub(crate) fn interrupt_handle(&self) -> rusqlite::InterruptHandle {
         self.conn.get_interrupt_handle()

@@ -138,10 +138,9 @@ impl Chain {
         I: IntoIterator<Item = Result<B, ChainError>>,
         I::IntoIter: Send,
     {
-        let file = self.store.file().map(std::path::Path::to_path_buf);
-        let fail = |index, added, error: ChainError| AddBlocksError { index, added, error: error.in_file(file.as_deref()) };
+        let fail = |index, added, error| AddBlocksError { index, added, error };
         if let Err(e) = self.writable().and_then(|()| self.store.begin()) {
-            return Err(fail(0, Vec::new(), e));
+            return Err(fail(0, Vec::new(), self.named(e)));
         }
         let mut outcomes = Vec::new();
         let mut side = Vec::new();
@@ -182,10 +181,10 @@ impl Chain {
         let judged = self.drop_stale(&mut outcomes, &side);
         if let Err(e) = judged.and_then(|()| self.finish(Ok(()))) {
             // Nothing of the batch was kept.
-            return Err(fail(failed.map_or(0, |(index, _)| index), Vec::new(), e));
+            return Err(fail(failed.map_or(0, |(index, _)| index), Vec::new(), self.named(e)));
         }
         match failed {
-            Some((index, error)) => Err(fail(index, outcomes, error)),
+            Some((index, error)) => Err(fail(index, outcomes, self.named(error))),
             None => Ok(outcomes),
         }
     }
