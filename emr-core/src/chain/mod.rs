@@ -60,12 +60,7 @@ fn chain_file(path: &Path) -> std::borrow::Cow<'_, Path> {
 
 /// [`Chain::named`] for a store not yet in a chain (while opening).
 fn named_by(store: &Store, e: ChainError) -> ChainError {
-    if e.may_be_disk_failure() {
-        if let Some(io) = store.unreadable() {
-            return io;
-        }
-    }
-    e.in_file(store.file())
+    store.or_disk(e).in_file(store.file())
 }
 
 /// The first hex digits of a txid, as a person copies them (as git takes a
