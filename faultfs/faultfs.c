@@ -87,6 +87,7 @@ static char paths[MAX_FD][PATH_CAP];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 static char dir_raw[PATH_CAP], dir_real[PATH_CAP];
 static int control_fd = -1, log_fd = -1;
+static char control_path[PATH_CAP * 2];
 static char line[128];
 static enum mode mode = OFF;
 static unsigned long long after, count, seen, injected;
@@ -112,7 +113,7 @@ __attribute__((constructor)) static void init(void) {
     snprintf(dir_real, sizeof dir_real, "%s", canonical ? canonical : dir);
     free(canonical);
     const char *control = getenv("EMR_FAULTFS_CONTROL");
-    if (control) control_fd = real.open(control, O_RDONLY | O_CLOEXEC);
+    if (control) snprintf(control_path, sizeof control_path, "%s", control);
     const char *log = getenv("EMR_FAULTFS_LOG");
     if (log) log_fd = real.open(log, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
 }
@@ -152,6 +153,9 @@ static int is_tracked(int fd) { return fd >= 0 && fd < MAX_FD && atomic_load(&tr
 
 /* Re-reads the control line; called with the lock held. */
 static void refresh(void) {
+    /* Opened on first use: the program under test may write the file
+     * itself, after it started. */
+    if (control_fd < 0 && control_path[0]) control_fd = real.open(control_path, O_RDONLY | O_CLOEXEC);
     if (control_fd < 0) return;
     char buf[sizeof line];
     ssize_t n = real.pread(control_fd, buf, sizeof buf - 1, 0);
