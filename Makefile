@@ -23,7 +23,7 @@ CARGO_FUZZ := $(TOOLS_BIN)/cargo-fuzz
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 3
 
-.PHONY: help demo test bench bench-chain bench-million bench-node test-rust test-cli test-c test-python test-readme test-sql sqlite3-tool lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
+.PHONY: faultfs help demo test bench bench-chain bench-million bench-node test-rust test-cli test-c test-python test-readme test-sql sqlite3-tool lib header header-check wheel venv tools clean fuzz fuzz-build fuzz-seeds test-fuzz clippy
 
 # A bare `make` lists the targets; nothing long starts by accident.
 help: ## this list
@@ -87,10 +87,20 @@ wheel: venv ## the Python wheel (manylinux2014, abi3), installed into .venv
 
 ## --- tests --------------------------------------------------------------
 
+# The fault-injection shim (faultfs/faultfs.c; docs/DURABILITY.md, "Full and
+# failing disks"): LD_PRELOAD'ed by the fault tests of every surface. The
+# Rust and Python tests also build it themselves when it is missing.
+FAULTFS := $(ROOT)/target/faultfs/libfaultfs.so
+$(FAULTFS): faultfs/faultfs.c
+	@mkdir -p $(dir $@)
+	$(CC) -std=c11 -Wall -Wextra -Werror -O2 -fPIC -shared -o $@ $< -ldl -lpthread
+
+faultfs: $(FAULTFS) ## the fault-injection shim (target/faultfs/libfaultfs.so)
+
 test: test-rust clippy test-cli test-sql header-check test-c test-readme test-python test-package test-fuzz ## every test suite: Rust, clippy, the command line, C, Python, the walk-throughs, packages, a fuzz smoke (about 20 minutes on 2 cores)
 	@echo "make test: all suites passed"
 
-test-rust: ## the Rust crates' tests
+test-rust: faultfs ## the Rust crates' tests
 	cargo test --workspace --exclude emr-py --exclude emr-cli
 
 # Every lint on every target of the workspace is an error.
@@ -99,7 +109,7 @@ clippy:
 
 # The `emr` command line, through the built binary: exit codes, --json,
 # a two-chain session, progress bars on a pseudo-terminal.
-test-cli: sqlite3-tool ## the emr command line's tests
+test-cli: sqlite3-tool faultfs ## the emr command line's tests
 	cargo test -p emr-cli
 
 # docs/SQL.md's example queries through the stock sqlite3 shell, read-only,
@@ -108,12 +118,13 @@ test-sql: sqlite3-tool ## docs/SQL.md's queries through the sqlite3 shell
 	cargo build --quiet -p emr-cli
 	bash scripts/check_sql_doc.sh target/debug/emr
 
-# test_sync runs a node with the `emr` binary, so it is built too.
-test-c: tools lib ## the C tests under valgrind and ASan/UBSan
+# test_sync runs a node with the `emr` binary, so it is built too;
+# test_faults runs with the faultfs shim.
+test-c: tools lib faultfs ## the C tests under valgrind and ASan/UBSan
 	cargo build --release --quiet -p emr-cli
 	bash emr-ffi/tests/run.sh
 
-test-python: wheel chromium-tool ## the Python tests against a wheel built from this tree
+test-python: wheel chromium-tool faultfs ## the Python tests against a wheel built from this tree
 	cd python-tests && $(VPY) -m pytest -q
 
 # The README's quick starts, run exactly as written.
@@ -179,13 +190,16 @@ clean: ## removes target/ and .venv
 # The long forms of the storage campaigns (docs/DURABILITY.md), in release
 # mode: 200 kill -9 rounds, 5000 byte flips in a closed chain database,
 # 2000 in the WAL of a killed writer, 5000 in the page-checksum shim's own
-# database, 5000 writes beside a reader process. Each prints its figures.
-# Override with EMR_KILL_ROUNDS, EMR_FLIPS, EMR_WAL_FLIPS, EMR_READER_ROUNDS.
+# database, 5000 writes beside a reader process, 3000 rounds on a full and
+# failing disk (faultfs). Each prints its figures. Override with
+# EMR_KILL_ROUNDS, EMR_FLIPS, EMR_WAL_FLIPS, EMR_READER_ROUNDS,
+# EMR_FAULT_ROUNDS (EMR_FAULT_SEED replays a fault campaign).
 .PHONY: durability
-durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
+durability: faultfs ## the long kill -9, byte-flip and full/failing-disk campaigns (docs/DURABILITY.md)
 	cargo test --release -p emr-core --test durability -- --ignored --nocapture --test-threads=1
 	EMR_READER_ROUNDS=$${EMR_READER_ROUNDS:-5000} cargo test --release -p emr-core --test durability -- --exact a_reader_process_sees_only_acknowledged_blocks --nocapture
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
+	EMR_FAULT_ROUNDS=$${EMR_FAULT_ROUNDS:-3000} cargo test --release -p emr-core --test faults -- --ignored --nocapture full_and_failing_disks_long
 
 ## --- packaging and installation ---------------------------------
 #

@@ -123,6 +123,10 @@ fn three_sites_over_mutual_tls_share_records_and_blocks_within_two_seconds() {
     let metrics = String::from_utf8(a.client().request("GET", "/metrics", None, 1 << 20).unwrap().1).unwrap();
     assert!(metrics.contains("emr_height 1"), "{metrics}");
     assert!(metrics.contains(r#"emr_peers{state="up"} 2"#), "{metrics}");
+    assert_eq!(status["storage"]["writable"], true, "{status}");
+    let shown = emr_in(d, &["node", "status", "c"]);
+    assert!(shown.stdout.contains("storage: writable (0 writes failed since start)"), "{shown:?}");
+    assert!(metrics.contains("emr_storage_writable 1"), "{metrics}");
     let _ = doctor;
     for mut node in [a, b, c] {
         node.stop();

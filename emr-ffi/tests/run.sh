@@ -17,6 +17,10 @@
 # - runs test_mining once more natively (statically linked): valgrind hides
 #   SHA-NI and AVX-512 and runs one thread at a time, so only a native run
 #   mines on every engine of this CPU with real thread scheduling;
+# - runs test_faults with the faultfs shim LD_PRELOAD'ed (a full and failing
+#   disk under its chain's directory), under both checkers too: valgrind
+#   adds its own preloads after it; ASan is told not to insist on coming
+#   first (verify_asan_link_order=0), the shim interposing only file calls;
 # - prints a closing line "N passed, M failed" (checks counted by the C
 #   programs) and exits non-zero on any failure.
 #
@@ -43,6 +47,13 @@ for lib in libemr.a libemr.so; do
         exit 1
     fi
 done
+
+# test_faults runs with the fault-injection shim LD_PRELOAD'ed (`make faultfs`).
+SHIM="$ROOT/target/faultfs/libfaultfs.so"
+if [[ ! -f "$SHIM" ]]; then
+    echo "run.sh: $SHIM is missing: run 'make faultfs' first" >&2
+    exit 1
+fi
 
 # test_sync serves a chain with the `emr` binary (a child process on
 # loopback), as a site runs its node.
@@ -192,7 +203,7 @@ for checker in $CHECKERS; do
     [[ $checker == valgrind ]] && links=shared
     for link in $links; do
         canary "$link"
-        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits test_sync test_fhir; do
+        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits test_sync test_fhir test_faults; do
             bin="$OUT/$test-$link-$CHECKER"
             if [[ $link == static ]]; then
                 "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -204,6 +215,16 @@ for checker in $CHECKERS; do
             test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
             test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
             test_sync) run "$test ($link, $CHECKER)" "$bin" "$LIBDIR/emr" ;;
+            test_faults)
+                fdir="$OUT/faults-$link-$CHECKER"
+                rm -rf "$fdir"
+                mkdir -p "$fdir/chain"
+                CHECKED_RUNNER=("${RUNNER[@]}")
+                RUNNER=(env LD_PRELOAD="$SHIM" EMR_FAULTFS_DIR="$fdir/chain" EMR_FAULTFS_CONTROL="$fdir/control"
+                    EMR_FAULTFS_LOG="$fdir/log" "${CHECKED_RUNNER[@]/#ASAN_OPTIONS=/ASAN_OPTIONS=verify_asan_link_order=0:}")
+                run "$test ($link, $CHECKER)" "$bin"
+                RUNNER=("${CHECKED_RUNNER[@]}")
+                ;;
             *) run "$test ($link, $CHECKER)" "$bin" ;;
             esac
         done

@@ -18,6 +18,11 @@ pub(crate) struct RequestLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ErrorLabels {
+    message: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct StateLabels {
     state: String,
 }
@@ -75,6 +80,20 @@ pub(crate) fn render(shared: &Shared) -> Result<String, String> {
         peers.get_or_create(&StateLabels { state: state.into() }).inc();
     }
     registry.register("peers", "Configured peers by state", peers);
+    let (writable, failing, errors) = shared.storage();
+    gauge(&mut registry, "storage_writable", "1 while the chain's disk takes writes, 0 after a write failed with an io error (disk full, failing) until one succeeds", i64::from(writable));
+    let write_errors: Counter = Counter::default();
+    write_errors.inc_by(errors);
+    registry.register("storage_write_errors", "Writes to the chain that failed with an io error", write_errors);
+    if let Some((why, ago)) = failing {
+        let last: Family<ErrorLabels, Gauge> = Family::default();
+        last.get_or_create(&ErrorLabels { message: why }).set(i64::try_from(ago).unwrap_or(i64::MAX));
+        registry.register(
+            "storage_error_age_seconds",
+            "Seconds since the last write failed with this io error (present only while the disk refuses writes)",
+            last,
+        );
+    }
     registry.register("requests", "Requests answered, by endpoint and HTTP status", shared.metrics.requests.clone());
     registry.register("request_errors", "Requests answered with a 4xx or 5xx status", shared.metrics.errors.clone());
     registry.register("suspensions", "Peers suspended for breaking the protocol", shared.metrics.suspensions.clone());

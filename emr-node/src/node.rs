@@ -186,6 +186,17 @@ pub(crate) struct Shared {
     announced: Mutex<BTreeMap<u64, Hash256>>,
     pub(crate) miner: Option<Hash160>,
     started: Instant,
+    storage: Mutex<Storage>,
+}
+
+/// Whether the chain's disk takes writes, as the last write found
+/// (docs/OPERATIONS.md, "A full or failing disk").
+#[derive(Default)]
+struct Storage {
+    /// The last write's `io` error and when, until a write succeeds.
+    failing: Option<(String, Instant)>,
+    /// `io` errors of writes since the node started.
+    errors: u64,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -199,6 +210,9 @@ impl ChainAccess for Shared {
     fn write<T>(&self, f: impl FnOnce(&mut Chain) -> T) -> Result<T, ChainError> {
         let mut guard = self.chain.lock()?;
         Ok(f(&mut guard))
+    }
+    fn wrote(&self, error: Option<&ChainError>) {
+        Shared::wrote(self, error);
     }
 }
 
@@ -215,6 +229,38 @@ impl Shared {
     /// Runs `f` on the read-only connection.
     pub(crate) fn read<T>(&self, f: impl FnOnce(&Chain) -> Result<T, ChainError>) -> Result<T, ChainError> {
         f(&lock(&self.reader))
+    }
+
+    /// Notes how a write to the chain ended: `None` when it stored
+    /// something, else its error. An `io` error means the disk refuses
+    /// writes (full, failing) until a write succeeds again; the node keeps
+    /// serving reads and says so in its status and metrics. Other errors
+    /// are about what was written, not the disk.
+    pub(crate) fn wrote(&self, error: Option<&ChainError>) {
+        let mut storage = lock(&self.storage);
+        match error {
+            None => {
+                if let Some((why, _)) = storage.failing.take() {
+                    info!(after = %why, "the chain's disk takes writes again");
+                }
+            }
+            Some(e) if e.kind() == emr_core::error::ErrorKind::Io => {
+                if storage.failing.is_none() {
+                    error!(error = %e, "the chain's disk refuses writes; reads are still served");
+                }
+                storage.failing = Some((e.to_string(), Instant::now()));
+                storage.errors = storage.errors.saturating_add(1);
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// The storage part of the status: whether the disk takes writes, the
+    /// last write's error while it does not, how many writes failed.
+    pub(crate) fn storage(&self) -> (bool, Option<(String, u64)>, u64) {
+        let storage = lock(&self.storage);
+        let failing = storage.failing.as_ref().map(|(why, when)| (why.clone(), when.elapsed().as_secs()));
+        (failing.is_none(), failing, storage.errors)
     }
 
     /// Why `client` is suspended, if it is.
@@ -425,6 +471,7 @@ impl Shared {
             .filter_map(|p| lock(&p.state).info.as_ref().map(|i| i.height.saturating_sub(height)))
             .max()
             .unwrap_or(0);
+        let (writable, failing, storage_errors) = self.storage();
         Ok(json!({
             "version": emr_core::VERSION,
             "height": height,
@@ -438,6 +485,12 @@ impl Shared {
             "uptime_s": self.started.elapsed().as_secs(),
             "peers": peers,
             "suspended_clients": suspended_clients,
+            "storage": {
+                "writable": writable,
+                "error": failing.as_ref().map(|(why, _)| why),
+                "error_s_ago": failing.as_ref().map(|(_, ago)| ago),
+                "write_errors": storage_errors,
+            },
         }))
     }
 
@@ -567,6 +620,7 @@ pub fn start(config: NodeConfig) -> Result<NodeHandle, NodeError> {
         announced: Mutex::new(BTreeMap::new()),
         miner: config.miner,
         started: Instant::now(),
+        storage: Mutex::new(Storage::default()),
     });
     // What the chain holds at start is not news.
     shared.read(|c| shared.remember_active(c))?;
@@ -841,6 +895,7 @@ fn mine_loop(shared: &Shared, miner: &Hash160, threads: Option<usize>, wakes: &R
         let options = SearchOptions { threads, cancel: Some(shared.cancel.clone()), ..SearchOptions::default() };
         match shared.chain.mine_next(miner, None, &options) {
             Ok(MineNextOutcome::Added(block, outcome)) => {
+                shared.wrote(None);
                 shared.metrics.mined_blocks.inc();
                 info!(
                     height = block.height,
@@ -855,6 +910,7 @@ fn mine_loop(shared: &Shared, miner: &Hash160, threads: Option<usize>, wakes: &R
             Ok(MineNextOutcome::Cancelled) => return,
             Ok(other) => debug!(?other, "search ended without a block"),
             Err(e) => {
+                shared.wrote(Some(&e));
                 error!(error = %e, "mining failed");
                 let _ = wakes.recv_timeout(Duration::from_secs(1));
             }

@@ -384,6 +384,11 @@ async fn post_blocks(shared: &Arc<Shared>, client: &Arc<ClientId>, body: Bytes) 
             Ok(outcomes) => (outcomes, None),
             Err(e) => (e.added, Some(e.error)),
         };
+        if let Some(error) = &failure {
+            s.wrote(Some(error));
+        } else if outcomes.iter().any(|o| matches!(o, AddOutcome::Extended | AddOutcome::Reorganized | AddOutcome::SideBranch)) {
+            s.wrote(None);
+        }
         let mut list: Vec<Value> = outcomes.iter().map(api::add_outcome_json).collect();
         if outcomes.iter().any(|o| matches!(o, AddOutcome::Extended | AddOutcome::Reorganized)) {
             s.announce();
@@ -425,9 +430,14 @@ async fn submit(shared: &Arc<Shared>, client: &Arc<ClientId>, body: Bytes) -> An
                 Item::Entry(entry) => chain.submit_entry(entry),
             }
         };
-        if let Err(e) = &result {
-            if matches!(e.kind(), ErrorKind::Io | ErrorKind::Corrupt | ErrorKind::Locked) {
-                return Err(chain_failure(e));
+        match &result {
+            Ok(SubmitOutcome::Ready | SubmitOutcome::Held) => s.wrote(None),
+            Ok(_) => {}
+            Err(e) => {
+                s.wrote(Some(e));
+                if matches!(e.kind(), ErrorKind::Io | ErrorKind::Corrupt | ErrorKind::Locked) {
+                    return Err(chain_failure(e));
+                }
             }
         }
         if matches!(result, Ok(SubmitOutcome::Ready | SubmitOutcome::Held)) {
@@ -486,8 +496,15 @@ async fn dismiss(shared: &Arc<Shared>, body: Bytes) -> Answer {
     blocking(shared, move |s| {
         let mut chain = s.chain.lock().map_err(|e| chain_failure(&e))?;
         // A record's txid or a dispensing's or cancellation's id (SPEC 9.3).
-        let dismissed = chain.dismiss_conflict(&txid).map_err(|e| chain_failure(&e))?
-            || chain.dismiss_entry_conflict(&txid).map_err(|e| chain_failure(&e))?;
+        let dismissed = chain.dismiss_conflict(&txid).and_then(|found| {
+            if found {
+                Ok(true)
+            } else {
+                chain.dismiss_entry_conflict(&txid)
+            }
+        });
+        s.wrote(dismissed.as_ref().err());
+        let dismissed = dismissed.map_err(|e| chain_failure(&e))?;
         Ok(json_answer(StatusCode::OK, &json!({ "dismissed": dismissed })))
     })
     .await

@@ -24,6 +24,9 @@ pub trait ChainAccess {
     fn read<T>(&self, f: impl FnOnce(&Chain) -> Result<T, ChainError>) -> Result<T, ChainError>;
     /// Runs `f` on the chain for writing.
     fn write<T>(&self, f: impl FnOnce(&mut Chain) -> T) -> Result<T, ChainError>;
+    /// Hears how a write ended (`None`: it stored blocks); a node keeps
+    /// track of its disk with it.
+    fn wrote(&self, _error: Option<&ChainError>) {}
 }
 
 /// A chain the caller lends for the sync's length.
@@ -212,8 +215,12 @@ pub fn sync_from(
     let expected = info.height.saturating_sub(from);
     let result = chain.write(|c| c.add_blocks_streamed(pages, expected, None, &batch))?;
     let outcomes = match result {
-        Ok(outcomes) => outcomes,
+        Ok(outcomes) => {
+            chain.wrote(None);
+            outcomes
+        }
         Err(e) => {
+            chain.wrote(Some(&e.error));
             count(&mut report, &e.added);
             if let Some(peer_error) = failure.lock().ok().and_then(|mut f| f.take()) {
                 return Err(SyncError::from_client(peer_error));

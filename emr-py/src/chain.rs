@@ -196,11 +196,20 @@ pub struct PyChain {
     /// The core's shared chain: its lock, and the tip generation that
     /// restarts `mine_next` when another thread adds a block.
     inner: SharedChain,
+    /// The chain's file (`None` in memory): an `IoError` from any of its
+    /// operations (a full or failing disk) carries it as `filename`.
+    file: Option<std::path::PathBuf>,
 }
 
 impl PyChain {
-    fn new_from(chain: Chain) -> PyChain {
-        PyChain { inner: SharedChain::new(chain) }
+    fn new_from(chain: Chain, path: Option<&std::path::Path>) -> PyChain {
+        PyChain { inner: SharedChain::new(chain), file: path.map(chain_file) }
+    }
+
+    /// A chain failure as [`errors::chain_at`] raises it, naming this
+    /// chain's file.
+    fn error(&self, py: Python<'_>, error: ChainError) -> PyErr {
+        errors::chain_at(py, error, self.file.as_deref())
     }
 
     /// The core's shared chain (for `cryptoemr.node`'s sync).
@@ -215,7 +224,7 @@ impl PyChain {
 
     /// Runs `f` on the open chain with the GIL released.
     fn with<T: Send>(&self, py: Python<'_>, f: impl FnOnce(&mut Chain) -> Result<T, ChainError> + Send) -> PyResult<T> {
-        py.detach(|| self.inner.with(f)).map_err(|e| errors::chain(py, e))
+        py.detach(|| self.inner.with(f)).map_err(|e| self.error(py, e))
     }
 
     /// Runs a long core operation on a helper thread, forwarding progress to
@@ -242,7 +251,17 @@ impl PyChain {
             };
             self.inner.with(|chain| Ok(work(chain, &options)))
         })?;
-        result.map_err(|e| errors::chain(py, e))
+        result.map_err(|e| self.error(py, e))
+    }
+}
+
+/// The chain file a path names, as the core takes it: the path, or its
+/// `chain.db` when it is a directory.
+fn chain_file(path: &std::path::Path) -> std::path::PathBuf {
+    if path.is_dir() {
+        path.join(emr_core::chain::CHAIN_FILE)
+    } else {
+        path.to_path_buf()
     }
 }
 
@@ -285,7 +304,9 @@ impl PyChain {
             Some(path) => Chain::open(path, params),
             None => Chain::in_memory(params.unwrap_or_default()),
         });
-        opened.map(PyChain::new_from).map_err(|e| errors::chain_file(py, e, path.as_deref()))
+        opened
+            .map(|c| PyChain::new_from(c, path.as_deref()))
+            .map_err(|e| errors::chain_file(py, e, path.as_deref().map(chain_file).as_deref()))
     }
 
     /// Opens the chain at ``path`` (its file, or its directory as for
@@ -295,8 +316,8 @@ impl PyChain {
     #[staticmethod]
     fn open_readonly(py: Python<'_>, path: std::path::PathBuf) -> PyResult<PyChain> {
         py.detach(|| Chain::open_readonly(&path))
-            .map(PyChain::new_from)
-            .map_err(|e| errors::chain_file(py, e, Some(&path)))
+            .map(|c| PyChain::new_from(c, Some(&path)))
+            .map_err(|e| errors::chain_file(py, e, Some(&chain_file(&path))))
     }
 
     /// Adds one block; returns ``"extended"``, ``"side_branch"``,
@@ -351,7 +372,7 @@ impl PyChain {
         match result {
             Ok(outcomes) => PyList::new(py, outcomes.into_iter().map(AddOutcome::as_str)),
             Err(failure) => {
-                let error = errors::chain(py, failure.error);
+                let error = self.error(py, failure.error);
                 let value = error.value(py);
                 value.setattr("batch_index", failure.index)?;
                 value.setattr("added", PyList::new(py, failure.added.into_iter().map(AddOutcome::as_str))?)?;
@@ -538,7 +559,7 @@ impl PyChain {
     fn check(&self, py: Python<'_>, progress: Option<&Bound<'_, PyAny>>) -> PyResult<u64> {
         let progress = wait::progress_callback(progress)?;
         let report = self.interruptible(py, progress, |chain, options| chain.check(options))?;
-        let report = report.map_err(|e| errors::chain(py, e))?;
+        let report = report.map_err(|e| self.error(py, e))?;
         match report.first_bad {
             None => Ok(report.blocks_ok),
             Some(bad) => {
@@ -676,7 +697,7 @@ impl PyChain {
             };
             self.inner.mine_next(&miner, timestamp, &options)
         })?;
-        match result.map_err(|e| errors::chain(py, e))? {
+        match result.map_err(|e| self.error(py, e))? {
             MineNextOutcome::Added(block, _) => PyBlock::from_core(py, &block).map(Some),
             MineNextOutcome::Exhausted | MineNextOutcome::TimedOut => Ok(None),
             MineNextOutcome::Cancelled => Err(errors::of_kind(py, ErrorKind::Cancelled, "mining was cancelled")),

@@ -199,6 +199,24 @@ pub fn chain_file(py: Python<'_>, error: ChainError, path: Option<&std::path::Pa
     exception
 }
 
+/// A failure of an operation on the open chain whose file is `path`: as
+/// [`chain`], with an `IoError`'s `filename` set to it (a full or failing
+/// disk). Unlike [`chain_file`], the operating system is not asked again:
+/// opening and closing a file this process has open through SQLite would
+/// drop SQLite's locks on it (emr-core's `chain/lock.rs`).
+pub fn chain_at(py: Python<'_>, error: ChainError, path: Option<&std::path::Path>) -> PyErr {
+    let exception = chain(py, error);
+    if let Some(path) = path {
+        let value = exception.value(py);
+        if value.is_instance_of::<pyo3::exceptions::PyOSError>() {
+            if let Err(e) = value.setattr("filename", path.as_os_str()) {
+                return e;
+            }
+        }
+    }
+    exception
+}
+
 /// A mining failure: `InvalidArgumentError` for what the core refuses (more
 /// than 25 records, too many threads, an engine this CPU cannot run), the
 /// operating system's `OSError` when a thread cannot start.

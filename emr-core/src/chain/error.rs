@@ -164,13 +164,27 @@ impl ChainError {
         ChainError::Corrupt { table, height, detail: detail.into() }
     }
 
-    /// An I/O failure opening the chain file `path`, naming it (SQLite's
-    /// "unable to open database file" does not say which).
-    pub(crate) fn about_file(self, path: &std::path::Path) -> ChainError {
-        match self {
-            ChainError::Io(message) => ChainError::Io(format!("{}: {message}", path.display())),
-            other => other,
+    /// Names the chain file `path` (`None`: in memory) in an `io` error
+    /// from an operation on it: SQLite's disk errors ("unable to open
+    /// database file", "disk I/O error") name no file, and an operator must
+    /// know which disk is full or failing. An `io` error that already starts
+    /// with the path is left as it is.
+    pub(crate) fn in_file(self, path: Option<&std::path::Path>) -> ChainError {
+        match (self, path) {
+            (ChainError::Io(message), Some(path)) if !message.starts_with(&format!("{}", path.display())) => {
+                ChainError::Io(format!("{}: {message}", path.display()))
+            }
+            (other, _) => other,
         }
+    }
+
+    /// Whether this is `corrupt` as SQLite reports a read the disk failed:
+    /// SQLite turns a read that failed with `EIO` (`SQLITE_IOERR_CORRUPTFS`)
+    /// into `SQLITE_CORRUPT` inside statements, indistinguishable from a
+    /// malformed page, so any `corrupt` other than a page checksum failure
+    /// may be the disk's (see `Store::unreadable`).
+    pub(crate) fn may_be_disk_failure(&self) -> bool {
+        matches!(self, ChainError::Corrupt { detail, .. } if !detail.starts_with(CHECKSUM_MISMATCH))
     }
 }
 
@@ -231,9 +245,45 @@ impl From<rusqlite::Error> for ChainError {
         } else if super::pagecheck::is_storage_damage(&e) {
             ChainError::corrupt(UNPLACED, None, e.to_string())
         } else {
-            ChainError::Io(e.to_string())
+            ChainError::Io(storage_failure(&e).unwrap_or_else(|| e.to_string()))
         }
     }
+}
+
+/// What the operating system refused, in words an operator acts on, for
+/// SQLite's disk errors: "disk full" for `SQLITE_FULL` (a write met
+/// `ENOSPC`), and which operation failed for `SQLITE_IOERR_*` (SQLite says
+/// only "disk I/O error"). `None` for other errors.
+fn storage_failure(e: &rusqlite::Error) -> Option<String> {
+    use rusqlite::ffi;
+    let code = e.sqlite_error()?;
+    if code.code == rusqlite::ErrorCode::DiskFull {
+        return Some(format!("disk full: SQLite could not write ({e})"));
+    }
+    if code.code != rusqlite::ErrorCode::SystemIoFailure {
+        return None;
+    }
+    let doing = match code.extended_code {
+        // CORRUPTFS: a read that failed with EIO (SQLite turns it into
+        // "corrupt" inside statements, not everywhere).
+        ffi::SQLITE_IOERR_READ | ffi::SQLITE_IOERR_CORRUPTFS => "reading",
+        ffi::SQLITE_IOERR_SHORT_READ => "reading (the file ended early)",
+        ffi::SQLITE_IOERR_WRITE => "writing",
+        ffi::SQLITE_IOERR_FSYNC | ffi::SQLITE_IOERR_DIR_FSYNC => "syncing (fsync)",
+        ffi::SQLITE_IOERR_TRUNCATE => "truncating",
+        ffi::SQLITE_IOERR_FSTAT => "reading the file's size",
+        // SQLite grows the -shm file by writing to it: ENOSPC lands here.
+        ffi::SQLITE_IOERR_SHMSIZE | ffi::SQLITE_IOERR_SHMMAP | ffi::SQLITE_IOERR_SHMOPEN => {
+            "growing the WAL index (-shm; is the disk full?)"
+        }
+        ffi::SQLITE_IOERR_DELETE => "deleting",
+        ffi::SQLITE_IOERR_LOCK | ffi::SQLITE_IOERR_UNLOCK | ffi::SQLITE_IOERR_RDLOCK => "locking",
+        _ => "",
+    };
+    Some(match doing {
+        "" => format!("disk I/O error ({e}, SQLite code {})", code.extended_code),
+        doing => format!("disk I/O error {doing} ({e})"),
+    })
 }
 
 impl From<std::io::Error> for ChainError {

@@ -60,6 +60,11 @@ fn chain_file(path: &Path) -> std::borrow::Cow<'_, Path> {
     }
 }
 
+/// [`Chain::named`] for a store not yet in a chain (while opening).
+fn named_by(store: &Store, e: ChainError) -> ChainError {
+    store.or_disk(e).in_file(store.file())
+}
+
 /// The first hex digits of a txid, as a person copies them (as git takes a
 /// commit's first digits): the txids from `low` to `high` start with them.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -284,7 +289,7 @@ impl Chain {
     /// the file names it.
     pub fn open(path: impl AsRef<Path>, params: Option<ChainParams>) -> Result<Chain, ChainError> {
         let path = chain_file(path.as_ref());
-        Chain::open_at(Location::File(&path), params, false).map_err(|e| e.about_file(&path))
+        Chain::open_at(Location::File(&path), params, false).map_err(|e| e.in_file(Some(&path)))
     }
 
     /// Opens an existing chain for reading only; it may run beside a writer
@@ -293,7 +298,7 @@ impl Chain {
     /// A directory stands for its [`CHAIN_FILE`], as for [`Chain::open`].
     pub fn open_readonly(path: impl AsRef<Path>) -> Result<Chain, ChainError> {
         let path = chain_file(path.as_ref());
-        Chain::open_at(Location::File(&path), None, true).map_err(|e| e.about_file(&path))
+        Chain::open_at(Location::File(&path), None, true).map_err(|e| e.in_file(Some(&path)))
     }
 
     /// A chain in SQLite's in-memory database, through the same code as a
@@ -322,7 +327,8 @@ impl Chain {
         };
         // Damage met before any table is read is in page 1: the schema.
         let store = Store::open(location, read_only).map_err(|e| e.at("schema", None))?;
-        let (params, upgraded) = if read_only { (store.read_params()?, false) } else { store.init(params)? };
+        let read = if read_only { store.read_params().map(|p| (p, false)) } else { store.init(params) };
+        let (params, upgraded) = read.map_err(|e| named_by(&store, e))?;
         let chain = Chain { store, params, read_only, _writer: writer };
         if upgraded {
             // SPEC v1.2: a chain written before it is re-checked under its
@@ -387,10 +393,17 @@ impl Chain {
         if self.store.in_transaction() {
             return f(self);
         }
-        self.store.begin_read()?;
+        self.store.begin_read().map_err(|e| self.named(e))?;
         let result = f(self);
         self.store.rollback();
-        result
+        result.map_err(|e| self.named(e))
+    }
+
+    /// Names the chain's file in an `io` error (see [`ChainError::in_file`]),
+    /// and makes a `corrupt` error that was a read the disk failed an `io`
+    /// error (see [`ChainError::may_be_disk_failure`]).
+    fn named(&self, e: ChainError) -> ChainError {
+        named_by(&self.store, e)
     }
 
     fn writable(&self) -> Result<(), ChainError> {
@@ -412,17 +425,17 @@ impl Chain {
 
     /// Blocks in the active chain.
     pub fn len(&self) -> Result<u64, ChainError> {
-        Ok(self.store.tip()?.map_or(0, |(height, _)| height.saturating_add(1)))
+        Ok(self.store.tip().map_err(|e| self.named(e))?.map_or(0, |(height, _)| height.saturating_add(1)))
     }
 
     /// Whether the active chain has no block.
     pub fn is_empty(&self) -> Result<bool, ChainError> {
-        Ok(self.store.tip()?.is_none())
+        Ok(self.store.tip().map_err(|e| self.named(e))?.is_none())
     }
 
     /// The active chain's last block.
     pub fn tip(&self) -> Result<Option<BlockRef>, ChainError> {
-        Ok(self.store.tip()?.map(|(height, block_id)| BlockRef { height, block_id }))
+        Ok(self.store.tip().map_err(|e| self.named(e))?.map(|(height, block_id)| BlockRef { height, block_id }))
     }
 
     /// The active block at `height`.
@@ -462,7 +475,7 @@ impl Chain {
     /// A user's state after the active chain (`UserState { 0, 0 }` for a
     /// hash it never touched).
     pub fn user_state(&self, hash: &Hash160) -> Result<UserState, ChainError> {
-        Ok(self.store.state(hash)?.unwrap_or_default())
+        Ok(self.store.state(hash).map_err(|e| self.named(e))?.unwrap_or_default())
     }
 
     /// Every record for `patient_hash` in the active chain, in chain order.
@@ -484,7 +497,7 @@ impl Chain {
     /// order, at most `limit` of them: a caller asking for 2 learns whether
     /// the prefix names one record.
     pub fn txids_with_prefix(&self, prefix: &TxidPrefix, limit: usize) -> Result<Vec<Hash256>, ChainError> {
-        self.store.record_txids_between(&prefix.low, &prefix.high, limit)
+        self.store.record_txids_between(&prefix.low, &prefix.high, limit).map_err(|e| self.named(e))
     }
 
     fn entries(&self, places: Vec<store::RecordPlace>) -> Result<Vec<RecordEntry>, ChainError> {

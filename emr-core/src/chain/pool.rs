@@ -143,18 +143,18 @@ impl Chain {
     /// their own timestamp.
     pub fn submit_at(&mut self, record: &Record, now: u64) -> Result<SubmitOutcome, ChainError> {
         self.writable()?;
-        self.store.begin()?;
+        self.store.begin().map_err(|e| self.named(e))?;
         let result = self.submit_in_transaction(record, now);
         match &result {
             Ok(SubmitOutcome::Ready | SubmitOutcome::Held) => {
                 if let Err(e) = self.store.commit() {
                     self.store.rollback();
-                    return Err(e);
+                    return Err(self.named(e));
                 }
             }
             _ => self.store.rollback(),
         }
-        result
+        result.map_err(|e| self.named(e))
     }
 
     fn submit_in_transaction(&self, record: &Record, now: u64) -> Result<SubmitOutcome, ChainError> {
@@ -217,18 +217,18 @@ impl Chain {
     /// [`Chain::submit_entry`] with the caller's clock.
     pub fn submit_entry_at(&mut self, entry: &Entry, now: u64) -> Result<SubmitOutcome, ChainError> {
         self.writable()?;
-        self.store.begin()?;
+        self.store.begin().map_err(|e| self.named(e))?;
         let result = self.submit_entry_in_transaction(entry, now);
         match &result {
             Ok(SubmitOutcome::Ready | SubmitOutcome::Held) => {
                 if let Err(e) = self.store.commit() {
                     self.store.rollback();
-                    return Err(e);
+                    return Err(self.named(e));
                 }
             }
             _ => self.store.rollback(),
         }
-        result
+        result.map_err(|e| self.named(e))
     }
 
     fn submit_entry_in_transaction(&self, entry: &Entry, now: u64) -> Result<SubmitOutcome, ChainError> {
@@ -390,9 +390,9 @@ impl Chain {
     /// returns.
     pub fn dismiss_conflict(&mut self, txid: &Hash256) -> Result<bool, ChainError> {
         self.writable()?;
-        self.store.begin()?;
+        self.store.begin().map_err(|e| self.named(e))?;
         let result = self.store.conflict_dismiss(txid);
-        self.finish(result)
+        self.finish(result).map_err(|e| self.named(e))
     }
 
     /// A block joined the active chain: its records and entries leave the

@@ -472,13 +472,26 @@ impl Store {
             OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_CREATE
         };
         let conn = match location {
-            Location::File(path) => pagecheck::open(path, flags)?,
+            Location::File(path) => pagecheck::open(path, flags).map_err(|e| {
+                let e = ChainError::from(e);
+                match e.may_be_disk_failure().then(|| unreadable_file(path)).flatten() {
+                    Some(io) => io,
+                    None => e,
+                }
+            })?,
             Location::Memory => Connection::open_with_flags(":memory:", flags)?,
         };
         let file = match location {
             Location::File(path) => Some(path.to_path_buf()),
             Location::Memory => None,
         };
+        let store = Store { conn, file };
+        store.configure(read_only).map_err(|e| store.or_disk(e))?;
+        Ok(store)
+    }
+
+    fn configure(&self, read_only: bool) -> Result<(), ChainError> {
+        let conn = &self.conn;
         // A reader may meet a checkpoint in progress; wait rather than fail.
         conn.busy_timeout(std::time::Duration::from_secs(10))?;
         if !read_only {
@@ -495,12 +508,37 @@ impl Store {
             // of the open transaction, which a crash discards anyway.
             conn.pragma_update(None, "temp_store", "MEMORY")?;
         }
-        Ok(Store { conn, file })
+        Ok(())
+    }
+
+    /// `e`, or the disk's failed read behind it when `e` may be one
+    /// ([`ChainError::may_be_disk_failure`], [`Store::unreadable`]).
+    pub(crate) fn or_disk(&self, e: ChainError) -> ChainError {
+        if e.may_be_disk_failure() {
+            if let Some(io) = self.unreadable() {
+                return io;
+            }
+        }
+        e
     }
 
     /// The database file, `None` in memory.
     pub(crate) fn file(&self) -> Option<&std::path::Path> {
         self.file.as_deref()
+    }
+
+    /// The first read the operating system fails on the database file or
+    /// its WAL, read to their ends, as `io` naming the file; `None` when both
+    /// read (or in memory). For a `corrupt` error that may be a read SQLite
+    /// saw fail ([`ChainError::may_be_disk_failure`]).
+    ///
+    /// The files are read through this connection's own open files, never
+    /// through a descriptor of our own: closing one would drop every POSIX
+    /// lock this process holds on the file, SQLite's included (`lock.rs`).
+    /// The chunks are not a page's size, so the page-checksum VFS passes
+    /// them through unchecked: a checksum failure is damage, not the disk.
+    pub(crate) fn unreadable(&self) -> Option<ChainError> {
+        read_through(&self.conn, self.file.as_ref()?)
     }
 
     /// Stops this connection's running statement (from another thread).
@@ -1165,6 +1203,14 @@ impl Store {
             let mut stmt = self.conn.prepare(pragma)?;
             let problems: Vec<String> = stmt.query_map([], |r| r.get(0))?.collect::<Result<_, _>>()?;
             if problems != ["ok"] {
+                // A page SQLite could not read (an I/O error other than a
+                // page checksum failure) is the disk's failure, not damage
+                // found: SQLite's message carries its error code.
+                if let Some(code) = problems.iter().find_map(|p| unreadable_page(p)) {
+                    return Err(ChainError::Io(format!(
+                        "disk I/O error reading a page during the integrity check (SQLite code {code})"
+                    )));
+                }
                 return Err(ChainError::corrupt("sqlite", None, problems.join("; ")));
             }
             Ok(())
@@ -1178,6 +1224,83 @@ impl Store {
         }
         whole
     }
+}
+
+
+/// [`Store::unreadable`] for a database no connection of ours could open
+/// (the open itself met the failing disk): a fresh read-only connection's
+/// files, which SQLite closes without dropping other connections' locks.
+fn unreadable_file(path: &std::path::Path) -> Option<ChainError> {
+    let conn = match Connection::open_with_flags(path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX) {
+        Ok(conn) => conn,
+        // The open itself read and met the disk's failure.
+        Err(e) if e.sqlite_error_code() == Some(rusqlite::ErrorCode::SystemIoFailure) => {
+            return Some(ChainError::from(e).in_file(Some(path)));
+        }
+        Err(_) => return None,
+    };
+    // Opens the WAL too, when the database has one; the failure is expected.
+    let _ = conn.query_row("PRAGMA schema_version", [], |_| Ok(()));
+    read_through(&conn, path)
+}
+
+/// Reads the database file of `conn` and its WAL to their ends through the
+/// connection's open files; the first read the disk fails, as `io` naming
+/// `path`.
+fn read_through(conn: &Connection, path: &std::path::Path) -> Option<ChainError> {
+    use rusqlite::ffi;
+    const CHUNK: usize = 96 * 1024;
+    // The WAL from past its header, which the VFS would note as the
+    // WAL's geometry when read at offset 0.
+    let files = [(ffi::SQLITE_FCNTL_FILE_POINTER, "", 0), (ffi::SQLITE_FCNTL_JOURNAL_POINTER, "-wal", 32)];
+    let mut buf = vec![0u8; CHUNK];
+    for (op, suffix, start) in files {
+        let mut file: *mut ffi::sqlite3_file = std::ptr::null_mut();
+        // SAFETY: the handle is open and owned by `conn`, used on this
+        // thread only; "main" is a NUL-terminated schema name; both
+        // opcodes write one `sqlite3_file` pointer through the argument.
+        let rc = unsafe {
+            ffi::sqlite3_file_control(conn.handle(), c"main".as_ptr(), op, (&raw mut file).cast())
+        };
+        // SAFETY: a non-null pointer SQLite gave is its open file object
+        // (a WAL not opened yet has no methods).
+        let methods = match (rc, unsafe { file.as_ref() }) {
+            (ffi::SQLITE_OK, Some(f)) if !f.pMethods.is_null() => unsafe { &*f.pMethods },
+            _ => continue,
+        };
+        let (Some(size_of), Some(read)) = (methods.xFileSize, methods.xRead) else { continue };
+        let failed = |what: &str| {
+            Some(ChainError::Io(format!("{}{suffix}: disk I/O error {what} (the disk failed a read)", path.display())))
+        };
+        let mut size: ffi::sqlite3_int64 = 0;
+        // SAFETY: `file` is open; `size` is a valid out-pointer.
+        if unsafe { size_of(file, &raw mut size) } != ffi::SQLITE_OK {
+            return failed("reading the file's size");
+        }
+        let mut offset: ffi::sqlite3_int64 = start;
+        while offset < size {
+            let n = usize::try_from(size - offset).map_or(CHUNK, |left| left.min(CHUNK));
+            // A last chunk of a page's size would be checked as a page.
+            let n = if (512..=65536).contains(&n) && n.is_power_of_two() { n - 1 } else { n };
+            let amount = std::ffi::c_int::try_from(n).unwrap_or(0);
+            // SAFETY: `file` is open and `buf` is writable for `n` <= CHUNK bytes.
+            let rc = unsafe { read(file, buf.as_mut_ptr().cast(), amount, offset) };
+            if rc & 0xff == ffi::SQLITE_IOERR && rc != ffi::SQLITE_IOERR_DATA && rc != ffi::SQLITE_IOERR_SHORT_READ {
+                return failed(&format!("reading at offset {offset}"));
+            }
+            offset += ffi::sqlite3_int64::from(amount);
+        }
+    }
+    None
+}
+
+/// The error code in an `integrity_check` line saying a page could not be
+/// read, when it is an I/O error (`SQLITE_IOERR_*`) other than a page
+/// checksum failure (`SQLITE_IOERR_DATA`, which is damage).
+fn unreadable_page(line: &str) -> Option<i32> {
+    let (_, code) = line.split_once("unable to get the page. error code=")?;
+    let code: i32 = code.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+    (code & 0xff == rusqlite::ffi::SQLITE_IOERR && code != rusqlite::ffi::SQLITE_IOERR_DATA).then_some(code)
 }
 
 /// The pool's statements (see `pool.rs`).

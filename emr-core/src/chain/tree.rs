@@ -62,10 +62,10 @@ impl Chain {
     /// offered again. The active chain is then exactly as before.
     pub fn add_block(&mut self, block: &Block, now: Option<u64>) -> Result<AddOutcome, ChainError> {
         self.writable()?;
-        self.store.begin()?;
+        self.store.begin().map_err(|e| self.named(e))?;
         // Alone in its call, a side block is judged stale or not at once.
         let result = self.add_in_transaction(block, now, RecordCheck::All(Parallelism::ALL_CORES), true);
-        self.finish(result)
+        self.finish(result).map_err(|e| self.named(e))
     }
 
     /// Commits after a verdict (marks of invalid blocks included); rolls
@@ -140,7 +140,7 @@ impl Chain {
     {
         let fail = |index, added, error| AddBlocksError { index, added, error };
         if let Err(e) = self.writable().and_then(|()| self.store.begin()) {
-            return Err(fail(0, Vec::new(), e));
+            return Err(fail(0, Vec::new(), self.named(e)));
         }
         let mut outcomes = Vec::new();
         let mut side = Vec::new();
@@ -181,10 +181,10 @@ impl Chain {
         let judged = self.drop_stale(&mut outcomes, &side);
         if let Err(e) = judged.and_then(|()| self.finish(Ok(()))) {
             // Nothing of the batch was kept.
-            return Err(fail(failed.map_or(0, |(index, _)| index), Vec::new(), e));
+            return Err(fail(failed.map_or(0, |(index, _)| index), Vec::new(), self.named(e)));
         }
         match failed {
-            Some((index, error)) => Err(fail(index, outcomes, error)),
+            Some((index, error)) => Err(fail(index, outcomes, self.named(error))),
             None => Ok(outcomes),
         }
     }
@@ -198,6 +198,10 @@ impl Chain {
     /// steps back along the active chain only.
     pub fn undo_last_block(&mut self) -> Result<Block, ChainError> {
         self.writable()?;
+        self.undo_in_transaction().map_err(|e| self.named(e))
+    }
+
+    fn undo_in_transaction(&mut self) -> Result<Block, ChainError> {
         self.store.begin()?;
         let result = (|| {
             let (height, id) = self.store.tip()?.ok_or(ChainError::NotFound("the chain has no block to undo"))?;

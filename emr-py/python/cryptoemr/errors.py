@@ -492,8 +492,9 @@ class CancelledError(EMRError):
 
 
 class IoError(EMRError, OSError):
-    """Storage failed: an ``OSError`` too, with ``filename`` set to the
-    chain's path when opening it failed."""
+    """Storage failed (a disk that is full or fails, a file that cannot
+    be opened): an ``OSError`` too, with ``filename`` set to the chain's
+    file; the message says what failed ("disk full" for a full disk)."""
 
     kind = "io"
 

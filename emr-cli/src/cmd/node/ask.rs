@@ -66,6 +66,21 @@ fn peer_lines(status: &Value) -> Vec<String> {
     lines
 }
 
+/// Whether the node's disk takes writes, and why not (docs/OPERATIONS.md,
+/// "A full or failing disk").
+fn storage_line(status: &Value) -> String {
+    let storage = status.get("storage").cloned().unwrap_or(Value::Null);
+    match storage.get("writable").and_then(Value::as_bool) {
+        Some(false) => format!(
+            "storage: WRITES REFUSED (reads still served) for {} s: {}",
+            text(&storage, "error_s_ago"),
+            text(&storage, "error")
+        ),
+        Some(true) => format!("storage: writable ({} writes failed since start)", text(&storage, "write_errors")),
+        None => "storage: -".to_owned(),
+    }
+}
+
 pub fn status(dir: &Path, url: Option<&str>, tls: &TlsFiles, seen: Option<&str>) -> Result<Output, CliError> {
     if let Some(hash) = seen {
         let value = ask(dir, url, tls, "GET", &format!("/v1/seen/{hash}"), None)?;
@@ -90,6 +105,7 @@ pub fn status(dir: &Path, url: Option<&str>, tls: &TlsFiles, seen: Option<&str>)
             text(&status, "sync_lag")
         ),
         format!("mining: {}", text(&status, "mining")),
+        storage_line(&status),
         "peers:".to_owned(),
     ];
     lines.extend(peer_lines(&status));
