@@ -12,7 +12,7 @@ use emr_core::{Entry, EntryFields, Grant, Hash256, Revocation};
 
 use crate::key::emr_key;
 use crate::ptr::{self, Out, OutBuf, OutHandle};
-use crate::status::{emr_status, Error};
+use crate::status::{Error, emr_status};
 
 /// A registry entry: an authority's grant admitting a doctor, or its
 /// revocation of a grant. Opaque; immutable once made, so one entry may be
@@ -56,6 +56,145 @@ pub(crate) unsafe fn entry_handles<'a>(
         .collect()
 }
 
+/// One entry type of the core as the getters see it: what a getter of
+/// that type's fields asks of the handle (`Entry` itself for the fields
+/// every entry has).
+trait EntryKind {
+    /// The type's name in messages.
+    const NAME: &'static str;
+    fn of(entry: &Entry) -> Option<&Self>;
+}
+
+impl EntryKind for Entry {
+    const NAME: &'static str = "entry";
+    fn of(entry: &Entry) -> Option<&Entry> {
+        Some(entry)
+    }
+}
+
+impl EntryKind for Grant {
+    const NAME: &'static str = "grant";
+    fn of(entry: &Entry) -> Option<&Grant> {
+        match entry {
+            Entry::Grant(g) => Some(g),
+            _ => None,
+        }
+    }
+}
+
+impl EntryKind for Revocation {
+    const NAME: &'static str = "revocation";
+    fn of(entry: &Entry) -> Option<&Revocation> {
+        match entry {
+            Entry::Revocation(r) => Some(r),
+            _ => None,
+        }
+    }
+}
+
+/// The entry's type: its `EMR_ENTRY_*` value and its name in messages.
+fn type_of(entry: &Entry) -> (emr_entry_type, &'static str) {
+    match entry {
+        Entry::Grant(_) => (EMR_ENTRY_GRANT, Grant::NAME),
+        Entry::Revocation(_) => (EMR_ENTRY_REVOCATION, Revocation::NAME),
+    }
+}
+
+/// The entry as a `T`; EMR_INVALID_ARGUMENT if it is of another type
+/// (checked after every NULL argument).
+fn typed<T: EntryKind>(entry: &Entry) -> Result<&T, Error> {
+    T::of(entry)
+        .ok_or_else(|| Error::invalid_argument(format!("the entry is a {}, not a {}", type_of(entry).1, T::NAME)))
+}
+
+/// A getter of a variable-size field: the caller's buffer and in/out length.
+///
+/// # Safety
+/// The getters' documented contracts of `entry` and (`buf`, `len`).
+unsafe fn get_bytes<T: EntryKind>(
+    entry: *const emr_entry,
+    buf: *mut u8,
+    len: *mut usize,
+    field: impl FnOnce(&T) -> &[u8],
+) -> Result<(), Error> {
+    // SAFETY: forwarded contracts.
+    let entry = unsafe { ptr::handle(entry, "entry") }?;
+    let out = unsafe { OutBuf::new(buf, len, "buf", "len") }?;
+    out.write(field(typed::<T>(&entry.inner)?))
+}
+
+/// A getter of a fixed-size field (an id or a hash) into `N` bytes at `out`.
+///
+/// # Safety
+/// The getters' documented contracts of `entry` and `out` (N writable bytes).
+unsafe fn get_array<T: EntryKind, const N: usize>(
+    entry: *const emr_entry,
+    out: *mut u8,
+    name: &str,
+    field: impl FnOnce(&T) -> [u8; N],
+) -> Result<(), Error> {
+    // SAFETY: forwarded contracts.
+    let entry = unsafe { ptr::handle(entry, "entry") }?;
+    let out = unsafe { ptr::out_array::<N>(out, name) }?;
+    out.write(field(typed::<T>(&entry.inner)?));
+    Ok(())
+}
+
+/// A getter of one value (a time, a nonce) into `*out`.
+///
+/// # Safety
+/// The getters' documented contracts of `entry` and `out`.
+unsafe fn get_value<T: EntryKind, V>(
+    entry: *const emr_entry,
+    out: *mut V,
+    name: &str,
+    field: impl FnOnce(&T) -> V,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contracts.
+    let entry = unsafe { ptr::handle(entry, "entry") }?;
+    let out = unsafe { Out::new(out, name) }?;
+    out.write(field(typed::<T>(&entry.inner)?));
+    Ok(())
+}
+
+/// The body of every `emr_*_sign`: the new entry goes to `out`, signed by
+/// `key` for the chain `chain_id32`; `sign` reads the type's own arguments
+/// (after these, so NULL checks run in argument order) and signs.
+///
+/// # Safety
+/// The signing functions' documented contracts of `key`, `chain_id32` and
+/// `out`, and of whatever `sign` reads.
+unsafe fn signed<E: Into<Entry>>(
+    out: *mut *mut emr_entry,
+    key: *const emr_key,
+    key_name: &str,
+    chain_id32: *const u8,
+    sign: impl FnOnce(&emr_core::SigningKey, Hash256) -> Result<E, Error>,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contracts.
+    let out = unsafe { OutHandle::new(out, "out") }?;
+    let key = unsafe { ptr::handle(key, key_name) }?;
+    let chain_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(chain_id32, "chain_id32") }?);
+    out.set(emr_entry { inner: sign(&key.inner, chain_id)?.into() });
+    Ok(())
+}
+
+/// The body of every `emr_*_new`: an entry built from loose fields (checked
+/// only for what a typed entry cannot hold, as `Entry::from_fields` says).
+///
+/// # Safety
+/// The building functions' documented contracts of `out` and of whatever
+/// `fields` reads.
+unsafe fn built<'a>(
+    out: *mut *mut emr_entry,
+    fields: impl FnOnce() -> Result<EntryFields<'a>, Error>,
+) -> Result<(), Error> {
+    // SAFETY: forwarded contract of `out`.
+    let out = unsafe { OutHandle::new(out, "out") }?;
+    out.set(emr_entry { inner: Entry::from_fields(&fields()?)? });
+    Ok(())
+}
+
 /// Signs a grant (SPEC 8.1): the authority admits the doctor whose public key
 /// is dr_public_key to write records, in the chain whose id is chain_id32,
 /// from not_before to not_after, both inclusive (0 and UINT64_MAX for
@@ -95,16 +234,16 @@ pub unsafe extern "C" fn emr_grant_sign(
     out: *mut *mut emr_entry,
 ) -> emr_status {
     ffi_boundary!({
-        // SAFETY: documented contracts of `out`, `authority` and the pairs.
-        let out = unsafe { OutHandle::new(out, "out") }?;
-        let authority = unsafe { ptr::handle(authority, "authority") }?;
-        let chain_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(chain_id32, "chain_id32") }?);
-        let dr_public_key = unsafe { ptr::slice(dr_public_key, dr_public_key_len, "dr_public_key") }?;
-        let licence = unsafe { ptr::slice(licence.cast::<u8>(), licence_len, "licence") }?;
-        let licence = licence_text(licence).ok_or_else(not_text)?;
-        let grant = Grant::sign(&authority.inner, chain_id, dr_public_key, licence, not_before, not_after)?;
-        out.set(emr_entry { inner: grant.into() });
-        Ok(())
+        // SAFETY: documented contracts of `out`, `authority`, `chain_id32`
+        // and the pairs.
+        unsafe {
+            signed(out, authority, "authority", chain_id32, |key, chain_id| {
+                let dr_public_key = ptr::slice(dr_public_key, dr_public_key_len, "dr_public_key")?;
+                let licence = ptr::slice(licence.cast::<u8>(), licence_len, "licence")?;
+                let licence = licence_text(licence).ok_or_else(not_text)?;
+                Ok(Grant::sign(key, chain_id, dr_public_key, licence, not_before, not_after)?)
+            })
+        }
     })
 }
 
@@ -145,13 +284,12 @@ pub unsafe extern "C" fn emr_revocation_sign(
     ffi_boundary!({
         // SAFETY: documented contracts of `out`, `authority`, `chain_id32`
         // and `grant_id32`.
-        let out = unsafe { OutHandle::new(out, "out") }?;
-        let authority = unsafe { ptr::handle(authority, "authority") }?;
-        let chain_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(chain_id32, "chain_id32") }?);
-        let grant_id = Hash256::from_bytes(*unsafe { ptr::array::<32>(grant_id32, "grant_id32") }?);
-        let revocation = Revocation::sign(&authority.inner, chain_id, grant_id, effective)?;
-        out.set(emr_entry { inner: revocation.into() });
-        Ok(())
+        unsafe {
+            signed(out, authority, "authority", chain_id32, |key, chain_id| {
+                let grant_id = Hash256::from_bytes(*ptr::array::<32>(grant_id32, "grant_id32")?);
+                Ok(Revocation::sign(key, chain_id, grant_id, effective)?)
+            })
+        }
     })
 }
 
@@ -189,18 +327,19 @@ pub unsafe extern "C" fn emr_grant_new(
 ) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `out` and every pair.
-        let out = unsafe { OutHandle::new(out, "out") }?;
-        let fields = EntryFields::Grant(GrantFields {
-            chain_id: unsafe { ptr::slice(chain_id, chain_id_len, "chain_id") }?,
-            dr_public_key: unsafe { ptr::slice(dr_public_key, dr_public_key_len, "dr_public_key") }?,
-            licence: licence_text(unsafe { ptr::slice(licence.cast::<u8>(), licence_len, "licence") }?),
-            not_before,
-            not_after,
-            authority: unsafe { ptr::slice(authority, authority_len, "authority") }?,
-            signature: unsafe { ptr::slice(signature, signature_len, "signature") }?,
-        });
-        out.set(emr_entry { inner: Entry::from_fields(&fields)? });
-        Ok(())
+        unsafe {
+            built(out, || {
+                Ok(EntryFields::Grant(GrantFields {
+                    chain_id: ptr::slice(chain_id, chain_id_len, "chain_id")?,
+                    dr_public_key: ptr::slice(dr_public_key, dr_public_key_len, "dr_public_key")?,
+                    licence: licence_text(ptr::slice(licence.cast::<u8>(), licence_len, "licence")?),
+                    not_before,
+                    not_after,
+                    authority: ptr::slice(authority, authority_len, "authority")?,
+                    signature: ptr::slice(signature, signature_len, "signature")?,
+                }))
+            })
+        }
     })
 }
 
@@ -234,16 +373,17 @@ pub unsafe extern "C" fn emr_revocation_new(
 ) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `out` and every pair.
-        let out = unsafe { OutHandle::new(out, "out") }?;
-        let fields = EntryFields::Revocation(RevocationFields {
-            chain_id: unsafe { ptr::slice(chain_id, chain_id_len, "chain_id") }?,
-            grant_id: unsafe { ptr::slice(grant_id, grant_id_len, "grant_id") }?,
-            effective,
-            authority: unsafe { ptr::slice(authority, authority_len, "authority") }?,
-            signature: unsafe { ptr::slice(signature, signature_len, "signature") }?,
-        });
-        out.set(emr_entry { inner: Entry::from_fields(&fields)? });
-        Ok(())
+        unsafe {
+            built(out, || {
+                Ok(EntryFields::Revocation(RevocationFields {
+                    chain_id: ptr::slice(chain_id, chain_id_len, "chain_id")?,
+                    grant_id: ptr::slice(grant_id, grant_id_len, "grant_id")?,
+                    effective,
+                    authority: ptr::slice(authority, authority_len, "authority")?,
+                    signature: ptr::slice(signature, signature_len, "signature")?,
+                }))
+            })
+        }
     })
 }
 
@@ -281,10 +421,7 @@ pub unsafe extern "C" fn emr_entry_verify(entry: *const emr_entry) -> emr_status
 pub unsafe extern "C" fn emr_entry_id(entry: *const emr_entry, out32: *mut u8) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and `out32`.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let out = unsafe { ptr::out_array::<32>(out32, "out32") }?;
-        out.write(entry.inner.entry_id().to_bytes());
-        Ok(())
+        unsafe { get_array::<Entry, 32>(entry, out32, "out32", |e| e.entry_id().to_bytes()) }
     })
 }
 
@@ -300,10 +437,7 @@ pub unsafe extern "C" fn emr_entry_id(entry: *const emr_entry, out32: *mut u8) -
 pub unsafe extern "C" fn emr_entry_chain_id(entry: *const emr_entry, out32: *mut u8) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and `out32`.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let out = unsafe { ptr::out_array::<32>(out32, "out32") }?;
-        out.write(entry.inner.chain_id().to_bytes());
-        Ok(())
+        unsafe { get_array::<Entry, 32>(entry, out32, "out32", |e| e.chain_id().to_bytes()) }
     })
 }
 
@@ -317,41 +451,8 @@ pub unsafe extern "C" fn emr_entry_chain_id(entry: *const emr_entry, out32: *mut
 pub unsafe extern "C" fn emr_entry_get_type(entry: *const emr_entry, type_out: *mut emr_entry_type) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and `type_out`.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let out = unsafe { Out::new(type_out, "type_out") }?;
-        out.write(match entry.inner {
-            Entry::Grant(_) => EMR_ENTRY_GRANT,
-            Entry::Revocation(_) => EMR_ENTRY_REVOCATION,
-        });
-        Ok(())
+        unsafe { get_value::<Entry, _>(entry, type_out, "type_out", |e| type_of(e).0) }
     })
-}
-
-/// Writes a variable-size field of an entry to the caller's buffer.
-unsafe fn variable(
-    entry: *const emr_entry,
-    buf: *mut u8,
-    len: *mut usize,
-    value: impl FnOnce(&Entry) -> Result<&[u8], Error>,
-) -> Result<(), Error> {
-    // SAFETY: forwarded contracts of `entry` and (`buf`, `len`).
-    let entry = unsafe { ptr::handle(entry, "entry") }?;
-    let out = unsafe { OutBuf::new(buf, len, "buf", "len") }?;
-    out.write(value(&entry.inner)?)
-}
-
-fn grant(entry: &Entry) -> Result<&Grant, Error> {
-    match entry {
-        Entry::Grant(g) => Ok(g),
-        Entry::Revocation(_) => Err(Error::invalid_argument("the entry is a revocation, not a grant")),
-    }
-}
-
-fn revocation(entry: &Entry) -> Result<&Revocation, Error> {
-    match entry {
-        Entry::Revocation(r) => Ok(r),
-        Entry::Grant(_) => Err(Error::invalid_argument("the entry is a grant, not a revocation")),
-    }
 }
 
 /// The entry's authority: the SPKI DER of the key that signed it.
@@ -367,7 +468,7 @@ fn revocation(entry: &Entry) -> Result<&Revocation, Error> {
 pub unsafe extern "C" fn emr_entry_authority(entry: *const emr_entry, buf: *mut u8, len: *mut usize) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and (`buf`, `len`).
-        unsafe { variable(entry, buf, len, |e| Ok(e.authority())) }
+        unsafe { get_bytes::<Entry>(entry, buf, len, Entry::authority) }
     })
 }
 
@@ -383,11 +484,9 @@ pub unsafe extern "C" fn emr_entry_signature(entry: *const emr_entry, buf: *mut 
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and (`buf`, `len`).
         unsafe {
-            variable(entry, buf, len, |e| {
-                Ok(match e {
-                    Entry::Grant(g) => &g.signature,
-                    Entry::Revocation(r) => &r.signature,
-                })
+            get_bytes::<Entry>(entry, buf, len, |e| match e {
+                Entry::Grant(g) => &g.signature,
+                Entry::Revocation(r) => &r.signature,
             })
         }
     })
@@ -407,7 +506,7 @@ pub unsafe extern "C" fn emr_entry_signature(entry: *const emr_entry, buf: *mut 
 pub unsafe extern "C" fn emr_grant_dr_public_key(entry: *const emr_entry, buf: *mut u8, len: *mut usize) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and (`buf`, `len`).
-        unsafe { variable(entry, buf, len, |e| Ok(&grant(e)?.dr_public_key)) }
+        unsafe { get_bytes::<Grant>(entry, buf, len, |g| &g.dr_public_key) }
     })
 }
 
@@ -422,7 +521,7 @@ pub unsafe extern "C" fn emr_grant_dr_public_key(entry: *const emr_entry, buf: *
 pub unsafe extern "C" fn emr_grant_licence(entry: *const emr_entry, buf: *mut u8, len: *mut usize) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and (`buf`, `len`).
-        unsafe { variable(entry, buf, len, |e| Ok(grant(e)?.licence.as_bytes())) }
+        unsafe { get_bytes::<Grant>(entry, buf, len, |g| g.licence.as_bytes()) }
     })
 }
 
@@ -438,10 +537,7 @@ pub unsafe extern "C" fn emr_grant_licence(entry: *const emr_entry, buf: *mut u8
 pub unsafe extern "C" fn emr_grant_dr_hash(entry: *const emr_entry, out20: *mut u8) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and `out20`.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let out = unsafe { ptr::out_array::<20>(out20, "out20") }?;
-        out.write(grant(&entry.inner)?.dr_hash().to_bytes());
-        Ok(())
+        unsafe { get_array::<Grant, 20>(entry, out20, "out20", |g| g.dr_hash().to_bytes()) }
     })
 }
 
@@ -463,8 +559,7 @@ pub unsafe extern "C" fn emr_grant_window(
 ) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of every argument.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let g = grant(&entry.inner)?;
+        let g = typed::<Grant>(&unsafe { ptr::handle(entry, "entry") }?.inner)?;
         if let Some(out) = unsafe { Out::optional(not_before) } {
             out.write(g.not_before);
         }
@@ -486,10 +581,7 @@ pub unsafe extern "C" fn emr_grant_window(
 pub unsafe extern "C" fn emr_revocation_grant_id(entry: *const emr_entry, out32: *mut u8) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and `out32`.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let out = unsafe { ptr::out_array::<32>(out32, "out32") }?;
-        out.write(revocation(&entry.inner)?.grant_id.to_bytes());
-        Ok(())
+        unsafe { get_array::<Revocation, 32>(entry, out32, "out32", |r| r.grant_id.to_bytes()) }
     })
 }
 
@@ -505,10 +597,7 @@ pub unsafe extern "C" fn emr_revocation_grant_id(entry: *const emr_entry, out32:
 pub unsafe extern "C" fn emr_revocation_effective(entry: *const emr_entry, effective: *mut u64) -> emr_status {
     ffi_boundary!({
         // SAFETY: documented contracts of `entry` and `effective`.
-        let entry = unsafe { ptr::handle(entry, "entry") }?;
-        let out = unsafe { Out::new(effective, "effective") }?;
-        out.write(revocation(&entry.inner)?.effective);
-        Ok(())
+        unsafe { get_value::<Revocation, _>(entry, effective, "effective", |r| r.effective) }
     })
 }
 

@@ -32,8 +32,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::PySigningKey>()?;
     m.add_class::<block::PyUserState>()?;
     m.add_class::<block::PyBlock>()?;
-    m.add_class::<entry::PyGrant>()?;
-    m.add_class::<entry::PyRevocation>()?;
+    entry::add_classes(m)?;
     m.add_class::<chain::PyChain>()?;
     m.add_class::<chain::ChainBlocks>()?;
     m.add_class::<chain::ChainPool>()?;
