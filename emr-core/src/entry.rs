@@ -1,5 +1,7 @@
-//! Registry entries of SPEC section 8.1: an authority's [`Grant`] admitting a
-//! doctor and its [`Revocation`] withdrawing one, carried in blocks.
+//! Entries carried in blocks: SPEC section 8.1's registry, an authority's
+//! [`Grant`] admitting a doctor and its [`Revocation`] withdrawing one (or a
+//! dispenser grant); and section 10's pharmacy entries ([`pharmacy`]): a
+//! [`DispenserGrant`], a [`Dispense`], a [`Cancellation`].
 //!
 //! This module holds what needs no chain: signing, the entry ids, the
 //! stateless checks 1-2 (`invalid_entry`, `invalid_entry_signature`) and the
@@ -20,6 +22,14 @@ use crate::error::ErrorKind;
 use crate::hash::{sha1, sha256, Hash160, Hash256};
 use crate::keys::{KeyError, PublicKey, SigningKey};
 
+pub mod pharmacy;
+
+pub use pharmacy::{
+    Cancellation, CancellationFields, Dispense, DispenseFields, DispenserGrant, DispenserGrantFields, PrescriptionRef,
+    MAX_NOTE_BYTES,
+};
+use pharmacy::{BAD_CANCELLER, BAD_DR_HASH, BAD_NOTE, BAD_PATIENT_KEY, BAD_PHARMACY_KEY, BAD_REASON, BAD_RECORD_HASH};
+
 /// The longest licence text, in UTF-8 bytes.
 pub const MAX_LICENCE_BYTES: usize = 100;
 
@@ -37,8 +47,21 @@ const BAD_CHAIN_ID: &str = "chain_id must be 32 bytes";
 
 /// Every text [`EntryError::InvalidEntry`] carries, so that a stored
 /// failure can be read back as the error it was.
-pub(crate) const INVALID_ENTRY_REASONS: [&str; 6] =
-    [BAD_DOCTOR_KEY, BAD_LICENCE, BAD_WINDOW, BAD_AUTHORITY, BAD_GRANT_ID, BAD_CHAIN_ID];
+pub(crate) const INVALID_ENTRY_REASONS: [&str; 13] = [
+    BAD_DOCTOR_KEY,
+    BAD_LICENCE,
+    BAD_WINDOW,
+    BAD_AUTHORITY,
+    BAD_GRANT_ID,
+    BAD_CHAIN_ID,
+    BAD_PHARMACY_KEY,
+    BAD_PATIENT_KEY,
+    BAD_CANCELLER,
+    BAD_NOTE,
+    BAD_REASON,
+    BAD_DR_HASH,
+    BAD_RECORD_HASH,
+];
 const REVOKE_DOMAIN: &[u8] = b"cryptoemr/revoke/v2";
 
 /// Why an entry is refused, one variant per kind, in check order.
@@ -48,9 +71,10 @@ const REVOKE_DOMAIN: &[u8] = b"cryptoemr/revoke/v2";
 /// and the time of the block that carries the entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, thiserror::Error)]
 pub enum EntryError {
-    /// A key that is not a valid SPKI on a supported curve, a licence that is
-    /// not text or over 100 bytes, `not_before > not_after`, or a `grant_id`
-    /// or `chain_id` that is not 32 bytes. The text says which.
+    /// A key that is not a valid SPKI on a supported curve, a licence, note
+    /// or reason that is not text or over 100 bytes, `not_before >
+    /// not_after`, a `grant_id`, `record_hash` or `chain_id` that is not 32
+    /// bytes, a `dr_hash` that is not 20. The text says which.
     #[error("invalid_entry: {0}")]
     InvalidEntry(&'static str),
     /// The signature is not strict DER, is high-S, or does not verify under
@@ -69,7 +93,8 @@ pub enum EntryError {
     /// already in the active chain.
     #[error("duplicate_grant: a grant with this content is already in the chain")]
     DuplicateGrant,
-    /// A revocation of a grant the active chain does not hold.
+    /// A revocation of a grant (a doctor's or a dispenser's) the active
+    /// chain does not hold.
     #[error("unknown_grant: no grant with this id in the chain")]
     UnknownGrant,
     /// A revocation of a grant that is already revoked.
@@ -80,6 +105,36 @@ pub enum EntryError {
     /// reached it.
     #[error("revocation_not_yet_effective: the revocation takes effect after this block's time")]
     RevocationNotYetEffective,
+    /// A dispense whose pharmacy holds no dispenser grant active at the
+    /// block's timestamp (every dispense of an open chain).
+    #[error("unauthorized_dispenser: the pharmacy holds no dispenser grant active at the block's time")]
+    UnauthorizedDispenser,
+    /// A cancellation by a key that is neither an authority of the chain
+    /// nor the prescriber's, authorized at the block's timestamp.
+    #[error("unauthorized_canceller: only the prescriber (while authorized) or an authority may cancel")]
+    UnauthorizedCanceller,
+    /// No record with this `(dr_hash, nonce)` in an earlier block of the
+    /// active chain, or its `signature_hash` is not `record_hash`.
+    #[error("unknown_prescription: no such prescription in an earlier block of the chain")]
+    UnknownPrescription,
+    /// A dispense whose patient key is not the record's patient's.
+    #[error("wrong_patient: the patient's key is not the prescription's patient")]
+    WrongPatient,
+    /// A dispense of a prescription whose doctor was no longer authorized
+    /// at the time of the record's own block (a backdated revocation).
+    #[error("prescriber_revoked: the prescriber was not authorized when the prescription was written")]
+    PrescriberRevoked,
+    /// A note or reason on a sealed prescription (they are public; its
+    /// text is not).
+    #[error("public_text_on_sealed: a sealed prescription's dispense or cancellation carries public text")]
+    PublicTextOnSealed,
+    /// The prescription is already dispensed in the active chain (earlier
+    /// in the same block included).
+    #[error("already_dispensed: the prescription is already dispensed")]
+    AlreadyDispensed,
+    /// The prescription is cancelled in the active chain.
+    #[error("prescription_cancelled: the prescription is cancelled")]
+    PrescriptionCancelled,
 }
 
 impl EntryError {
@@ -94,6 +149,14 @@ impl EntryError {
             EntryError::UnknownGrant => ErrorKind::UnknownGrant,
             EntryError::AlreadyRevoked => ErrorKind::AlreadyRevoked,
             EntryError::RevocationNotYetEffective => ErrorKind::RevocationNotYetEffective,
+            EntryError::UnauthorizedDispenser => ErrorKind::UnauthorizedDispenser,
+            EntryError::UnauthorizedCanceller => ErrorKind::UnauthorizedCanceller,
+            EntryError::UnknownPrescription => ErrorKind::UnknownPrescription,
+            EntryError::WrongPatient => ErrorKind::WrongPatient,
+            EntryError::PrescriberRevoked => ErrorKind::PrescriberRevoked,
+            EntryError::PublicTextOnSealed => ErrorKind::PublicTextOnSealed,
+            EntryError::AlreadyDispensed => ErrorKind::AlreadyDispensed,
+            EntryError::PrescriptionCancelled => ErrorKind::PrescriptionCancelled,
         }
     }
 }
@@ -128,8 +191,10 @@ fn put_le16_prefixed(out: &mut Vec<u8>, bytes: &[u8]) {
     out.extend_from_slice(bytes);
 }
 
-/// `grant_preimage` of SPEC 8.1, over the bytes as given.
+/// `grant_preimage` of SPEC 8.1 (or, with its domain, a dispenser grant's
+/// of section 10), over the bytes as given.
 fn grant_preimage(
+    domain: &[u8],
     chain_id: &[u8],
     dr_public_key: &[u8],
     licence: &[u8],
@@ -138,9 +203,9 @@ fn grant_preimage(
     authority: &[u8],
 ) -> Vec<u8> {
     let mut out = Vec::with_capacity(
-        GRANT_DOMAIN.len() + chain_id.len() + dr_public_key.len() + licence.len() + authority.len() + 22,
+        domain.len() + chain_id.len() + dr_public_key.len() + licence.len() + authority.len() + 22,
     );
-    out.extend_from_slice(GRANT_DOMAIN);
+    out.extend_from_slice(domain);
     out.extend_from_slice(chain_id);
     put_le16_prefixed(&mut out, dr_public_key);
     put_le16_prefixed(&mut out, licence);
@@ -201,7 +266,7 @@ pub struct GrantFields<'a> {
 impl GrantFields<'_> {
     fn preimage(&self) -> Vec<u8> {
         let licence = self.licence.unwrap_or_default().as_bytes();
-        grant_preimage(self.chain_id, self.dr_public_key, licence, self.not_before, self.not_after, self.authority)
+        grant_preimage(GRANT_DOMAIN, self.chain_id, self.dr_public_key, licence, self.not_before, self.not_after, self.authority)
     }
 
     fn verify(&self) -> Result<(), EntryError> {
@@ -249,6 +314,61 @@ impl RevocationFields<'_> {
     }
 }
 
+/// Which of the five entry types an entry is.
+#[derive(Copy, Clone, Debug, PartialEq, Eq, Hash)]
+pub enum EntryType {
+    /// An authority admits a doctor (SPEC 8.1).
+    Grant,
+    /// An authority withdraws a grant, a doctor's or a dispenser's (8.1).
+    Revocation,
+    /// An authority admits a pharmacy (SPEC 10).
+    DispenserGrant,
+    /// A pharmacy hands a prescription over, countersigned by the patient (10).
+    Dispense,
+    /// The prescriber or an authority withdraws a prescription (10).
+    Cancellation,
+}
+
+impl EntryType {
+    /// Every type, in the order of the SPEC.
+    pub const ALL: [EntryType; 5] =
+        [EntryType::Grant, EntryType::Revocation, EntryType::DispenserGrant, EntryType::Dispense, EntryType::Cancellation];
+
+    /// The type's name as the test vectors spell it: `"grant"`,
+    /// `"revocation"`, `"dispenser_grant"`, `"dispense"`, `"cancel"`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            EntryType::Grant => "grant",
+            EntryType::Revocation => "revocation",
+            EntryType::DispenserGrant => "dispenser_grant",
+            EntryType::Dispense => "dispense",
+            EntryType::Cancellation => "cancel",
+        }
+    }
+
+    /// The type a name spells ([`EntryType::as_str`]'s inverse).
+    pub fn from_name(name: &str) -> Option<EntryType> {
+        EntryType::ALL.into_iter().find(|t| t.as_str() == name)
+    }
+
+    /// The leading byte of the type's canonical encoding (docs/FORMAT.md).
+    pub const fn tag(self) -> u8 {
+        match self {
+            EntryType::Grant => GRANT_TAG,
+            EntryType::Revocation => REVOCATION_TAG,
+            EntryType::DispenserGrant => DISPENSER_GRANT_TAG,
+            EntryType::Dispense => DISPENSE_TAG,
+            EntryType::Cancellation => CANCELLATION_TAG,
+        }
+    }
+}
+
+impl core::fmt::Display for EntryType {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// An entry's fields as a caller holds them, unchecked: verification and the
 /// entry id are defined over this view, so every surface runs one rule set.
 #[derive(Clone, Copy, Debug)]
@@ -257,34 +377,64 @@ pub enum EntryFields<'a> {
     Grant(GrantFields<'a>),
     /// A revocation.
     Revocation(RevocationFields<'a>),
+    /// A dispenser grant.
+    DispenserGrant(DispenserGrantFields<'a>),
+    /// A dispense.
+    Dispense(DispenseFields<'a>),
+    /// A cancellation.
+    Cancellation(CancellationFields<'a>),
 }
 
 impl EntryFields<'_> {
-    /// The stateless checks 1-2 of SPEC 8.1 in order (`invalid_entry`, then
-    /// `invalid_entry_signature`); the first failure is the error.
+    /// The stateless checks in order: `invalid_entry` (every field's shape),
+    /// then `invalid_entry_signature` (each signature: strict DER, low-S,
+    /// verifying under its key; a dispense's pharmacy signature before its
+    /// patient's); the first failure is the error.
     pub fn verify(&self) -> Result<(), EntryError> {
         match self {
             EntryFields::Grant(g) => g.verify(),
             EntryFields::Revocation(r) => r.verify(),
+            EntryFields::DispenserGrant(g) => g.verify(),
+            EntryFields::Dispense(d) => d.verify(),
+            EntryFields::Cancellation(c) => c.verify(),
         }
     }
 
-    /// `SHA-256(preimage ‖ signature)` over the fields as given: the
-    /// `grant_id` or `revocation_id`. A licence that is not text hashes as
-    /// empty (such an entry never verifies).
+    /// The entry's id over the fields as given: `SHA-256(preimage ‖
+    /// signature)`, for a dispense `SHA-256(preimage ‖ signature ‖
+    /// patient_signature)`. A text field that is not text hashes as empty
+    /// (such an entry never verifies).
     pub fn entry_id(&self) -> Hash256 {
-        let (preimage, signature) = match self {
-            EntryFields::Grant(g) => (g.preimage(), g.signature),
-            EntryFields::Revocation(r) => (r.preimage(), r.signature),
-        };
-        sha256(&[&preimage, signature])
+        match self {
+            EntryFields::Grant(g) => sha256(&[&g.preimage(), g.signature]),
+            EntryFields::Revocation(r) => sha256(&[&r.preimage(), r.signature]),
+            EntryFields::DispenserGrant(g) => sha256(&[&g.preimage(), g.signature]),
+            EntryFields::Dispense(d) => sha256(&[&d.preimage(), d.signature, d.patient_signature]),
+            EntryFields::Cancellation(c) => sha256(&[&c.preimage(), c.signature]),
+        }
     }
 
-    /// The authority's key bytes, as given.
-    pub fn authority(&self) -> &[u8] {
+    /// The signing authority's key bytes, as given: a grant's, a
+    /// revocation's or a dispenser grant's; `None` for a dispense or a
+    /// cancellation, which no authority needs to sign.
+    pub fn authority(&self) -> Option<&[u8]> {
+        match self {
+            EntryFields::Grant(g) => Some(g.authority),
+            EntryFields::Revocation(r) => Some(r.authority),
+            EntryFields::DispenserGrant(g) => Some(g.authority),
+            EntryFields::Dispense(_) | EntryFields::Cancellation(_) => None,
+        }
+    }
+
+    /// The key bytes of the (first) signer, as given: the authority, the
+    /// pharmacy of a dispense, the canceller.
+    pub fn signer(&self) -> &[u8] {
         match self {
             EntryFields::Grant(g) => g.authority,
             EntryFields::Revocation(r) => r.authority,
+            EntryFields::DispenserGrant(g) => g.authority,
+            EntryFields::Dispense(d) => d.pharmacy_public_key,
+            EntryFields::Cancellation(c) => c.canceller,
         }
     }
 
@@ -293,6 +443,20 @@ impl EntryFields<'_> {
         match self {
             EntryFields::Grant(g) => g.chain_id,
             EntryFields::Revocation(r) => r.chain_id,
+            EntryFields::DispenserGrant(g) => g.chain_id,
+            EntryFields::Dispense(d) => d.chain_id,
+            EntryFields::Cancellation(c) => c.chain_id,
+        }
+    }
+
+    /// Which type of entry the fields are.
+    pub fn entry_type(&self) -> EntryType {
+        match self {
+            EntryFields::Grant(_) => EntryType::Grant,
+            EntryFields::Revocation(_) => EntryType::Revocation,
+            EntryFields::DispenserGrant(_) => EntryType::DispenserGrant,
+            EntryFields::Dispense(_) => EntryType::Dispense,
+            EntryFields::Cancellation(_) => EntryType::Cancellation,
         }
     }
 }
@@ -461,13 +625,19 @@ impl Revocation {
     }
 }
 
-/// A block's entry: a grant or a revocation.
+/// A block's entry: one of the five types.
 #[derive(Clone, PartialEq, Eq, Hash)]
 pub enum Entry {
     /// Admits a doctor.
     Grant(Grant),
-    /// Withdraws a grant.
+    /// Withdraws a grant (a doctor's or a dispenser's).
     Revocation(Revocation),
+    /// Admits a pharmacy.
+    DispenserGrant(DispenserGrant),
+    /// Records that a pharmacy handed a prescription over.
+    Dispense(Dispense),
+    /// Withdraws a prescription.
+    Cancellation(Cancellation),
 }
 
 impl From<Grant> for Entry {
@@ -482,29 +652,61 @@ impl From<Revocation> for Entry {
     }
 }
 
+impl From<DispenserGrant> for Entry {
+    fn from(grant: DispenserGrant) -> Entry {
+        Entry::DispenserGrant(grant)
+    }
+}
+
+impl From<Dispense> for Entry {
+    fn from(dispense: Dispense) -> Entry {
+        Entry::Dispense(dispense)
+    }
+}
+
+impl From<Cancellation> for Entry {
+    fn from(cancellation: Cancellation) -> Entry {
+        Entry::Cancellation(cancellation)
+    }
+}
+
 const GRANT_TAG: u8 = b'G';
 const REVOCATION_TAG: u8 = b'V';
+const DISPENSER_GRANT_TAG: u8 = b'P';
+const DISPENSE_TAG: u8 = b'D';
+const CANCELLATION_TAG: u8 = b'C';
 /// Version 2 (SPEC v1.2) adds `chain_id`; version 1 entries named no chain
-/// and are refused.
+/// and are refused. The three types of SPEC 10 (v1.2) exist in version 2 only.
 const ENTRY_VERSION: u8 = 2;
-/// The smaller of the two encodings with empty variable-length fields (a
-/// grant's: tag, version, chain id, four length prefixes, two times).
+/// The smallest of the encodings with empty variable-length fields (a
+/// grant's or dispenser grant's: tag, version, chain id, four length
+/// prefixes, two times).
 pub(crate) const MIN_ENCODED_ENTRY_LEN: usize = 2 + 32 + 8 + 8 + 8 + 8 + 8 + 8;
+
+fn owned_text(text: Option<&str>, reason: &'static str) -> Result<String, EntryError> {
+    text.map(str::to_owned).ok_or(EntryError::InvalidEntry(reason))
+}
+
+fn hash160(bytes: &[u8]) -> Result<Hash160, EntryError> {
+    Hash160::from_slice(bytes).ok_or(EntryError::InvalidEntry(BAD_DR_HASH))
+}
+
+fn record_hash(bytes: &[u8]) -> Result<Hash256, EntryError> {
+    Hash256::from_slice(bytes).ok_or(EntryError::InvalidEntry(BAD_RECORD_HASH))
+}
 
 impl Entry {
     /// Builds an entry from loose fields, checking only what the typed fields
-    /// cannot hold: a licence that is not text and a `grant_id` or
-    /// `chain_id` that is not 32 bytes (all `invalid_entry`).
+    /// cannot hold: a text that is not text, a `grant_id`, `record_hash` or
+    /// `chain_id` that is not 32 bytes, a `dr_hash` that is not 20 (all
+    /// `invalid_entry`).
     pub fn from_fields(fields: &EntryFields<'_>) -> Result<Entry, EntryError> {
         let chain_id = Hash256::from_slice(fields.chain_id()).ok_or(EntryError::InvalidEntry(BAD_CHAIN_ID))?;
         Ok(match fields {
             EntryFields::Grant(g) => Entry::Grant(Grant {
                 chain_id,
                 dr_public_key: g.dr_public_key.to_vec(),
-                licence: g
-                    .licence
-                    .ok_or(EntryError::InvalidEntry(BAD_LICENCE))?
-                    .to_owned(),
+                licence: owned_text(g.licence, BAD_LICENCE)?,
                 not_before: g.not_before,
                 not_after: g.not_after,
                 authority: g.authority.to_vec(),
@@ -517,6 +719,35 @@ impl Entry {
                 authority: r.authority.to_vec(),
                 signature: r.signature.to_vec(),
             }),
+            EntryFields::DispenserGrant(g) => Entry::DispenserGrant(DispenserGrant {
+                chain_id,
+                pharmacy_public_key: g.pharmacy_public_key.to_vec(),
+                licence: owned_text(g.licence, BAD_LICENCE)?,
+                not_before: g.not_before,
+                not_after: g.not_after,
+                authority: g.authority.to_vec(),
+                signature: g.signature.to_vec(),
+            }),
+            EntryFields::Dispense(d) => Entry::Dispense(Dispense {
+                chain_id,
+                dr_hash: hash160(d.dr_hash)?,
+                nonce: d.nonce,
+                record_hash: record_hash(d.record_hash)?,
+                pharmacy_public_key: d.pharmacy_public_key.to_vec(),
+                patient_public_key: d.patient_public_key.to_vec(),
+                note: owned_text(d.note, BAD_NOTE)?,
+                signature: d.signature.to_vec(),
+                patient_signature: d.patient_signature.to_vec(),
+            }),
+            EntryFields::Cancellation(c) => Entry::Cancellation(Cancellation {
+                chain_id,
+                dr_hash: hash160(c.dr_hash)?,
+                nonce: c.nonce,
+                record_hash: record_hash(c.record_hash)?,
+                canceller: c.canceller.to_vec(),
+                reason: owned_text(c.reason, BAD_REASON)?,
+                signature: c.signature.to_vec(),
+            }),
         })
     }
 
@@ -525,25 +756,59 @@ impl Entry {
         match self {
             Entry::Grant(g) => EntryFields::Grant(g.fields()),
             Entry::Revocation(r) => EntryFields::Revocation(r.fields()),
+            Entry::DispenserGrant(g) => EntryFields::DispenserGrant(g.fields()),
+            Entry::Dispense(d) => EntryFields::Dispense(d.fields()),
+            Entry::Cancellation(c) => EntryFields::Cancellation(c.fields()),
         }
     }
 
-    /// The entry's id: the grant's `grant_id` or the revocation's
-    /// `revocation_id`; a block's id covers it.
+    /// Which type of entry this is.
+    pub fn entry_type(&self) -> EntryType {
+        self.fields().entry_type()
+    }
+
+    /// The entry's id (see [`EntryFields::entry_id`]); a block's id covers it.
     pub fn entry_id(&self) -> Hash256 {
         self.fields().entry_id()
     }
 
-    /// The stateless checks 1-2 of SPEC 8.1.
+    /// The stateless checks (see [`EntryFields::verify`]).
     pub fn verify(&self) -> Result<(), EntryError> {
         self.fields().verify()
     }
 
-    /// The signing authority's key bytes.
-    pub fn authority(&self) -> &[u8] {
+    /// The signing authority's key bytes; `None` for a dispense or a
+    /// cancellation (see [`EntryFields::authority`]).
+    pub fn authority(&self) -> Option<&[u8]> {
+        match self {
+            Entry::Grant(g) => Some(&g.authority),
+            Entry::Revocation(r) => Some(&r.authority),
+            Entry::DispenserGrant(g) => Some(&g.authority),
+            Entry::Dispense(_) | Entry::Cancellation(_) => None,
+        }
+    }
+
+    /// The (first) signer's key bytes: the authority, a dispense's
+    /// pharmacy, the canceller.
+    pub fn signer(&self) -> &[u8] {
         match self {
             Entry::Grant(g) => &g.authority,
             Entry::Revocation(r) => &r.authority,
+            Entry::DispenserGrant(g) => &g.authority,
+            Entry::Dispense(d) => &d.pharmacy_public_key,
+            Entry::Cancellation(c) => &c.canceller,
+        }
+    }
+
+    /// The (first) signature: the signer's (a dispense also carries the
+    /// patient's, [`Dispense::patient_signature`]).
+    pub fn signature(&self) -> &[u8] {
+        match self {
+            Entry::Grant(g) => &g.signature,
+            Entry::Revocation(r) => &r.signature,
+            Entry::DispenserGrant(g) => &g.signature,
+            Entry::Dispense(d) => &d.signature,
+            Entry::Cancellation(c) => &c.signature,
         }
     }
 
@@ -552,21 +817,33 @@ impl Entry {
         match self {
             Entry::Grant(g) => g.chain_id,
             Entry::Revocation(r) => r.chain_id,
+            Entry::DispenserGrant(g) => g.chain_id,
+            Entry::Dispense(d) => d.chain_id,
+            Entry::Cancellation(c) => c.chain_id,
+        }
+    }
+
+    /// The prescription a dispense or cancellation names.
+    pub fn prescription(&self) -> Option<PrescriptionRef> {
+        match self {
+            Entry::Dispense(d) => Some(d.prescription()),
+            Entry::Cancellation(c) => Some(c.prescription()),
+            Entry::Grant(_) | Entry::Revocation(_) | Entry::DispenserGrant(_) => None,
         }
     }
 
     /// The canonical encoding (`docs/FORMAT.md`).
     pub fn to_bytes(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(64 + 2 * 91 + 100 + 72);
+        let mut out = Vec::with_capacity(64 + 2 * 91 + 100 + 2 * 72);
         self.encode_into(&mut out);
         out
     }
 
     pub(crate) fn encode_into(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&[self.entry_type().tag(), ENTRY_VERSION]);
+        out.extend_from_slice(self.chain_id().as_bytes());
         match self {
             Entry::Grant(g) => {
-                out.extend_from_slice(&[GRANT_TAG, ENTRY_VERSION]);
-                out.extend_from_slice(g.chain_id.as_bytes());
                 put_length_prefixed(out, &g.dr_public_key);
                 put_length_prefixed(out, g.licence.as_bytes());
                 out.extend_from_slice(&g.not_before.to_le_bytes());
@@ -575,18 +852,42 @@ impl Entry {
                 put_length_prefixed(out, &g.signature);
             }
             Entry::Revocation(r) => {
-                out.extend_from_slice(&[REVOCATION_TAG, ENTRY_VERSION]);
-                out.extend_from_slice(r.chain_id.as_bytes());
                 out.extend_from_slice(r.grant_id.as_bytes());
                 out.extend_from_slice(&r.effective.to_le_bytes());
                 put_length_prefixed(out, &r.authority);
                 put_length_prefixed(out, &r.signature);
             }
+            Entry::DispenserGrant(g) => {
+                put_length_prefixed(out, &g.pharmacy_public_key);
+                put_length_prefixed(out, g.licence.as_bytes());
+                out.extend_from_slice(&g.not_before.to_le_bytes());
+                out.extend_from_slice(&g.not_after.to_le_bytes());
+                put_length_prefixed(out, &g.authority);
+                put_length_prefixed(out, &g.signature);
+            }
+            Entry::Dispense(d) => {
+                out.extend_from_slice(d.dr_hash.as_bytes());
+                out.extend_from_slice(&d.nonce.to_le_bytes());
+                out.extend_from_slice(d.record_hash.as_bytes());
+                put_length_prefixed(out, &d.pharmacy_public_key);
+                put_length_prefixed(out, &d.patient_public_key);
+                put_length_prefixed(out, d.note.as_bytes());
+                put_length_prefixed(out, &d.signature);
+                put_length_prefixed(out, &d.patient_signature);
+            }
+            Entry::Cancellation(c) => {
+                out.extend_from_slice(c.dr_hash.as_bytes());
+                out.extend_from_slice(&c.nonce.to_le_bytes());
+                out.extend_from_slice(c.record_hash.as_bytes());
+                put_length_prefixed(out, &c.canceller);
+                put_length_prefixed(out, c.reason.as_bytes());
+                put_length_prefixed(out, &c.signature);
+            }
         }
     }
 
     /// Decodes the canonical encoding; rejects an unknown tag or version,
-    /// truncation, over-long lengths, a licence that is not UTF-8 and
+    /// truncation, over-long lengths, a text that is not UTF-8 and
     /// trailing bytes. Decoding does not verify: call [`Entry::verify`].
     pub fn from_bytes(bytes: &[u8]) -> Result<Entry, DecodeError> {
         let mut reader = Reader::new(bytes);
@@ -598,36 +899,59 @@ impl Entry {
     pub(crate) fn decode_from(reader: &mut Reader<'_>) -> Result<Entry, DecodeError> {
         let tag = reader.u8()?;
         let version = reader.u8()?;
-        if tag != GRANT_TAG && tag != REVOCATION_TAG {
-            return Err(DecodeError::WrongTag(tag));
-        }
+        let entry_type = EntryType::ALL.into_iter().find(|t| t.tag() == tag).ok_or(DecodeError::WrongTag(tag))?;
         if version != ENTRY_VERSION {
             return Err(DecodeError::UnsupportedVersion(version));
         }
         let chain_id = Hash256::from_bytes(reader.array()?);
-        if tag == GRANT_TAG {
-            let dr_public_key = reader.length_prefixed()?.to_vec();
-            let licence = core::str::from_utf8(reader.length_prefixed()?).map_err(|_| DecodeError::InvalidUtf8)?;
-            let not_before = reader.u64()?;
-            let not_after = reader.u64()?;
-            let authority = reader.length_prefixed()?.to_vec();
-            let signature = reader.length_prefixed()?.to_vec();
-            Ok(Entry::Grant(Grant {
+        let text = |bytes: &[u8]| core::str::from_utf8(bytes).map(str::to_owned).map_err(|_| DecodeError::InvalidUtf8);
+        Ok(match entry_type {
+            EntryType::Grant => Entry::Grant(Grant {
                 chain_id,
-                dr_public_key,
-                licence: licence.to_owned(),
-                not_before,
-                not_after,
-                authority,
-                signature,
-            }))
-        } else {
-            let grant_id = Hash256::from_bytes(reader.array()?);
-            let effective = reader.u64()?;
-            let authority = reader.length_prefixed()?.to_vec();
-            let signature = reader.length_prefixed()?.to_vec();
-            Ok(Entry::Revocation(Revocation { chain_id, grant_id, effective, authority, signature }))
-        }
+                dr_public_key: reader.length_prefixed()?.to_vec(),
+                licence: text(reader.length_prefixed()?)?,
+                not_before: reader.u64()?,
+                not_after: reader.u64()?,
+                authority: reader.length_prefixed()?.to_vec(),
+                signature: reader.length_prefixed()?.to_vec(),
+            }),
+            EntryType::Revocation => Entry::Revocation(Revocation {
+                chain_id,
+                grant_id: Hash256::from_bytes(reader.array()?),
+                effective: reader.u64()?,
+                authority: reader.length_prefixed()?.to_vec(),
+                signature: reader.length_prefixed()?.to_vec(),
+            }),
+            EntryType::DispenserGrant => Entry::DispenserGrant(DispenserGrant {
+                chain_id,
+                pharmacy_public_key: reader.length_prefixed()?.to_vec(),
+                licence: text(reader.length_prefixed()?)?,
+                not_before: reader.u64()?,
+                not_after: reader.u64()?,
+                authority: reader.length_prefixed()?.to_vec(),
+                signature: reader.length_prefixed()?.to_vec(),
+            }),
+            EntryType::Dispense => Entry::Dispense(Dispense {
+                chain_id,
+                dr_hash: Hash160::from_bytes(reader.array()?),
+                nonce: reader.u64()?,
+                record_hash: Hash256::from_bytes(reader.array()?),
+                pharmacy_public_key: reader.length_prefixed()?.to_vec(),
+                patient_public_key: reader.length_prefixed()?.to_vec(),
+                note: text(reader.length_prefixed()?)?,
+                signature: reader.length_prefixed()?.to_vec(),
+                patient_signature: reader.length_prefixed()?.to_vec(),
+            }),
+            EntryType::Cancellation => Entry::Cancellation(Cancellation {
+                chain_id,
+                dr_hash: Hash160::from_bytes(reader.array()?),
+                nonce: reader.u64()?,
+                record_hash: Hash256::from_bytes(reader.array()?),
+                canceller: reader.length_prefixed()?.to_vec(),
+                reason: text(reader.length_prefixed()?)?,
+                signature: reader.length_prefixed()?.to_vec(),
+            }),
+        })
     }
 }
 
@@ -655,11 +979,54 @@ impl fmt::Debug for Revocation {
     }
 }
 
+impl fmt::Debug for DispenserGrant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("DispenserGrant")
+            .field("pharmacy", &self.pharmacy_hash())
+            .field("licence", &self.licence)
+            .field("not_before", &self.not_before)
+            .field("not_after", &self.not_after)
+            .field("authority", &sha1(&[&self.authority]))
+            .field("grant_id", &self.grant_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Dispense {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Dispense")
+            .field("dr_hash", &crate::address::Address::new(crate::address::Role::Doctor, self.dr_hash))
+            .field("nonce", &self.nonce)
+            .field("record_hash", &self.record_hash)
+            .field("pharmacy", &self.pharmacy_hash())
+            .field("patient", &crate::address::Address::new(crate::address::Role::Patient, self.patient_hash()))
+            .field("note", &self.note)
+            .field("dispense_id", &self.dispense_id())
+            .finish_non_exhaustive()
+    }
+}
+
+impl fmt::Debug for Cancellation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Cancellation")
+            .field("dr_hash", &crate::address::Address::new(crate::address::Role::Doctor, self.dr_hash))
+            .field("nonce", &self.nonce)
+            .field("record_hash", &self.record_hash)
+            .field("canceller", &self.canceller_hash())
+            .field("reason", &self.reason)
+            .field("cancellation_id", &self.cancellation_id())
+            .finish_non_exhaustive()
+    }
+}
+
 impl fmt::Debug for Entry {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Entry::Grant(g) => g.fmt(f),
             Entry::Revocation(r) => r.fmt(f),
+            Entry::DispenserGrant(g) => g.fmt(f),
+            Entry::Dispense(d) => d.fmt(f),
+            Entry::Cancellation(c) => c.fmt(f),
         }
     }
 }
@@ -739,6 +1106,41 @@ mod tests {
             let mut flipped = revocation.clone();
             flipped.signature = flip_s(&revocation.signature, order);
             assert_eq!(flipped.verify(), Err(EntryError::InvalidEntrySignature));
+        }
+    }
+
+    /// A patient's card (or OpenSSL) may hand back a high-S signature: it is
+    /// attached in its low-S form, the one an entry may carry.
+    #[test]
+    fn attached_signatures_are_stored_low_s_on_both_curves() {
+        for (curve, order) in [(Curve::P256, &P256_ORDER), (Curve::Secp256k1, &SECP256K1_ORDER)] {
+            let (doctor, pharmacy, patient) = (
+                SigningKey::generate(Curve::Secp256k1).unwrap(),
+                SigningKey::generate(Curve::P256).unwrap(),
+                SigningKey::generate(curve).unwrap(),
+            );
+            let record = crate::Record::sign(&doctor, patient.public_key_hash().as_bytes(), "Amoxicillin", 1).unwrap();
+            let mut dispense =
+                Dispense::unsigned(CHAIN, &record, pharmacy.public_key_der(), patient.public_key_der(), "").unwrap();
+            dispense.sign_pharmacy(&pharmacy).unwrap();
+            let preimage = dispense.preimage();
+            let low = patient.sign_prehashed(&preimage, &dispense.digest()).unwrap();
+            let high = flip_s(&low, order);
+            assert_ne!(high, low);
+            // Both forms are valid ECDSA; the entry takes only the low one...
+            let mut carried = dispense.clone();
+            carried.patient_signature = high.clone();
+            assert_eq!(carried.verify(), Err(EntryError::InvalidEntrySignature));
+            // ...which attaching the high one stores.
+            dispense.attach_patient_signature(&high).unwrap();
+            assert_eq!(dispense.patient_signature, low);
+            assert_eq!(dispense.verify(), Ok(()));
+            // The pharmacy's own, attached again, is unchanged.
+            let own = dispense.signature.clone();
+            dispense.attach_signature(&own).unwrap();
+            assert_eq!(dispense.signature, own);
+            // A signature by another key is refused.
+            assert_eq!(dispense.attach_signature(&low), Err(EntryError::InvalidEntrySignature));
         }
     }
 

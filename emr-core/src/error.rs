@@ -101,6 +101,25 @@ pub enum ErrorKind {
     DecryptFailed,
     /// An encrypted private key's password does not decrypt it.
     WrongPassword,
+    /// A dispense whose pharmacy holds no dispenser grant active at the
+    /// block's timestamp.
+    UnauthorizedDispenser,
+    /// A cancellation by neither the (authorized) prescriber nor an authority.
+    UnauthorizedCanceller,
+    /// A dispense or cancellation of no record in an earlier block of the
+    /// active chain with that identity and content.
+    UnknownPrescription,
+    /// A dispense whose patient key is not the prescription's patient.
+    WrongPatient,
+    /// A dispense of a prescription whose doctor was not authorized when it
+    /// was written.
+    PrescriberRevoked,
+    /// A note or reason on a sealed prescription.
+    PublicTextOnSealed,
+    /// The prescription is already dispensed.
+    AlreadyDispensed,
+    /// The prescription is cancelled.
+    PrescriptionCancelled,
 }
 
 impl ErrorKind {
@@ -150,6 +169,14 @@ impl ErrorKind {
         ErrorKind::UnauthorizedDoctor,
         ErrorKind::NotRecipient,
         ErrorKind::DecryptFailed,
+        ErrorKind::UnauthorizedDispenser,
+        ErrorKind::UnauthorizedCanceller,
+        ErrorKind::UnknownPrescription,
+        ErrorKind::WrongPatient,
+        ErrorKind::PrescriberRevoked,
+        ErrorKind::PublicTextOnSealed,
+        ErrorKind::AlreadyDispensed,
+        ErrorKind::PrescriptionCancelled,
     ];
 
     /// The kind a name spells ([`ErrorKind::as_str`]'s inverse): how a
@@ -206,6 +233,14 @@ impl ErrorKind {
             ErrorKind::NotRecipient => "not_recipient",
             ErrorKind::DecryptFailed => "decrypt_failed",
             ErrorKind::WrongPassword => "wrong_password",
+            ErrorKind::UnauthorizedDispenser => "unauthorized_dispenser",
+            ErrorKind::UnauthorizedCanceller => "unauthorized_canceller",
+            ErrorKind::UnknownPrescription => "unknown_prescription",
+            ErrorKind::WrongPatient => "wrong_patient",
+            ErrorKind::PrescriberRevoked => "prescriber_revoked",
+            ErrorKind::PublicTextOnSealed => "public_text_on_sealed",
+            ErrorKind::AlreadyDispensed => "already_dispensed",
+            ErrorKind::PrescriptionCancelled => "prescription_cancelled",
         }
     }
 }

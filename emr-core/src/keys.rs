@@ -442,16 +442,26 @@ const SECP256K1_HALF_ORDER: [u8; 32] = [
     0x5d, 0x57, 0x6e, 0x73, 0x57, 0xa4, 0x50, 0x1d, 0xdf, 0xe9, 0x2f, 0x46, 0x68, 0x1b, 0x20, 0xa0,
 ];
 
+/// The secp256k1 group order n, big-endian.
+const SECP256K1_ORDER: [u8; 32] = [
+    0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xfe,
+    0xba, 0xae, 0xdc, 0xe6, 0xaf, 0x48, 0xa0, 0x3b, 0xbf, 0xd2, 0x5e, 0x8c, 0xd0, 0x36, 0x41, 0x41,
+];
+
 /// Replaces s by n - s when s > n/2; (r, n - s) is the same signature's
 /// other valid form, and low-S is the one this library emits.
 fn normalize_low_s_p256(compact: &mut [u8; 64]) {
+    normalize_low_s(compact, &P256_ORDER, &P256_HALF_ORDER);
+}
+
+fn normalize_low_s(compact: &mut [u8; 64], order: &[u8; 32], half_order: &[u8; 32]) {
     let s = &mut compact[32..];
-    if *s <= P256_HALF_ORDER[..] {
+    if *s <= half_order[..] {
         return;
     }
     let mut borrow = 0i16;
     for i in (0..32).rev() {
-        let diff = i16::from(P256_ORDER[i]) - i16::from(s[i]) - borrow;
+        let diff = i16::from(order[i]) - i16::from(s[i]) - borrow;
         borrow = i16::from(diff < 0);
         s[i] = diff.rem_euclid(256) as u8;
     }
@@ -652,6 +662,20 @@ impl PublicKey {
             return Err(InvalidSignature);
         }
         self.verify_prehashed(preimage, digest, signature_der)
+    }
+
+    /// The low-S form of a strict-DER signature on this key's curve: itself
+    /// when `s <= n/2`, else `(r, n - s)`, which verifies wherever the
+    /// original does. `None` when the bytes are not strict DER. How a
+    /// signature made elsewhere (a patient's card, OpenSSL, which emits
+    /// high-S half the time) becomes one an entry may carry.
+    pub(crate) fn low_s_form(&self, signature_der: &[u8]) -> Option<Vec<u8>> {
+        let mut compact = der::parse_ecdsa_signature(signature_der).ok()?;
+        match self.curve() {
+            Curve::Secp256k1 => normalize_low_s(&mut compact, &SECP256K1_ORDER, &SECP256K1_HALF_ORDER),
+            Curve::P256 => normalize_low_s(&mut compact, &P256_ORDER, &P256_HALF_ORDER),
+        }
+        Some(der::encode_ecdsa_signature(&compact))
     }
 
     /// Verifies a strict-DER ECDSA signature over the SHA-256 of

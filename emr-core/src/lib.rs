@@ -36,7 +36,10 @@ pub use chain::{
     Work,
 };
 pub use codec::DecodeError;
-pub use entry::{Entry, EntryError, EntryFields, EntrySignError, Grant, GrantFields, Revocation, RevocationFields, MAX_ENTRIES};
+pub use entry::{
+    Cancellation, CancellationFields, Dispense, DispenseFields, DispenserGrant, DispenserGrantFields, Entry, EntryError,
+    EntryFields, EntrySignError, EntryType, Grant, GrantFields, PrescriptionRef, Revocation, RevocationFields, MAX_ENTRIES,
+};
 pub use error::ErrorKind;
 pub use hash::{Hash160, Hash256};
 pub use keys::{Curve, KeyError, PublicKey, SigningKey};

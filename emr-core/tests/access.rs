@@ -4,131 +4,9 @@
 
 mod common;
 
-use common::{hex_field, load, text, uint, RawRecord};
-use emr_core::{
-    Block, BlockError, BlockFields, Difficulty, Entry, EntryFields, ErrorKind, GrantFields, Hash160,
-    RevocationFields, SigningKey, UserStates,
-};
+use common::{block_error_name, expected_error, hex_field, load, text, uint, RawBlock, RawEntry, RawRecord};
+use emr_core::{Block, Difficulty, Entry, ErrorKind, Hash160, SigningKey, UserStates};
 use serde_json::Value;
-
-/// Owned bytes of one JSON entry.
-enum RawEntry {
-    Grant {
-        chain_id: Vec<u8>,
-        dr_public_key: Vec<u8>,
-        licence: String,
-        not_before: u64,
-        not_after: u64,
-        authority: Vec<u8>,
-        signature: Vec<u8>,
-    },
-    Revocation { chain_id: Vec<u8>, grant_id: Vec<u8>, effective: u64, authority: Vec<u8>, signature: Vec<u8> },
-}
-
-impl RawEntry {
-    fn from_json(v: &Value) -> RawEntry {
-        match v["type"].as_str() {
-            Some("grant") => RawEntry::Grant {
-                chain_id: hex_field(v, "chain_id"),
-                dr_public_key: hex_field(v, "dr_public_key"),
-                licence: text(v, "licence"),
-                not_before: uint(v, "not_before"),
-                not_after: uint(v, "not_after"),
-                authority: hex_field(v, "authority"),
-                signature: hex_field(v, "signature"),
-            },
-            Some("revocation") => RawEntry::Revocation {
-                chain_id: hex_field(v, "chain_id"),
-                grant_id: hex_field(v, "grant_id"),
-                effective: uint(v, "effective"),
-                authority: hex_field(v, "authority"),
-                signature: hex_field(v, "signature"),
-            },
-            other => panic!("unknown entry type {other:?}"),
-        }
-    }
-
-    fn fields(&self) -> EntryFields<'_> {
-        match self {
-            RawEntry::Grant { chain_id, dr_public_key, licence, not_before, not_after, authority, signature } => {
-                EntryFields::Grant(GrantFields {
-                    chain_id,
-                    dr_public_key,
-                    licence: Some(licence),
-                    not_before: *not_before,
-                    not_after: *not_after,
-                    authority,
-                    signature,
-                })
-            }
-            RawEntry::Revocation { chain_id, grant_id, effective, authority, signature } => {
-                EntryFields::Revocation(RevocationFields {
-                    chain_id,
-                    grant_id,
-                    effective: *effective,
-                    authority,
-                    signature,
-                })
-            }
-        }
-    }
-}
-
-struct RawBlock {
-    previous: Vec<u8>,
-    height: u64,
-    miner: Vec<u8>,
-    records: Vec<RawRecord>,
-    entries: Vec<RawEntry>,
-    timestamp: u64,
-    difficulty: u128,
-    block_id: Vec<u8>,
-    nonce: u64,
-}
-
-impl RawBlock {
-    fn from_json(v: &Value) -> RawBlock {
-        RawBlock {
-            previous: hex_field(v, "previous"),
-            height: uint(v, "height"),
-            miner: hex_field(v, "miner"),
-            records: v["records"].as_array().unwrap().iter().map(RawRecord::from_json).collect(),
-            entries: v["entries"].as_array().unwrap().iter().map(RawEntry::from_json).collect(),
-            timestamp: uint(v, "timestamp"),
-            difficulty: u128::from(uint(v, "difficulty")),
-            block_id: hex_field(v, "block_id"),
-            nonce: uint(v, "nonce"),
-        }
-    }
-
-    fn fields(&self) -> BlockFields<'_> {
-        BlockFields {
-            previous: &self.previous,
-            height: self.height,
-            miner: &self.miner,
-            records: self.records.iter().map(RawRecord::fields).collect(),
-            entries: self.entries.iter().map(RawEntry::fields).collect(),
-            timestamp: self.timestamp,
-            difficulty: self.difficulty,
-            block_id: &self.block_id,
-            nonce: self.nonce,
-        }
-    }
-}
-
-/// `record:0:unauthorized_doctor`, `entry:1:invalid_entry_signature`,
-/// `too_many_entries`: the vectors' spelling of a block error.
-fn block_error_name(error: &BlockError) -> String {
-    match error {
-        BlockError::Record { index, error } => format!("record:{index}:{}", error.kind()),
-        BlockError::Entry { index, error } => format!("entry:{index}:{}", error.kind()),
-        other => other.kind().as_str().to_owned(),
-    }
-}
-
-fn expected_error(case: &Value) -> Option<String> {
-    case["expected"].get("error").map(|e| e.as_str().unwrap().to_owned())
-}
 
 #[test]
 fn every_entry_vector_with_its_id_and_exactly_its_kind() {
@@ -834,7 +712,7 @@ fn format_1_files_are_upgraded_on_a_writable_open() {
     common::write_format_2_params(&sql);
     drop(sql);
     let err = Chain::open_readonly(&db.0).unwrap_err();
-    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 4 }), "{err}");
+    assert!(matches!(err, ChainError::OldFormat { found: 1, current: 5 }), "{err}");
     let chain = Chain::open(&db.0, None).unwrap();
     assert!(chain.authorities().is_empty());
     assert_eq!(chain.len().unwrap(), 1);

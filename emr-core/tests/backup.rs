@@ -364,7 +364,7 @@ fn format_3_files_gain_the_readable_tables() {
         )
         .unwrap();
     let err = Chain::open_readonly(&db.0).unwrap_err();
-    assert!(matches!(err, ChainError::OldFormat { found: 3, current: 4 }), "{err}");
+    assert!(matches!(err, ChainError::OldFormat { found: 3, current: 5 }), "{err}");
     let chain = Chain::open(&db.0, None).unwrap();
     check_clean(&chain);
     drop(chain);

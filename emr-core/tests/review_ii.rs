@@ -327,7 +327,7 @@ fn format_2_files_are_upgraded_or_refused_with_the_reason() {
     };
     make_format_2(&db);
     let err = Chain::open_readonly(&db.0).unwrap_err();
-    assert!(matches!(err, ChainError::OldFormat { found: 2, current: 4 }), "{err}");
+    assert!(matches!(err, ChainError::OldFormat { found: 2, current: 5 }), "{err}");
     let chain = Chain::open(&db.0, None).unwrap();
     assert_eq!(chain.len().unwrap(), 3);
     assert_eq!(chain.params().max_future, 60);

@@ -450,11 +450,7 @@ fn pending(shared: &Shared) -> Result<Answer, Answer> {
     let mut list: Vec<Value> = split.ready.iter().map(|r| record(r, true)).collect();
     list.extend(split.held.iter().map(|r| record(r, false)));
     list.extend(entries.iter().map(|e| {
-        let kind = match e {
-            Entry::Grant(_) => "grant",
-            Entry::Revocation(_) => "revocation",
-        };
-        json!({ "kind": kind, "id": e.entry_id().to_string() })
+        json!({ "kind": e.entry_type().as_str(), "id": e.entry_id().to_string() })
     }));
     Ok(json_answer(StatusCode::OK, &Value::Array(list)))
 }

@@ -7,7 +7,10 @@ use std::collections::BTreeSet;
 use std::path::{Path, PathBuf};
 
 use emr_core::address::encode;
-use emr_core::{Block, BlockFields, Entry, EntryFields, GrantFields, Hash160, Record, RecordFields, RevocationFields, Role, SigningKey};
+use emr_core::{
+    Block, BlockFields, CancellationFields, DispenseFields, DispenserGrantFields, Entry, EntryFields, GrantFields, Hash160,
+    Record, RecordFields, RevocationFields, Role, SigningKey,
+};
 use emr_fuzz::{base64url, sealed_vectors};
 use serde_json::Value;
 
@@ -134,6 +137,10 @@ fn entry_from_json(e: &Value) -> Option<Entry> {
     let (key, authority, signature) = (unhex(&e["dr_public_key"]), unhex(&e["authority"]), unhex(&e["signature"]));
     let grant_id = unhex(&e["grant_id"]);
     let chain_id = unhex(&e["chain_id"]);
+    let (pharmacy, patient, canceller) =
+        (unhex(&e["pharmacy_public_key"]), unhex(&e["patient_public_key"]), unhex(&e["canceller"]));
+    let (dr_hash, record_hash, patient_signature) =
+        (unhex(&e["dr_hash"]), unhex(&e["record_hash"]), unhex(&e["patient_signature"]));
     let fields = match e["type"].as_str()? {
         "grant" => EntryFields::Grant(GrantFields {
             chain_id: &chain_id,
@@ -144,13 +151,43 @@ fn entry_from_json(e: &Value) -> Option<Entry> {
             authority: &authority,
             signature: &signature,
         }),
-        _ => EntryFields::Revocation(RevocationFields {
+        "revocation" => EntryFields::Revocation(RevocationFields {
             chain_id: &chain_id,
             grant_id: &grant_id,
             effective: e["effective"].as_u64()?,
             authority: &authority,
             signature: &signature,
         }),
+        "dispenser_grant" => EntryFields::DispenserGrant(DispenserGrantFields {
+            chain_id: &chain_id,
+            pharmacy_public_key: &pharmacy,
+            licence: e["licence"].as_str(),
+            not_before: e["not_before"].as_u64()?,
+            not_after: e["not_after"].as_u64()?,
+            authority: &authority,
+            signature: &signature,
+        }),
+        "dispense" => EntryFields::Dispense(DispenseFields {
+            chain_id: &chain_id,
+            dr_hash: &dr_hash,
+            nonce: e["nonce"].as_u64()?,
+            record_hash: &record_hash,
+            pharmacy_public_key: &pharmacy,
+            patient_public_key: &patient,
+            note: e["note"].as_str(),
+            signature: &signature,
+            patient_signature: &patient_signature,
+        }),
+        "cancel" => EntryFields::Cancellation(CancellationFields {
+            chain_id: &chain_id,
+            dr_hash: &dr_hash,
+            nonce: e["nonce"].as_u64()?,
+            record_hash: &record_hash,
+            canceller: &canceller,
+            reason: e["reason"].as_str(),
+            signature: &signature,
+        }),
+        _ => return None,
     };
     Entry::from_fields(&fields).ok()
 }
@@ -285,15 +322,18 @@ fn main() {
     chain.add(vec![0, 0, 0, 0, 0, 8]);
     chain.write();
 
-    // Every registry entry, and every entry of a scenario block.
+    // Every entry of registry.json and dispense.json, and every entry of
+    // their scenario blocks.
     let mut entry = Corpus::new(&root, "entry_decode");
-    let scenario_entries = ["scenario", "open_chain_scenario"]
-        .iter()
-        .flat_map(|k| registry[k].as_array().unwrap())
-        .flat_map(|case| case["block"]["entries"].as_array().unwrap());
-    for e in registry["entries"].as_array().unwrap().iter().map(|case| &case["entry"]).chain(scenario_entries) {
-        if let Some(e) = entry_from_json(e) {
-            entry.add(e.to_bytes());
+    for file in [&registry, &load("dispense.json")] {
+        let scenario_entries = ["scenario", "open_chain_scenario"]
+            .iter()
+            .flat_map(|k| file[k].as_array().unwrap())
+            .flat_map(|case| case["block"]["entries"].as_array().unwrap());
+        for e in file["entries"].as_array().unwrap().iter().map(|case| &case["entry"]).chain(scenario_entries) {
+            if let Some(e) = entry_from_json(e) {
+                entry.add(e.to_bytes());
+            }
         }
     }
     entry.write();

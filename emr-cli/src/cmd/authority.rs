@@ -167,7 +167,7 @@ fn authority_new(
 }
 
 fn entry_json(entry: &Entry) -> Value {
-    let authority = emr_core::hash::sha1(&[entry.authority()]).to_string();
+    let authority = emr_core::hash::sha1(&[entry.signer()]).to_string();
     match entry {
         Entry::Grant(g) => json!({
             "type": "grant",
@@ -187,6 +187,11 @@ fn entry_json(entry: &Entry) -> Value {
             "effective": r.effective,
             "effective_iso": times::iso_json(r.effective),
             "authority": authority,
+        }),
+        other => json!({
+            "type": other.entry_type().as_str(),
+            "entry_id": entry.entry_id().to_string(),
+            "signer": authority,
         }),
     }
 }
@@ -217,6 +222,7 @@ fn finish_entry(
             r.grant_id,
             times::show(r.effective)
         ),
+        other => format!("signed {} {id}", other.entry_type()),
     };
     text.push_str(&format!("\nwrote {}", out.display()));
     if let Some(dir) = chain {
@@ -290,9 +296,12 @@ pub fn revoke(args: RevokeArgs) -> Result<Output, CliError> {
         Some(id) => id,
         None => match read_entry(Path::new(grant))? {
             Entry::Grant(g) => g.grant_id(),
-            Entry::Revocation(_) => {
+            // SPEC 10: a dispenser grant is revoked like a doctor's.
+            Entry::DispenserGrant(g) => g.grant_id(),
+            other => {
                 return Err(CliError::invalid_argument(format!(
-                    "{grant} is a revocation, not a grant"
+                    "{grant} is a {}, not a grant",
+                    other.entry_type()
                 )))
             }
         },

@@ -212,6 +212,15 @@ impl Chain {
         if grants != replayed.registry.grants {
             return Err(ChainError::corrupt("grants", None, "the registry differs from a replay of the blocks"));
         }
+        let rx: HashMap<_, _> =
+            self.store.all_rx()?.into_iter().map(|rx| ((rx.prescription.dr_hash, rx.prescription.nonce), rx)).collect();
+        if rx != replayed.registry.rx {
+            return Err(ChainError::corrupt(
+                "prescription_entries",
+                None,
+                "the dispenses and cancellations differ from a replay of the blocks",
+            ));
+        }
         self.check_side_blocks()?;
         let mut index = ring::digest::Context::new(&ring::digest::SHA256);
         self.store.each_record(|height, i, txid, patient, doctor| index_entry(&mut index, height, i, txid, patient, doctor))?;
@@ -302,7 +311,7 @@ fn replay(
             }
         };
         out.states.extend(changes);
-        out.registry.apply(&granted);
+        out.registry.apply(&block, &granted);
         out.work = out.work.plus(block.difficulty.get());
         for (i, r) in block.records.iter().enumerate() {
             let i = i64::try_from(i).unwrap_or(i64::MAX);

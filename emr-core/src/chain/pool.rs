@@ -17,8 +17,11 @@
 //! never out of step with the chain, a failed reorganisation rolls it back
 //! with everything else, and a restart finds every submitted record.
 //!
-//! Entries (grants, revocations) wait beside the records, in arrival order,
-//! one per entry id. In a chain with authorities a record is refused when
+//! Entries (grants, revocations, and SPEC 10's dispenser grants, dispenses
+//! and cancellations) wait beside the records, in arrival order, one per
+//! entry id. A pending dispense or cancellation whose prescription a
+//! block's other entry takes is kept as a conflict (see
+//! [`Chain::entry_conflicts`]). In a chain with authorities a record is refused when
 //! its doctor is not authorized (see [`Chain::submit_at`]); the template
 //! puts the pending entries that still apply first and leaves out the
 //! records of doctors its block would not authorize, so a mined template
@@ -188,12 +191,14 @@ impl Chain {
         Ok(if record.nonce == ready_top.saturating_add(1) { SubmitOutcome::Ready } else { SubmitOutcome::Held })
     }
 
-    /// Offers a grant or revocation to the pool, for the next blocks.
+    /// Offers an entry (of any type) to the pool, for the next blocks.
     ///
     /// The entry is checked as a block on the tip at the later of the
     /// current time and the tip's would check it after the pending entries
-    /// (SPEC 8.1 checks 1-6, in order): a revocation may name a grant that
-    /// is itself still pending. `Ready` when added; `Held` when added but
+    /// (SPEC 8.1 checks 1-6 and SPEC 10's, in order): a revocation may name
+    /// a grant that is itself still pending; a dispense of a prescription
+    /// with a dispense pending is `already_dispensed`; a dispense of a
+    /// record not yet in a block is `unknown_prescription`. `Ready` when added; `Held` when added but
     /// not yet in force (a revocation whose `effective` time is later: it
     /// waits for a template whose time reaches it); `AlreadyPending`
     /// (nothing changes) when an entry with its id is already pending.
@@ -201,8 +206,9 @@ impl Chain {
     ///
     /// # Errors
     /// [`ChainError::Entry`] with the entry's kind (`wrong_chain` for an
-    /// entry made for another chain, `unknown_authority` for every entry of
-    /// an open chain); `invalid_argument` on a read-only chain;
+    /// entry made for another chain, `unknown_authority` for every grant or
+    /// revocation of an open chain, `unauthorized_dispenser` for its
+    /// dispenses); `invalid_argument` on a read-only chain;
     /// `io`/`corrupt` for storage failures.
     pub fn submit_entry(&mut self, entry: &Entry) -> Result<SubmitOutcome, ChainError> {
         self.submit_entry_at(entry, unix_now())
@@ -406,8 +412,39 @@ impl Chain {
             self.store.pool_remove(&record.dr_hash, record.nonce)?;
             self.store.conflict_resolved(&record.dr_hash, record.nonce, &content)?;
         }
+        self.seal_prescriptions(block)?;
         for entry in &block.entries {
-            self.store.pool_entry_remove(&entry.entry_id())?;
+            let id = entry.entry_id();
+            self.store.pool_entry_remove(&id)?;
+            self.store.entry_conflict_remove(&id)?;
+        }
+        Ok(())
+    }
+
+    /// A block's dispenses and cancellations took their prescriptions: a
+    /// pending dispense or cancellation of one of them (the same record)
+    /// can no longer be mined. A dispense that lost, or a cancellation
+    /// that a dispense overtook, is kept as a conflict naming the winner
+    /// (SPEC 9.3); a second cancellation of a cancelled prescription has
+    /// nothing to settle and just leaves the pool.
+    fn seal_prescriptions(&self, block: &Block) -> Result<(), ChainError> {
+        if block.entries.iter().all(|e| e.prescription().is_none()) {
+            return Ok(());
+        }
+        let pending = self.pending_entries()?;
+        for won in &block.entries {
+            let Some(prescription) = won.prescription() else { continue };
+            let won_id = won.entry_id();
+            for lost in pending.iter().filter(|p| p.prescription() == Some(prescription)) {
+                let lost_id = lost.entry_id();
+                if lost_id == won_id {
+                    continue;
+                }
+                if matches!(lost, Entry::Dispense(_)) || matches!(won, Entry::Dispense(_)) {
+                    self.store.entry_conflict_insert(lost, won, &block.block_id, block.height)?;
+                }
+                self.store.pool_entry_remove(&lost_id)?;
+            }
         }
         Ok(())
     }

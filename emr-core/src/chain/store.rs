@@ -17,17 +17,18 @@ use crate::record::{Record, RecordError};
 use super::error::ChainError;
 use super::pagecheck;
 use super::params::{authorities_from_bytes, authorities_to_bytes, ChainParams};
-use super::registry::{GrantState, RegisteredGrant, RegistrySource};
+use super::registry::{AnyGrant, GrantState, RecordFacts, RegistrySource, RxState};
 use super::work::Work;
 
 /// The schema version this code reads and writes. Format 2 added the
 /// registry (the `grants` table and the `authorities` key of `meta`, SPEC
 /// 8.1); format 3 (SPEC v1.2) added `max_future` and the salt to the
 /// stored parameters, which name the chain; format 4 added the readable
-/// tables and views for SQL users (`record_text`, [`READABLE_SCHEMA`]).
-/// Older files are upgraded on their first writable open (see
-/// [`Store::init`]).
-pub(crate) const FORMAT_VERSION: i64 = 4;
+/// tables and views for SQL users (`record_text`, [`READABLE_SCHEMA`]);
+/// format 5 (SPEC 10) the prescriptions' dispenses and cancellations
+/// ([`RX_SCHEMA`]; dispenser grants share the `grants` table). Older files
+/// are upgraded on their first writable open (see [`Store::init`]).
+pub(crate) const FORMAT_VERSION: i64 = 5;
 
 const SCHEMA: &str = "
 CREATE TABLE meta (
@@ -86,6 +87,44 @@ CREATE TABLE grants (
     revoked_effective INTEGER
 ) WITHOUT ROWID;
 CREATE INDEX grants_doctor ON grants(doctor, height, idx);
+";
+
+/// The dispense or cancellation of each prescription of the active chain
+/// (SPEC 10): at most one per prescription `(doctor, nonce)`, the record
+/// of that identity in the active chain. `actor` is `H160` of the pharmacy
+/// or the canceller, `kind` the entry type's name (`dispense`, `cancel`),
+/// `bytes` the entry's encoding. A disconnected block's rows go by height.
+/// Also the whole upgrade from format 4, whose blocks cannot hold these
+/// entries (its code did not decode them).
+const RX_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS prescription_entries (
+    doctor BLOB NOT NULL,
+    nonce  INTEGER NOT NULL,
+    height INTEGER NOT NULL,
+    idx    INTEGER NOT NULL,
+    kind   TEXT NOT NULL,
+    actor  BLOB NOT NULL,
+    id     BLOB NOT NULL,
+    bytes  BLOB NOT NULL,
+    PRIMARY KEY (doctor, nonce)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS prescription_entries_actor ON prescription_entries(actor, height, idx);
+CREATE INDEX IF NOT EXISTS prescription_entries_height ON prescription_entries(height);
+";
+
+/// Dispenses and cancellations the chain dropped because another entry
+/// took their prescription (SPEC 9.3), until dismissed: the entry, the
+/// entry that took its place (both encoded) and that entry's block.
+/// Created on every writable open when missing, as `conflicts` is.
+const ENTRY_CONFLICTS_SCHEMA: &str = "
+CREATE TABLE IF NOT EXISTS entry_conflicts (
+    seq         INTEGER PRIMARY KEY,
+    id          BLOB NOT NULL UNIQUE,
+    bytes       BLOB NOT NULL,
+    replaced_by BLOB NOT NULL,
+    block_id    BLOB NOT NULL,
+    height      INTEGER NOT NULL
+);
 ";
 
 /// Entries waiting for a block, beside the pool of records; created when
@@ -163,8 +202,20 @@ JOIN blocks b ON b.id = a.id;
 ";
 
 /// The schema's tables, for naming where damage is.
-const TABLES: [&str; 10] =
-    ["meta", "blocks", "active", "states", "records", "record_text", "pool", "grants", "pool_entries", "conflicts"];
+const TABLES: [&str; 12] = [
+    "meta",
+    "blocks",
+    "active",
+    "states",
+    "records",
+    "record_text",
+    "pool",
+    "grants",
+    "pool_entries",
+    "conflicts",
+    "prescription_entries",
+    "entry_conflicts",
+];
 
 /// The pool of records waiting for a block (`pool.rs`). Created on every
 /// writable open when missing, so a chain made before the pool existed
@@ -345,7 +396,7 @@ fn record_error_named(name: &str) -> Option<RecordError> {
     RECORD_ERRORS.into_iter().find(|e| e.kind().as_str() == name)
 }
 
-const ENTRY_ERRORS: [EntryError; 7] = [
+const ENTRY_ERRORS: [EntryError; 15] = [
     EntryError::InvalidEntrySignature,
     EntryError::WrongChain,
     EntryError::UnknownAuthority,
@@ -353,6 +404,14 @@ const ENTRY_ERRORS: [EntryError; 7] = [
     EntryError::UnknownGrant,
     EntryError::AlreadyRevoked,
     EntryError::RevocationNotYetEffective,
+    EntryError::UnauthorizedDispenser,
+    EntryError::UnauthorizedCanceller,
+    EntryError::UnknownPrescription,
+    EntryError::WrongPatient,
+    EntryError::PrescriberRevoked,
+    EntryError::PublicTextOnSealed,
+    EntryError::AlreadyDispensed,
+    EntryError::PrescriptionCancelled,
 ];
 
 fn entry_error_named(name: &str) -> Option<EntryError> {
@@ -536,6 +595,7 @@ impl Store {
                 self.conn.execute_batch(POOL_SCHEMA)?;
                 self.conn.execute_batch(POOL_ENTRIES_SCHEMA)?;
                 self.conn.execute_batch(CONFLICTS_SCHEMA)?;
+                self.conn.execute_batch(ENTRY_CONFLICTS_SCHEMA)?;
                 Ok(params)
             })
             .map_err(|e| e.at("schema", None));
@@ -570,6 +630,10 @@ impl Store {
             if self.format()? == Some(3) {
                 self.upgrade_format_3()?;
             }
+            if self.format()? == Some(4) {
+                self.conn.execute_batch(RX_SCHEMA)?;
+                self.conn.execute("UPDATE meta SET value = 5 WHERE key = 'format'", [])?;
+            }
             let stored = self.read_params()?;
             return match given {
                 Some(given) if given.authorities != stored.authorities => Err(ChainError::AuthoritiesMismatch {
@@ -588,6 +652,7 @@ impl Store {
         self.conn.execute_batch(SCHEMA)?;
         self.conn.execute_batch(REGISTRY_SCHEMA)?;
         self.conn.execute_batch(READABLE_SCHEMA)?;
+        self.conn.execute_batch(RX_SCHEMA)?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('format', ?1)", [FORMAT_VERSION])?;
         self.conn.execute("INSERT INTO meta (key, value) VALUES ('params', ?1)", [&params.to_bytes()[..]])?;
         self.conn
@@ -644,7 +709,7 @@ impl Store {
                 }
             }
         }
-        self.conn.execute("UPDATE meta SET value = ?1 WHERE key = 'format'", [FORMAT_VERSION])?;
+        self.conn.execute("UPDATE meta SET value = 4 WHERE key = 'format'", [])?;
         Ok(())
     }
 
@@ -660,7 +725,7 @@ impl Store {
         placed("meta", None, || {
             match self.format()? {
                 Some(FORMAT_VERSION) => {}
-                Some(found @ (1..=3)) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
+                Some(found @ (1..=4)) => return Err(ChainError::OldFormat { found, current: FORMAT_VERSION }),
                 format => return Err(ChainError::corrupt("meta", None, format!("unknown format version {format:?}"))),
             }
             let bytes: Vec<u8> = self.conn.query_row("SELECT value FROM meta WHERE key = 'params'", [], |row| row.get(0))?;
@@ -1205,19 +1270,18 @@ impl Store {
     /// Adds a grant connected at `height`, or replaces it with its new
     /// state (revoked).
     pub(crate) fn put_grant(&self, grant: &GrantState) -> Result<(), ChainError> {
-        placed("grants", Some(grant.registered.height), || {
+        placed("grants", Some(grant.height), || {
             let mut stmt = self.conn.prepare_cached(
                 "INSERT OR REPLACE INTO grants (id, doctor, height, idx, bytes, revoked_effective)
                  VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
             )?;
-            let bytes = Entry::Grant(grant.registered.grant.clone()).to_bytes();
             stmt.execute(params![
                 grant.id.as_bytes(),
-                grant.doctor.as_bytes(),
-                int(grant.registered.height),
+                grant.holder.as_bytes(),
+                int(grant.height),
                 i64::try_from(grant.index).unwrap_or(i64::MAX),
-                bytes,
-                grant.registered.revoked_effective.map(int),
+                grant.grant.to_entry().to_bytes(),
+                grant.revoked_effective.map(int),
             ])?;
             Ok(())
         })
@@ -1259,17 +1323,17 @@ impl Store {
                 let (id, height, index, bytes, revoked) = row?;
                 let height = uint(height);
                 let damaged = |what: &str| ChainError::corrupt("grants", Some(height), format!("{what} of a grant row"));
-                let Ok(Entry::Grant(grant)) = Entry::from_bytes(&bytes) else { return Err(damaged("bytes")) };
-                let id = Hash256::from_slice(&id).ok_or_else(|| damaged("id"))?;
-                if grant.grant_id() != id {
+                let grant = match Entry::from_bytes(&bytes) {
+                    Ok(Entry::Grant(grant)) => AnyGrant::Doctor(grant),
+                    Ok(Entry::DispenserGrant(grant)) => AnyGrant::Dispenser(grant),
+                    _ => return Err(damaged("bytes")),
+                };
+                let index = usize::try_from(index).map_err(|_| damaged("idx"))?;
+                let state = GrantState::new(grant, height, index, revoked.map(uint));
+                if Hash256::from_slice(&id) != Some(state.id) {
                     return Err(damaged("id"));
                 }
-                out.push(GrantState {
-                    id,
-                    doctor: grant.dr_hash(),
-                    index: usize::try_from(index).map_err(|_| damaged("idx"))?,
-                    registered: RegisteredGrant { grant, height, revoked_effective: revoked.map(uint) },
-                });
+                out.push(state);
             }
             Ok(out)
         })
@@ -1286,8 +1350,218 @@ impl RegistrySource for Store {
         Ok(self.grants_where("WHERE id = ?1", id.as_bytes())?.pop())
     }
 
-    fn grants_of(&self, dr_hash: &Hash160) -> Result<Vec<GrantState>, ChainError> {
-        self.grants_where("WHERE doctor = ?1", dr_hash.as_bytes())
+    fn grants_of(&self, hash: &Hash160) -> Result<Vec<GrantState>, ChainError> {
+        self.grants_where("WHERE doctor = ?1", hash.as_bytes())
+    }
+
+    fn record_facts(&self, dr_hash: &Hash160, nonce: u64) -> Result<Option<RecordFacts>, ChainError> {
+        let Some(place) = self.record_place_by_nonce(dr_hash, nonce)? else { return Ok(None) };
+        let (record, block) = self.record_at(place)?;
+        if record.dr_hash != *dr_hash || record.nonce != nonce {
+            return Err(ChainError::corrupt("records", Some(place.height), "a doctor's records are not its nonces in order"));
+        }
+        Ok(Some(RecordFacts::of(&record, block.timestamp)))
+    }
+
+    fn rx(&self, dr_hash: &Hash160, nonce: u64) -> Result<Option<RxState>, ChainError> {
+        let Ok(nonce) = i64::try_from(nonce) else { return Ok(None) };
+        Ok(self.rx_where("WHERE doctor = ?1 AND nonce = ?2", params![dr_hash.as_bytes(), nonce])?.pop())
+    }
+}
+
+/// The prescriptions' statements (SPEC 10, see `registry.rs`).
+impl Store {
+    /// The place of the record `(doctor, nonce)` in the active chain. A
+    /// doctor's records there carry the nonces 1, 2, 3, ... in chain order
+    /// (the nonce rule), so nonce `n` is the doctor's `n`-th record.
+    pub(crate) fn record_place_by_nonce(&self, doctor: &Hash160, nonce: u64) -> Result<Option<RecordPlace>, ChainError> {
+        let Some(offset) = nonce.checked_sub(1).and_then(|n| i64::try_from(n).ok()) else { return Ok(None) };
+        placed("records", None, || {
+            let mut stmt = self
+                .conn
+                .prepare_cached("SELECT height, idx FROM records WHERE doctor = ?1 ORDER BY height, idx LIMIT 1 OFFSET ?2")?;
+            let row = stmt.query_row(params![doctor.as_bytes(), offset], |r| Ok((r.get::<_, i64>(0)?, r.get::<_, i64>(1)?))).optional()?;
+            row.map(|(height, index)| {
+                let index = usize::try_from(index)
+                    .map_err(|_| ChainError::corrupt("records", Some(uint(height)), "negative record index"))?;
+                Ok(RecordPlace { height: uint(height), index })
+            })
+            .transpose()
+        })
+    }
+
+    /// The record at an indexed place, and its block.
+    pub(crate) fn record_at(&self, place: RecordPlace) -> Result<(Record, crate::block::Block), ChainError> {
+        let height = place.height;
+        let id = self
+            .active_id(height)?
+            .ok_or_else(|| ChainError::corrupt("records", Some(height), "a record indexed at no active block"))?;
+        let bytes = self
+            .block_bytes(&id)
+            .map_err(|e| e.at("blocks", Some(height)))?
+            .ok_or_else(|| ChainError::corrupt("blocks", Some(height), format!("block {id} is missing")))?;
+        let block = super::pipeline::decode_block(height, &id, &bytes)?;
+        let record = block
+            .records
+            .get(place.index)
+            .cloned()
+            .ok_or_else(|| ChainError::corrupt("records", Some(height), "a record index past the block's records"))?;
+        Ok((record, block))
+    }
+
+    /// Keeps a connected block's dispense or cancellation.
+    pub(crate) fn put_rx(&self, rx: &RxState) -> Result<(), ChainError> {
+        placed("prescription_entries", Some(rx.height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT INTO prescription_entries (doctor, nonce, height, idx, kind, actor, id, bytes)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+            )?;
+            stmt.execute(params![
+                rx.prescription.dr_hash.as_bytes(),
+                int(rx.prescription.nonce),
+                int(rx.height),
+                i64::try_from(rx.index).unwrap_or(i64::MAX),
+                rx.entry.entry_type().as_str(),
+                rx.actor().as_bytes(),
+                rx.entry.entry_id().as_bytes(),
+                rx.entry.to_bytes(),
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// Forgets the dispenses and cancellations of the block at `height`
+    /// (it left the active chain).
+    pub(crate) fn forget_rx_at(&self, height: u64) -> Result<(), ChainError> {
+        placed("prescription_entries", Some(height), || {
+            self.conn.prepare_cached("DELETE FROM prescription_entries WHERE height = ?1")?.execute([int(height)])?;
+            Ok(())
+        })
+    }
+
+    fn rx_where(&self, filter: &str, key: impl rusqlite::Params) -> Result<Vec<RxState>, ChainError> {
+        placed("prescription_entries", None, || {
+            let mut stmt = self.conn.prepare_cached(&format!(
+                "SELECT doctor, nonce, height, idx, kind, actor, id, bytes FROM prescription_entries {filter}
+                 ORDER BY height, idx"
+            ))?;
+            let mut rows = stmt.query(key)?;
+            let mut out = Vec::new();
+            while let Some(r) = rows.next()? {
+                let height = uint(r.get(2)?);
+                let damaged =
+                    |what: &str| ChainError::corrupt("prescription_entries", Some(height), format!("{what} of a row"));
+                let entry = Entry::from_bytes(r.get_ref(7)?.as_blob().map_err(rusqlite::Error::from)?)
+                    .map_err(|_| damaged("bytes"))?;
+                let prescription = entry.prescription().ok_or_else(|| damaged("bytes"))?;
+                let rx = RxState {
+                    prescription,
+                    height,
+                    index: usize::try_from(r.get::<_, i64>(3)?).map_err(|_| damaged("idx"))?,
+                    entry,
+                };
+                let agrees = r.get::<_, Vec<u8>>(0)? == prescription.dr_hash.as_bytes()
+                    && uint(r.get(1)?) == prescription.nonce
+                    && r.get::<_, String>(4)? == rx.entry.entry_type().as_str()
+                    && r.get::<_, Vec<u8>>(5)? == rx.actor().as_bytes()
+                    && r.get::<_, Vec<u8>>(6)? == rx.entry.entry_id().as_bytes();
+                if !agrees {
+                    return Err(damaged("columns"));
+                }
+                out.push(rx);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Every dispense and cancellation of the active chain, in chain
+    /// order; for `check`.
+    pub(crate) fn all_rx(&self) -> Result<Vec<RxState>, ChainError> {
+        self.rx_where("", [])
+    }
+
+    /// The dispenses (or cancellations) by the pharmacy (or canceller)
+    /// `actor`, in chain order.
+    pub(crate) fn rx_by_actor(&self, actor: &Hash160, kind: crate::entry::EntryType) -> Result<Vec<RxState>, ChainError> {
+        self.rx_where("WHERE actor = ?1 AND kind = ?2", params![actor.as_bytes(), kind.as_str()])
+    }
+}
+
+/// A dropped dispense or cancellation as stored.
+pub(crate) struct StoredEntryConflict {
+    pub(crate) bytes: Vec<u8>,
+    pub(crate) replaced_by: Vec<u8>,
+    pub(crate) block_id: Hash256,
+    pub(crate) height: u64,
+}
+
+/// The entry conflicts' statements (SPEC 9.3, `pool.rs`).
+impl Store {
+    /// Keeps a dropped entry (once per id).
+    pub(crate) fn entry_conflict_insert(
+        &self,
+        entry: &Entry,
+        replaced_by: &Entry,
+        block_id: &Hash256,
+        height: u64,
+    ) -> Result<(), ChainError> {
+        placed("entry_conflicts", Some(height), || {
+            let mut stmt = self.conn.prepare_cached(
+                "INSERT OR IGNORE INTO entry_conflicts (id, bytes, replaced_by, block_id, height)
+                 VALUES (?1, ?2, ?3, ?4, ?5)",
+            )?;
+            stmt.execute(params![
+                entry.entry_id().as_bytes(),
+                entry.to_bytes(),
+                replaced_by.to_bytes(),
+                block_id.as_bytes(),
+                int(height),
+            ])?;
+            Ok(())
+        })
+    }
+
+    /// Dismisses the conflict of the entry with this id (or forgets it: the
+    /// entry is in the active chain again); whether there was one.
+    pub(crate) fn entry_conflict_remove(&self, id: &Hash256) -> Result<bool, ChainError> {
+        placed("entry_conflicts", None, || {
+            if !self.has_table("entry_conflicts")? {
+                return Ok(false);
+            }
+            let mut stmt = self.conn.prepare_cached("DELETE FROM entry_conflicts WHERE id = ?1")?;
+            Ok(stmt.execute([id.as_bytes()])? > 0)
+        })
+    }
+
+    /// Every entry conflict, oldest first (empty on a read-only handle of a
+    /// chain whose writer never ran this version).
+    pub(crate) fn entry_conflicts_all(&self) -> Result<Vec<StoredEntryConflict>, ChainError> {
+        placed("entry_conflicts", None, || {
+            if !self.has_table("entry_conflicts")? {
+                return Ok(Vec::new());
+            }
+            let mut stmt =
+                self.conn.prepare_cached("SELECT bytes, replaced_by, block_id, height FROM entry_conflicts ORDER BY seq")?;
+            let rows = stmt.query_map([], |r| {
+                Ok((r.get::<_, Vec<u8>>(0)?, r.get::<_, Vec<u8>>(1)?, r.get::<_, Vec<u8>>(2)?, r.get::<_, i64>(3)?))
+            })?;
+            rows.map(|row| {
+                let (bytes, replaced_by, block_id, height) = row?;
+                Ok(StoredEntryConflict {
+                    bytes,
+                    replaced_by,
+                    block_id: hash256("entry_conflicts", block_id)?,
+                    height: uint(height),
+                })
+            })
+            .collect()
+        })
+    }
+
+    fn has_table(&self, name: &str) -> Result<bool, ChainError> {
+        let mut stmt =
+            self.conn.prepare_cached("SELECT EXISTS (SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = ?1)")?;
+        Ok(stmt.query_row([name], |r| r.get(0))?)
     }
 }
 

@@ -494,8 +494,12 @@ impl Chain {
         let changes =
             pipeline::verify_block(block, row.difficulty, &before, self.params.block_reward, check, &mut registry)
                 .map_err(|error| ChainError::Block { height: row.height, block_id: row.id, error })?;
-        for grant in registry.changes() {
-            self.store.put_grant(&grant)?;
+        let registry_changes = registry.changes();
+        for grant in &registry_changes.grants {
+            self.store.put_grant(grant)?;
+        }
+        for rx in &registry_changes.rx {
+            self.store.put_rx(rx)?;
         }
         let undo = undo::encode(changes.keys().map(|hash| (hash, before.get(hash).copied())));
         for (hash, state) in &changes {
@@ -525,6 +529,7 @@ impl Chain {
                 RegistryUndo::Unrevoke(id) => self.store.unrevoke_grant(&id)?,
             }
         }
+        self.store.forget_rx_at(height)?;
         let bytes = self.store.pop_active(height)?;
         let previous = undo::decode(&bytes)
             .ok_or_else(|| ChainError::corrupt("active", Some(height), "undo data does not decode"))?;

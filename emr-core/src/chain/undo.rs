@@ -62,10 +62,15 @@ pub(crate) enum RegistryUndo {
 /// checks 3-6: each grant was new (`duplicate_grant`) and each revocation
 /// revoked a grant that was not revoked (`already_revoked`), so forgetting
 /// the one and clearing the other restores the registry as it was.
+///
+/// Dispenses and cancellations are not the registry's: their rows are
+/// forgotten with their block's height.
 pub(crate) fn registry_undo(entries: &[Entry]) -> impl Iterator<Item = RegistryUndo> + '_ {
-    entries.iter().rev().map(|entry| match entry {
-        Entry::Grant(grant) => RegistryUndo::Forget(grant.grant_id()),
-        Entry::Revocation(revocation) => RegistryUndo::Unrevoke(revocation.grant_id),
+    entries.iter().rev().filter_map(|entry| match entry {
+        Entry::Grant(grant) => Some(RegistryUndo::Forget(grant.grant_id())),
+        Entry::DispenserGrant(grant) => Some(RegistryUndo::Forget(grant.grant_id())),
+        Entry::Revocation(revocation) => Some(RegistryUndo::Unrevoke(revocation.grant_id)),
+        Entry::Dispense(_) | Entry::Cancellation(_) => None,
     })
 }
 

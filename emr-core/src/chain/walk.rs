@@ -130,7 +130,7 @@ impl Walk {
         )
         .map_err(|error| ChainError::Block { height, block_id: block.block_id, error })?;
         self.states.extend(changes);
-        self.registry.apply(&registry.changes());
+        self.registry.apply(&block, &registry.changes());
         self.window.push_back(Sample { difficulty: block.difficulty, timestamp: block.timestamp });
         if self.window.len() > window_len {
             self.window.pop_front();

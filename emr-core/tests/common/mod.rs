@@ -5,8 +5,11 @@
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use emr_core::chain::{Chain, ChainParams};
-use emr_core::{Block, Difficulty, Hash160, Hash256, Record, RecordFields};
+use emr_core::chain::{Chain, ChainError, ChainParams};
+use emr_core::{
+    Block, BlockError, BlockFields, CancellationFields, Difficulty, DispenseFields, DispenserGrantFields, EntryFields,
+    GrantFields, Hash160, Hash256, Record, RecordFields, RevocationFields,
+};
 use serde_json::Value;
 
 pub const T0: u64 = 1_700_000_000;
@@ -190,4 +193,242 @@ pub fn write_format_2_params(sql: &rusqlite::Connection) {
     let digest = emr_core::hash::sha256(&[&old]);
     old.extend_from_slice(digest.as_bytes());
     sql.execute("UPDATE meta SET value = ?1 WHERE key = 'params'", [old]).unwrap();
+}
+
+/// Owned bytes of one JSON entry (the vectors' `type`: `grant`,
+/// `revocation`, `dispenser_grant`, `dispense`, `cancel`), so that views
+/// can borrow from it: fields of any length, as the vectors give them.
+pub enum RawEntry {
+    Grant {
+        chain_id: Vec<u8>,
+        dr_public_key: Vec<u8>,
+        licence: String,
+        not_before: u64,
+        not_after: u64,
+        authority: Vec<u8>,
+        signature: Vec<u8>,
+    },
+    Revocation { chain_id: Vec<u8>, grant_id: Vec<u8>, effective: u64, authority: Vec<u8>, signature: Vec<u8> },
+    DispenserGrant {
+        chain_id: Vec<u8>,
+        pharmacy_public_key: Vec<u8>,
+        licence: String,
+        not_before: u64,
+        not_after: u64,
+        authority: Vec<u8>,
+        signature: Vec<u8>,
+    },
+    Dispense {
+        chain_id: Vec<u8>,
+        dr_hash: Vec<u8>,
+        nonce: u64,
+        record_hash: Vec<u8>,
+        pharmacy_public_key: Vec<u8>,
+        patient_public_key: Vec<u8>,
+        note: String,
+        signature: Vec<u8>,
+        patient_signature: Vec<u8>,
+    },
+    Cancel {
+        chain_id: Vec<u8>,
+        dr_hash: Vec<u8>,
+        nonce: u64,
+        record_hash: Vec<u8>,
+        canceller: Vec<u8>,
+        reason: String,
+        signature: Vec<u8>,
+    },
+}
+
+impl RawEntry {
+    pub fn from_json(v: &Value) -> RawEntry {
+        match v["type"].as_str() {
+            Some("grant") => RawEntry::Grant {
+                chain_id: hex_field(v, "chain_id"),
+                dr_public_key: hex_field(v, "dr_public_key"),
+                licence: text(v, "licence"),
+                not_before: uint(v, "not_before"),
+                not_after: uint(v, "not_after"),
+                authority: hex_field(v, "authority"),
+                signature: hex_field(v, "signature"),
+            },
+            Some("revocation") => RawEntry::Revocation {
+                chain_id: hex_field(v, "chain_id"),
+                grant_id: hex_field(v, "grant_id"),
+                effective: uint(v, "effective"),
+                authority: hex_field(v, "authority"),
+                signature: hex_field(v, "signature"),
+            },
+            Some("dispenser_grant") => RawEntry::DispenserGrant {
+                chain_id: hex_field(v, "chain_id"),
+                pharmacy_public_key: hex_field(v, "pharmacy_public_key"),
+                licence: text(v, "licence"),
+                not_before: uint(v, "not_before"),
+                not_after: uint(v, "not_after"),
+                authority: hex_field(v, "authority"),
+                signature: hex_field(v, "signature"),
+            },
+            Some("dispense") => RawEntry::Dispense {
+                chain_id: hex_field(v, "chain_id"),
+                dr_hash: hex_field(v, "dr_hash"),
+                nonce: uint(v, "nonce"),
+                record_hash: hex_field(v, "record_hash"),
+                pharmacy_public_key: hex_field(v, "pharmacy_public_key"),
+                patient_public_key: hex_field(v, "patient_public_key"),
+                note: text(v, "note"),
+                signature: hex_field(v, "signature"),
+                patient_signature: hex_field(v, "patient_signature"),
+            },
+            Some("cancel") => RawEntry::Cancel {
+                chain_id: hex_field(v, "chain_id"),
+                dr_hash: hex_field(v, "dr_hash"),
+                nonce: uint(v, "nonce"),
+                record_hash: hex_field(v, "record_hash"),
+                canceller: hex_field(v, "canceller"),
+                reason: text(v, "reason"),
+                signature: hex_field(v, "signature"),
+            },
+            other => panic!("unknown entry type {other:?}"),
+        }
+    }
+
+    pub fn fields(&self) -> EntryFields<'_> {
+        match self {
+            RawEntry::Grant { chain_id, dr_public_key, licence, not_before, not_after, authority, signature } => {
+                EntryFields::Grant(GrantFields {
+                    chain_id,
+                    dr_public_key,
+                    licence: Some(licence),
+                    not_before: *not_before,
+                    not_after: *not_after,
+                    authority,
+                    signature,
+                })
+            }
+            RawEntry::Revocation { chain_id, grant_id, effective, authority, signature } => {
+                EntryFields::Revocation(RevocationFields {
+                    chain_id,
+                    grant_id,
+                    effective: *effective,
+                    authority,
+                    signature,
+                })
+            }
+            RawEntry::DispenserGrant {
+                chain_id,
+                pharmacy_public_key,
+                licence,
+                not_before,
+                not_after,
+                authority,
+                signature,
+            } => EntryFields::DispenserGrant(DispenserGrantFields {
+                chain_id,
+                pharmacy_public_key,
+                licence: Some(licence),
+                not_before: *not_before,
+                not_after: *not_after,
+                authority,
+                signature,
+            }),
+            RawEntry::Dispense {
+                chain_id,
+                dr_hash,
+                nonce,
+                record_hash,
+                pharmacy_public_key,
+                patient_public_key,
+                note,
+                signature,
+                patient_signature,
+            } => EntryFields::Dispense(DispenseFields {
+                chain_id,
+                dr_hash,
+                nonce: *nonce,
+                record_hash,
+                pharmacy_public_key,
+                patient_public_key,
+                note: Some(note),
+                signature,
+                patient_signature,
+            }),
+            RawEntry::Cancel { chain_id, dr_hash, nonce, record_hash, canceller, reason, signature } => {
+                EntryFields::Cancellation(CancellationFields {
+                    chain_id,
+                    dr_hash,
+                    nonce: *nonce,
+                    record_hash,
+                    canceller,
+                    reason: Some(reason),
+                    signature,
+                })
+            }
+        }
+    }
+}
+
+/// Owned bytes of one JSON block.
+pub struct RawBlock {
+    pub previous: Vec<u8>,
+    pub height: u64,
+    pub miner: Vec<u8>,
+    pub records: Vec<RawRecord>,
+    pub entries: Vec<RawEntry>,
+    pub timestamp: u64,
+    pub difficulty: u128,
+    pub block_id: Vec<u8>,
+    pub nonce: u64,
+}
+
+impl RawBlock {
+    pub fn from_json(v: &Value) -> RawBlock {
+        RawBlock {
+            previous: hex_field(v, "previous"),
+            height: uint(v, "height"),
+            miner: hex_field(v, "miner"),
+            records: v["records"].as_array().unwrap().iter().map(RawRecord::from_json).collect(),
+            entries: v["entries"].as_array().unwrap().iter().map(RawEntry::from_json).collect(),
+            timestamp: uint(v, "timestamp"),
+            difficulty: u128::from(uint(v, "difficulty")),
+            block_id: hex_field(v, "block_id"),
+            nonce: uint(v, "nonce"),
+        }
+    }
+
+    pub fn fields(&self) -> BlockFields<'_> {
+        BlockFields {
+            previous: &self.previous,
+            height: self.height,
+            miner: &self.miner,
+            records: self.records.iter().map(RawRecord::fields).collect(),
+            entries: self.entries.iter().map(RawEntry::fields).collect(),
+            timestamp: self.timestamp,
+            difficulty: self.difficulty,
+            block_id: &self.block_id,
+            nonce: self.nonce,
+        }
+    }
+}
+
+/// `record:0:unauthorized_doctor`, `entry:1:invalid_entry_signature`,
+/// `too_many_entries`: the vectors' spelling of a block error.
+pub fn block_error_name(error: &BlockError) -> String {
+    match error {
+        BlockError::Record { index, error } => format!("record:{index}:{}", error.kind()),
+        BlockError::Entry { index, error } => format!("entry:{index}:{}", error.kind()),
+        other => other.kind().as_str().to_owned(),
+    }
+}
+
+/// The vectors' spelling of a chain's refusal of a block: its block
+/// error's, else the chain error's kind (`timestamp_too_early`, ...).
+pub fn chain_error_name(error: &ChainError) -> String {
+    match error {
+        ChainError::Block { error, .. } => block_error_name(error),
+        other => other.kind().as_str().to_owned(),
+    }
+}
+
+pub fn expected_error(case: &Value) -> Option<String> {
+    case["expected"].get("error").map(|e| e.as_str().unwrap().to_owned())
 }

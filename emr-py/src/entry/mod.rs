@@ -269,9 +269,12 @@ macro_rules! entry_class {
     };
 }
 
+mod pharmacy;
 mod registry;
 
 pub use registry::{create_grant, create_revocation, grant_object};
+pub use pharmacy::{create_cancellation, create_dispense, create_dispenser_grant, prepare_dispense};
+use pharmacy::{PyCancellation, PyDispense, PyDispenserGrant};
 use registry::{PyGrant, PyRevocation};
 
 /// Every entry class, once: `variant => class, owned copy, Python name`.
@@ -334,6 +337,9 @@ macro_rules! entries {
 entries! {
     Grant => PyGrant, registry::OwnedGrant, "Grant";
     Revocation => PyRevocation, registry::OwnedRevocation, "Revocation";
+    DispenserGrant => PyDispenserGrant, pharmacy::OwnedDispenserGrant, "DispenserGrant";
+    Dispense => PyDispense, pharmacy::OwnedDispense, "Dispense";
+    Cancellation => PyCancellation, pharmacy::OwnedCancellation, "Cancellation";
 }
 
 impl OwnedEntry {

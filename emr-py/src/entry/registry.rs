@@ -16,7 +16,7 @@ use crate::errors;
 use crate::keys::{self, AnyKey};
 
 /// `emrd1...` for a doctor's key given as bytes, else its `repr`.
-pub(super) fn doctor_repr(key: &Bound<'_, PyAny>) -> String {
+fn doctor_repr(key: &Bound<'_, PyAny>) -> String {
     match key.cast::<PyBytes>() {
         Ok(key) => Address::new(Role::Doctor, sha1(&[key.as_bytes()])).to_string(),
         Err(_) => convert::short_repr(key),
@@ -213,7 +213,10 @@ pub fn create_revocation(
     let key = AnyKey::from_python(authority_key, "authority_key")?;
     let grant_id = match grant_id.cast::<PyGrant>() {
         Ok(grant) => EntryFields::Grant(PyGrant::owned(grant)?.view()).entry_id(),
-        Err(_) => entry_hash(grant_id, "grant_id")?,
+        Err(_) => match grant_id.cast::<super::pharmacy::PyDispenserGrant>() {
+            Ok(grant) => EntryFields::DispenserGrant(super::pharmacy::PyDispenserGrant::owned(grant)?.view()).entry_id(),
+            Err(_) => entry_hash(grant_id, "grant_id")?,
+        },
     };
     let effective = convert::uint64(effective, "effective")?;
     let chain_id = chain_id_argument(chain_id)?;

@@ -20,10 +20,7 @@ use crate::progress::{self, MineProgress};
 use crate::times;
 
 fn entry_kind(entry: &Entry) -> &'static str {
-    match entry {
-        Entry::Grant(_) => "grant",
-        Entry::Revocation(_) => "revocation",
-    }
+    entry.entry_type().as_str()
 }
 
 pub fn chain_submit(dir: &Path, files: &[PathBuf]) -> Result<Output, CliError> {
