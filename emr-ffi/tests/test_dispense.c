@@ -195,7 +195,7 @@ static void check_entry_vector(const char *name, const char *expected, const cha
 
     emr_entry_type type = 0;
     CHECK_OK(emr_entry_get_type(entry, &type));
-    uint8_t buf[512];
+    uint8_t buf[1024];
     size_t len = sizeof buf;
     uint8_t h20[20], h32[32];
     uint64_t u = 0;
