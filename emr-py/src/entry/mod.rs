@@ -184,6 +184,9 @@ macro_rules! entry_class {
 
         #[pymethods]
         impl $class {
+            // The constructor takes the specification's fields in order (a
+            // dispense has nine).
+            #[allow(clippy::too_many_arguments)]
             #[new]
             #[pyo3(signature = ($($field),+))]
             fn new($($field: Py<PyAny>),+) -> Self {
