@@ -32,7 +32,8 @@
  *   else (pass *len == 0, buf == NULL to ask for the size).
  * - Ownership. Objects (emr_key, emr_record, emr_entry, emr_block,
  *   emr_user_states, emr_cancel, emr_chain, emr_history, emr_pending,
- *   emr_grants, emr_dispensings, emr_conflicts, emr_tls) are opaque and
+ *   emr_grants, emr_dispensings, emr_conflicts, emr_entry_conflicts,
+ *   emr_tls) are opaque and
  *   owned by the caller, who frees each exactly once with its *_free
  *   function; every *_free accepts NULL. Inputs are copied, never
  *   retained, unless documented otherwise.
@@ -48,7 +49,8 @@
  * - Indexes. Every getter that takes an index (emr_block_record,
  *   emr_block_entry, emr_user_states_entry_at, emr_history_get,
  *   emr_chain_authority, emr_chain_pending_entry, emr_pending_get,
- *   emr_grants_get, emr_dispensings_get, emr_conflicts_get) counts from 0,
+ *   emr_grants_get, emr_dispensings_get, emr_conflicts_get,
+ *   emr_entry_conflicts_get) counts from 0,
  *   and an index past the end (index >= the length, SIZE_MAX included) is
  *   EMR_NOT_FOUND,
  *   never EMR_INVALID_ARGUMENT: nothing is written but a T **out, set to
@@ -94,7 +96,9 @@
  *   device), and the prescriber or an authority may cancel
  *   (emr_cancellation_sign). All are emr_entry objects carried in blocks;
  *   the active chain holds at most one dispensing per prescription
- *   (emr_chain_prescription_state, emr_chain_dispensings).
+ *   (emr_chain_prescription_state, emr_chain_dispensings). A dispensing
+ *   that a sync drops for another pharmacy's is listed by
+ *   emr_chain_entry_conflicts (SPEC 9.3).
  * - Nodes (SPEC section 9). emr_chain_sync brings a chain held by the
  *   caller in step with a node's URL (https:// with emr_tls credentials,
  *   or http:// to a loopback address); what goes wrong with the node is
@@ -293,6 +297,13 @@ typedef struct emr_dispensings emr_dispensings;
  * several threads at once.
  */
 typedef struct emr_entry emr_entry;
+
+/**
+ * A snapshot of the dispenses and cancellations a chain dropped for
+ * another (emr_chain_entry_conflicts), oldest first. Opaque and immutable:
+ * several threads may read one at once; it may outlive the chain.
+ */
+typedef struct emr_entry_conflicts emr_entry_conflicts;
 
 /**
  * A snapshot of a doctor's grants in the active chain (emr_chain_grants),
@@ -4782,6 +4793,97 @@ void emr_conflicts_free(struct emr_conflicts *conflicts);
 emr_status emr_chain_dismiss_conflict(struct emr_chain *chain,
                                       const uint8_t *txid32,
                                       bool *dismissed);
+
+/**
+ * Every dispense and cancellation the chain dropped for another (SPEC
+ * 9.3, SPEC 10), as a snapshot, oldest first. Typically two pharmacies
+ * dispensed one prescription at two sites that had not synced: when the
+ * heavier branch joined, the other pharmacy's dispense took the
+ * prescription, so this one can be neither pending nor mined; the chain
+ * keeps it with the entry that took its place (naming both pharmacies)
+ * and that entry's block, until emr_chain_dismiss_entry_conflict or until
+ * the entry itself is in the active chain again. A cancellation a dispense
+ * overtook is kept the same way. Stored in the chain's database.
+ *
+ * Returns: EMR_OK (an empty snapshot when there is no conflict);
+ *          EMR_CORRUPT if a stored conflict is damaged; EMR_IO if storage
+ *          fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+ * Args:    chain: the chain; a read-only one too.
+ * Out:     out:   a new snapshot, freed by the caller with
+ *                 emr_entry_conflicts_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_entry_conflicts(const struct emr_chain *chain,
+                                     struct emr_entry_conflicts **out);
+
+/**
+ * The number of conflicts in an entry conflicts snapshot.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if conflicts or len is NULL.
+ * Args:    conflicts: the snapshot.
+ * Out:     len:       the number of conflicts.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_entry_conflicts_len(const struct emr_entry_conflicts *conflicts, size_t *len);
+
+/**
+ * One conflict of an entry conflicts snapshot: the dropped entry, the
+ * entry that took its prescription (for two dispenses, the two pharmacies:
+ * emr_dispense_pharmacy_public_key of each) and the block that carried
+ * that one.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *entry and *replaced_by are set to NULL, nothing else is
+ *          written); EMR_NULL_ARGUMENT if conflicts is NULL.
+ * Args:    conflicts:   the snapshot.
+ * In:      index:       0 ..= length - 1, oldest first.
+ * Out:     entry:       the dropped dispense or cancellation, a new entry
+ *                       freed by the caller with emr_entry_free; NULL on
+ *                       failure; may be NULL if not wanted.
+ *          replaced_by: the entry that took its prescription, likewise.
+ *          block_id32:  receives the 32-byte id of the block that carried
+ *                       replaced_by; may be NULL if not wanted.
+ *          height:      that block's height; may be NULL if not wanted.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_entry_conflicts_get(const struct emr_entry_conflicts *conflicts,
+                                   size_t index,
+                                   struct emr_entry **entry,
+                                   struct emr_entry **replaced_by,
+                                   uint8_t *block_id32,
+                                   uint64_t *height);
+
+/**
+ * Frees an entry conflicts snapshot. NULL is a no-op.
+ *
+ * Args:    conflicts: a snapshot from this library, or NULL. Not usable
+ *                     afterwards (entries taken from it stay valid).
+ * Thread-safety: no other thread may use the snapshot during or after the
+ *          call.
+ */
+void emr_entry_conflicts_free(struct emr_entry_conflicts *conflicts);
+
+/**
+ * Stops listing the conflict of the dropped entry with this id (the
+ * pharmacies have settled, say); durable when this returns. An id that
+ * names no conflict changes nothing and is not an error: *dismissed is
+ * false.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the chain is read-only;
+ *          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain
+ *          or entry_id32 is NULL.
+ * Args:    chain:      the chain, changed.
+ * In:      entry_id32: the dropped entry's 32-byte id (emr_entry_id).
+ * Out:     dismissed:  whether a conflict was listed and is no longer,
+ *                      written on EMR_OK; may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_dismiss_entry_conflict(struct emr_chain *chain,
+                                            const uint8_t *entry_id32,
+                                            bool *dismissed);
 
 /**
  * The next block to mine on the chain: previous is the tip's id (all zero

@@ -4,7 +4,9 @@
  * authority, every block's outcome and every prescription's state after
  * it (emr_chain_prescription_state), a pharmacy's dispensings, undo back
  * to nothing; the open-chain scenario; dispenser grants, dispenses (one
- * step and two) and cancellations signed here; bad input.
+ * step and two) and cancellations signed here; the partition story (two
+ * sites, two pharmacies, one dispense stays, the other an entry conflict
+ * naming both); bad input.
  *
  * Usage: test_dispense VECTORS_TEXT_DIR */
 #define _POSIX_C_SOURCE 200809L
@@ -518,6 +520,9 @@ static void test_scenario(void) {
         emr_entry *past = (emr_entry *)&n;
         CHECK_STATUS(emr_dispensings_get(d, n, &past, NULL, NULL, NULL), EMR_NOT_FOUND);
         CHECK(past == NULL, "NULL past the end");
+        past = (emr_entry *)&n;
+        CHECK_STATUS(emr_dispensings_get(d, SIZE_MAX, &past, NULL, NULL, NULL), EMR_NOT_FOUND);
+        CHECK(past == NULL, "NULL at SIZE_MAX");
         emr_dispensings_free(d);
     }
     bool ok = true;
@@ -685,6 +690,143 @@ static void test_signed_here(void) {
     emr_key_free(doctor);
 }
 
+/* Mines the chain's next block from its pool (one thread, the vectors'
+ * difficulty) and returns it, added. */
+static emr_block *mine_next(emr_chain *chain, uint64_t timestamp) {
+    static const uint8_t miner[20] = {7};
+    emr_mine_options o;
+    CHECK_OK(emr_mine_options_default(&o, EMR_MINE_OPTIONS_VERSION));
+    o.threads = 1;
+    emr_mine_outcome outcome = 0;
+    emr_block *block = NULL;
+    emr_add_outcome added = EMR_ADD_NONE;
+    CHECK_OK(emr_chain_mine_next(chain, miner, &timestamp, &o, &outcome, &block, &added));
+    CHECK(outcome == EMR_MINE_FOUND && added == EMR_ADD_EXTENDED && block != NULL, "mined and added");
+    if (block == NULL) exit(1);
+    return block;
+}
+
+static void submit(emr_chain *chain, const emr_entry *entry) {
+    emr_submit_outcome outcome = 0;
+    CHECK_OK(emr_chain_submit_entry(chain, entry, &outcome));
+    CHECK(outcome == EMR_SUBMIT_READY, "submitted: %s", emr_submit_outcome_name(outcome));
+}
+
+static void check_dispensed_by(emr_chain *chain, const uint8_t dr[20], const vec_key *pharmacy, const char *site) {
+    emr_prescription_state st = 0;
+    emr_entry *e = NULL;
+    CHECK_OK(emr_chain_prescription_state(chain, dr, 1, &st, &e, NULL, NULL, NULL));
+    CHECK(st == EMR_RX_DISPENSED && e != NULL, "%s: dispensed", site);
+    if (e == NULL) return;
+    uint8_t key[128];
+    size_t len = sizeof key;
+    CHECK_OK(emr_dispense_pharmacy_public_key(e, key, &len));
+    CHECK(bytes_eq(key, len, pharmacy->spki.data, pharmacy->spki.len), "%s: by %s", site, pharmacy->name);
+    emr_entry_free(e);
+}
+
+/* Two sites, each pharmacy dispenses D1's first prescription while they
+ * are cut off; the sites sync by adding the heavier branch: one dispense
+ * stays, the other is an entry conflict naming both pharmacies. */
+static void test_partition(void) {
+    test_context = "partition";
+    emr_chain *a = vector_chain(true), *b = vector_chain(true);
+    for (size_t i = 0; i < 2; i++) {
+        emr_block *block = block_of(&scenario[i]);
+        CHECK_OK(emr_chain_add_block(a, block, NULL, NULL, NULL));
+        CHECK_OK(emr_chain_add_block(b, block, NULL, NULL, NULL));
+        emr_block_free(block);
+    }
+    const uint8_t *chain_id = authority_params.chain_id;
+    const vec_key *p1 = key_named("P1"), *p2 = key_named("P2"), *d1 = key_named("D1");
+    emr_key *authority = key_from(&authority_pkcs8), *k1 = key_from(&p1->pkcs8), *k2 = key_from(&p2->pkcs8),
+            *patient = key_from(&key_named("PA")->pkcs8);
+    emr_entry *grant = NULL, *by_p1 = NULL, *by_p2 = NULL;
+    CHECK_OK(emr_dispenser_grant_sign(authority, chain_id, p2->spki.data, p2->spki.len, "GPhC 2", 6, 0, UINT64_MAX,
+                                      &grant));
+    uint64_t t = scenario[1].timestamp;
+    submit(a, grant);
+    emr_block *shared = mine_next(a, t += 12);
+    CHECK_OK(emr_chain_add_block(b, shared, NULL, NULL, NULL));
+    const emr_record *record = scenario_record(d1->hash, 1);
+    CHECK_OK(emr_dispense_sign(k1, patient, chain_id, record, "site A", 6, &by_p1));
+    CHECK_OK(emr_dispense_sign(k2, patient, chain_id, record, "site B", 6, &by_p2));
+    submit(a, by_p1);
+    emr_block *a1 = mine_next(a, t + 12);
+    submit(b, by_p2);
+    emr_block *b1 = mine_next(b, t + 13);
+    emr_block *b2 = mine_next(b, t + 25);
+    check_dispensed_by(a, d1->hash, p1, "site A before the sync");
+    check_dispensed_by(b, d1->hash, p2, "site B before the sync");
+
+    emr_add_outcome outcome = EMR_ADD_NONE;
+    CHECK_OK(emr_chain_add_block(b, a1, NULL, &outcome, NULL));
+    CHECK(outcome == EMR_ADD_SIDE_BRANCH, "site B keeps its heavier branch");
+    CHECK_OK(emr_chain_add_block(a, b1, NULL, &outcome, NULL));
+    CHECK(outcome == EMR_ADD_SIDE_BRANCH, "b1 on a side branch at site A");
+    CHECK_OK(emr_chain_add_block(a, b2, NULL, &outcome, NULL));
+    CHECK(outcome == EMR_ADD_REORGANIZED, "b2 reorganizes site A");
+    check_dispensed_by(a, d1->hash, p2, "site A after the sync");
+    check_dispensed_by(b, d1->hash, p2, "site B after the sync");
+
+    /* Site A's dispense fell out: a conflict naming both pharmacies. */
+    emr_entry_conflicts *conflicts = NULL;
+    size_t n = 0;
+    CHECK_OK(emr_chain_entry_conflicts(a, &conflicts));
+    CHECK_OK(emr_entry_conflicts_len(conflicts, &n));
+    CHECK(n == 1, "one conflict, not %zu", n);
+    emr_entry *dropped = NULL, *kept = NULL;
+    uint8_t block_id[32], want_id[32], id[32], want[32];
+    uint64_t height = 0;
+    CHECK_OK(emr_entry_conflicts_get(conflicts, 0, &dropped, &kept, block_id, &height));
+    CHECK_OK(emr_block_id(b1, want_id));
+    CHECK(memcmp(block_id, want_id, 32) == 0 && height == 3, "the block that carried the kept dispense");
+    CHECK_OK(emr_entry_id(dropped, id));
+    CHECK_OK(emr_entry_id(by_p1, want));
+    CHECK(memcmp(id, want, 32) == 0, "site A's dispense is the dropped one");
+    CHECK_OK(emr_entry_id(kept, id));
+    CHECK_OK(emr_entry_id(by_p2, want));
+    CHECK(memcmp(id, want, 32) == 0, "site B's dispense is the kept one");
+    emr_entry *past = (emr_entry *)&n, *past2 = (emr_entry *)&n;
+    CHECK_STATUS(emr_entry_conflicts_get(conflicts, 1, &past, &past2, NULL, NULL), EMR_NOT_FOUND);
+    CHECK(past == NULL && past2 == NULL, "NULL past the end");
+    emr_entry_conflicts_free(conflicts);
+    emr_entry_free(dropped);
+    emr_entry_free(kept);
+    emr_entry_conflicts *none = NULL;
+    CHECK_OK(emr_chain_entry_conflicts(b, &none));
+    CHECK_OK(emr_entry_conflicts_len(none, &n));
+    CHECK(n == 0, "site B dropped nothing");
+    emr_entry_conflicts_free(none);
+
+    /* It cannot come back; the pharmacies settle and dismiss it. */
+    emr_submit_outcome submitted = 0;
+    CHECK_STATUS(emr_chain_submit_entry(a, by_p1, &submitted), EMR_ALREADY_DISPENSED);
+    bool dismissed = false;
+    CHECK_OK(emr_entry_id(by_p1, id));
+    CHECK_OK(emr_chain_dismiss_entry_conflict(a, id, &dismissed));
+    CHECK(dismissed, "dismissed");
+    CHECK_OK(emr_chain_dismiss_entry_conflict(a, id, &dismissed));
+    CHECK(!dismissed, "nothing left to dismiss");
+    CHECK_STATUS(emr_chain_dismiss_entry_conflict(a, NULL, &dismissed), EMR_NULL_ARGUMENT);
+    CHECK_STATUS(emr_chain_entry_conflicts(NULL, &conflicts), EMR_NULL_ARGUMENT);
+    emr_entry_conflicts_free(NULL);
+
+    emr_block_free(shared);
+    emr_block_free(a1);
+    emr_block_free(b1);
+    emr_block_free(b2);
+    emr_entry_free(grant);
+    emr_entry_free(by_p1);
+    emr_entry_free(by_p2);
+    emr_key_free(authority);
+    emr_key_free(k1);
+    emr_key_free(k2);
+    emr_key_free(patient);
+    emr_chain_free(a);
+    emr_chain_free(b);
+}
+
 static void test_every_pharmacy_status_seen(void) {
     test_context = "coverage";
     for (emr_status s = EMR_UNAUTHORIZED_DISPENSER; s <= EMR_PRESCRIPTION_CANCELLED; s++) {
@@ -702,6 +844,7 @@ int main(int argc, char **argv) {
     test_scenario();
     test_open_scenario();
     test_signed_here();
+    test_partition();
     test_every_pharmacy_status_seen();
     for (size_t i = 0; i < scenario_count; i++) {
         for (size_t j = 0; j < scenario[i].record_count; j++) emr_record_free(scenario[i].records[j]);
