@@ -261,6 +261,13 @@ def test_who_when_and_which_block():
         assert d11.record.nonce == 1 and d11.record.dr_hash == HASH["D1"]
         assert chain[d11.record_height].block_id == d11.record_block_id
         assert d11.record_timestamp < d11.timestamp
+        # A snapshot compared by value; its objects are new at each read.
+        assert d11 == chain.prescription(HASH["D1"], 1) and d11 != chain.prescription(HASH["D1"], 2)
+        assert d11.entry is not d11.entry and d11.entry == d11.entry
+        d11.record.nonce = 5
+        assert d11.record.nonce == 1
+        with pytest.raises(AttributeError):
+            d11.state = "open"
         # Cancelled by the prescriber, and by the authority.
         d12, d13 = chain.prescription(HASH["D1"], 2), chain.prescription(HASH["D1"], 3)
         assert (d12.state, d12.by) == ("cancelled", HASH["D1"])
@@ -487,6 +494,7 @@ def test_the_partition_story():
         [conflict] = site_a.entry_conflicts()
         assert isinstance(conflict, cryptoemr.EntryConflict)
         assert conflict.entry == by_p1 and conflict.replaced_by == by_p2
+        assert conflict == site_a.entry_conflicts()[0]
         assert conflict.pharmacies == (HASH["P1"], HASH["P2"])
         assert (conflict.block_id, conflict.height) == (b1.block_id, b1.height)
         assert HASH["P1"].hex() in repr(conflict) and HASH["P2"].hex() in repr(conflict)

@@ -549,8 +549,7 @@ impl PyChain {
         let bytes = address::hash_or_address(dr_hash, Role::Doctor, "dr_hash")?;
         let hash = hash160(dr_hash, bytes, "dr_hash")?;
         let nonce = convert::uint64(nonce, "nonce")?;
-        let status = self.with(py, move |chain| chain.prescription_status(&hash, nonce))?;
-        crate::rx::PyPrescriptionStatus::new(py, &status)
+        self.with(py, move |chain| chain.prescription_status(&hash, nonce)).map(crate::rx::PyPrescriptionStatus::from)
     }
 
     /// Every record for ``patient_hash`` (20 bytes or an ``emrp1…``
@@ -565,8 +564,7 @@ impl PyChain {
         let bytes = address::hash_or_address(patient_hash, Role::Patient, "patient_hash")?;
         let hash = hash160(patient_hash, bytes, "patient_hash")?;
         let all = self.with(py, move |chain| chain.patient_prescriptions(&hash))?;
-        let items = all.iter().map(|s| crate::rx::PyPrescriptionStatus::new(py, s)).collect::<PyResult<Vec<_>>>()?;
-        PyList::new(py, items)
+        PyList::new(py, all.into_iter().map(crate::rx::PyPrescriptionStatus::from))
     }
 
     /// Every dispensing by the pharmacy ``pharmacy`` (its 20-byte hash or

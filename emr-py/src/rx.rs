@@ -4,7 +4,7 @@
 //! `Chain` query methods share. The rules and the queries are the core's.
 
 use emr_core::chain::{EntryConflict, PrescriptionState, PrescriptionStatus};
-use emr_core::hash::{sha1, Hash160};
+use emr_core::hash::{sha1, Hash160, Hash256};
 use emr_core::Entry;
 use pyo3::prelude::*;
 use pyo3::types::{PyBytes, PyTuple};
@@ -26,64 +26,103 @@ use crate::record::Emr;
 /// canceller's key (20 bytes; who), ``timestamp`` its block's time (when)
 /// and ``height``, ``block_id`` its block (which block); each is ``None``
 /// while the prescription is open. A cancellation's ``reason`` is
-/// ``entry.reason``.
-#[pyclass(module = "cryptoemr", name = "PrescriptionStatus", frozen, get_all)]
+/// ``entry.reason``. Immutable; statuses compare equal when they say the
+/// same; ``record`` and ``entry`` are new objects at each read.
+#[pyclass(module = "cryptoemr", name = "PrescriptionStatus", frozen, eq)]
+#[derive(PartialEq)]
 pub struct PyPrescriptionStatus {
-    state: &'static str,
-    record: Py<Emr>,
-    record_height: u64,
-    record_block_id: Py<PyBytes>,
-    record_timestamp: u64,
-    entry: Option<Py<PyAny>>,
-    by: Option<Py<PyBytes>>,
-    height: Option<u64>,
-    block_id: Option<Py<PyBytes>>,
-    timestamp: Option<u64>,
+    status: PrescriptionStatus,
 }
 
-impl PyPrescriptionStatus {
-    pub fn new(py: Python<'_>, status: &PrescriptionStatus) -> PyResult<PyPrescriptionStatus> {
-        let record = &status.record;
-        let (entry, by, height, block_id, timestamp) = match &status.state {
-            PrescriptionState::Open => (None, None, None, None, None),
-            PrescriptionState::Dispensed(d) => (
-                Some(entry_object(py, &Entry::Dispense(d.dispense.clone()))?.unbind()),
-                Some(d.dispense.pharmacy_hash()),
-                Some(d.height),
-                Some(d.block_id),
-                Some(d.timestamp),
-            ),
-            PrescriptionState::Cancelled(c) => (
-                Some(entry_object(py, &Entry::Cancellation(c.cancellation.clone()))?.unbind()),
-                Some(c.cancellation.canceller_hash()),
-                Some(c.height),
-                Some(c.block_id),
-                Some(c.timestamp),
-            ),
-        };
-        Ok(PyPrescriptionStatus {
-            state: status.state.as_str(),
-            record: Py::new(py, Emr::from_record(py, &record.record)?)?,
-            record_height: record.height,
-            record_block_id: PyBytes::new(py, record.block_id.as_bytes()).unbind(),
-            record_timestamp: record.timestamp,
-            entry,
-            by: by.map(|h: Hash160| PyBytes::new(py, h.as_bytes()).unbind()),
-            height,
-            block_id: block_id.map(|id| PyBytes::new(py, id.as_bytes()).unbind()),
-            timestamp,
-        })
+impl From<PrescriptionStatus> for PyPrescriptionStatus {
+    fn from(status: PrescriptionStatus) -> Self {
+        PyPrescriptionStatus { status }
+    }
+}
+
+/// Where the deciding entry sits: `(entry, by, height, block_id, timestamp)`.
+fn decided(state: &PrescriptionState) -> Option<(Entry, Hash160, u64, Hash256, u64)> {
+    match state {
+        PrescriptionState::Open => None,
+        PrescriptionState::Dispensed(d) => {
+            Some((d.dispense.clone().into(), d.dispense.pharmacy_hash(), d.height, d.block_id, d.timestamp))
+        }
+        PrescriptionState::Cancelled(c) => {
+            Some((c.cancellation.clone().into(), c.cancellation.canceller_hash(), c.height, c.block_id, c.timestamp))
+        }
     }
 }
 
 #[pymethods]
 impl PyPrescriptionStatus {
-    fn __repr__(&self, py: Python<'_>) -> String {
-        let place = match (self.height, &self.by) {
-            (Some(height), Some(by)) => format!(", by={}, height={height}", convert::hex(by.bind(py).as_bytes())),
-            _ => String::new(),
+    /// ``"open"``, ``"dispensed"`` or ``"cancelled"``.
+    #[getter]
+    fn state(&self) -> &'static str {
+        self.status.state.as_str()
+    }
+
+    /// The prescription, a new :class:`EMR` at each read.
+    #[getter]
+    fn record(&self, py: Python<'_>) -> PyResult<Emr> {
+        Emr::from_record(py, &self.status.record.record)
+    }
+
+    /// The height of the prescription's block.
+    #[getter]
+    fn record_height(&self) -> u64 {
+        self.status.record.height
+    }
+
+    /// The id of the prescription's block (32 bytes).
+    #[getter]
+    fn record_block_id<'py>(&self, py: Python<'py>) -> Bound<'py, PyBytes> {
+        PyBytes::new(py, self.status.record.block_id.as_bytes())
+    }
+
+    /// The prescription's block's timestamp.
+    #[getter]
+    fn record_timestamp(&self) -> u64 {
+        self.status.record.timestamp
+    }
+
+    /// The :class:`Dispense` or :class:`Cancellation` that decided it (a
+    /// new object at each read); ``None`` while open.
+    #[getter]
+    fn entry<'py>(&self, py: Python<'py>) -> PyResult<Option<Bound<'py, PyAny>>> {
+        decided(&self.status.state).map(|(entry, ..)| entry_object(py, &entry)).transpose()
+    }
+
+    /// Who: SHA-1 of the pharmacy's or the canceller's key (20 bytes);
+    /// ``None`` while open.
+    #[getter]
+    fn by<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        decided(&self.status.state).map(|(_, by, ..)| PyBytes::new(py, by.as_bytes()))
+    }
+
+    /// Which block: the deciding entry's block height; ``None`` while open.
+    #[getter]
+    fn height(&self) -> Option<u64> {
+        decided(&self.status.state).map(|(_, _, height, ..)| height)
+    }
+
+    /// That block's id (32 bytes); ``None`` while open.
+    #[getter]
+    fn block_id<'py>(&self, py: Python<'py>) -> Option<Bound<'py, PyBytes>> {
+        decided(&self.status.state).map(|(_, _, _, id, _)| PyBytes::new(py, id.as_bytes()))
+    }
+
+    /// When: that block's timestamp; ``None`` while open.
+    #[getter]
+    fn timestamp(&self) -> Option<u64> {
+        decided(&self.status.state).map(|(.., t)| t)
+    }
+
+    fn __repr__(&self) -> String {
+        let place = match decided(&self.status.state) {
+            Some((_, by, height, ..)) => format!(", by={}, height={height}", convert::hex(by.as_bytes())),
+            None => String::new(),
         };
-        format!("PrescriptionStatus(state={:?}, record_height={}{place})", self.state, self.record_height)
+        format!("PrescriptionStatus(state={:?}, record_height={}{place})", self.state(), self.status.record.height)
     }
 }
 
@@ -96,8 +135,10 @@ impl PyPrescriptionStatus {
 /// first). ``block_id`` and ``height`` are the block that carried
 /// ``replaced_by`` when it did. Listed by :meth:`Chain.entry_conflicts`
 /// until :meth:`Chain.dismiss_entry_conflict`; the pharmacies settle.
-/// Immutable; ``entry`` and ``replaced_by`` are new objects at each read.
-#[pyclass(module = "cryptoemr", name = "EntryConflict", frozen)]
+/// Immutable, compared by value; ``entry`` and ``replaced_by`` are new
+/// objects at each read.
+#[pyclass(module = "cryptoemr", name = "EntryConflict", frozen, eq)]
+#[derive(PartialEq)]
 pub struct PyEntryConflict {
     conflict: EntryConflict,
 }
