@@ -209,6 +209,19 @@ fn two_step_dispense_for_a_patient_signing_on_their_own_device() {
     assert_eq!(at_counter.sign_patient(&pharmacy).unwrap_err().kind(), ErrorKind::InvalidEntrySignature);
     at_counter.sign_pharmacy(&pharmacy).unwrap();
     assert_eq!(at_counter.verify(), Ok(()));
+
+    // A phone running this library is handed the unsigned dispense's
+    // encoding instead: it decodes, is signed there, and the signature
+    // attached at the counter makes the same dispense.
+    let mut unsigned =
+        Dispense::unsigned(chain, &record, pharmacy.public_key_der(), patient.public_key_der(), "21 capsules").unwrap();
+    let Ok(Entry::Dispense(mut on_phone)) = Entry::from_bytes(&Entry::from(unsigned.clone()).to_bytes()) else {
+        panic!("an unsigned dispense decodes")
+    };
+    on_phone.sign_patient(&patient).unwrap();
+    unsigned.attach_patient_signature(&on_phone.patient_signature).unwrap();
+    unsigned.sign_pharmacy(&pharmacy).unwrap();
+    assert_eq!(unsigned.verify(), Ok(()));
     assert_eq!(Entry::from_bytes(&Entry::from(at_counter.clone()).to_bytes()), Ok(Entry::Dispense(at_counter)));
 }
 
@@ -442,9 +455,24 @@ fn every_scenario_block_with_its_outcome_and_every_prescription_state_after_it()
     assert_eq!(chain.len().unwrap(), extended.len() as u64);
     let report = chain.check(&BatchOptions::default()).unwrap();
     assert_eq!((report.blocks_ok, report.first_bad), (extended.len() as u64, None));
+    // A refused block is remembered as invalid and refused again with its
+    // error (read back from the stored failure), the tip unchanged.
+    let tip = chain.tip().unwrap();
+    for case in cases.iter().filter(|c| expected_error(c).is_some()) {
+        let again = chain.add_block(&block_of(case), None).unwrap_err();
+        assert_eq!(Some(chain_error_name(&again)), expected_error(case), "{}", case["name"]);
+    }
+    assert_eq!(chain.tip().unwrap(), tip);
     let last = cases.last().unwrap();
     drop(chain);
-    // Reopened: the same states, read from the file.
+    // Reopened: the same states, read from the file, and refused blocks
+    // still refused with their errors.
+    let mut reopened = Chain::open(&db.0, None).unwrap();
+    for case in cases.iter().filter(|c| expected_error(c).is_some()) {
+        let again = reopened.add_block(&block_of(case), None).unwrap_err();
+        assert_eq!(Some(chain_error_name(&again)), expected_error(case), "{}", case["name"]);
+    }
+    drop(reopened);
     let chain = Chain::open_readonly(&db.0).unwrap();
     assert_eq!(states(&v, &chain, last), expected_states(last));
 
@@ -848,4 +876,39 @@ fn format_4_files_are_upgraded_and_check_compares_the_dispenses() {
     assert_eq!(sites.state(&chain), PrescriptionState::Open);
     let err = chain.check(&BatchOptions::default()).unwrap_err();
     assert!(matches!(err, ChainError::Corrupt { table: "prescription_entries", .. }), "{err}");
+}
+
+/// A heavier branch whose block dispenses a prescription its own branch
+/// already dispensed fails whole: the chain, the prescription's state and
+/// the pool are as before. A good heavier branch then takes the
+/// prescription from a cancellation, which is kept as a conflict.
+#[test]
+fn reorganisations_across_a_cancellation_fail_whole_or_keep_a_conflict() {
+    let sites = Sites::new();
+    let tip = sites.base.last().unwrap();
+    let mut a = sites.chain();
+    let cancellation = Cancellation::sign(&sites.v.key("D1"), sites.chain_id, &sites.record, "wrong dose").unwrap();
+    let a2 = next_block(Some(tip), 0xa, vec![], vec![cancellation.clone().into()]);
+    assert_eq!(a.add_block(&a2, None), Ok(AddOutcome::Extended));
+    let cancelled = sites.state(&a);
+    assert!(matches!(&cancelled, PrescriptionState::Cancelled(c) if c.cancellation == cancellation));
+
+    let south = sites.dispense("P2", "");
+    let b2 = next_block(Some(tip), 0xb, vec![], vec![south.clone().into()]);
+    let bad = next_block(Some(&b2), 0xb, vec![], vec![sites.dispense("P1", "").into()]);
+    let err = a.add_blocks(&[b2.clone(), bad.clone()], None, &BatchOptions::default()).unwrap_err();
+    assert_eq!(chain_error_name(&err.error), "entry:0:already_dispensed");
+    assert_eq!(a.tip().unwrap().unwrap().block_id, a2.block_id);
+    assert_eq!(sites.state(&a), cancelled);
+    assert!(a.entry_conflicts().unwrap().is_empty() && a.pending_entries().unwrap().is_empty());
+    assert_eq!(a.check(&BatchOptions::default()).unwrap().first_bad, None);
+
+    let b3 = next_block(Some(&b2), 0xb, vec![], vec![]);
+    assert_eq!(a.add_block(&b3, None), Ok(AddOutcome::Reorganized));
+    assert!(matches!(sites.state(&a), PrescriptionState::Dispensed(d) if d.dispense == south));
+    let conflicts = a.entry_conflicts().unwrap();
+    assert_eq!(conflicts.len(), 1);
+    assert_eq!((conflicts[0].entry.clone(), conflicts[0].replaced_by.clone()), (cancellation.into(), south.into()));
+    assert!(a.pending_entries().unwrap().is_empty());
+    assert_eq!(a.check(&BatchOptions::default()).unwrap().first_bad, None);
 }

@@ -230,11 +230,14 @@ fn main() {
     }
     record_decode.write();
 
-    // blocks.json's blocks, and registry.json's scenario blocks (with
-    // entries: encoding version 2).
+    // blocks.json's blocks, and registry.json's and dispense.json's
+    // scenario blocks (with entries: encoding version 2).
     let mut block_decode = Corpus::new(&root, "block_decode");
     let registry = load("registry.json");
-    let scenario_blocks = ["scenario", "open_chain_scenario"].iter().flat_map(|k| registry[k].as_array().unwrap());
+    let dispense = load("dispense.json");
+    let scenario_blocks = [&registry, &dispense]
+        .into_iter()
+        .flat_map(|file| ["scenario", "open_chain_scenario"].into_iter().flat_map(move |k| file[k].as_array().unwrap()));
     for case in blocks["blocks"].as_array().unwrap().iter().chain(scenario_blocks) {
         if let Some(block) = block_from_json(&case["block"]) {
             block_decode.add(block.to_bytes());
@@ -325,7 +328,7 @@ fn main() {
     // Every entry of registry.json and dispense.json, and every entry of
     // their scenario blocks.
     let mut entry = Corpus::new(&root, "entry_decode");
-    for file in [&registry, &load("dispense.json")] {
+    for file in [&registry, &dispense] {
         let scenario_entries = ["scenario", "open_chain_scenario"]
             .iter()
             .flat_map(|k| file[k].as_array().unwrap())

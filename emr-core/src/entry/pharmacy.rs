@@ -9,11 +9,14 @@
 //! in [`crate::chain`].
 //!
 //! A dispense carries two signatures over one digest. A pharmacy holding
-//! both keys (a test, a kiosk) signs in one call ([`Dispense::sign`]); a
-//! patient who signs on their own card or phone gets the digest
-//! ([`Dispense::digest`]) from the pharmacy's [`Dispense::unsigned`] and
-//! hands back a signature, which [`Dispense::attach_patient_signature`]
-//! checks and attaches.
+//! both keys (a test, a kiosk) signs in one call ([`Dispense::sign`]).
+//! Otherwise the pharmacy makes [`Dispense::unsigned`] and the patient
+//! signs on their own device: a card that signs digests is given
+//! [`Dispense::digest`]; a phone running this library is given the unsigned
+//! dispense's encoding (it decodes, with empty signatures), shows what it
+//! says and calls [`Dispense::sign_patient`]. Either way the signature
+//! comes back to the pharmacy, whose [`Dispense::attach_patient_signature`]
+//! checks and attaches it.
 
 use crate::hash::{sha1, sha256, Hash160, Hash256};
 use crate::keys::{PublicKey, SigningKey};
