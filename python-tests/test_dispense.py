@@ -428,6 +428,25 @@ def test_the_patient_signs_on_their_own_device():
             cryptoemr.prepare_dispense(key(pharmacy), key(KEYS["PB"]), record, chain_id=chain)
 
 
+def test_the_patient_signs_on_a_phone_running_this_library():
+    """The pharmacy sends the unsigned dispense's encoding; the phone decodes
+    it, shows what it says, signs as the patient; the pharmacy attaches."""
+    with prescriptions_chain() as chain:
+        record = record_of(chain, "D1", 1)
+        at_pharmacy = cryptoemr.prepare_dispense(key(KEYS["P1"]), key(KEYS["PA"]), record, "7 tablets", chain_id=chain)
+        with pytest.raises(cryptoemr.InvalidEntrySignatureError):
+            at_pharmacy.sign_pharmacy(key(KEYS["P2"]))
+        at_pharmacy.sign_pharmacy(key(KEYS["P1"]))
+        on_phone = cryptoemr.Dispense.from_bytes(at_pharmacy.to_bytes())
+        assert (on_phone.note, on_phone.nonce, on_phone.pharmacy_hash) == ("7 tablets", 1, HASH["P1"])
+        with pytest.raises(cryptoemr.InvalidEntrySignatureError):
+            on_phone.sign_patient(key(KEYS["PB"]))
+        on_phone.sign_patient(key(KEYS["PA"]))
+        at_pharmacy.add_patient_signature(on_phone.patient_signature)
+        assert at_pharmacy.verify() is None and at_pharmacy == on_phone
+        assert chain.pool.submit_entry(at_pharmacy) == "ready"
+
+
 # --- reorganisation, partition -------------------------------------------------------
 
 

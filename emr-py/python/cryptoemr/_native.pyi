@@ -342,6 +342,10 @@ class Dispense:
         """Attach the pharmacy's signature of ``digest`` (stored low-S)."""
     def add_patient_signature(self, signature: _BytesLike) -> None:
         """Attach the patient's signature of ``digest``, made on their card or phone."""
+    def sign_pharmacy(self, key: _PrivateKey) -> None:
+        """Sign ``digest`` as the pharmacy and attach the signature."""
+    def sign_patient(self, key: _PrivateKey) -> None:
+        """Sign ``digest`` as the patient (a phone running this library)."""
     @property
     def pharmacy_hash(self) -> bytes: ...
     @property

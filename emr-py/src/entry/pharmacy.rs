@@ -105,9 +105,11 @@ entry_class! {
     ///
     /// Make one with :func:`create_dispense` when both keys are at hand;
     /// when the patient signs on their own card or phone,
-    /// :func:`prepare_dispense` makes it unsigned, the patient's device
-    /// signs :attr:`digest`, and :meth:`add_signature` /
-    /// :meth:`add_patient_signature` attach each signature.
+    /// :func:`prepare_dispense` makes it unsigned, the pharmacy signs
+    /// (:meth:`sign_pharmacy`, or :meth:`add_signature` for a signature made
+    /// elsewhere), the patient's device signs :attr:`digest` (a phone with
+    /// this library: :meth:`sign_patient` on the decoded dispense), and
+    /// :meth:`add_patient_signature` attaches what it returns.
     ///
     /// Fields hold whatever values they were given, as for :class:`Grant`;
     /// :meth:`verify` raises ``InvalidEntryError`` (a hash or id of the
@@ -161,6 +163,24 @@ signature || patient_signature)`` over the fields as they stand.";
         PyDispense::attach(slf, signature, true)
     }
 
+    /// Signs :attr:`digest` as the pharmacy with ``key`` (a
+    /// :class:`SigningKey`, PKCS#8/SEC1 DER or PEM, a pyca/cryptography EC
+    /// private key) and attaches the signature (low-S).
+    /// ``InvalidEntrySignatureError`` when ``key`` is not the one
+    /// ``pharmacy_public_key`` names; nothing changes then.
+    fn sign_pharmacy(slf: &Bound<'_, Self>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        PyDispense::sign_as(slf, key, false)
+    }
+
+    /// Signs :attr:`digest` as the patient, on a phone running this
+    /// library (it got the dispense's :meth:`to_bytes` from the pharmacy and
+    /// shows what it says first), as :meth:`sign_pharmacy` does the
+    /// pharmacy's; the signature goes back to the pharmacy for
+    /// :meth:`add_patient_signature`.
+    fn sign_patient(slf: &Bound<'_, Self>, key: &Bound<'_, PyAny>) -> PyResult<()> {
+        PyDispense::sign_as(slf, key, true)
+    }
+
     /// SHA-1 of ``pharmacy_public_key`` (20 bytes): the pharmacy's identity.
     #[getter]
     fn pharmacy_hash<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyBytes>> {
@@ -201,7 +221,28 @@ impl PyDispense {
                 dispense.attach_signature(&signature).map(|()| dispense.signature)
             }
         });
-        let stored = attached.map_err(|e| errors::entry(py, e))?.to_python(py)?;
+        let stored = attached.map_err(|e| errors::entry(py, e))?;
+        PyDispense::store(slf, stored, patient)
+    }
+
+    fn sign_as(slf: &Bound<'_, Self>, key: &Bound<'_, PyAny>, patient: bool) -> PyResult<()> {
+        let py = slf.py();
+        let key = AnyKey::from_python(key, "key")?;
+        let mut dispense = PyDispense::core(slf)?;
+        let signed = py.detach(|| {
+            if patient {
+                dispense.sign_patient(key.get()).map(|()| dispense.patient_signature)
+            } else {
+                dispense.sign_pharmacy(key.get()).map(|()| dispense.signature)
+            }
+        });
+        let stored = signed.map_err(|e| errors::entry_sign(py, &e))?;
+        PyDispense::store(slf, stored, patient)
+    }
+
+    /// Sets the pharmacy's or the patient's signature field.
+    fn store(slf: &Bound<'_, Self>, signature: Vec<u8>, patient: bool) -> PyResult<()> {
+        let stored = signature.to_python(slf.py())?;
         let mut this = slf.borrow_mut();
         if patient {
             this.patient_signature = stored;
