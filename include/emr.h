@@ -32,10 +32,11 @@
  *   else (pass *len == 0, buf == NULL to ask for the size).
  * - Ownership. Objects (emr_key, emr_record, emr_entry, emr_block,
  *   emr_user_states, emr_cancel, emr_chain, emr_history, emr_pending,
- *   emr_grants, emr_conflicts, emr_tls) are opaque and owned by the caller,
- *   who frees each exactly once with its *_free function; every *_free
- *   accepts NULL. Inputs are copied, never retained, unless documented
- *   otherwise.
+ *   emr_grants, emr_dispensings, emr_conflicts, emr_entry_conflicts,
+ *   emr_tls) are opaque and
+ *   owned by the caller, who frees each exactly once with its *_free
+ *   function; every *_free accepts NULL. Inputs are copied, never
+ *   retained, unless documented otherwise.
  * - Threads. Objects are immutable except emr_user_states under its
  *   setters and emr_history under emr_history_next: any number of threads
  *   may read the same object at once. A function that changes or frees an
@@ -48,8 +49,10 @@
  * - Indexes. Every getter that takes an index (emr_block_record,
  *   emr_block_entry, emr_user_states_entry_at, emr_history_get,
  *   emr_chain_authority, emr_chain_pending_entry, emr_pending_get,
- *   emr_grants_get, emr_conflicts_get) counts from 0, and an index past
- *   the end (index >= the length, SIZE_MAX included) is EMR_NOT_FOUND,
+ *   emr_grants_get, emr_dispensings_get, emr_conflicts_get,
+ *   emr_entry_conflicts_get) counts from 0,
+ *   and an index past the end (index >= the length, SIZE_MAX included) is
+ *   EMR_NOT_FOUND,
  *   never EMR_INVALID_ARGUMENT: nothing is written but a T **out, set to
  *   NULL as on every failure. NULL arguments are checked first
  *   (EMR_NULL_ARGUMENT).
@@ -85,6 +88,17 @@
  *   v1.2). A prescription sealed to its readers
  *   (emr_record_sign_sealed) is read with a recipient's key
  *   (emr_record_open); it verifies everywhere like any record.
+ * - Pharmacies (SPEC section 10). An authority admits a pharmacy with a
+ *   dispenser grant (emr_dispenser_grant_sign); the pharmacy records each
+ *   dispensing, countersigned by the patient (emr_dispense_sign, or
+ *   emr_dispense_prepare, emr_dispense_digest and the two
+ *   emr_dispense_add_*signature when the patient signs on their own
+ *   device), and the prescriber or an authority may cancel
+ *   (emr_cancellation_sign). All are emr_entry objects carried in blocks;
+ *   the active chain holds at most one dispensing per prescription
+ *   (emr_chain_prescription_state, emr_chain_dispensings). A dispensing
+ *   that a sync drops for another pharmacy's is listed by
+ *   emr_chain_entry_conflicts (SPEC 9.3).
  * - Nodes (SPEC section 9). emr_chain_sync brings a chain held by the
  *   caller in step with a node's URL (https:// with emr_tls credentials,
  *   or http:// to a loopback address); what goes wrong with the node is
@@ -154,6 +168,11 @@
  * The longest licence text of a grant, in UTF-8 bytes.
  */
 #define EMR_MAX_LICENCE_BYTES 100
+
+/**
+ * The longest note of a dispense or reason of a cancellation, in UTF-8 bytes.
+ */
+#define EMR_MAX_NOTE_BYTES 100
 
 /**
  * The reward a miner's balance grows by when the caller sets no other.
@@ -263,11 +282,28 @@ typedef struct emr_chain emr_chain;
 typedef struct emr_conflicts emr_conflicts;
 
 /**
- * A registry entry: an authority's grant admitting a doctor, or its
- * revocation of a grant. Opaque; immutable once made, so one entry may be
- * read and verified by several threads at once.
+ * A snapshot of a pharmacy's dispenses in the active chain
+ * (emr_chain_dispensings), in chain order, each with its block. Opaque and
+ * immutable: several threads may read one at once; it may outlive the
+ * chain.
+ */
+typedef struct emr_dispensings emr_dispensings;
+
+/**
+ * An entry: an authority's grant admitting a doctor, its revocation of a
+ * grant, its dispenser grant admitting a pharmacy, a pharmacy's dispense
+ * of a prescription, or a cancellation of one (emr_entry_get_type).
+ * Opaque; immutable once made, so one entry may be read and verified by
+ * several threads at once.
  */
 typedef struct emr_entry emr_entry;
+
+/**
+ * A snapshot of the dispenses and cancellations a chain dropped for
+ * another (emr_chain_entry_conflicts), oldest first. Opaque and immutable:
+ * several threads may read one at once; it may outlive the chain.
+ */
+typedef struct emr_entry_conflicts emr_entry_conflicts;
 
 /**
  * A snapshot of a doctor's grants in the active chain (emr_chain_grants),
@@ -334,7 +370,8 @@ typedef struct emr_user_states emr_user_states;
  * it may be stored, logged and compared across library versions. New kinds
  * get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
  * chain kinds (a block's place in a chain), 60-79 address kinds, 80-99
- * registry entry and sealing kinds (SPEC section 8), 100-109 general kinds,
+ * entry and sealing kinds (SPEC sections 8 and 10: 80-87 registry entries,
+ * 90-91 sealing, 92-99 pharmacies), 100-109 general kinds,
  * 110-129 kinds of a peer node (SPEC section 9: emr_chain_sync), 130-199
  * general kinds to come, 200-299 kinds of the C interface itself.
  */
@@ -420,6 +457,35 @@ typedef struct emr_record_fields {
  * What an entry is: one of the `EMR_ENTRY_*` values.
  */
 typedef uint32_t emr_entry_type;
+
+/**
+ * The fields of a dispense or cancellation that name its prescription
+ * (SPEC 10), as emr_dispense_new and emr_cancellation_new take them: a
+ * caller's struct, read only during the call.
+ */
+typedef struct emr_prescription_ref {
+    /**
+     * Should be 20 bytes: the prescriber's dr_hash.
+     */
+    const uint8_t *dr_hash;
+    /**
+     * Length of dr_hash in bytes.
+     */
+    size_t dr_hash_len;
+    /**
+     * The record's nonce.
+     */
+    uint64_t nonce;
+    /**
+     * Should be 32 bytes: the record's signature hash
+     * (emr_record_signature_hash).
+     */
+    const uint8_t *record_hash;
+    /**
+     * Length of record_hash in bytes.
+     */
+    size_t record_hash_len;
+} emr_prescription_ref;
 
 /**
  * A 128-bit unsigned difficulty, without a compiler-specific 128-bit type:
@@ -829,6 +895,11 @@ typedef struct emr_check_report {
 } emr_check_report;
 
 /**
+ * What became of a prescription (SPEC 10): one of the `EMR_RX_*` values.
+ */
+typedef uint32_t emr_prescription_state;
+
+/**
  * What emr_chain_submit or emr_chain_submit_entry did with a record or
  * entry: one of the EMR_SUBMIT_* values. Values may be added; a caller
  * treats one it does not know as "not added".
@@ -988,7 +1059,8 @@ typedef struct emr_sync_report {
  * Block: an entry (grant or revocation) failed. Functions returning it
  * also report the entry's index and its own entry status (EMR_INVALID_ENTRY
  * ... EMR_ALREADY_REVOKED, EMR_WRONG_CHAIN,
- * EMR_REVOCATION_NOT_YET_EFFECTIVE) through out-parameters. Entries are
+ * EMR_REVOCATION_NOT_YET_EFFECTIVE, EMR_UNAUTHORIZED_DISPENSER ...
+ * EMR_PRESCRIPTION_CANCELLED) through out-parameters. Entries are
  * checked before records.
  */
 #define EMR_ENTRY 28
@@ -1104,6 +1176,54 @@ typedef struct emr_sync_report {
  * under it (tampered, or moved to another record) or is not UTF-8.
  */
 #define EMR_DECRYPT_FAILED 91
+
+/**
+ * Entry: a dispense whose pharmacy holds no dispenser grant active at the
+ * block's timestamp (every dispense of an open chain; a doctor's grant
+ * never authorizes dispensing).
+ */
+#define EMR_UNAUTHORIZED_DISPENSER 92
+
+/**
+ * Entry: a cancellation by a key that is neither an authority of the
+ * chain nor the prescriber's own key authorized at the block's timestamp.
+ */
+#define EMR_UNAUTHORIZED_CANCELLER 93
+
+/**
+ * Entry: no record with the dispense's or cancellation's (dr_hash, nonce)
+ * in an earlier block of the active chain, or its signature hash is not
+ * the entry's record hash.
+ */
+#define EMR_UNKNOWN_PRESCRIPTION 94
+
+/**
+ * Entry: a dispense whose patient key is not the prescription's patient's.
+ */
+#define EMR_WRONG_PATIENT 95
+
+/**
+ * Entry: a dispense of a prescription whose doctor was no longer
+ * authorized at the time of the record's own block (a backdated
+ * revocation over a stolen key's prescriptions).
+ */
+#define EMR_PRESCRIBER_REVOKED 96
+
+/**
+ * Entry: a note or reason on a sealed prescription (they are public).
+ */
+#define EMR_PUBLIC_TEXT_ON_SEALED 97
+
+/**
+ * Entry: the prescription is already dispensed in the active chain
+ * (earlier in the same block included).
+ */
+#define EMR_ALREADY_DISPENSED 98
+
+/**
+ * Entry: the prescription is cancelled in the active chain.
+ */
+#define EMR_PRESCRIPTION_CANCELLED 99
 
 /**
  * An argument outside its documented range (a zero difficulty, a thread
@@ -1254,6 +1374,24 @@ typedef struct emr_sync_report {
 #define EMR_ENTRY_REVOCATION 2
 
 /**
+ * A dispenser grant (SPEC 10): admits the pharmacy whose key it names to
+ * dispense, from not_before to not_after (both inclusive).
+ */
+#define EMR_ENTRY_DISPENSER_GRANT 3
+
+/**
+ * A dispense (SPEC 10): a pharmacy handed a prescription over,
+ * countersigned by the patient.
+ */
+#define EMR_ENTRY_DISPENSE 4
+
+/**
+ * A cancellation (SPEC 10): the prescriber or an authority withdrew a
+ * prescription.
+ */
+#define EMR_ENTRY_CANCELLATION 5
+
+/**
  * The fastest engine this CPU can run for the block being mined, as
  * measured on this CPU (a calibration of a few milliseconds, once per
  * process and header layout; see emr_mining_engines). Always available.
@@ -1339,6 +1477,21 @@ typedef struct emr_sync_report {
  * emr_chain_add_blocks call, which judges it where the call ends.
  */
 #define EMR_ADD_STALE 5
+
+/**
+ * Neither dispensed nor cancelled.
+ */
+#define EMR_RX_OPEN 1
+
+/**
+ * Dispensed: a dispense of it is in the active chain.
+ */
+#define EMR_RX_DISPENSED 2
+
+/**
+ * Cancelled: a cancellation of it is in the active chain.
+ */
+#define EMR_RX_CANCELLED 3
 
 /**
  * Added to the pool, and it can go in the next block: its nonce follows
@@ -2221,17 +2374,19 @@ emr_status emr_revocation_new(const uint8_t *chain_id,
                               struct emr_entry **out);
 
 /**
- * Verifies an entry on its own: the stateless checks 1-2 of SPEC 8.1, in
- * order. Whether it names the chain (EMR_WRONG_CHAIN), whether its
+ * Verifies an entry on its own: the stateless checks 1-2 of SPEC 8.1 (and
+ * of SPEC 10), in order. Whether it names the chain (EMR_WRONG_CHAIN), whether its
  * authority belongs to the chain and whether the chain's registry and the
  * block's time accept it are decided when a block carrying it is added.
  *
  * Returns: EMR_OK if the entry is valid on its own; EMR_INVALID_ENTRY (a
- *          key not an uncompressed SPKI on a supported curve, a licence
- *          over 100 bytes, not_before > not_after); then
- *          EMR_INVALID_ENTRY_SIGNATURE (not strict DER, high-S, or it does
- *          not verify under the entry's authority over its content, chain
- *          id included); EMR_NULL_ARGUMENT if entry is NULL.
+ *          key not an uncompressed SPKI on a supported curve, a licence,
+ *          note or reason over 100 bytes, not_before > not_after, a
+ *          dr_hash that is not 20 bytes); then EMR_INVALID_ENTRY_SIGNATURE
+ *          (not strict DER, high-S, or it does not verify under the
+ *          entry's signer over its content, chain id included; a
+ *          dispense's pharmacy signature, then its patient's);
+ *          EMR_NULL_ARGUMENT if entry is NULL.
  * Args:    entry: the entry.
  * Thread-safety: safe to call concurrently on the same entry.
  */
@@ -2262,19 +2417,24 @@ emr_status emr_entry_id(const struct emr_entry *entry, uint8_t *out32);
 emr_status emr_entry_chain_id(const struct emr_entry *entry, uint8_t *out32);
 
 /**
- * Whether the entry is a grant or a revocation.
+ * Which of the five types the entry is.
  *
  * Returns: EMR_OK; EMR_NULL_ARGUMENT if entry or type_out is NULL.
  * Args:    entry:    the entry.
- * Out:     type_out: EMR_ENTRY_GRANT or EMR_ENTRY_REVOCATION.
+ * Out:     type_out: EMR_ENTRY_GRANT, EMR_ENTRY_REVOCATION,
+ *                    EMR_ENTRY_DISPENSER_GRANT, EMR_ENTRY_DISPENSE or
+ *                    EMR_ENTRY_CANCELLATION.
  * Thread-safety: safe to call concurrently on the same entry.
  */
 emr_status emr_entry_get_type(const struct emr_entry *entry, emr_entry_type *type_out);
 
 /**
- * The entry's authority: the SPKI DER of the key that signed it.
+ * The entry's authority: the SPKI DER of the key that signed a grant, a
+ * revocation or a dispenser grant.
  *
- * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT for a dispense or a cancellation,
+ *          which no authority signs (emr_dispense_pharmacy_public_key,
+ *          emr_cancellation_canceller); EMR_BUFFER_TOO_SMALL if *len is less than the size
  *          needed (written to *len); EMR_NULL_ARGUMENT if entry or len is
  *          NULL, or buf is NULL while *len > 0.
  * Args:    entry: the entry.
@@ -2285,9 +2445,13 @@ emr_status emr_entry_get_type(const struct emr_entry *entry, emr_entry_type *typ
 emr_status emr_entry_authority(const struct emr_entry *entry, uint8_t *buf, size_t *len);
 
 /**
- * The entry's signature (DER ECDSA-Sig-Value by its authority).
+ * The entry's signature (DER ECDSA-Sig-Value): by its authority, by the
+ * pharmacy of a dispense (the patient's is emr_dispense_patient_signature),
+ * by the canceller of a cancellation.
  *
- * Returns: as emr_entry_authority.
+ * Returns: EMR_OK; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len); EMR_NULL_ARGUMENT if entry or len is
+ *          NULL, or buf is NULL while *len > 0.
  * Args:    entry: the entry.
  * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
  * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
@@ -2370,6 +2534,426 @@ emr_status emr_revocation_grant_id(const struct emr_entry *entry, uint8_t *out32
  * Thread-safety: safe to call concurrently on the same entry.
  */
 emr_status emr_revocation_effective(const struct emr_entry *entry, uint64_t *effective);
+
+/**
+ * Signs a dispenser grant (SPEC 10): the authority admits the pharmacy
+ * whose public key is pharmacy_public_key to dispense, in the chain whose
+ * id is chain_id32, from not_before to not_after, both inclusive (0 and
+ * UINT64_MAX for "always"). A revocation (emr_revocation_sign) naming its
+ * id withdraws it. It never authorizes records, and a doctor's grant never
+ * authorizes dispensing. The signature is low-S.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if pharmacy_public_key is not an
+ *          uncompressed SPKI on secp256k1 or P-256, the licence is not
+ *          UTF-8 or is over 100 bytes, or not_before > not_after;
+ *          EMR_INVALID_KEY if the key could not sign; EMR_NULL_ARGUMENT if
+ *          authority, chain_id32 or out is NULL, or a data pointer is NULL
+ *          with a non-zero length.
+ * Args:    authority:               the authority's private key.
+ * In:      chain_id32:              the id of the chain the grant is for
+ *                                   (emr_chain_id), 32 bytes.
+ *          pharmacy_public_key:     the pharmacy's public key, SPKI DER.
+ *          pharmacy_public_key_len: its length.
+ *          licence:                 UTF-8 text, not NUL-terminated.
+ *          licence_len:             its length in bytes (at most 100).
+ *          not_before:              first second the grant authorizes.
+ *          not_after:               last second the grant authorizes.
+ * Out:     out:                     a new entry, freed by the caller with
+ *                                   emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call from any thread, concurrently on the same key.
+ */
+emr_status emr_dispenser_grant_sign(const struct emr_key *authority,
+                                    const uint8_t *chain_id32,
+                                    const uint8_t *pharmacy_public_key,
+                                    size_t pharmacy_public_key_len,
+                                    const char *licence,
+                                    size_t licence_len,
+                                    uint64_t not_before,
+                                    uint64_t not_after,
+                                    struct emr_entry **out);
+
+/**
+ * Signs, with both keys at hand, the dispensing (SPEC 10) of the
+ * prescription record by the pharmacy's key to the patient's key, for the
+ * chain chain_id32. The note (quantity, batch) is public. The chain
+ * carries at most one dispensing per prescription. When the patient signs
+ * on their own card or phone, use emr_dispense_prepare instead. Both
+ * signatures are low-S.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if the note is not UTF-8 or is over
+ *          100 bytes; EMR_WRONG_PATIENT if the patient's key is not the
+ *          record's patient's; EMR_PUBLIC_TEXT_ON_SEALED for a note on a
+ *          sealed prescription; EMR_INVALID_KEY if a key could not sign;
+ *          EMR_NULL_ARGUMENT if pharmacy, patient, chain_id32, record or
+ *          out is NULL, or note is NULL with a non-zero note_len.
+ * Args:    pharmacy:   the pharmacy's private key.
+ *          patient:    the patient's private key.
+ * In:      chain_id32: the id of the chain (emr_chain_id), 32 bytes.
+ *          record:     the prescription, as the chain holds it.
+ *          note:       UTF-8 text, not NUL-terminated (NULL allowed when
+ *                      note_len is 0).
+ *          note_len:   its length in bytes (at most 100).
+ * Out:     out:        a new entry, freed by the caller with
+ *                      emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call from any thread, concurrently on the same keys.
+ */
+emr_status emr_dispense_sign(const struct emr_key *pharmacy,
+                             const struct emr_key *patient,
+                             const uint8_t *chain_id32,
+                             const struct emr_record *record,
+                             const char *note,
+                             size_t note_len,
+                             struct emr_entry **out);
+
+/**
+ * The first step of a dispensing the patient signs on their own card or
+ * phone: the dispensing of record by the pharmacy whose public key is
+ * pharmacy_public_key to the patient whose public key is
+ * patient_public_key, with no signature yet. Give the patient's device
+ * its digest (emr_dispense_digest); attach each signature made of it with
+ * emr_dispense_add_signature (the pharmacy's) and
+ * emr_dispense_add_patient_signature (the patient's).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if a key is not an uncompressed SPKI
+ *          on a supported curve, or the note is not UTF-8 or is over 100
+ *          bytes; EMR_WRONG_PATIENT, EMR_PUBLIC_TEXT_ON_SEALED as for
+ *          emr_dispense_sign; EMR_NULL_ARGUMENT if chain_id32, record or
+ *          out is NULL, or a data pointer is NULL with a non-zero length.
+ * In:      chain_id32: the id of the chain (emr_chain_id), 32 bytes.
+ *          record:     the prescription, as the chain holds it.
+ *          pharmacy_public_key, pharmacy_public_key_len: the pharmacy's
+ *                      SPKI DER.
+ *          patient_public_key, patient_public_key_len: the patient's SPKI
+ *                      DER.
+ *          note, note_len: UTF-8 text, not NUL-terminated.
+ * Out:     out:        a new entry, freed by the caller with
+ *                      emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_dispense_prepare(const uint8_t *chain_id32,
+                                const struct emr_record *record,
+                                const uint8_t *pharmacy_public_key,
+                                size_t pharmacy_public_key_len,
+                                const uint8_t *patient_public_key,
+                                size_t patient_public_key_len,
+                                const char *note,
+                                size_t note_len,
+                                struct emr_entry **out);
+
+/**
+ * A copy of a dispense with the pharmacy's signature of its digest
+ * (emr_dispense_digest) attached, made elsewhere (an HSM, say): strict
+ * DER; a high-S signature is stored in its low-S form, the same signature
+ * for the key. The dispense given is not changed (entries are immutable).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY_SIGNATURE if the signature is not
+ *          strict DER or does not verify under the pharmacy's key;
+ *          EMR_INVALID_ENTRY if that key is malformed;
+ *          EMR_INVALID_ARGUMENT if the entry is not a dispense;
+ *          EMR_NULL_ARGUMENT if dispense or out is NULL, or signature is
+ *          NULL with a non-zero signature_len.
+ * Args:    dispense:      a dispense (emr_dispense_prepare).
+ * In:      signature:     DER ECDSA-Sig-Value of the digest.
+ *          signature_len: its length.
+ * Out:     out:           a new entry, freed by the caller with
+ *                         emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call concurrently on the same dispense.
+ */
+emr_status emr_dispense_add_signature(const struct emr_entry *dispense,
+                                      const uint8_t *signature,
+                                      size_t signature_len,
+                                      struct emr_entry **out);
+
+/**
+ * A copy of a dispense with the patient's signature of its digest
+ * attached, made on their card or phone; as emr_dispense_add_signature,
+ * checked under the patient's key.
+ *
+ * Returns: as emr_dispense_add_signature.
+ * Args:    dispense:      a dispense.
+ * In:      signature:     DER ECDSA-Sig-Value of the digest.
+ *          signature_len: its length.
+ * Out:     out:           a new entry, freed by the caller with
+ *                         emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call concurrently on the same dispense.
+ */
+emr_status emr_dispense_add_patient_signature(const struct emr_entry *dispense,
+                                              const uint8_t *signature,
+                                              size_t signature_len,
+                                              struct emr_entry **out);
+
+/**
+ * Signs, with key (the prescriber's, or an authority's of the chain), the
+ * cancellation (SPEC 10) of the prescription record for the chain
+ * chain_id32. The reason is public. Whether the key may cancel is the
+ * chain's to say (EMR_UNAUTHORIZED_CANCELLER). The signature is low-S.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if the reason is not UTF-8 or is over
+ *          100 bytes; EMR_PUBLIC_TEXT_ON_SEALED for a reason on a sealed
+ *          prescription; EMR_INVALID_KEY if the key could not sign;
+ *          EMR_NULL_ARGUMENT if key, chain_id32, record or out is NULL, or
+ *          reason is NULL with a non-zero reason_len.
+ * Args:    key:        the canceller's private key.
+ * In:      chain_id32: the id of the chain (emr_chain_id), 32 bytes.
+ *          record:     the prescription, as the chain holds it.
+ *          reason:     UTF-8 text, not NUL-terminated (NULL allowed when
+ *                      reason_len is 0).
+ *          reason_len: its length in bytes (at most 100).
+ * Out:     out:        a new entry, freed by the caller with
+ *                      emr_entry_free; NULL on failure.
+ * Thread-safety: safe to call from any thread, concurrently on the same key.
+ */
+emr_status emr_cancellation_sign(const struct emr_key *key,
+                                 const uint8_t *chain_id32,
+                                 const struct emr_record *record,
+                                 const char *reason,
+                                 size_t reason_len,
+                                 struct emr_entry **out);
+
+/**
+ * Builds a dispenser grant from loose fields, as emr_grant_new builds a
+ * grant (no key, window or signature check: call emr_entry_verify).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if the licence is not UTF-8 or
+ *          chain_id_len is not 32; EMR_NULL_ARGUMENT if out is NULL, or a
+ *          data pointer is NULL with a non-zero length.
+ * In:      chain_id, chain_id_len: the chain's id, 32 bytes.
+ *          pharmacy_public_key, pharmacy_public_key_len: the pharmacy's
+ *               SPKI DER.
+ *          licence, licence_len: the licence text, not NUL-terminated.
+ *          not_before, not_after: the window, Unix seconds.
+ *          authority, authority_len: the authority's SPKI DER.
+ *          signature, signature_len: the authority's DER ECDSA signature.
+ * Out:     out: a new entry, freed by the caller with emr_entry_free; NULL
+ *               on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_dispenser_grant_new(const uint8_t *chain_id,
+                                   size_t chain_id_len,
+                                   const uint8_t *pharmacy_public_key,
+                                   size_t pharmacy_public_key_len,
+                                   const char *licence,
+                                   size_t licence_len,
+                                   uint64_t not_before,
+                                   uint64_t not_after,
+                                   const uint8_t *authority,
+                                   size_t authority_len,
+                                   const uint8_t *signature,
+                                   size_t signature_len,
+                                   struct emr_entry **out);
+
+/**
+ * Builds a dispense from loose fields. Checks only what an entry cannot
+ * hold (no key or signature check: call emr_entry_verify).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ENTRY if the note is not UTF-8, chain_id_len
+ *          or the record hash's length is not 32 or the dr_hash's not 20;
+ *          EMR_NULL_ARGUMENT if prescription or out is NULL, or a data
+ *          pointer is NULL with a non-zero length.
+ * In:      chain_id, chain_id_len: the chain's id, 32 bytes.
+ *          prescription: the prescription the dispense names.
+ *          pharmacy_public_key, pharmacy_public_key_len: SPKI DER.
+ *          patient_public_key, patient_public_key_len: SPKI DER.
+ *          note, note_len: the note, not NUL-terminated.
+ *          signature, signature_len: the pharmacy's DER ECDSA signature.
+ *          patient_signature, patient_signature_len: the patient's.
+ * Out:     out: a new entry, freed by the caller with emr_entry_free; NULL
+ *               on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_dispense_new(const uint8_t *chain_id,
+                            size_t chain_id_len,
+                            const struct emr_prescription_ref *prescription,
+                            const uint8_t *pharmacy_public_key,
+                            size_t pharmacy_public_key_len,
+                            const uint8_t *patient_public_key,
+                            size_t patient_public_key_len,
+                            const char *note,
+                            size_t note_len,
+                            const uint8_t *signature,
+                            size_t signature_len,
+                            const uint8_t *patient_signature,
+                            size_t patient_signature_len,
+                            struct emr_entry **out);
+
+/**
+ * Builds a cancellation from loose fields. Checks only what an entry
+ * cannot hold (no key or signature check: call emr_entry_verify).
+ *
+ * Returns: as emr_dispense_new (the reason for the note).
+ * In:      chain_id, chain_id_len: the chain's id, 32 bytes.
+ *          prescription: the prescription the cancellation names.
+ *          canceller, canceller_len: the canceller's SPKI DER.
+ *          reason, reason_len: the reason, not NUL-terminated.
+ *          signature, signature_len: the canceller's DER ECDSA signature.
+ * Out:     out: a new entry, freed by the caller with emr_entry_free; NULL
+ *               on failure.
+ * Thread-safety: safe to call from any thread.
+ */
+emr_status emr_cancellation_new(const uint8_t *chain_id,
+                                size_t chain_id_len,
+                                const struct emr_prescription_ref *prescription,
+                                const uint8_t *canceller,
+                                size_t canceller_len,
+                                const char *reason,
+                                size_t reason_len,
+                                const uint8_t *signature,
+                                size_t signature_len,
+                                struct emr_entry **out);
+
+/**
+ * A dispenser grant's pharmacy_public_key: the admitted pharmacy's SPKI DER.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is not a dispenser
+ *          grant; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len); EMR_NULL_ARGUMENT if entry or len is
+ *          NULL, or buf is NULL while *len > 0.
+ * Args:    entry: a dispenser grant.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispenser_grant_pharmacy_public_key(const struct emr_entry *entry,
+                                                   uint8_t *buf,
+                                                   size_t *len);
+
+/**
+ * A dispenser grant's licence text as UTF-8 bytes, NOT NUL-terminated.
+ *
+ * Returns: as emr_dispenser_grant_pharmacy_public_key.
+ * Args:    entry: a dispenser grant.
+ * Out:     buf:   receives the text (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispenser_grant_licence(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * A dispenser grant's validity window, both ends inclusive.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is not a dispenser
+ *          grant; EMR_NULL_ARGUMENT if entry is NULL.
+ * Args:    entry:      a dispenser grant.
+ * Out:     not_before: the first second it authorizes; may be NULL if not
+ *                      wanted.
+ *          not_after:  the last second it authorizes; may be NULL if not
+ *                      wanted.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispenser_grant_window(const struct emr_entry *entry,
+                                      uint64_t *not_before,
+                                      uint64_t *not_after);
+
+/**
+ * The prescription a dispense or cancellation names: its record's identity
+ * (dr_hash, nonce) and content (the record's signature hash).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is neither a dispense
+ *          nor a cancellation; EMR_NULL_ARGUMENT if entry is NULL.
+ * Args:    entry:         a dispense or a cancellation.
+ * Out:     dr_hash20:     receives the prescriber's 20-byte hash; may be
+ *                         NULL if not wanted.
+ *          nonce:         the record's nonce; may be NULL if not wanted.
+ *          record_hash32: receives the record's 32-byte signature hash;
+ *                         may be NULL if not wanted.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_entry_prescription(const struct emr_entry *entry,
+                                  uint8_t *dr_hash20,
+                                  uint64_t *nonce,
+                                  uint8_t *record_hash32);
+
+/**
+ * A dispense's pharmacy_public_key: the dispensing pharmacy's SPKI DER.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is not a dispense;
+ *          EMR_BUFFER_TOO_SMALL if *len is less than the size needed
+ *          (written to *len); EMR_NULL_ARGUMENT if entry or len is NULL, or
+ *          buf is NULL while *len > 0.
+ * Args:    entry: a dispense.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispense_pharmacy_public_key(const struct emr_entry *entry,
+                                            uint8_t *buf,
+                                            size_t *len);
+
+/**
+ * A dispense's patient_public_key: the patient's SPKI DER (its SHA-1 is
+ * the record's patient_hash).
+ *
+ * Returns: as emr_dispense_pharmacy_public_key.
+ * Args:    entry: a dispense.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispense_patient_public_key(const struct emr_entry *entry,
+                                           uint8_t *buf,
+                                           size_t *len);
+
+/**
+ * A dispense's note (quantity, batch) as UTF-8 bytes, NOT NUL-terminated.
+ *
+ * Returns: as emr_dispense_pharmacy_public_key.
+ * Args:    entry: a dispense.
+ * Out:     buf:   receives the text (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispense_note(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * A dispense's patient signature (empty until attached); its pharmacy's
+ * is emr_entry_signature.
+ *
+ * Returns: as emr_dispense_pharmacy_public_key.
+ * Args:    entry: a dispense.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispense_patient_signature(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * The 32 bytes the pharmacy and the patient sign: SHA-256 of the
+ * dispense's preimage (SPEC 10). A card or phone signs it as an
+ * already-hashed message (ECDSA over the digest).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is not a dispense;
+ *          EMR_NULL_ARGUMENT if entry or out32 is NULL.
+ * Args:    entry: a dispense.
+ * Out:     out32: receives 32 bytes.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_dispense_digest(const struct emr_entry *entry, uint8_t *out32);
+
+/**
+ * A cancellation's canceller: the SPKI DER of the key that signed it (the
+ * prescriber's or an authority's).
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the entry is not a
+ *          cancellation; EMR_BUFFER_TOO_SMALL if *len is less than the size
+ *          needed (written to *len); EMR_NULL_ARGUMENT if entry or len is
+ *          NULL, or buf is NULL while *len > 0.
+ * Args:    entry: a cancellation.
+ * Out:     buf:   receives the bytes (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_cancellation_canceller(const struct emr_entry *entry, uint8_t *buf, size_t *len);
+
+/**
+ * A cancellation's reason as UTF-8 bytes, NOT NUL-terminated.
+ *
+ * Returns: as emr_cancellation_canceller.
+ * Args:    entry: a cancellation.
+ * Out:     buf:   receives the text (NULL allowed when *len is 0).
+ * In/Out:  len:   in: the capacity of buf; out: the size written or needed.
+ * Thread-safety: safe to call concurrently on the same entry.
+ */
+emr_status emr_cancellation_reason(const struct emr_entry *entry, uint8_t *buf, size_t *len);
 
 /**
  * Decodes an entry from its canonical encoding (docs/FORMAT.md). Decoding
@@ -3784,6 +4368,125 @@ emr_status emr_chain_is_authorized(const struct emr_chain *chain,
                                    bool *authorized);
 
 /**
+ * What became of the prescription (dr_hash, nonce) in the active chain:
+ * open, dispensed (by which pharmacy, when, in which block) or cancelled
+ * (by whom, why). The "who" and "why" are the entry's fields
+ * (emr_dispense_pharmacy_public_key, emr_cancellation_canceller,
+ * emr_cancellation_reason).
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if the active chain holds no record of
+ *          that doctor with that nonce (nothing is written but *entry =
+ *          NULL); EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+ *          if chain, dr_hash20 or state is NULL.
+ * Args:    chain:      the chain.
+ * In:      dr_hash20:  the prescriber's 20-byte hash.
+ *          nonce:      the record's nonce.
+ * Out:     state:      EMR_RX_OPEN, EMR_RX_DISPENSED or EMR_RX_CANCELLED.
+ *          entry:      a new entry, the dispense or the cancellation (NULL
+ *                      when open), freed by the caller with
+ *                      emr_entry_free; may be NULL if not wanted.
+ *          height:     the height of that entry's block (0 when open); may
+ *                      be NULL if not wanted.
+ *          block_id32: receives that block's 32-byte id (zeros when open);
+ *                      may be NULL if not wanted.
+ *          timestamp:  that block's timestamp, when it was dispensed or
+ *                      cancelled (0 when open); may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_prescription_state(const struct emr_chain *chain,
+                                        const uint8_t *dr_hash20,
+                                        uint64_t nonce,
+                                        emr_prescription_state *state,
+                                        struct emr_entry **entry,
+                                        uint64_t *height,
+                                        uint8_t *block_id32,
+                                        uint64_t *timestamp);
+
+/**
+ * Whether the active chain lets a pharmacy dispense at a time: it holds a
+ * dispenser grant for the pharmacy with not_before <= timestamp <=
+ * not_after not revoked with effective <= timestamp. Always false in an
+ * open chain.
+ *
+ * Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails;
+ *          EMR_NULL_ARGUMENT if chain, pharmacy_hash20 or authorized is NULL.
+ * Args:    chain:           the chain.
+ * In:      pharmacy_hash20: SHA-1 of the pharmacy's public key (SPKI DER).
+ *          timestamp:       Unix seconds.
+ * Out:     authorized:      the answer.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_is_dispenser_authorized(const struct emr_chain *chain,
+                                             const uint8_t *pharmacy_hash20,
+                                             uint64_t timestamp,
+                                             bool *authorized);
+
+/**
+ * Every dispense by a pharmacy in the active chain, in chain order. A
+ * dispense a reorganisation or undo removed is gone from later snapshots.
+ *
+ * Returns: EMR_OK (an empty snapshot for a pharmacy that dispensed
+ *          nothing); EMR_CORRUPT, EMR_IO if storage fails;
+ *          EMR_NULL_ARGUMENT if chain, pharmacy_hash20 or out is NULL.
+ * Args:    chain:           the chain.
+ * In:      pharmacy_hash20: SHA-1 of the pharmacy's public key.
+ * Out:     out:             a new snapshot, freed by the caller with
+ *                           emr_dispensings_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_dispensings(const struct emr_chain *chain,
+                                 const uint8_t *pharmacy_hash20,
+                                 struct emr_dispensings **out);
+
+/**
+ * The number of dispenses in a snapshot.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if dispensings or len is NULL.
+ * Args:    dispensings: the snapshot.
+ * Out:     len:         the number of dispenses.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_dispensings_len(const struct emr_dispensings *dispensings, size_t *len);
+
+/**
+ * One dispense of a snapshot, with its block.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *dispense is set to NULL, nothing else is written);
+ *          EMR_NULL_ARGUMENT if dispensings is NULL.
+ * Args:    dispensings: the snapshot.
+ * In:      index:       0 ..= length - 1, in chain order.
+ * Out:     dispense:    a new entry (the dispense), freed by the caller
+ *                       with emr_entry_free; NULL on failure; may be NULL
+ *                       if not wanted.
+ *          height:      its block's height; may be NULL if not wanted.
+ *          block_id32:  receives its block's 32-byte id; may be NULL if
+ *                       not wanted.
+ *          timestamp:   its block's timestamp; may be NULL if not wanted.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_dispensings_get(const struct emr_dispensings *dispensings,
+                               size_t index,
+                               struct emr_entry **dispense,
+                               uint64_t *height,
+                               uint8_t *block_id32,
+                               uint64_t *timestamp);
+
+/**
+ * Frees a dispensings snapshot. NULL is a no-op.
+ *
+ * Args:    dispensings: a snapshot from this library, or NULL. Not usable
+ *                       afterwards (entries taken from it stay valid).
+ * Thread-safety: no other thread may use the snapshot during or after the
+ *          call.
+ */
+void emr_dispensings_free(struct emr_dispensings *dispensings);
+
+/**
  * A submit outcome's name: "ready", "held", "already_pending",
  * "conflicts_with_pending".
  *
@@ -4090,6 +4793,97 @@ void emr_conflicts_free(struct emr_conflicts *conflicts);
 emr_status emr_chain_dismiss_conflict(struct emr_chain *chain,
                                       const uint8_t *txid32,
                                       bool *dismissed);
+
+/**
+ * Every dispense and cancellation the chain dropped for another (SPEC
+ * 9.3, SPEC 10), as a snapshot, oldest first. Typically two pharmacies
+ * dispensed one prescription at two sites that had not synced: when the
+ * heavier branch joined, the other pharmacy's dispense took the
+ * prescription, so this one can be neither pending nor mined; the chain
+ * keeps it with the entry that took its place (naming both pharmacies)
+ * and that entry's block, until emr_chain_dismiss_entry_conflict or until
+ * the entry itself is in the active chain again. A cancellation a dispense
+ * overtook is kept the same way. Stored in the chain's database.
+ *
+ * Returns: EMR_OK (an empty snapshot when there is no conflict);
+ *          EMR_CORRUPT if a stored conflict is damaged; EMR_IO if storage
+ *          fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+ * Args:    chain: the chain; a read-only one too.
+ * Out:     out:   a new snapshot, freed by the caller with
+ *                 emr_entry_conflicts_free; NULL on failure.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_entry_conflicts(const struct emr_chain *chain,
+                                     struct emr_entry_conflicts **out);
+
+/**
+ * The number of conflicts in an entry conflicts snapshot.
+ *
+ * Returns: EMR_OK; EMR_NULL_ARGUMENT if conflicts or len is NULL.
+ * Args:    conflicts: the snapshot.
+ * Out:     len:       the number of conflicts.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_entry_conflicts_len(const struct emr_entry_conflicts *conflicts, size_t *len);
+
+/**
+ * One conflict of an entry conflicts snapshot: the dropped entry, the
+ * entry that took its prescription (for two dispenses, the two pharmacies:
+ * emr_dispense_pharmacy_public_key of each) and the block that carried
+ * that one.
+ *
+ * Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+ *          index past the end, see "Indexes" at the top of this header;
+ *          *entry and *replaced_by are set to NULL, nothing else is
+ *          written); EMR_NULL_ARGUMENT if conflicts is NULL.
+ * Args:    conflicts:   the snapshot.
+ * In:      index:       0 ..= length - 1, oldest first.
+ * Out:     entry:       the dropped dispense or cancellation, a new entry
+ *                       freed by the caller with emr_entry_free; NULL on
+ *                       failure; may be NULL if not wanted.
+ *          replaced_by: the entry that took its prescription, likewise.
+ *          block_id32:  receives the 32-byte id of the block that carried
+ *                       replaced_by; may be NULL if not wanted.
+ *          height:      that block's height; may be NULL if not wanted.
+ * Thread-safety: safe to call concurrently on the same snapshot.
+ */
+emr_status emr_entry_conflicts_get(const struct emr_entry_conflicts *conflicts,
+                                   size_t index,
+                                   struct emr_entry **entry,
+                                   struct emr_entry **replaced_by,
+                                   uint8_t *block_id32,
+                                   uint64_t *height);
+
+/**
+ * Frees an entry conflicts snapshot. NULL is a no-op.
+ *
+ * Args:    conflicts: a snapshot from this library, or NULL. Not usable
+ *                     afterwards (entries taken from it stay valid).
+ * Thread-safety: no other thread may use the snapshot during or after the
+ *          call.
+ */
+void emr_entry_conflicts_free(struct emr_entry_conflicts *conflicts);
+
+/**
+ * Stops listing the conflict of the dropped entry with this id (the
+ * pharmacies have settled, say); durable when this returns. An id that
+ * names no conflict changes nothing and is not an error: *dismissed is
+ * false.
+ *
+ * Returns: EMR_OK; EMR_INVALID_ARGUMENT if the chain is read-only;
+ *          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain
+ *          or entry_id32 is NULL.
+ * Args:    chain:      the chain, changed.
+ * In:      entry_id32: the dropped entry's 32-byte id (emr_entry_id).
+ * Out:     dismissed:  whether a conflict was listed and is no longer,
+ *                      written on EMR_OK; may be NULL if not wanted.
+ * Thread-safety: safe to call from any thread; calls on one chain run one
+ *          at a time.
+ */
+emr_status emr_chain_dismiss_entry_conflict(struct emr_chain *chain,
+                                            const uint8_t *entry_id32,
+                                            bool *dismissed);
 
 /**
  * The next block to mine on the chain: previous is the tip's id (all zero

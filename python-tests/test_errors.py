@@ -40,6 +40,14 @@ ENTRY_KINDS = [
     "unknown_grant",
     "already_revoked",
     "revocation_not_yet_effective",
+    "unauthorized_dispenser",
+    "unauthorized_canceller",
+    "unknown_prescription",
+    "wrong_patient",
+    "prescriber_revoked",
+    "public_text_on_sealed",
+    "already_dispensed",
+    "prescription_cancelled",
 ]
 SEAL_KINDS = ["not_recipient", "decrypt_failed"]
 CHAIN_KINDS = ["wrong_height", "unknown_parent", "timestamp_too_early", "timestamp_too_late", "locked", "corrupt"]

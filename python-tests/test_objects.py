@@ -137,7 +137,9 @@ def test_package_ships_stubs_and_marker():
                  "def verify_records", "def calculate_txid", "def calculate_signature_hash", "def calculate_sha1_hash",
                  "def mine_block", "def mining_engines", "def encode_address", "def decode_address",
                  "class Chain", "class Grant", "class Revocation", "def create_grant", "def create_revocation",
-                 "class Conflict"):
+                 "class Conflict", "class DispenserGrant", "class Dispense", "class Cancellation",
+                 "def create_dispenser_grant", "def create_dispense", "def prepare_dispense", "def create_cancellation",
+                 "class PrescriptionStatus", "class EntryConflict"):
         assert name in stub
     assert isinstance(cryptoemr.__version__, str)
     assert cryptoemr.MAX_RECORDS == 25 and cryptoemr.DEFAULT_BLOCK_REWARD == 10_000
@@ -145,9 +147,12 @@ def test_package_ships_stubs_and_marker():
     for name in cryptoemr.__all__:
         assert hasattr(cryptoemr, name), name
     for cls in (cryptoemr.EMR, cryptoemr.Block, cryptoemr.UserState, cryptoemr.SigningKey, cryptoemr.Grant,
-                cryptoemr.Revocation, cryptoemr.Conflict):
+                cryptoemr.Revocation, cryptoemr.Conflict, cryptoemr.DispenserGrant, cryptoemr.Dispense,
+                cryptoemr.Cancellation, cryptoemr.PrescriptionStatus, cryptoemr.EntryConflict):
         assert cls.__doc__ and cls.__module__ == "cryptoemr"
     for fn in (cryptoemr.create_signed_record, cryptoemr.create_grant, cryptoemr.create_revocation, cryptoemr.verify_records, cryptoemr.calculate_txid,
+               cryptoemr.create_dispenser_grant, cryptoemr.create_dispense, cryptoemr.prepare_dispense,
+               cryptoemr.create_cancellation,
                cryptoemr.mine_block, cryptoemr.mining_engines, cryptoemr.encode_address, cryptoemr.decode_address):
         assert fn.__doc__ and fn.__module__.startswith("cryptoemr")
 

@@ -16,8 +16,8 @@ use std::path::PathBuf;
 
 use emr_core::block::BlockError;
 use emr_core::chain::{
-    AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainGuard, ChainParams, RecordEntry, RegisteredGrant,
-    SharedChain, DEFAULT_MAX_FUTURE, SALT_LEN,
+    AddOutcome, BatchOptions, BatchProgress, Chain, ChainError, ChainGuard, ChainParams, DispenseEntry,
+    PrescriptionState, RecordEntry, RegisteredGrant, SharedChain, DEFAULT_MAX_FUTURE, SALT_LEN,
 };
 use emr_core::mining::CancelHandle;
 use emr_core::{Block, Difficulty, Hash160, Hash256, Parallelism, PublicKey};
@@ -1823,6 +1823,233 @@ pub unsafe extern "C" fn emr_chain_is_authorized(
         let out = unsafe { Out::new(authorized, "authorized") }?;
         out.write(chain.lock()?.is_authorized(&dr_hash, timestamp)?);
         Ok(())
+    })
+}
+
+/// What became of a prescription (SPEC 10): one of the `EMR_RX_*` values.
+pub type emr_prescription_state = u32;
+
+/// Neither dispensed nor cancelled.
+pub const EMR_RX_OPEN: emr_prescription_state = 1;
+/// Dispensed: a dispense of it is in the active chain.
+pub const EMR_RX_DISPENSED: emr_prescription_state = 2;
+/// Cancelled: a cancellation of it is in the active chain.
+pub const EMR_RX_CANCELLED: emr_prescription_state = 3;
+
+/// What became of the prescription (dr_hash, nonce) in the active chain:
+/// open, dispensed (by which pharmacy, when, in which block) or cancelled
+/// (by whom, why). The "who" and "why" are the entry's fields
+/// (emr_dispense_pharmacy_public_key, emr_cancellation_canceller,
+/// emr_cancellation_reason).
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if the active chain holds no record of
+///          that doctor with that nonce (nothing is written but *entry =
+///          NULL); EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT
+///          if chain, dr_hash20 or state is NULL.
+/// Args:    chain:      the chain.
+/// In:      dr_hash20:  the prescriber's 20-byte hash.
+///          nonce:      the record's nonce.
+/// Out:     state:      EMR_RX_OPEN, EMR_RX_DISPENSED or EMR_RX_CANCELLED.
+///          entry:      a new entry, the dispense or the cancellation (NULL
+///                      when open), freed by the caller with
+///                      emr_entry_free; may be NULL if not wanted.
+///          height:     the height of that entry's block (0 when open); may
+///                      be NULL if not wanted.
+///          block_id32: receives that block's 32-byte id (zeros when open);
+///                      may be NULL if not wanted.
+///          timestamp:  that block's timestamp, when it was dispensed or
+///                      cancelled (0 when open); may be NULL if not wanted.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_prescription_state(
+    chain: *const emr_chain,
+    dr_hash20: *const u8,
+    nonce: u64,
+    state: *mut emr_prescription_state,
+    entry: *mut *mut emr_entry,
+    height: *mut u64,
+    block_id32: *mut u8,
+    timestamp: *mut u64,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let entry = unsafe { OutHandle::optional(entry, "entry") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let dr_hash = Hash160::from_bytes(*unsafe { ptr::array::<20>(dr_hash20, "dr_hash20") }?);
+        let state = unsafe { Out::new(state, "state") }?;
+        let found = chain.lock()?.prescription_state(&dr_hash, nonce)?;
+        let (code, place) = match found {
+            PrescriptionState::Open => (EMR_RX_OPEN, None),
+            PrescriptionState::Dispensed(d) => {
+                (EMR_RX_DISPENSED, Some((d.dispense.into(), d.height, d.block_id, d.timestamp)))
+            }
+            PrescriptionState::Cancelled(c) => {
+                (EMR_RX_CANCELLED, Some((c.cancellation.into(), c.height, c.block_id, c.timestamp)))
+            }
+        };
+        state.write(code);
+        let (found_entry, h, id, t) = match place {
+            Some((e, h, id, t)) => (Some(e), h, id.to_bytes(), t),
+            None => (None, 0, [0; 32], 0),
+        };
+        if let (Some(out), Some(inner)) = (entry, found_entry) {
+            out.set(emr_entry { inner });
+        }
+        if let Some(out) = unsafe { Out::optional(height) } {
+            out.write(h);
+        }
+        if let Some(out) = unsafe { Out::optional(block_id32.cast::<[u8; 32]>()) } {
+            out.write(id);
+        }
+        if let Some(out) = unsafe { Out::optional(timestamp) } {
+            out.write(t);
+        }
+        Ok(())
+    })
+}
+
+/// Whether the active chain lets a pharmacy dispense at a time: it holds a
+/// dispenser grant for the pharmacy with not_before <= timestamp <=
+/// not_after not revoked with effective <= timestamp. Always false in an
+/// open chain.
+///
+/// Returns: EMR_OK; EMR_CORRUPT, EMR_IO if storage fails;
+///          EMR_NULL_ARGUMENT if chain, pharmacy_hash20 or authorized is NULL.
+/// Args:    chain:           the chain.
+/// In:      pharmacy_hash20: SHA-1 of the pharmacy's public key (SPKI DER).
+///          timestamp:       Unix seconds.
+/// Out:     authorized:      the answer.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_is_dispenser_authorized(
+    chain: *const emr_chain,
+    pharmacy_hash20: *const u8,
+    timestamp: u64,
+    authorized: *mut bool,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let pharmacy = Hash160::from_bytes(*unsafe { ptr::array::<20>(pharmacy_hash20, "pharmacy_hash20") }?);
+        let out = unsafe { Out::new(authorized, "authorized") }?;
+        out.write(chain.lock()?.is_dispenser_authorized(&pharmacy, timestamp)?);
+        Ok(())
+    })
+}
+
+/// A snapshot of a pharmacy's dispenses in the active chain
+/// (emr_chain_dispensings), in chain order, each with its block. Opaque and
+/// immutable: several threads may read one at once; it may outlive the
+/// chain.
+pub struct emr_dispensings {
+    dispensings: Vec<DispenseEntry>,
+}
+
+/// Every dispense by a pharmacy in the active chain, in chain order. A
+/// dispense a reorganisation or undo removed is gone from later snapshots.
+///
+/// Returns: EMR_OK (an empty snapshot for a pharmacy that dispensed
+///          nothing); EMR_CORRUPT, EMR_IO if storage fails;
+///          EMR_NULL_ARGUMENT if chain, pharmacy_hash20 or out is NULL.
+/// Args:    chain:           the chain.
+/// In:      pharmacy_hash20: SHA-1 of the pharmacy's public key.
+/// Out:     out:             a new snapshot, freed by the caller with
+///                           emr_dispensings_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_dispensings(
+    chain: *const emr_chain,
+    pharmacy_hash20: *const u8,
+    out: *mut *mut emr_dispensings,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let pharmacy = Hash160::from_bytes(*unsafe { ptr::array::<20>(pharmacy_hash20, "pharmacy_hash20") }?);
+        let dispensings = chain.lock()?.pharmacy_dispensings(&pharmacy)?;
+        out.set(emr_dispensings { dispensings });
+        Ok(())
+    })
+}
+
+/// The number of dispenses in a snapshot.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if dispensings or len is NULL.
+/// Args:    dispensings: the snapshot.
+/// Out:     len:         the number of dispenses.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_dispensings_len(dispensings: *const emr_dispensings, len: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `dispensings` and `len`.
+        let dispensings = unsafe { ptr::handle(dispensings, "dispensings") }?;
+        let out = unsafe { Out::new(len, "len") }?;
+        out.write(dispensings.dispensings.len());
+        Ok(())
+    })
+}
+
+/// One dispense of a snapshot, with its block.
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+///          index past the end, see "Indexes" at the top of this header;
+///          *dispense is set to NULL, nothing else is written);
+///          EMR_NULL_ARGUMENT if dispensings is NULL.
+/// Args:    dispensings: the snapshot.
+/// In:      index:       0 ..= length - 1, in chain order.
+/// Out:     dispense:    a new entry (the dispense), freed by the caller
+///                       with emr_entry_free; NULL on failure; may be NULL
+///                       if not wanted.
+///          height:      its block's height; may be NULL if not wanted.
+///          block_id32:  receives its block's 32-byte id; may be NULL if
+///                       not wanted.
+///          timestamp:   its block's timestamp; may be NULL if not wanted.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_dispensings_get(
+    dispensings: *const emr_dispensings,
+    index: usize,
+    dispense: *mut *mut emr_entry,
+    height: *mut u64,
+    block_id32: *mut u8,
+    timestamp: *mut u64,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let dispense = unsafe { OutHandle::optional(dispense, "dispense") }?;
+        let dispensings = unsafe { ptr::handle(dispensings, "dispensings") }?;
+        let found = ptr::element(&dispensings.dispensings, index, "dispensings")?;
+        if let Some(out) = dispense {
+            out.set(emr_entry { inner: found.dispense.clone().into() });
+        }
+        if let Some(out) = unsafe { Out::optional(height) } {
+            out.write(found.height);
+        }
+        if let Some(out) = unsafe { Out::optional(block_id32.cast::<[u8; 32]>()) } {
+            out.write(found.block_id.to_bytes());
+        }
+        if let Some(out) = unsafe { Out::optional(timestamp) } {
+            out.write(found.timestamp);
+        }
+        Ok(())
+    })
+}
+
+/// Frees a dispensings snapshot. NULL is a no-op.
+///
+/// Args:    dispensings: a snapshot from this library, or NULL. Not usable
+///                       afterwards (entries taken from it stay valid).
+/// Thread-safety: no other thread may use the snapshot during or after the
+///          call.
+#[no_mangle]
+pub unsafe extern "C" fn emr_dispensings_free(dispensings: *mut emr_dispensings) {
+    ffi_boundary!(default: (); {
+        // SAFETY: documented contract: a live snapshot or NULL, freed once.
+        unsafe { ptr::free(dispensings) }
     })
 }
 

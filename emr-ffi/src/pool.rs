@@ -4,6 +4,8 @@
 //! `emr_chain_submit_entry_at`), `emr_chain_pending` (an `emr_pending`
 //! snapshot), `emr_chain_conflicts` (an `emr_conflicts` snapshot of the
 //! records dropped for others, SPEC 9.3) and `emr_chain_dismiss_conflict`,
+//! their entries' counterpart `emr_chain_entry_conflicts` and
+//! `emr_chain_dismiss_entry_conflict` (dispenses and cancellations, SPEC 10),
 //! `emr_chain_template` and `emr_chain_mine_next`.
 //!
 //! Every rule is the core's (`Chain::submit`, `Chain::pending_split`,
@@ -16,7 +18,7 @@
 use core::ffi::c_char;
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use emr_core::chain::{Conflict, MineNextOutcome, SubmitOutcome};
+use emr_core::chain::{Conflict, EntryConflict, MineNextOutcome, SubmitOutcome};
 use emr_core::{Block, Hash160, Hash256, Record};
 
 use crate::block::emr_block;
@@ -566,6 +568,160 @@ pub unsafe extern "C" fn emr_chain_dismiss_conflict(
         let txid = Hash256::from_bytes(*unsafe { ptr::array::<32>(txid32, "txid32") }?);
         let dismissed = unsafe { Out::optional(dismissed) };
         let was = chain.lock()?.dismiss_conflict(&txid)?;
+        if let Some(out) = dismissed {
+            out.write(was);
+        }
+        Ok(())
+    })
+}
+
+/// A snapshot of the dispenses and cancellations a chain dropped for
+/// another (emr_chain_entry_conflicts), oldest first. Opaque and immutable:
+/// several threads may read one at once; it may outlive the chain.
+pub struct emr_entry_conflicts {
+    conflicts: Vec<EntryConflict>,
+}
+
+/// Every dispense and cancellation the chain dropped for another (SPEC
+/// 9.3, SPEC 10), as a snapshot, oldest first. Typically two pharmacies
+/// dispensed one prescription at two sites that had not synced: when the
+/// heavier branch joined, the other pharmacy's dispense took the
+/// prescription, so this one can be neither pending nor mined; the chain
+/// keeps it with the entry that took its place (naming both pharmacies)
+/// and that entry's block, until emr_chain_dismiss_entry_conflict or until
+/// the entry itself is in the active chain again. A cancellation a dispense
+/// overtook is kept the same way. Stored in the chain's database.
+///
+/// Returns: EMR_OK (an empty snapshot when there is no conflict);
+///          EMR_CORRUPT if a stored conflict is damaged; EMR_IO if storage
+///          fails; EMR_NULL_ARGUMENT if chain or out is NULL.
+/// Args:    chain: the chain; a read-only one too.
+/// Out:     out:   a new snapshot, freed by the caller with
+///                 emr_entry_conflicts_free; NULL on failure.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_entry_conflicts(
+    chain: *const emr_chain,
+    out: *mut *mut emr_entry_conflicts,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `chain` and `out`.
+        let out = unsafe { OutHandle::new(out, "out") }?;
+        let chain = unsafe { ptr::handle(chain, "chain") }?;
+        let conflicts = chain.lock()?.entry_conflicts()?;
+        out.set(emr_entry_conflicts { conflicts });
+        Ok(())
+    })
+}
+
+/// The number of conflicts in an entry conflicts snapshot.
+///
+/// Returns: EMR_OK; EMR_NULL_ARGUMENT if conflicts or len is NULL.
+/// Args:    conflicts: the snapshot.
+/// Out:     len:       the number of conflicts.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_entry_conflicts_len(conflicts: *const emr_entry_conflicts, len: *mut usize) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of `conflicts` and `len`.
+        let conflicts = unsafe { ptr::handle(conflicts, "conflicts") }?;
+        let out = unsafe { Out::new(len, "len") }?;
+        out.write(conflicts.conflicts.len());
+        Ok(())
+    })
+}
+
+/// One conflict of an entry conflicts snapshot: the dropped entry, the
+/// entry that took its prescription (for two dispenses, the two pharmacies:
+/// emr_dispense_pharmacy_public_key of each) and the block that carried
+/// that one.
+///
+/// Returns: EMR_OK; EMR_NOT_FOUND if index >= the snapshot's length (an
+///          index past the end, see "Indexes" at the top of this header;
+///          *entry and *replaced_by are set to NULL, nothing else is
+///          written); EMR_NULL_ARGUMENT if conflicts is NULL.
+/// Args:    conflicts:   the snapshot.
+/// In:      index:       0 ..= length - 1, oldest first.
+/// Out:     entry:       the dropped dispense or cancellation, a new entry
+///                       freed by the caller with emr_entry_free; NULL on
+///                       failure; may be NULL if not wanted.
+///          replaced_by: the entry that took its prescription, likewise.
+///          block_id32:  receives the 32-byte id of the block that carried
+///                       replaced_by; may be NULL if not wanted.
+///          height:      that block's height; may be NULL if not wanted.
+/// Thread-safety: safe to call concurrently on the same snapshot.
+#[no_mangle]
+pub unsafe extern "C" fn emr_entry_conflicts_get(
+    conflicts: *const emr_entry_conflicts,
+    index: usize,
+    entry: *mut *mut emr_entry,
+    replaced_by: *mut *mut emr_entry,
+    block_id32: *mut u8,
+    height: *mut u64,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY: documented contracts of every argument.
+        let entry = unsafe { OutHandle::optional(entry, "entry") }?;
+        let replaced_by = unsafe { OutHandle::optional(replaced_by, "replaced_by") }?;
+        let conflicts = unsafe { ptr::handle(conflicts, "conflicts") }?;
+        let found = ptr::element(&conflicts.conflicts, index, "conflicts")?;
+        if let Some(out) = entry {
+            out.set(emr_entry { inner: found.entry.clone() });
+        }
+        if let Some(out) = replaced_by {
+            out.set(emr_entry { inner: found.replaced_by.clone() });
+        }
+        if let Some(out) = unsafe { Out::optional(block_id32.cast::<[u8; 32]>()) } {
+            out.write(found.block_id.to_bytes());
+        }
+        if let Some(out) = unsafe { Out::optional(height) } {
+            out.write(found.height);
+        }
+        Ok(())
+    })
+}
+
+/// Frees an entry conflicts snapshot. NULL is a no-op.
+///
+/// Args:    conflicts: a snapshot from this library, or NULL. Not usable
+///                     afterwards (entries taken from it stay valid).
+/// Thread-safety: no other thread may use the snapshot during or after the
+///          call.
+#[no_mangle]
+pub unsafe extern "C" fn emr_entry_conflicts_free(conflicts: *mut emr_entry_conflicts) {
+    ffi_boundary!(default: (); {
+        // SAFETY: documented contract: a live snapshot or NULL, freed once.
+        unsafe { ptr::free(conflicts) }
+    })
+}
+
+/// Stops listing the conflict of the dropped entry with this id (the
+/// pharmacies have settled, say); durable when this returns. An id that
+/// names no conflict changes nothing and is not an error: *dismissed is
+/// false.
+///
+/// Returns: EMR_OK; EMR_INVALID_ARGUMENT if the chain is read-only;
+///          EMR_CORRUPT, EMR_IO if storage fails; EMR_NULL_ARGUMENT if chain
+///          or entry_id32 is NULL.
+/// Args:    chain:      the chain, changed.
+/// In:      entry_id32: the dropped entry's 32-byte id (emr_entry_id).
+/// Out:     dismissed:  whether a conflict was listed and is no longer,
+///                      written on EMR_OK; may be NULL if not wanted.
+/// Thread-safety: safe to call from any thread; calls on one chain run one
+///          at a time.
+#[no_mangle]
+pub unsafe extern "C" fn emr_chain_dismiss_entry_conflict(
+    chain: *mut emr_chain,
+    entry_id32: *const u8,
+    dismissed: *mut bool,
+) -> emr_status {
+    ffi_boundary!({
+        // SAFETY (all): documented contracts of every argument.
+        let chain = unsafe { ptr::handle(chain.cast_const(), "chain") }?;
+        let id = Hash256::from_bytes(*unsafe { ptr::array::<32>(entry_id32, "entry_id32") }?);
+        let dismissed = unsafe { Out::optional(dismissed) };
+        let was = chain.lock()?.dismiss_entry_conflict(&id)?;
         if let Some(out) = dismissed {
             out.write(was);
         }

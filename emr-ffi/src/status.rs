@@ -19,7 +19,8 @@ use emr_core::{
 /// it may be stored, logged and compared across library versions. New kinds
 /// get new numbers. Ranges: 1-19 record kinds, 20-39 block kinds, 40-59
 /// chain kinds (a block's place in a chain), 60-79 address kinds, 80-99
-/// registry entry and sealing kinds (SPEC section 8), 100-109 general kinds,
+/// entry and sealing kinds (SPEC sections 8 and 10: 80-87 registry entries,
+/// 90-91 sealing, 92-99 pharmacies), 100-109 general kinds,
 /// 110-129 kinds of a peer node (SPEC section 9: emr_chain_sync), 130-199
 /// general kinds to come, 200-299 kinds of the C interface itself.
 pub type emr_status = u32;
@@ -69,7 +70,8 @@ pub const EMR_TOO_MANY_ENTRIES: emr_status = 27;
 /// Block: an entry (grant or revocation) failed. Functions returning it
 /// also report the entry's index and its own entry status (EMR_INVALID_ENTRY
 /// ... EMR_ALREADY_REVOKED, EMR_WRONG_CHAIN,
-/// EMR_REVOCATION_NOT_YET_EFFECTIVE) through out-parameters. Entries are
+/// EMR_REVOCATION_NOT_YET_EFFECTIVE, EMR_UNAUTHORIZED_DISPENSER ...
+/// EMR_PRESCRIPTION_CANCELLED) through out-parameters. Entries are
 /// checked before records.
 pub const EMR_ENTRY: emr_status = 28;
 
@@ -128,6 +130,30 @@ pub const EMR_NOT_RECIPIENT: emr_status = 90;
 /// Sealing: the key is a recipient, but the sealed text does not decrypt
 /// under it (tampered, or moved to another record) or is not UTF-8.
 pub const EMR_DECRYPT_FAILED: emr_status = 91;
+/// Entry: a dispense whose pharmacy holds no dispenser grant active at the
+/// block's timestamp (every dispense of an open chain; a doctor's grant
+/// never authorizes dispensing).
+pub const EMR_UNAUTHORIZED_DISPENSER: emr_status = 92;
+/// Entry: a cancellation by a key that is neither an authority of the
+/// chain nor the prescriber's own key authorized at the block's timestamp.
+pub const EMR_UNAUTHORIZED_CANCELLER: emr_status = 93;
+/// Entry: no record with the dispense's or cancellation's (dr_hash, nonce)
+/// in an earlier block of the active chain, or its signature hash is not
+/// the entry's record hash.
+pub const EMR_UNKNOWN_PRESCRIPTION: emr_status = 94;
+/// Entry: a dispense whose patient key is not the prescription's patient's.
+pub const EMR_WRONG_PATIENT: emr_status = 95;
+/// Entry: a dispense of a prescription whose doctor was no longer
+/// authorized at the time of the record's own block (a backdated
+/// revocation over a stolen key's prescriptions).
+pub const EMR_PRESCRIBER_REVOKED: emr_status = 96;
+/// Entry: a note or reason on a sealed prescription (they are public).
+pub const EMR_PUBLIC_TEXT_ON_SEALED: emr_status = 97;
+/// Entry: the prescription is already dispensed in the active chain
+/// (earlier in the same block included).
+pub const EMR_ALREADY_DISPENSED: emr_status = 98;
+/// Entry: the prescription is cancelled in the active chain.
+pub const EMR_PRESCRIPTION_CANCELLED: emr_status = 99;
 
 /// An argument outside its documented range (a zero difficulty, a thread
 /// count over its maximum, an unknown curve, ...). An index past the end of
@@ -248,6 +274,30 @@ fn lookup(status: emr_status) -> Option<&'static (emr_status, &'static CStr, &'s
         ),
         (EMR_NOT_RECIPIENT, c"not_recipient", c"the key is not a recipient of the sealed record"),
         (EMR_DECRYPT_FAILED, c"decrypt_failed", c"the sealed record does not decrypt under the key"),
+        (
+            EMR_UNAUTHORIZED_DISPENSER,
+            c"unauthorized_dispenser",
+            c"the pharmacy holds no dispenser grant active at the block's time",
+        ),
+        (
+            EMR_UNAUTHORIZED_CANCELLER,
+            c"unauthorized_canceller",
+            c"only the prescriber (while authorized) or an authority may cancel",
+        ),
+        (
+            EMR_UNKNOWN_PRESCRIPTION,
+            c"unknown_prescription",
+            c"no such prescription in an earlier block of the active chain",
+        ),
+        (EMR_WRONG_PATIENT, c"wrong_patient", c"the patient's key is not the prescription's patient"),
+        (
+            EMR_PRESCRIBER_REVOKED,
+            c"prescriber_revoked",
+            c"the prescriber was not authorized when the prescription was written",
+        ),
+        (EMR_PUBLIC_TEXT_ON_SEALED, c"public_text_on_sealed", c"a sealed prescription's entry carries public text"),
+        (EMR_ALREADY_DISPENSED, c"already_dispensed", c"the prescription is already dispensed"),
+        (EMR_PRESCRIPTION_CANCELLED, c"prescription_cancelled", c"the prescription is cancelled"),
         (EMR_INVALID_ARGUMENT, c"invalid_argument", c"an argument is outside its documented range"),
         (EMR_INVALID_KEY, c"invalid_key", c"the private key cannot be parsed or used"),
         (EMR_DECODE, c"decode", c"the bytes are not a canonical encoding"),
@@ -410,6 +460,14 @@ pub(crate) fn status_of(kind: ErrorKind) -> emr_status {
         ErrorKind::NotRecipient => EMR_NOT_RECIPIENT,
         ErrorKind::DecryptFailed => EMR_DECRYPT_FAILED,
         ErrorKind::WrongPassword => EMR_WRONG_PASSWORD,
+        ErrorKind::UnauthorizedDispenser => EMR_UNAUTHORIZED_DISPENSER,
+        ErrorKind::UnauthorizedCanceller => EMR_UNAUTHORIZED_CANCELLER,
+        ErrorKind::UnknownPrescription => EMR_UNKNOWN_PRESCRIPTION,
+        ErrorKind::WrongPatient => EMR_WRONG_PATIENT,
+        ErrorKind::PrescriberRevoked => EMR_PRESCRIBER_REVOKED,
+        ErrorKind::PublicTextOnSealed => EMR_PUBLIC_TEXT_ON_SEALED,
+        ErrorKind::AlreadyDispensed => EMR_ALREADY_DISPENSED,
+        ErrorKind::PrescriptionCancelled => EMR_PRESCRIPTION_CANCELLED,
         // A kind added to the core without a code here is a bug of this
         // crate; `tests::every_core_kind_is_listed` finds it (it reads the
         // core's enum) and `tests::every_kind_has_its_own_code` maps it.
@@ -518,7 +576,7 @@ mod tests {
     }
 
     /// Every kind of the core, as far as this crate knows them.
-    const KINDS: [ErrorKind; 45] = [
+    const KINDS: [ErrorKind; 53] = [
         ErrorKind::HashLength,
         ErrorKind::PublicKeyMismatch,
         ErrorKind::InvalidPrescription,
@@ -564,6 +622,14 @@ mod tests {
         ErrorKind::NotRecipient,
         ErrorKind::DecryptFailed,
         ErrorKind::WrongPassword,
+        ErrorKind::UnauthorizedDispenser,
+        ErrorKind::UnauthorizedCanceller,
+        ErrorKind::UnknownPrescription,
+        ErrorKind::WrongPatient,
+        ErrorKind::PrescriberRevoked,
+        ErrorKind::PublicTextOnSealed,
+        ErrorKind::AlreadyDispensed,
+        ErrorKind::PrescriptionCancelled,
     ];
 
     /// The core's `ErrorKind` is `#[non_exhaustive]`, so `status_of` needs a
@@ -610,9 +676,9 @@ mod tests {
                 assert!(!text.is_empty());
             }
         }
-        // 45 core kinds, ok, the five kinds of a peer node and the three
+        // 53 core kinds, ok, the five kinds of a peer node and the three
         // kinds of the C interface.
-        assert_eq!(names.len(), 54);
+        assert_eq!(names.len(), 62);
         // SAFETY: static NUL-terminated strings.
         let unknown = unsafe { CStr::from_ptr(emr_status_str(9999)) };
         assert_eq!(unknown, c"unknown status");

@@ -107,6 +107,14 @@ static const struct {
     {"revocation_not_yet_effective", EMR_REVOCATION_NOT_YET_EFFECTIVE},
     {"not_recipient", EMR_NOT_RECIPIENT},
     {"decrypt_failed", EMR_DECRYPT_FAILED},
+    {"unauthorized_dispenser", EMR_UNAUTHORIZED_DISPENSER},
+    {"unauthorized_canceller", EMR_UNAUTHORIZED_CANCELLER},
+    {"unknown_prescription", EMR_UNKNOWN_PRESCRIPTION},
+    {"wrong_patient", EMR_WRONG_PATIENT},
+    {"prescriber_revoked", EMR_PRESCRIBER_REVOKED},
+    {"public_text_on_sealed", EMR_PUBLIC_TEXT_ON_SEALED},
+    {"already_dispensed", EMR_ALREADY_DISPENSED},
+    {"prescription_cancelled", EMR_PRESCRIPTION_CANCELLED},
     {"invalid_argument", EMR_INVALID_ARGUMENT},
     {"invalid_key", EMR_INVALID_KEY},
     {"decode", EMR_DECODE},
@@ -133,6 +141,11 @@ static inline int is_access_status(emr_status s) {
     return s == EMR_UNAUTHORIZED_DOCTOR || s == EMR_TOO_MANY_ENTRIES || s == EMR_ENTRY ||
            (s >= EMR_INVALID_ENTRY && s <= EMR_REVOCATION_NOT_YET_EFFECTIVE) || s == EMR_NOT_RECIPIENT ||
            s == EMR_DECRYPT_FAILED;
+}
+
+/* The statuses of SPEC section 10 (test_dispense.c reaches each of them). */
+static inline int is_pharmacy_status(emr_status s) {
+    return s >= EMR_UNAUTHORIZED_DISPENSER && s <= EMR_PRESCRIPTION_CANCELLED;
 }
 
 /* The status of a kind name; exits on an unknown name (a broken vector file). */

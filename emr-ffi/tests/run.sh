@@ -203,7 +203,7 @@ for checker in $CHECKERS; do
     [[ $checker == valgrind ]] && links=shared
     for link in $links; do
         canary "$link"
-        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_v12 test_stress test_limits test_sync test_fhir test_faults; do
+        for test in test_vectors test_api test_fuzz test_mining test_security test_chain test_kill test_pool test_conflicts test_indexes test_access test_dispense test_v12 test_stress test_limits test_sync test_fhir test_faults; do
             bin="$OUT/$test-$link-$CHECKER"
             if [[ $link == static ]]; then
                 "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${STATIC_LIBS[@]}" -o "$bin"
@@ -211,7 +211,7 @@ for checker in $CHECKERS; do
                 "$CC" "${CFLAGS[@]}" "$TESTS/$test.c" "${SHARED_LIBS[@]}" -o "$bin"
             fi
             case $test in
-            test_vectors | test_mining | test_access) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
+            test_vectors | test_mining | test_access | test_dispense) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" ;;
             test_fuzz) run "$test ($link, $CHECKER)" "$bin" "$OUT/vectors" "$ROUNDS" ;;
             test_kill) run "$test ($link, $CHECKER)" "$bin" 4 ;;
             test_sync) run "$test ($link, $CHECKER)" "$bin" "$LIBDIR/emr" ;;

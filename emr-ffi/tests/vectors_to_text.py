@@ -51,6 +51,22 @@ registry.txt (SPEC 8.1 and 5, v1.2; written when registry.json exists):
   AUTHORIZED dr_hash 0|1                      (at the next block's time)
   END
 
+dispense.txt (SPEC 10; written when dispense.json exists):
+  PARAMS as in registry.txt ("authority" and "open")
+  AUTHORITY spki pkcs8             (the chain's one authority)
+  KEY name_hex spki pkcs8 key_hash (doctors, pharmacies, patients, a stranger)
+  ENTRY name_hex expected entry_id <ENTRY>   (expected: "valid" or a kind)
+      where ENTRY is G or V as in registry.txt, or
+                 P chain_id pharmacy_public_key licence_hex not_before not_after authority signature
+              |  D chain_id dr_hash nonce record_hash pharmacy_public_key patient_public_key note_hex
+                   signature patient_signature
+              |  C chain_id dr_hash nonce record_hash canceller reason_hex signature
+  SCENARIO chain name_hex expected  as in registry.txt
+  HEADER, RECORD, BENTRY            as in registry.txt
+  RX dr_hash nonce state            (every prescription's state after the block:
+                                     open, dispensed or cancelled)
+  END
+
 sealed.txt (SPEC 8.2; written when sealed.json exists):
   RECIPIENT name_hex curve spki pkcs8 key_hash
   SEALED name_hex expected previous_nonce RECORD   (expected: "valid" or a kind)
@@ -122,6 +138,16 @@ def entry(e) -> str:
                   u64(e["not_after"])]
     elif e["type"] == "revocation":
         fields = ["V", hx(e["chain_id"]), hx(e["grant_id"]), u64(e["effective"])]
+    elif e["type"] == "dispenser_grant":
+        fields = ["P", hx(e["chain_id"]), hx(e["pharmacy_public_key"]), text(e["licence"]), u64(e["not_before"]),
+                  u64(e["not_after"])]
+    elif e["type"] == "dispense":
+        return " ".join(["D", hx(e["chain_id"]), hx(e["dr_hash"]), u64(e["nonce"]), hx(e["record_hash"]),
+                         hx(e["pharmacy_public_key"]), hx(e["patient_public_key"]), text(e["note"]),
+                         hx(e["signature"]), hx(e["patient_signature"])])
+    elif e["type"] == "cancel":
+        return " ".join(["C", hx(e["chain_id"]), hx(e["dr_hash"]), u64(e["nonce"]), hx(e["record_hash"]),
+                         hx(e["canceller"]), text(e["reason"]), hx(e["signature"])])
     else:
         raise ValueError(f"unknown entry type {e['type']!r}")
     return " ".join(fields + [hx(e["authority"]), hx(e["signature"])])
@@ -191,6 +217,46 @@ def access_vectors(src: str, dst: str) -> str:
         with open(os.path.join(dst, "registry.txt"), "w", encoding="ascii") as f:
             f.write("\n".join(lines) + "\n")
         summary += f", {len(reg['entries'])} entries and {scenarios} registry scenario blocks"
+    path = os.path.join(src, "dispense.json")
+    if os.path.isfile(path):
+        with open(path, encoding="utf-8") as f:
+            rx = json.load(f)
+        lines = [params_line("authority", rx["params"]), params_line("open", rx["open_chain_params"])]
+        a = rx["authority"]
+        lines.append(f"AUTHORITY {hx(a['spki'])} {hx(a['private_key_pkcs8'])}")
+        hashes = {}
+        for k in rx["keys"]:
+            hashes[k["name"]] = k["key_hash"]
+            lines.append(f"KEY {text(k['name'])} {hx(k['spki'])} {hx(k['private_key_pkcs8'])} {hx(k['key_hash'])}")
+        for v in rx["entries"]:
+            stateless = v["stateless"] if isinstance(v["stateless"], str) else v["stateless"]["error"]
+            lines.append(f"ENTRY {text(v['name'])} {stateless} {hx(v['entry_id'])} {entry(v['entry'])}")
+        blocks = 0
+        for chain, key in (("authority", "scenario"), ("open", "open_chain_scenario")):
+            for v in rx[key]:
+                blocks += 1
+                lines.append(f"SCENARIO {chain} {text(v['name'])} {expected_outcome(v['expected'])}")
+                b = v["block"]
+                lines.append(
+                    "HEADER "
+                    + " ".join(
+                        [hx(b["previous"]), u64(b["height"]), hx(b["miner"]), u64(b["timestamp"]),
+                         u128(b["difficulty"]), hx(b["block_id"]), u64(b["nonce"])]
+                    )
+                )
+                for r in b["records"]:
+                    lines.append(f"RECORD {record(r)}")
+                for e in b["entries"]:
+                    lines.append(f"BENTRY {entry(e)}")
+                for name, state in sorted(v["prescriptions_after"].items()):
+                    doctor, nonce = name.split(":")
+                    if state not in ("open", "dispensed", "cancelled"):
+                        raise ValueError(f"{v['name']}: unknown state {state!r}")
+                    lines.append(f"RX {hx(hashes[doctor])} {u64(int(nonce))} {state}")
+                lines.append("END")
+        with open(os.path.join(dst, "dispense.txt"), "w", encoding="ascii") as f:
+            f.write("\n".join(lines) + "\n")
+        summary += f", {len(rx['entries'])} pharmacy entries and {blocks} pharmacy scenario blocks"
     path = os.path.join(src, "sealed.json")
     if os.path.isfile(path):
         with open(path, encoding="utf-8") as f:

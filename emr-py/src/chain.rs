@@ -507,6 +507,110 @@ impl PyChain {
         self.with(py, move |chain| chain.is_authorized(&hash, t))
     }
 
+    /// Every dispenser grant the active chain holds for the pharmacy
+    /// ``pharmacy`` (its 20-byte hash, SHA-1 of its key, or its public
+    /// key), in chain order, as ``(DispenserGrant, height,
+    /// revoked_effective)`` tuples, as :meth:`grants` gives a doctor's.
+    fn dispenser_grants<'py>(&self, py: Python<'py>, pharmacy: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let hash = crate::rx::pharmacy_hash(pharmacy)?;
+        let grants = self.with(py, move |chain| chain.dispenser_grants(&hash))?;
+        let items = grants
+            .iter()
+            .map(|g| {
+                let grant = crate::entry::entry_object(py, &g.grant.clone().into())?;
+                let height = g.height.into_pyobject(py)?.into_any();
+                let revoked = g.revoked_effective.into_pyobject(py)?.into_any();
+                PyTuple::new(py, [grant, height, revoked])
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
+    /// Whether the active chain lets the pharmacy ``pharmacy`` (hash or
+    /// public key) dispense at ``timestamp``: a dispenser grant covering it,
+    /// not revoked by then. Always ``False`` in an open chain.
+    fn is_dispenser_authorized(
+        &self,
+        py: Python<'_>,
+        pharmacy: &Bound<'_, PyAny>,
+        timestamp: &Bound<'_, PyAny>,
+    ) -> PyResult<bool> {
+        let hash = crate::rx::pharmacy_hash(pharmacy)?;
+        let t = convert::uint64(timestamp, "timestamp")?;
+        self.with(py, move |chain| chain.is_dispenser_authorized(&hash, t))
+    }
+
+    /// What became of the prescription ``(dr_hash, nonce)`` (the doctor's 20
+    /// bytes or ``emrd1…`` address, the record's nonce) in the active
+    /// chain: ``"open"``, ``"dispensed"`` or ``"cancelled"``.
+    /// ``NotFoundError`` when the active chain holds no such record.
+    fn prescription_state(
+        &self,
+        py: Python<'_>,
+        dr_hash: &Bound<'_, PyAny>,
+        nonce: &Bound<'_, PyAny>,
+    ) -> PyResult<&'static str> {
+        let bytes = address::hash_or_address(dr_hash, Role::Doctor, "dr_hash")?;
+        let hash = hash160(dr_hash, bytes, "dr_hash")?;
+        let nonce = convert::uint64(nonce, "nonce")?;
+        self.with(py, move |chain| chain.prescription_state(&hash, nonce)).map(|s| s.as_str())
+    }
+
+    /// The prescription ``(dr_hash, nonce)`` as a
+    /// :class:`PrescriptionStatus`: its record and block, its state, and
+    /// for a dispensed or cancelled one who (``by``), when (``timestamp``)
+    /// and which block (``height``, ``block_id``). ``NotFoundError`` as for
+    /// :meth:`prescription_state`.
+    fn prescription(
+        &self,
+        py: Python<'_>,
+        dr_hash: &Bound<'_, PyAny>,
+        nonce: &Bound<'_, PyAny>,
+    ) -> PyResult<crate::rx::PyPrescriptionStatus> {
+        let bytes = address::hash_or_address(dr_hash, Role::Doctor, "dr_hash")?;
+        let hash = hash160(dr_hash, bytes, "dr_hash")?;
+        let nonce = convert::uint64(nonce, "nonce")?;
+        self.with(py, move |chain| chain.prescription_status(&hash, nonce)).map(crate::rx::PyPrescriptionStatus::from)
+    }
+
+    /// Every record for ``patient_hash`` (20 bytes or an ``emrp1…``
+    /// address) in the active chain, in chain order (as
+    /// :meth:`patient_history`), each as a :class:`PrescriptionStatus`
+    /// carrying its state.
+    fn patient_prescriptions<'py>(
+        &self,
+        py: Python<'py>,
+        patient_hash: &Bound<'py, PyAny>,
+    ) -> PyResult<Bound<'py, PyList>> {
+        let bytes = address::hash_or_address(patient_hash, Role::Patient, "patient_hash")?;
+        let hash = hash160(patient_hash, bytes, "patient_hash")?;
+        let all = self.with(py, move |chain| chain.patient_prescriptions(&hash))?;
+        PyList::new(py, all.into_iter().map(crate::rx::PyPrescriptionStatus::from))
+    }
+
+    /// Every dispensing by the pharmacy ``pharmacy`` (its 20-byte hash or
+    /// its public key) in the active chain, in chain order, as ``(height,
+    /// block_id, timestamp, Dispense)`` tuples.
+    fn dispensings<'py>(&self, py: Python<'py>, pharmacy: &Bound<'py, PyAny>) -> PyResult<Bound<'py, PyList>> {
+        let hash = crate::rx::pharmacy_hash(pharmacy)?;
+        let all = self.with(py, move |chain| chain.pharmacy_dispensings(&hash))?;
+        let items = all
+            .into_iter()
+            .map(|d| {
+                PyTuple::new(
+                    py,
+                    [
+                        d.height.into_pyobject(py)?.into_any(),
+                        pyo3::types::PyBytes::new(py, d.block_id.as_bytes()).into_any(),
+                        d.timestamp.into_pyobject(py)?.into_any(),
+                        crate::entry::entry_object(py, &d.dispense.into())?,
+                    ],
+                )
+            })
+            .collect::<PyResult<Vec<_>>>()?;
+        PyList::new(py, items)
+    }
+
     /// The state of ``hash`` (20 bytes, or a doctor's or miner's address)
     /// after the tip: ``UserState(0, 0)`` for a hash the chain has never seen.
     fn user_state(&self, py: Python<'_>, hash: &Bound<'_, PyAny>) -> PyResult<PyUserState> {
@@ -608,6 +712,26 @@ impl PyChain {
     fn dismiss_conflict(&self, py: Python<'_>, txid: &Bound<'_, PyAny>) -> PyResult<bool> {
         let txid = hash256(txid, "txid")?;
         self.with(py, move |chain| chain.dismiss_conflict(&txid))
+    }
+
+    /// Every dispensing and cancellation the chain dropped for another
+    /// (SPEC 9.3), oldest first, as :class:`EntryConflict` objects: two
+    /// pharmacies dispensed one prescription at sites that had not synced,
+    /// and the other's dispensing is in the active chain now (or a
+    /// dispensing overtook a cancellation). Each stays listed until
+    /// :meth:`dismiss_entry_conflict`, or until the entry itself is in the
+    /// active chain again.
+    fn entry_conflicts<'py>(&self, py: Python<'py>) -> PyResult<Bound<'py, PyList>> {
+        let conflicts = self.with(py, |chain| chain.entry_conflicts())?;
+        PyList::new(py, conflicts.into_iter().map(crate::rx::PyEntryConflict::from))
+    }
+
+    /// Stops listing the conflict of the dropped entry whose id is
+    /// ``entry_id`` (32 bytes): ``True``, or ``False`` when there is none.
+    /// Durable when it returns; ``InvalidArgumentError`` on a read-only chain.
+    fn dismiss_entry_conflict(&self, py: Python<'_>, entry_id: &Bound<'_, PyAny>) -> PyResult<bool> {
+        let id = hash256(entry_id, "entry_id")?;
+        self.with(py, move |chain| chain.dismiss_entry_conflict(&id))
     }
 
     /// The next block to mine, as a :class:`Block` whose ``block_id`` is 32

@@ -136,11 +136,11 @@ pub fn field_value<'py>(py: Python<'py>, field: &Option<Py<PyAny>>) -> Bound<'py
 /// `__eq__` of two objects of one class, given their field values: the
 /// fields compared as tuples. The caller takes the values (and drops its
 /// borrows) first, so no borrow is held while the fields' `__eq__` runs.
-pub fn fields_eq<'py, const N: usize>(
-    py: Python<'py>,
-    mine: [Bound<'py, PyAny>; N],
-    theirs: [Bound<'py, PyAny>; N],
-) -> PyResult<Py<PyAny>> {
+pub fn fields_eq<'py, I>(py: Python<'py>, mine: I, theirs: I) -> PyResult<Py<PyAny>>
+where
+    I: IntoIterator<Item = Bound<'py, PyAny>>,
+    I::IntoIter: ExactSizeIterator,
+{
     let mine = PyTuple::new(py, mine)?;
     let theirs = PyTuple::new(py, theirs)?;
     Ok(mine

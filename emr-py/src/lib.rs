@@ -23,6 +23,7 @@ mod mining;
 mod fhir;
 mod node;
 mod record;
+mod rx;
 mod wait;
 mod walk;
 
@@ -32,12 +33,13 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_class::<keys::PySigningKey>()?;
     m.add_class::<block::PyUserState>()?;
     m.add_class::<block::PyBlock>()?;
-    m.add_class::<entry::PyGrant>()?;
-    m.add_class::<entry::PyRevocation>()?;
+    entry::add_classes(m)?;
     m.add_class::<chain::PyChain>()?;
     m.add_class::<chain::ChainBlocks>()?;
     m.add_class::<chain::ChainPool>()?;
     m.add_class::<conflict::PyConflict>()?;
+    m.add_class::<rx::PyPrescriptionStatus>()?;
+    m.add_class::<rx::PyEntryConflict>()?;
     m.add_function(wrap_pyfunction!(record::create_signed_record, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_sha1_hash, m)?)?;
     m.add_function(wrap_pyfunction!(record::calculate_txid, m)?)?;
@@ -45,6 +47,10 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add_function(wrap_pyfunction!(record::verify_records, m)?)?;
     m.add_function(wrap_pyfunction!(entry::create_grant, m)?)?;
     m.add_function(wrap_pyfunction!(entry::create_revocation, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::create_dispenser_grant, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::create_dispense, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::prepare_dispense, m)?)?;
+    m.add_function(wrap_pyfunction!(entry::create_cancellation, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mine_block, m)?)?;
     m.add_function(wrap_pyfunction!(mining::mining_engines, m)?)?;
     m.add_function(wrap_pyfunction!(address::encode_address, m)?)?;
@@ -67,6 +73,7 @@ fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("MAX_PRESCRIPTION_BYTES", emr_core::record::MAX_PRESCRIPTION_BYTES)?;
     m.add("MAX_ENTRIES", emr_core::MAX_ENTRIES)?;
     m.add("MAX_LICENCE_BYTES", emr_core::entry::MAX_LICENCE_BYTES)?;
+    m.add("MAX_NOTE_BYTES", emr_core::entry::MAX_NOTE_BYTES)?;
     m.add("MAX_RECIPIENTS", emr_core::seal::MAX_RECIPIENTS)?;
     m.add("__version__", emr_core::VERSION)?;
     Ok(())

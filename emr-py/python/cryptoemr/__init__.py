@@ -17,7 +17,13 @@ A chain may name authorities whose grants (:class:`Grant`,
 :func:`create_grant`) and revocations (:class:`Revocation`,
 :func:`create_revocation`), carried in blocks, decide which doctors may
 write (``Chain(authorities=[...])``, :meth:`Chain.is_authorized`); each
-entry names the chain it is made for (``chain_id=chain``). A doctor
+entry names the chain it is made for (``chain_id=chain``). Pharmacies
+admitted by a :class:`DispenserGrant` record each dispensing
+(:class:`Dispense`, countersigned by the patient; :func:`create_dispense`,
+or :func:`prepare_dispense` when the patient signs on their own device),
+and a prescriber or authority may withdraw a prescription
+(:class:`Cancellation`): the chain holds at most one dispensing per
+prescription (:meth:`Chain.prescription_state`). A doctor
 may seal a prescription to its readers
 (``create_signed_record(..., seal_to=[patient_public_key])``) so that only
 they can read it (:meth:`EMR.open`), while it verifies as any record.
@@ -81,6 +87,14 @@ from .errors import (
     PublicKeyMismatchError,
     RecordError,
     RevocationNotYetEffectiveError,
+    UnauthorizedDispenserError,
+    UnauthorizedCancellerError,
+    UnknownPrescriptionError,
+    WrongPatientError,
+    PrescriberRevokedError,
+    PublicTextOnSealedError,
+    AlreadyDispensedError,
+    PrescriptionCancelledError,
     SealError,
     TimestampTooEarlyError,
     TimestampTooLateError,
@@ -105,6 +119,7 @@ from ._native import (
     EMR,
     MAX_ENTRIES,
     MAX_LICENCE_BYTES,
+    MAX_NOTE_BYTES,
     MAX_PRESCRIPTION_BYTES,
     MAX_RECIPIENTS,
     MAX_RECORDS,
@@ -112,8 +127,13 @@ from ._native import (
     Chain,
     ChainBlocks,
     ChainPool,
+    Cancellation,
     Conflict,
+    Dispense,
+    DispenserGrant,
+    EntryConflict,
     Grant,
+    PrescriptionStatus,
     Revocation,
     SigningKey,
     UserState,
@@ -121,6 +141,9 @@ from ._native import (
     calculate_signature_hash,
     calculate_sha1_hash,
     calculate_txid,
+    create_cancellation,
+    create_dispense,
+    create_dispenser_grant,
     create_grant,
     create_revocation,
     create_signed_record,
@@ -128,6 +151,7 @@ from ._native import (
     encode_address,
     mine_block,
     mining_engines,
+    prepare_dispense,
     verify_records,
 )
 from ._outcomes import PendingConflict
@@ -156,6 +180,17 @@ __all__ = [
     "create_revocation",
     "MAX_ENTRIES",
     "MAX_LICENCE_BYTES",
+    # pharmacies (SPEC section 10)
+    "DispenserGrant",
+    "Dispense",
+    "Cancellation",
+    "create_dispenser_grant",
+    "create_dispense",
+    "prepare_dispense",
+    "create_cancellation",
+    "PrescriptionStatus",
+    "EntryConflict",
+    "MAX_NOTE_BYTES",
     # chain
     "Chain",
     "ChainBlocks",

@@ -27,6 +27,11 @@ __all__ = [
     "Block",
     "Grant",
     "Revocation",
+    "DispenserGrant",
+    "Dispense",
+    "Cancellation",
+    "PrescriptionStatus",
+    "EntryConflict",
     "Chain",
     "ChainBlocks",
     "ChainPool",
@@ -38,6 +43,10 @@ __all__ = [
     "verify_records",
     "create_grant",
     "create_revocation",
+    "create_dispenser_grant",
+    "create_dispense",
+    "prepare_dispense",
+    "create_cancellation",
     "mine_block",
     "mining_engines",
     "encode_address",
@@ -47,6 +56,7 @@ __all__ = [
     "MAX_PRESCRIPTION_BYTES",
     "MAX_ENTRIES",
     "MAX_LICENCE_BYTES",
+    "MAX_NOTE_BYTES",
     "MAX_RECIPIENTS",
     "__version__",
 ]
@@ -57,6 +67,7 @@ DEFAULT_BLOCK_REWARD: int
 MAX_PRESCRIPTION_BYTES: int
 MAX_ENTRIES: int
 MAX_LICENCE_BYTES: int
+MAX_NOTE_BYTES: int
 MAX_RECIPIENTS: int
 
 @disjoint_base
@@ -250,7 +261,186 @@ class Revocation:
     def __eq__(self, other: object) -> bool: ...
     def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
 
-_Entry: TypeAlias = Union[Grant, Revocation]
+@disjoint_base
+class DispenserGrant:
+    """An authority's grant admitting a pharmacy to dispense from ``not_before`` to
+    ``not_after`` (Unix seconds, inclusive; SPEC 10), on the chain ``chain_id``. A
+    ``Revocation`` naming its id withdraws it."""
+
+    chain_id: bytes
+    pharmacy_public_key: bytes
+    licence: str
+    not_before: int
+    not_after: int
+    authority: bytes
+    signature: bytes
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        chain_id: _BytesLike,
+        pharmacy_public_key: _BytesLike,
+        licence: str,
+        not_before: int,
+        not_after: int,
+        authority: _BytesLike,
+        signature: _BytesLike,
+    ) -> Self: ...
+    @property
+    def entry_id(self) -> bytes:
+        """The grant's id (32 bytes), over the fields as they stand."""
+    @property
+    def grant_id(self) -> bytes:
+        """Alias of ``entry_id``."""
+    @property
+    def pharmacy_hash(self) -> bytes:
+        """SHA-1 of ``pharmacy_public_key``: the pharmacy's identity."""
+    def verify(self) -> None:
+        """The stateless checks (``InvalidEntryError``, then ``InvalidEntrySignatureError``)."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> DispenserGrant:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+@disjoint_base
+class Dispense:
+    """A pharmacy's dispensing of the prescription ``(dr_hash, nonce)`` whose content is
+    ``record_hash``, countersigned by the patient (SPEC 10); at most one per prescription."""
+
+    chain_id: bytes
+    dr_hash: bytes
+    nonce: int
+    record_hash: bytes
+    pharmacy_public_key: bytes
+    patient_public_key: bytes
+    note: str
+    signature: bytes
+    patient_signature: bytes
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        chain_id: _BytesLike,
+        dr_hash: _BytesLike,
+        nonce: int,
+        record_hash: _BytesLike,
+        pharmacy_public_key: _BytesLike,
+        patient_public_key: _BytesLike,
+        note: str,
+        signature: _BytesLike,
+        patient_signature: _BytesLike,
+    ) -> Self: ...
+    @property
+    def entry_id(self) -> bytes:
+        """The dispensing's id (32 bytes), over the fields as they stand."""
+    @property
+    def digest(self) -> bytes:
+        """The 32 bytes the pharmacy and the patient sign (ECDSA over the digest)."""
+    def add_signature(self, signature: _BytesLike) -> None:
+        """Attach the pharmacy's signature of ``digest`` (stored low-S)."""
+    def add_patient_signature(self, signature: _BytesLike) -> None:
+        """Attach the patient's signature of ``digest``, made on their card or phone."""
+    def sign_pharmacy(self, key: _PrivateKey) -> None:
+        """Sign ``digest`` as the pharmacy and attach the signature."""
+    def sign_patient(self, key: _PrivateKey) -> None:
+        """Sign ``digest`` as the patient (a phone running this library)."""
+    @property
+    def pharmacy_hash(self) -> bytes: ...
+    @property
+    def patient_hash(self) -> bytes: ...
+    def verify(self) -> None:
+        """The stateless checks (``InvalidEntryError``, then ``InvalidEntrySignatureError``)."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> Dispense:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+@disjoint_base
+class Cancellation:
+    """The withdrawal of the prescription ``(dr_hash, nonce)`` whose content is
+    ``record_hash`` by its prescriber or an authority (SPEC 10)."""
+
+    chain_id: bytes
+    dr_hash: bytes
+    nonce: int
+    record_hash: bytes
+    canceller: bytes
+    reason: str
+    signature: bytes
+    __hash__: None  # type: ignore[assignment]
+
+    def __new__(
+        cls,
+        chain_id: _BytesLike,
+        dr_hash: _BytesLike,
+        nonce: int,
+        record_hash: _BytesLike,
+        canceller: _BytesLike,
+        reason: str,
+        signature: _BytesLike,
+    ) -> Self: ...
+    @property
+    def entry_id(self) -> bytes:
+        """The cancellation's id (32 bytes), over the fields as they stand."""
+    @property
+    def canceller_hash(self) -> bytes: ...
+    def verify(self) -> None:
+        """The stateless checks (``InvalidEntryError``, then ``InvalidEntrySignatureError``)."""
+    def to_bytes(self) -> bytes: ...
+    @staticmethod
+    def from_bytes(data: _BytesLike) -> Cancellation:
+        """Decode ``to_bytes`` output; ``DecodeError`` otherwise. Does not verify."""
+    def __eq__(self, other: object) -> bool: ...
+    def __reduce__(self) -> Tuple[Any, Tuple[Any, ...]]: ...
+
+_Entry: TypeAlias = Union[Grant, Revocation, DispenserGrant, Dispense, Cancellation]
+_PrescriptionState: TypeAlias = Literal["open", "dispensed", "cancelled"]
+
+@final
+class PrescriptionStatus:
+    """A prescription of the active chain and what became of it (a snapshot)."""
+
+    @property
+    def state(self) -> _PrescriptionState: ...
+    @property
+    def record(self) -> EMR: ...
+    @property
+    def record_height(self) -> int: ...
+    @property
+    def record_block_id(self) -> bytes: ...
+    @property
+    def record_timestamp(self) -> int: ...
+    @property
+    def entry(self) -> Optional[Union[Dispense, Cancellation]]: ...
+    @property
+    def by(self) -> Optional[bytes]:
+        """SHA-1 of the pharmacy's or canceller's key; ``None`` while open."""
+    @property
+    def height(self) -> Optional[int]: ...
+    @property
+    def block_id(self) -> Optional[bytes]: ...
+    @property
+    def timestamp(self) -> Optional[int]: ...
+
+@final
+class EntryConflict:
+    """A dispensing or cancellation the chain dropped for another (SPEC 9.3)."""
+
+    @property
+    def entry(self) -> Union[Dispense, Cancellation]: ...
+    @property
+    def replaced_by(self) -> Union[Dispense, Cancellation]: ...
+    @property
+    def block_id(self) -> bytes: ...
+    @property
+    def height(self) -> int: ...
+    @property
+    def pharmacies(self) -> Tuple[bytes, bytes]:
+        """SHA-1 of the key that signed each: the dropped entry's, then the kept one's."""
 
 @disjoint_base
 class Block:
@@ -367,6 +557,18 @@ class Chain:
     @property
     def authorities(self) -> List[bytes]:
         """The chain's authorities (SPKI DER), as created; empty for an open chain."""
+    def dispenser_grants(self, pharmacy: _PublicKey) -> List[Tuple[DispenserGrant, int, Optional[int]]]:
+        """A pharmacy's (20-byte hash or public key) dispenser grants, as ``grants`` gives a doctor's."""
+    def is_dispenser_authorized(self, pharmacy: _PublicKey, timestamp: int) -> bool: ...
+    def prescription_state(self, dr_hash: _HashOrAddress, nonce: int) -> _PrescriptionState:
+        """``NotFoundError`` when the active chain holds no such record."""
+    def prescription(self, dr_hash: _HashOrAddress, nonce: int) -> PrescriptionStatus:
+        """The state with who, when and which block; ``NotFoundError`` as ``prescription_state``."""
+    def patient_prescriptions(self, patient_hash: _HashOrAddress) -> List[PrescriptionStatus]: ...
+    def dispensings(self, pharmacy: _PublicKey) -> List[Tuple[int, bytes, int, Dispense]]:
+        """A pharmacy's dispensings as ``(height, block_id, timestamp, Dispense)``, in chain order."""
+    def entry_conflicts(self) -> List[EntryConflict]: ...
+    def dismiss_entry_conflict(self, entry_id: _BytesLike) -> bool: ...
     def grants(self, dr_hash: Union[_BytesLike, str]) -> List[Tuple[Grant, int, Optional[int]]]:
         """The doctor's grants in the active chain: ``(grant, height, revoked_effective or None)``."""
     def is_authorized(self, dr_hash: Union[_BytesLike, str], timestamp: int) -> bool:
@@ -500,13 +702,55 @@ def create_grant(
 
 def create_revocation(
     authority_key: _PrivateKey,
-    grant_id: Union[_BytesLike, Grant],
+    grant_id: Union[_BytesLike, Grant, DispenserGrant],
     effective: int,
     *,
     chain_id: Union[_BytesLike, Chain],
 ) -> Revocation:
     """Sign a revocation of ``grant_id`` (32 bytes, or the ``Grant``) from ``effective`` on,
     for the chain ``chain_id`` (32 bytes, or the ``Chain``)."""
+
+def create_dispenser_grant(
+    authority_key: _PrivateKey,
+    pharmacy_public_key: _PublicKey,
+    licence: str,
+    not_before: int = 0,
+    not_after: int = 2**64 - 1,
+    *,
+    chain_id: Union[_BytesLike, Chain],
+) -> DispenserGrant:
+    """Sign a dispenser grant admitting the pharmacy on the chain ``chain_id``."""
+
+def create_dispense(
+    pharmacy_key: _PrivateKey,
+    patient_key: _PrivateKey,
+    record: EMR,
+    note: str = "",
+    *,
+    chain_id: Union[_BytesLike, Chain],
+) -> Dispense:
+    """Sign a dispensing of ``record`` with both keys (``WrongPatientError``,
+    ``PublicTextOnSealedError``, ``InvalidEntryError`` for what could never be carried)."""
+
+def prepare_dispense(
+    pharmacy_public_key: _PublicKey,
+    patient_public_key: _PublicKey,
+    record: EMR,
+    note: str = "",
+    *,
+    chain_id: Union[_BytesLike, Chain],
+) -> Dispense:
+    """An unsigned dispensing: show the patient's device its ``digest``, then
+    ``add_signature`` / ``add_patient_signature``."""
+
+def create_cancellation(
+    key: _PrivateKey,
+    record: EMR,
+    reason: str = "",
+    *,
+    chain_id: Union[_BytesLike, Chain],
+) -> Cancellation:
+    """Sign a cancellation of ``record`` (the prescriber's or an authority's key)."""
 
 def calculate_sha1_hash(data: _BytesLike) -> bytes:
     """SHA-1 of ``data`` (20 bytes)."""

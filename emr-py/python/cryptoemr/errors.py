@@ -23,7 +23,11 @@ its spelling in the ``kind`` class attribute (``HashLengthError.kind ==
     +-- EntryError
     |   +-- InvalidEntryError, InvalidEntrySignatureError, WrongChainError,
     |       UnknownAuthorityError, DuplicateGrantError, UnknownGrantError,
-    |       AlreadyRevokedError, RevocationNotYetEffectiveError
+    |       AlreadyRevokedError, RevocationNotYetEffectiveError,
+    |       UnauthorizedDispenserError, UnauthorizedCancellerError,
+    |       UnknownPrescriptionError, WrongPatientError,
+    |       PrescriberRevokedError, PublicTextOnSealedError,
+    |       AlreadyDispensedError, PrescriptionCancelledError
     +-- SealError
     |   +-- NotRecipientError, DecryptFailedError
     +-- ChainError
@@ -83,6 +87,14 @@ __all__ = [
     "UnknownGrantError",
     "AlreadyRevokedError",
     "RevocationNotYetEffectiveError",
+    "UnauthorizedDispenserError",
+    "UnauthorizedCancellerError",
+    "UnknownPrescriptionError",
+    "WrongPatientError",
+    "PrescriberRevokedError",
+    "PublicTextOnSealedError",
+    "AlreadyDispensedError",
+    "PrescriptionCancelledError",
     "SealError",
     "NotRecipientError",
     "DecryptFailedError",
@@ -323,6 +335,69 @@ class RevocationNotYetEffectiveError(EntryError):
     (a pool holds it until then)."""
 
     kind = "revocation_not_yet_effective"
+
+
+# --- pharmacies (SPEC section 10) ------------------------------------------
+
+
+class UnauthorizedDispenserError(EntryError):
+    """A dispensing whose pharmacy holds no dispenser grant active at the
+    block's timestamp (every dispensing of an open chain). A doctor's grant
+    never authorizes dispensing."""
+
+    kind = "unauthorized_dispenser"
+
+
+class UnauthorizedCancellerError(EntryError):
+    """A cancellation by a key that is neither an authority of the chain nor
+    the prescriber's own key authorized at the block's timestamp (a revoked
+    key cancels nothing)."""
+
+    kind = "unauthorized_canceller"
+
+
+class UnknownPrescriptionError(EntryError):
+    """No record with the entry's ``(dr_hash, nonce)`` in an earlier block of
+    the active chain, or its ``signature_hash`` is not the entry's
+    ``record_hash`` (a record and its dispensing are never in one block)."""
+
+    kind = "unknown_prescription"
+
+
+class WrongPatientError(EntryError):
+    """A dispensing whose patient key is not the prescription's patient's
+    (SHA-1 of ``patient_public_key`` is not the record's ``Patient_hash``)."""
+
+    kind = "wrong_patient"
+
+
+class PrescriberRevokedError(EntryError):
+    """A dispensing of a prescription whose doctor was no longer authorized at
+    the time of the record's own block: a revocation backdated over a stolen
+    key's prescriptions stops their dispensing."""
+
+    kind = "prescriber_revoked"
+
+
+class PublicTextOnSealedError(EntryError):
+    """A note or reason on a sealed prescription: they are public, and a
+    sealed prescription's text is not."""
+
+    kind = "public_text_on_sealed"
+
+
+class AlreadyDispensedError(EntryError):
+    """The prescription is already dispensed in the active chain (earlier in
+    the same block included): each prescription is dispensed at most once,
+    and a dispensed one can no longer be cancelled."""
+
+    kind = "already_dispensed"
+
+
+class PrescriptionCancelledError(EntryError):
+    """The prescription is cancelled in the active chain."""
+
+    kind = "prescription_cancelled"
 
 
 # --- sealed prescriptions (SPEC section 8.2) -------------------------------

@@ -51,7 +51,7 @@ from .errors import (
     PeerUnreachableError,
     SyncIncompleteError,
 )
-from ._native import EMR, Chain, Conflict, Grant, Revocation, decode_address
+from ._native import EMR, Cancellation, Chain, Conflict, Dispense, DispenserGrant, Grant, Revocation, decode_address
 from ._outcomes import PendingConflict
 
 __all__ = [
@@ -145,16 +145,17 @@ class Client:
         info["params"] = _params(info["params"])
         return info
 
-    def submit(self, item: Union[EMR, Grant, Revocation]) -> str:
+    def submit(self, item: Union[EMR, Grant, Revocation, DispenserGrant, Dispense, Cancellation]) -> str:
         """Offers a record (:class:`EMR`) or an entry (:class:`Grant`,
-        :class:`Revocation`) to the node's pool, which forwards what it
+        :class:`Revocation`, :class:`DispenserGrant`, :class:`Dispense`,
+        :class:`Cancellation`) to the node's pool, which forwards what it
         accepts to its peers. Returns the outcome as ``Chain.pool.submit``
         does: ``"ready"``, ``"held"``, ``"already_pending"`` or a
         :class:`PendingConflict` (with ``pending_txid``); raises the
         record's or entry's error class (``InvalidNonceError``,
         ``UnauthorizedDoctorError``, ...) when the node refuses it."""
-        if not isinstance(item, (EMR, Grant, Revocation)):
-            raise TypeError(f"submit takes an EMR, a Grant or a Revocation, not {type(item).__name__}")
+        if not isinstance(item, (EMR, Grant, Revocation, DispenserGrant, Dispense, Cancellation)):
+            raise TypeError(f"submit takes an EMR or an entry, not {type(item).__name__}")
         status, name, detail = self._native.submit(item.to_bytes())
         if status == "refused":
             raise BY_KIND.get(name, EMRError)(detail or name)
