@@ -180,6 +180,13 @@ durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
 	EMR_READER_ROUNDS=$${EMR_READER_ROUNDS:-5000} cargo test --release -p emr-core --test durability -- --exact a_reader_process_sees_only_acknowledged_blocks --nocapture
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
 
+# The long power-loss campaign (docs/DURABILITY.md, "Power loss"): 100,000
+# crash points over ten recorded runs of 500 operations, in release mode.
+# Override with EMR_CRASH_POINTS, EMR_CRASH_RUNS.
+.PHONY: crash
+crash: ## the long power-loss campaign: 100,000 simulated crash points (docs/DURABILITY.md)
+	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::crash::tests::power_loss_long
+
 ## --- packaging and installation ---------------------------------
 #
 # One version for every surface: [workspace.package] version in Cargo.toml
