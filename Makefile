@@ -181,7 +181,7 @@ durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
 
 # The long power-loss campaign (docs/DURABILITY.md, "Power loss"): 100,000
-# crash points over ten recorded runs of 500 operations, in release mode.
+# crash points over 25 recorded runs of 150 operations, in release mode.
 # Override with EMR_CRASH_POINTS, EMR_CRASH_RUNS.
 .PHONY: crash
 crash: ## the long power-loss campaign: 100,000 simulated crash points (docs/DURABILITY.md)
