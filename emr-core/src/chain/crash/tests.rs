@@ -538,3 +538,29 @@ fn power_loss_long() {
     report("power loss (long)", &total, start.elapsed());
     assert!(total.points >= points);
 }
+
+/// The database's own creation: the writer lock creates the empty file
+/// without syncing its directory; SQLite's first sync of the new WAL syncs
+/// it (`unixSync`'s one-time directory sync). So when `open` returns, a power
+/// cut can no longer take the new chain file away.
+#[test]
+fn a_new_chain_file_is_durable_in_its_directory_when_open_returns() {
+    let dir = Scratch::new("create", 0);
+    let recording = Recording::start(&dir.0);
+    let chain = Chain::open(dir.0.join("chain.db"), Some(Cast::new().params)).unwrap();
+    let log = recording.finish();
+    drop(chain);
+    let mut disk = Disk::new(&log);
+    let mut synced_before = None;
+    for (i, event) in log.iter().enumerate() {
+        disk.apply(i);
+        if matches!(event, Event::DirSync) && synced_before.is_none() {
+            synced_before = Some(disk.durable_names.contains_key("chain.db"));
+        }
+    }
+    assert_eq!(synced_before, Some(true), "the first directory sync comes after the file's creation");
+    assert!(disk.durable_names.contains_key("chain.db") && disk.dir_unsynced.iter().all(|(n, _)| n != "chain.db"));
+    // And the journal SQLite deleted after the first transactions is gone
+    // for good: no hot journal can come back and roll them back.
+    assert!(!disk.durable_names.contains_key("chain.db-journal"));
+}
