@@ -182,7 +182,8 @@ durability: ## the long kill -9 and byte-flip campaigns (docs/DURABILITY.md)
 
 # The long power-loss campaign (docs/DURABILITY.md, "Power loss"): 100,000
 # crash points over 25 recorded runs of 150 operations, in release mode.
-# Override with EMR_CRASH_POINTS, EMR_CRASH_RUNS.
+# Override with EMR_CRASH_POINTS, EMR_CRASH_RUNS, EMR_CRASH_OPS (operations
+# per run); EMR_CRASH_DIR (default /dev/shm) holds the files.
 .PHONY: crash
 crash: ## the long power-loss campaign: 100,000 simulated crash points (docs/DURABILITY.md)
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::crash::tests::power_loss_long

@@ -517,6 +517,7 @@ fn power_loss_long() {
     let start = std::time::Instant::now();
     let points = env_number("EMR_CRASH_POINTS", 100_000);
     let runs = env_number("EMR_CRASH_RUNS", 25);
+    let ops = env_number("EMR_CRASH_OPS", 150) as usize;
     let next = std::sync::atomic::AtomicU64::new(0);
     let total = std::sync::Mutex::new(Tally::default());
     std::thread::scope(|scope| {
@@ -526,7 +527,7 @@ fn power_loss_long() {
                 if run >= runs {
                     break;
                 }
-                let tally = campaign(1000 + run, 150, 1, points.div_ceil(runs));
+                let tally = campaign(1000 + run, ops, 1, points.div_ceil(runs));
                 // Each run's figures as it ends, so that a stopped campaign
                 // still tells what it found.
                 eprintln!("run {run}: {tally:?}");
