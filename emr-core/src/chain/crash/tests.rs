@@ -518,13 +518,15 @@ fn power_loss_long() {
     let points = env_number("EMR_CRASH_POINTS", 100_000);
     let runs = env_number("EMR_CRASH_RUNS", 25);
     let ops = env_number("EMR_CRASH_OPS", 150) as usize;
-    let next = std::sync::atomic::AtomicU64::new(0);
+    // Another campaign's runs (seeds) when split over processes.
+    let first = env_number("EMR_CRASH_FIRST_RUN", 0);
+    let next = std::sync::atomic::AtomicU64::new(first);
     let total = std::sync::Mutex::new(Tally::default());
     std::thread::scope(|scope| {
         for _ in 0..2 {
             scope.spawn(|| loop {
                 let run = next.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                if run >= runs {
+                if run >= first + runs {
                     break;
                 }
                 let tally = campaign(1000 + run, ops, 1, points.div_ceil(runs));
