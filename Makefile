@@ -201,6 +201,14 @@ durability: faultfs ## the long kill -9, byte-flip and full/failing-disk campaig
 	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::pagecheck::tests::byte_flip_campaign_long
 	EMR_FAULT_ROUNDS=$${EMR_FAULT_ROUNDS:-3000} cargo test --release -p emr-core --test faults -- --ignored --nocapture full_and_failing_disks_long
 
+# The long power-loss campaign (docs/DURABILITY.md, "Power loss"): 100,000
+# crash points over 25 recorded runs of 150 operations, in release mode.
+# Override with EMR_CRASH_POINTS, EMR_CRASH_RUNS, EMR_CRASH_OPS (operations
+# per run); EMR_CRASH_DIR (default /dev/shm) holds the files.
+.PHONY: crash
+crash: ## the long power-loss campaign: 100,000 simulated crash points (docs/DURABILITY.md)
+	cargo test --release -p emr-core --lib -- --ignored --nocapture chain::crash::tests::power_loss_long
+
 ## --- packaging and installation ---------------------------------
 #
 # One version for every surface: [workspace.package] version in Cargo.toml

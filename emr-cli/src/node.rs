@@ -40,6 +40,37 @@ pub fn now() -> u64 {
         .map_or(0, |d| d.as_secs())
 }
 
+/// Creates `dir` and its missing parents, syncing the parent of each one
+/// it creates: a new directory's entry lives in its parent, and until that
+/// is synced a power cut may take the directory, and the chain created in
+/// it, away after `init` returned. (The chain file's own entry in `dir` is
+/// synced by SQLite, at the first sync of the chain's new WAL.)
+fn create_dir_durably(dir: &Path) -> std::io::Result<()> {
+    let parent_of = |d: &Path| match d.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => Path::new(".").to_path_buf(),
+    };
+    let mut missing = Vec::new();
+    let mut at = dir.to_path_buf();
+    while fs::symlink_metadata(&at).is_err() && at.parent().is_some() {
+        let parent = parent_of(&at);
+        missing.push(at);
+        at = parent;
+    }
+    for d in missing.iter().rev() {
+        match fs::create_dir(d) {
+            Ok(()) => fs::File::open(parent_of(d))?.sync_all()?,
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {}
+            Err(e) => return Err(e),
+        }
+    }
+    if fs::metadata(dir)?.is_dir() {
+        Ok(())
+    } else {
+        Err(std::io::Error::new(std::io::ErrorKind::NotADirectory, "not a directory"))
+    }
+}
+
 /// An open chain directory.
 pub struct Node {
     chain: Chain,
@@ -49,7 +80,7 @@ impl Node {
     /// Creates a chain in `dir` (made if missing); refuses a directory that
     /// already holds one.
     pub fn init(dir: &Path, params: ChainParams) -> Result<Node, CliError> {
-        fs::create_dir_all(dir).map_err(|e| file_error(dir, e))?;
+        create_dir_durably(dir).map_err(|e| file_error(dir, e))?;
         let db = dir.join(CHAIN_FILE);
         if db.exists() {
             return Err(CliError::invalid_argument(format!(
@@ -247,4 +278,25 @@ pub fn open_exclusive(dir: &Path, what: &str) -> Result<Node, CliError> {
         ),
         _ => e,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::create_dir_durably;
+
+    #[test]
+    fn init_creates_missing_directories_and_refuses_a_file_in_the_way() {
+        let base = std::env::temp_dir().join(format!("emr-cli-mkdir-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&base);
+        let deep = base.join("a").join("b").join("c");
+        create_dir_durably(&deep).unwrap();
+        assert!(deep.is_dir());
+        // Already there: nothing to do.
+        create_dir_durably(&deep).unwrap();
+        let file = base.join("file");
+        std::fs::write(&file, b"x").unwrap();
+        assert!(create_dir_durably(&file).is_err());
+        assert!(create_dir_durably(&file.join("below")).is_err());
+        std::fs::remove_dir_all(&base).unwrap();
+    }
 }

@@ -9,6 +9,8 @@
 //! in `docs/FORMAT.md`.
 
 mod check;
+#[cfg(test)]
+mod crash;
 mod difficulty;
 mod error;
 mod lock;

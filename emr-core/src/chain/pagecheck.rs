@@ -949,53 +949,73 @@ forward_vfs!(x_set_system_call, xSetSystemCall, c_int, ffi::SQLITE_NOTFOUND, (na
 forward_vfs!(x_get_system_call, xGetSystemCall, ffi::sqlite3_syscall_ptr, None, (name: *const c_char));
 forward_vfs!(x_next_system_call, xNextSystemCall, *const c_char, ptr::null(), (name: *const c_char));
 
-/// Registers the shim once per process; the outcome is kept.
+/// Registers the shim over the default VFS once per process; the outcome is kept.
 fn register() -> Result<(), c_int> {
     static REGISTERED: OnceLock<Result<(), c_int>> = OnceLock::new();
     *REGISTERED.get_or_init(|| {
         // SAFETY: a null name asks for the default VFS; sqlite3_vfs_find
         // initialises SQLite first.
         let base = unsafe { ffi::sqlite3_vfs_find(ptr::null()) };
-        if base.is_null() {
-            return Err(ffi::SQLITE_ERROR);
-        }
-        // SAFETY: `base` is the registered default VFS, live for the process.
-        let base_ref = unsafe { &*base };
-        let size = BASE_OFFSET as c_int + base_ref.szOsFile;
-        let vfs = Box::new(ffi::sqlite3_vfs {
-            iVersion: base_ref.iVersion.min(3),
-            szOsFile: size,
-            mxPathname: base_ref.mxPathname,
-            pNext: ptr::null_mut(),
-            zName: VFS_NAME.as_ptr(),
-            pAppData: base.cast(),
-            xOpen: Some(x_open),
-            xDelete: Some(x_delete),
-            xAccess: Some(x_access),
-            xFullPathname: Some(x_full_pathname),
-            xDlOpen: Some(x_dl_open),
-            xDlError: Some(x_dl_error),
-            xDlSym: Some(x_dl_sym),
-            xDlClose: Some(x_dl_close),
-            xRandomness: Some(x_randomness),
-            xSleep: Some(x_sleep),
-            xCurrentTime: Some(x_current_time),
-            xGetLastError: Some(x_get_last_error),
-            xCurrentTimeInt64: Some(x_current_time_int64),
-            xSetSystemCall: Some(x_set_system_call),
-            xGetSystemCall: Some(x_get_system_call),
-            xNextSystemCall: Some(x_next_system_call),
-        });
-        // Registered VFSes must live as long as the process.
-        let vfs = Box::leak(vfs);
-        // SAFETY: `vfs` is fully initialised and never freed; not the default.
-        let rc = unsafe { ffi::sqlite3_vfs_register(vfs, 0) };
-        if rc == ffi::SQLITE_OK {
-            Ok(())
-        } else {
-            Err(rc)
-        }
+        // SAFETY: `base` is null or the registered default VFS, live for the process.
+        unsafe { register_shim(VFS_NAME, base) }
     })
+}
+
+/// Registers a shim named `name` over `base` (not as the default).
+///
+/// # Safety
+/// `base` must be null or a registered VFS that lives as long as the process.
+unsafe fn register_shim(name: &'static CStr, base: *mut ffi::sqlite3_vfs) -> Result<(), c_int> {
+    if base.is_null() {
+        return Err(ffi::SQLITE_ERROR);
+    }
+    // SAFETY: per the contract, `base` is a live registered VFS.
+    let base_ref = unsafe { &*base };
+    let size = BASE_OFFSET as c_int + base_ref.szOsFile;
+    let vfs = Box::new(ffi::sqlite3_vfs {
+        iVersion: base_ref.iVersion.min(3),
+        szOsFile: size,
+        mxPathname: base_ref.mxPathname,
+        pNext: ptr::null_mut(),
+        zName: name.as_ptr(),
+        pAppData: base.cast(),
+        xOpen: Some(x_open),
+        xDelete: Some(x_delete),
+        xAccess: Some(x_access),
+        xFullPathname: Some(x_full_pathname),
+        xDlOpen: Some(x_dl_open),
+        xDlError: Some(x_dl_error),
+        xDlSym: Some(x_dl_sym),
+        xDlClose: Some(x_dl_close),
+        xRandomness: Some(x_randomness),
+        xSleep: Some(x_sleep),
+        xCurrentTime: Some(x_current_time),
+        xGetLastError: Some(x_get_last_error),
+        xCurrentTimeInt64: Some(x_current_time_int64),
+        xSetSystemCall: Some(x_set_system_call),
+        xGetSystemCall: Some(x_get_system_call),
+        xNextSystemCall: Some(x_next_system_call),
+    });
+    // Registered VFSes must live as long as the process.
+    let vfs = Box::leak(vfs);
+    // SAFETY: `vfs` is fully initialised and never freed; not the default.
+    let rc = unsafe { ffi::sqlite3_vfs_register(vfs, 0) };
+    if rc == ffi::SQLITE_OK {
+        Ok(())
+    } else {
+        Err(rc)
+    }
+}
+
+/// Registers the shim over another base VFS, for tests that put a VFS of
+/// their own under it (the power-loss simulation, `chain::crash`).
+///
+/// # Safety
+/// As [`register_shim`].
+#[cfg(test)]
+pub(crate) unsafe fn register_over(name: &'static CStr, base: *mut ffi::sqlite3_vfs) -> Result<(), c_int> {
+    // SAFETY: the caller's contract is register_shim's.
+    unsafe { register_shim(name, base) }
 }
 
 // ---------------------------------------------------------------------------
@@ -1008,12 +1028,24 @@ pub(crate) fn vfs_name() -> rusqlite::Result<&'static CStr> {
     })
 }
 
+/// The shim that opens `path`: the one over the default VFS, except where a
+/// test put the file's directory on a shim over a VFS of its own.
+fn vfs_for(path: &Path) -> rusqlite::Result<&'static CStr> {
+    #[cfg(test)]
+    if let Some(name) = super::crash::shim_for(path) {
+        return Ok(name);
+    }
+    #[cfg(not(test))]
+    let _ = path;
+    vfs_name()
+}
+
 /// Opens a database through the checksumming VFS. A new (empty) database
 /// gets its 8 reserved bytes per page and its first page at once, so every
 /// page it ever has carries a checksum. An existing database keeps whatever
 /// reserve it has: one without checksums opens and works unchecked.
 pub(crate) fn open(path: &Path, flags: OpenFlags) -> rusqlite::Result<Connection> {
-    let conn = Connection::open_with_flags_and_vfs(path, flags, vfs_name()?)?;
+    let conn = Connection::open_with_flags_and_vfs(path, flags, vfs_for(path)?)?;
     if !flags.contains(OpenFlags::SQLITE_OPEN_READ_WRITE) {
         return Ok(conn);
     }
