@@ -63,8 +63,13 @@ def test_errors_are_value_errors_or_os_errors_as_they_mean():
         cryptoemr.EMR.from_bytes(b"not a record")
     error = cryptoemr.IoError("disk full")
     assert (str(error), error.errno, error.filename) == ("disk full", None, None)
-    error.errno = errno.ENOSPC
+    # With a file but no number from the operating system, the text stays
+    # the library's, not OSError's "[Errno None] None: 'file'".
+    error.filename = "/var/emr/chain.db"
+    assert str(error) == "disk full"
+    error.errno, error.strerror = errno.ENOSPC, "No space left on device"
     assert error.errno == errno.ENOSPC
+    assert str(error) == "[Errno 28] No space left on device: '/var/emr/chain.db'"
 
 
 def test_a_key_object_has_an_address():

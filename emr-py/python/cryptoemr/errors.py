@@ -573,6 +573,16 @@ class IoError(EMRError, OSError):
 
     kind = "io"
 
+    def __str__(self) -> str:
+        # OSError's own text, once ``filename`` is set, is "[Errno e]
+        # strerror: filename": with no errno from the operating system (a
+        # failed write SQLite reported, an existing backup target) that
+        # would read "[Errno None] None" and lose the library's message,
+        # which names the file itself.
+        if self.errno is None and self.args:
+            return str(self.args[0])
+        return super().__str__()
+
 
 # --- nodes (SPEC section 9) -------------------------------------------------
 
