@@ -97,7 +97,7 @@ $(FAULTFS): faultfs/faultfs.c
 
 faultfs: $(FAULTFS) ## the fault-injection shim (target/faultfs/libfaultfs.so)
 
-test: test-rust clippy test-cli test-sql header-check test-c test-readme test-python test-package test-fuzz ## every test suite: Rust, clippy, the command line, C, Python, the walk-throughs, packages, a fuzz smoke (about 20 minutes on 2 cores)
+test: test-rust clippy test-cli test-sql header-check test-c test-readme test-python test-package test-fuzz ## every test suite: Rust, clippy, the command line, C, Python, the walk-throughs, packages, a fuzz smoke (about 27 minutes on 2 cores)
 	@echo "make test: all suites passed"
 
 test-rust: faultfs ## the Rust crates' tests
