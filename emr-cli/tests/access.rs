@@ -9,8 +9,10 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
+use emr_core::address::{self, Role};
 use emr_core::{
-    Block, BlockFields, Entry, EntryFields, GrantFields, Record, RecordFields, RevocationFields,
+    Block, BlockFields, CancellationFields, DispenseFields, DispenserGrantFields, Entry, EntryFields, GrantFields,
+    Hash160, Record, RecordFields, RevocationFields,
 };
 use serde_json::Value;
 
@@ -467,31 +469,168 @@ fn the_vectors_sealed_records_open_here() {
 }
 
 fn entry_of(e: &Value) -> Entry {
-    let bytes = |k: &str| unhex(&e[k]);
-    let (authority, signature) = (bytes("authority"), bytes("signature"));
-    let chain_id = bytes("chain_id");
-    if e["type"] == "grant" {
-        let dr = bytes("dr_public_key");
-        Entry::from_fields(&EntryFields::Grant(GrantFields {
+    // Each type has its own fields; one absent from this entry reads empty.
+    let bytes = |k: &str| unhex_or_empty(&e[k]);
+    let number = |k: &str| e[k].as_u64().unwrap();
+    let (chain_id, signature) = (bytes("chain_id"), bytes("signature"));
+    let fields = match e["type"].as_str().unwrap() {
+        "grant" => {
+            let (dr, authority) = (bytes("dr_public_key"), bytes("authority"));
+            return Entry::from_fields(&EntryFields::Grant(GrantFields {
+                chain_id: &chain_id,
+                dr_public_key: &dr,
+                licence: e["licence"].as_str(),
+                not_before: number("not_before"),
+                not_after: number("not_after"),
+                authority: &authority,
+                signature: &signature,
+            }))
+            .unwrap();
+        }
+        "revocation" => {
+            let (grant_id, authority) = (bytes("grant_id"), bytes("authority"));
+            return Entry::from_fields(&EntryFields::Revocation(RevocationFields {
+                chain_id: &chain_id,
+                grant_id: &grant_id,
+                effective: number("effective"),
+                authority: &authority,
+                signature: &signature,
+            }))
+            .unwrap();
+        }
+        other => other,
+    };
+    let (pharmacy, authority) = (bytes("pharmacy_public_key"), bytes("authority"));
+    let (dr_hash, record_hash) = (bytes("dr_hash"), bytes("record_hash"));
+    let (patient, patient_signature, canceller) =
+        (bytes("patient_public_key"), bytes("patient_signature"), bytes("canceller"));
+    let entry = match fields {
+        "dispenser_grant" => EntryFields::DispenserGrant(DispenserGrantFields {
             chain_id: &chain_id,
-            dr_public_key: &dr,
+            pharmacy_public_key: &pharmacy,
             licence: e["licence"].as_str(),
-            not_before: e["not_before"].as_u64().unwrap(),
-            not_after: e["not_after"].as_u64().unwrap(),
+            not_before: number("not_before"),
+            not_after: number("not_after"),
             authority: &authority,
             signature: &signature,
-        }))
-        .unwrap()
-    } else {
-        let grant_id = bytes("grant_id");
-        Entry::from_fields(&EntryFields::Revocation(RevocationFields {
+        }),
+        "dispense" => EntryFields::Dispense(DispenseFields {
             chain_id: &chain_id,
-            grant_id: &grant_id,
-            effective: e["effective"].as_u64().unwrap(),
-            authority: &authority,
+            dr_hash: &dr_hash,
+            nonce: number("nonce"),
+            record_hash: &record_hash,
+            pharmacy_public_key: &pharmacy,
+            patient_public_key: &patient,
+            note: e["note"].as_str(),
             signature: &signature,
-        }))
+            patient_signature: &patient_signature,
+        }),
+        "cancel" => EntryFields::Cancellation(CancellationFields {
+            chain_id: &chain_id,
+            dr_hash: &dr_hash,
+            nonce: number("nonce"),
+            record_hash: &record_hash,
+            canceller: &canceller,
+            reason: e["reason"].as_str(),
+            signature: &signature,
+        }),
+        other => panic!("an entry type the vectors do not use: {other}"),
+    };
+    Entry::from_fields(&entry).unwrap()
+}
+
+/// `unhex` of a field the entry may not have: empty bytes.
+fn unhex_or_empty(v: &Value) -> Vec<u8> {
+    v.as_str().map_or_else(Vec::new, |h| hex::decode(h).unwrap())
+}
+
+/// A chain made with the vectors' parameters under `key` (their salt and
+/// max_future included, so that it has the vectors' chain id, the one the
+/// entries in its blocks name).
+fn init_vector_chain(d: &std::path::Path, file: &Value, dir: &str, key: &str, authorities: &[&str]) {
+    let p = &file[key];
+    let params: Vec<String> = ["initial_difficulty", "window", "block_time", "max_adjust", "block_reward", "max_future"]
+        .iter()
+        .flat_map(|name| [format!("--{}", name.replace('_', "-")), p[name].to_string()])
+        .chain(["--salt".to_owned(), s(p, "salt").to_owned()])
+        .collect();
+    let mut args = vec!["chain", "init", dir];
+    args.extend(params.iter().map(String::as_str));
+    for authority in authorities {
+        args.extend(["--authority", authority]);
+    }
+    let made = json_in(d, &args, 0);
+    assert_eq!(made["params"]["chain_id"], p["chain_id"], "{key}");
+    let status = json_in(d, &["chain", "status", dir], 0);
+    assert_eq!(status["params"]["chain_id"], p["chain_id"], "{key}");
+    assert_eq!(status["params"]["salt"], p["salt"], "{key}");
+    assert_eq!(status["params"]["max_future"], p["max_future"], "{key}");
+}
+
+/// One scenario block of the vectors.
+fn block_of(b: &Value) -> Block {
+    let records: Vec<Record> = b["records"]
+        .as_array()
         .unwrap()
+        .iter()
+        .map(|r| {
+            let (dr_hash, patient_hash, key, signature, txid) = (
+                unhex(&r["dr_hash"]),
+                unhex(&r["patient_hash"]),
+                unhex(&r["dr_public_key"]),
+                unhex(&r["signature"]),
+                unhex(&r["txid"]),
+            );
+            Record::from_fields(&RecordFields {
+                dr_hash: &dr_hash,
+                patient_hash: &patient_hash,
+                dr_public_key: &key,
+                prescription: r["prescription"].as_str(),
+                nonce: r["nonce"].as_u64().unwrap(),
+                signature: &signature,
+                txid: &txid,
+            })
+            .unwrap()
+        })
+        .collect();
+    let entries: Vec<Entry> = b["entries"].as_array().unwrap().iter().map(entry_of).collect();
+    let (previous, miner, block_id) = (unhex(&b["previous"]), unhex(&b["miner"]), unhex(&b["block_id"]));
+    Block::from_fields(&BlockFields {
+        previous: &previous,
+        height: b["height"].as_u64().unwrap(),
+        miner: &miner,
+        records: records.iter().map(Record::fields).collect(),
+        entries: entries.iter().map(Entry::fields).collect(),
+        timestamp: b["timestamp"].as_u64().unwrap(),
+        difficulty: b["difficulty"].as_u64().unwrap().into(),
+        block_id: &block_id,
+        nonce: b["nonce"].as_u64().unwrap(),
+    })
+    .unwrap()
+}
+
+/// Imports one scenario case's block into `chain` with `emr chain import`
+/// and checks its outcome, or its error kind (and, for `kind:index:inner`,
+/// the message naming the failing item).
+fn import_case(d: &std::path::Path, chain: &str, case: &Value) {
+    let name = case["name"].as_str().unwrap();
+    let path = format!("{name}.block");
+    std::fs::write(d.join(&path), block_of(&case["block"]).to_bytes()).unwrap();
+    match case["expected"].as_str() {
+        Some(outcome) => {
+            let out = json_in(d, &["-q", "chain", "import", chain, &path], 0);
+            assert_eq!(out[outcome], 1, "{name}: {out}");
+        }
+        None => {
+            let error = case["expected"]["error"].as_str().unwrap();
+            let out = json_in(d, &["-q", "chain", "import", chain, &path], 1);
+            let parts: Vec<&str> = error.split(':').collect();
+            assert_eq!(kind(&out), parts[0], "{name}: {out}");
+            if parts.len() == 3 {
+                let message = out["error"]["message"].as_str().unwrap();
+                assert!(message.contains(&format!("{} {}: {}", parts[0], parts[1], parts[2])), "{name}: {message}");
+            }
+        }
     }
 }
 
@@ -503,112 +642,58 @@ fn every_registry_scenario_block_imported_with_its_outcome() {
     for (i, a) in file["authorities"].as_array().unwrap().iter().enumerate() {
         std::fs::write(dir.0.join(format!("auth{i}.pub")), unhex(&a["spki"])).unwrap();
     }
-    // Each chain is made with its vectors' salt and max_future, so that it
-    // has the vectors' chain id, the one the entries in its blocks name.
-    let init = |dir: &str, key: &str, authorities: &[&str]| {
-        let p = &file[key];
-        let params: Vec<String> = [
-            "initial_difficulty",
-            "window",
-            "block_time",
-            "max_adjust",
-            "block_reward",
-            "max_future",
-        ]
-        .iter()
-        .flat_map(|name| [format!("--{}", name.replace('_', "-")), p[name].to_string()])
-        .chain(["--salt".to_owned(), s(p, "salt").to_owned()])
-        .collect();
-        let mut args = vec!["chain", "init", dir];
-        args.extend(params.iter().map(String::as_str));
-        for authority in authorities {
-            args.extend(["--authority", authority]);
-        }
-        let made = json_in(d, &args, 0);
-        assert_eq!(made["params"]["chain_id"], p["chain_id"], "{key}");
-        let status = json_in(d, &["chain", "status", dir], 0);
-        assert_eq!(status["params"]["chain_id"], p["chain_id"], "{key}");
-        assert_eq!(status["params"]["salt"], p["salt"], "{key}");
-        assert_eq!(status["params"]["max_future"], p["max_future"], "{key}");
-    };
-    init("with", "params", &["auth0.pub", "auth1.pub"]);
-    init("open", "open_chain_params", &[]);
-
+    init_vector_chain(d, &file, "with", "params", &["auth0.pub", "auth1.pub"]);
+    init_vector_chain(d, &file, "open", "open_chain_params", &[]);
     let mut count = 0;
     for (chain, key) in [("with", "scenario"), ("open", "open_chain_scenario")] {
         for case in file[key].as_array().unwrap() {
-            let name = case["name"].as_str().unwrap();
-            let b = &case["block"];
-            let records: Vec<Record> = b["records"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| {
-                    let (dr_hash, patient_hash, key, signature, txid) = (
-                        unhex(&r["dr_hash"]),
-                        unhex(&r["patient_hash"]),
-                        unhex(&r["dr_public_key"]),
-                        unhex(&r["signature"]),
-                        unhex(&r["txid"]),
-                    );
-                    Record::from_fields(&RecordFields {
-                        dr_hash: &dr_hash,
-                        patient_hash: &patient_hash,
-                        dr_public_key: &key,
-                        prescription: r["prescription"].as_str(),
-                        nonce: r["nonce"].as_u64().unwrap(),
-                        signature: &signature,
-                        txid: &txid,
-                    })
-                    .unwrap()
-                })
-                .collect();
-            let entries: Vec<Entry> = b["entries"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(entry_of)
-                .collect();
-            let (previous, miner, block_id) = (
-                unhex(&b["previous"]),
-                unhex(&b["miner"]),
-                unhex(&b["block_id"]),
-            );
-            let block = Block::from_fields(&BlockFields {
-                previous: &previous,
-                height: b["height"].as_u64().unwrap(),
-                miner: &miner,
-                records: records.iter().map(Record::fields).collect(),
-                entries: entries.iter().map(Entry::fields).collect(),
-                timestamp: b["timestamp"].as_u64().unwrap(),
-                difficulty: b["difficulty"].as_u64().unwrap().into(),
-                block_id: &block_id,
-                nonce: b["nonce"].as_u64().unwrap(),
-            })
-            .unwrap();
-            let path = format!("{name}.block");
-            std::fs::write(dir.0.join(&path), block.to_bytes()).unwrap();
-            match case["expected"].as_str() {
-                Some(outcome) => {
-                    let out = json_in(d, &["-q", "chain", "import", chain, &path], 0);
-                    assert_eq!(out[outcome], 1, "{name}: {out}");
-                }
-                None => {
-                    let error = case["expected"]["error"].as_str().unwrap();
-                    let out = json_in(d, &["-q", "chain", "import", chain, &path], 1);
-                    let parts: Vec<&str> = error.split(':').collect();
-                    assert_eq!(kind(&out), parts[0], "{name}: {out}");
-                    if parts.len() == 3 {
-                        let message = out["error"]["message"].as_str().unwrap();
-                        assert!(
-                            message.contains(&format!("{} {}: {}", parts[0], parts[1], parts[2])),
-                            "{name}: {message}"
-                        );
-                    }
-                }
-            }
+            import_case(d, chain, case);
             count += 1;
         }
     }
     assert_eq!(count, 24);
+}
+
+/// SPEC 10's vectors through the command line: every scenario block of
+/// dispense.json imported with its outcome, and after each block every
+/// prescription's state as `emr rx status` tells it; a prescription the
+/// chain does not hold is `not_found` (exit 4).
+#[test]
+fn every_dispense_scenario_block_imported_with_its_outcome_and_states() {
+    let file = vectors("dispense.json");
+    let dir = TempDir::new("dispense-vectors");
+    let d = dir.path();
+    std::fs::write(dir.0.join("auth.pub"), unhex(&file["authority"]["spki"])).unwrap();
+    init_vector_chain(d, &file, "with", "params", &["auth.pub"]);
+    init_vector_chain(d, &file, "open", "open_chain_params", &[]);
+    let doctors: std::collections::HashMap<&str, String> = file["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|k| {
+            let hash = Hash160::from_slice(&unhex(&k["key_hash"])).unwrap();
+            (k["name"].as_str().unwrap(), address::encode(Role::Doctor, &hash))
+        })
+        .collect();
+    let mut blocks = 0;
+    let mut states = 0;
+    for (chain, key) in [("with", "scenario"), ("open", "open_chain_scenario")] {
+        for case in file[key].as_array().unwrap() {
+            let name = case["name"].as_str().unwrap();
+            import_case(d, chain, case);
+            blocks += 1;
+            for (prescription, expected) in case["prescriptions_after"].as_object().unwrap() {
+                let (doctor, nonce) = prescription.split_once(':').unwrap();
+                let named = format!("{}:{nonce}", doctors[doctor]);
+                let told = json_in(d, &["rx", "status", chain, &named], 0);
+                assert_eq!(told["state"], *expected, "{name}, {prescription}: {told}");
+                states += 1;
+            }
+        }
+    }
+    assert_eq!(blocks, 35);
+    assert!(states > 150, "{states}");
+    // A prescription no block holds: D2's tenth.
+    let unknown = format!("{}:10", doctors["D2"]);
+    assert_eq!(kind(&json_in(d, &["rx", "status", "with", &unknown], 4)), "not_found");
 }
